@@ -1,0 +1,176 @@
+//! Administration requests and their answers. Append-only, like every wire enum.
+
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+
+/// Largest page the daemon returns for listings; every page fits comfortably in one frame.
+pub const MAX_PAGE: u32 = 32;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminRequest {
+    TokenEnroll(Box<EnrollRequest>),
+    /// Tokens ordered by serial; `after` continues a previous page.
+    TokenList { user: Option<UserRef>, after: Option<String>, limit: u32 },
+    TokenShow { serial: String },
+    TokenDelete { serial: String },
+    TokenEnable { serial: String },
+    TokenDisable { serial: String },
+    TokenRevoke { serial: String },
+    TokenSet { serial: String, settings: Box<TokenSettings> },
+    /// Clear the fail counter (and the lock it causes).
+    TokenReset { serial: String },
+    /// Find two consecutive OTPs and set the counter (HOTP) or the clock drift (TOTP) from them.
+    TokenResync { serial: String, otp1: Secret, otp2: Secret },
+    TokenAssign { serial: String, user: UserRef },
+    TokenUnassign { serial: String },
+    /// Newest first; `before` continues a previous page.
+    AuditShow { user: Option<UserRef>, before: Option<u64>, limit: u32 },
+}
+
+/// A user as the operator names it. `realm: None` means the default realm, unless `login`
+/// carries `@realm`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRef {
+    pub login: String,
+    pub realm: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenType {
+    Hotp,
+    Totp,
+}
+
+impl TokenType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenType::Hotp => "hotp",
+            TokenType::Totp => "totp",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HashAlgorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl HashAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HashAlgorithm::Sha1 => "sha1",
+            HashAlgorithm::Sha256 => "sha256",
+            HashAlgorithm::Sha512 => "sha512",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    pub token_type: Option<TokenType>,
+    pub user: Option<UserRef>,
+    /// Chosen by the daemon (`OATH…`, `TOTP…`) when absent.
+    pub serial: Option<String>,
+    /// Hex key. Absent: the daemon generates one (the default, and the safer choice).
+    pub otpkey: Option<Secret>,
+    pub digits: Option<u8>,
+    pub hash: Option<HashAlgorithm>,
+    /// TOTP time step in seconds (30 or 60).
+    pub period: Option<u32>,
+    pub pin: Option<Secret>,
+    pub description: Option<String>,
+}
+
+/// Changes to a token; `None` leaves a field as it is. For the validity bounds,
+/// `Some(None)` clears the bound.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenSettings {
+    pub pin: Option<Secret>,
+    pub maxfail: Option<u32>,
+    pub description: Option<String>,
+    pub count_auth_max: Option<u64>,
+    pub count_auth_success_max: Option<u64>,
+    pub validity_start: Option<Option<i64>>,
+    pub validity_end: Option<Option<i64>>,
+    /// HOTP look-ahead window (counter values).
+    pub count_window: Option<u32>,
+    /// TOTP window in seconds either side of now.
+    pub time_window: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminResponse {
+    Done { message: String },
+    Enrolled(Box<Enrolled>),
+    Token(Box<TokenInfo>),
+    Tokens { tokens: Vec<TokenInfo>, next: Option<String> },
+    Audit { entries: Vec<AuditEntry>, next: Option<u64> },
+}
+
+/// A token as administrators see it: never its key or PIN.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub serial: String,
+    #[serde(rename = "type")]
+    pub token_type: TokenType,
+    pub user: Option<String>,
+    pub realm: Option<String>,
+    pub active: bool,
+    pub revoked: bool,
+    pub locked: bool,
+    pub failcount: u32,
+    pub maxfail: u32,
+    /// HOTP: next expected counter. TOTP: last accepted time step.
+    pub count: u64,
+    pub description: String,
+    pub digits: u8,
+    pub hash: HashAlgorithm,
+    pub period: Option<u32>,
+    pub count_window: u32,
+    pub time_window: Option<u32>,
+    pub time_shift: Option<i64>,
+    pub has_pin: bool,
+    pub count_auth: u64,
+    pub count_auth_max: u64,
+    pub count_auth_success: u64,
+    pub count_auth_success_max: u64,
+    pub validity_start: Option<i64>,
+    pub validity_end: Option<i64>,
+    /// Unix seconds.
+    pub created: i64,
+    pub last_auth: Option<i64>,
+    pub failcounter_exceeded_at: Option<i64>,
+}
+
+/// The one answer that carries a token's key: shown once, at enrollment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrolled {
+    pub token: TokenInfo,
+    /// `otpauth://…` for authenticator apps; contains the key.
+    pub otpauth_url: Secret,
+    /// The key in base32 without padding, for manual entry.
+    pub otpkey_base32: Secret,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: u64,
+    /// Unix seconds.
+    pub time: i64,
+    pub caller_uid: u32,
+    pub caller_pid: i32,
+    /// `auth`, `token enroll`, `token delete` …
+    pub action: String,
+    pub user: Option<String>,
+    pub realm: Option<String>,
+    pub serial: Option<String>,
+    pub token_type: Option<String>,
+    pub service: Option<String>,
+    pub rhost: Option<String>,
+    pub success: bool,
+    pub message: String,
+}

@@ -1,0 +1,109 @@
+//! Stable error codes. The numeric value of every code is part of the wire contract and of
+//! `pictl --json` output: append new codes at the end, never reorder or reuse.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// The peer speaks another protocol version; the connection is closed after this answer.
+    VersionMismatch,
+    /// The frame or its body could not be decoded.
+    Malformed,
+    /// The caller's uid may not do this.
+    PermissionDenied,
+    /// No such token, user, session or entry.
+    NotFound,
+    /// A token with that serial already exists.
+    AlreadyExists,
+    /// A parameter is out of range or badly formed; the message names it.
+    InvalidArgument,
+    /// Too many requests, sessions or connections; try again later.
+    RateLimited,
+    /// The authentication session is unknown or expired; start again.
+    SessionExpired,
+    /// The operation is not possible in the token's state (revoked, locked ...).
+    TokenState,
+    /// The daemon failed internally (store, crypto). Details are in its log, never on the wire.
+    Internal,
+    /// The request is valid but this daemon does not provide it (yet).
+    Unsupported,
+}
+
+impl ErrorCode {
+    /// A short stable name for JSON output and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::VersionMismatch => "version_mismatch",
+            ErrorCode::Malformed => "malformed",
+            ErrorCode::PermissionDenied => "permission_denied",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::AlreadyExists => "already_exists",
+            ErrorCode::InvalidArgument => "invalid_argument",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::SessionExpired => "session_expired",
+            ErrorCode::TokenState => "token_state",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unsupported => "unsupported",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What can go wrong while framing, sending or receiving.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame of length 0 refused")]
+    Empty,
+    #[error("frame of {0} bytes refused (limit {max})", max = crate::paths::MAX_FRAME)]
+    TooLarge(usize),
+    #[error("frame too short to hold a protocol version")]
+    Truncated,
+    #[error("peer speaks protocol version {0}, this side speaks {ours}", ours = crate::paths::PROTOCOL_VERSION)]
+    Version(u16),
+    #[error("could not decode message: {0}")]
+    Decode(String),
+    #[error("could not encode message: {0}")]
+    Encode(String),
+    #[error("connection closed by peer")]
+    Closed,
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What the blocking client reports. `Unreachable` and `Timeout` mean "the daemon is not there":
+/// PAM maps them to `PAM_AUTHINFO_UNAVAIL`, `pictl` to exit code 3.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the pi daemon at {path}: {source} (is pid running? `systemctl status pid`)")]
+    Unreachable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the pi daemon did not answer in time")]
+    Timeout,
+    #[error("protocol error talking to the pi daemon: {0}")]
+    Protocol(FrameError),
+}
+
+impl From<FrameError> for ClientError {
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::Io(io)
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                ClientError::Timeout
+            }
+            other => ClientError::Protocol(other),
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! What the daemon answers. bincode encodes the variant *index*: append new variants at the end only.
+
+use crate::admin::AdminResponse;
+use crate::error::ErrorCode;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// The request failed. `message` is for the operator; it never carries a secret, a path or a
+    /// store error text.
+    Error { code: ErrorCode, message: String },
+    /// Show `prompt` and answer with `Request::AuthContinue { session, .. }`.
+    AuthStep { session: u64, prompt: Prompt },
+    /// The conversation is over.
+    AuthDone(Outcome),
+    Status(StatusInfo),
+    Admin(AdminResponse),
+}
+
+/// One thing for the PAM module to show. The module renders; it never decides.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Prompt {
+    /// Ask without echo (`PAM_PROMPT_ECHO_OFF`): PIN+OTP, passwords.
+    Secret { text: String },
+    /// Ask with echo (`PAM_PROMPT_ECHO_ON`).
+    Echo { text: String },
+    /// Tell (`PAM_TEXT_INFO`); answered with an empty secret.
+    Info { text: String },
+    /// Warn (`PAM_ERROR_MSG`); answered with an empty secret.
+    Error { text: String },
+}
+
+/// The verdict. PAM maps it fail-closed (DESIGN §7).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Accept { message: String },
+    Reject { message: String },
+    /// The user exists but has no token (`nullok` turns this into `PAM_IGNORE`).
+    NoToken,
+    /// The daemon does not know the user (`ignore_unknown_user` turns this into `PAM_IGNORE`).
+    UnknownUser,
+    /// The daemon cannot decide now (store or upstream failure): `PAM_AUTHINFO_UNAVAIL`.
+    Unavailable,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusInfo {
+    pub version: String,
+    pub protocol: u16,
+    /// Shown to administrators only; empty for other callers.
+    pub store_path: String,
+    pub tokens: u64,
+    pub uptime_secs: u64,
+    /// Whether the asking uid may administer (root or `admin_group`).
+    pub caller_is_admin: bool,
+}
