@@ -1,1 +1,166 @@
+//! pid: the pi daemon. It owns the token store, the token algorithms, the audit trail, and
+//! answers pam_pi and pictl on one Unix socket, authorising every request by the peer's uid.
 
+pub mod audit;
+pub mod auth;
+pub mod caller;
+pub mod clock;
+pub mod config;
+pub mod connection;
+pub mod crypto;
+pub mod dispatch;
+pub mod error;
+pub mod handlers;
+pub mod limits;
+pub mod server;
+pub mod store;
+pub mod sys;
+pub mod tokens;
+pub mod users;
+
+use clock::Clock;
+use config::Config;
+use crypto::{Cipher, PinHasher};
+use error::PidError;
+use limits::{RateLimiter, UserLocks};
+use protocol::Secret;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use store::Store;
+
+/// Everything a request handler may use.
+pub struct State {
+    pub config: Config,
+    pub store: Store,
+    pub cipher: Cipher,
+    pub pins: PinHasher,
+    pub clock: Arc<dyn Clock>,
+    pub started: Instant,
+    pub user_locks: UserLocks,
+    pub rate: RateLimiter,
+    /// Shown as the issuer in authenticator apps.
+    pub hostname: String,
+}
+
+impl State {
+    /// Open the key file and the store. Must run inside the tokio runtime.
+    pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<State, PidError> {
+        let cipher = Cipher::load_or_create(&config.enckey_file)?;
+        let pins = PinHasher::new(&config.argon2)?;
+        let store = Store::open(&config.db_path())?;
+        let hostname = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "pi".into());
+        Ok(State {
+            rate: RateLimiter::new(config.limits.user_auth_per_minute),
+            config,
+            store,
+            cipher,
+            pins,
+            clock,
+            started: Instant::now(),
+            user_locks: UserLocks::default(),
+            hostname,
+        })
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.config.limits.idle_timeout_secs)
+    }
+
+    /// An unanswered prompt lives as long as an idle connection.
+    pub fn session_ttl(&self) -> Duration {
+        self.idle_timeout()
+    }
+
+    /// Resolve a user through NSS off the executor (NSS may block on LDAP).
+    pub async fn lookup_user(
+        &self,
+        login: &str,
+        realm: &str,
+    ) -> Result<Option<users::ResolvedUser>, PidError> {
+        let (login, realm, default) = (
+            login.to_owned(),
+            realm.to_owned(),
+            self.config.default_realm.clone(),
+        );
+        tokio::task::spawn_blocking(move || users::lookup(&login, &realm, &default))
+            .await
+            .map_err(|e| PidError::Internal(format!("user lookup task failed: {e}")))?
+    }
+
+    /// argon2id off the executor.
+    pub async fn hash_pin(&self, pin: Secret) -> Result<String, PidError> {
+        let pins = self.pins.clone();
+        tokio::task::spawn_blocking(move || pins.hash(pin.expose()))
+            .await
+            .map_err(|e| PidError::Internal(format!("PIN hashing task failed: {e}")))?
+    }
+
+    /// A token without a PIN matches only an empty PIN part (privacyIDEA `check_pin`).
+    pub async fn verify_pin(&self, stored: Option<&str>, pin: &str) -> Result<bool, PidError> {
+        let Some(phc) = stored else {
+            return Ok(pin.is_empty());
+        };
+        let (pins, phc, pin) = (self.pins.clone(), phc.to_owned(), Secret::new(pin));
+        tokio::task::spawn_blocking(move || pins.verify(pin.expose(), &phc))
+            .await
+            .map_err(|e| PidError::Internal(format!("PIN check task failed: {e}")))
+    }
+}
+
+/// Start logging to stderr (journald keeps it). RUST_LOG overrides the configured level.
+pub fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+}
+
+/// Run the daemon in the foreground until SIGTERM or SIGINT.
+pub async fn run_daemon(config: Config) -> Result<(), PidError> {
+    sys::disable_core_dumps();
+    let state = Arc::new(State::open(config, Arc::new(clock::SystemClock))?);
+    let listener = server::bind(&state.config.socket)?;
+    tracing::info!(
+        socket = %state.config.socket.display(),
+        store = %state.store.path().display(),
+        tokens = state.store.count_tokens(),
+        "pid {} ready", env!("CARGO_PKG_VERSION")
+    );
+    server::run(listener, state.clone(), shutdown_signal()).await;
+    let flushed = state.store.flush_now();
+    let _ = std::fs::remove_file(&state.config.socket);
+    flushed?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the daemon with SIGKILL");
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                // SIGHUP must not kill the daemon; reloading arrives with realms and policies.
+                tracing::warn!("SIGHUP: configuration reload is not supported yet; restart pid to apply changes");
+            }
+        }
+    }
+    tracing::info!("shutting down");
+}

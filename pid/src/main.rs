@@ -1,1 +1,63 @@
-fn main() {}
+//! `pid --config FILE` runs the daemon in the foreground; `pid --check-config FILE` validates a
+//! configuration and prints the effective one.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// pi daemon: owns the token store and answers pam_pi and pictl on a Unix socket.
+#[derive(Parser)]
+#[command(
+    version,
+    after_help = "Examples:\n  pid --config /etc/pi/pid.toml\n  pid --check-config /etc/pi/pid.toml"
+)]
+struct Args {
+    /// Run in the foreground with this configuration (an empty file means all defaults).
+    #[arg(long, value_name = "FILE", default_value = protocol::paths::DEFAULT_CONFIG)]
+    config: PathBuf,
+    /// Validate FILE, print the effective configuration, and exit (0 = valid, 2 = invalid).
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    check_config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(path) = args.check_config {
+        return match pid::config::Config::load(&path) {
+            Ok(c) => {
+                print!("{}", c.to_toml());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("pid: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let config = match pid::config::Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pid: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    pid::init_logging(&config.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pid: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(pid::run_daemon(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("pid: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -10,21 +10,53 @@ pub const MAX_PAGE: u32 = 32;
 pub enum AdminRequest {
     TokenEnroll(Box<EnrollRequest>),
     /// Tokens ordered by serial; `after` continues a previous page.
-    TokenList { user: Option<UserRef>, after: Option<String>, limit: u32 },
-    TokenShow { serial: String },
-    TokenDelete { serial: String },
-    TokenEnable { serial: String },
-    TokenDisable { serial: String },
-    TokenRevoke { serial: String },
-    TokenSet { serial: String, settings: Box<TokenSettings> },
+    TokenList {
+        user: Option<UserRef>,
+        after: Option<String>,
+        limit: u32,
+    },
+    TokenShow {
+        serial: String,
+    },
+    TokenDelete {
+        serial: String,
+    },
+    TokenEnable {
+        serial: String,
+    },
+    TokenDisable {
+        serial: String,
+    },
+    TokenRevoke {
+        serial: String,
+    },
+    TokenSet {
+        serial: String,
+        settings: Box<TokenSettings>,
+    },
     /// Clear the fail counter (and the lock it causes).
-    TokenReset { serial: String },
+    TokenReset {
+        serial: String,
+    },
     /// Find two consecutive OTPs and set the counter (HOTP) or the clock drift (TOTP) from them.
-    TokenResync { serial: String, otp1: Secret, otp2: Secret },
-    TokenAssign { serial: String, user: UserRef },
-    TokenUnassign { serial: String },
+    TokenResync {
+        serial: String,
+        otp1: Secret,
+        otp2: Secret,
+    },
+    TokenAssign {
+        serial: String,
+        user: UserRef,
+    },
+    TokenUnassign {
+        serial: String,
+    },
     /// Newest first; `before` continues a previous page.
-    AuditShow { user: Option<UserRef>, before: Option<u64>, limit: u32 },
+    AuditShow {
+        user: Option<UserRef>,
+        before: Option<u64>,
+        limit: u32,
+    },
 }
 
 /// A user as the operator names it. `realm: None` means the default realm, unless `login`
@@ -104,11 +136,19 @@ pub struct TokenSettings {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AdminResponse {
-    Done { message: String },
+    Done {
+        message: String,
+    },
     Enrolled(Box<Enrolled>),
     Token(Box<TokenInfo>),
-    Tokens { tokens: Vec<TokenInfo>, next: Option<String> },
-    Audit { entries: Vec<AuditEntry>, next: Option<u64> },
+    Tokens {
+        tokens: Vec<TokenInfo>,
+        next: Option<String>,
+    },
+    Audit {
+        entries: Vec<AuditEntry>,
+        next: Option<u64>,
+    },
 }
 
 /// A token as administrators see it: never its key or PIN.

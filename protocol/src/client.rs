@@ -37,7 +37,9 @@ impl Client {
         let addr = socket2::SockAddr::unix(&path).map_err(unreachable)?;
         let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)
             .map_err(unreachable)?;
-        socket.connect_timeout(&addr, connect_timeout).map_err(unreachable)?;
+        socket
+            .connect_timeout(&addr, connect_timeout)
+            .map_err(unreachable)?;
         let stream = UnixStream::from(OwnedFd::from(socket));
         stream.set_nonblocking(false).map_err(unreachable)?;
         let mut client = Client { stream, path };
@@ -53,7 +55,9 @@ impl Client {
             source,
         };
         self.stream.set_read_timeout(timeout).map_err(unreachable)?;
-        self.stream.set_write_timeout(timeout).map_err(unreachable)?;
+        self.stream
+            .set_write_timeout(timeout)
+            .map_err(unreachable)?;
         Ok(())
     }
 

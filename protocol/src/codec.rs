@@ -18,7 +18,9 @@ pub struct FrameCodec<In, Out> {
 
 impl<In, Out> Default for FrameCodec<In, Out> {
     fn default() -> Self {
-        FrameCodec { _types: PhantomData }
+        FrameCodec {
+            _types: PhantomData,
+        }
     }
 }
 
@@ -80,7 +82,10 @@ mod tests {
     fn codec_refuses_oversized_length_before_buffering() {
         let mut codec = FrameCodec::<Request, Response>::default();
         let mut buf = BytesMut::from(&[0x7f, 0xff, 0xff, 0xff][..]);
-        assert!(matches!(codec.decode(&mut buf), Err(FrameError::TooLarge(_))));
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(FrameError::TooLarge(_))
+        ));
         assert!(buf.capacity() < 1024);
         let mut buf = BytesMut::from(&[0u8, 0, 0, 0][..]);
         assert!(matches!(codec.decode(&mut buf), Err(FrameError::Empty)));

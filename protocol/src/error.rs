@@ -80,7 +80,9 @@ pub enum FrameError {
 /// PAM maps them to `PAM_AUTHINFO_UNAVAIL`, `pictl` to exit code 3.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot reach the pi daemon at {path}: {source} (is pid running? `systemctl status pid`)")]
+    #[error(
+        "cannot reach the pi daemon at {path}: {source} (is pid running? `systemctl status pid`)"
+    )]
     Unreachable {
         path: String,
         #[source]

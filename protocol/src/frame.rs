@@ -121,7 +121,10 @@ mod tests {
     #[test]
     fn zero_length_frame_is_refused() {
         let mut r: &[u8] = &[0, 0, 0, 0];
-        assert!(matches!(read_frame::<_, Request>(&mut r), Err(FrameError::Empty)));
+        assert!(matches!(
+            read_frame::<_, Request>(&mut r),
+            Err(FrameError::Empty)
+        ));
     }
 
     #[test]
@@ -129,9 +132,15 @@ mod tests {
         let announced = (MAX_FRAME as u32 + 1).to_be_bytes();
         // Only the header is present: a reader that tried to buffer the body would see EOF instead.
         let mut r: &[u8] = &announced;
-        assert!(matches!(read_frame::<_, Request>(&mut r), Err(FrameError::TooLarge(_))));
+        assert!(matches!(
+            read_frame::<_, Request>(&mut r),
+            Err(FrameError::TooLarge(_))
+        ));
         let mut r: &[u8] = &[0xff, 0xff, 0xff, 0xff];
-        assert!(matches!(read_frame::<_, Request>(&mut r), Err(FrameError::TooLarge(_))));
+        assert!(matches!(
+            read_frame::<_, Request>(&mut r),
+            Err(FrameError::TooLarge(_))
+        ));
     }
 
     #[test]
@@ -142,7 +151,10 @@ mod tests {
             assert!(read_frame::<_, Request>(&mut r).is_err(), "cut at {cut}");
         }
         let mut r: &[u8] = &[];
-        assert!(matches!(read_frame::<_, Request>(&mut r), Err(FrameError::Closed)));
+        assert!(matches!(
+            read_frame::<_, Request>(&mut r),
+            Err(FrameError::Closed)
+        ));
     }
 
     #[test]
@@ -163,7 +175,10 @@ mod tests {
         let len = (frame.len() - LEN_BYTES) as u32;
         frame[..4].copy_from_slice(&len.to_be_bytes());
         let mut r = &frame[..];
-        assert!(matches!(read_frame::<_, Request>(&mut r), Err(FrameError::Decode(_))));
+        assert!(matches!(
+            read_frame::<_, Request>(&mut r),
+            Err(FrameError::Decode(_))
+        ));
     }
 
     #[test]
@@ -172,7 +187,10 @@ mod tests {
         let body = [1u8, 2, 0xff, 0xfe, 0, 0, 0, 0, 0];
         let mut payload = PROTOCOL_VERSION.to_be_bytes().to_vec();
         payload.extend_from_slice(&body);
-        assert!(matches!(decode_payload::<Request>(&payload), Err(FrameError::Decode(_))));
+        assert!(matches!(
+            decode_payload::<Request>(&payload),
+            Err(FrameError::Decode(_))
+        ));
     }
 
     #[test]

@@ -8,9 +8,15 @@ use serde::{Deserialize, Serialize};
 pub enum Response {
     /// The request failed. `message` is for the operator; it never carries a secret, a path or a
     /// store error text.
-    Error { code: ErrorCode, message: String },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
     /// Show `prompt` and answer with `Request::AuthContinue { session, .. }`.
-    AuthStep { session: u64, prompt: Prompt },
+    AuthStep {
+        session: u64,
+        prompt: Prompt,
+    },
     /// The conversation is over.
     AuthDone(Outcome),
     Status(StatusInfo),
@@ -33,8 +39,12 @@ pub enum Prompt {
 /// The verdict. PAM maps it fail-closed (DESIGN §7).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
-    Accept { message: String },
-    Reject { message: String },
+    Accept {
+        message: String,
+    },
+    Reject {
+        message: String,
+    },
     /// The user exists but has no token (`nullok` turns this into `PAM_IGNORE`).
     NoToken,
     /// The daemon does not know the user (`ignore_unknown_user` turns this into `PAM_IGNORE`).

@@ -1,0 +1,263 @@
+//! The check pipeline: privacyIDEA 3.14's `check_token_list` for PIN+OTP logins
+//! (reference/privacyidea.md §1.3–1.5).
+//!
+//! Every token of the user is tried, with no early exit. Outcome, first matching branch wins:
+//! a valid token → success, its fail counter reset and its counter advanced; else tokens whose
+//! PIN matched → their fail counters rise ("wrong otp value"); else tokens where nothing matched
+//! → all their fail counters rise ("wrong otp pin", privacyIDEA's IncFailCountOnFalsePin); else
+//! only unusable tokens → their reasons.
+//!
+//! The evaluation is pure with respect to the store: it returns the new records, and the caller
+//! swaps them in by compare-and-swap, redoing the whole check if a token changed meanwhile.
+
+use crate::error::PidError;
+use crate::store::{TokenRecord, Versioned};
+use crate::tokens::{algorithm, CounterState};
+use crate::State;
+use protocol::Secret;
+
+/// What one check decided.
+#[derive(Debug)]
+pub struct Verdict {
+    pub accepted: bool,
+    /// privacyIDEA's detail message, for the audit trail.
+    pub detail: String,
+    /// What the user may be shown.
+    pub user_message: String,
+    /// Tokens the verdict is about (the matching ones, or the ones charged with a failure).
+    pub serials: Vec<String>,
+    pub token_type: Option<String>,
+}
+
+/// The new records to swap in, and the verdict that holds once they are stored.
+pub struct Plan {
+    pub changes: Vec<(Versioned, TokenRecord)>,
+    pub verdict: Verdict,
+}
+
+pub const GENERIC_REJECT: &str = "Authentication failed.";
+
+enum Class {
+    Valid(CounterState),
+    PinMatched { previous_otp: bool },
+    Invalid,
+}
+
+/// Evaluate `pass` (PIN+OTP) against all of a user's tokens at `now`.
+pub async fn evaluate(
+    state: &State,
+    tokens: Vec<Versioned>,
+    pass: &Secret,
+    now: i64,
+) -> Result<Plan, PidError> {
+    let had_tokens = !tokens.is_empty();
+    // Revoked tokens are out before anything else (privacyIDEA: check_token_list step 1).
+    let mut live: Vec<(Versioned, TokenRecord)> = tokens
+        .into_iter()
+        .filter(|v| !v.rec.revoked)
+        .map(|v| {
+            let rec = v.rec.clone();
+            (v, rec)
+        })
+        .collect();
+    if had_tokens && live.is_empty() {
+        return Ok(Plan {
+            changes: vec![],
+            verdict: reject(
+                "This action is not possible, since the token is locked",
+                "Your token has been revoked; ask an administrator for a new one.",
+                vec![],
+            ),
+        });
+    }
+    // privacyIDEA weighs token types by their first letter; the sort is stable (serial order).
+    live.sort_by_key(|(v, _)| v.rec.token_type.as_str().as_bytes()[0]);
+
+    let clear_after = state.config.tokens.failcounter_clear_timeout_mins as i64 * 60;
+    let mut unusable_msgs: Vec<&'static str> = Vec::new();
+    let mut fail_locked_only = true;
+    let mut classes: Vec<Option<Class>> = Vec::with_capacity(live.len());
+    for (_, rec) in live.iter_mut() {
+        clear_failcounter_if_due(rec, now, clear_after);
+        if let Some(msg) = unusable(rec, now) {
+            fail_locked_only &= msg == "Failcounter exceeded";
+            unusable_msgs.push(msg);
+            classes.push(None);
+            continue;
+        }
+        classes.push(Some(classify(state, rec, pass, now).await?));
+    }
+
+    let pick = |want: fn(&Class) -> bool| -> Vec<usize> {
+        classes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.as_ref().is_some_and(want))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let valid = pick(|c| matches!(c, Class::Valid(_)));
+    let pin_matched = pick(|c| matches!(c, Class::PinMatched { .. }));
+    let invalid = pick(|c| matches!(c, Class::Invalid));
+
+    let verdict = if !valid.is_empty() {
+        for &i in &valid {
+            if let Some(Class::Valid(cs)) = &classes[i] {
+                let rec = &mut live[i].1;
+                rec.count = cs.count;
+                rec.time_shift = cs.time_shift;
+                rec.failcount = 0;
+                rec.failcounter_exceeded_at = None;
+                rec.count_auth += 1;
+                rec.count_auth_success += 1;
+                rec.last_auth = Some(now);
+            }
+        }
+        let serials = serials(&live, &valid);
+        Verdict {
+            accepted: true,
+            detail: format!("matching {} tokens", valid.len()),
+            user_message: String::new(),
+            token_type: single_type(&live, &valid),
+            serials,
+        }
+    } else if !pin_matched.is_empty() {
+        charge_failure(&mut live, &pin_matched, now);
+        let previous = pin_matched.len() == 1
+            && matches!(
+                classes[pin_matched[0]],
+                Some(Class::PinMatched { previous_otp: true })
+            );
+        let mut v = if previous {
+            reject(
+                "wrong otp value. previous otp used again",
+                "This one-time password was already used; wait for the next one.",
+                serials(&live, &pin_matched),
+            )
+        } else {
+            reject(
+                "wrong otp value",
+                GENERIC_REJECT,
+                serials(&live, &pin_matched),
+            )
+        };
+        v.token_type = single_type(&live, &pin_matched);
+        v
+    } else if !invalid.is_empty() {
+        charge_failure(&mut live, &invalid, now);
+        reject("wrong otp pin", GENERIC_REJECT, serials(&live, &invalid))
+    } else if !unusable_msgs.is_empty() {
+        unusable_msgs.dedup();
+        let user = if fail_locked_only {
+            "Too many failed attempts: your token is locked. Ask an administrator to reset it."
+        } else {
+            GENERIC_REJECT
+        };
+        reject(&unusable_msgs.join(", "), user, vec![])
+    } else {
+        reject(
+            "No suitable token found for authentication.",
+            GENERIC_REJECT,
+            vec![],
+        )
+    };
+
+    let changes = live.into_iter().filter(|(v, rec)| &v.rec != rec).collect();
+    Ok(Plan { changes, verdict })
+}
+
+fn reject(detail: &str, user: &str, serials: Vec<String>) -> Verdict {
+    Verdict {
+        accepted: false,
+        detail: detail.to_owned(),
+        user_message: user.to_owned(),
+        serials,
+        token_type: None,
+    }
+}
+
+fn serials(live: &[(Versioned, TokenRecord)], idx: &[usize]) -> Vec<String> {
+    idx.iter().map(|&i| live[i].1.serial.clone()).collect()
+}
+
+fn single_type(live: &[(Versioned, TokenRecord)], idx: &[usize]) -> Option<String> {
+    let first = live.get(*idx.first()?)?.1.token_type;
+    if idx.iter().all(|&i| live[i].1.token_type == first) {
+        Some(first.as_str().to_owned())
+    } else {
+        Some("undetermined".into())
+    }
+}
+
+/// privacyIDEA `inc_failcount` + `inc_count_auth`: the counter stops at maxfail and the moment it
+/// got there is recorded for `failcounter_clear_timeout`.
+fn charge_failure(live: &mut [(Versioned, TokenRecord)], idx: &[usize], now: i64) {
+    for &i in idx {
+        let rec = &mut live[i].1;
+        if rec.failcount < rec.maxfail {
+            rec.failcount += 1;
+            if rec.failcount >= rec.maxfail {
+                rec.failcounter_exceeded_at = Some(now);
+            }
+        }
+        rec.count_auth += 1;
+    }
+}
+
+/// privacyIDEA `check_reset_failcount`.
+fn clear_failcounter_if_due(rec: &mut TokenRecord, now: i64, clear_after: i64) {
+    if clear_after > 0 && rec.fail_locked() {
+        if let Some(at) = rec.failcounter_exceeded_at {
+            if now > at + clear_after {
+                rec.failcount = 0;
+                rec.failcounter_exceeded_at = None;
+            }
+        }
+    }
+}
+
+/// privacyIDEA `check_all`, in its order.
+pub fn unusable(rec: &TokenRecord, now: i64) -> Option<&'static str> {
+    if (rec.count_auth_max > 0 && rec.count_auth >= rec.count_auth_max)
+        || (rec.count_auth_success_max > 0 && rec.count_auth_success >= rec.count_auth_success_max)
+    {
+        return Some("Authentication counter exceeded");
+    }
+    if !rec.active {
+        return Some("Token is disabled");
+    }
+    if rec.fail_locked() {
+        return Some("Failcounter exceeded");
+    }
+    if rec.validity_start.is_some_and(|s| now < s) || rec.validity_end.is_some_and(|e| now > e) {
+        return Some("Outside validity period");
+    }
+    None
+}
+
+/// Split PIN and OTP by the token's OTP length (PIN first, privacyIDEA's PrependPin default)
+/// and classify the token.
+async fn classify(
+    state: &State,
+    rec: &TokenRecord,
+    pass: &Secret,
+    now: i64,
+) -> Result<Class, PidError> {
+    let pass = pass.expose();
+    let digits = rec.digits as usize;
+    if pass.len() < digits || !pass.is_char_boundary(pass.len() - digits) {
+        return Ok(Class::Invalid);
+    }
+    let (pin, otp) = pass.split_at(pass.len() - digits);
+    let key = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
+    let alg = algorithm(rec.token_type);
+    let matched = alg.check(rec, &key, otp, now);
+    let pin_ok = state.verify_pin(rec.pin_hash.as_deref(), pin).await?;
+    Ok(match (pin_ok, matched) {
+        (true, Some(cs)) => Class::Valid(cs),
+        (true, None) => Class::PinMatched {
+            previous_otp: alg.is_previous_otp(rec, &key, otp, now),
+        },
+        (false, _) => Class::Invalid,
+    })
+}

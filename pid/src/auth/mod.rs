@@ -1,0 +1,41 @@
+//! Authentication: the check pipeline and the per-connection conversation sessions.
+
+pub mod check;
+pub mod session;
+
+use crate::error::PidError;
+use crate::store::{Owner, Swap};
+use crate::State;
+use check::Verdict;
+use protocol::Secret;
+
+/// How often a check is redone when a token changed under it before giving up.
+const MAX_RETRIES: usize = 8;
+
+/// Check PIN+OTP for a user and store the result; the caller still has to wait for durability
+/// before it may report success.
+pub async fn check_user_pass(
+    state: &State,
+    owner: &Owner,
+    pass: &Secret,
+) -> Result<Verdict, PidError> {
+    // One check per user at a time: concurrent logins of one user would only collide in the CAS
+    // and redo argon2 work; different users never wait for each other.
+    let _turn = state.user_locks.lock(owner).await;
+    for _ in 0..MAX_RETRIES {
+        let tokens = state.store.tokens_of(owner)?;
+        let now = state.clock.now();
+        let plan = check::evaluate(state, tokens, pass, now).await?;
+        let changes: Vec<_> = plan
+            .changes
+            .iter()
+            .map(|(old, new)| (old, Some(new)))
+            .collect();
+        if changes.is_empty() || state.store.swap_tokens(&changes)? == Swap::Done {
+            return Ok(plan.verdict);
+        }
+    }
+    Err(PidError::Internal(
+        "token kept changing during the check".into(),
+    ))
+}

@@ -1,0 +1,50 @@
+//! Who is on the other end of the socket: taken from SO_PEERCRED, never from the request.
+
+use crate::config::Config;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub uid: u32,
+    pub gid: u32,
+    pub pid: i32,
+    /// uid 0, or a member of `admin_group` (primary or supplementary).
+    pub is_admin: bool,
+}
+
+impl Caller {
+    /// Resolve admin rights once per connection. Blocking (NSS): call from `spawn_blocking`.
+    pub fn identify(uid: u32, gid: u32, pid: i32, config: &Config) -> Caller {
+        let is_admin = uid == 0 || in_admin_group(uid, gid, &config.admin_group);
+        Caller {
+            uid,
+            gid,
+            pid,
+            is_admin,
+        }
+    }
+}
+
+fn in_admin_group(uid: u32, gid: u32, group: &str) -> bool {
+    use nix::unistd::{Gid, Group, Uid, User};
+    if group.is_empty() {
+        return false;
+    }
+    let Ok(Some(group)) = Group::from_name(group) else {
+        return false;
+    };
+    if group.gid.as_raw() == gid {
+        return true;
+    }
+    let Ok(Some(user)) = User::from_uid(Uid::from_raw(uid)) else {
+        return false;
+    };
+    if group.mem.contains(&user.name) {
+        return true;
+    }
+    let Ok(name) = std::ffi::CString::new(user.name) else {
+        return false;
+    };
+    nix::unistd::getgrouplist(&name, Gid::from_raw(gid))
+        .map(|groups| groups.contains(&group.gid))
+        .unwrap_or(false)
+}

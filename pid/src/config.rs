@@ -1,0 +1,291 @@
+//! `pid.toml`: declarative, every key has a default (an empty file works), unknown keys are an
+//! error that names the key and its line, like `sshd -t` would.
+
+use crate::error::PidError;
+use protocol::paths;
+use protocol::HashAlgorithm;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Format version of this file; only 1 exists.
+    pub version: u32,
+    /// The Unix socket pam_pi and pictl connect to (mode 0666; every request is authorised by
+    /// the peer's uid).
+    pub socket: PathBuf,
+    /// The store lives in `state_dir/db`.
+    pub state_dir: PathBuf,
+    /// 32-byte AES-256-GCM key for secrets at rest; created (0400) on first start.
+    pub enckey_file: PathBuf,
+    /// Members of this group administer tokens, as root does. Empty: root only.
+    pub admin_group: String,
+    /// The realm users belong to until realms are configured.
+    pub default_realm: String,
+    /// `error`, `warn`, `info`, `debug`, `trace` (RUST_LOG overrides).
+    pub log_level: String,
+    pub argon2: Argon2Config,
+    pub limits: LimitsConfig,
+    pub tokens: TokenDefaults,
+}
+
+/// argon2id cost for token PINs. OWASP's minimum by default; privacyIDEA uses
+/// memory_kib = 65536, iterations = 9, parallelism = 4.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Argon2Config {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+/// What one peer can make the daemon hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Connections served at once; further peers wait in the kernel backlog.
+    pub max_connections: u32,
+    /// A connection silent this long is closed; also the lifetime of an unanswered prompt.
+    pub idle_timeout_secs: u64,
+    pub sessions_per_connection: u32,
+    pub prompts_per_session: u32,
+    /// Authentications a non-root caller (a screen locker) may start per minute.
+    pub user_auth_per_minute: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenDefaults {
+    /// HOTP look-ahead (privacyIDEA `DefaultCountWindow`).
+    pub hotp_window: u32,
+    /// TOTP time step for new tokens (30 or 60).
+    pub totp_period: u32,
+    /// TOTP window either side of now, seconds (privacyIDEA `totp.timeWindow`).
+    pub totp_window_secs: u32,
+    /// OTP length for new tokens (6 or 8).
+    pub digits: u8,
+    pub hash: HashAlgorithm,
+    /// Failed attempts before a token is locked (privacyIDEA `DefaultMaxFailCount`).
+    pub maxfail: u32,
+    /// Minutes after which a locked fail counter clears itself; 0 = only `pictl token reset`.
+    pub failcounter_clear_timeout_mins: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            version: 1,
+            socket: PathBuf::from(paths::DEFAULT_SOCKET),
+            state_dir: PathBuf::from(paths::DEFAULT_STATE_DIR),
+            enckey_file: PathBuf::from(paths::DEFAULT_ENCKEY_FILE),
+            admin_group: "pi-admin".into(),
+            default_realm: "default".into(),
+            log_level: "info".into(),
+            argon2: Argon2Config::default(),
+            limits: LimitsConfig::default(),
+            tokens: TokenDefaults::default(),
+        }
+    }
+}
+
+impl Default for Argon2Config {
+    fn default() -> Self {
+        Argon2Config {
+            memory_kib: 19456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_connections: 512,
+            idle_timeout_secs: 300,
+            sessions_per_connection: 64,
+            prompts_per_session: 8,
+            user_auth_per_minute: 30,
+        }
+    }
+}
+
+impl Default for TokenDefaults {
+    fn default() -> Self {
+        TokenDefaults {
+            hotp_window: 10,
+            totp_period: 30,
+            totp_window_secs: 180,
+            digits: 6,
+            hash: HashAlgorithm::Sha1,
+            maxfail: 10,
+            failcounter_clear_timeout_mins: 0,
+        }
+    }
+}
+
+impl Config {
+    /// Read and validate a config file; the error names the file, line and key.
+    pub fn load(path: &Path) -> Result<Config, PidError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| PidError::Config(format!("cannot read {}: {e}", path.display())))?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Config, PidError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let place = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                    format!(", line {line}")
+                })
+                .unwrap_or_default();
+            PidError::Config(format!("{origin}{place}: {}", e.message()))
+        })?;
+        config
+            .validate()
+            .map_err(|m| PidError::Config(format!("{origin}: {m}")))?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.version != 1 {
+            return Err(format!(
+                "version = {} is not supported; use version = 1",
+                self.version
+            ));
+        }
+        for (key, p) in [
+            ("socket", &self.socket),
+            ("state_dir", &self.state_dir),
+            ("enckey_file", &self.enckey_file),
+        ] {
+            if !p.is_absolute() {
+                return Err(format!(
+                    "{key} must be an absolute path, not {:?}",
+                    p.display()
+                ));
+            }
+        }
+        let a = &self.argon2;
+        if !(1..=16).contains(&a.parallelism) {
+            return Err("argon2.parallelism must be between 1 and 16".into());
+        }
+        if a.memory_kib < 8 * a.parallelism || a.memory_kib > 4 * 1024 * 1024 {
+            return Err(
+                "argon2.memory_kib must be at least 8 × parallelism and at most 4194304".into(),
+            );
+        }
+        if !(1..=64).contains(&a.iterations) {
+            return Err("argon2.iterations must be between 1 and 64".into());
+        }
+        let l = &self.limits;
+        if l.max_connections == 0 || l.sessions_per_connection == 0 || l.prompts_per_session == 0 {
+            return Err("limits.* must be at least 1".into());
+        }
+        if !(1..=86_400).contains(&l.idle_timeout_secs) {
+            return Err("limits.idle_timeout_secs must be between 1 and 86400".into());
+        }
+        let t = &self.tokens;
+        if !matches!(t.digits, 6 | 8) {
+            return Err(format!("tokens.digits = {} — use 6 or 8", t.digits));
+        }
+        if !matches!(t.totp_period, 30 | 60) {
+            return Err(format!(
+                "tokens.totp_period = {} — use 30 or 60",
+                t.totp_period
+            ));
+        }
+        if !(1..=1000).contains(&t.hotp_window) {
+            return Err("tokens.hotp_window must be between 1 and 1000".into());
+        }
+        if t.totp_window_secs > 3600 {
+            return Err("tokens.totp_window_secs must be at most 3600".into());
+        }
+        if !(1..=1000).contains(&t.maxfail) {
+            return Err("tokens.maxfail must be between 1 and 1000".into());
+        }
+        crate::users::validate_realm(&self.default_realm)
+            .map_err(|e| format!("default_realm: {e}"))?;
+        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
+            return Err(format!(
+                "log_level = {:?} is not a valid level",
+                self.log_level
+            ));
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, for `pid --check-config`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.state_dir.join("db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        assert_eq!(Config::parse("", "t").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_key_and_line() {
+        let err = Config::parse("version = 1\nsockett = \"/x\"\n", "pid.toml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("sockett"), "{msg}");
+        assert!(msg.contains("line 2"), "{msg}");
+        assert!(msg.contains("pid.toml"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_key_in_a_section_is_an_error() {
+        let msg = Config::parse("[tokens]\nmaxfails = 3\n", "f")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("maxfails"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_value_type_is_an_error() {
+        let msg = Config::parse("[tokens]\nmaxfail = \"ten\"\n", "f")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        for bad in [
+            "[tokens]\ndigits = 7",
+            "[tokens]\ntotp_period = 45",
+            "[tokens]\nmaxfail = 0",
+            "[argon2]\nparallelism = 0",
+            "socket = \"relative.sock\"",
+            "version = 2",
+            "log_level = \"loud[\"",
+        ] {
+            assert!(Config::parse(bad, "f").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn effective_config_round_trips() {
+        let c = Config::default();
+        assert_eq!(Config::parse(&c.to_toml(), "f").unwrap(), c);
+    }
+
+    #[test]
+    fn shipped_example_config_is_valid() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/pid.toml");
+        Config::load(Path::new(path)).unwrap();
+    }
+}

@@ -1,0 +1,74 @@
+//! One client connection: identify the peer once, then serve frames until it goes quiet,
+//! misbehaves or leaves.
+
+use crate::auth::session::Sessions;
+use crate::caller::Caller;
+use crate::dispatch::dispatch;
+use crate::State;
+use futures_util::{SinkExt, StreamExt};
+use protocol::codec::FrameCodec;
+use protocol::{ErrorCode, FrameError, Request, Response};
+use std::sync::Arc;
+use tokio::net::UnixStream;
+use tokio_util::codec::Framed;
+
+/// State that lives as long as the connection (sessions cannot be addressed from elsewhere).
+#[derive(Default)]
+pub struct ConnState {
+    pub sessions: Sessions,
+}
+
+pub async fn serve(state: Arc<State>, stream: UnixStream) {
+    let cred = match stream.peer_cred() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read peer credentials; closing");
+            return;
+        }
+    };
+    let (uid, gid, pid) = (cred.uid(), cred.gid(), cred.pid().unwrap_or(0));
+    let config = state.config.clone();
+    let caller =
+        match tokio::task::spawn_blocking(move || Caller::identify(uid, gid, pid, &config)).await {
+            Ok(c) => c,
+            Err(_) => return,
+        };
+    tracing::debug!(uid, pid, admin = caller.is_admin, "connection");
+    let mut framed = Framed::new(stream, FrameCodec::<Request, Response>::default());
+    let mut conn = ConnState::default();
+    let idle = state.idle_timeout();
+    loop {
+        let next = match tokio::time::timeout(idle, framed.next()).await {
+            Err(_) => {
+                tracing::debug!(uid, "idle connection closed");
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(item)) => item,
+        };
+        let req = match next {
+            Ok(req) => req,
+            Err(e) => {
+                // Answer once, then close: after a framing error the stream position is unknown.
+                let code = match e {
+                    FrameError::Version(_) => ErrorCode::VersionMismatch,
+                    FrameError::Io(_) | FrameError::Closed => break,
+                    _ => ErrorCode::Malformed,
+                };
+                tracing::debug!(uid, error = %e, "bad frame");
+                let _ = framed
+                    .send(Response::Error {
+                        code,
+                        message: e.to_string(),
+                    })
+                    .await;
+                break;
+            }
+        };
+        let resp = dispatch(&state, &caller, &mut conn, req).await;
+        if let Err(e) = framed.send(resp).await {
+            tracing::debug!(uid, error = %e, "could not answer; closing");
+            break;
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Secrets at rest and PIN hashing.
+//!
+//! Threat: a stolen disk or backup. OTP keys are sealed with AES-256-GCM under a 32-byte key file
+//! that only root can read; the AAD binds each ciphertext to its token serial and field, so a
+//! ciphertext copied into another record does not decrypt. PINs are argon2id PHC strings.
+
+use crate::config::Argon2Config;
+use crate::error::PidError;
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use rand::RngCore;
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
+
+const KEY_LEN: usize = 32;
+const NONCE_LEN: usize = 12;
+
+/// Seals and opens secrets with the daemon's key. The key lives only inside the cipher state.
+pub struct Cipher {
+    aead: Aes256Gcm,
+}
+
+impl Cipher {
+    pub fn from_key(key: &[u8; KEY_LEN]) -> Cipher {
+        Cipher {
+            aead: Aes256Gcm::new(key.into()),
+        }
+    }
+
+    /// Load the key file, creating it (0400, 32 random bytes) when absent. A key file readable
+    /// by group or others, owned by someone else, or of the wrong size is refused: the daemon
+    /// would otherwise run with a key an unprivileged user may have read or planted.
+    pub fn load_or_create(path: &Path) -> Result<Cipher, PidError> {
+        let shown = path.display();
+        if !path.exists() {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    PidError::Startup(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            let mut key = Zeroizing::new([0u8; KEY_LEN]);
+            rand::rngs::OsRng.fill_bytes(&mut key[..]);
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o400)
+                .open(path)
+                .map_err(|e| PidError::Startup(format!("cannot create key file {shown}: {e}")))?;
+            f.write_all(&key[..])
+                .and_then(|_| f.sync_all())
+                .map_err(|e| PidError::Startup(format!("cannot write key file {shown}: {e}")))?;
+            tracing::info!(path = %shown, "created a new encryption key file");
+            return Ok(Cipher::from_key(&key));
+        }
+        let meta = std::fs::metadata(path)
+            .map_err(|e| PidError::Startup(format!("cannot stat key file {shown}: {e}")))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(PidError::Startup(format!(
+                "key file {shown} has mode {mode:o}: it must not be readable by group or others; \
+                 run `chmod 0400 {shown}` (and consider the key compromised)"
+            )));
+        }
+        let euid = nix::unistd::geteuid().as_raw();
+        if meta.uid() != euid {
+            return Err(PidError::Startup(format!(
+                "key file {shown} is owned by uid {}, not by the daemon's uid {euid}; \
+                 run `chown {euid} {shown}`",
+                meta.uid()
+            )));
+        }
+        let mut bytes = Zeroizing::new(Vec::with_capacity(KEY_LEN + 1));
+        std::fs::File::open(path)
+            .and_then(|f| f.take(KEY_LEN as u64 + 1).read_to_end(&mut bytes))
+            .map_err(|e| PidError::Startup(format!("cannot read key file {shown}: {e}")))?;
+        let key: &[u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| {
+            PidError::Startup(format!(
+                "key file {shown} must hold exactly {KEY_LEN} bytes, it holds {}",
+                bytes.len()
+            ))
+        })?;
+        Ok(Cipher::from_key(key))
+    }
+
+    /// `nonce || ciphertext+tag`, bound to (serial, field).
+    pub fn seal(&self, serial: &str, field: &str, plaintext: &[u8]) -> Result<Vec<u8>, PidError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let aad = aad(serial, field);
+        let ct = self
+            .aead
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| PidError::Crypto("encryption failed".into()))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    pub fn open(
+        &self,
+        serial: &str,
+        field: &str,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, PidError> {
+        if sealed.len() < NONCE_LEN + 16 {
+            return Err(PidError::Crypto(format!(
+                "sealed {field} of {serial} is truncated"
+            )));
+        }
+        let (nonce, ct) = sealed.split_at(NONCE_LEN);
+        let aad = aad(serial, field);
+        self.aead
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
+            .map(Zeroizing::new)
+            .map_err(|_| {
+                PidError::Crypto(format!(
+                    "{field} of token {serial} does not decrypt: wrong key file or tampered record"
+                ))
+            })
+    }
+}
+
+/// Length-prefixed so ("ab","c") and ("a","bc") differ.
+fn aad(serial: &str, field: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + serial.len() + field.len());
+    v.extend_from_slice(&(serial.len() as u32).to_be_bytes());
+    v.extend_from_slice(serial.as_bytes());
+    v.extend_from_slice(&(field.len() as u32).to_be_bytes());
+    v.extend_from_slice(field.as_bytes());
+    v
+}
+
+/// argon2id PIN hashing with the configured cost. CPU-heavy: call from `spawn_blocking`.
+#[derive(Clone)]
+pub struct PinHasher {
+    params: argon2::Params,
+}
+
+impl PinHasher {
+    pub fn new(cfg: &Argon2Config) -> Result<PinHasher, PidError> {
+        let params = argon2::Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None)
+            .map_err(|e| PidError::Config(format!("argon2 parameters: {e}")))?;
+        Ok(PinHasher { params })
+    }
+
+    fn argon2(&self) -> argon2::Argon2<'static> {
+        argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            self.params.clone(),
+        )
+    }
+
+    pub fn hash(&self, pin: &str) -> Result<String, PidError> {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        self.argon2()
+            .hash_password(pin.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| PidError::Crypto(format!("cannot hash PIN: {e}")))
+    }
+
+    /// Verify against a stored PHC string; the parameters embedded in the string are used, so
+    /// PINs hashed under an older cost still verify. Constant time inside argon2.
+    pub fn verify(&self, pin: &str, phc: &str) -> bool {
+        use argon2::password_hash::{PasswordHash, PasswordVerifier};
+        match PasswordHash::new(phc) {
+            Ok(parsed) => self
+                .argon2()
+                .verify_password(pin.as_bytes(), &parsed)
+                .is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+/// Constant-time equality of two byte strings (length is not secret).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+pub fn random_bytes(n: usize) -> Zeroizing<Vec<u8>> {
+    let mut v = Zeroizing::new(vec![0u8; n]);
+    rand::rngs::OsRng.fill_bytes(&mut v);
+    v
+}
+
+pub fn random_u64() -> u64 {
+    rand::rngs::OsRng.next_u64()
+}
+
+/// Wipe a string that held a secret.
+pub fn wipe(s: &mut String) {
+    s.zeroize();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cipher() -> Cipher {
+        Cipher::from_key(&[7u8; 32])
+    }
+
+    #[test]
+    fn sealed_secret_opens_for_its_own_serial_and_field_only() {
+        let c = cipher();
+        let sealed = c.seal("TOTP1", "otpkey", b"secret").unwrap();
+        assert_eq!(&c.open("TOTP1", "otpkey", &sealed).unwrap()[..], b"secret");
+        assert!(c.open("TOTP2", "otpkey", &sealed).is_err());
+        assert!(c.open("TOTP1", "pin", &sealed).is_err());
+        assert!(!sealed.windows(6).any(|w| w == b"secret"));
+    }
+
+    #[test]
+    fn tampered_or_truncated_ciphertext_does_not_open() {
+        let c = cipher();
+        let mut sealed = c.seal("S", "otpkey", b"secret").unwrap();
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+        assert!(c.open("S", "otpkey", &sealed).is_err());
+        assert!(c.open("S", "otpkey", &sealed[..10]).is_err());
+    }
+
+    #[test]
+    fn key_file_is_created_0400_and_reloads_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/enckey");
+        let c1 = Cipher::load_or_create(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o400);
+        let sealed = c1.seal("S", "f", b"x").unwrap();
+        let c2 = Cipher::load_or_create(&path).unwrap();
+        assert_eq!(&c2.open("S", "f", &sealed).unwrap()[..], b"x");
+    }
+
+    #[test]
+    fn group_readable_key_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("enckey");
+        std::fs::write(&path, [1u8; 32]).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o440)).unwrap();
+        let msg = Cipher::load_or_create(&path).err().unwrap().to_string();
+        assert!(msg.contains("chmod 0400"), "{msg}");
+    }
+
+    #[test]
+    fn key_file_of_wrong_size_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("enckey");
+        std::fs::write(&path, [1u8; 31]).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert!(Cipher::load_or_create(&path).is_err());
+    }
+
+    #[test]
+    fn pin_hash_verifies_only_the_right_pin() {
+        let h = PinHasher::new(&Argon2Config {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap();
+        let phc = h.hash("1234").unwrap();
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(h.verify("1234", &phc));
+        assert!(!h.verify("1235", &phc));
+        assert!(!h.verify("1234", "not a phc string"));
+    }
+}

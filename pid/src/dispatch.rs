@@ -1,0 +1,60 @@
+//! The one exhaustive match over requests. Authorisation happens here, before any handler runs:
+//! a new request variant does not compile until someone decides who may send it.
+
+use crate::caller::Caller;
+use crate::connection::ConnState;
+use crate::handlers::{self, error_response};
+use crate::State;
+use protocol::{Request, Response};
+
+/// Who may send a request.
+enum Permission {
+    Anyone,
+    /// Any caller, but a non-administrator only for its own account; the handler enforces it
+    /// once the user is resolved (the uid of a login name is not known before that).
+    OwnAccountUnlessAdmin,
+    /// The caller must be continuing a session it opened on this connection.
+    SessionOwner,
+    Admin,
+}
+
+fn permission(req: &Request) -> Permission {
+    match req {
+        Request::Status => Permission::Anyone,
+        Request::AuthBegin(_) => Permission::OwnAccountUnlessAdmin,
+        Request::AuthContinue { .. } => Permission::SessionOwner,
+        Request::Admin(_) => Permission::Admin,
+    }
+}
+
+pub async fn dispatch(
+    state: &State,
+    caller: &Caller,
+    conn: &mut ConnState,
+    req: Request,
+) -> Response {
+    match permission(&req) {
+        Permission::Admin if !caller.is_admin => {
+            let mut entry = crate::audit::entry(caller, "admin", state.clock.now());
+            entry.message = "refused: caller is not an administrator".into();
+            crate::audit::record(state, entry);
+            return error_response(&crate::error::PidError::PermissionDenied(format!(
+                "uid {} may not administer tokens: only root and members of group {:?} \
+                 (pid.toml admin_group) can",
+                caller.uid, state.config.admin_group
+            )));
+        }
+        Permission::Admin
+        | Permission::Anyone
+        | Permission::OwnAccountUnlessAdmin
+        | Permission::SessionOwner => {}
+    }
+    match req {
+        Request::Status => handlers::status::status(state, caller),
+        Request::AuthBegin(begin) => handlers::auth::begin(state, caller, conn, begin).await,
+        Request::AuthContinue { session, answer } => {
+            handlers::auth::proceed(state, caller, conn, session, answer).await
+        }
+        Request::Admin(admin) => handlers::admin::handle(state, caller, admin).await,
+    }
+}

@@ -1,0 +1,586 @@
+//! Token administration. Reached only by administrators (dispatch checks first). Every action is
+//! audited; every bad parameter is refused before anything is written.
+
+use crate::audit;
+use crate::caller::Caller;
+use crate::error::PidError;
+use crate::handlers::error_response;
+use crate::store::{Owner, Swap, TokenRecord, Versioned};
+use crate::tokens::{algorithm, CounterState};
+use crate::users;
+use crate::State;
+use protocol::admin::MAX_PAGE;
+use protocol::paths::MAX_TEXT_LEN;
+use protocol::{
+    AdminRequest, AdminResponse, AuditEntry, EnrollRequest, Enrolled, HashAlgorithm, Response,
+    Secret, TokenSettings, TokenType, UserRef,
+};
+use zeroize::Zeroizing;
+
+const MAX_SERIAL_LEN: usize = 64;
+const MIN_KEY_BYTES: usize = 10;
+const MAX_KEY_BYTES: usize = 128;
+const MAX_PIN_LEN: usize = 256;
+
+pub async fn handle(state: &State, caller: &Caller, req: AdminRequest) -> Response {
+    let action = action_name(&req);
+    let mut entry = audit::entry(caller, action, state.clock.now());
+    let result = run(state, req, &mut entry).await;
+    entry.success = result.is_ok();
+    if let Err(e) = &result {
+        entry.message = e.public_message();
+    }
+    if action != "audit show" {
+        audit::record(state, entry);
+        if let Err(e) = state.store.durable().await {
+            return error_response(&e);
+        }
+    }
+    match result {
+        Ok(r) => Response::Admin(r),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn action_name(req: &AdminRequest) -> &'static str {
+    match req {
+        AdminRequest::TokenEnroll(_) => "token enroll",
+        AdminRequest::TokenList { .. } => "token list",
+        AdminRequest::TokenShow { .. } => "token show",
+        AdminRequest::TokenDelete { .. } => "token delete",
+        AdminRequest::TokenEnable { .. } => "token enable",
+        AdminRequest::TokenDisable { .. } => "token disable",
+        AdminRequest::TokenRevoke { .. } => "token revoke",
+        AdminRequest::TokenSet { .. } => "token set",
+        AdminRequest::TokenReset { .. } => "token reset",
+        AdminRequest::TokenResync { .. } => "token resync",
+        AdminRequest::TokenAssign { .. } => "token assign",
+        AdminRequest::TokenUnassign { .. } => "token unassign",
+        AdminRequest::AuditShow { .. } => "audit show",
+    }
+}
+
+async fn run(
+    state: &State,
+    req: AdminRequest,
+    entry: &mut AuditEntry,
+) -> Result<AdminResponse, PidError> {
+    match req {
+        AdminRequest::TokenEnroll(spec) => enroll(state, *spec, entry).await,
+        AdminRequest::TokenList { user, after, limit } => {
+            let owner = match user {
+                Some(u) => Some(existing_owner(state, &u, entry).await?),
+                None => None,
+            };
+            let limit = limit.clamp(1, MAX_PAGE) as usize;
+            let (recs, next) = state
+                .store
+                .list_tokens(owner.as_ref(), after.as_deref(), limit)?;
+            Ok(AdminResponse::Tokens {
+                tokens: recs.iter().map(TokenRecord::info).collect(),
+                next,
+            })
+        }
+        AdminRequest::TokenShow { serial } => {
+            let v = get(state, &serial, entry)?;
+            Ok(AdminResponse::Token(Box::new(v.rec.info())))
+        }
+        AdminRequest::TokenDelete { serial } => {
+            let v = get(state, &serial, entry)?;
+            match state.store.swap_tokens(&[(&v, None)])? {
+                Swap::Done => Ok(done(format!("token {serial} deleted"))),
+                Swap::Conflict => Err(busy()),
+            }
+        }
+        AdminRequest::TokenEnable { serial } => modify(state, &serial, entry, |r| {
+            r.active = true;
+            Ok(format!("token {} enabled", r.serial))
+        }),
+        AdminRequest::TokenDisable { serial } => modify(state, &serial, entry, |r| {
+            r.active = false;
+            Ok(format!("token {} disabled", r.serial))
+        }),
+        AdminRequest::TokenRevoke { serial } => modify(state, &serial, entry, |r| {
+            r.revoked = true;
+            r.locked = true;
+            r.active = false;
+            Ok(format!(
+                "token {} revoked; it can never be used again, only deleted",
+                r.serial
+            ))
+        }),
+        AdminRequest::TokenReset { serial } => modify(state, &serial, entry, |r| {
+            r.failcount = 0;
+            r.failcounter_exceeded_at = None;
+            Ok(format!("fail counter of token {} reset", r.serial))
+        }),
+        AdminRequest::TokenSet { serial, settings } => set(state, &serial, *settings, entry).await,
+        AdminRequest::TokenResync { serial, otp1, otp2 } => {
+            let v = get(state, &serial, entry)?;
+            let key = state.cipher.open(&v.rec.serial, "otpkey", &v.rec.otpkey)?;
+            let now = state.clock.now();
+            let found = algorithm(v.rec.token_type)
+                .resync(&v.rec, &key, otp1.expose(), otp2.expose(), now)
+                .ok_or_else(|| {
+                    PidError::InvalidArgument(format!(
+                        "the two OTPs are not consecutive values of token {serial} within the \
+                         sync window; take two fresh consecutive codes and try again"
+                    ))
+                })?;
+            modify(state, &serial, entry, |r| {
+                let CounterState { count, time_shift } = found;
+                r.count = count;
+                r.time_shift = time_shift;
+                Ok(format!("token {} resynchronised", r.serial))
+            })
+        }
+        AdminRequest::TokenAssign { serial, user } => {
+            let owner = existing_owner(state, &user, entry).await?;
+            modify(state, &serial, entry, move |r| {
+                if let Some(o) = &r.owner {
+                    return Err(PidError::TokenState(format!(
+                        "token {} is already assigned to {}@{}; unassign it first",
+                        r.serial, o.login, o.realm
+                    )));
+                }
+                r.owner = Some(owner.clone());
+                Ok(format!("token {} assigned", r.serial))
+            })
+        }
+        AdminRequest::TokenUnassign { serial } => modify(state, &serial, entry, |r| {
+            if r.owner.is_none() {
+                return Err(PidError::TokenState(format!(
+                    "token {} is not assigned",
+                    r.serial
+                )));
+            }
+            // privacyIDEA unassign: the PIN belonged to the old owner; the counter stays.
+            r.owner = None;
+            r.pin_hash = None;
+            r.failcount = 0;
+            r.failcounter_exceeded_at = None;
+            Ok(format!("token {} unassigned", r.serial))
+        }),
+        AdminRequest::AuditShow {
+            user,
+            before,
+            limit,
+        } => {
+            let limit = limit.clamp(1, MAX_PAGE) as usize;
+            let filter = user.map(|u| {
+                let default_realm = state.config.default_realm.clone();
+                let (login, realm) =
+                    users::split_realm(&u.login, u.realm.as_deref(), &default_realm);
+                (login.to_owned(), realm.to_owned())
+            });
+            let (entries, next) = state.store.audit_page(before, limit, |e| match &filter {
+                None => true,
+                Some((login, realm)) => {
+                    e.user.as_deref() == Some(login.as_str())
+                        && e.realm.as_deref().is_none_or(|r| r == realm)
+                }
+            })?;
+            Ok(AdminResponse::Audit { entries, next })
+        }
+    }
+}
+
+fn done(message: String) -> AdminResponse {
+    AdminResponse::Done { message }
+}
+
+fn busy() -> PidError {
+    PidError::Internal("the token changed while it was being modified; try again".into())
+}
+
+fn not_found(serial: &str) -> PidError {
+    PidError::NotFound(format!(
+        "no token with serial {serial:?}; `pictl token list` shows them"
+    ))
+}
+
+fn get(state: &State, serial: &str, entry: &mut AuditEntry) -> Result<Versioned, PidError> {
+    entry.serial = Some(serial.to_owned());
+    if serial.is_empty() || serial.len() > MAX_SERIAL_LEN {
+        return Err(not_found(serial));
+    }
+    let v = state
+        .store
+        .get_token(serial)?
+        .ok_or_else(|| not_found(serial))?;
+    entry.token_type = Some(v.rec.token_type.as_str().to_owned());
+    if let Some(o) = &v.rec.owner {
+        entry.user = Some(o.login.clone());
+        entry.realm = Some(o.realm.clone());
+    }
+    Ok(v)
+}
+
+/// Read, change, compare-and-swap. A revoked token refuses every change (privacyIDEA's
+/// `check_token_locked`): it can only be shown or deleted.
+fn modify(
+    state: &State,
+    serial: &str,
+    entry: &mut AuditEntry,
+    change: impl Fn(&mut TokenRecord) -> Result<String, PidError>,
+) -> Result<AdminResponse, PidError> {
+    for _ in 0..8 {
+        let v = get(state, serial, entry)?;
+        if v.rec.revoked {
+            return Err(PidError::TokenState(format!(
+                "token {serial} is revoked; it can only be deleted"
+            )));
+        }
+        let mut rec = v.rec.clone();
+        let message = change(&mut rec)?;
+        if let Some(o) = &rec.owner {
+            entry.user = Some(o.login.clone());
+            entry.realm = Some(o.realm.clone());
+        }
+        if state.store.swap_tokens(&[(&v, Some(&rec))])? == Swap::Done {
+            entry.message = message.clone();
+            return Ok(done(message));
+        }
+    }
+    Err(busy())
+}
+
+/// An existing user; `NotFound` with a hint otherwise.
+async fn existing_owner(
+    state: &State,
+    user: &UserRef,
+    entry: &mut AuditEntry,
+) -> Result<Owner, PidError> {
+    let default_realm = state.config.default_realm.clone();
+    let (login, realm) = users::split_realm(&user.login, user.realm.as_deref(), &default_realm);
+    entry.user = Some(login.to_owned());
+    entry.realm = Some(realm.to_owned());
+    users::validate_login(login)?;
+    match state.lookup_user(login, realm).await? {
+        Some(u) => Ok(u.owner),
+        None => Err(PidError::NotFound(format!(
+            "user {login}@{realm} does not exist on this host (getent passwd {login})"
+        ))),
+    }
+}
+
+fn validate_serial(serial: &str) -> Result<(), PidError> {
+    if serial.is_empty()
+        || serial.len() > MAX_SERIAL_LEN
+        || !serial
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(PidError::InvalidArgument(format!(
+            "serial {serial:?} is not valid: use 1 to {MAX_SERIAL_LEN} letters, digits, '-', '_' \
+             or '.'"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_text(name: &str, value: &str) -> Result<(), PidError> {
+    if value.len() > MAX_TEXT_LEN || value.chars().any(|c| c.is_control()) {
+        return Err(PidError::InvalidArgument(format!(
+            "{name} must be at most {MAX_TEXT_LEN} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_pin(pin: &Secret) -> Result<(), PidError> {
+    if pin.len() > MAX_PIN_LEN || pin.expose().chars().any(|c| c.is_control()) {
+        return Err(PidError::InvalidArgument(format!(
+            "the PIN must be at most {MAX_PIN_LEN} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Decode an operator-supplied hex key; refuse keys too short to be safe.
+fn parse_key(hex_key: &Secret) -> Result<Zeroizing<Vec<u8>>, PidError> {
+    let cleaned: Zeroizing<String> = Zeroizing::new(
+        hex_key
+            .expose()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect(),
+    );
+    let key = hex::decode(cleaned.as_bytes())
+        .map(Zeroizing::new)
+        .map_err(|_| {
+            PidError::InvalidArgument(
+                "--otpkey must be hexadecimal (0-9, a-f) with an even number of digits".into(),
+            )
+        })?;
+    if key.len() < MIN_KEY_BYTES || key.len() > MAX_KEY_BYTES {
+        return Err(PidError::InvalidArgument(format!(
+            "the key has {} bytes; use {MIN_KEY_BYTES} to {MAX_KEY_BYTES} bytes (20 for sha1, \
+             32 for sha256, 64 for sha512 are usual)",
+            key.len()
+        )));
+    }
+    Ok(key)
+}
+
+fn key_len_for(hash: HashAlgorithm) -> usize {
+    match hash {
+        HashAlgorithm::Sha1 => 20,
+        HashAlgorithm::Sha256 => 32,
+        HashAlgorithm::Sha512 => 64,
+    }
+}
+
+async fn enroll(
+    state: &State,
+    spec: EnrollRequest,
+    entry: &mut AuditEntry,
+) -> Result<AdminResponse, PidError> {
+    let defaults = &state.config.tokens;
+    let token_type = spec.token_type.ok_or_else(|| {
+        PidError::InvalidArgument("say which token type to enroll: hotp or totp".into())
+    })?;
+    entry.token_type = Some(token_type.as_str().to_owned());
+    let digits = spec.digits.unwrap_or(defaults.digits);
+    if !matches!(digits, 6 | 8) {
+        return Err(PidError::InvalidArgument(format!(
+            "{digits} digits is not supported; use 6 or 8"
+        )));
+    }
+    let hash = spec.hash.unwrap_or(defaults.hash);
+    let period = match (token_type, spec.period) {
+        (TokenType::Totp, Some(p)) if matches!(p, 30 | 60) => p,
+        (TokenType::Totp, Some(p)) => {
+            return Err(PidError::InvalidArgument(format!(
+                "a TOTP period of {p} s is not supported; use 30 or 60"
+            )))
+        }
+        (TokenType::Totp, None) => defaults.totp_period,
+        (TokenType::Hotp, Some(_)) => {
+            return Err(PidError::InvalidArgument(
+                "--period applies to totp tokens only".into(),
+            ))
+        }
+        (TokenType::Hotp, None) => defaults.totp_period,
+    };
+    if let Some(d) = &spec.description {
+        validate_text("the description", d)?;
+    }
+    if let Some(pin) = &spec.pin {
+        validate_pin(pin)?;
+    }
+    let owner = match &spec.user {
+        Some(u) => Some(existing_owner(state, u, entry).await?),
+        None => None,
+    };
+    let alg = algorithm(token_type);
+    let serial = match spec.serial {
+        Some(s) => {
+            validate_serial(&s)?;
+            s
+        }
+        None => generate_serial(state, alg.serial_prefix())?,
+    };
+    entry.serial = Some(serial.clone());
+    let key = match &spec.otpkey {
+        Some(k) => parse_key(k)?,
+        None => crate::crypto::random_bytes(key_len_for(hash)),
+    };
+    let pin_hash = match spec.pin {
+        Some(pin) if !pin.is_empty() => Some(state.hash_pin(pin).await?),
+        _ => None,
+    };
+    let rec = TokenRecord {
+        schema: crate::store::records::TOKEN_SCHEMA,
+        serial: serial.clone(),
+        token_type,
+        owner,
+        otpkey: state.cipher.seal(&serial, "otpkey", &key)?,
+        pin_hash,
+        digits,
+        hash,
+        count: 0,
+        count_window: defaults.hotp_window,
+        period,
+        time_window: defaults.totp_window_secs,
+        time_shift: 0,
+        active: true,
+        revoked: false,
+        locked: false,
+        failcount: 0,
+        maxfail: defaults.maxfail,
+        failcounter_exceeded_at: None,
+        count_auth: 0,
+        count_auth_max: 0,
+        count_auth_success: 0,
+        count_auth_success_max: 0,
+        validity_start: None,
+        validity_end: None,
+        description: spec.description.unwrap_or_default(),
+        created: state.clock.now(),
+        last_auth: None,
+    };
+    state.store.create_token(&rec)?;
+    entry.message = format!("{} token {serial} enrolled", token_type.as_str());
+    let otpkey_base32 = Secret::new(data_encoding::BASE32_NOPAD.encode(&key));
+    let otpauth_url = Secret::new(otpauth_url(state, &rec, otpkey_base32.expose()));
+    Ok(AdminResponse::Enrolled(Box::new(Enrolled {
+        token: rec.info(),
+        otpauth_url,
+        otpkey_base32,
+    })))
+}
+
+fn generate_serial(state: &State, prefix: &str) -> Result<String, PidError> {
+    for _ in 0..16 {
+        let candidate = format!(
+            "{prefix}{}",
+            hex::encode_upper(&crate::crypto::random_bytes(4)[..])
+        );
+        if !state.store.token_exists(&candidate)? {
+            return Ok(candidate);
+        }
+    }
+    Err(PidError::Internal("could not find a free serial".into()))
+}
+
+/// `otpauth://TYPE/ISSUER:LABEL?secret=…&issuer=…&algorithm=…&digits=…` + type parameters.
+/// The issuer is this host's name, so a person with several hosts can tell the entries apart.
+fn otpauth_url(state: &State, rec: &TokenRecord, secret_b32: &str) -> String {
+    let label = rec
+        .owner
+        .as_ref()
+        .map(|o| o.login.as_str())
+        .unwrap_or(rec.serial.as_str());
+    let issuer = &state.hostname;
+    format!(
+        "otpauth://{}/{}:{}?secret={}&issuer={}&algorithm={}&digits={}{}",
+        rec.token_type.as_str(),
+        percent_encode(issuer),
+        percent_encode(label),
+        secret_b32,
+        percent_encode(issuer),
+        rec.hash.as_str().to_uppercase(),
+        rec.digits,
+        algorithm(rec.token_type).otpauth_params(rec),
+    )
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+async fn set(
+    state: &State,
+    serial: &str,
+    s: TokenSettings,
+    entry: &mut AuditEntry,
+) -> Result<AdminResponse, PidError> {
+    if let Some(d) = &s.description {
+        validate_text("the description", d)?;
+    }
+    if let Some(m) = s.maxfail {
+        if !(1..=1000).contains(&m) {
+            return Err(PidError::InvalidArgument(
+                "--maxfail must be between 1 and 1000".into(),
+            ));
+        }
+    }
+    if let Some(w) = s.count_window {
+        if !(1..=1000).contains(&w) {
+            return Err(PidError::InvalidArgument(
+                "--hotp-window must be between 1 and 1000".into(),
+            ));
+        }
+    }
+    if let Some(w) = s.time_window {
+        if w > 3600 {
+            return Err(PidError::InvalidArgument(
+                "--totp-window must be at most 3600 s".into(),
+            ));
+        }
+    }
+    if let (Some(Some(a)), Some(Some(b))) = (s.validity_start, s.validity_end) {
+        if a > b {
+            return Err(PidError::InvalidArgument(
+                "the validity period ends before it starts".into(),
+            ));
+        }
+    }
+    // Hash a new PIN before touching the record (argon2 is slow and off the executor).
+    let new_pin = match &s.pin {
+        Some(pin) => {
+            validate_pin(pin)?;
+            Some(if pin.is_empty() {
+                None
+            } else {
+                Some(state.hash_pin(pin.clone()).await?)
+            })
+        }
+        None => None,
+    };
+    modify(state, serial, entry, |r| {
+        let mut changed = Vec::new();
+        if let Some(p) = &new_pin {
+            r.pin_hash = p.clone();
+            changed.push("pin");
+        }
+        if let Some(m) = s.maxfail {
+            r.maxfail = m;
+            changed.push("maxfail");
+        }
+        if let Some(d) = &s.description {
+            r.description = d.clone();
+            changed.push("description");
+        }
+        if let Some(n) = s.count_auth_max {
+            r.count_auth_max = n;
+            changed.push("count_auth_max");
+        }
+        if let Some(n) = s.count_auth_success_max {
+            r.count_auth_success_max = n;
+            changed.push("count_auth_success_max");
+        }
+        if let Some(v) = s.validity_start {
+            r.validity_start = v;
+            changed.push("validity_start");
+        }
+        if let Some(v) = s.validity_end {
+            r.validity_end = v;
+            changed.push("validity_end");
+        }
+        if let Some(w) = s.count_window {
+            r.count_window = w;
+            changed.push("hotp_window");
+        }
+        if let Some(w) = s.time_window {
+            r.time_window = w;
+            changed.push("totp_window");
+        }
+        if let (Some(a), Some(b)) = (r.validity_start, r.validity_end) {
+            if a > b {
+                return Err(PidError::InvalidArgument(
+                    "the validity period would end before it starts".into(),
+                ));
+            }
+        }
+        if changed.is_empty() {
+            return Err(PidError::InvalidArgument(
+                "nothing to set; see `pictl token set --help`".into(),
+            ));
+        }
+        Ok(format!(
+            "token {} updated: {}",
+            r.serial,
+            changed.join(", ")
+        ))
+    })
+}

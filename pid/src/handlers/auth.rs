@@ -1,0 +1,214 @@
+//! The authentication conversation (DESIGN §4): AuthBegin → AuthStep{prompt} → AuthContinue →
+//! AuthDone. The daemon decides the prompts; the module only renders them.
+//!
+//! Authorisation: an administrator (root: sshd, sudo, login) may authenticate any user; any
+//! other uid (a screen locker) only the account whose uid it runs as, and only so often.
+
+use crate::audit;
+use crate::auth::session::Session;
+use crate::caller::Caller;
+use crate::connection::ConnState;
+use crate::error::PidError;
+use crate::handlers::error_response;
+use crate::users::{self, ResolvedUser};
+use crate::State;
+use protocol::paths::{MAX_ANSWER_LEN, MAX_TEXT_LEN};
+use protocol::{AuthBegin, Outcome, Prompt, Response, Secret};
+
+fn check_text(name: &str, value: &str) -> Result<(), PidError> {
+    if value.len() > MAX_TEXT_LEN || value.chars().any(|c| c.is_control()) {
+        return Err(PidError::InvalidArgument(format!(
+            "{name} must be at most {MAX_TEXT_LEN} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+pub async fn begin(
+    state: &State,
+    caller: &Caller,
+    conn: &mut ConnState,
+    req: AuthBegin,
+) -> Response {
+    match begin_inner(state, caller, conn, req).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn begin_inner(
+    state: &State,
+    caller: &Caller,
+    conn: &mut ConnState,
+    req: AuthBegin,
+) -> Result<Response, PidError> {
+    check_text("service", &req.service)?;
+    for (name, v) in [
+        ("rhost", &req.rhost),
+        ("tty", &req.tty),
+        ("ruser", &req.ruser),
+    ] {
+        if let Some(v) = v {
+            check_text(name, v)?;
+        }
+    }
+    let now = state.clock.now();
+    let mut entry = audit::entry(caller, "auth", now);
+    entry.service = Some(req.service.clone());
+    entry.rhost = req.rhost.clone();
+    if !caller.is_admin && !state.rate.allow(caller.uid, now) {
+        entry.message = "rate limit for non-root callers reached".into();
+        audit::record(state, entry);
+        return Err(PidError::RateLimited(
+            "too many authentication attempts from this uid; wait a minute".into(),
+        ));
+    }
+    let default_realm = state.config.default_realm.clone();
+    let (login, realm) = users::split_realm(&req.user, None, &default_realm);
+    entry.user = Some(login.to_owned());
+    entry.realm = Some(realm.to_owned());
+    if let Err(e) = users::validate_login(login) {
+        entry.message = format!("refused user name: {e}");
+        audit::record(state, entry);
+        return Ok(Response::AuthDone(Outcome::UnknownUser));
+    }
+    let resolved = state.lookup_user(login, realm).await?;
+    // A non-admin caller learns nothing about accounts other than its own.
+    if !caller.is_admin && resolved.as_ref().map(|u| u.uid) != Some(caller.uid) {
+        entry.message = format!("uid {} may only authenticate its own account", caller.uid);
+        audit::record(state, entry);
+        return Err(PidError::PermissionDenied(
+            "this uid may only authenticate its own account".into(),
+        ));
+    }
+    let Some(user) = resolved else {
+        entry.message = format!("User {login}@{realm} does not exist");
+        audit::record(state, entry);
+        return Ok(Response::AuthDone(Outcome::UnknownUser));
+    };
+    let tokens = state.store.tokens_of(&user.owner)?;
+    if tokens.is_empty() {
+        entry.message = "The user has no tokens assigned".into();
+        audit::record(state, entry);
+        return Ok(Response::AuthDone(Outcome::NoToken));
+    }
+    if let Some(authtok) = req.authtok {
+        return Ok(finish(
+            state,
+            caller,
+            &user,
+            &req.service,
+            req.rhost.as_deref(),
+            &authtok,
+        )
+        .await);
+    }
+    let any_pin = tokens.iter().any(|t| t.rec.pin_hash.is_some());
+    let session = Session {
+        user,
+        service: req.service,
+        rhost: req.rhost,
+        tty: req.tty,
+        started: std::time::Instant::now(),
+        prompts: 1,
+    };
+    let ttl = state.session_ttl();
+    let max = state.config.limits.sessions_per_connection as usize;
+    let Some(id) = conn.sessions.insert(session, max, ttl) else {
+        return Err(PidError::RateLimited(
+            "too many open authentication sessions on this connection".into(),
+        ));
+    };
+    let text = if any_pin {
+        "PIN and one-time password: "
+    } else {
+        "One-time password: "
+    };
+    Ok(Response::AuthStep {
+        session: id,
+        prompt: Prompt::Secret { text: text.into() },
+    })
+}
+
+pub async fn proceed(
+    state: &State,
+    caller: &Caller,
+    conn: &mut ConnState,
+    session: u64,
+    answer: Secret,
+) -> Response {
+    let Some(s) = conn.sessions.take(session, state.session_ttl()) else {
+        return error_response(&PidError::SessionExpired(
+            "the authentication session is unknown or expired; start again".into(),
+        ));
+    };
+    if answer.len() > MAX_ANSWER_LEN {
+        let mut entry = audit::entry(caller, "auth", state.clock.now());
+        entry.user = Some(s.user.owner.login.clone());
+        entry.realm = Some(s.user.owner.realm.clone());
+        entry.service = Some(s.service.clone());
+        entry.rhost = s.rhost.clone();
+        entry.message = format!("answer of {} bytes refused", answer.len());
+        audit::record(state, entry);
+        return Response::AuthDone(Outcome::Reject {
+            message: format!("Input too long: at most {MAX_ANSWER_LEN} characters."),
+        });
+    }
+    finish(
+        state,
+        caller,
+        &s.user,
+        &s.service,
+        s.rhost.as_deref(),
+        &answer,
+    )
+    .await
+}
+
+/// Check the answer, audit, wait until the result is on disk, and only then answer.
+async fn finish(
+    state: &State,
+    caller: &Caller,
+    user: &ResolvedUser,
+    service: &str,
+    rhost: Option<&str>,
+    pass: &Secret,
+) -> Response {
+    let mut entry = audit::entry(caller, "auth", state.clock.now());
+    entry.user = Some(user.owner.login.clone());
+    entry.realm = Some(user.owner.realm.clone());
+    entry.service = Some(service.to_owned());
+    entry.rhost = rhost.map(str::to_owned);
+    let verdict = match crate::auth::check_user_pass(state, &user.owner, pass).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, user = %user.owner.login, "authentication check failed");
+            entry.message = "check failed: internal error (see the daemon log)".into();
+            audit::record(state, entry);
+            return Response::AuthDone(Outcome::Unavailable);
+        }
+    };
+    entry.success = verdict.accepted;
+    entry.message = verdict.detail.clone();
+    entry.serial = (!verdict.serials.is_empty()).then(|| verdict.serials.join(","));
+    entry.token_type = verdict.token_type.clone();
+    audit::record(state, entry);
+    // Durable before success: a spent OTP must stay spent if we crash right after answering.
+    if let Err(e) = state.store.durable().await {
+        tracing::error!(error = %e, "could not make the authentication durable");
+        return Response::AuthDone(Outcome::Unavailable);
+    }
+    tracing::info!(
+        user = %user.owner.login, service, accepted = verdict.accepted, detail = %verdict.detail,
+        "authentication"
+    );
+    Response::AuthDone(if verdict.accepted {
+        Outcome::Accept {
+            message: verdict.user_message,
+        }
+    } else {
+        Outcome::Reject {
+            message: verdict.user_message,
+        }
+    })
+}

@@ -1,0 +1,58 @@
+//! Group commit. "Durable before success": a counter advance must be on disk before `Accept` is
+//! sent, or a crash makes a spent OTP valid again. One fsync per request would cap throughput, so
+//! callers queue here and one task flushes for all of them.
+//!
+//! Invariant: a waiter is answered only by a flush that *started after* it queued, so every write
+//! it made before queueing is covered. Only this task ever calls `flush`: sled 0.34.7 deadlocks
+//! when several tasks call `flush_async` at once (upstream #1308/#1241).
+
+use tokio::sync::{mpsc, oneshot};
+
+type Waiter = oneshot::Sender<Result<(), String>>;
+
+#[derive(Clone)]
+pub struct Flusher {
+    tx: mpsc::UnboundedSender<Waiter>,
+}
+
+impl Flusher {
+    pub fn spawn(db: sled::Db) -> Flusher {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Waiter>();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut waiters = vec![first];
+                while let Ok(w) = rx.try_recv() {
+                    waiters.push(w);
+                }
+                let db = db.clone();
+                let result = match tokio::task::spawn_blocking(move || db.flush()).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(e) => Err(format!("flush task failed: {e}")),
+                };
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "store flush failed");
+                }
+                for w in waiters {
+                    let _ = w.send(result.clone());
+                }
+            }
+        });
+        Flusher { tx }
+    }
+
+    /// Wait until everything this caller wrote so far is on disk.
+    pub async fn durable(&self) -> Result<(), crate::error::PidError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(tx)
+            .map_err(|_| crate::error::PidError::Internal("flusher stopped".into()))?;
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(crate::error::PidError::Internal(format!(
+                "flush failed: {e}"
+            ))),
+            Err(_) => Err(crate::error::PidError::Internal("flusher stopped".into())),
+        }
+    }
+}

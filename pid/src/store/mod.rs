@@ -1,0 +1,372 @@
+//! The sled store. This module is the only one that knows tree names, keys and encodings; tree
+//! names are a contract with future migrations (DESIGN §5).
+//!
+//! Concurrency invariant: a token changes only by compare-and-swap against the exact bytes that
+//! were read, so two logins racing with the same OTP cannot both advance from the same counter.
+
+mod flusher;
+pub mod records;
+
+pub use flusher::Flusher;
+pub use records::{Owner, TokenRecord};
+
+use crate::error::PidError;
+use protocol::frame::{decode_value, encode_value};
+use protocol::AuditEntry;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::{IVec, Transactional, Tree};
+use std::path::{Path, PathBuf};
+
+/// Version of the store layout; a store written by a newer pi is refused, not misread.
+pub const SCHEMA_VERSION: u16 = 1;
+const SCHEMA_KEY: &[u8] = b"schema";
+
+/// A record together with the exact bytes it was decoded from (the CAS witness).
+#[derive(Clone, Debug)]
+pub struct Versioned {
+    pub rec: TokenRecord,
+    raw: IVec,
+}
+
+pub struct Store {
+    db: sled::Db,
+    tokens: Tree,
+    user_tokens: Tree,
+    audit: Tree,
+    path: PathBuf,
+    flusher: Flusher,
+}
+
+/// Result of a compare-and-swap update.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Swap {
+    Done,
+    /// Someone changed a token since it was read: read again and redo the check.
+    Conflict,
+}
+
+impl Store {
+    /// Open (or create) the store. Must run inside the tokio runtime (it starts the flusher).
+    pub fn open(path: &Path) -> Result<Store, PidError> {
+        if let Some(parent) = path.parent() {
+            create_private_dir(parent)?;
+        }
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(64 * 1024 * 1024)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    PidError::Startup(format!(
+                        "the store {} is locked by another process: is another pid running?",
+                        path.display()
+                    ))
+                }
+                other => {
+                    PidError::Startup(format!("cannot open store {}: {other}", path.display()))
+                }
+            })?;
+        let meta = db.open_tree("meta")?;
+        match meta.get(SCHEMA_KEY)? {
+            None => {
+                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+            }
+            Some(v) => {
+                let found = <[u8; 2]>::try_from(v.as_ref())
+                    .map(u16::from_be_bytes)
+                    .map_err(|_| {
+                        PidError::Startup(format!(
+                            "store {} has a damaged schema marker",
+                            path.display()
+                        ))
+                    })?;
+                if found > SCHEMA_VERSION {
+                    return Err(PidError::Startup(format!(
+                        "store {} has schema {found}, written by a newer pi; this pid knows \
+                         schema {SCHEMA_VERSION}. Install the newer pid or restore a backup.",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        let store = Store {
+            tokens: db.open_tree("tokens")?,
+            user_tokens: db.open_tree("user_tokens")?,
+            audit: db.open_tree("audit")?,
+            path: path.to_path_buf(),
+            flusher: Flusher::spawn(db.clone()),
+            db,
+        };
+        store.db.flush()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Wait until everything written so far is on disk (group commit).
+    pub async fn durable(&self) -> Result<(), PidError> {
+        self.flusher.durable().await
+    }
+
+    /// Flush synchronously (shutdown).
+    pub fn flush_now(&self) -> Result<(), PidError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn get_token(&self, serial: &str) -> Result<Option<Versioned>, PidError> {
+        self.tokens
+            .get(serial.as_bytes())?
+            .map(decode_token)
+            .transpose()
+    }
+
+    pub fn token_exists(&self, serial: &str) -> Result<bool, PidError> {
+        Ok(self.tokens.contains_key(serial.as_bytes())?)
+    }
+
+    /// All tokens of a user, ordered by serial.
+    pub fn tokens_of(&self, owner: &Owner) -> Result<Vec<Versioned>, PidError> {
+        let mut out = Vec::new();
+        for serial in self.serials_of(owner)? {
+            // The index may briefly name a token deleted a moment ago; skip it.
+            if let Some(v) = self.get_token(&serial)? {
+                if v.rec.owner.as_ref() == Some(owner) {
+                    out.push(v);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn serials_of(&self, owner: &Owner) -> Result<Vec<String>, PidError> {
+        let prefix = user_prefix(owner);
+        let mut out = Vec::new();
+        for item in self.user_tokens.scan_prefix(&prefix) {
+            let (key, _) = item?;
+            let serial = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            out.push(serial);
+        }
+        Ok(out)
+    }
+
+    /// Insert a new token; `AlreadyExists` if the serial is taken.
+    pub fn create_token(&self, rec: &TokenRecord) -> Result<(), PidError> {
+        let bytes = encode_value(rec)?;
+        let result = (&self.tokens, &self.user_tokens).transaction(|(t, u)| {
+            if t.get(rec.serial.as_bytes())?.is_some() {
+                return Err(ConflictableTransactionError::Abort(()));
+            }
+            t.insert(rec.serial.as_bytes(), bytes.as_slice())?;
+            if let Some(owner) = &rec.owner {
+                u.insert(index_key(owner, &rec.serial), &[][..])?;
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(())) => Err(PidError::AlreadyExists(format!(
+                "a token with serial {} already exists; choose another --serial or omit it",
+                rec.serial
+            ))),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// Replace (`Some`) or delete (`None`) tokens, all or nothing, provided none changed since
+    /// it was read. Keeps the user index in step with owners.
+    pub fn swap_tokens(
+        &self,
+        changes: &[(&Versioned, Option<&TokenRecord>)],
+    ) -> Result<Swap, PidError> {
+        let encoded: Vec<Option<Vec<u8>>> = changes
+            .iter()
+            .map(|(_, new)| new.map(encode_value).transpose())
+            .collect::<Result<_, _>>()?;
+        // Fast path for the login hot path: one token, owner unchanged → one CAS, no transaction.
+        if let [(old, Some(new))] = changes {
+            if old.rec.owner == new.owner && old.rec.serial == new.serial {
+                let key = old.rec.serial.as_bytes();
+                let new_bytes = encoded[0].as_deref();
+                return Ok(
+                    match self
+                        .tokens
+                        .compare_and_swap(key, Some(&old.raw), new_bytes)?
+                    {
+                        Ok(()) => Swap::Done,
+                        Err(_) => Swap::Conflict,
+                    },
+                );
+            }
+        }
+        let result = (&self.tokens, &self.user_tokens).transaction(|(t, u)| {
+            for ((old, new), bytes) in changes.iter().zip(&encoded) {
+                let key = old.rec.serial.as_bytes();
+                if t.get(key)?.as_ref() != Some(&old.raw) {
+                    return Err(ConflictableTransactionError::Abort(()));
+                }
+                match bytes {
+                    Some(b) => {
+                        t.insert(key, b.as_slice())?;
+                    }
+                    None => {
+                        t.remove(key)?;
+                    }
+                }
+                let new_owner = new.and_then(|n| n.owner.as_ref());
+                if old.rec.owner.as_ref() != new_owner {
+                    if let Some(o) = &old.rec.owner {
+                        u.remove(index_key(o, &old.rec.serial))?;
+                    }
+                    if let Some(o) = new_owner {
+                        u.insert(index_key(o, &old.rec.serial), &[][..])?;
+                    }
+                }
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(Swap::Done),
+            Err(TransactionError::Abort(())) => Ok(Swap::Conflict),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// Tokens ordered by serial, starting after `after`.
+    pub fn list_tokens(
+        &self,
+        owner: Option<&Owner>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<TokenRecord>, Option<String>), PidError> {
+        let mut out = Vec::new();
+        let mut push = |v: Versioned| -> bool {
+            out.push(v.rec);
+            out.len() >= limit
+        };
+        let mut full = false;
+        match owner {
+            Some(owner) => {
+                for serial in self.serials_of(owner)? {
+                    if after.is_some_and(|a| serial.as_str() <= a) {
+                        continue;
+                    }
+                    if let Some(v) = self.get_token(&serial)? {
+                        if push(v) {
+                            full = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            None => {
+                let range = match after {
+                    Some(a) => self.tokens.range::<&[u8], _>((
+                        std::ops::Bound::Excluded(a.as_bytes()),
+                        std::ops::Bound::Unbounded,
+                    )),
+                    None => self.tokens.iter(),
+                };
+                for item in range {
+                    let (_, raw) = item?;
+                    if push(decode_token(raw)?) {
+                        full = true;
+                        break;
+                    }
+                }
+            }
+        }
+        let next = if full {
+            out.last().map(|r| r.serial.clone())
+        } else {
+            None
+        };
+        Ok((out, next))
+    }
+
+    pub fn count_tokens(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Append an audit entry; its sequence number is assigned here.
+    pub fn append_audit(&self, mut entry: AuditEntry) -> Result<u64, PidError> {
+        let seq = self.db.generate_id()?;
+        entry.seq = seq;
+        self.audit
+            .insert(seq.to_be_bytes(), encode_value(&entry)?)?;
+        Ok(seq)
+    }
+
+    /// Audit entries newest first, before `before`, optionally only those matching `keep`.
+    pub fn audit_page(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+        keep: impl Fn(&AuditEntry) -> bool,
+    ) -> Result<(Vec<AuditEntry>, Option<u64>), PidError> {
+        let end = before.map(|b| b.to_be_bytes().to_vec());
+        let iter = match &end {
+            Some(e) => self.audit.range(..e.as_slice()),
+            None => self.audit.iter(),
+        };
+        let mut out = Vec::new();
+        for item in iter.rev() {
+            let (_, raw) = item?;
+            let entry: AuditEntry = decode_value(&raw)?;
+            if keep(&entry) {
+                out.push(entry);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        let next = if out.len() >= limit {
+            out.last().map(|e| e.seq)
+        } else {
+            None
+        };
+        Ok((out, next))
+    }
+}
+
+fn decode_token(raw: IVec) -> Result<Versioned, PidError> {
+    let rec: TokenRecord = decode_value(&raw)?;
+    if rec.schema != records::TOKEN_SCHEMA {
+        return Err(PidError::Corrupt(format!(
+            "token {} has record schema {}, this pid reads {}",
+            rec.serial,
+            rec.schema,
+            records::TOKEN_SCHEMA
+        )));
+    }
+    Ok(Versioned { rec, raw })
+}
+
+fn user_prefix(owner: &Owner) -> Vec<u8> {
+    let mut k = Vec::with_capacity(owner.realm.len() + owner.login.len() + 2);
+    k.extend_from_slice(owner.realm.as_bytes());
+    k.push(0);
+    k.extend_from_slice(owner.login.as_bytes());
+    k.push(0);
+    k
+}
+
+fn index_key(owner: &Owner, serial: &str) -> Vec<u8> {
+    let mut k = user_prefix(owner);
+    k.extend_from_slice(serial.as_bytes());
+    k
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), PidError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| PidError::Startup(format!("cannot create {}: {e}", dir.display())))
+}

@@ -1,0 +1,55 @@
+//! Token algorithms: one file per type behind one trait, chosen by one exhaustive match.
+//!
+//! Invariant: token code never reads the clock or the store. It gets the record, the decrypted
+//! key and `now`, and says what the counter state becomes if the OTP is accepted; the auth
+//! pipeline decides, and the store applies the change by compare-and-swap.
+
+pub mod hotp;
+pub mod totp;
+
+use crate::store::TokenRecord;
+use protocol::TokenType;
+
+/// The counter state after an accepted OTP (or a resync).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CounterState {
+    pub count: u64,
+    pub time_shift: i64,
+}
+
+pub trait OtpAlgorithm: Sync {
+    /// Prefix of generated serials (privacyIDEA's: `OATH` for HOTP, `TOTP` for TOTP).
+    fn serial_prefix(&self) -> &'static str;
+
+    /// `Some(new state)` if `otp` is valid now and has not been used; `None` otherwise.
+    fn check(&self, rec: &TokenRecord, key: &[u8], otp: &str, now: i64) -> Option<CounterState>;
+
+    /// The OTP is the one accepted last (privacyIDEA's "previous otp used again" hint).
+    fn is_previous_otp(&self, rec: &TokenRecord, key: &[u8], otp: &str, now: i64) -> bool;
+
+    /// Find two consecutive OTPs in the wide sync window.
+    fn resync(
+        &self,
+        rec: &TokenRecord,
+        key: &[u8],
+        otp1: &str,
+        otp2: &str,
+        now: i64,
+    ) -> Option<CounterState>;
+
+    /// Extra `otpauth://` query parameters for this type (after secret/issuer/algorithm/digits).
+    fn otpauth_params(&self, rec: &TokenRecord) -> String;
+}
+
+pub fn algorithm(t: TokenType) -> &'static dyn OtpAlgorithm {
+    match t {
+        TokenType::Hotp => &hotp::Hotp,
+        TokenType::Totp => &totp::Totp,
+    }
+}
+
+/// An OTP of the right shape for this token: exactly `digits` ASCII digits (privacyIDEA's
+/// `check_token_otp_length`). Anything else never reaches the HMAC comparison.
+pub fn well_formed(otp: &str, digits: u8) -> bool {
+    otp.len() == digits as usize && otp.bytes().all(|b| b.is_ascii_digit())
+}

@@ -1,0 +1,1013 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed setup should stop the test loudly
+//! In-process daemon tests: the real server on a temp socket and a temp store, driven through
+//! `protocol::Client`, the blocking client pam_pi uses. OTPs come from the published RFC 4226 /
+//! RFC 6238 vectors (shared/testvectors/oath.tsv), with the daemon's clock set to the vector's time.
+
+use pid::caller::Caller;
+use pid::clock::FixedClock;
+use pid::config::Config;
+use pid::connection::ConnState;
+use pid::State;
+use protocol::admin::{AdminRequest, AdminResponse, EnrollRequest, TokenSettings, UserRef};
+use protocol::{
+    AuthBegin, Client, ErrorCode, HashAlgorithm, Outcome, Prompt, Request, Response, Secret,
+    TokenInfo, TokenType,
+};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+const KEY20: &str = "3132333435363738393031323334353637383930";
+/// RFC 4226 Appendix D, counters 0..9.
+const HOTP: [&str; 10] = [
+    "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871",
+    "520489",
+];
+
+struct Daemon {
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+    clock: FixedClock,
+    state: Arc<State>,
+    rt: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn config(dir: &std::path::Path, extra: &str) -> Config {
+    let text = format!(
+        "socket = \"{d}/pid.sock\"\nstate_dir = \"{d}/state\"\nenckey_file = \"{d}/enckey\"\n\
+         {extra}\n[argon2]\nmemory_kib = 64\niterations = 1\nparallelism = 1\n",
+        d = dir.display()
+    );
+    Config::parse(&text, "test").unwrap()
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        Daemon::start_with("", 1_111_111_109)
+    }
+
+    fn start_with(extra: &str, now: i64) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        Daemon::start_in(dir, extra, FixedClock::new(now))
+    }
+
+    fn start_in(dir: tempfile::TempDir, extra: &str, clock: FixedClock) -> Daemon {
+        let cfg = config(dir.path(), extra);
+        let socket = cfg.socket.clone();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let c2 = clock.clone();
+        let (state, server) = rt.block_on(async move {
+            let state = Arc::new(State::open(cfg, Arc::new(c2)).unwrap());
+            let listener = pid::server::bind(&state.config.socket).unwrap();
+            let s2 = state.clone();
+            let server = tokio::spawn(async move {
+                pid::server::run(listener, s2, async {
+                    let _ = rx.await;
+                })
+                .await
+            });
+            (state, server)
+        });
+        Daemon {
+            dir,
+            socket,
+            clock,
+            state,
+            rt,
+            stop: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Stop the server and reopen the same store, as a restart would.
+    fn restart(mut self) -> Daemon {
+        self.shutdown();
+        let clock = self.clock.clone();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        drop(self);
+        Daemon::start_in(dir, "", clock)
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            let _ = self.rt.block_on(h);
+        }
+        self.state.store.flush_now().unwrap();
+    }
+
+    fn client(&self) -> Client {
+        Client::connect(&self.socket).unwrap()
+    }
+
+    fn call(&self, req: Request) -> Response {
+        self.client().call(&req).unwrap()
+    }
+
+    fn admin(&self, req: AdminRequest) -> AdminResponse {
+        match self.call(Request::Admin(req)) {
+            Response::Admin(a) => a,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn admin_err(&self, req: AdminRequest) -> (ErrorCode, String) {
+        match self.call(Request::Admin(req)) {
+            Response::Error { code, message } => (code, message),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    fn enroll(&self, t: TokenType, user: &str, key: &str, pin: Option<&str>, digits: u8) -> String {
+        let spec = EnrollRequest {
+            token_type: Some(t),
+            user: Some(UserRef {
+                login: user.into(),
+                realm: None,
+            }),
+            otpkey: Some(Secret::new(key)),
+            pin: pin.map(Secret::new),
+            digits: Some(digits),
+            ..Default::default()
+        };
+        match self.admin(AdminRequest::TokenEnroll(Box::new(spec))) {
+            AdminResponse::Enrolled(e) => e.token.serial,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn show(&self, serial: &str) -> TokenInfo {
+        match self.admin(AdminRequest::TokenShow {
+            serial: serial.into(),
+        }) {
+            AdminResponse::Token(t) => *t,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn set(&self, serial: &str, settings: TokenSettings) {
+        self.admin(AdminRequest::TokenSet {
+            serial: serial.into(),
+            settings: Box::new(settings),
+        });
+    }
+
+    fn login(&self, user: &str, pass: &str) -> Outcome {
+        let mut c = self.client();
+        let begin = AuthBegin {
+            user: user.into(),
+            service: "test".into(),
+            ..Default::default()
+        };
+        match c.call(&Request::AuthBegin(begin)).unwrap() {
+            Response::AuthStep {
+                session,
+                prompt: Prompt::Secret { .. },
+            } => {
+                match c
+                    .call(&Request::AuthContinue {
+                        session,
+                        answer: Secret::new(pass),
+                    })
+                    .unwrap()
+                {
+                    Response::AuthDone(o) => o,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            Response::AuthDone(o) => o,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn audit(&self) -> Vec<protocol::AuditEntry> {
+        match self.admin(AdminRequest::AuditShow {
+            user: None,
+            before: None,
+            limit: 32,
+        }) {
+            AdminResponse::Audit { entries, .. } => entries,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn accepted(o: &Outcome) -> bool {
+    matches!(o, Outcome::Accept { .. })
+}
+
+#[test]
+fn hotp_right_otp_is_accepted_wrong_rejected_and_replay_rejected() {
+    let d = Daemon::start();
+    let serial = d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    assert!(accepted(&d.login("root", HOTP[0])));
+    assert!(!accepted(&d.login("root", HOTP[0])), "replay");
+    assert!(!accepted(&d.login("root", "000000")));
+    // counter 3 is inside the window from 1: accepted, and 1, 2 are then spent.
+    assert!(accepted(&d.login("root", HOTP[3])));
+    assert!(!accepted(&d.login("root", HOTP[2])));
+    assert_eq!(d.show(&serial).count, 4, "stored count is matched + 1");
+}
+
+#[test]
+fn hotp_outside_the_window_is_rejected() {
+    let d = Daemon::start();
+    d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    d.set(
+        &d.admin_list_first(),
+        TokenSettings {
+            count_window: Some(3),
+            ..Default::default()
+        },
+    );
+    assert!(
+        !accepted(&d.login("root", HOTP[3])),
+        "counter 3 is outside [0, 3)"
+    );
+    assert!(accepted(&d.login("root", HOTP[2])));
+}
+
+impl Daemon {
+    fn admin_list_first(&self) -> String {
+        match self.admin(AdminRequest::TokenList {
+            user: None,
+            after: None,
+            limit: 10,
+        }) {
+            AdminResponse::Tokens { tokens, .. } => tokens[0].serial.clone(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn pin_is_required_before_the_otp() {
+    let d = Daemon::start();
+    let serial = d.enroll(TokenType::Hotp, "root", KEY20, Some("1234"), 6);
+    assert!(!accepted(&d.login("root", HOTP[0])), "OTP without PIN");
+    assert_eq!(d.show(&serial).failcount, 1);
+    assert!(
+        !accepted(&d.login("root", &format!("{}1234", HOTP[0]))),
+        "OTP before PIN"
+    );
+    assert!(
+        !accepted(&d.login("root", &format!("9999{}", HOTP[0]))),
+        "wrong PIN"
+    );
+    assert!(accepted(&d.login("root", &format!("1234{}", HOTP[0]))));
+    assert_eq!(
+        d.show(&serial).failcount,
+        0,
+        "success resets the fail counter"
+    );
+}
+
+#[test]
+fn totp_vectors_are_accepted_at_their_time_and_replay_is_refused() {
+    let d = Daemon::start_with("", 1_111_111_109);
+    d.enroll(TokenType::Totp, "root", KEY20, None, 8);
+    assert!(accepted(&d.login("root", "07081804")));
+    assert!(!accepted(&d.login("root", "07081804")), "same step twice");
+    d.clock.set(1_111_111_111);
+    assert!(accepted(&d.login("root", "14050471")), "next step");
+    d.clock.set(1_111_111_111 + 10 * 30);
+    assert!(
+        !accepted(&d.login("root", "94287082")),
+        "a code from 1970 is far outside"
+    );
+}
+
+#[test]
+fn totp_sha256_and_sha512_vectors_work() {
+    let d = Daemon::start_with("", 1_234_567_890);
+    let key32 = "3132333435363738393031323334353637383930313233343536373839303132";
+    let key64 = "31323334353637383930313233343536373839303132333435363738393031323334353637383930313233343536373839303132333435363738393031323334";
+    let spec = |key: &str, hash| EnrollRequest {
+        token_type: Some(TokenType::Totp),
+        user: Some(UserRef {
+            login: "root".into(),
+            realm: None,
+        }),
+        otpkey: Some(Secret::new(key)),
+        digits: Some(8),
+        hash: Some(hash),
+        ..Default::default()
+    };
+    d.admin(AdminRequest::TokenEnroll(Box::new(spec(
+        key32,
+        HashAlgorithm::Sha256,
+    ))));
+    d.admin(AdminRequest::TokenEnroll(Box::new(spec(
+        key64,
+        HashAlgorithm::Sha512,
+    ))));
+    assert!(
+        accepted(&d.login("root", "91819424")),
+        "sha256 at 1234567890"
+    );
+    assert!(
+        accepted(&d.login("root", "93441116")),
+        "sha512 at 1234567890"
+    );
+}
+
+#[test]
+fn every_token_of_the_user_is_tried() {
+    let d = Daemon::start_with("", 1_111_111_109);
+    d.enroll(TokenType::Totp, "root", KEY20, None, 8);
+    d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    assert!(accepted(&d.login("root", HOTP[0])));
+    assert!(accepted(&d.login("root", "07081804")));
+}
+
+#[test]
+fn maxfail_wrong_attempts_lock_the_token_until_reset() {
+    let d = Daemon::start();
+    let serial = d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    d.set(
+        &serial,
+        TokenSettings {
+            maxfail: Some(3),
+            ..Default::default()
+        },
+    );
+    for _ in 0..3 {
+        assert!(!accepted(&d.login("root", "000000")));
+    }
+    let info = d.show(&serial);
+    assert_eq!(info.failcount, 3);
+    assert!(info.locked);
+    match d.login("root", HOTP[0]) {
+        Outcome::Reject { message } => assert!(message.contains("locked"), "{message}"),
+        other => panic!("right OTP on a locked token: {other:?}"),
+    }
+    d.admin(AdminRequest::TokenReset {
+        serial: serial.clone(),
+    });
+    assert!(accepted(&d.login("root", HOTP[0])));
+}
+
+#[test]
+fn fail_counter_clears_itself_after_the_configured_timeout() {
+    let d = Daemon::start_with(
+        "[tokens]\nfailcounter_clear_timeout_mins = 5\nmaxfail = 2",
+        1_000_000,
+    );
+    d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    assert!(!accepted(&d.login("root", "000000")));
+    assert!(!accepted(&d.login("root", "000000")));
+    assert!(!accepted(&d.login("root", HOTP[0])), "locked");
+    d.clock.advance(5 * 60 + 1);
+    assert!(
+        accepted(&d.login("root", HOTP[0])),
+        "cleared after the timeout"
+    );
+}
+
+#[test]
+fn disabled_revoked_and_expired_tokens_are_refused() {
+    let d = Daemon::start();
+    let serial = d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    d.admin(AdminRequest::TokenDisable {
+        serial: serial.clone(),
+    });
+    assert!(!accepted(&d.login("root", HOTP[0])));
+    d.admin(AdminRequest::TokenEnable {
+        serial: serial.clone(),
+    });
+    d.set(
+        &serial,
+        TokenSettings {
+            validity_end: Some(Some(1_000)),
+            ..Default::default()
+        },
+    );
+    assert!(!accepted(&d.login("root", HOTP[0])), "validity ended");
+    d.set(
+        &serial,
+        TokenSettings {
+            validity_end: Some(None),
+            ..Default::default()
+        },
+    );
+    assert!(accepted(&d.login("root", HOTP[0])));
+    d.admin(AdminRequest::TokenRevoke {
+        serial: serial.clone(),
+    });
+    assert!(!accepted(&d.login("root", HOTP[1])));
+    let (code, msg) = d.admin_err(AdminRequest::TokenEnable {
+        serial: serial.clone(),
+    });
+    assert_eq!(code, ErrorCode::TokenState, "{msg}");
+    d.admin(AdminRequest::TokenDelete { serial });
+    assert_eq!(d.login("root", HOTP[1]), Outcome::NoToken);
+}
+
+#[test]
+fn auth_counter_limit_makes_the_token_unusable() {
+    let d = Daemon::start();
+    let serial = d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    d.set(
+        &serial,
+        TokenSettings {
+            count_auth_success_max: Some(1),
+            ..Default::default()
+        },
+    );
+    assert!(accepted(&d.login("root", HOTP[0])));
+    assert!(!accepted(&d.login("root", HOTP[1])));
+}
+
+#[test]
+fn previous_otp_used_again_gives_a_hint() {
+    let d = Daemon::start();
+    d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    assert!(accepted(&d.login("root", HOTP[0])));
+    match d.login("root", HOTP[0]) {
+        Outcome::Reject { message } => assert!(message.contains("already used"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    let audit = d.audit();
+    assert!(audit
+        .iter()
+        .any(|e| e.message == "wrong otp value. previous otp used again"));
+}
+
+#[test]
+fn resync_with_two_consecutive_otps_moves_the_counter() {
+    let d = Daemon::start();
+    // Fresh token at count 0: counters 7 and 8 are outside the login window but resync finds
+    // them; the next expected value is then 9.
+    let serial2 = d.enroll(TokenType::Hotp, "nobody", KEY20, None, 6);
+    d.admin(AdminRequest::TokenResync {
+        serial: serial2.clone(),
+        otp1: Secret::new(HOTP[7]),
+        otp2: Secret::new(HOTP[8]),
+    });
+    assert_eq!(d.show(&serial2).count, 9);
+    let (code, _) = d.admin_err(AdminRequest::TokenResync {
+        serial: serial2.clone(),
+        otp1: Secret::new(HOTP[1]),
+        otp2: Secret::new(HOTP[3]),
+    });
+    assert_eq!(code, ErrorCode::InvalidArgument);
+    assert_eq!(d.show(&serial2).count, 9, "a failed resync changes nothing");
+}
+
+#[test]
+fn user_without_token_and_unknown_user_are_told_apart() {
+    let d = Daemon::start();
+    let mut c = d.client();
+    let begin = |u: &str| {
+        Request::AuthBegin(AuthBegin {
+            user: u.into(),
+            service: "t".into(),
+            ..Default::default()
+        })
+    };
+    assert_eq!(
+        c.call(&begin("root")).unwrap(),
+        Response::AuthDone(Outcome::NoToken)
+    );
+    assert_eq!(
+        c.call(&begin("no-such-user-pi")).unwrap(),
+        Response::AuthDone(Outcome::UnknownUser)
+    );
+    assert_eq!(
+        c.call(&begin("bad\0name")).unwrap(),
+        Response::AuthDone(Outcome::UnknownUser)
+    );
+}
+
+#[test]
+fn authtok_from_an_earlier_module_is_checked_without_prompting() {
+    let d = Daemon::start();
+    d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    let req = |otp: &str| {
+        Request::AuthBegin(AuthBegin {
+            user: "root".into(),
+            service: "t".into(),
+            authtok: Some(Secret::new(otp)),
+            ..Default::default()
+        })
+    };
+    let mut c = d.client();
+    assert!(matches!(
+        c.call(&req(HOTP[0])).unwrap(),
+        Response::AuthDone(Outcome::Accept { .. })
+    ));
+    assert!(matches!(
+        c.call(&req(HOTP[0])).unwrap(),
+        Response::AuthDone(Outcome::Reject { .. })
+    ));
+}
+
+#[test]
+fn concurrent_logins_with_the_same_otp_accept_exactly_one() {
+    let d = Daemon::start();
+    d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    let wins: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| accepted(&d.login("root", HOTP[0])) as usize))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(wins, 1);
+}
+
+#[test]
+fn spent_otp_stays_spent_after_restart() {
+    let d = Daemon::start();
+    d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    assert!(accepted(&d.login("root", HOTP[0])));
+    let d = d.restart();
+    assert!(!accepted(&d.login("root", HOTP[0])));
+    assert!(accepted(&d.login("root", HOTP[1])));
+}
+
+#[test]
+fn bad_enrollment_parameters_are_refused_and_nothing_is_stored() {
+    let d = Daemon::start();
+    let serial = d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    let base = || EnrollRequest {
+        token_type: Some(TokenType::Hotp),
+        user: Some(UserRef {
+            login: "root".into(),
+            realm: None,
+        }),
+        otpkey: Some(Secret::new(KEY20)),
+        ..Default::default()
+    };
+    let cases: Vec<(EnrollRequest, ErrorCode)> = vec![
+        (
+            EnrollRequest {
+                serial: Some(serial.clone()),
+                ..base()
+            },
+            ErrorCode::AlreadyExists,
+        ),
+        (
+            EnrollRequest {
+                otpkey: Some(Secret::new("zz12")),
+                ..base()
+            },
+            ErrorCode::InvalidArgument,
+        ),
+        (
+            EnrollRequest {
+                otpkey: Some(Secret::new("123")),
+                ..base()
+            },
+            ErrorCode::InvalidArgument,
+        ),
+        (
+            EnrollRequest {
+                otpkey: Some(Secret::new("1234")),
+                ..base()
+            },
+            ErrorCode::InvalidArgument,
+        ),
+        (
+            EnrollRequest {
+                digits: Some(7),
+                ..base()
+            },
+            ErrorCode::InvalidArgument,
+        ),
+        (
+            EnrollRequest {
+                period: Some(30),
+                ..base()
+            },
+            ErrorCode::InvalidArgument,
+        ),
+        (
+            EnrollRequest {
+                serial: Some("a b".into()),
+                ..base()
+            },
+            ErrorCode::InvalidArgument,
+        ),
+        (
+            EnrollRequest {
+                user: Some(UserRef {
+                    login: "no-such-user-pi".into(),
+                    realm: None,
+                }),
+                ..base()
+            },
+            ErrorCode::NotFound,
+        ),
+        (
+            EnrollRequest {
+                token_type: None,
+                ..base()
+            },
+            ErrorCode::InvalidArgument,
+        ),
+    ];
+    for (spec, want) in cases {
+        let (code, msg) = d.admin_err(AdminRequest::TokenEnroll(Box::new(spec)));
+        assert_eq!(code, want, "{msg}");
+        assert!(!msg.is_empty());
+    }
+    let (code, _) = d.admin_err(AdminRequest::TokenShow {
+        serial: "NOPE".into(),
+    });
+    assert_eq!(code, ErrorCode::NotFound);
+    match d.admin(AdminRequest::TokenList {
+        user: None,
+        after: None,
+        limit: 32,
+    }) {
+        AdminResponse::Tokens { tokens, .. } => assert_eq!(tokens.len(), 1),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn enrollment_returns_an_otpauth_url_and_generated_keys_work() {
+    let d = Daemon::start();
+    let spec = EnrollRequest {
+        token_type: Some(TokenType::Totp),
+        user: Some(UserRef {
+            login: "root".into(),
+            realm: None,
+        }),
+        ..Default::default()
+    };
+    let AdminResponse::Enrolled(e) = d.admin(AdminRequest::TokenEnroll(Box::new(spec))) else {
+        panic!()
+    };
+    assert!(e.token.serial.starts_with("TOTP"));
+    let url = e.otpauth_url.expose();
+    assert!(url.starts_with("otpauth://totp/"), "{url}");
+    assert!(url.contains(&format!("secret={}", e.otpkey_base32.expose())));
+    assert!(url.contains("period=30") && url.contains("digits=6"));
+    assert_eq!(data_encoding_len(e.otpkey_base32.expose()), 20);
+}
+
+fn data_encoding_len(b32: &str) -> usize {
+    b32.len() * 5 / 8
+}
+
+#[test]
+fn listing_pages_through_all_tokens() {
+    let d = Daemon::start();
+    for i in 0..40 {
+        let spec = EnrollRequest {
+            token_type: Some(TokenType::Hotp),
+            serial: Some(format!("S{i:03}")),
+            ..Default::default()
+        };
+        d.admin(AdminRequest::TokenEnroll(Box::new(spec)));
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        match d.admin(AdminRequest::TokenList {
+            user: None,
+            after: after.clone(),
+            limit: 1000,
+        }) {
+            AdminResponse::Tokens { tokens, next } => {
+                assert!(tokens.len() <= 32);
+                seen.extend(tokens.into_iter().map(|t| t.serial));
+                match next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(seen.len(), 40);
+    assert!(seen.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[test]
+fn assign_and_unassign_move_a_token_between_users() {
+    let d = Daemon::start();
+    let spec = EnrollRequest {
+        token_type: Some(TokenType::Hotp),
+        otpkey: Some(Secret::new(KEY20)),
+        ..Default::default()
+    };
+    let AdminResponse::Enrolled(e) = d.admin(AdminRequest::TokenEnroll(Box::new(spec))) else {
+        panic!()
+    };
+    let serial = e.token.serial;
+    assert_eq!(d.login("root", HOTP[0]), Outcome::NoToken);
+    d.admin(AdminRequest::TokenAssign {
+        serial: serial.clone(),
+        user: UserRef {
+            login: "root".into(),
+            realm: None,
+        },
+    });
+    assert!(accepted(&d.login("root", HOTP[0])));
+    let (code, _) = d.admin_err(AdminRequest::TokenAssign {
+        serial: serial.clone(),
+        user: UserRef {
+            login: "nobody".into(),
+            realm: None,
+        },
+    });
+    assert_eq!(code, ErrorCode::TokenState);
+    d.admin(AdminRequest::TokenUnassign { serial });
+    assert_eq!(d.login("root", HOTP[1]), Outcome::NoToken);
+}
+
+#[test]
+fn audit_records_attempts_and_admin_actions_without_secrets() {
+    let d = Daemon::start();
+    d.enroll(TokenType::Hotp, "root", KEY20, Some("s3cr3tpin"), 6);
+    d.login("root", &format!("s3cr3tpin{}", HOTP[0]));
+    d.login("root", "s3cr3tpin000000");
+    let audit = d.audit();
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "token enroll" && e.success));
+    let auths: Vec<_> = audit.iter().filter(|e| e.action == "auth").collect();
+    assert_eq!(auths.len(), 2);
+    assert!(auths.iter().any(|e| e.success) && auths.iter().any(|e| !e.success));
+    assert!(auths.iter().all(|e| e.service.as_deref() == Some("test")));
+    let dump = format!("{audit:?}");
+    for secret in ["s3cr3tpin", HOTP[0], KEY20] {
+        assert!(!dump.contains(secret), "audit leaks {secret}");
+    }
+}
+
+#[test]
+fn non_admin_caller_may_only_authenticate_itself() {
+    let d = Daemon::start();
+    d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    d.enroll(TokenType::Hotp, "nobody", KEY20, None, 6);
+    let nobody = Caller {
+        uid: 65534,
+        gid: 65534,
+        pid: 1,
+        is_admin: false,
+    };
+    let mut conn = ConnState::default();
+    let run = |req: Request, conn: &mut ConnState| {
+        d.rt.block_on(pid::dispatch::dispatch(&d.state, &nobody, conn, req))
+    };
+    let list = Request::Admin(AdminRequest::TokenList {
+        user: None,
+        after: None,
+        limit: 5,
+    });
+    assert!(matches!(
+        run(list, &mut conn),
+        Response::Error {
+            code: ErrorCode::PermissionDenied,
+            ..
+        }
+    ));
+    let begin = |u: &str| {
+        Request::AuthBegin(AuthBegin {
+            user: u.into(),
+            service: "lock".into(),
+            ..Default::default()
+        })
+    };
+    assert!(matches!(
+        run(begin("root"), &mut conn),
+        Response::Error {
+            code: ErrorCode::PermissionDenied,
+            ..
+        }
+    ));
+    assert!(matches!(
+        run(begin("no-such-user-pi"), &mut conn),
+        Response::Error {
+            code: ErrorCode::PermissionDenied,
+            ..
+        }
+    ));
+    let Response::AuthStep { session, .. } = run(begin("nobody"), &mut conn) else {
+        panic!()
+    };
+    let done = run(
+        Request::AuthContinue {
+            session,
+            answer: Secret::new(HOTP[0]),
+        },
+        &mut conn,
+    );
+    assert!(matches!(done, Response::AuthDone(Outcome::Accept { .. })));
+    // The session cannot be continued a second time.
+    let again = run(
+        Request::AuthContinue {
+            session,
+            answer: Secret::new(HOTP[1]),
+        },
+        &mut conn,
+    );
+    assert!(matches!(
+        again,
+        Response::Error {
+            code: ErrorCode::SessionExpired,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn non_admin_callers_are_rate_limited() {
+    let d = Daemon::start_with("[limits]\nuser_auth_per_minute = 3", 1_000_000);
+    let nobody = Caller {
+        uid: 65534,
+        gid: 65534,
+        pid: 1,
+        is_admin: false,
+    };
+    let mut conn = ConnState::default();
+    let begin = Request::AuthBegin(AuthBegin {
+        user: "nobody".into(),
+        service: "lock".into(),
+        ..Default::default()
+    });
+    let mut limited = 0;
+    for _ in 0..5 {
+        let r = d.rt.block_on(pid::dispatch::dispatch(
+            &d.state,
+            &nobody,
+            &mut conn,
+            begin.clone(),
+        ));
+        limited += matches!(
+            r,
+            Response::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            }
+        ) as usize;
+    }
+    assert_eq!(limited, 2);
+}
+
+fn raw(d: &Daemon) -> UnixStream {
+    let s = UnixStream::connect(&d.socket).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    s
+}
+
+fn read_response(s: &mut UnixStream) -> Option<Response> {
+    protocol::frame::read_frame(s).ok()
+}
+
+#[test]
+fn hostile_frames_are_answered_or_dropped_and_the_daemon_keeps_serving() {
+    let d = Daemon::start();
+    // Zero length.
+    let mut s = raw(&d);
+    s.write_all(&[0, 0, 0, 0]).unwrap();
+    assert!(matches!(
+        read_response(&mut s),
+        Some(Response::Error {
+            code: ErrorCode::Malformed,
+            ..
+        })
+    ));
+    // Oversized announcement: refused without waiting for the body.
+    let mut s = raw(&d);
+    s.write_all(&[0x7f, 0, 0, 0]).unwrap();
+    assert!(matches!(
+        read_response(&mut s),
+        Some(Response::Error {
+            code: ErrorCode::Malformed,
+            ..
+        })
+    ));
+    // Wrong protocol version: answered, then closed.
+    let mut s = raw(&d);
+    let mut frame = protocol::frame::encode(&Request::Status).unwrap();
+    frame[4..6].copy_from_slice(&99u16.to_be_bytes());
+    s.write_all(&frame).unwrap();
+    assert!(matches!(
+        read_response(&mut s),
+        Some(Response::Error {
+            code: ErrorCode::VersionMismatch,
+            ..
+        })
+    ));
+    let mut rest = Vec::new();
+    assert_eq!(s.read_to_end(&mut rest).unwrap(), 0, "connection closed");
+    // Garbage body.
+    let mut s = raw(&d);
+    s.write_all(&[0, 0, 0, 6, 0, 1, 0xff, 0xff, 0xff, 0xff])
+        .unwrap();
+    assert!(matches!(
+        read_response(&mut s),
+        Some(Response::Error {
+            code: ErrorCode::Malformed,
+            ..
+        })
+    ));
+    // A peer that connects and leaves mid-frame.
+    let mut s = raw(&d);
+    s.write_all(&[0, 0, 1]).unwrap();
+    drop(s);
+    assert!(matches!(d.call(Request::Status), Response::Status(_)));
+}
+
+#[test]
+fn oversized_answer_is_refused_without_touching_tokens() {
+    let d = Daemon::start();
+    let serial = d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    let answer = "1".repeat(60 * 1024);
+    match d.login("root", &answer) {
+        Outcome::Reject { message } => assert!(message.contains("too long"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(d.show(&serial).failcount, 0);
+    // A frame over 64 KiB cannot even be sent: the client refuses to encode it.
+    let mut c = d.client();
+    let huge = Request::AuthContinue {
+        session: 1,
+        answer: Secret::new("1".repeat(1 << 20)),
+    };
+    assert!(c.call(&huge).is_err());
+    assert!(matches!(d.call(Request::Status), Response::Status(_)));
+}
+
+#[test]
+fn status_reports_tokens_and_hides_paths_from_non_admins() {
+    let d = Daemon::start();
+    d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    let Response::Status(s) = d.call(Request::Status) else {
+        panic!()
+    };
+    assert_eq!(s.tokens, 1);
+    assert!(s.caller_is_admin);
+    assert!(!s.store_path.is_empty());
+    let nobody = Caller {
+        uid: 65534,
+        gid: 65534,
+        pid: 1,
+        is_admin: false,
+    };
+    let r = d.rt.block_on(pid::dispatch::dispatch(
+        &d.state,
+        &nobody,
+        &mut ConnState::default(),
+        Request::Status,
+    ));
+    let Response::Status(s) = r else { panic!() };
+    assert!(s.store_path.is_empty() && !s.caller_is_admin);
+}
+
+#[test]
+fn secrets_are_not_stored_in_clear() {
+    let d = Daemon::start();
+    d.enroll(TokenType::Hotp, "root", KEY20, Some("pin-9876"), 6);
+    let mut d = d;
+    d.shutdown();
+    let mut haystack = Vec::new();
+    for entry in walk(&d.dir.path().join("state")) {
+        haystack.extend(std::fs::read(entry).unwrap());
+    }
+    let key = hex::decode(KEY20).unwrap();
+    assert!(
+        !haystack.windows(key.len()).any(|w| w == key.as_slice()),
+        "raw key on disk"
+    );
+    assert!(
+        !haystack.windows(8).any(|w| w == b"pin-9876"),
+        "PIN on disk"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
