@@ -1,0 +1,341 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+//! bincode encodes enum variants by index: a reordered or inserted variant silently changes the
+//! meaning of every frame an older peer sends. These tests pin the bytes of one value of every
+//! variant, and check that every variant survives a round trip.
+//!
+//! If a test here fails because you *appended* a variant, add its value and bytes. If it fails
+//! for an existing variant, you broke the wire format: put the variant back.
+
+use protocol::admin::*;
+use protocol::frame::{decode_value, encode_value};
+use protocol::*;
+
+fn token_info() -> TokenInfo {
+    TokenInfo {
+        serial: "S".into(),
+        token_type: TokenType::Totp,
+        user: Some("u".into()),
+        realm: Some("r".into()),
+        active: true,
+        revoked: false,
+        locked: false,
+        failcount: 1,
+        maxfail: 10,
+        count: 2,
+        description: "d".into(),
+        digits: 6,
+        hash: HashAlgorithm::Sha256,
+        period: Some(30),
+        count_window: 10,
+        time_window: Some(180),
+        time_shift: Some(-30),
+        has_pin: true,
+        count_auth: 3,
+        count_auth_max: 0,
+        count_auth_success: 2,
+        count_auth_success_max: 0,
+        validity_start: None,
+        validity_end: Some(5),
+        created: 7,
+        last_auth: None,
+        failcounter_exceeded_at: None,
+    }
+}
+
+fn audit_entry() -> AuditEntry {
+    AuditEntry {
+        seq: 1,
+        time: 2,
+        caller_uid: 0,
+        caller_pid: 3,
+        action: "auth".into(),
+        user: Some("u".into()),
+        realm: None,
+        serial: None,
+        token_type: None,
+        service: Some("s".into()),
+        rhost: None,
+        success: true,
+        message: "m".into(),
+    }
+}
+
+fn user() -> UserRef {
+    UserRef {
+        login: "u".into(),
+        realm: None,
+    }
+}
+
+fn requests() -> Vec<Request> {
+    let admin = |a| Request::Admin(a);
+    vec![
+        Request::Status,
+        Request::AuthBegin(AuthBegin {
+            user: "u".into(),
+            service: "s".into(),
+            rhost: Some("h".into()),
+            tty: None,
+            ruser: None,
+            authtok: Some(Secret::new("p")),
+        }),
+        Request::AuthContinue {
+            session: 5,
+            answer: Secret::new("a"),
+        },
+        admin(AdminRequest::TokenEnroll(Box::new(EnrollRequest {
+            token_type: Some(TokenType::Hotp),
+            user: Some(user()),
+            serial: Some("S".into()),
+            otpkey: Some(Secret::new("ab")),
+            digits: Some(6),
+            hash: Some(HashAlgorithm::Sha512),
+            period: None,
+            pin: None,
+            description: Some("d".into()),
+        }))),
+        admin(AdminRequest::TokenList {
+            user: Some(user()),
+            after: None,
+            limit: 3,
+        }),
+        admin(AdminRequest::TokenShow { serial: "S".into() }),
+        admin(AdminRequest::TokenDelete { serial: "S".into() }),
+        admin(AdminRequest::TokenEnable { serial: "S".into() }),
+        admin(AdminRequest::TokenDisable { serial: "S".into() }),
+        admin(AdminRequest::TokenRevoke { serial: "S".into() }),
+        admin(AdminRequest::TokenSet {
+            serial: "S".into(),
+            settings: Box::new(TokenSettings {
+                maxfail: Some(3),
+                validity_end: Some(None),
+                ..Default::default()
+            }),
+        }),
+        admin(AdminRequest::TokenReset { serial: "S".into() }),
+        admin(AdminRequest::TokenResync {
+            serial: "S".into(),
+            otp1: Secret::new("1"),
+            otp2: Secret::new("2"),
+        }),
+        admin(AdminRequest::TokenAssign {
+            serial: "S".into(),
+            user: user(),
+        }),
+        admin(AdminRequest::TokenUnassign { serial: "S".into() }),
+        admin(AdminRequest::AuditShow {
+            user: None,
+            before: Some(9),
+            limit: 4,
+        }),
+    ]
+}
+
+fn responses() -> Vec<Response> {
+    let admin = |a| Response::Admin(a);
+    vec![
+        Response::Error {
+            code: ErrorCode::PermissionDenied,
+            message: "m".into(),
+        },
+        Response::AuthStep {
+            session: 1,
+            prompt: Prompt::Secret { text: "t".into() },
+        },
+        Response::AuthStep {
+            session: 1,
+            prompt: Prompt::Echo { text: "t".into() },
+        },
+        Response::AuthStep {
+            session: 1,
+            prompt: Prompt::Info { text: "t".into() },
+        },
+        Response::AuthStep {
+            session: 1,
+            prompt: Prompt::Error { text: "t".into() },
+        },
+        Response::AuthDone(Outcome::Accept {
+            message: "a".into(),
+        }),
+        Response::AuthDone(Outcome::Reject {
+            message: "r".into(),
+        }),
+        Response::AuthDone(Outcome::NoToken),
+        Response::AuthDone(Outcome::UnknownUser),
+        Response::AuthDone(Outcome::Unavailable),
+        Response::Status(StatusInfo {
+            version: "v".into(),
+            protocol: 1,
+            store_path: "p".into(),
+            tokens: 2,
+            uptime_secs: 3,
+            caller_is_admin: true,
+        }),
+        admin(AdminResponse::Done {
+            message: "m".into(),
+        }),
+        admin(AdminResponse::Enrolled(Box::new(Enrolled {
+            token: token_info(),
+            otpauth_url: Secret::new("otpauth://x"),
+            otpkey_base32: Secret::new("AB"),
+        }))),
+        admin(AdminResponse::Token(Box::new(token_info()))),
+        admin(AdminResponse::Tokens {
+            tokens: vec![token_info()],
+            next: Some("S".into()),
+        }),
+        admin(AdminResponse::Audit {
+            entries: vec![audit_entry()],
+            next: None,
+        }),
+    ]
+}
+
+const ERROR_CODES: [ErrorCode; 11] = [
+    ErrorCode::VersionMismatch,
+    ErrorCode::Malformed,
+    ErrorCode::PermissionDenied,
+    ErrorCode::NotFound,
+    ErrorCode::AlreadyExists,
+    ErrorCode::InvalidArgument,
+    ErrorCode::RateLimited,
+    ErrorCode::SessionExpired,
+    ErrorCode::TokenState,
+    ErrorCode::Internal,
+    ErrorCode::Unsupported,
+];
+
+#[test]
+fn every_request_variant_round_trips() {
+    for r in requests() {
+        let bytes = protocol::frame::encode(&r).unwrap();
+        let mut rd = &bytes[..];
+        assert_eq!(
+            protocol::frame::read_frame::<_, Request>(&mut rd).unwrap(),
+            r
+        );
+    }
+}
+
+#[test]
+fn every_response_variant_round_trips() {
+    for r in responses() {
+        let bytes = protocol::frame::encode(&r).unwrap();
+        let mut rd = &bytes[..];
+        assert_eq!(
+            protocol::frame::read_frame::<_, Response>(&mut rd).unwrap(),
+            r
+        );
+    }
+    for c in ERROR_CODES {
+        assert_eq!(
+            decode_value::<ErrorCode>(&encode_value(&c).unwrap()).unwrap(),
+            c
+        );
+    }
+}
+
+fn hex_all<T: serde::Serialize>(values: &[T]) -> Vec<String> {
+    values
+        .iter()
+        .map(|v| hex::encode(encode_value(v).unwrap()))
+        .collect()
+}
+
+#[test]
+fn request_bytes_are_pinned() {
+    let got = hex_all(&requests());
+    let want = GOLDEN_REQUESTS;
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "a request variant was added: pin its bytes here"
+    );
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(
+            g,
+            w,
+            "request #{i} changed on the wire: {:?}",
+            requests()[i]
+        );
+    }
+}
+
+#[test]
+fn response_bytes_are_pinned() {
+    let got = hex_all(&responses());
+    let want = GOLDEN_RESPONSES;
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "a response variant was added: pin its bytes here"
+    );
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(
+            g,
+            w,
+            "response #{i} changed on the wire: {:?}",
+            responses()[i]
+        );
+    }
+}
+
+#[test]
+fn error_code_numbers_are_pinned() {
+    let got: Vec<u8> = ERROR_CODES
+        .iter()
+        .map(|c| encode_value(c).unwrap()[0])
+        .collect();
+    assert_eq!(got, (0..ERROR_CODES.len() as u8).collect::<Vec<_>>());
+}
+
+#[test]
+fn the_frame_header_is_length_then_version() {
+    let bytes = protocol::frame::encode(&Request::Status).unwrap();
+    assert_eq!(bytes, [0, 0, 0, 3, 0, 1, 0]);
+}
+
+// Generated once from the code above, then frozen.
+const GOLDEN_REQUESTS: &[&str] = &[
+    "00",
+    "01017501730101680000010170",
+    "02050161",
+    "030001000101750001015301026162010601020000010164",
+    "0301010175000003",
+    "03020153",
+    "03030153",
+    "03040153",
+    "03050153",
+    "03060153",
+    "030701530001030000000001000000",
+    "03080153",
+    "0309015301310132",
+    "030a0153017500",
+    "030b0153",
+    "030c00010904",
+];
+const GOLDEN_RESPONSES: &[&str] = &[
+    "0002016d",
+    "0101000174",
+    "0101010174",
+    "0101020174",
+    "0101030174",
+    "02000161",
+    "02010172",
+    "0202",
+    "0203",
+    "0204",
+    "030176010170020301",
+    "0400016d",
+    "0401015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e00000b6f7470617574683a2f2f78024142",
+    "0402015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e0000",
+    "040301015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e0000010153",
+    "0404010104000604617574680101750000000101730001016d00",
+];
+
+#[test]
+#[ignore = "prints the golden bytes to paste above after an intentional append"]
+fn print_golden_bytes() {
+    println!("{:#?}", hex_all(&requests()));
+    println!("{:#?}", hex_all(&responses()));
+}
