@@ -126,8 +126,17 @@ pub fn init_logging(level: &str) {
 /// Run the daemon in the foreground until SIGTERM or SIGINT.
 pub async fn run_daemon(config: Config) -> Result<(), PidError> {
     sys::disable_core_dumps();
-    let state = Arc::new(State::open(config, Arc::new(clock::SystemClock))?);
-    let listener = server::bind(&state.config.socket)?;
+    // Bind first: a second daemon on the same socket is refused with a clear message before it
+    // touches the store another daemon holds.
+    let listener = server::bind(&config.socket)?;
+    let socket = config.socket.clone();
+    let state = match State::open(config, Arc::new(clock::SystemClock)) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            let _ = std::fs::remove_file(&socket);
+            return Err(e);
+        }
+    };
     tracing::info!(
         socket = %state.config.socket.display(),
         store = %state.store.path().display(),

@@ -55,7 +55,6 @@ fn main() -> ExitCode {
     match runtime.block_on(pid::run_daemon(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e}");
             eprintln!("pid: {e}");
             ExitCode::FAILURE
         }

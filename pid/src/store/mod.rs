@@ -55,15 +55,15 @@ impl Store {
             .path(path)
             .cache_capacity(64 * 1024 * 1024)
             .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+            .map_err(|e| {
+                if e.to_string().contains("could not acquire lock") {
                     PidError::Startup(format!(
-                        "the store {} is locked by another process: is another pid running?",
+                        "the store {} is locked by another process: is another pid running \
+                         with the same state_dir?",
                         path.display()
                     ))
-                }
-                other => {
-                    PidError::Startup(format!("cannot open store {}: {other}", path.display()))
+                } else {
+                    PidError::Startup(format!("cannot open store {}: {e}", path.display()))
                 }
             })?;
         let meta = db.open_tree("meta")?;
