@@ -1,0 +1,748 @@
+//! The command line grammar. The doc comments below ARE the help text: each says what a flag
+//! does and what happens when it is left out.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use protocol::paths::{DEFAULT_SOCKET, SOCKET_ENV};
+use protocol::{HashAlgorithm, Secret, TokenType};
+use std::path::PathBuf;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime};
+
+const MAIN_AFTER_HELP: &str = "\
+Examples:
+  pictl status                               is the daemon up, am I an administrator?
+  sudo pictl token enroll totp --user alice  give alice an authenticator-app token
+  sudo pictl token list --user alice         her tokens, their state and fail counters
+  pictl auth test --user alice               try a login the way PAM does it
+  sudo pictl audit show --limit 20           the 20 newest audit entries
+
+The socket is --socket PATH, else $PI_SOCKET, else /run/pi/pid.sock.
+Token administration and the audit trail need root or membership of the admin group
+(pid.toml `admin_group`, default \"pi-admin\").
+
+Exit status:
+  0  success
+  1  refused or failed (the daemon said no, or an authentication was rejected)
+  2  usage error (bad arguments or bad input on stdin)
+  3  daemon unreachable, too slow, or speaking another protocol version";
+
+const TOKEN_AFTER_HELP: &str = "\
+Examples:
+  sudo pictl token enroll totp --user alice --pin -
+  sudo pictl token list
+  sudo pictl token show TOTP0001A2B3
+  sudo pictl token set TOTP0001A2B3 --maxfail 5 --validity-end 2025-12-31
+  sudo pictl token reset TOTP0001A2B3        clear the fail counter after a lockout
+  sudo pictl token resync OATH0001 123456 654321";
+
+const ENROLL_AFTER_HELP: &str = "\
+The answer shows the serial, the otpauth:// URL, the key in base32 and a QR code. This is the
+only time pid reveals the key: scan the QR code with the user's authenticator app (or type the
+base32 key), then check it with `pictl auth test --user USER`.
+
+The QR code is drawn when stdout is a terminal; --qr forces it, --no-qr suppresses it.
+
+Examples:
+  sudo pictl token enroll totp --user alice
+  printf '%s\\n' \"$PIN\" | sudo pictl token enroll totp --user alice --pin - --description phone
+  sudo pictl token enroll hotp --user bob --otpkey 3132333435363738393031323334353637383930 --no-qr
+  sudo pictl --json token enroll totp --user carol --digits 8 --hash sha256";
+
+const SET_AFTER_HELP: &str = "\
+Only the given settings change. Times (T) are RFC 3339 (2025-01-31T18:00:00Z), a date
+(2025-01-31, meaning midnight UTC), or `none` to remove the bound.
+
+Examples:
+  sudo pictl token set TOTP0001A2B3 --pin -
+  sudo pictl token set TOTP0001A2B3 --maxfail 5 --description \"spare phone\"
+  sudo pictl token set OATH0001 --validity-start 2025-01-01 --validity-end none
+  sudo pictl token set OATH0001 --count-auth-max 100     at most 100 authentication attempts";
+
+const AUTH_TEST_AFTER_HELP: &str = "\
+pictl prints the daemon's prompts on stderr and reads one answer per prompt from stdin, with
+echo off when stdin is a terminal. Answers can be piped in for scripts.
+
+Examples:
+  pictl auth test --user alice
+  printf '%s\\n' \"$PIN$OTP\" | pictl auth test --user alice --service sshd
+
+Exit status: 0 accepted; 1 rejected, no token, or unknown user; 3 daemon unavailable.";
+
+const AUDIT_AFTER_HELP: &str = "\
+Examples:
+  sudo pictl audit show
+  sudo pictl audit show --user alice --limit 10
+  sudo pictl --json audit show --limit 500 > audit.json";
+
+/// pictl: manage pi two-factor tokens and test logins against the pid daemon.
+#[derive(Debug, Parser)]
+#[command(
+    name = "pictl",
+    version,
+    after_help = MAIN_AFTER_HELP,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// Unix socket of the pid daemon.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = SOCKET_ENV,
+        hide_env_values = true,
+        default_value = DEFAULT_SOCKET,
+        help_heading = "Global options"
+    )]
+    pub socket: PathBuf,
+
+    /// Print exactly one JSON document on stdout, errors included (`{"error": {"code", "message"}}`).
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Enroll, list, change and remove tokens (root or the admin group).
+    #[command(subcommand, after_help = TOKEN_AFTER_HELP)]
+    Token(TokenCommand),
+    /// Try an authentication the way the PAM module does.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Show the daemon's version, store, token count, uptime and whether you are an administrator.
+    Status,
+    /// Read the audit trail (root or the admin group).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for a user and print its key, otpauth URL and QR code (shown only once).
+    #[command(after_help = ENROLL_AFTER_HELP)]
+    Enroll(EnrollArgs),
+    /// List tokens with their owner, state and counters (all tokens unless filtered).
+    List(ListArgs),
+    /// Show every detail of one token (times in UTC).
+    Show(SerialArg),
+    /// Delete a token for good; its key is gone and cannot be recovered.
+    Delete(SerialArg),
+    /// Enable a disabled token, so it can be used to log in again.
+    Enable(SerialArg),
+    /// Disable a token: it cannot be used to log in until it is enabled again.
+    Disable(SerialArg),
+    /// Revoke a token: it is disabled for good and cannot be enabled again.
+    Revoke(SerialArg),
+    /// Change a token's PIN, limits, validity period or windows.
+    #[command(after_help = SET_AFTER_HELP)]
+    Set(SetArgs),
+    /// Clear the fail counter and lift the lock that too many failures caused.
+    Reset(SerialArg),
+    /// Resynchronise a token from two consecutive OTPs (HOTP counter or TOTP clock drift).
+    Resync(ResyncArgs),
+    /// Give a token to a user (it must not belong to anyone).
+    Assign(AssignArgs),
+    /// Take a token away from its user; the token stays in the store, unassigned.
+    Unassign(SerialArg),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Run the PAM conversation for a user on this terminal and report the verdict.
+    #[command(after_help = AUTH_TEST_AFTER_HELP)]
+    Test(AuthTestArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print audit entries, newest first.
+    #[command(after_help = AUDIT_AFTER_HELP)]
+    Show(AuditShowArgs),
+}
+
+/// The token types `pictl token enroll` can create.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TokenTypeArg {
+    /// Counter-based OTP (RFC 4226): a new code each time the button is pressed.
+    Hotp,
+    /// Time-based OTP (RFC 6238): what authenticator apps show by default.
+    Totp,
+}
+
+impl From<TokenTypeArg> for TokenType {
+    fn from(t: TokenTypeArg) -> Self {
+        match t {
+            TokenTypeArg::Hotp => TokenType::Hotp,
+            TokenTypeArg::Totp => TokenType::Totp,
+        }
+    }
+}
+
+/// HMAC hash algorithms for OATH tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HashArg {
+    /// HMAC-SHA1: understood by every authenticator app.
+    Sha1,
+    /// HMAC-SHA256.
+    Sha256,
+    /// HMAC-SHA512.
+    Sha512,
+}
+
+impl From<HashArg> for HashAlgorithm {
+    fn from(h: HashArg) -> Self {
+        match h {
+            HashArg::Sha1 => HashAlgorithm::Sha1,
+            HashArg::Sha256 => HashAlgorithm::Sha256,
+            HashArg::Sha512 => HashAlgorithm::Sha512,
+        }
+    }
+}
+
+/// A PIN given on the command line, or `-` to read it from stdin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PinArg {
+    /// Read one line from stdin (prompted, without echo, on a terminal).
+    Stdin,
+    Value(Secret),
+}
+
+/// A validity bound: a point in time, or `None` to remove the bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeBound(pub Option<i64>);
+
+#[derive(Debug, Args)]
+pub struct SerialArg {
+    /// Serial of the token, as `pictl token list` shows it.
+    #[arg(value_name = "SERIAL")]
+    pub serial: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// Token type: totp for authenticator apps, hotp for counter-based tokens.
+    #[arg(value_enum, value_name = "TYPE")]
+    pub token_type: TokenTypeArg,
+
+    /// Login name of the owner on this host (`alice@realm` also names the realm).
+    #[arg(long, value_name = "USER")]
+    pub user: String,
+
+    /// Realm of the user [default: pid.toml `default_realm`].
+    #[arg(long, value_name = "REALM")]
+    pub realm: Option<String>,
+
+    /// Serial for the new token [default: chosen by pid, e.g. TOTP0001A2B3].
+    #[arg(long, value_name = "SERIAL")]
+    pub serial: Option<String>,
+
+    /// Use this key, in hex, instead of a generated one (e.g. a hardware token's seed).
+    /// The key is visible in `ps` while pictl runs; prefer --genkey where you can.
+    #[arg(long, value_name = "HEX", conflicts_with = "genkey", value_parser = parse_secret)]
+    pub otpkey: Option<Secret>,
+
+    /// Let pid generate a random key. This is the default.
+    #[arg(long)]
+    pub genkey: bool,
+
+    /// Digits per OTP, 6 or 8 [default: pid.toml [tokens] digits, 6].
+    #[arg(long, value_name = "N", value_parser = parse_digits)]
+    pub digits: Option<u8>,
+
+    /// HMAC hash [default: pid.toml [tokens] hash, sha1]. Some apps only understand sha1.
+    #[arg(long, value_enum, value_name = "ALG")]
+    pub hash: Option<HashArg>,
+
+    /// Time step of a totp token in seconds, 30 or 60 [default: pid.toml [tokens] totp_period, 30].
+    #[arg(long, value_name = "SECONDS", value_parser = parse_period)]
+    pub period: Option<u32>,
+
+    /// PIN the user types before the OTP [default: no PIN]. `-` reads it from stdin, which keeps
+    /// it out of `ps` and the shell history (on a terminal pictl asks twice, without echo).
+    #[arg(long, value_name = "PIN", value_parser = parse_pin)]
+    pub pin: Option<PinArg>,
+
+    /// Free text shown in `pictl token list`, e.g. the device the token lives on.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+
+    /// Draw the QR code even when stdout is not a terminal.
+    #[arg(long, overrides_with = "no_qr")]
+    pub qr: bool,
+
+    /// Do not draw the QR code (the otpauth URL and the base32 key are still printed).
+    #[arg(long, overrides_with = "qr")]
+    pub no_qr: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only the tokens of this user (`alice@realm` also names the realm).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Only tokens in this realm (with --user: the user's realm) [default: all realms].
+    #[arg(long, value_name = "REALM")]
+    pub realm: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// Serial of the token, as `pictl token list` shows it.
+    #[arg(value_name = "SERIAL")]
+    pub serial: String,
+
+    /// New PIN; `-` reads it from stdin (on a terminal pictl asks twice, without echo).
+    #[arg(long, value_name = "PIN", value_parser = parse_pin)]
+    pub pin: Option<PinArg>,
+
+    /// Failed attempts after which the token locks until `pictl token reset`.
+    #[arg(long, value_name = "N")]
+    pub maxfail: Option<u32>,
+
+    /// New free-text description.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+
+    /// Most authentication attempts the token may ever make (0 = unlimited).
+    #[arg(long, value_name = "N")]
+    pub count_auth_max: Option<u64>,
+
+    /// Most successful authentications the token may ever make (0 = unlimited).
+    #[arg(long, value_name = "N")]
+    pub count_auth_success_max: Option<u64>,
+
+    /// The token is not valid before T (RFC 3339, YYYY-MM-DD = midnight UTC, or `none`).
+    #[arg(long, value_name = "T", value_parser = parse_time_bound)]
+    pub validity_start: Option<TimeBound>,
+
+    /// The token is not valid after T (RFC 3339, YYYY-MM-DD = midnight UTC, or `none`).
+    #[arg(long, value_name = "T", value_parser = parse_time_bound)]
+    pub validity_end: Option<TimeBound>,
+
+    /// HOTP look-ahead: how many counter values past the expected one are accepted.
+    #[arg(long, value_name = "N")]
+    pub hotp_window: Option<u32>,
+
+    /// TOTP window: how many seconds either side of now are accepted.
+    #[arg(long, value_name = "SECONDS")]
+    pub totp_window: Option<u32>,
+}
+
+impl SetArgs {
+    /// Whether any setting was given at all.
+    pub fn is_empty(&self) -> bool {
+        self.pin.is_none()
+            && self.maxfail.is_none()
+            && self.description.is_none()
+            && self.count_auth_max.is_none()
+            && self.count_auth_success_max.is_none()
+            && self.validity_start.is_none()
+            && self.validity_end.is_none()
+            && self.hotp_window.is_none()
+            && self.totp_window.is_none()
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ResyncArgs {
+    /// Serial of the token, as `pictl token list` shows it.
+    #[arg(value_name = "SERIAL")]
+    pub serial: String,
+    /// An OTP the token shows now.
+    #[arg(value_name = "OTP1", value_parser = parse_secret)]
+    pub otp1: Secret,
+    /// The OTP that follows it (press the button again, or wait for the next time step).
+    #[arg(value_name = "OTP2", value_parser = parse_secret)]
+    pub otp2: Secret,
+}
+
+#[derive(Debug, Args)]
+pub struct AssignArgs {
+    /// Serial of the token, as `pictl token list` shows it.
+    #[arg(value_name = "SERIAL")]
+    pub serial: String,
+    /// Login name of the new owner (`alice@realm` also names the realm).
+    #[arg(long, value_name = "USER")]
+    pub user: String,
+    /// Realm of the user [default: pid.toml `default_realm`].
+    #[arg(long, value_name = "REALM")]
+    pub realm: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuthTestArgs {
+    /// The login name to authenticate. Non-administrators may only test their own account.
+    #[arg(long, value_name = "USER")]
+    pub user: String,
+    /// PAM service name the daemon sees (policies may differ per service).
+    #[arg(long, value_name = "SERVICE", default_value = "pictl")]
+    pub service: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditShowArgs {
+    /// Only entries about this user (`alice@realm` also names the realm).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Only entries in this realm [default: all realms].
+    #[arg(long, value_name = "REALM")]
+    pub realm: Option<String>,
+    /// How many entries to print at most, newest first.
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub limit: u32,
+}
+
+/// Secrets are not validated by clap: clap would repeat a rejected value in its error message,
+/// printing (most of) a key to the terminal. The commands check them and say what is wrong
+/// without echoing them.
+fn parse_secret(s: &str) -> Result<Secret, String> {
+    Ok(Secret::new(s))
+}
+
+fn parse_pin(s: &str) -> Result<PinArg, String> {
+    Ok(if s == "-" {
+        PinArg::Stdin
+    } else {
+        PinArg::Value(Secret::new(s))
+    })
+}
+
+/// `--digits`: OATH tokens show 6 or 8 digits.
+pub fn parse_digits(s: &str) -> Result<u8, String> {
+    match s.trim() {
+        "6" => Ok(6),
+        "8" => Ok(8),
+        _ => Err("OTPs have 6 or 8 digits: use --digits 6 or --digits 8".into()),
+    }
+}
+
+/// `--period`: the TOTP time steps authenticator apps support.
+pub fn parse_period(s: &str) -> Result<u32, String> {
+    match s.trim() {
+        "30" => Ok(30),
+        "60" => Ok(60),
+        _ => Err("the TOTP time step is 30 or 60 seconds: use --period 30 or --period 60".into()),
+    }
+}
+
+/// A validity bound: RFC 3339, `YYYY-MM-DD` (midnight UTC) or `none`.
+pub fn parse_time_bound(s: &str) -> Result<TimeBound, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(TimeBound(None));
+    }
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(TimeBound(Some(t.unix_timestamp())));
+    }
+    if let Ok(d) = Date::parse(s, format_description!("[year]-[month]-[day]")) {
+        return Ok(TimeBound(Some(d.midnight().assume_utc().unix_timestamp())));
+    }
+    Err(
+        "use RFC 3339 (2025-01-31T18:00:00Z), a date (2025-01-31, midnight UTC), \
+         or `none` to remove the bound"
+            .into(),
+    )
+}
+
+/// An OATH key in hex: non-empty, hex digits only, whole bytes. The message never repeats the key.
+pub fn check_hex_key(key: &str) -> Result<(), String> {
+    const ADVICE: &str = "or leave --otpkey out and let pid generate a key";
+    if key.is_empty() {
+        return Err(format!("--otpkey is empty: give the key in hex, {ADVICE}"));
+    }
+    if let Some(pos) = key.chars().position(|c| !c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "--otpkey must be hex (0-9, a-f), but character {} is not: give the key in hex \
+             (a base32 key must be converted first), {ADVICE}",
+            pos + 1
+        ));
+    }
+    if key.len() & 1 == 1 {
+        return Err(format!(
+            "--otpkey has an odd number of hex digits ({}), so it is not whole bytes: check that \
+             no digit is missing, {ADVICE}",
+            key.len()
+        ));
+    }
+    Ok(())
+}
+
+/// An OTP as typed: digits only. The message never repeats it.
+pub fn check_otp(name: &str, otp: &str) -> Result<(), String> {
+    if otp.is_empty() || !otp.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "{name} must be the digits the token shows (e.g. 123456), without PIN or spaces"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("pictl").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_parses() {
+        let lines: &[&[&str]] = &[
+            &["status"],
+            &["--json", "status"],
+            &["--socket", "/tmp/x.sock", "status"],
+            &["token", "enroll", "totp", "--user", "alice"],
+            &[
+                "token",
+                "enroll",
+                "hotp",
+                "--user",
+                "bob",
+                "--realm",
+                "r",
+                "--serial",
+                "S1",
+                "--otpkey",
+                "3132",
+                "--digits",
+                "8",
+                "--hash",
+                "sha256",
+                "--pin",
+                "-",
+                "--description",
+                "d",
+                "--no-qr",
+            ],
+            &[
+                "token", "enroll", "totp", "--user", "a", "--genkey", "--period", "60", "--qr",
+            ],
+            &["token", "list"],
+            &["token", "list", "--user", "alice", "--realm", "r"],
+            &["token", "show", "S1"],
+            &["token", "delete", "S1"],
+            &["token", "enable", "S1"],
+            &["token", "disable", "S1"],
+            &["token", "revoke", "S1"],
+            &[
+                "token",
+                "set",
+                "S1",
+                "--pin",
+                "p",
+                "--maxfail",
+                "3",
+                "--description",
+                "d",
+                "--count-auth-max",
+                "9",
+                "--count-auth-success-max",
+                "4",
+                "--validity-start",
+                "2025-01-01",
+                "--validity-end",
+                "none",
+                "--hotp-window",
+                "20",
+                "--totp-window",
+                "90",
+            ],
+            &["token", "reset", "S1"],
+            &["token", "resync", "S1", "123456", "654321"],
+            &["token", "assign", "S1", "--user", "alice", "--realm", "r"],
+            &["token", "unassign", "S1"],
+            &["auth", "test", "--user", "alice"],
+            &["auth", "test", "--user", "alice", "--service", "sshd"],
+            &["audit", "show"],
+            &[
+                "audit", "show", "--user", "a", "--realm", "r", "--limit", "5",
+            ],
+            &["token", "list", "--json"],
+        ];
+        for line in lines {
+            if let Err(e) = parse(line) {
+                panic!("{line:?} did not parse: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn enroll_fields_reach_the_parsed_arguments() {
+        let cli = parse(&[
+            "token", "enroll", "hotp", "--user", "bob", "--digits", "8", "--hash", "sha512",
+            "--pin", "-",
+        ])
+        .unwrap();
+        let Command::Token(TokenCommand::Enroll(args)) = cli.command else {
+            panic!("not an enroll: {cli:?}");
+        };
+        assert_eq!(args.token_type, TokenTypeArg::Hotp);
+        assert_eq!(TokenType::from(args.token_type), TokenType::Hotp);
+        assert_eq!(args.digits, Some(8));
+        assert_eq!(
+            args.hash.map(HashAlgorithm::from),
+            Some(HashAlgorithm::Sha512)
+        );
+        assert_eq!(args.pin, Some(PinArg::Stdin));
+        assert!(!args.genkey && args.otpkey.is_none());
+    }
+
+    #[test]
+    fn later_qr_flag_wins() {
+        let cli = parse(&["token", "enroll", "totp", "--user", "a", "--qr", "--no-qr"]).unwrap();
+        let Command::Token(TokenCommand::Enroll(args)) = cli.command else {
+            panic!("not an enroll");
+        };
+        assert!(args.no_qr && !args.qr);
+    }
+
+    #[test]
+    fn conflicting_key_options_are_a_usage_error() {
+        let err = parse(&[
+            "token", "enroll", "totp", "--user", "a", "--otpkey", "00", "--genkey",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn bad_digits_and_period_are_usage_errors() {
+        for bad in ["7", "10", "six", ""] {
+            let err =
+                parse(&["token", "enroll", "totp", "--user", "a", "--digits", bad]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad}");
+        }
+        let err = parse(&["token", "enroll", "totp", "--user", "a", "--period", "45"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("30 or 60"), "{err}");
+    }
+
+    #[test]
+    fn unknown_token_type_and_missing_user_are_usage_errors() {
+        assert_eq!(
+            parse(&["token", "enroll", "sms", "--user", "a"])
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+        assert_eq!(
+            parse(&["token", "enroll", "totp"]).unwrap_err().exit_code(),
+            2
+        );
+        assert_eq!(
+            parse(&["token", "resync", "S1", "123456"])
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+        assert_eq!(
+            parse(&["audit", "show", "--limit", "0"])
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+    }
+
+    #[test]
+    fn hex_keys_are_checked_without_repeating_them() {
+        assert!(check_hex_key("3132333435363738393031323334353637383930").is_ok());
+        assert!(check_hex_key("DEADbeef").is_ok());
+        let err = check_hex_key("31323g").unwrap_err();
+        assert!(err.contains("character 6"), "{err}");
+        assert!(!err.contains("31323g"), "{err}");
+        let err = check_hex_key("313").unwrap_err();
+        assert!(err.contains("odd"), "{err}");
+        assert!(check_hex_key("").is_err());
+        assert!(check_hex_key("JBSWY3DPEHPK3PXP").is_err());
+    }
+
+    #[test]
+    fn otps_must_be_digits() {
+        assert!(check_otp("OTP1", "123456").is_ok());
+        assert!(check_otp("OTP1", "12 456").is_err());
+        assert!(check_otp("OTP1", "").is_err());
+        assert!(check_otp("OTP1", "pin123456").is_err());
+    }
+
+    #[test]
+    fn dates_mean_utc_midnight() {
+        assert_eq!(
+            parse_time_bound("2025-01-31"),
+            Ok(TimeBound(Some(1_738_281_600)))
+        );
+        assert_eq!(parse_time_bound("1970-01-01"), Ok(TimeBound(Some(0))));
+    }
+
+    #[test]
+    fn rfc3339_times_honour_their_offset() {
+        assert_eq!(
+            parse_time_bound("2025-01-31T18:00:00Z"),
+            Ok(TimeBound(Some(1_738_346_400)))
+        );
+        assert_eq!(
+            parse_time_bound("2025-01-31T19:00:00+01:00"),
+            Ok(TimeBound(Some(1_738_346_400)))
+        );
+    }
+
+    #[test]
+    fn none_clears_a_bound() {
+        assert_eq!(parse_time_bound("none"), Ok(TimeBound(None)));
+        assert_eq!(parse_time_bound("NONE"), Ok(TimeBound(None)));
+    }
+
+    #[test]
+    fn malformed_times_are_refused_with_the_accepted_forms() {
+        for bad in [
+            "2025-13-01",
+            "31.01.2025",
+            "tomorrow",
+            "",
+            "2025-01-31 18:00",
+        ] {
+            let err = parse_time_bound(bad).unwrap_err();
+            assert!(err.contains("RFC 3339"), "{bad}: {err}");
+        }
+        let err = parse(&["token", "set", "S", "--validity-end", "soon"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn set_without_settings_is_detected() {
+        let cli = parse(&["token", "set", "S1"]).unwrap();
+        let Command::Token(TokenCommand::Set(args)) = cli.command else {
+            panic!("not a set");
+        };
+        assert!(args.is_empty());
+        let cli = parse(&["token", "set", "S1", "--totp-window", "60"]).unwrap();
+        let Command::Token(TokenCommand::Set(args)) = cli.command else {
+            panic!("not a set");
+        };
+        assert!(!args.is_empty());
+    }
+
+    #[test]
+    fn parsed_secrets_do_not_show_in_debug_output() {
+        let cli = parse(&[
+            "token", "enroll", "totp", "--user", "a", "--otpkey", "c0ffee", "--pin", "s3cret",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(
+            !shown.contains("c0ffee") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! `pictl auth test`: the PAM module's conversation, on this terminal.
+//!
+//! Like `pam_pi`, pictl only renders what the daemon asks and reports the verdict; it decides
+//! nothing. The number of prompts is bounded so a confused daemon cannot keep it asking forever.
+
+use super::Ctx;
+use crate::cli::AuthTestArgs;
+use crate::error::{Error, Exit};
+use crate::{input, output};
+use protocol::{AuthBegin, Outcome, Prompt, Request, Response, Secret};
+use serde_json::json;
+
+/// Most prompts pictl answers in one conversation.
+pub const MAX_STEPS: usize = 16;
+
+pub fn test(ctx: &mut Ctx<'_, '_>, args: &AuthTestArgs) -> Result<Exit, Error> {
+    let begin = AuthBegin {
+        user: args.user.clone(),
+        service: args.service.clone(),
+        ..AuthBegin::default()
+    };
+    let mut response = ctx.call(&Request::AuthBegin(begin))?;
+    let mut steps = 0;
+    loop {
+        match response {
+            Response::AuthDone(outcome) => return verdict(ctx, &args.user, outcome),
+            Response::AuthStep { session, prompt } => {
+                steps += 1;
+                if steps > MAX_STEPS {
+                    return Err(Error::Failed(format!(
+                        "the daemon asked more than {MAX_STEPS} questions without a verdict, so \
+                         pictl gave up; check pid's log (`journalctl -u pid`) and its policies"
+                    )));
+                }
+                let answer = answer(ctx, &prompt)?;
+                response = ctx.call(&Request::AuthContinue { session, answer })?;
+            }
+            other => return Err(Error::unexpected("authentication", &other)),
+        }
+    }
+}
+
+/// Show one prompt on stderr and collect the answer from stdin.
+fn answer(ctx: &mut Ctx<'_, '_>, prompt: &Prompt) -> Result<Secret, Error> {
+    let (text, hidden) = match prompt {
+        Prompt::Secret { text } => (text, true),
+        Prompt::Echo { text } => (text, false),
+        Prompt::Info { text } | Prompt::Error { text } => {
+            writeln!(ctx.io.stderr, "{}", output::sanitize_text(text)).map_err(Error::Output)?;
+            return Ok(Secret::new(""));
+        }
+    };
+    let shown = output::sanitize_text(text);
+    // PAM prompts usually end in ": "; make sure the answer does not run into the text.
+    let shown = if shown.ends_with(char::is_whitespace) {
+        shown
+    } else {
+        format!("{shown} ")
+    };
+    input::ask(ctx.io, &shown, hidden)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "standard input ended before the answer to `{}`: give one line per prompt",
+            shown.trim_end()
+        ))
+    })
+}
+
+fn verdict(ctx: &mut Ctx<'_, '_>, user: &str, outcome: Outcome) -> Result<Exit, Error> {
+    let user = output::sanitize(user).into_owned();
+    let (result, exit, message) = match outcome {
+        Outcome::Accept { message } => ("accept", Exit::Ok, message),
+        Outcome::Reject { message } => ("reject", Exit::Failed, message),
+        Outcome::NoToken => (
+            "no_token",
+            Exit::Failed,
+            format!("{user} has no token; enroll one with `pictl token enroll totp --user {user}`"),
+        ),
+        Outcome::UnknownUser => (
+            "unknown_user",
+            Exit::Failed,
+            format!(
+                "pid does not know {user}; check the login name (`getent passwd {user}`) and \
+                 the realm"
+            ),
+        ),
+        Outcome::Unavailable => (
+            "unavailable",
+            Exit::Unreachable,
+            "the daemon cannot decide now (store or upstream failure); check its log with \
+             `journalctl -u pid`"
+                .to_owned(),
+        ),
+    };
+    if ctx.json {
+        ctx.print_json(&json!({ "result": result, "message": message }))?;
+        return Ok(exit);
+    }
+    let label = match result {
+        "accept" => "accepted",
+        "reject" => "rejected",
+        "no_token" => "no token",
+        "unknown_user" => "unknown user",
+        _ => "unavailable",
+    };
+    let message = output::sanitize_text(message.trim());
+    let line = if message.is_empty() {
+        format!("{label}\n")
+    } else {
+        format!("{label}: {message}\n")
+    };
+    if exit == Exit::Ok {
+        ctx.print(&line)?;
+    } else {
+        write!(ctx.io.stderr, "{line}").map_err(Error::Output)?;
+    }
+    Ok(exit)
+}

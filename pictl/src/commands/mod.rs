@@ -1,0 +1,87 @@
+//! One module per command area. Each command checks its arguments before it connects, asks the
+//! daemon, and prints its result only when everything it needs has arrived, so `--json` output
+//! is always exactly one document.
+
+pub mod audit;
+pub mod auth;
+pub mod status;
+pub mod token;
+
+use crate::cli::{AuditCommand, AuthCommand, Cli, Command};
+use crate::error::{Error, Exit};
+use crate::{output, Io};
+use protocol::{AdminRequest, AdminResponse, Client, Request, Response};
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// What every command needs: the streams, the output mode and a connection made on first use.
+pub struct Ctx<'a, 'io> {
+    pub io: &'a mut Io<'io>,
+    pub json: bool,
+    socket: PathBuf,
+    client: Option<Client>,
+}
+
+impl<'a, 'io> Ctx<'a, 'io> {
+    pub fn new(io: &'a mut Io<'io>, json: bool, socket: PathBuf) -> Self {
+        Ctx {
+            io,
+            json,
+            socket,
+            client: None,
+        }
+    }
+
+    /// Send one request. `Response::Error` becomes `Error::Daemon`.
+    pub fn call(&mut self, request: &Request) -> Result<Response, Error> {
+        let client = match &mut self.client {
+            Some(client) => client,
+            None => self.client.insert(Client::connect(&self.socket)?),
+        };
+        match client.call(request)? {
+            Response::Error { code, message } => Err(Error::Daemon { code, message }),
+            response => Ok(response),
+        }
+    }
+
+    /// Send an administration request and unwrap its answer.
+    pub fn admin(
+        &mut self,
+        request: AdminRequest,
+        what: &'static str,
+    ) -> Result<AdminResponse, Error> {
+        match self.call(&Request::Admin(request))? {
+            Response::Admin(answer) => Ok(answer),
+            other => Err(Error::unexpected(what, &other)),
+        }
+    }
+
+    /// Print human text on stdout.
+    pub fn print(&mut self, text: &str) -> Result<(), Error> {
+        self.io
+            .stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| self.io.stdout.flush())
+            .map_err(Error::Output)
+    }
+
+    /// Print the command's one JSON document on stdout.
+    pub fn print_json(&mut self, value: &Value) -> Result<(), Error> {
+        output::write_json(self.io.stdout, value).map_err(Error::Output)
+    }
+
+    /// Print a remark for humans on stderr (never part of the result).
+    pub fn note(&mut self, text: &str) -> Result<(), Error> {
+        writeln!(self.io.stderr, "{text}").map_err(Error::Output)
+    }
+}
+
+pub fn dispatch(cli: Cli, io: &mut Io<'_>) -> Result<Exit, Error> {
+    let mut ctx = Ctx::new(io, cli.json, cli.socket);
+    match cli.command {
+        Command::Token(command) => token::run(&mut ctx, command),
+        Command::Auth(AuthCommand::Test(args)) => auth::test(&mut ctx, &args),
+        Command::Status => status::run(&mut ctx),
+        Command::Audit(AuditCommand::Show(args)) => audit::show(&mut ctx, &args),
+    }
+}

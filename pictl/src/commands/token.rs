@@ -1,0 +1,424 @@
+//! `pictl token …`: enrollment and administration of tokens.
+
+use super::Ctx;
+use crate::cli::{
+    check_hex_key, check_otp, AssignArgs, EnrollArgs, ListArgs, PinArg, ResyncArgs, SerialArg,
+    SetArgs, TokenCommand, TokenTypeArg,
+};
+use crate::error::{Error, Exit};
+use crate::qr::{self, Colors};
+use crate::{input, output};
+use protocol::admin::MAX_PAGE;
+use protocol::{
+    AdminRequest, AdminResponse, EnrollRequest, Enrolled, Response, Secret, TokenInfo,
+    TokenSettings, UserRef,
+};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+pub fn run(ctx: &mut Ctx<'_, '_>, command: TokenCommand) -> Result<Exit, Error> {
+    use AdminRequest as R;
+    match command {
+        TokenCommand::Enroll(args) => enroll(ctx, args),
+        TokenCommand::List(args) => list(ctx, &args),
+        TokenCommand::Show(SerialArg { serial }) => show(ctx, serial),
+        TokenCommand::Delete(SerialArg { serial }) => simple(
+            ctx,
+            R::TokenDelete {
+                serial: serial.clone(),
+            },
+            serial,
+            "deleted",
+        ),
+        TokenCommand::Enable(SerialArg { serial }) => simple(
+            ctx,
+            R::TokenEnable {
+                serial: serial.clone(),
+            },
+            serial,
+            "enabled",
+        ),
+        TokenCommand::Disable(SerialArg { serial }) => simple(
+            ctx,
+            R::TokenDisable {
+                serial: serial.clone(),
+            },
+            serial,
+            "disabled",
+        ),
+        TokenCommand::Revoke(SerialArg { serial }) => simple(
+            ctx,
+            R::TokenRevoke {
+                serial: serial.clone(),
+            },
+            serial,
+            "revoked",
+        ),
+        TokenCommand::Reset(SerialArg { serial }) => simple(
+            ctx,
+            R::TokenReset {
+                serial: serial.clone(),
+            },
+            serial,
+            "has its fail counter cleared",
+        ),
+        TokenCommand::Unassign(SerialArg { serial }) => simple(
+            ctx,
+            R::TokenUnassign {
+                serial: serial.clone(),
+            },
+            serial,
+            "is unassigned",
+        ),
+        TokenCommand::Set(args) => set(ctx, args),
+        TokenCommand::Resync(args) => resync(ctx, args),
+        TokenCommand::Assign(args) => assign(ctx, args),
+    }
+}
+
+fn user_ref(login: &str, realm: Option<&str>) -> UserRef {
+    UserRef {
+        login: login.to_owned(),
+        realm: realm.map(str::to_owned),
+    }
+}
+
+/// The PIN as given, or read from stdin for `-`. Read before connecting: the daemon must not
+/// wait on a human typing.
+fn resolve_pin(ctx: &mut Ctx<'_, '_>, pin: Option<PinArg>) -> Result<Option<Secret>, Error> {
+    match pin {
+        None => Ok(None),
+        Some(PinArg::Value(pin)) => Ok(Some(pin)),
+        Some(PinArg::Stdin) => input::read_pin(ctx.io).map(Some),
+    }
+}
+
+fn unexpected(what: &'static str, answer: AdminResponse) -> Error {
+    Error::unexpected(what, &Response::Admin(answer))
+}
+
+fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
+    if let Some(key) = &args.otpkey {
+        check_hex_key(key.expose()).map_err(Error::Usage)?;
+    }
+    if args.period.is_some() && args.token_type == TokenTypeArg::Hotp {
+        return Err(Error::Usage(
+            "--period applies to totp tokens only: leave it out for hotp".into(),
+        ));
+    }
+    let pin = resolve_pin(ctx, args.pin)?;
+    let request = EnrollRequest {
+        token_type: Some(args.token_type.into()),
+        user: Some(user_ref(&args.user, args.realm.as_deref())),
+        serial: args.serial,
+        otpkey: args.otpkey,
+        digits: args.digits,
+        hash: args.hash.map(Into::into),
+        period: args.period,
+        pin,
+        description: args.description,
+    };
+    let enrolled = match ctx.admin(AdminRequest::TokenEnroll(Box::new(request)), "token enroll")? {
+        AdminResponse::Enrolled(enrolled) => enrolled,
+        other => return Err(unexpected("token enroll", other)),
+    };
+    if ctx.json {
+        let t = &enrolled.token;
+        ctx.print_json(&json!({
+            "serial": t.serial,
+            "type": t.token_type.as_str(),
+            "otpauth_url": enrolled.otpauth_url.expose(),
+            "otpkey_base32": enrolled.otpkey_base32.expose(),
+            "token": output::token_json(t),
+        }))?;
+        return Ok(Exit::Ok);
+    }
+    let draw_qr = !args.no_qr && (args.qr || ctx.io.stdout_is_terminal);
+    let colors = if ctx.io.stdout_is_terminal {
+        Colors::Ansi
+    } else {
+        Colors::Plain
+    };
+    let text = enrolled_text(&enrolled, draw_qr, colors);
+    ctx.print(&text.0)?;
+    if let Some(problem) = text.1 {
+        ctx.note(&problem)?;
+    }
+    Ok(Exit::Ok)
+}
+
+/// The human report of an enrollment, and a remark if the QR code could not be drawn. The text
+/// holds the key, so it is wiped from memory once printed.
+fn enrolled_text(
+    e: &Enrolled,
+    draw_qr: bool,
+    colors: Colors,
+) -> (Zeroizing<String>, Option<String>) {
+    let t = &e.token;
+    let user = output::user_at(t.user.as_deref(), t.realm.as_deref());
+    let mut text = Zeroizing::new(String::new());
+    let mut problem = None;
+    let lines = [
+        ("serial", t.serial.as_str()),
+        ("type", t.token_type.as_str()),
+        ("user", user.as_str()),
+        ("otpauth URL", e.otpauth_url.expose()),
+        ("key (base32)", e.otpkey_base32.expose()),
+    ];
+    for (label, value) in lines {
+        text.push_str(&format!("{label:<12}  {}\n", output::sanitize(value)));
+    }
+    if draw_qr {
+        match qr::render(e.otpauth_url.expose(), colors) {
+            Ok(drawing) => {
+                let drawing = Zeroizing::new(drawing);
+                text.push('\n');
+                text.push_str(&drawing);
+            }
+            Err(why) => {
+                problem = Some(format!("{why}; type the base32 key into the app instead"));
+            }
+        }
+    }
+    let login = t.user.as_deref().unwrap_or("USER");
+    text.push_str(&format!(
+        "\nThe key is shown only this once. Scan the QR code or type the key into the \
+         authenticator app,\nthen check the token with `pictl auth test --user {}`.\n",
+        output::sanitize(login)
+    ));
+    (text, problem)
+}
+
+fn list(ctx: &mut Ctx<'_, '_>, args: &ListArgs) -> Result<Exit, Error> {
+    let user = args
+        .user
+        .as_deref()
+        .map(|u| user_ref(u, args.realm.as_deref()));
+    // The daemon filters by user; a realm alone is filtered here.
+    let realm_only = if user.is_none() {
+        args.realm.as_deref()
+    } else {
+        None
+    };
+    let mut tokens = fetch_all(ctx, user)?;
+    if let Some(realm) = realm_only {
+        tokens.retain(|t| t.realm.as_deref() == Some(realm));
+    }
+    if ctx.json {
+        let tokens: Vec<_> = tokens.iter().map(output::token_json).collect();
+        ctx.print_json(&json!({ "tokens": tokens }))?;
+    } else if tokens.is_empty() {
+        ctx.print("no tokens found; enroll one with `pictl token enroll totp --user USER`\n")?;
+    } else {
+        ctx.print(&output::token_table(&tokens))?;
+    }
+    Ok(Exit::Ok)
+}
+
+/// Every page of the listing. Serials come in order, so each page must start after the last:
+/// a daemon that repeats a page would otherwise keep pictl looping forever.
+pub fn fetch_all(ctx: &mut Ctx<'_, '_>, user: Option<UserRef>) -> Result<Vec<TokenInfo>, Error> {
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let request = AdminRequest::TokenList {
+            user: user.clone(),
+            after: after.clone(),
+            limit: MAX_PAGE,
+        };
+        match ctx.admin(request, "token list")? {
+            AdminResponse::Tokens { tokens, next } => {
+                all.extend(tokens);
+                match next {
+                    None => return Ok(all),
+                    Some(next) if after.as_ref().is_some_and(|a| next <= *a) => {
+                        return Err(Error::Failed(format!(
+                            "the daemon's token list went back to serial {} instead of moving \
+                             on; this is a pid bug: report it with `pid --version`",
+                            output::sanitize(&next)
+                        )));
+                    }
+                    Some(next) => after = Some(next),
+                }
+            }
+            other => return Err(unexpected("token list", other)),
+        }
+    }
+}
+
+fn show(ctx: &mut Ctx<'_, '_>, serial: String) -> Result<Exit, Error> {
+    let token = match ctx.admin(AdminRequest::TokenShow { serial }, "token show")? {
+        AdminResponse::Token(token) => token,
+        other => return Err(unexpected("token show", other)),
+    };
+    if ctx.json {
+        ctx.print_json(&output::token_json(&token))?;
+    } else {
+        ctx.print(&output::token_details(&token))?;
+    }
+    Ok(Exit::Ok)
+}
+
+/// A request whose answer is a confirmation (or the changed token).
+fn simple(
+    ctx: &mut Ctx<'_, '_>,
+    request: AdminRequest,
+    serial: String,
+    done: &str,
+) -> Result<Exit, Error> {
+    let what = request_name(&request);
+    let default = format!("token {serial} {done}");
+    let (message, token) = match ctx.admin(request, what)? {
+        AdminResponse::Done { message } if message.trim().is_empty() => (default, None),
+        AdminResponse::Done { message } => (message, None),
+        AdminResponse::Token(token) => (default, Some(token)),
+        other => return Err(unexpected(what, other)),
+    };
+    if ctx.json {
+        let mut doc = json!({ "serial": serial, "message": message });
+        if let Some(token) = token {
+            doc["token"] = output::token_json(&token);
+        }
+        ctx.print_json(&doc)?;
+    } else {
+        ctx.print(&format!("{}\n", output::sanitize_text(&message)))?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn request_name(request: &AdminRequest) -> &'static str {
+    match request {
+        AdminRequest::TokenEnroll(_) => "token enroll",
+        AdminRequest::TokenList { .. } => "token list",
+        AdminRequest::TokenShow { .. } => "token show",
+        AdminRequest::TokenDelete { .. } => "token delete",
+        AdminRequest::TokenEnable { .. } => "token enable",
+        AdminRequest::TokenDisable { .. } => "token disable",
+        AdminRequest::TokenRevoke { .. } => "token revoke",
+        AdminRequest::TokenSet { .. } => "token set",
+        AdminRequest::TokenReset { .. } => "token reset",
+        AdminRequest::TokenResync { .. } => "token resync",
+        AdminRequest::TokenAssign { .. } => "token assign",
+        AdminRequest::TokenUnassign { .. } => "token unassign",
+        AdminRequest::AuditShow { .. } => "audit show",
+    }
+}
+
+fn set(ctx: &mut Ctx<'_, '_>, args: SetArgs) -> Result<Exit, Error> {
+    if args.is_empty() {
+        return Err(Error::Usage(
+            "nothing to change: give at least one of --pin, --maxfail, --description, \
+             --count-auth-max, --count-auth-success-max, --validity-start, --validity-end, \
+             --hotp-window, --totp-window"
+                .into(),
+        ));
+    }
+    if let (Some(start), Some(end)) = (
+        args.validity_start.and_then(|b| b.0),
+        args.validity_end.and_then(|b| b.0),
+    ) {
+        if start >= end {
+            return Err(Error::Usage(format!(
+                "--validity-start ({} UTC) is not before --validity-end ({} UTC): swap them or \
+                 correct one",
+                output::utc(start),
+                output::utc(end)
+            )));
+        }
+    }
+    let pin = resolve_pin(ctx, args.pin)?;
+    let settings = TokenSettings {
+        pin,
+        maxfail: args.maxfail,
+        description: args.description,
+        count_auth_max: args.count_auth_max,
+        count_auth_success_max: args.count_auth_success_max,
+        validity_start: args.validity_start.map(|b| b.0),
+        validity_end: args.validity_end.map(|b| b.0),
+        count_window: args.hotp_window,
+        time_window: args.totp_window,
+    };
+    let request = AdminRequest::TokenSet {
+        serial: args.serial.clone(),
+        settings: Box::new(settings),
+    };
+    simple(ctx, request, args.serial, "updated")
+}
+
+fn resync(ctx: &mut Ctx<'_, '_>, args: ResyncArgs) -> Result<Exit, Error> {
+    check_otp("OTP1", args.otp1.expose()).map_err(Error::Usage)?;
+    check_otp("OTP2", args.otp2.expose()).map_err(Error::Usage)?;
+    let request = AdminRequest::TokenResync {
+        serial: args.serial.clone(),
+        otp1: args.otp1,
+        otp2: args.otp2,
+    };
+    simple(ctx, request, args.serial, "is resynchronised")
+}
+
+fn assign(ctx: &mut Ctx<'_, '_>, args: AssignArgs) -> Result<Exit, Error> {
+    let user = user_ref(&args.user, args.realm.as_deref());
+    let done = format!(
+        "is assigned to {}",
+        output::user_at(Some(&args.user), args.realm.as_deref())
+    );
+    let request = AdminRequest::TokenAssign {
+        serial: args.serial.clone(),
+        user,
+    };
+    simple(ctx, request, args.serial, &done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::tests::token;
+
+    fn enrolled() -> Enrolled {
+        Enrolled {
+            token: token("TOTP0001"),
+            otpauth_url: Secret::new("otpauth://totp/pi:alice?secret=JBSWY3DPEHPK3PXP&issuer=pi"),
+            otpkey_base32: Secret::new("JBSWY3DPEHPK3PXP"),
+        }
+    }
+
+    #[test]
+    fn enrollment_report_shows_serial_url_key_and_qr() {
+        let (text, problem) = enrolled_text(&enrolled(), true, Colors::Plain);
+        assert!(problem.is_none());
+        for needle in [
+            "serial        TOTP0001",
+            "type          totp",
+            "user          alice@default",
+            "otpauth URL   otpauth://totp/pi:alice?secret=JBSWY3DPEHPK3PXP",
+            "key (base32)  JBSWY3DPEHPK3PXP",
+            "pictl auth test --user alice",
+            "████",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{}", *text);
+        }
+    }
+
+    #[test]
+    fn enrollment_report_without_qr_has_no_blocks() {
+        let (text, _) = enrolled_text(&enrolled(), false, Colors::Plain);
+        assert!(!text.contains('█'), "{}", *text);
+        assert!(text.contains("JBSWY3DPEHPK3PXP"));
+    }
+
+    #[test]
+    fn request_names_match_the_commands() {
+        assert_eq!(
+            request_name(&AdminRequest::TokenRevoke { serial: "S".into() }),
+            "token revoke"
+        );
+        assert_eq!(
+            request_name(&AdminRequest::AuditShow {
+                user: None,
+                before: None,
+                limit: 1
+            }),
+            "audit show"
+        );
+    }
+}

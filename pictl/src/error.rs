@@ -1,0 +1,313 @@
+//! The one error type of `pictl`, its exit codes and the advice each failure carries.
+//!
+//! Invariant: every message tells the operator what to do next, and it is printed exactly once
+//! (by `crate::run`), on stderr, or as the single JSON document on stdout with `--json`.
+
+use protocol::{ClientError, ErrorCode, Response};
+use std::process::ExitCode;
+
+/// The process exit status, as documented in `pictl --help` (DESIGN §8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Success.
+    Ok,
+    /// The daemon refused or the operation failed (including a rejected authentication).
+    Failed,
+    /// Bad arguments or bad input on stdin.
+    Usage,
+    /// The daemon is unreachable, did not answer in time, or speaks another protocol.
+    Unreachable,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Failed => 1,
+            Exit::Usage => 2,
+            Exit::Unreachable => 3,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit.code())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line or stdin is wrong; the text names what and how to fix it.
+    #[error("{0}")]
+    Usage(String),
+    #[error("{}", client_message(.0))]
+    Client(#[from] ClientError),
+    /// `Response::Error` from the daemon.
+    #[error("{}", daemon_message(*.code, .message))]
+    Daemon { code: ErrorCode, message: String },
+    /// The daemon answered, but not with what the request calls for.
+    #[error(
+        "the daemon answered a {request} request with {got}; pictl and pid probably come from \
+         different releases: install matching versions (`pictl --version`, `pid --version`)"
+    )]
+    Unexpected {
+        request: &'static str,
+        got: &'static str,
+    },
+    /// The operation failed on this side for a reason the text explains.
+    #[error("{0}")]
+    Failed(String),
+    #[error(
+        "cannot read standard input: {0}; pipe the answers in, one line each, or run on a terminal"
+    )]
+    Input(std::io::Error),
+    #[error("cannot write the output: {0} (was the reading end of a pipe closed?)")]
+    Output(std::io::Error),
+}
+
+impl Error {
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Usage(_) => Exit::Usage,
+            Error::Client(_) | Error::Unexpected { .. } => Exit::Unreachable,
+            Error::Daemon { code, .. } => exit_for_code(*code),
+            Error::Failed(_) | Error::Input(_) | Error::Output(_) => Exit::Failed,
+        }
+    }
+
+    /// A short stable name for `--json` output: the daemon's `ErrorCode` names, plus pictl's own.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Usage(_) => "usage",
+            Error::Client(ClientError::Unreachable { .. }) => "unreachable",
+            Error::Client(ClientError::Timeout) => "timeout",
+            Error::Client(ClientError::Protocol(_)) | Error::Unexpected { .. } => "protocol",
+            Error::Daemon { code, .. } => code.as_str(),
+            Error::Failed(_) => "failed",
+            Error::Input(_) => "input",
+            Error::Output(_) => "output",
+        }
+    }
+
+    /// Shorthand for an answer that does not fit the request.
+    pub fn unexpected(request: &'static str, got: &Response) -> Error {
+        Error::Unexpected {
+            request,
+            got: response_kind(got),
+        }
+    }
+}
+
+/// A protocol that cannot be spoken is as bad as no daemon at all: exit 3, like a missing socket.
+pub fn exit_for_code(code: ErrorCode) -> Exit {
+    match code {
+        ErrorCode::VersionMismatch | ErrorCode::Malformed => Exit::Unreachable,
+        ErrorCode::PermissionDenied
+        | ErrorCode::NotFound
+        | ErrorCode::AlreadyExists
+        | ErrorCode::InvalidArgument
+        | ErrorCode::RateLimited
+        | ErrorCode::SessionExpired
+        | ErrorCode::TokenState
+        | ErrorCode::Internal
+        | ErrorCode::Unsupported => Exit::Failed,
+    }
+}
+
+/// What the operator should do about each daemon error code.
+pub fn hint(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::VersionMismatch => {
+            "pictl and pid speak different protocol versions: install matching versions of both"
+        }
+        ErrorCode::Malformed => {
+            "the daemon could not decode the request: pictl and pid probably come from different \
+             releases, install matching versions"
+        }
+        ErrorCode::PermissionDenied => {
+            "only root or members of the admin group (pid.toml `admin_group`) can manage tokens: \
+             run pictl with sudo, or ask to be added to that group"
+        }
+        ErrorCode::NotFound => {
+            "check the serial with `pictl token list` and the user name with `getent passwd USER`"
+        }
+        ErrorCode::AlreadyExists => {
+            "a token with that serial exists: choose another --serial, or leave it out and let pid \
+             choose one"
+        }
+        ErrorCode::InvalidArgument => {
+            "correct the parameter named above (see `pictl help <command>` for the accepted values)"
+        }
+        ErrorCode::RateLimited => "too many requests: wait a minute, then try again",
+        ErrorCode::SessionExpired => {
+            "the authentication session expired or is unknown: run the command again and answer \
+             promptly"
+        }
+        ErrorCode::TokenState => {
+            "the token's state does not allow this: inspect it with `pictl token show SERIAL` \
+             (`pictl token enable` re-enables, `pictl token reset` clears the fail counter)"
+        }
+        ErrorCode::Internal => {
+            "the daemon failed internally: its log has the details (`journalctl -u pid`)"
+        }
+        ErrorCode::Unsupported => {
+            "this pid does not provide that operation: check `pictl status` and upgrade pid"
+        }
+    }
+}
+
+fn daemon_message(code: ErrorCode, message: &str) -> String {
+    let message = crate::output::sanitize(message.trim());
+    if message.is_empty() {
+        format!("pid refused the request ({code}); {}", hint(code))
+    } else {
+        format!("{message} ({code}); {}", hint(code))
+    }
+}
+
+fn client_message(e: &ClientError) -> String {
+    match e {
+        ClientError::Unreachable { .. } => format!(
+            "{e}; if pid listens on another socket, name it with --socket PATH or PI_SOCKET"
+        ),
+        ClientError::Timeout => format!(
+            "{e}: it may be overloaded or hung; check `systemctl status pid` and its log \
+             (`journalctl -u pid`)"
+        ),
+        ClientError::Protocol(_) => format!(
+            "{e}; pictl and pid probably come from different releases: install matching versions"
+        ),
+    }
+}
+
+/// The variant name of a response, for messages about answers that do not fit.
+pub fn response_kind(response: &Response) -> &'static str {
+    use protocol::AdminResponse as A;
+    match response {
+        Response::Error { .. } => "an error",
+        Response::AuthStep { .. } => "an authentication prompt",
+        Response::AuthDone(_) => "an authentication verdict",
+        Response::Status(_) => "a status",
+        Response::Admin(A::Done { .. }) => "a confirmation",
+        Response::Admin(A::Enrolled(_)) => "an enrollment",
+        Response::Admin(A::Token(_)) => "a token",
+        Response::Admin(A::Tokens { .. }) => "a token list",
+        Response::Admin(A::Audit { .. }) => "an audit page",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::FrameError;
+
+    const ALL_CODES: [ErrorCode; 11] = [
+        ErrorCode::VersionMismatch,
+        ErrorCode::Malformed,
+        ErrorCode::PermissionDenied,
+        ErrorCode::NotFound,
+        ErrorCode::AlreadyExists,
+        ErrorCode::InvalidArgument,
+        ErrorCode::RateLimited,
+        ErrorCode::SessionExpired,
+        ErrorCode::TokenState,
+        ErrorCode::Internal,
+        ErrorCode::Unsupported,
+    ];
+
+    #[test]
+    fn exit_codes_are_the_documented_numbers() {
+        assert_eq!(Exit::Ok.code(), 0);
+        assert_eq!(Exit::Failed.code(), 1);
+        assert_eq!(Exit::Usage.code(), 2);
+        assert_eq!(Exit::Unreachable.code(), 3);
+    }
+
+    #[test]
+    fn every_error_code_maps_to_an_exit_code() {
+        for code in ALL_CODES {
+            let err = Error::Daemon {
+                code,
+                message: "x".into(),
+            };
+            let expected = match code {
+                ErrorCode::VersionMismatch | ErrorCode::Malformed => Exit::Unreachable,
+                _ => Exit::Failed,
+            };
+            assert_eq!(err.exit(), expected, "{code:?}");
+            assert_eq!(err.code(), code.as_str());
+        }
+    }
+
+    #[test]
+    fn every_error_code_message_carries_advice() {
+        for code in ALL_CODES {
+            let text = Error::Daemon {
+                code,
+                message: "daemon says no".into(),
+            }
+            .to_string();
+            assert!(text.starts_with("daemon says no"), "{text}");
+            assert!(text.contains(hint(code)), "{text}");
+            assert!(hint(code).len() > 20, "{code:?} hint too thin");
+        }
+    }
+
+    #[test]
+    fn permission_denied_names_the_admin_group() {
+        let text = Error::Daemon {
+            code: ErrorCode::PermissionDenied,
+            message: String::new(),
+        }
+        .to_string();
+        assert!(text.contains("admin_group"), "{text}");
+        assert!(text.contains("root"), "{text}");
+    }
+
+    #[test]
+    fn client_errors_exit_with_unreachable() {
+        let unreachable = Error::Client(ClientError::Unreachable {
+            path: "/nowhere/pid.sock".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+        assert_eq!(unreachable.exit(), Exit::Unreachable);
+        assert_eq!(unreachable.code(), "unreachable");
+        let text = unreachable.to_string();
+        assert!(text.contains("/nowhere/pid.sock"), "{text}");
+        assert!(text.contains("--socket"), "{text}");
+
+        let timeout = Error::Client(ClientError::Timeout);
+        assert_eq!(timeout.exit(), Exit::Unreachable);
+        assert_eq!(timeout.code(), "timeout");
+        assert!(timeout.to_string().contains("systemctl status pid"));
+
+        let protocol = Error::Client(ClientError::Protocol(FrameError::Closed));
+        assert_eq!(protocol.exit(), Exit::Unreachable);
+        assert_eq!(protocol.code(), "protocol");
+        assert!(protocol.to_string().contains("matching versions"));
+    }
+
+    #[test]
+    fn local_failures_map_to_their_exit_codes() {
+        assert_eq!(Error::Usage("u".into()).exit(), Exit::Usage);
+        assert_eq!(Error::Failed("f".into()).exit(), Exit::Failed);
+        let io = || std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert_eq!(Error::Input(io()).exit(), Exit::Failed);
+        assert_eq!(Error::Output(io()).exit(), Exit::Failed);
+        let unexpected =
+            Error::unexpected("status", &Response::AuthDone(protocol::Outcome::NoToken));
+        assert_eq!(unexpected.exit(), Exit::Unreachable);
+        assert!(unexpected.to_string().contains("an authentication verdict"));
+    }
+
+    #[test]
+    fn daemon_message_cannot_smuggle_terminal_escapes() {
+        let text = Error::Daemon {
+            code: ErrorCode::NotFound,
+            message: "no \u{1b}[2Jtoken".into(),
+        }
+        .to_string();
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+    }
+}
