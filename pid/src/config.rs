@@ -5,6 +5,7 @@ use crate::error::PidError;
 use protocol::paths;
 use protocol::HashAlgorithm;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +29,37 @@ pub struct Config {
     pub argon2: Argon2Config,
     pub limits: LimitsConfig,
     pub tokens: TokenDefaults,
+    /// User stores by name (`[resolvers.NAME]`). Without any, the host's accounts.
+    pub resolvers: BTreeMap<String, ResolverConfig>,
+    /// Realms by name (`[realms.NAME]`): ordered resolver lists. Without any, `default_realm`
+    /// holds the host's accounts.
+    pub realms: BTreeMap<String, RealmConfig>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResolverType {
+    /// The host's accounts through NSS (getpwnam).
+    Passwd,
+    /// A passwd-format file: `login:password:uid:gid:gecos:home:shell`.
+    Flatfile,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolverConfig {
+    #[serde(rename = "type")]
+    pub kind: ResolverType,
+    /// The user file of a `flatfile` resolver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealmConfig {
+    /// Tried in order; the first resolver that knows the login wins.
+    pub resolvers: Vec<String>,
 }
 
 /// argon2id cost for token PINs. OWASP's minimum by default; privacyIDEA uses
@@ -85,6 +117,8 @@ impl Default for Config {
             argon2: Argon2Config::default(),
             limits: LimitsConfig::default(),
             tokens: TokenDefaults::default(),
+            resolvers: BTreeMap::new(),
+            realms: BTreeMap::new(),
         }
     }
 }
@@ -207,8 +241,46 @@ impl Config {
         if !(1..=1000).contains(&t.maxfail) {
             return Err("tokens.maxfail must be between 1 and 1000".into());
         }
-        crate::users::validate_realm(&self.default_realm)
+        crate::users::validate_name("realm", &self.default_realm)
             .map_err(|e| format!("default_realm: {e}"))?;
+        for (name, r) in &self.resolvers {
+            crate::users::validate_name("resolver", name).map_err(|e| format!("resolvers: {e}"))?;
+            match (r.kind, &r.file) {
+                (ResolverType::Flatfile, None) => {
+                    return Err(format!(
+                        "resolvers.{name}: a flatfile resolver needs `file`"
+                    ))
+                }
+                (ResolverType::Flatfile, Some(f)) if !f.is_absolute() => {
+                    return Err(format!("resolvers.{name}.file must be an absolute path"))
+                }
+                (ResolverType::Passwd, Some(_)) => {
+                    return Err(format!(
+                        "resolvers.{name}: a passwd resolver takes no `file`"
+                    ))
+                }
+                _ => {}
+            }
+        }
+        for (name, realm) in &self.realms {
+            crate::users::validate_name("realm", name).map_err(|e| format!("realms: {e}"))?;
+            if realm.resolvers.is_empty() {
+                return Err(format!("realms.{name}: list at least one resolver"));
+            }
+            for r in &realm.resolvers {
+                if !self.resolvers.contains_key(r) {
+                    return Err(format!(
+                        "realms.{name}: unknown resolver {r:?}; declare it as [resolvers.{r}]"
+                    ));
+                }
+            }
+        }
+        if !self.realms.is_empty() && !self.realms.contains_key(&self.default_realm) {
+            return Err(format!(
+                "default_realm {:?} is not among the declared realms",
+                self.default_realm
+            ));
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             return Err(format!(
                 "log_level = {:?} is not a valid level",
@@ -272,6 +344,23 @@ mod tests {
             "socket = \"relative.sock\"",
             "version = 2",
             "log_level = \"loud[\"",
+        ] {
+            assert!(Config::parse(bad, "f").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn realms_must_name_declared_resolvers_and_include_the_default() {
+        let ok =
+            "[resolvers.local]\ntype = \"passwd\"\n[realms.default]\nresolvers = [\"local\"]\n";
+        Config::parse(ok, "f").unwrap();
+        for bad in [
+            "[realms.default]\nresolvers = [\"nope\"]",
+            "[resolvers.local]\ntype = \"passwd\"\n[realms.other]\nresolvers = [\"local\"]",
+            "[resolvers.f]\ntype = \"flatfile\"",
+            "[resolvers.f]\ntype = \"ldapish\"",
+            "[resolvers.f]\ntype = \"passwd\"\nfile = \"/x\"",
+            "[realms.default]\nresolvers = []",
         ] {
             assert!(Config::parse(bad, "f").is_err(), "{bad}");
         }

@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod error;
 pub mod handlers;
 pub mod limits;
+pub mod realm;
 pub mod server;
 pub mod store;
 pub mod sys;
@@ -38,6 +39,7 @@ pub struct State {
     pub started: Instant,
     pub user_locks: UserLocks,
     pub rate: RateLimiter,
+    pub realms: Arc<realm::Realms>,
     /// Shown as the issuer in authenticator apps.
     pub hostname: String,
 }
@@ -47,6 +49,7 @@ impl State {
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<State, PidError> {
         let cipher = Cipher::load_or_create(&config.enckey_file)?;
         let pins = PinHasher::new(&config.argon2)?;
+        let realms = realm::Realms::load(&config)?;
         let store = Store::open(&config.db_path())?;
         let hostname = nix::unistd::gethostname()
             .ok()
@@ -54,6 +57,7 @@ impl State {
             .unwrap_or_else(|| "pi".into());
         Ok(State {
             rate: RateLimiter::new(config.limits.user_auth_per_minute),
+            realms: Arc::new(realms),
             config,
             store,
             cipher,
@@ -74,18 +78,14 @@ impl State {
         self.idle_timeout()
     }
 
-    /// Resolve a user through NSS off the executor (NSS may block on LDAP).
+    /// Find a user in its realm's resolvers, off the executor (NSS may block on LDAP).
     pub async fn lookup_user(
         &self,
         login: &str,
         realm: &str,
     ) -> Result<Option<users::ResolvedUser>, PidError> {
-        let (login, realm, default) = (
-            login.to_owned(),
-            realm.to_owned(),
-            self.config.default_realm.clone(),
-        );
-        tokio::task::spawn_blocking(move || users::lookup(&login, &realm, &default))
+        let (realms, login, realm) = (self.realms.clone(), login.to_owned(), realm.to_owned());
+        tokio::task::spawn_blocking(move || realms.lookup(&login, &realm))
             .await
             .map_err(|e| PidError::Internal(format!("user lookup task failed: {e}")))?
     }

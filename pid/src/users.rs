@@ -1,16 +1,19 @@
-//! Who a user is. For now the host's accounts (NSS: `getpwnam`, so LDAP/SSSD users visible to
-//! the system count too) in one default realm; everything is keyed by (realm, login) already so
-//! resolvers and realms slot in without a store migration.
+//! Users as the daemon sees them once a resolver found them (see `realm/`), and the rules for
+//! names that come from outside.
 
 use crate::error::PidError;
 use crate::store::Owner;
 use protocol::paths::MAX_USER_LEN;
 
-/// A user the daemon resolved: the host account exists.
+/// A user a resolver found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedUser {
     pub owner: Owner,
-    pub uid: u32,
+    /// The host uid, only when a `passwd` resolver found the user: only then can it be matched
+    /// against a caller's SO_PEERCRED uid.
+    pub host_uid: Option<u32>,
+    /// Name of the resolver that found the user.
+    pub resolver: String,
 }
 
 /// Parse, don't validate: a login name that is safe to key the store by and to log. Refuses NUL,
@@ -36,91 +39,24 @@ pub fn validate_login(login: &str) -> Result<(), PidError> {
     Ok(())
 }
 
-pub fn validate_realm(realm: &str) -> Result<(), String> {
-    if realm.is_empty() || realm.len() > 64 {
-        return Err("a realm name has 1 to 64 characters".into());
+pub fn validate_name(what: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 {
+        return Err(format!("a {what} name has 1 to 64 characters"));
     }
-    if !realm
+    if !name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
         return Err(format!(
-            "realm {realm:?} may contain only letters, digits, '-', '_' and '.'"
+            "{what} {name:?} may contain only letters, digits, '-', '_' and '.'"
         ));
     }
     Ok(())
 }
 
-/// Split `login@realm` the way privacyIDEA does: only when the part after the last `@` names a
-/// known realm; otherwise the whole string is the login (e-mail-style logins stay intact).
-pub fn split_realm<'a>(
-    user: &'a str,
-    realm: Option<&'a str>,
-    default_realm: &'a str,
-) -> (&'a str, &'a str) {
-    if let Some(r) = realm {
-        return (user, r);
-    }
-    if let Some((login, r)) = user.rsplit_once('@') {
-        if r == default_realm && !login.is_empty() {
-            return (login, r);
-        }
-    }
-    (user, default_realm)
-}
-
-/// Look the account up in NSS. Blocking (NSS may talk to LDAP): call from `spawn_blocking`.
-pub fn lookup(
-    login: &str,
-    realm: &str,
-    default_realm: &str,
-) -> Result<Option<ResolvedUser>, PidError> {
-    validate_login(login)?;
-    if realm != default_realm {
-        return Ok(None);
-    }
-    match nix::unistd::User::from_name(login) {
-        Ok(Some(u)) => Ok(Some(ResolvedUser {
-            owner: Owner {
-                realm: realm.to_owned(),
-                login: login.to_owned(),
-            },
-            uid: u.uid.as_raw(),
-        })),
-        Ok(None) => Ok(None),
-        Err(e) => Err(PidError::Internal(format!(
-            "user lookup for {login:?} failed: {e}"
-        ))),
-    }
-}
-
-/// The login name of a uid, for audit and admin checks.
-pub fn name_of_uid(uid: u32) -> Option<String> {
-    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn user_at_known_realm_is_split_and_unknown_realm_is_kept() {
-        assert_eq!(
-            split_realm("alice@default", None, "default"),
-            ("alice", "default")
-        );
-        assert_eq!(
-            split_realm("alice@example.org", None, "default"),
-            ("alice@example.org", "default")
-        );
-        assert_eq!(
-            split_realm("alice", Some("other"), "default"),
-            ("alice", "other")
-        );
-    }
 
     #[test]
     fn hostile_user_names_are_refused() {
@@ -135,15 +71,5 @@ mod tests {
             assert!(validate_login(bad).is_err(), "{bad:?}");
         }
         validate_login("alice.smith-1@corp").unwrap();
-    }
-
-    #[test]
-    fn root_resolves_and_a_missing_user_does_not() {
-        let root = lookup("root", "default", "default").unwrap().unwrap();
-        assert_eq!(root.uid, 0);
-        assert!(lookup("no-such-user-pi-test", "default", "default")
-            .unwrap()
-            .is_none());
-        assert!(lookup("root", "elsewhere", "default").unwrap().is_none());
     }
 }

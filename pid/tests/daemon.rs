@@ -1011,3 +1011,71 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn flatfile_realm_users_authenticate_with_user_at_realm() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("people");
+    std::fs::write(&users, "alice:x:4242:4242::/:/bin/false\n").unwrap();
+    let extra = format!(
+        "[resolvers.local]\ntype = \"passwd\"\n[resolvers.people]\ntype = \"flatfile\"\nfile = \"{}\"\n\
+         [realms.default]\nresolvers = [\"local\"]\n[realms.ext]\nresolvers = [\"people\"]\n",
+        users.display()
+    );
+    let d = Daemon::start_in(dir, &extra, FixedClock::new(1_000_000));
+    let spec = EnrollRequest {
+        token_type: Some(TokenType::Hotp),
+        user: Some(UserRef {
+            login: "alice".into(),
+            realm: Some("ext".into()),
+        }),
+        otpkey: Some(Secret::new(KEY20)),
+        ..Default::default()
+    };
+    let AdminResponse::Enrolled(e) = d.admin(AdminRequest::TokenEnroll(Box::new(spec))) else {
+        panic!()
+    };
+    assert_eq!(e.token.realm.as_deref(), Some("ext"));
+    assert_eq!(
+        d.login("alice", HOTP[0]),
+        Outcome::UnknownUser,
+        "alice is not in the default realm"
+    );
+    assert!(accepted(&d.login("alice@ext", HOTP[0])));
+    // A local caller whose uid equals alice's flatfile uid gains nothing: that uid is not a host
+    // account's.
+    let caller = Caller {
+        uid: 4242,
+        gid: 4242,
+        pid: 1,
+        is_admin: false,
+    };
+    let begin = Request::AuthBegin(AuthBegin {
+        user: "alice@ext".into(),
+        service: "lock".into(),
+        ..Default::default()
+    });
+    let r = d.rt.block_on(pid::dispatch::dispatch(
+        &d.state,
+        &caller,
+        &mut ConnState::default(),
+        begin,
+    ));
+    assert!(matches!(
+        r,
+        Response::Error {
+            code: ErrorCode::PermissionDenied,
+            ..
+        }
+    ));
+    let (code, msg) = d.admin_err(AdminRequest::TokenEnroll(Box::new(EnrollRequest {
+        token_type: Some(TokenType::Hotp),
+        user: Some(UserRef {
+            login: "alice".into(),
+            realm: Some("nowhere".into()),
+        }),
+        ..Default::default()
+    })));
+    assert_eq!(code, ErrorCode::NotFound);
+    assert!(msg.contains("realm"), "{msg}");
+}

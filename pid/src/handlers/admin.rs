@@ -168,9 +168,7 @@ async fn run(
         } => {
             let limit = limit.clamp(1, MAX_PAGE) as usize;
             let filter = user.map(|u| {
-                let default_realm = state.config.default_realm.clone();
-                let (login, realm) =
-                    users::split_realm(&u.login, u.realm.as_deref(), &default_realm);
+                let (login, realm) = state.realms.split(&u.login, u.realm.as_deref());
                 (login.to_owned(), realm.to_owned())
             });
             let (entries, next) = state.store.audit_page(before, limit, |e| match &filter {
@@ -251,15 +249,18 @@ async fn existing_owner(
     user: &UserRef,
     entry: &mut AuditEntry,
 ) -> Result<Owner, PidError> {
-    let default_realm = state.config.default_realm.clone();
-    let (login, realm) = users::split_realm(&user.login, user.realm.as_deref(), &default_realm);
+    let (login, realm) = state.realms.split(&user.login, user.realm.as_deref());
     entry.user = Some(login.to_owned());
     entry.realm = Some(realm.to_owned());
     users::validate_login(login)?;
     match state.lookup_user(login, realm).await? {
         Some(u) => Ok(u.owner),
+        None if !state.realms.exists(realm) => Err(PidError::NotFound(format!(
+            "there is no realm {realm:?}; realms are declared in pid.toml"
+        ))),
         None => Err(PidError::NotFound(format!(
-            "user {login}@{realm} does not exist on this host (getent passwd {login})"
+            "user {login}@{realm} was not found by the realm's resolvers (for host accounts: \
+             getent passwd {login})"
         ))),
     }
 }

@@ -63,8 +63,7 @@ async fn begin_inner(
             "too many authentication attempts from this uid; wait a minute".into(),
         ));
     }
-    let default_realm = state.config.default_realm.clone();
-    let (login, realm) = users::split_realm(&req.user, None, &default_realm);
+    let (login, realm) = state.realms.split(&req.user, None);
     entry.user = Some(login.to_owned());
     entry.realm = Some(realm.to_owned());
     if let Err(e) = users::validate_login(login) {
@@ -74,7 +73,7 @@ async fn begin_inner(
     }
     let resolved = state.lookup_user(login, realm).await?;
     // A non-admin caller learns nothing about accounts other than its own.
-    if !caller.is_admin && resolved.as_ref().map(|u| u.uid) != Some(caller.uid) {
+    if !caller.is_admin && resolved.as_ref().and_then(|u| u.host_uid) != Some(caller.uid) {
         entry.message = format!("uid {} may only authenticate its own account", caller.uid);
         audit::record(state, entry);
         return Err(PidError::PermissionDenied(
