@@ -50,9 +50,10 @@ impl<In, Out: Serialize> Encoder<Out> for FrameCodec<In, Out> {
     type Error = FrameError;
 
     fn encode(&mut self, item: Out, dst: &mut BytesMut) -> Result<(), FrameError> {
-        let bytes = frame::encode(&item)?;
+        let mut bytes = frame::encode(&item)?;
         dst.reserve(bytes.len());
         dst.put_slice(&bytes);
+        zeroize::Zeroize::zeroize(&mut bytes);
         Ok(())
     }
 }

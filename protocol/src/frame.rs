@@ -36,16 +36,20 @@ pub fn check_len(len: u32) -> Result<usize, FrameError> {
 }
 
 /// Encode a message into a complete frame.
+/// Callers that send secrets should zeroise the returned buffer after use (`write_frame` does).
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
-    let body = encode_value(msg)?;
+    let mut body = encode_value(msg)?;
     let len = body.len() + VERSION_BYTES;
     if len > MAX_FRAME {
+        zeroize::Zeroize::zeroize(&mut body);
         return Err(FrameError::TooLarge(len));
     }
     let mut out = Vec::with_capacity(LEN_BYTES + len);
     out.extend_from_slice(&(len as u32).to_be_bytes());
     out.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
     out.extend_from_slice(&body);
+    // PINs and OTPs travel in these buffers: do not leave copies on the heap.
+    zeroize::Zeroize::zeroize(&mut body);
     Ok(out)
 }
 
@@ -81,10 +85,10 @@ pub fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FrameError> 
 
 /// Write one frame and flush.
 pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), FrameError> {
-    let frame = encode(msg)?;
-    w.write_all(&frame)?;
-    w.flush()?;
-    Ok(())
+    let mut frame = encode(msg)?;
+    let result = w.write_all(&frame).and_then(|_| w.flush());
+    zeroize::Zeroize::zeroize(&mut frame);
+    Ok(result?)
 }
 
 /// Read exactly one frame. A clean end of stream before the first byte is `Closed`.

@@ -1,0 +1,238 @@
+//! Module arguments from the PAM service file (`auth required pam_pi.so socket=... debug`).
+//!
+//! An unknown or malformed argument never stops a login stack from loading: it is reported (the
+//! caller sends the warnings to syslog) and the default stays in force. Every default is the
+//! fail-closed one: no option widens what is accepted unless it is spelled correctly.
+
+use protocol::paths::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCKET};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Time to wait for one answer of the daemon when `timeout=` is not given.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Smallest accepted `timeout=` (seconds).
+pub const MIN_TIMEOUT_SECS: u64 = 1;
+/// Largest accepted `timeout=` (seconds): a login must never hang for longer on a stuck daemon.
+pub const MAX_TIMEOUT_SECS: u64 = 300;
+
+const USAGE: &str = "valid options: socket=/ABSOLUTE/PATH timeout=SECONDS(1-300) use_first_pass \
+                     try_first_pass ignore_unknown_user nullok debug";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// The daemon's socket.
+    pub socket: PathBuf,
+    /// Read/write timeout for each exchange with the daemon.
+    pub timeout: Duration,
+    /// Send the password of an earlier module (`PAM_AUTHTOK`) and never prompt for it.
+    pub use_first_pass: bool,
+    /// Send the password of an earlier module if there is one; prompt if it is rejected.
+    pub try_first_pass: bool,
+    /// A user the daemon does not know gives `PAM_IGNORE` instead of `PAM_USER_UNKNOWN`.
+    pub ignore_unknown_user: bool,
+    /// A user without a token gives `PAM_IGNORE` instead of `PAM_AUTH_ERR` (gradual rollout).
+    pub nullok: bool,
+    /// Log every step of the conversation (never an answer) to syslog.
+    pub debug: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            socket: PathBuf::from(DEFAULT_SOCKET),
+            timeout: DEFAULT_TIMEOUT,
+            use_first_pass: false,
+            try_first_pass: false,
+            ignore_unknown_user: false,
+            nullok: false,
+            debug: false,
+        }
+    }
+}
+
+impl Options {
+    /// Parse the module arguments. Returns the options and one warning per argument that was
+    /// ignored; the caller logs the warnings.
+    pub fn parse<S: AsRef<str>>(args: &[S]) -> (Options, Vec<String>) {
+        let mut options = Options::default();
+        let mut warnings = Vec::new();
+        for arg in args {
+            if let Err(warning) = options.apply(arg.as_ref()) {
+                warnings.push(format!("pam_pi: {warning}; option ignored ({USAGE})"));
+            }
+        }
+        (options, warnings)
+    }
+
+    /// How long to wait for the daemon to accept the connection: never longer than the io
+    /// timeout, and at most the protocol default, because a daemon that cannot even accept is
+    /// not going to answer in time either.
+    pub fn connect_timeout(&self) -> Duration {
+        self.timeout.min(DEFAULT_CONNECT_TIMEOUT)
+    }
+
+    fn apply(&mut self, arg: &str) -> Result<(), String> {
+        match arg.split_once('=') {
+            Some(("socket", path)) => {
+                let path = PathBuf::from(path);
+                if !path.is_absolute() {
+                    // A relative path would depend on the working directory of sshd, sudo or a
+                    // screen locker, i.e. on whoever started the login.
+                    return Err(format!("socket={} is not an absolute path", path.display()));
+                }
+                self.socket = path;
+            }
+            Some(("timeout", value)) => {
+                let secs: u64 = value
+                    .parse()
+                    .map_err(|_| format!("timeout={value} is not a whole number of seconds"))?;
+                if !(MIN_TIMEOUT_SECS..=MAX_TIMEOUT_SECS).contains(&secs) {
+                    return Err(format!(
+                        "timeout={secs} is outside {MIN_TIMEOUT_SECS}..={MAX_TIMEOUT_SECS}"
+                    ));
+                }
+                self.timeout = Duration::from_secs(secs);
+            }
+            Some((name, _)) if is_flag(name) => {
+                return Err(format!("{name} takes no value, write just `{name}`"));
+            }
+            Some(_) => return Err(format!("unknown option `{arg}`")),
+            None => match arg {
+                "use_first_pass" => self.use_first_pass = true,
+                "try_first_pass" => self.try_first_pass = true,
+                "ignore_unknown_user" => self.ignore_unknown_user = true,
+                "nullok" => self.nullok = true,
+                "debug" => self.debug = true,
+                "socket" | "timeout" => return Err(format!("{arg} needs a value: {arg}=...")),
+                _ => return Err(format!("unknown option `{arg}`")),
+            },
+        }
+        Ok(())
+    }
+}
+
+fn is_flag(name: &str) -> bool {
+    matches!(
+        name,
+        "use_first_pass" | "try_first_pass" | "ignore_unknown_user" | "nullok" | "debug"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> (Options, Vec<String>) {
+        Options::parse(args)
+    }
+
+    #[test]
+    fn no_arguments_give_the_fail_closed_defaults() {
+        let (options, warnings) = parse(&[]);
+        assert!(warnings.is_empty());
+        assert_eq!(options, Options::default());
+        assert_eq!(options.socket, PathBuf::from(DEFAULT_SOCKET));
+        assert_eq!(options.timeout, Duration::from_secs(10));
+        assert!(!options.use_first_pass && !options.try_first_pass);
+        assert!(!options.ignore_unknown_user && !options.nullok && !options.debug);
+    }
+
+    #[test]
+    fn every_documented_option_is_understood() {
+        let (options, warnings) = parse(&[
+            "socket=/tmp/pi.sock",
+            "timeout=30",
+            "use_first_pass",
+            "try_first_pass",
+            "ignore_unknown_user",
+            "nullok",
+            "debug",
+        ]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(options.socket, PathBuf::from("/tmp/pi.sock"));
+        assert_eq!(options.timeout, Duration::from_secs(30));
+        assert!(options.use_first_pass && options.try_first_pass);
+        assert!(options.ignore_unknown_user && options.nullok && options.debug);
+    }
+
+    #[test]
+    fn unknown_option_is_reported_and_ignored() {
+        let (options, warnings) = parse(&["nullok", "frobnicate", "nullok_secure=1"]);
+        assert!(options.nullok);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("frobnicate"));
+        assert!(
+            warnings[0].contains("valid options"),
+            "says what to write instead"
+        );
+        assert!(warnings[1].contains("nullok_secure"));
+    }
+
+    #[test]
+    fn timeout_outside_the_range_keeps_the_default() {
+        for bad in [
+            "timeout=0",
+            "timeout=301",
+            "timeout=-1",
+            "timeout=ten",
+            "timeout=",
+        ] {
+            let (options, warnings) = parse(&[bad]);
+            assert_eq!(options.timeout, DEFAULT_TIMEOUT, "{bad}");
+            assert_eq!(warnings.len(), 1, "{bad}");
+        }
+        let (options, warnings) = parse(&["timeout=1"]);
+        assert!(warnings.is_empty());
+        assert_eq!(options.timeout, Duration::from_secs(1));
+        let (options, warnings) = parse(&["timeout=300"]);
+        assert!(warnings.is_empty());
+        assert_eq!(options.timeout, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn relative_or_empty_socket_path_keeps_the_default() {
+        for bad in [
+            "socket=",
+            "socket=pid.sock",
+            "socket=run/pi/pid.sock",
+            "socket",
+        ] {
+            let (options, warnings) = parse(&[bad]);
+            assert_eq!(options.socket, PathBuf::from(DEFAULT_SOCKET), "{bad}");
+            assert_eq!(warnings.len(), 1, "{bad}");
+        }
+    }
+
+    #[test]
+    fn flag_with_a_value_is_not_taken_as_the_flag() {
+        // `nullok=no` must not switch nullok on: that would let users without a token through.
+        let (options, warnings) = parse(&["nullok=no", "ignore_unknown_user=0", "debug=1"]);
+        assert!(!options.nullok && !options.ignore_unknown_user && !options.debug);
+        assert_eq!(warnings.len(), 3);
+        assert!(warnings[0].contains("takes no value"));
+    }
+
+    #[test]
+    fn option_names_are_case_sensitive() {
+        let (options, warnings) = parse(&["NULLOK", "Debug"]);
+        assert!(!options.nullok && !options.debug);
+        assert_eq!(warnings.len(), 2);
+    }
+
+    #[test]
+    fn later_value_wins() {
+        let (options, warnings) = parse(&["timeout=5", "timeout=7", "socket=/a", "socket=/b"]);
+        assert!(warnings.is_empty());
+        assert_eq!(options.timeout, Duration::from_secs(7));
+        assert_eq!(options.socket, PathBuf::from("/b"));
+    }
+
+    #[test]
+    fn connect_timeout_is_the_smaller_of_timeout_and_two_seconds() {
+        let (options, _) = parse(&["timeout=1"]);
+        assert_eq!(options.connect_timeout(), Duration::from_secs(1));
+        let (options, _) = parse(&["timeout=60"]);
+        assert_eq!(options.connect_timeout(), Duration::from_secs(2));
+        assert_eq!(Options::default().connect_timeout(), Duration::from_secs(2));
+    }
+}
