@@ -84,6 +84,9 @@ impl State {
         login: &str,
         realm: &str,
     ) -> Result<Option<users::ResolvedUser>, PidError> {
+        if !self.realms.lookup_may_block(realm) {
+            return self.realms.lookup(login, realm);
+        }
         let (realms, login, realm) = (self.realms.clone(), login.to_owned(), realm.to_owned());
         tokio::task::spawn_blocking(move || realms.lookup(&login, &realm))
             .await

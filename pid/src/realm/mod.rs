@@ -34,6 +34,11 @@ impl Resolver {
         }
     }
 
+    /// NSS may talk to LDAP or SSSD and block; a flatfile is in memory.
+    fn may_block(&self) -> bool {
+        matches!(self, Resolver::Passwd)
+    }
+
     /// Only host accounts have a uid the kernel vouches for (SO_PEERCRED): a flatfile uid is
     /// just a number in a file and never grants a local caller anything.
     fn uid_is_a_host_account(&self) -> bool {
@@ -118,7 +123,14 @@ impl Realms {
         (user, &self.default_realm)
     }
 
-    /// Find the user in the realm's resolvers, in order. Blocking: call off the executor.
+    /// Whether looking a user up in `realm` may block (then it belongs off the executor).
+    pub fn lookup_may_block(&self, realm: &str) -> bool {
+        self.realms
+            .get(realm)
+            .is_some_and(|rs| rs.iter().any(|(_, r)| r.may_block()))
+    }
+
+    /// Find the user in the realm's resolvers, in order. May block: see `lookup_may_block`.
     pub fn lookup(&self, login: &str, realm: &str) -> Result<Option<ResolvedUser>, PidError> {
         crate::users::validate_login(login)?;
         let Some(resolvers) = self.realms.get(realm) else {
