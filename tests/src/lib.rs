@@ -1,1 +1,29 @@
+//! Harness for the cross-binary suite: the real `pid`, `pictl` and `libpam_pi.so`, driven through
+//! real libpam (`pamtester` under `libpam_wrapper`), with OTPs computed by `oathtool`, an
+//! implementation independent of ours.
+//!
+//! Nothing here builds anything: run `cargo build --workspace` first (the README's test command
+//! does). Every test starts its own daemon in its own temporary directory, so tests run in
+//! parallel and never touch `/etc`, `/run` or `/var`.
+//!
+//! A harness fails by panicking with a message that says what to do; that is the only useful way
+//! for test support code to fail, hence the crate-wide allow below.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod bins;
+pub mod daemon;
+pub mod oath;
+pub mod pam;
+pub mod process;
+pub mod wire;
+
+pub use daemon::{Daemon, DaemonOptions};
+pub use oath::{hotp, test_key, totp, totp_b32, unix_now, wait_for_fresh_totp_step};
+pub use pam::{Pam, PamRun};
+pub use process::{Caller, CmdOutput};
+
+/// A login that exists on every Debian system and is not root: the unprivileged caller.
+pub const NOBODY: &str = "nobody";
+pub const NOBODY_UID: u32 = 65534;
+/// A login that exists nowhere, for `UnknownUser`.
+pub const NO_SUCH_USER: &str = "pi-test-no-such-user";

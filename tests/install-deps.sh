@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what building pi, its test suite and the demo need on Debian 12 (bookworm).
+#
+#   bash tests/install-deps.sh [--always] [EXTRA_PACKAGE...]
+#
+# Without --always it does nothing when every package is already installed, so a developer's
+# machine is not touched. It needs root only when something must be installed. If no Rust
+# toolchain is found it installs one with rustup into ~/.cargo (Debian 12's own cargo is older
+# than the workspace's rust-version 1.85); callers put ~/.cargo/bin on PATH afterwards.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+always=0
+if [ "${1:-}" = "--always" ]; then
+    always=1
+    shift
+fi
+
+packages=(
+    gcc libc6-dev            # the linker rustc drives
+    libpam0g-dev             # libpam.so for pam_pi (pamsm links -lpam)
+    pamtester                # a real PAM application for the tests
+    libpam-wrapper           # LD_PRELOAD'ed so tests use private PAM service files
+    python3 python3-pypamtest  # exact PAM return codes (libpamtest)
+    oathtool                 # independent HOTP/TOTP implementation
+    util-linux               # setpriv: run as uid 65534
+    ca-certificates curl     # rustup, if there is no toolchain
+    "$@"
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ "$always" = 1 ] || [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "missing Debian packages: ${missing[*]}" >&2
+        echo "install them as root: apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+    apt-get update
+    apt-get install -y --no-install-recommends "${packages[@]}"
+fi
+
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "no Rust toolchain found: installing one with rustup into $HOME/.cargo" >&2
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
+        sh -s -- -y --profile minimal --component rustfmt,clippy
+fi

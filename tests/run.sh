@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): install what is missing, build every binary, run every test.
+#
+#   bash tests/run.sh              # everything
+#   bash tests/run.sh replay       # only tests whose name contains "replay"
+#
+# Runs as root: the cross-binary tests administer the daemon as uid 0 and switch to uid 65534
+# (nobody) with setpriv. Nothing outside temporary directories is touched.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash tests/install-deps.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# The suite starts the built binaries (pid, pictl, libpam_pi.so); `cargo test` alone does not
+# build all of them.
+cargo build --workspace
+cargo test --workspace -- "$@"

@@ -1,0 +1,376 @@
+//! A real `pid` on a private socket, store and key file, in a temporary directory that is removed
+//! when the test ends. One daemon per test: tests run in parallel and share nothing.
+
+use crate::bins;
+use crate::process::{self, Caller, CmdOutput};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use protocol::{Client, Request, Response, StatusInfo};
+use serde_json::Value;
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// How long a daemon may take to answer its first `Status`.
+pub const READY_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a daemon may take to exit after SIGTERM.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Extra configuration for one daemon.
+#[derive(Clone, Debug, Default)]
+pub struct DaemonOptions {
+    /// TOML inserted right after the harness's top-level keys: it may set further top-level keys
+    /// and add sections such as `[tokens]` or `[limits]` (not `[argon2]`, which the harness writes).
+    /// `{dir}` stands for the daemon's temporary directory.
+    pub extra_toml: String,
+    /// Files (name, content) written into the daemon's directory before it starts, e.g. a
+    /// resolver's user file that `extra_toml` names as `{dir}/NAME`.
+    pub files: Vec<(String, String)>,
+}
+
+pub struct Daemon {
+    dir: TempDir,
+    config: PathBuf,
+    socket: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// A daemon with the harness defaults.
+    pub fn start() -> Daemon {
+        Daemon::start_with(DaemonOptions::default())
+    }
+
+    pub fn start_with(opts: DaemonOptions) -> Daemon {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "the cross-binary suite runs as root: it administers the daemon as uid 0 and \
+             switches to uid 65534 with setpriv (use a VM or container)"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("pi-test-")
+            .tempdir()
+            .expect("create a temporary directory");
+        // uid 65534 must reach the socket and the PAM service files below this directory.
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
+            .expect("chmod the temporary directory");
+        let socket = dir.path().join("pid.sock");
+        let config = dir.path().join("pid.toml");
+        let log = dir.path().join("pid.log");
+        let text = format!(
+            "version = 1\n\
+             socket = {socket:?}\n\
+             state_dir = {state:?}\n\
+             enckey_file = {key:?}\n\
+             log_level = \"debug\"\n\
+             {extra}\n\
+             # PIN hashing at the cheapest cost the daemon accepts: tests measure behaviour, not KDFs.\n\
+             [argon2]\n\
+             memory_kib = 1024\n\
+             iterations = 1\n\
+             parallelism = 1\n",
+            socket = socket.display().to_string(),
+            state = dir.path().join("state").display().to_string(),
+            key = dir.path().join("enckey").display().to_string(),
+            extra = opts.extra_toml.replace("{dir}", &dir.path().display().to_string()),
+        );
+        for (name, content) in &opts.files {
+            fs::write(dir.path().join(name), content).expect("write a file for the daemon");
+        }
+        fs::write(&config, text).expect("write pid.toml");
+        let mut daemon = Daemon {
+            dir,
+            config,
+            socket,
+            log,
+            child: None,
+        };
+        daemon.spawn();
+        daemon
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "daemon already running");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open the daemon log");
+        let log2 = log.try_clone().expect("clone the log handle");
+        let child = Command::new(bins::pid())
+            .arg("--config")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .expect("start pid");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child_mut().try_wait().expect("poll pid") {
+                self.child = None;
+                panic!(
+                    "pid exited with {status} before it was ready\n--- pid log ---\n{}",
+                    self.log()
+                );
+            }
+            if self.status().is_some() {
+                return;
+            }
+            if started.elapsed() > READY_DEADLINE {
+                panic!(
+                    "pid did not answer Status on {} within {READY_DEADLINE:?}\n--- pid log ---\n{}",
+                    self.socket.display(),
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn child_mut(&mut self) -> &mut Child {
+        self.child.as_mut().expect("daemon is not running")
+    }
+
+    fn signal(&self, signal: Signal) {
+        let child = self.child.as_ref().expect("daemon is not running");
+        let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"));
+        kill(pid, signal).expect("signal the daemon");
+    }
+
+    /// The temporary directory holding config, socket, store, key file and log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    pub fn enckey_path(&self) -> PathBuf {
+        self.dir.path().join("enckey")
+    }
+
+    /// Everything the daemon wrote to stdout and stderr, over all its starts.
+    pub fn log(&self) -> String {
+        fs::read(&self.log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// A blocking client, the one `pam_pi` and `pictl` use.
+    pub fn client(&self) -> Client {
+        Client::connect_with(
+            &self.socket,
+            Duration::from_secs(2),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("connect to {}: {e}", self.socket.display()))
+    }
+
+    /// `Request::Status` on a fresh connection, or `None` if the daemon does not answer it.
+    pub fn status(&self) -> Option<StatusInfo> {
+        let mut client = Client::connect_with(
+            &self.socket,
+            Duration::from_millis(200),
+            Duration::from_secs(2),
+        )
+        .ok()?;
+        match client.call(&Request::Status) {
+            Ok(Response::Status(info)) => Some(info),
+            _ => None,
+        }
+    }
+
+    /// The process is alive and a new client gets an answer.
+    pub fn assert_serving(&mut self) {
+        if let Some(status) = self.child_mut().try_wait().expect("poll pid") {
+            panic!("pid died with {status}\n--- pid log ---\n{}", self.log());
+        }
+        assert!(
+            self.status().is_some(),
+            "pid is running but does not answer Status\n--- pid log ---\n{}",
+            self.log()
+        );
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => child.try_wait().expect("poll pid").is_none(),
+            None => false,
+        }
+    }
+
+    /// SIGTERM and wait: the way systemd stops it.
+    pub fn stop(&mut self) -> ExitStatus {
+        self.signal(Signal::SIGTERM);
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child_mut().try_wait().expect("poll pid") {
+                self.child = None;
+                return status;
+            }
+            if started.elapsed() > STOP_DEADLINE {
+                let _ = self.child_mut().kill();
+                let _ = self.child_mut().wait();
+                self.child = None;
+                panic!(
+                    "pid ignored SIGTERM for {STOP_DEADLINE:?}\n--- pid log ---\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs, only what is already on disk survives.
+    pub fn kill9(&mut self) {
+        let child = self.child_mut();
+        let _ = child.kill();
+        let _ = child.wait();
+        self.child = None;
+    }
+
+    /// Start again on the same config, store and key file (stops it first if it is running).
+    pub fn restart(&mut self) {
+        if self.is_running() {
+            self.stop();
+        }
+        self.child = None;
+        self.spawn();
+    }
+
+    /// SIGSTOP: the socket still accepts connections but nobody answers — a hung daemon.
+    pub fn freeze(&self) {
+        self.signal(Signal::SIGSTOP);
+    }
+
+    pub fn thaw(&self) {
+        self.signal(Signal::SIGCONT);
+    }
+
+    /// `pictl ARGS` as root, with `PI_SOCKET` pointing at this daemon.
+    pub fn pictl(&self, args: &[&str]) -> CmdOutput {
+        self.pictl_as(Caller::Root, args, "")
+    }
+
+    pub fn pictl_as(&self, caller: Caller, args: &[&str], stdin: &str) -> CmdOutput {
+        let mut cmd = caller.command(&bins::pictl());
+        cmd.args(args)
+            .env(protocol::paths::SOCKET_ENV, &self.socket);
+        process::run(cmd, stdin.as_bytes())
+    }
+
+    /// `pictl --json ARGS` as root; the command must succeed and print one JSON document.
+    pub fn pictl_json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.pictl(&all);
+        assert!(out.success(), "pictl {all:?} failed\n{}", out.describe());
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("pictl {all:?} printed no JSON ({e})\n{}", out.describe()))
+    }
+
+    /// `pictl --json token enroll ARGS`; returns the whole enrollment document.
+    pub fn enroll(&self, args: &[&str]) -> Value {
+        let mut all = vec!["token", "enroll"];
+        all.extend_from_slice(args);
+        self.pictl_json(&all)
+    }
+
+    /// Enroll an HOTP token with a known key; returns its serial.
+    pub fn enroll_hotp(&self, user: &str, key_hex: &str, pin: Option<&str>) -> String {
+        let mut args = vec!["hotp", "--user", user, "--otpkey", key_hex];
+        if let Some(pin) = pin {
+            args.extend_from_slice(&["--pin", pin]);
+        }
+        serial_of(&self.enroll(&args))
+    }
+
+    /// Enroll a TOTP token with a known key; returns its serial.
+    pub fn enroll_totp(
+        &self,
+        user: &str,
+        key_hex: &str,
+        hash: &str,
+        digits: u8,
+        period: u32,
+        pin: Option<&str>,
+    ) -> String {
+        let digits = digits.to_string();
+        let period = period.to_string();
+        let mut args = vec![
+            "totp", "--user", user, "--otpkey", key_hex, "--hash", hash, "--digits", &digits,
+            "--period", &period,
+        ];
+        if let Some(pin) = pin {
+            args.extend_from_slice(&["--pin", pin]);
+        }
+        serial_of(&self.enroll(&args))
+    }
+
+    /// `pictl --json token list [--user U]` → the token objects.
+    pub fn tokens(&self, user: Option<&str>) -> Vec<Value> {
+        let mut args = vec!["token", "list"];
+        if let Some(user) = user {
+            args.extend_from_slice(&["--user", user]);
+        }
+        let doc = self.pictl_json(&args);
+        doc["tokens"]
+            .as_array()
+            .unwrap_or_else(|| panic!("`token list` JSON has no \"tokens\" array: {doc}"))
+            .clone()
+    }
+
+    /// One token by serial, from the listing.
+    pub fn token(&self, serial: &str) -> Value {
+        self.tokens(None)
+            .into_iter()
+            .find(|t| t["serial"] == serial)
+            .unwrap_or_else(|| panic!("token {serial} is not in `token list`"))
+    }
+
+    /// `pictl --json audit show --limit N` → the entries, newest first.
+    pub fn audit(&self, limit: u32) -> Vec<Value> {
+        let limit = limit.to_string();
+        let doc = self.pictl_json(&["audit", "show", "--limit", &limit]);
+        doc["entries"]
+            .as_array()
+            .unwrap_or_else(|| panic!("`audit show` JSON has no \"entries\" array: {doc}"))
+            .clone()
+    }
+}
+
+/// The serial of an enrollment document.
+pub fn serial_of(enrolled: &Value) -> String {
+    enrolled["serial"]
+        .as_str()
+        .unwrap_or_else(|| panic!("enrollment JSON has no \"serial\": {enrolled}"))
+        .to_owned()
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // A stopped (frozen) process still dies of SIGKILL.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- pid log ({}) ---\n{}", self.log.display(), self.log());
+        }
+    }
+}

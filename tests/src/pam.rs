@@ -1,0 +1,281 @@
+//! Logins through the real libpam: `pamtester` (or `pypamtest` for exact return codes) under
+//! `libpam_wrapper`, which reads service files from a private directory, so no test ever edits
+//! `/etc/pam.d`.
+
+use crate::bins;
+use crate::daemon::Daemon;
+use crate::process::{self, Caller, CmdOutput};
+use nix::fcntl::{Flock, FlockArg};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tempfile::TempDir;
+
+/// Prefix of the PAM service names the suite's stacks are written under.
+pub const SERVICE_PREFIX: &str = "pi-test";
+
+/// Held while a `libpam_wrapper` process starts and runs. pam_wrapper picks its working directory
+/// from a few dozen fixed names (`/tmp/pam.X`) with a check-then-create race: two wrapped processes
+/// starting together can share one directory and read each other's service files, i.e. log in
+/// against another test's daemon. A file lock serialises the wrapped runs of all test binaries;
+/// each `Pam` also has its own service name, so a collision with a wrapped process outside the
+/// suite fails loudly instead of reaching the wrong daemon.
+fn pam_wrapper_lock() -> Flock<fs::File> {
+    let path = std::env::temp_dir().join("pi-tests-pam-wrapper.lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    Flock::lock(file, FlockArg::LockExclusive)
+        .unwrap_or_else(|(_, e)| panic!("lock {}: {e}", path.display()))
+}
+
+/// libpam return codes (`<security/_pam_types.h>`) the suite checks.
+pub const PAM_SUCCESS: i32 = 0;
+pub const PAM_PERM_DENIED: i32 = 6;
+pub const PAM_AUTH_ERR: i32 = 7;
+pub const PAM_AUTHINFO_UNAVAIL: i32 = 9;
+pub const PAM_USER_UNKNOWN: i32 = 10;
+pub const PAM_IGNORE: i32 = 25;
+
+/// `pam_strerror(PAM_AUTHINFO_UNAVAIL)` in Linux-PAM (1.5.2, Debian 12), as pamtester prints it.
+/// ("Authentication information cannot be recovered" is `PAM_AUTHTOK_RECOVERY_ERR`, another code.)
+pub const AUTHINFO_UNAVAIL_TEXT: &str =
+    "Authentication service cannot retrieve authentication info";
+
+/// A helper module shipped with libpam_wrapper (`pam_set_items.so`, `pam_matrix.so` …), by
+/// absolute path (the multiarch directory differs between architectures).
+pub fn pam_wrapper_module(name: &str) -> PathBuf {
+    let candidates = fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("pam_wrapper").join(name))
+        .chain([Path::new("/usr/lib/pam_wrapper").join(name)]);
+    for path in candidates {
+        if path.is_file() {
+            return path;
+        }
+    }
+    panic!("{name} from libpam-wrapper not found under /usr/lib: apt-get install libpam-wrapper")
+}
+
+/// Distinct per `Pam` within this process; the process id separates test binaries.
+fn next_service_number() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A private PAM service whose auth stack uses `libpam_pi.so`.
+pub struct Pam {
+    dir: TempDir,
+    service: String,
+    stack: String,
+}
+
+impl Pam {
+    /// `auth required pam_pi.so socket=<daemon's socket> OPTIONS`.
+    pub fn new(daemon: &Daemon, options: &str) -> Pam {
+        Pam::for_socket(daemon.socket(), options)
+    }
+
+    pub fn for_socket(socket: &Path, options: &str) -> Pam {
+        Pam::with_auth_stack(socket, &format!("auth required {{pam_pi}} {options}"))
+    }
+
+    /// A custom auth section; `{pam_pi}` expands to the module's absolute path followed by
+    /// `socket=…`, so options can follow it. `account required pam_permit.so` is appended.
+    pub fn with_auth_stack(socket: &Path, auth: &str) -> Pam {
+        let module = format!("{} socket={}", bins::pam_pi().display(), socket.display());
+        let stack = format!(
+            "{}\naccount required pam_permit.so\n",
+            auth.trim_end().replace("{pam_pi}", &module)
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("pi-test-pam-")
+            .tempdir()
+            .expect("create the PAM service directory");
+        // pamtester may run as uid 65534, which must read the service file.
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
+            .expect("chmod the PAM service directory");
+        let service = format!("{SERVICE_PREFIX}-{}", next_service_number());
+        let file = dir.path().join(&service);
+        fs::write(&file, &stack).expect("write the PAM service file");
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644))
+            .expect("chmod the PAM service file");
+        Pam {
+            dir,
+            service,
+            stack,
+        }
+    }
+
+    /// The PAM service name (`PAM_SERVICE`, as the daemon's audit records it).
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The service file as written, for assertion messages.
+    pub fn stack(&self) -> &str {
+        &self.stack
+    }
+
+    fn wrapped(&self, caller: Caller, env: &[(&str, &str)], program: &str) -> Command {
+        // `env` after `setpriv`, so the wrapper is preloaded into the PAM application only.
+        let mut cmd = caller.command(Path::new("/usr/bin/env"));
+        cmd.arg("LD_PRELOAD=libpam_wrapper.so")
+            .arg("PAM_WRAPPER=1")
+            .arg(format!(
+                "PAM_WRAPPER_SERVICE_DIR={}",
+                self.dir.path().display()
+            ));
+        for (name, value) in env {
+            cmd.arg(format!("{name}={value}"));
+        }
+        cmd.arg(program);
+        cmd
+    }
+
+    /// `pamtester pi-test USER authenticate` as root, answering the first prompt with `answer`.
+    pub fn login(&self, user: &str, answer: &str) -> PamRun {
+        self.login_as(Caller::Root, user, &[answer])
+    }
+
+    /// `pamtester` as `caller`; each answer is one line on stdin, one per prompt.
+    pub fn login_as(&self, caller: Caller, user: &str, answers: &[&str]) -> PamRun {
+        self.login_with(caller, user, answers, &[], &[])
+    }
+
+    /// `pamtester` with PAM items (`-I rhost=…`) and environment variables for the PAM
+    /// application (e.g. `PAM_AUTHTOK` for `pam_set_items.so`).
+    pub fn login_with(
+        &self,
+        caller: Caller,
+        user: &str,
+        answers: &[&str],
+        items: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> PamRun {
+        let mut cmd = self.wrapped(caller, env, "pamtester");
+        for (name, value) in items {
+            cmd.arg("-I").arg(format!("{name}={value}"));
+        }
+        cmd.args([self.service.as_str(), user, "authenticate"]);
+        let stdin: String = answers.iter().map(|a| format!("{a}\n")).collect();
+        let _wrapper = pam_wrapper_lock();
+        PamRun {
+            out: process::run(cmd, stdin.as_bytes()),
+            stack: self.stack.clone(),
+        }
+    }
+
+    /// The exact return code of `pam_authenticate`, through libpamtest's Python binding
+    /// (`python3-pypamtest`); each answer goes to one echo-off prompt.
+    pub fn return_code(&self, user: &str, answers: &[&str]) -> i32 {
+        const SCRIPT: &str = r#"
+import re, sys
+try:
+    import pypamtest
+except ImportError:
+    print("missing=pypamtest"); sys.exit(3)
+answers = [line.rstrip("\n") for line in sys.stdin]
+case = pypamtest.TestCase(pypamtest.PAMTEST_AUTHENTICATE, expected_rv=0)
+try:
+    pypamtest.run_pamtest(sys.argv[1], sys.argv[2], [case], answers)
+    print("rv=0")
+except pypamtest.PamTestError as e:
+    m = re.search(r"returned \[(-?\d+)\]", str(e))
+    if not m:
+        print("error=" + str(e)); sys.exit(2)
+    print("rv=" + m.group(1))
+"#;
+        // The system python: that is where Debian's python3-pypamtest lives.
+        let mut cmd = self.wrapped(Caller::Root, &[], "/usr/bin/python3");
+        cmd.args(["-c", SCRIPT, user, self.service.as_str()]);
+        let stdin: String = answers.iter().map(|a| format!("{a}\n")).collect();
+        let out = {
+            let _wrapper = pam_wrapper_lock();
+            process::run(cmd, stdin.as_bytes())
+        };
+        if out.stdout.contains("missing=pypamtest") {
+            panic!("python3-pypamtest is not installed: apt-get install python3-pypamtest");
+        }
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("rv="))
+            .and_then(|rv| rv.trim().parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "pypamtest gave no return code\n{}\n{}",
+                    out.describe(),
+                    self.stack
+                )
+            })
+    }
+}
+
+/// One finished `pamtester` run.
+#[derive(Debug)]
+pub struct PamRun {
+    pub out: CmdOutput,
+    stack: String,
+}
+
+impl PamRun {
+    fn describe(&self) -> String {
+        format!("{}\n--- PAM stack ---\n{}", self.out.describe(), self.stack)
+    }
+
+    /// pamtester exited 0 and reported success.
+    pub fn accepted(&self) -> bool {
+        self.out.code() == 0 && self.out.stdout.contains("successfully authenticated")
+    }
+
+    /// pamtester exited 1 (normally, not by a signal) with `pam_strerror` text `message`.
+    pub fn failed_with(&self, message: &str) -> bool {
+        self.out.code() == 1 && self.out.text().contains(message)
+    }
+
+    pub fn assert_accepted(&self, why: &str) {
+        assert!(
+            self.accepted(),
+            "expected the login to succeed: {why}\n{}",
+            self.describe()
+        );
+    }
+
+    /// Refused with `PAM_AUTH_ERR` ("Authentication failure").
+    pub fn assert_rejected(&self, why: &str) {
+        assert!(
+            self.failed_with("Authentication failure"),
+            "expected \"Authentication failure\": {why}\n{}",
+            self.describe()
+        );
+    }
+
+    /// Refused in any way: not a success, and not a crash.
+    pub fn assert_refused(&self, why: &str) {
+        assert!(
+            self.out.code() != 0 && !self.out.stdout.contains("successfully authenticated"),
+            "expected the login to be refused: {why}\n{}",
+            self.describe()
+        );
+    }
+
+    /// `PAM_AUTHINFO_UNAVAIL`: the module could not reach a daemon that answers.
+    pub fn assert_unavailable(&self, why: &str) {
+        assert!(
+            self.failed_with(AUTHINFO_UNAVAIL_TEXT),
+            "expected \"{AUTHINFO_UNAVAIL_TEXT}\": {why}\n{}",
+            self.describe()
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! Durability before success (DESIGN §5): an OTP that was accepted is spent on disk before the
+//! login succeeds, so killing the daemon right afterwards cannot make it valid again.
+
+use pi_tests::{hotp, test_key, totp, wait_for_fresh_totp_step, Daemon, Pam};
+
+#[test]
+fn accepted_hotp_stays_spent_after_kill_9_and_restart() {
+    let mut daemon = Daemon::start();
+    let key = test_key("crash-hotp", 20);
+    daemon.enroll_hotp("root", &key, None);
+    let pam = Pam::new(&daemon, "");
+
+    let code = hotp(&key, 0, 6);
+    pam.login("root", &code).assert_accepted("first use");
+    daemon.kill9();
+    daemon.restart();
+    pam.login("root", &code)
+        .assert_rejected("replay after kill -9 and restart");
+    pam.login("root", &hotp(&key, 1, 6))
+        .assert_accepted("the store survived the crash");
+}
+
+#[test]
+fn accepted_totp_stays_spent_after_kill_9_and_restart() {
+    let mut daemon = Daemon::start();
+    let key = test_key("crash-totp", 20);
+    daemon.enroll_totp("root", &key, "sha1", 6, 30, None);
+    let pam = Pam::new(&daemon, "");
+
+    let now = wait_for_fresh_totp_step(30);
+    let code = totp(&key, "sha1", 6, 30, now);
+    pam.login("root", &code).assert_accepted("first use");
+    daemon.kill9();
+    daemon.restart();
+    pam.login("root", &code)
+        .assert_rejected("replay after kill -9 and restart");
+}
+
+#[test]
+fn every_accepted_hotp_stays_spent_after_a_crash_under_a_series_of_logins() {
+    let mut daemon = Daemon::start();
+    let key = test_key("crash-series", 20);
+    daemon.enroll_hotp("root", &key, None);
+    let pam = Pam::new(&daemon, "");
+
+    let codes: Vec<String> = (0..5).map(|c| hotp(&key, c, 6)).collect();
+    for code in &codes {
+        pam.login("root", code).assert_accepted("fresh code");
+    }
+    daemon.kill9();
+    daemon.restart();
+    for code in &codes {
+        pam.login("root", code)
+            .assert_rejected("replay of a code spent before the crash");
+    }
+}
+
+#[test]
+fn tokens_and_their_keys_survive_a_clean_restart() {
+    let mut daemon = Daemon::start();
+    let key = test_key("restart", 20);
+    let serial = daemon.enroll_hotp("root", &key, Some("pin42"));
+    daemon.restart();
+
+    let listed = daemon.tokens(Some("root"));
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["serial"], serial.as_str());
+    Pam::new(&daemon, "")
+        .login("root", &format!("pin42{}", hotp(&key, 0, 6)))
+        .assert_accepted("PIN and key decrypted after restart");
+}
+
+#[test]
+fn enckey_file_is_created_private_on_first_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let daemon = Daemon::start();
+    let meta = std::fs::metadata(daemon.enckey_path())
+        .unwrap_or_else(|e| panic!("{}: {e}", daemon.enckey_path().display()));
+    assert_eq!(
+        meta.permissions().mode() & 0o077,
+        0,
+        "key file readable by group or others"
+    );
+    assert!(meta.len() >= 32, "an AES-256 key needs at least 32 bytes");
+}
+
+#[test]
+fn store_on_disk_does_not_contain_the_otp_key_or_the_pin() {
+    let mut daemon = Daemon::start();
+    // Distinctive, so a plain copy anywhere in the store files would be found.
+    let key = hex::encode("plainkey-MUST-NOT-LEAK");
+    let pin = "pin-MUST-NOT-LEAK";
+    daemon.enroll_hotp("root", &key, Some(pin));
+    daemon.stop();
+
+    let mut leaks = Vec::new();
+    for entry in walk(&daemon.dir().join("state")) {
+        let bytes = std::fs::read(&entry).unwrap();
+        for needle in [
+            key.as_bytes(),
+            b"plainkey-MUST-NOT-LEAK".as_slice(),
+            pin.as_bytes(),
+        ] {
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                leaks.push(format!(
+                    "{} contains {:?}",
+                    entry.display(),
+                    String::from_utf8_lossy(needle)
+                ));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "secrets stored in clear: {leaks:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    assert!(
+        dir.is_dir(),
+        "{} does not exist: where does the daemon keep its store?",
+        dir.display()
+    );
+    let entries = std::fs::read_dir(dir).into_iter().flatten();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
