@@ -13,7 +13,7 @@ pub fn status(state: &State, caller: &Caller) -> Response {
         } else {
             String::new()
         },
-        tokens: state.store.count_tokens() as u64,
+        tokens: state.store.count_tokens(),
         uptime_secs: state.started.elapsed().as_secs(),
         caller_is_admin: caller.is_admin,
     })

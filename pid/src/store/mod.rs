@@ -16,6 +16,7 @@ use protocol::AuditEntry;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{IVec, Transactional, Tree};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Version of the store layout; a store written by a newer pi is refused, not misread.
 pub const SCHEMA_VERSION: u16 = 1;
@@ -30,6 +31,9 @@ pub struct Versioned {
 
 pub struct Store {
     db: sled::Db,
+    /// Tokens in the store. Counting a sled tree walks all of it, so the count is taken once at
+    /// start-up and kept up to date by create and delete.
+    token_count: AtomicI64,
     tokens: Tree,
     user_tokens: Tree,
     audit: Tree,
@@ -95,9 +99,14 @@ impl Store {
             audit: db.open_tree("audit")?,
             path: path.to_path_buf(),
             flusher: Flusher::spawn(db.clone()),
+            token_count: AtomicI64::new(0),
             db,
         };
         store.db.flush()?;
+        // Counted once, before anything is served, so the count is exact.
+        store
+            .token_count
+            .store(store.tokens.len() as i64, Ordering::Relaxed);
         Ok(store)
     }
 
@@ -166,7 +175,10 @@ impl Store {
             Ok(())
         });
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.token_count.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
             Err(TransactionError::Abort(())) => Err(PidError::AlreadyExists(format!(
                 "a token with serial {} already exists; choose another --serial or omit it",
                 rec.serial
@@ -228,7 +240,12 @@ impl Store {
             Ok(())
         });
         match result {
-            Ok(()) => Ok(Swap::Done),
+            Ok(()) => {
+                let deleted = changes.iter().filter(|(_, new)| new.is_none()).count();
+                self.token_count
+                    .fetch_sub(deleted as i64, Ordering::Relaxed);
+                Ok(Swap::Done)
+            }
             Err(TransactionError::Abort(())) => Ok(Swap::Conflict),
             Err(TransactionError::Storage(e)) => Err(e.into()),
         }
@@ -286,8 +303,9 @@ impl Store {
         Ok((out, next))
     }
 
-    pub fn count_tokens(&self) -> usize {
-        self.tokens.len()
+    /// Tokens in the store.
+    pub fn count_tokens(&self) -> u64 {
+        self.token_count.load(Ordering::Relaxed).max(0) as u64
     }
 
     /// Append an audit entry; its sequence number is assigned here.
