@@ -1079,3 +1079,40 @@ fn flatfile_realm_users_authenticate_with_user_at_realm() {
     assert_eq!(code, ErrorCode::NotFound);
     assert!(msg.contains("realm"), "{msg}");
 }
+
+#[test]
+fn refusals_reach_the_audit_trail_even_when_nobody_waits_for_a_commit() {
+    let d = Daemon::start();
+    let nobody = Caller {
+        uid: 65534,
+        gid: 65534,
+        pid: 7,
+        is_admin: false,
+    };
+    let list = Request::Admin(AdminRequest::TokenList {
+        user: None,
+        after: None,
+        limit: 5,
+    });
+    d.rt.block_on(pid::dispatch::dispatch(
+        &d.state,
+        &nobody,
+        &mut ConnState::default(),
+        list,
+    ));
+    // Written by the flusher's idle round (at most a second later), not by a waiting caller.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if d.audit()
+            .iter()
+            .any(|e| e.caller_uid == 65534 && e.caller_pid == 7 && !e.success)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "refusal never reached the audit trail"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -4,7 +4,7 @@ pub mod check;
 pub mod session;
 
 use crate::error::PidError;
-use crate::store::{Owner, Swap};
+use crate::store::{Owner, Swap, Versioned};
 use crate::State;
 use check::Verdict;
 use protocol::Secret;
@@ -13,17 +13,22 @@ use protocol::Secret;
 const MAX_RETRIES: usize = 8;
 
 /// Check PIN+OTP for a user and store the result; the caller still has to wait for durability
-/// before it may report success.
+/// before it may report success. `prefetched` are the user's tokens if the caller just read them
+/// (a login with the code in AuthBegin); a conflicting change makes the retry read them again.
 pub async fn check_user_pass(
     state: &State,
     owner: &Owner,
     pass: &Secret,
+    mut prefetched: Option<Vec<Versioned>>,
 ) -> Result<Verdict, PidError> {
     // One check per user at a time: concurrent logins of one user would only collide in the CAS
     // and redo argon2 work; different users never wait for each other.
     let _turn = state.user_locks.lock(owner).await;
     for _ in 0..MAX_RETRIES {
-        let tokens = state.store.tokens_of(owner)?;
+        let tokens = match prefetched.take() {
+            Some(t) => t,
+            None => state.store.tokens_of(owner)?,
+        };
         let now = state.clock.now();
         let plan = check::evaluate(state, tokens, pass, now).await?;
         let changes: Vec<_> = plan

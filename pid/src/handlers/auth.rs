@@ -99,6 +99,7 @@ async fn begin_inner(
             &req.service,
             req.rhost.as_deref(),
             &authtok,
+            Some(tokens),
         )
         .await);
     }
@@ -160,6 +161,7 @@ pub async fn proceed(
         &s.service,
         s.rhost.as_deref(),
         &answer,
+        None,
     )
     .await
 }
@@ -172,13 +174,14 @@ async fn finish(
     service: &str,
     rhost: Option<&str>,
     pass: &Secret,
+    prefetched: Option<Vec<crate::store::Versioned>>,
 ) -> Response {
     let mut entry = audit::entry(caller, "auth", state.clock.now());
     entry.user = Some(user.owner.login.clone());
     entry.realm = Some(user.owner.realm.clone());
     entry.service = Some(service.to_owned());
     entry.rhost = rhost.map(str::to_owned);
-    let verdict = match crate::auth::check_user_pass(state, &user.owner, pass).await {
+    let verdict = match crate::auth::check_user_pass(state, &user.owner, pass, prefetched).await {
         Ok(v) => v,
         Err(e) => {
             tracing::error!(error = %e, user = %user.owner.login, "authentication check failed");

@@ -6,7 +6,13 @@
 //! it made before queueing is covered. Only this task ever calls `flush`: sled 0.34.7 deadlocks
 //! when several tasks call `flush_async` at once (upstream #1308/#1241).
 
+use super::audit_log::AuditLog;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+
+/// Audit entries not followed by a durable answer (refusals) are written at least this often.
+const IDLE_FLUSH: Duration = Duration::from_secs(1);
 
 type Waiter = oneshot::Sender<Result<(), String>>;
 
@@ -16,18 +22,28 @@ pub struct Flusher {
 }
 
 impl Flusher {
-    pub fn spawn(db: sled::Db) -> Flusher {
+    pub fn spawn(db: sled::Db, audit: Arc<AuditLog>) -> Flusher {
         let (tx, mut rx) = mpsc::unbounded_channel::<Waiter>();
         tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut waiters = vec![first];
+            loop {
+                let mut waiters = Vec::new();
+                match tokio::time::timeout(IDLE_FLUSH, rx.recv()).await {
+                    Ok(Some(first)) => waiters.push(first),
+                    Ok(None) => break,
+                    Err(_) if audit.has_pending() => {}
+                    Err(_) => continue,
+                }
                 while let Ok(w) = rx.try_recv() {
                     waiters.push(w);
                 }
-                let db = db.clone();
-                let result = match tokio::task::spawn_blocking(move || db.flush()).await {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err(e)) => Err(e.to_string()),
+                let (db, audit) = (db.clone(), audit.clone());
+                let result = match tokio::task::spawn_blocking(move || {
+                    audit.write_pending().map_err(|e| e.to_string())?;
+                    db.flush().map(|_| ()).map_err(|e| e.to_string())
+                })
+                .await
+                {
+                    Ok(r) => r,
                     Err(e) => Err(format!("flush task failed: {e}")),
                 };
                 if let Err(e) = &result {

@@ -4,6 +4,7 @@
 //! Concurrency invariant: a token changes only by compare-and-swap against the exact bytes that
 //! were read, so two logins racing with the same OTP cannot both advance from the same counter.
 
+mod audit_log;
 mod flusher;
 pub mod records;
 
@@ -17,6 +18,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{IVec, Transactional, Tree};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 /// Version of the store layout; a store written by a newer pi is refused, not misread.
 pub const SCHEMA_VERSION: u16 = 1;
@@ -35,8 +37,10 @@ pub struct Store {
     /// start-up and kept up to date by create and delete.
     token_count: AtomicI64,
     tokens: Tree,
+    /// (realm, login) → the user's serials, one key per user so a login reads its tokens with
+    /// two point lookups and no scan.
     user_tokens: Tree,
-    audit: Tree,
+    audit: Arc<audit_log::AuditLog>,
     path: PathBuf,
     flusher: Flusher,
 }
@@ -93,12 +97,13 @@ impl Store {
                 }
             }
         }
+        let audit = Arc::new(audit_log::AuditLog::open(db.open_tree("audit")?)?);
         let store = Store {
             tokens: db.open_tree("tokens")?,
             user_tokens: db.open_tree("user_tokens")?,
-            audit: db.open_tree("audit")?,
             path: path.to_path_buf(),
-            flusher: Flusher::spawn(db.clone()),
+            flusher: Flusher::spawn(db.clone(), audit.clone()),
+            audit,
             token_count: AtomicI64::new(0),
             db,
         };
@@ -119,8 +124,9 @@ impl Store {
         self.flusher.durable().await
     }
 
-    /// Flush synchronously (shutdown).
+    /// Flush synchronously (shutdown), queued audit entries included.
     pub fn flush_now(&self) -> Result<(), PidError> {
+        self.audit.write_pending()?;
         self.db.flush()?;
         Ok(())
     }
@@ -151,14 +157,10 @@ impl Store {
     }
 
     pub fn serials_of(&self, owner: &Owner) -> Result<Vec<String>, PidError> {
-        let prefix = user_prefix(owner);
-        let mut out = Vec::new();
-        for item in self.user_tokens.scan_prefix(&prefix) {
-            let (key, _) = item?;
-            let serial = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            out.push(serial);
+        match self.user_tokens.get(user_key(owner))? {
+            Some(raw) => Ok(decode_value(&raw)?),
+            None => Ok(Vec::new()),
         }
-        Ok(out)
     }
 
     /// Insert a new token; `AlreadyExists` if the serial is taken.
@@ -166,11 +168,11 @@ impl Store {
         let bytes = encode_value(rec)?;
         let result = (&self.tokens, &self.user_tokens).transaction(|(t, u)| {
             if t.get(rec.serial.as_bytes())?.is_some() {
-                return Err(ConflictableTransactionError::Abort(()));
+                return Err(Abort::Exists.into());
             }
             t.insert(rec.serial.as_bytes(), bytes.as_slice())?;
             if let Some(owner) = &rec.owner {
-                u.insert(index_key(owner, &rec.serial), &[][..])?;
+                index_update(u, owner, &rec.serial, true)?;
             }
             Ok(())
         });
@@ -179,7 +181,8 @@ impl Store {
                 self.token_count.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
-            Err(TransactionError::Abort(())) => Err(PidError::AlreadyExists(format!(
+            Err(TransactionError::Abort(Abort::Corrupt(e))) => Err(PidError::Corrupt(e)),
+            Err(TransactionError::Abort(_)) => Err(PidError::AlreadyExists(format!(
                 "a token with serial {} already exists; choose another --serial or omit it",
                 rec.serial
             ))),
@@ -217,7 +220,7 @@ impl Store {
             for ((old, new), bytes) in changes.iter().zip(&encoded) {
                 let key = old.rec.serial.as_bytes();
                 if t.get(key)?.as_ref() != Some(&old.raw) {
-                    return Err(ConflictableTransactionError::Abort(()));
+                    return Err(Abort::Conflict.into());
                 }
                 match bytes {
                     Some(b) => {
@@ -230,10 +233,10 @@ impl Store {
                 let new_owner = new.and_then(|n| n.owner.as_ref());
                 if old.rec.owner.as_ref() != new_owner {
                     if let Some(o) = &old.rec.owner {
-                        u.remove(index_key(o, &old.rec.serial))?;
+                        index_update(u, o, &old.rec.serial, false)?;
                     }
                     if let Some(o) = new_owner {
-                        u.insert(index_key(o, &old.rec.serial), &[][..])?;
+                        index_update(u, o, &old.rec.serial, true)?;
                     }
                 }
             }
@@ -246,7 +249,8 @@ impl Store {
                     .fetch_sub(deleted as i64, Ordering::Relaxed);
                 Ok(Swap::Done)
             }
-            Err(TransactionError::Abort(())) => Ok(Swap::Conflict),
+            Err(TransactionError::Abort(Abort::Corrupt(e))) => Err(PidError::Corrupt(e)),
+            Err(TransactionError::Abort(_)) => Ok(Swap::Conflict),
             Err(TransactionError::Storage(e)) => Err(e.into()),
         }
     }
@@ -308,13 +312,9 @@ impl Store {
         self.token_count.load(Ordering::Relaxed).max(0) as u64
     }
 
-    /// Append an audit entry; its sequence number is assigned here.
-    pub fn append_audit(&self, mut entry: AuditEntry) -> Result<u64, PidError> {
-        let seq = self.db.generate_id()?;
-        entry.seq = seq;
-        self.audit
-            .insert(seq.to_be_bytes(), encode_value(&entry)?)?;
-        Ok(seq)
+    /// Queue an audit entry; it is written with the next group commit. Returns its sequence.
+    pub fn append_audit(&self, entry: AuditEntry) -> u64 {
+        self.audit.append(entry)
     }
 
     /// Audit entries newest first, before `before`, optionally only those matching `keep`.
@@ -324,28 +324,7 @@ impl Store {
         limit: usize,
         keep: impl Fn(&AuditEntry) -> bool,
     ) -> Result<(Vec<AuditEntry>, Option<u64>), PidError> {
-        let end = before.map(|b| b.to_be_bytes().to_vec());
-        let iter = match &end {
-            Some(e) => self.audit.range(..e.as_slice()),
-            None => self.audit.iter(),
-        };
-        let mut out = Vec::new();
-        for item in iter.rev() {
-            let (_, raw) = item?;
-            let entry: AuditEntry = decode_value(&raw)?;
-            if keep(&entry) {
-                out.push(entry);
-                if out.len() >= limit {
-                    break;
-                }
-            }
-        }
-        let next = if out.len() >= limit {
-            out.last().map(|e| e.seq)
-        } else {
-            None
-        };
-        Ok((out, next))
+        self.audit.page(before, limit, keep)
     }
 }
 
@@ -362,19 +341,54 @@ fn decode_token(raw: IVec) -> Result<Versioned, PidError> {
     Ok(Versioned { rec, raw })
 }
 
-fn user_prefix(owner: &Owner) -> Vec<u8> {
-    let mut k = Vec::with_capacity(owner.realm.len() + owner.login.len() + 2);
+fn user_key(owner: &Owner) -> Vec<u8> {
+    let mut k = Vec::with_capacity(owner.realm.len() + owner.login.len() + 1);
     k.extend_from_slice(owner.realm.as_bytes());
     k.push(0);
     k.extend_from_slice(owner.login.as_bytes());
-    k.push(0);
     k
 }
 
-fn index_key(owner: &Owner, serial: &str) -> Vec<u8> {
-    let mut k = user_prefix(owner);
-    k.extend_from_slice(serial.as_bytes());
-    k
+/// Why a store transaction gave up.
+enum Abort {
+    /// The serial is taken.
+    Exists,
+    /// A token changed since it was read.
+    Conflict,
+    /// A stored value does not decode.
+    Corrupt(String),
+}
+
+impl From<Abort> for ConflictableTransactionError<Abort> {
+    fn from(a: Abort) -> Self {
+        ConflictableTransactionError::Abort(a)
+    }
+}
+
+/// Add or remove a serial in a user's index entry, inside a transaction.
+fn index_update(
+    u: &sled::transaction::TransactionalTree,
+    owner: &Owner,
+    serial: &str,
+    add: bool,
+) -> Result<(), ConflictableTransactionError<Abort>> {
+    let key = user_key(owner);
+    let mut serials: Vec<String> = match u.get(&key)? {
+        Some(raw) => decode_value(&raw).map_err(|e| Abort::Corrupt(e.to_string()))?,
+        None => Vec::new(),
+    };
+    serials.retain(|s| s != serial);
+    if add {
+        serials.push(serial.to_owned());
+        serials.sort();
+    }
+    if serials.is_empty() {
+        u.remove(key)?;
+    } else {
+        let bytes = encode_value(&serials).map_err(|e| Abort::Corrupt(e.to_string()))?;
+        u.insert(key, bytes)?;
+    }
+    Ok(())
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), PidError> {
