@@ -112,21 +112,28 @@ cmd_start() {
         die "port $port is already in use; pick another with --port"
     fi
 
+    # gunicorn >= 25 opens a control socket in $XDG_RUNTIME_DIR or ~/.gunicorn by default.
+    # Disable it where the option exists, and point XDG_RUNTIME_DIR at the work dir so that
+    # nothing lands in $HOME whatever the version.
+    local help extra=()
+    help=$("$VENV/bin/gunicorn" --help)
+    [[ $help != *--no-control-socket* ]] || extra=(--no-control-socket)
+
     echo "$port" >"$PORTFILE"
     # cd: gunicorn reads ./gunicorn.conf.py if present; the work dir has none.
     # create_app(production, silent): the default "development" config turns on Flask DEBUG.
     (
         cd "$PI_DIR"
+        export XDG_RUNTIME_DIR=$PI_DIR
         exec setsid "$VENV/bin/gunicorn" \
             --workers "$workers" --bind "127.0.0.1:$port" --pid "$PIDFILE" \
-            --error-logfile "$SERVER_LOG" --capture-output \
+            --error-logfile "$SERVER_LOG" --capture-output "${extra[@]}" \
             'privacyidea.app:create_app(config_name="production", silent=True)'
     ) </dev/null >>"$SERVER_LOG" 2>&1 &
-    local launcher=$! i url="http://127.0.0.1:$port"
+    local launcher=$! i health url="http://127.0.0.1:$port"
     for ((i = 0; i < 600; i++)); do
-        if curl -fsS --max-time 2 "$url/healthz/" 2>/dev/null | grep -q '"ready"'; then
-            break
-        fi
+        health=$(curl -fsS --max-time 2 "$url/healthz/" 2>/dev/null) || true
+        [[ $health != *'"ready"'* ]] || break
         kill -0 "$launcher" 2>/dev/null ||
             die "gunicorn exited during startup; see $SERVER_LOG"
         sleep 0.1
@@ -225,15 +232,18 @@ cmd_setup() {
     "$VENV/bin/python" "$HELPER" populate --users "$users" --type "$type" "${pinflag[@]}" \
         --userfile "$PI_DIR/users.txt" >&2
 
-    echo "verifying with a real /validate/check for user 0..." >&2
-    local url
+    # First and last user: a real login over HTTP through gunicorn, as pibench will do it.
+    local probe=(0)
+    ((users > 1)) && probe+=($((users - 1)))
+    echo "verifying with real /validate/check calls for users ${probe[*]}..." >&2
+    local url ok=0
     url=$(cmd_start --port "$port" --workers 1)
-    local ok=0
-    "$VENV/bin/python" "$HELPER" verify --url "$url" --type "$type" "${pinflag[@]}" >&2 || ok=1
+    "$VENV/bin/python" "$HELPER" verify --url "$url" --type "$type" --index "${probe[@]}" \
+        "${pinflag[@]}" >&2 || ok=1
     cmd_stop 2>/dev/null
     ((ok == 0)) || die "setup verification failed (see above); the server log is $SERVER_LOG"
-    # The verification consumed an OTP of user 0; give pibench a pristine token again.
-    "$VENV/bin/python" "$HELPER" reset-user0 --type "$type" "${pinflag[@]}"
+    # The verification consumed one OTP of each probed user; give pibench pristine tokens again.
+    "$VENV/bin/python" "$HELPER" reset --type "$type" --index "${probe[@]}"
     cat >"$PI_DIR/bench.env" <<EOF
 PIBENCH_PI_USERS=$users
 PIBENCH_PI_TYPE=$type
