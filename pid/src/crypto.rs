@@ -144,13 +144,18 @@ fn aad(serial: &str, field: &str) -> Vec<u8> {
 #[derive(Clone)]
 pub struct PinHasher {
     params: argon2::Params,
+    /// argon2 verifications so far (a cost metric: wrong OTPs must not add to it).
+    verifications: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl PinHasher {
     pub fn new(cfg: &Argon2Config) -> Result<PinHasher, PidError> {
         let params = argon2::Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None)
             .map_err(|e| PidError::Config(format!("argon2 parameters: {e}")))?;
-        Ok(PinHasher { params })
+        Ok(PinHasher {
+            params,
+            verifications: Default::default(),
+        })
     }
 
     fn argon2(&self) -> argon2::Argon2<'static> {
@@ -174,6 +179,8 @@ impl PinHasher {
     /// PINs hashed under an older cost still verify. Constant time inside argon2.
     pub fn verify(&self, pin: &str, phc: &str) -> bool {
         use argon2::password_hash::{PasswordHash, PasswordVerifier};
+        self.verifications
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match PasswordHash::new(phc) {
             Ok(parsed) => self
                 .argon2()
@@ -181,6 +188,13 @@ impl PinHasher {
                 .is_ok(),
             Err(_) => false,
         }
+    }
+}
+
+impl PinHasher {
+    pub fn verifications(&self) -> u64 {
+        self.verifications
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

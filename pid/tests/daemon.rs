@@ -1116,3 +1116,37 @@ fn refusals_reach_the_audit_trail_even_when_nobody_waits_for_a_commit() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+#[test]
+fn wrong_otp_on_the_only_token_costs_no_pin_check() {
+    let d = Daemon::start();
+    let serial = d.enroll(TokenType::Hotp, "root", KEY20, Some("1234"), 6);
+    let before = d.state.pins.verifications();
+    for _ in 0..3 {
+        assert!(!accepted(&d.login("root", "1234000000")));
+    }
+    assert_eq!(
+        d.state.pins.verifications(),
+        before,
+        "argon2 ran for a wrong OTP"
+    );
+    assert_eq!(d.show(&serial).failcount, 3, "the fail counter still rises");
+    // The previous OTP is recognised, and then the PIN is checked for the hint.
+    assert!(accepted(&d.login("root", &format!("1234{}", HOTP[0]))));
+    match d.login("root", &format!("1234{}", HOTP[0])) {
+        Outcome::Reject { message } => assert!(message.contains("already used"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn with_several_tokens_only_the_pin_matching_one_is_charged() {
+    let d = Daemon::start();
+    let a = d.enroll(TokenType::Hotp, "root", KEY20, Some("1111"), 6);
+    let b = d.enroll(TokenType::Hotp, "root", KEY20, Some("2222"), 6);
+    assert!(!accepted(&d.login("root", "1111000000")));
+    assert_eq!((d.show(&a).failcount, d.show(&b).failcount), (1, 0));
+    // No PIN matches: privacyIDEA charges every token.
+    assert!(!accepted(&d.login("root", "9999000000")));
+    assert_eq!((d.show(&a).failcount, d.show(&b).failcount), (2, 1));
+}

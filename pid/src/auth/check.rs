@@ -39,8 +39,13 @@ pub const GENERIC_REJECT: &str = "Authentication failed.";
 
 enum Class {
     Valid(CounterState),
-    PinMatched { previous_otp: bool },
+    PinMatched {
+        previous_otp: bool,
+    },
     Invalid,
+    /// The OTP is wrong and the PIN was not checked: the user's only usable token, where
+    /// pin-matched and invalid are charged alike (see `classify`).
+    WrongOtp,
 }
 
 /// Evaluate `pass` (PIN+OTP) against all of a user's tokens at `now`.
@@ -76,16 +81,23 @@ pub async fn evaluate(
     let clear_after = state.config.tokens.failcounter_clear_timeout_mins as i64 * 60;
     let mut unusable_msgs: Vec<&'static str> = Vec::new();
     let mut fail_locked_only = true;
+    let reasons: Vec<Option<&'static str>> = live
+        .iter_mut()
+        .map(|(_, rec)| {
+            clear_failcounter_if_due(rec, now, clear_after);
+            unusable(rec, now)
+        })
+        .collect();
+    let sole_usable = reasons.iter().filter(|r| r.is_none()).count() == 1;
     let mut classes: Vec<Option<Class>> = Vec::with_capacity(live.len());
-    for (_, rec) in live.iter_mut() {
-        clear_failcounter_if_due(rec, now, clear_after);
-        if let Some(msg) = unusable(rec, now) {
+    for ((_, rec), reason) in live.iter().zip(reasons) {
+        if let Some(msg) = reason {
             fail_locked_only &= msg == "Failcounter exceeded";
             unusable_msgs.push(msg);
             classes.push(None);
             continue;
         }
-        classes.push(Some(classify(state, rec, pass, now).await?));
+        classes.push(Some(classify(state, rec, pass, now, sole_usable).await?));
     }
 
     let pick = |want: fn(&Class) -> bool| -> Vec<usize> {
@@ -99,6 +111,7 @@ pub async fn evaluate(
     let valid = pick(|c| matches!(c, Class::Valid(_)));
     let pin_matched = pick(|c| matches!(c, Class::PinMatched { .. }));
     let invalid = pick(|c| matches!(c, Class::Invalid));
+    let wrong_otp = pick(|c| matches!(c, Class::WrongOtp));
 
     let verdict = if !valid.is_empty() {
         for &i in &valid {
@@ -142,6 +155,15 @@ pub async fn evaluate(
             )
         };
         v.token_type = single_type(&live, &pin_matched);
+        v
+    } else if !wrong_otp.is_empty() {
+        charge_failure(&mut live, &wrong_otp, now);
+        let mut v = reject(
+            "wrong otp value (PIN not checked)",
+            GENERIC_REJECT,
+            serials(&live, &wrong_otp),
+        );
+        v.token_type = single_type(&live, &wrong_otp);
         v
     } else if !invalid.is_empty() {
         charge_failure(&mut live, &invalid, now);
@@ -237,11 +259,18 @@ pub fn unusable(rec: &TokenRecord, now: i64) -> Option<&'static str> {
 
 /// Split PIN and OTP by the token's OTP length (PIN first, privacyIDEA's PrependPin default)
 /// and classify the token.
+///
+/// The OTP is checked first. argon2 is the expensive part of a login, and a guessed OTP must not
+/// buy an attacker a PIN check: when this is the user's only usable token and the OTP is wrong,
+/// privacyIDEA's outcome does not depend on the PIN (the token's fail counter rises whether the
+/// PIN matched or not), so the PIN is only verified to show the "previous OTP" hint. With several
+/// usable tokens the PINs decide whose counters rise, so they are all checked.
 async fn classify(
     state: &State,
     rec: &TokenRecord,
     pass: &Secret,
     now: i64,
+    sole_usable: bool,
 ) -> Result<Class, PidError> {
     let pass = pass.expose();
     let digits = rec.digits as usize;
@@ -252,12 +281,14 @@ async fn classify(
     let key = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
     let alg = algorithm(rec.token_type);
     let matched = alg.check(rec, &key, otp, now);
+    let previous_otp = matched.is_none() && alg.is_previous_otp(rec, &key, otp, now);
+    if sole_usable && matched.is_none() && !previous_otp {
+        return Ok(Class::WrongOtp);
+    }
     let pin_ok = state.verify_pin(rec.pin_hash.as_deref(), pin).await?;
     Ok(match (pin_ok, matched) {
         (true, Some(cs)) => Class::Valid(cs),
-        (true, None) => Class::PinMatched {
-            previous_otp: alg.is_previous_otp(rec, &key, otp, now),
-        },
+        (true, None) => Class::PinMatched { previous_otp },
         (false, _) => Class::Invalid,
     })
 }
