@@ -29,6 +29,7 @@ pub struct Config {
     pub argon2: Argon2Config,
     pub limits: LimitsConfig,
     pub tokens: TokenDefaults,
+    pub store: StoreConfig,
     /// User stores by name (`[resolvers.NAME]`). Without any, the host's accounts.
     pub resolvers: BTreeMap<String, ResolverConfig>,
     /// Realms by name (`[realms.NAME]`): ordered resolver lists. Without any, `default_realm`
@@ -70,6 +71,21 @@ pub struct Argon2Config {
     pub memory_kib: u32,
     pub iterations: u32,
     pub parallelism: u32,
+}
+
+/// The sled store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Page cache in MiB. The daemon's memory is roughly twice this plus the user index of
+    /// flatfile realms (~20 bytes per user); a million tokens work with 16.
+    pub cache_mib: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { cache_mib: 16 }
+    }
 }
 
 /// What one peer can make the daemon hold.
@@ -117,6 +133,7 @@ impl Default for Config {
             argon2: Argon2Config::default(),
             limits: LimitsConfig::default(),
             tokens: TokenDefaults::default(),
+            store: StoreConfig::default(),
             resolvers: BTreeMap::new(),
             realms: BTreeMap::new(),
         }
@@ -214,6 +231,9 @@ impl Config {
         }
         if !(1..=64).contains(&a.iterations) {
             return Err("argon2.iterations must be between 1 and 64".into());
+        }
+        if !(1..=65_536).contains(&self.store.cache_mib) {
+            return Err("store.cache_mib must be between 1 and 65536".into());
         }
         let l = &self.limits;
         if l.max_connections == 0 || l.sessions_per_connection == 0 || l.prompts_per_session == 0 {

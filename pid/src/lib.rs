@@ -50,7 +50,7 @@ impl State {
         let cipher = Cipher::load_or_create(&config.enckey_file)?;
         let pins = PinHasher::new(&config.argon2)?;
         let realms = realm::Realms::load(&config)?;
-        let store = Store::open(&config.db_path())?;
+        let store = Store::open(&config.db_path(), config.store.cache_mib)?;
         let hostname = nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())

@@ -1150,3 +1150,31 @@ fn with_several_tokens_only_the_pin_matching_one_is_charged() {
     assert!(!accepted(&d.login("root", "9999000000")));
     assert_eq!((d.show(&a).failcount, d.show(&b).failcount), (2, 1));
 }
+
+#[test]
+fn token_count_survives_restarts_without_walking_the_store() {
+    let d = Daemon::start();
+    for i in 0..3 {
+        let spec = EnrollRequest {
+            token_type: Some(TokenType::Hotp),
+            serial: Some(format!("C{i}")),
+            ..Default::default()
+        };
+        d.admin(AdminRequest::TokenEnroll(Box::new(spec)));
+    }
+    d.admin(AdminRequest::TokenDelete {
+        serial: "C1".into(),
+    });
+    let count = |d: &Daemon| match d.call(Request::Status) {
+        Response::Status(s) => s.tokens,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(count(&d), 2);
+    let d = d.restart();
+    assert_eq!(count(&d), 2);
+    d.admin(AdminRequest::TokenDelete {
+        serial: "C0".into(),
+    });
+    let d = d.restart();
+    assert_eq!(count(&d), 1);
+}

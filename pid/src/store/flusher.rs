@@ -7,6 +7,8 @@
 //! when several tasks call `flush_async` at once (upstream #1308/#1241).
 
 use super::audit_log::AuditLog;
+use crate::error::PidError;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -19,26 +21,60 @@ type Waiter = oneshot::Sender<Result<(), String>>;
 #[derive(Clone)]
 pub struct Flusher {
     tx: mpsc::UnboundedSender<Waiter>,
+    pending: Arc<Pending>,
+}
+
+/// What is written just before each flush: queued audit entries and the token count.
+struct Pending {
+    audit: Arc<AuditLog>,
+    meta: sled::Tree,
+    token_count: Arc<AtomicI64>,
+    saved_count: AtomicI64,
+}
+
+impl Pending {
+    fn write(&self) -> Result<(), PidError> {
+        self.audit.write_pending()?;
+        let count = self.token_count.load(Ordering::Relaxed);
+        if self.saved_count.swap(count, Ordering::Relaxed) != count {
+            self.meta
+                .insert(super::TOKEN_COUNT_KEY, &count.to_be_bytes())?;
+        }
+        Ok(())
+    }
 }
 
 impl Flusher {
-    pub fn spawn(db: sled::Db, audit: Arc<AuditLog>) -> Flusher {
+    pub fn spawn(
+        db: sled::Db,
+        audit: Arc<AuditLog>,
+        meta: sled::Tree,
+        token_count: Arc<AtomicI64>,
+    ) -> Flusher {
         let (tx, mut rx) = mpsc::unbounded_channel::<Waiter>();
+        let pending = Arc::new(Pending {
+            audit,
+            meta,
+            token_count,
+            saved_count: AtomicI64::new(-1),
+        });
+        let task_pending = pending.clone();
         tokio::spawn(async move {
+            let pending = task_pending;
             loop {
                 let mut waiters = Vec::new();
                 match tokio::time::timeout(IDLE_FLUSH, rx.recv()).await {
                     Ok(Some(first)) => waiters.push(first),
                     Ok(None) => break,
-                    Err(_) if audit.has_pending() => {}
+                    Err(_) if pending.audit.has_pending() => {}
                     Err(_) => continue,
                 }
                 while let Ok(w) = rx.try_recv() {
                     waiters.push(w);
                 }
-                let (db, audit) = (db.clone(), audit.clone());
+                let (db, pending) = (db.clone(), pending.clone());
                 let result = match tokio::task::spawn_blocking(move || {
-                    audit.write_pending().map_err(|e| e.to_string())?;
+                    pending.write().map_err(|e| e.to_string())?;
                     db.flush().map(|_| ()).map_err(|e| e.to_string())
                 })
                 .await
@@ -54,7 +90,12 @@ impl Flusher {
                 }
             }
         });
-        Flusher { tx }
+        Flusher { tx, pending }
+    }
+
+    /// Write what the next flush would write (for a synchronous flush at shutdown).
+    pub fn write_pending(&self) -> Result<(), PidError> {
+        self.pending.write()
     }
 
     /// Wait until everything this caller wrote so far is on disk.

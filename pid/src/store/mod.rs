@@ -23,6 +23,7 @@ use std::sync::Arc;
 /// Version of the store layout; a store written by a newer pi is refused, not misread.
 pub const SCHEMA_VERSION: u16 = 1;
 const SCHEMA_KEY: &[u8] = b"schema";
+const TOKEN_COUNT_KEY: &[u8] = b"token_count";
 
 /// A record together with the exact bytes it was decoded from (the CAS witness).
 #[derive(Clone, Debug)]
@@ -33,9 +34,10 @@ pub struct Versioned {
 
 pub struct Store {
     db: sled::Db,
-    /// Tokens in the store. Counting a sled tree walks all of it, so the count is taken once at
-    /// start-up and kept up to date by create and delete.
-    token_count: AtomicI64,
+    /// Tokens in the store, kept by create and delete and saved with every group commit.
+    /// Counting a sled tree walks all of it (3 s for a million tokens on a cold cache), so the
+    /// walk happens only for a store that has no saved count yet.
+    token_count: Arc<AtomicI64>,
     tokens: Tree,
     /// (realm, login) → the user's serials, one key per user so a login reads its tokens with
     /// two point lookups and no scan.
@@ -55,13 +57,13 @@ pub enum Swap {
 
 impl Store {
     /// Open (or create) the store. Must run inside the tokio runtime (it starts the flusher).
-    pub fn open(path: &Path) -> Result<Store, PidError> {
+    pub fn open(path: &Path, cache_mib: u32) -> Result<Store, PidError> {
         if let Some(parent) = path.parent() {
             create_private_dir(parent)?;
         }
         let db = sled::Config::new()
             .path(path)
-            .cache_capacity(64 * 1024 * 1024)
+            .cache_capacity(cache_mib as u64 * 1024 * 1024)
             .open()
             .map_err(|e| {
                 if e.to_string().contains("could not acquire lock") {
@@ -98,20 +100,25 @@ impl Store {
             }
         }
         let audit = Arc::new(audit_log::AuditLog::open(db.open_tree("audit")?)?);
+        let tokens = db.open_tree("tokens")?;
+        let saved = meta
+            .get(TOKEN_COUNT_KEY)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(i64::from_be_bytes);
+        let token_count = Arc::new(AtomicI64::new(match saved {
+            Some(n) => n,
+            None => tokens.len() as i64,
+        }));
         let store = Store {
-            tokens: db.open_tree("tokens")?,
+            tokens,
             user_tokens: db.open_tree("user_tokens")?,
             path: path.to_path_buf(),
-            flusher: Flusher::spawn(db.clone(), audit.clone()),
+            flusher: Flusher::spawn(db.clone(), audit.clone(), meta, token_count.clone()),
             audit,
-            token_count: AtomicI64::new(0),
+            token_count,
             db,
         };
         store.db.flush()?;
-        // Counted once, before anything is served, so the count is exact.
-        store
-            .token_count
-            .store(store.tokens.len() as i64, Ordering::Relaxed);
         Ok(store)
     }
 
@@ -124,9 +131,9 @@ impl Store {
         self.flusher.durable().await
     }
 
-    /// Flush synchronously (shutdown), queued audit entries included.
+    /// Flush synchronously (shutdown), queued audit entries and the token count included.
     pub fn flush_now(&self) -> Result<(), PidError> {
-        self.audit.write_pending()?;
+        self.flusher.write_pending()?;
         self.db.flush()?;
         Ok(())
     }
