@@ -42,6 +42,10 @@ pub struct State {
     pub realms: Arc<realm::Realms>,
     /// Shown as the issuer in authenticator apps.
     pub hostname: String,
+    /// argon2 runs at most this many at a time. Each run holds `argon2.memory_kib` of memory, so
+    /// without a bound a burst of logins (a brute force through sshd is root's) could exhaust
+    /// the host's memory; with it, extra logins wait their turn.
+    argon2_slots: tokio::sync::Semaphore,
 }
 
 impl State {
@@ -66,6 +70,9 @@ impl State {
             started: Instant::now(),
             user_locks: UserLocks::default(),
             hostname,
+            argon2_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            ),
         })
     }
 
@@ -95,10 +102,18 @@ impl State {
 
     /// argon2id off the executor.
     pub async fn hash_pin(&self, pin: Secret) -> Result<String, PidError> {
+        let _slot = self.argon2_slot().await?;
         let pins = self.pins.clone();
         tokio::task::spawn_blocking(move || pins.hash(pin.expose()))
             .await
             .map_err(|e| PidError::Internal(format!("PIN hashing task failed: {e}")))?
+    }
+
+    async fn argon2_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, PidError> {
+        self.argon2_slots
+            .acquire()
+            .await
+            .map_err(|_| PidError::Internal("argon2 slots closed".into()))
     }
 
     /// A token without a PIN matches only an empty PIN part (privacyIDEA `check_pin`).
@@ -106,6 +121,7 @@ impl State {
         let Some(phc) = stored else {
             return Ok(pin.is_empty());
         };
+        let _slot = self.argon2_slot().await?;
         let (pins, phc, pin) = (self.pins.clone(), phc.to_owned(), Secret::new(pin));
         tokio::task::spawn_blocking(move || pins.verify(pin.expose(), &phc))
             .await

@@ -81,6 +81,10 @@ struct Args {
     /// Also run the workload against this privacyIDEA server (see tests/bench/privacyidea.sh).
     #[arg(long, value_name = "URL")]
     privacyidea: Option<String>,
+    /// Seconds of load against privacyIDEA (default: --duration). It answers a few logins per
+    /// second, so a longer run gives it enough samples.
+    #[arg(long)]
+    privacyidea_duration: Option<f64>,
     /// Skip pid and measure only privacyIDEA.
     #[arg(long)]
     only_privacyidea: bool,
@@ -364,14 +368,45 @@ fn start_daemon(args: &Args, users: u32) -> Result<Daemon, String> {
     Ok(daemon)
 }
 
-fn enroll_all(args: &Args, socket: &Path, users: u32, clients: u32) -> Result<(), String> {
+/// Where each user's counter stands in the daemon (HOTP: next counter; TOTP: last step), so a
+/// run on a reused store continues where the last one stopped.
+fn read_counters(socket: &Path, users: u32) -> Result<Vec<u64>, String> {
+    let mut counters = vec![0u64; users as usize];
+    let mut c = Client::connect(socket).map_err(|e| e.to_string())?;
+    let mut after = None;
+    loop {
+        let req = AdminRequest::TokenList { user: None, after: after.clone(), limit: 1000 };
+        match c.call(&Request::Admin(req)).map_err(|e| e.to_string())? {
+            Response::Admin(AdminResponse::Tokens { tokens, next }) => {
+                for t in tokens {
+                    let i = t.serial.strip_prefix("PB").and_then(|n| n.parse::<usize>().ok());
+                    if let Some(slot) = i.and_then(|i| counters.get_mut(i)) {
+                        *slot = t.count;
+                    }
+                }
+                match next {
+                    Some(n) => after = Some(n),
+                    None => return Ok(counters),
+                }
+            }
+            other => return Err(format!("token list: {other:?}")),
+        }
+    }
+}
+
+fn enroll_all(args: &Args, socket: &Path, users: u32, clients: u32) -> Result<Vec<u64>, String> {
     let existing = match Client::connect(socket).and_then(|mut c| c.call(&Request::Status)) {
         Ok(Response::Status(s)) => s.tokens,
         other => return Err(format!("status: {other:?}")),
     };
     if existing >= users as u64 {
-        println!("reusing {existing} enrolled tokens");
-        return Ok(());
+        let started = Instant::now();
+        let counters = read_counters(socket, users)?;
+        println!(
+            "reusing {existing} enrolled tokens (counters read in {:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(counters);
     }
     let started = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
@@ -429,7 +464,7 @@ fn enroll_all(args: &Args, socket: &Path, users: u32, clients: u32) -> Result<()
         "enrolled {users} tokens in {secs:.1} s ({:.0}/s)",
         users as f64 / secs
     );
-    Ok(())
+    Ok(vec![0; users as usize])
 }
 
 /// Per-user OTP state as the "phone" sees it.
@@ -496,6 +531,8 @@ fn drive<T: Target>(
     target: &T,
     users: u32,
     clients: u32,
+    counters: &[u64],
+    duration: f64,
 ) -> Result<(Vec<ThreadResult>, f64), String> {
     let stop = AtomicBool::new(false);
     let started = Instant::now();
@@ -503,10 +540,10 @@ fn drive<T: Target>(
         let handles: Vec<_> = (0..clients)
             .map(|t| {
                 let stop = &stop;
-                scope.spawn(move || client_loop(args, target, users, clients, t, stop))
+                scope.spawn(move || client_loop(args, target, users, clients, t, stop, counters))
             })
             .collect();
-        std::thread::sleep(Duration::from_secs_f64(args.duration));
+        std::thread::sleep(Duration::from_secs_f64(duration));
         stop.store(true, Ordering::Relaxed);
         handles
             .into_iter()
@@ -523,13 +560,19 @@ fn client_loop<T: Target>(
     clients: u32,
     t: u32,
     stop: &AtomicBool,
+    counters: &[u64],
 ) -> Result<ThreadResult, String> {
     let mut mine: Vec<UserState> = (t..users)
         .step_by(clients as usize)
-        .map(|i| UserState {
-            index: i,
-            key: key_of(i),
-            next: 0,
+        .map(|i| {
+            let count = counters.get(i as usize).copied().unwrap_or(0);
+            // HOTP stores the next counter; TOTP the last accepted step.
+            let next = match args.kind {
+                Kind::Hotp => count,
+                Kind::Totp if count > 0 => count + 1,
+                Kind::Totp => 0,
+            };
+            UserState { index: i, key: key_of(i), next }
         })
         .collect();
     let mut res = ThreadResult {
@@ -613,7 +656,9 @@ impl Target for PidTarget {
     type Conn = Client;
 
     fn connect(&self) -> Result<Client, String> {
-        Client::connect(&self.socket).map_err(|e| e.to_string())
+        // Logins with a PIN at privacyIDEA's argon2 cost queue behind each other for seconds.
+        Client::connect_with(&self.socket, Duration::from_secs(2), Duration::from_secs(120))
+            .map_err(|e| e.to_string())
     }
 
     fn login(&self, c: &mut Client, user: &str, pass: &str) -> Result<bool, String> {
@@ -670,14 +715,14 @@ fn cpu_secs(pid: u32) -> Option<f64> {
 
 fn bench_pid(args: &Args, users: u32, clients: u32) -> Result<Summary, String> {
     let daemon = start_daemon(args, users)?;
-    enroll_all(args, &daemon.socket, users, clients)?;
+    let counters = enroll_all(args, &daemon.socket, users, clients)?;
     let pid = daemon.child.id();
     let cpu0 = cpu_secs(pid);
     let target = PidTarget {
         socket: daemon.socket.clone(),
         conversation: args.conversation,
     };
-    let (results, secs) = drive(args, &target, users, clients)?;
+    let (results, secs) = drive(args, &target, users, clients, &counters, args.duration)?;
     let mut s = summarize("pid", results, secs);
     let (rss, hwm) = proc_status(pid);
     s.rss_kib = rss;
@@ -754,7 +799,10 @@ fn bench_privacyidea(args: &Args, url: &str, users: u32, clients: u32) -> Result
     let target = PrivacyIdeaTarget { addr, host };
     let server_pids = gunicorn_pids();
     let cpu0: f64 = server_pids.iter().filter_map(|p| cpu_secs(*p)).sum();
-    let (results, secs) = drive(args, &target, users, clients)?;
+    // A privacyIDEA server set up by tests/bench/privacyidea.sh starts every counter at 0.
+    let counters = vec![0; users as usize];
+    let duration = args.privacyidea_duration.unwrap_or(args.duration);
+    let (results, secs) = drive(args, &target, users, clients, &counters, duration)?;
     let mut s = summarize("privacyIDEA", results, secs);
     if !server_pids.is_empty() {
         let cpu1: f64 = server_pids.iter().filter_map(|p| cpu_secs(*p)).sum();
