@@ -71,7 +71,9 @@ impl State {
             user_locks: UserLocks::default(),
             hostname,
             argon2_slots: tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1),
             ),
         })
     }

@@ -59,6 +59,28 @@ pub enum AdminRequest {
     },
 }
 
+impl AdminRequest {
+    /// The command an operator typed for this request (`pictl token enroll` → "token enroll");
+    /// used in the audit trail and in messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdminRequest::TokenEnroll(_) => "token enroll",
+            AdminRequest::TokenList { .. } => "token list",
+            AdminRequest::TokenShow { .. } => "token show",
+            AdminRequest::TokenDelete { .. } => "token delete",
+            AdminRequest::TokenEnable { .. } => "token enable",
+            AdminRequest::TokenDisable { .. } => "token disable",
+            AdminRequest::TokenRevoke { .. } => "token revoke",
+            AdminRequest::TokenSet { .. } => "token set",
+            AdminRequest::TokenReset { .. } => "token reset",
+            AdminRequest::TokenResync { .. } => "token resync",
+            AdminRequest::TokenAssign { .. } => "token assign",
+            AdminRequest::TokenUnassign { .. } => "token unassign",
+            AdminRequest::AuditShow { .. } => "audit show",
+        }
+    }
+}
+
 /// A user as the operator names it. `realm: None` means the default realm, unless `login`
 /// carries `@realm`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

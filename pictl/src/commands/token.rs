@@ -266,7 +266,7 @@ fn simple(
     serial: String,
     done: &str,
 ) -> Result<Exit, Error> {
-    let what = request_name(&request);
+    let what = AdminRequest::name(&request);
     let default = format!("token {serial} {done}");
     let (message, token) = match ctx.admin(request, what)? {
         AdminResponse::Done { message } if message.trim().is_empty() => (default, None),
@@ -284,24 +284,6 @@ fn simple(
         ctx.print(&format!("{}\n", output::sanitize_text(&message)))?;
     }
     Ok(Exit::Ok)
-}
-
-fn request_name(request: &AdminRequest) -> &'static str {
-    match request {
-        AdminRequest::TokenEnroll(_) => "token enroll",
-        AdminRequest::TokenList { .. } => "token list",
-        AdminRequest::TokenShow { .. } => "token show",
-        AdminRequest::TokenDelete { .. } => "token delete",
-        AdminRequest::TokenEnable { .. } => "token enable",
-        AdminRequest::TokenDisable { .. } => "token disable",
-        AdminRequest::TokenRevoke { .. } => "token revoke",
-        AdminRequest::TokenSet { .. } => "token set",
-        AdminRequest::TokenReset { .. } => "token reset",
-        AdminRequest::TokenResync { .. } => "token resync",
-        AdminRequest::TokenAssign { .. } => "token assign",
-        AdminRequest::TokenUnassign { .. } => "token unassign",
-        AdminRequest::AuditShow { .. } => "audit show",
-    }
 }
 
 fn set(ctx: &mut Ctx<'_, '_>, args: SetArgs) -> Result<Exit, Error> {
@@ -409,11 +391,11 @@ mod tests {
     #[test]
     fn request_names_match_the_commands() {
         assert_eq!(
-            request_name(&AdminRequest::TokenRevoke { serial: "S".into() }),
+            AdminRequest::name(&AdminRequest::TokenRevoke { serial: "S".into() }),
             "token revoke"
         );
         assert_eq!(
-            request_name(&AdminRequest::AuditShow {
+            AdminRequest::name(&AdminRequest::AuditShow {
                 user: None,
                 before: None,
                 limit: 1

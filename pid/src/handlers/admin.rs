@@ -23,7 +23,7 @@ const MAX_KEY_BYTES: usize = 128;
 const MAX_PIN_LEN: usize = 256;
 
 pub async fn handle(state: &State, caller: &Caller, req: AdminRequest) -> Response {
-    let action = action_name(&req);
+    let action = req.name();
     let mut entry = audit::entry(caller, action, state.clock.now());
     let result = run(state, req, &mut entry).await;
     entry.success = result.is_ok();
@@ -39,24 +39,6 @@ pub async fn handle(state: &State, caller: &Caller, req: AdminRequest) -> Respon
     match result {
         Ok(r) => Response::Admin(r),
         Err(e) => error_response(&e),
-    }
-}
-
-fn action_name(req: &AdminRequest) -> &'static str {
-    match req {
-        AdminRequest::TokenEnroll(_) => "token enroll",
-        AdminRequest::TokenList { .. } => "token list",
-        AdminRequest::TokenShow { .. } => "token show",
-        AdminRequest::TokenDelete { .. } => "token delete",
-        AdminRequest::TokenEnable { .. } => "token enable",
-        AdminRequest::TokenDisable { .. } => "token disable",
-        AdminRequest::TokenRevoke { .. } => "token revoke",
-        AdminRequest::TokenSet { .. } => "token set",
-        AdminRequest::TokenReset { .. } => "token reset",
-        AdminRequest::TokenResync { .. } => "token resync",
-        AdminRequest::TokenAssign { .. } => "token assign",
-        AdminRequest::TokenUnassign { .. } => "token unassign",
-        AdminRequest::AuditShow { .. } => "audit show",
     }
 }
 

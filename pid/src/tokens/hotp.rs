@@ -2,7 +2,7 @@
 //! counter (end exclusive); on a match at c store c+1, so every value is usable once and older
 //! values never again.
 
-use super::{well_formed, CounterState, OtpAlgorithm};
+use super::{code_matches, find_consecutive, well_formed, CounterState, OtpAlgorithm};
 use crate::crypto::ct_eq;
 use crate::store::TokenRecord;
 use hmac::{Hmac, Mac};
@@ -78,12 +78,7 @@ impl OtpAlgorithm for Hotp {
     }
 
     fn is_previous_otp(&self, rec: &TokenRecord, key: &[u8], otp: &str, _now: i64) -> bool {
-        well_formed(otp, rec.digits)
-            && rec.count > 0
-            && ct_eq(
-                hotp(key, rec.count - 1, rec.digits, rec.hash).as_bytes(),
-                otp.as_bytes(),
-            )
+        rec.count > 0 && code_matches(rec, key, rec.count - 1, otp)
     }
 
     fn resync(
@@ -94,24 +89,11 @@ impl OtpAlgorithm for Hotp {
         otp2: &str,
         _now: i64,
     ) -> Option<CounterState> {
-        if !well_formed(otp1, rec.digits) || !well_formed(otp2, rec.digits) {
-            return None;
-        }
         let end = rec.count.saturating_add(SYNC_WINDOW);
-        (rec.count..end)
-            .find(|&c| {
-                ct_eq(
-                    hotp(key, c, rec.digits, rec.hash).as_bytes(),
-                    otp1.as_bytes(),
-                ) && ct_eq(
-                    hotp(key, c + 1, rec.digits, rec.hash).as_bytes(),
-                    otp2.as_bytes(),
-                )
-            })
-            .map(|c| CounterState {
-                count: c + 2,
-                time_shift: 0,
-            })
+        find_consecutive(rec, key, rec.count..end, otp1, otp2).map(|c| CounterState {
+            count: c + 2,
+            time_shift: 0,
+        })
     }
 
     fn otpauth_params(&self, rec: &TokenRecord) -> String {

@@ -48,6 +48,32 @@ pub fn algorithm(t: TokenType) -> &'static dyn OtpAlgorithm {
     }
 }
 
+/// `otp` is this token's code for `counter` (well formed, compared in constant time).
+pub fn code_matches(rec: &TokenRecord, key: &[u8], counter: u64, otp: &str) -> bool {
+    well_formed(otp, rec.digits)
+        && crate::crypto::ct_eq(
+            hotp::hotp(key, counter, rec.digits, rec.hash).as_bytes(),
+            otp.as_bytes(),
+        )
+}
+
+/// The first counter c in `range` where `otp1` is the code for c and `otp2` the code for c+1
+/// (an explicit resync).
+pub fn find_consecutive(
+    rec: &TokenRecord,
+    key: &[u8],
+    range: std::ops::Range<u64>,
+    otp1: &str,
+    otp2: &str,
+) -> Option<u64> {
+    if !well_formed(otp1, rec.digits) || !well_formed(otp2, rec.digits) {
+        return None;
+    }
+    range
+        .into_iter()
+        .find(|&c| code_matches(rec, key, c, otp1) && code_matches(rec, key, c + 1, otp2))
+}
+
 /// An OTP of the right shape for this token: exactly `digits` ASCII digits (privacyIDEA's
 /// `check_token_otp_length`). Anything else never reaches the HMAC comparison.
 pub fn well_formed(otp: &str, digits: u8) -> bool {

@@ -6,9 +6,8 @@
 //! code, so a run of early codes can walk the window arbitrarily far. Here the learned drift moves
 //! by at most one step per success and never beyond the window itself.
 
-use super::hotp::{find_counter, hotp};
-use super::{well_formed, CounterState, OtpAlgorithm};
-use crate::crypto::ct_eq;
+use super::hotp::find_counter;
+use super::{code_matches, find_consecutive, well_formed, CounterState, OtpAlgorithm};
 use crate::store::TokenRecord;
 
 /// How far an explicit resync searches either side of now: one day.
@@ -62,12 +61,7 @@ impl OtpAlgorithm for Totp {
     }
 
     fn is_previous_otp(&self, rec: &TokenRecord, key: &[u8], otp: &str, _now: i64) -> bool {
-        well_formed(otp, rec.digits)
-            && rec.count > 0
-            && ct_eq(
-                hotp(key, rec.count, rec.digits, rec.hash).as_bytes(),
-                otp.as_bytes(),
-            )
+        rec.count > 0 && code_matches(rec, key, rec.count, otp)
     }
 
     fn resync(
@@ -78,26 +72,14 @@ impl OtpAlgorithm for Totp {
         otp2: &str,
         now: i64,
     ) -> Option<CounterState> {
-        if !well_formed(otp1, rec.digits) || !well_formed(otp2, rec.digits) {
-            return None;
-        }
         let real = step_of(now, rec.period);
         let span = RESYNC_SECS / rec.period.max(1) as i64;
         let lo = (real - span).max(rec.count as i64 + 1).max(0);
-        (lo..real + span)
-            .find(|&c| {
-                ct_eq(
-                    hotp(key, c as u64, rec.digits, rec.hash).as_bytes(),
-                    otp1.as_bytes(),
-                ) && ct_eq(
-                    hotp(key, c as u64 + 1, rec.digits, rec.hash).as_bytes(),
-                    otp2.as_bytes(),
-                )
-            })
-            .map(|c| CounterState {
-                count: c as u64 + 1,
-                time_shift: (c + 1 - real) * rec.period as i64,
-            })
+        let hi = (real + span).max(lo);
+        find_consecutive(rec, key, lo as u64..hi as u64, otp1, otp2).map(|c| CounterState {
+            count: c + 1,
+            time_shift: (c as i64 + 1 - real) * rec.period as i64,
+        })
     }
 
     fn otpauth_params(&self, rec: &TokenRecord) -> String {
@@ -108,6 +90,7 @@ impl OtpAlgorithm for Totp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokens::hotp::hotp;
     use crate::tokens::hotp::tests::{record, vectors};
     use protocol::{HashAlgorithm, TokenType};
 
