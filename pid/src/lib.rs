@@ -165,7 +165,7 @@ pub async fn run_daemon(config: Config) -> Result<(), PidError> {
         "pid {} ready", env!("CARGO_PKG_VERSION")
     );
     server::run(listener, state.clone(), shutdown_signal()).await;
-    let flushed = state.store.flush_now();
+    let flushed = state.store.durable().await;
     let _ = std::fs::remove_file(&state.config.socket);
     flushed?;
     tracing::info!("stopped");

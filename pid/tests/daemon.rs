@@ -103,7 +103,7 @@ impl Daemon {
         if let Some(h) = self.server.take() {
             let _ = self.rt.block_on(h);
         }
-        self.state.store.flush_now().unwrap();
+        self.rt.block_on(self.state.store.durable()).unwrap();
     }
 
     fn client(&self) -> Client {

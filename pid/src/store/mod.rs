@@ -56,7 +56,7 @@ pub enum Swap {
 }
 
 impl Store {
-    /// Open (or create) the store. Must run inside the tokio runtime (it starts the flusher).
+    /// Open (or create) the store and start its flusher thread.
     pub fn open(path: &Path, cache_mib: u32) -> Result<Store, PidError> {
         if let Some(parent) = path.parent() {
             create_private_dir(parent)?;
@@ -113,7 +113,7 @@ impl Store {
             tokens,
             user_tokens: db.open_tree("user_tokens")?,
             path: path.to_path_buf(),
-            flusher: Flusher::spawn(db.clone(), audit.clone(), meta, token_count.clone()),
+            flusher: Flusher::spawn(db.clone(), audit.clone(), meta, token_count.clone())?,
             audit,
             token_count,
             db,
@@ -129,13 +129,6 @@ impl Store {
     /// Wait until everything written so far is on disk (group commit).
     pub async fn durable(&self) -> Result<(), PidError> {
         self.flusher.durable().await
-    }
-
-    /// Flush synchronously (shutdown), queued audit entries and the token count included.
-    pub fn flush_now(&self) -> Result<(), PidError> {
-        self.flusher.write_pending()?;
-        self.db.flush()?;
-        Ok(())
     }
 
     pub fn get_token(&self, serial: &str) -> Result<Option<Versioned>, PidError> {

@@ -375,11 +375,18 @@ fn read_counters(socket: &Path, users: u32) -> Result<Vec<u64>, String> {
     let mut c = Client::connect(socket).map_err(|e| e.to_string())?;
     let mut after = None;
     loop {
-        let req = AdminRequest::TokenList { user: None, after: after.clone(), limit: 1000 };
+        let req = AdminRequest::TokenList {
+            user: None,
+            after: after.clone(),
+            limit: 1000,
+        };
         match c.call(&Request::Admin(req)).map_err(|e| e.to_string())? {
             Response::Admin(AdminResponse::Tokens { tokens, next }) => {
                 for t in tokens {
-                    let i = t.serial.strip_prefix("PB").and_then(|n| n.parse::<usize>().ok());
+                    let i = t
+                        .serial
+                        .strip_prefix("PB")
+                        .and_then(|n| n.parse::<usize>().ok());
                     if let Some(slot) = i.and_then(|i| counters.get_mut(i)) {
                         *slot = t.count;
                     }
@@ -572,7 +579,11 @@ fn client_loop<T: Target>(
                 Kind::Totp if count > 0 => count + 1,
                 Kind::Totp => 0,
             };
-            UserState { index: i, key: key_of(i), next }
+            UserState {
+                index: i,
+                key: key_of(i),
+                next,
+            }
         })
         .collect();
     let mut res = ThreadResult {
@@ -657,8 +668,12 @@ impl Target for PidTarget {
 
     fn connect(&self) -> Result<Client, String> {
         // Logins with a PIN at privacyIDEA's argon2 cost queue behind each other for seconds.
-        Client::connect_with(&self.socket, Duration::from_secs(2), Duration::from_secs(120))
-            .map_err(|e| e.to_string())
+        Client::connect_with(
+            &self.socket,
+            Duration::from_secs(2),
+            Duration::from_secs(120),
+        )
+        .map_err(|e| e.to_string())
     }
 
     fn login(&self, c: &mut Client, user: &str, pass: &str) -> Result<bool, String> {
