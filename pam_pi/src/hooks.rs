@@ -19,8 +19,8 @@ use protocol::{
     Secret,
 };
 
-/// Most prompts the module renders in one daemon session. The daemon's own default limit
-/// (`prompts_per_session`) is 8; anything beyond this is a broken or hostile daemon.
+/// Most prompts the module renders in one daemon session. Today's conversations have one or
+/// two; anything beyond this is a broken or hostile daemon.
 pub const MAX_STEPS: usize = 16;
 
 /// How a question is asked.

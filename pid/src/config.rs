@@ -97,7 +97,6 @@ pub struct LimitsConfig {
     /// A connection silent this long is closed; also the lifetime of an unanswered prompt.
     pub idle_timeout_secs: u64,
     pub sessions_per_connection: u32,
-    pub prompts_per_session: u32,
     /// Authentications a non-root caller (a screen locker) may start per minute.
     pub user_auth_per_minute: u32,
 }
@@ -156,7 +155,6 @@ impl Default for LimitsConfig {
             max_connections: 512,
             idle_timeout_secs: 300,
             sessions_per_connection: 64,
-            prompts_per_session: 8,
             user_auth_per_minute: 30,
         }
     }
@@ -236,7 +234,7 @@ impl Config {
             return Err("store.cache_mib must be between 1 and 65536".into());
         }
         let l = &self.limits;
-        if l.max_connections == 0 || l.sessions_per_connection == 0 || l.prompts_per_session == 0 {
+        if l.max_connections == 0 || l.sessions_per_connection == 0 {
             return Err("limits.* must be at least 1".into());
         }
         if !(1..=86_400).contains(&l.idle_timeout_secs) {

@@ -1,5 +1,5 @@
 //! Conversation sessions. They live per connection, so a session id is useless on any other
-//! socket; they are bounded in number, in prompts, and in age.
+//! socket; they are bounded in number and in age.
 
 use crate::users::ResolvedUser;
 use std::collections::HashMap;
@@ -9,9 +9,7 @@ pub struct Session {
     pub user: ResolvedUser,
     pub service: String,
     pub rhost: Option<String>,
-    pub tty: Option<String>,
     pub started: Instant,
-    pub prompts: u32,
 }
 
 #[derive(Default)]

@@ -108,9 +108,7 @@ async fn begin_inner(
         user,
         service: req.service,
         rhost: req.rhost,
-        tty: req.tty,
         started: std::time::Instant::now(),
-        prompts: 1,
     };
     let ttl = state.session_ttl();
     let max = state.config.limits.sessions_per_connection as usize;
