@@ -1,7 +1,5 @@
 //! Who is on the other end of the socket: taken from SO_PEERCRED, never from the request.
 
-use crate::config::Config;
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
     pub uid: u32,
@@ -13,8 +11,8 @@ pub struct Caller {
 
 impl Caller {
     /// Resolve admin rights once per connection. Blocking (NSS): call from `spawn_blocking`.
-    pub fn identify(uid: u32, gid: u32, pid: i32, config: &Config) -> Caller {
-        let is_admin = uid == 0 || in_admin_group(uid, gid, &config.admin_group);
+    pub fn identify(uid: u32, gid: u32, pid: i32, admin_group: &str) -> Caller {
+        let is_admin = uid == 0 || in_admin_group(uid, gid, admin_group);
         Caller {
             uid,
             gid,

@@ -318,6 +318,27 @@ impl Config {
     }
 }
 
+/// Keys whose new value a reload cannot apply: they shape what was opened or sized at start.
+pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    let mut check = |key, changed: bool| {
+        if changed {
+            keys.push(key);
+        }
+    };
+    check("socket", old.socket != new.socket);
+    check("state_dir", old.state_dir != new.state_dir);
+    check("enckey_file", old.enckey_file != new.enckey_file);
+    check("log_level", old.log_level != new.log_level);
+    check("argon2", old.argon2 != new.argon2);
+    check("store", old.store != new.store);
+    check(
+        "limits.max_connections",
+        old.limits.max_connections != new.limits.max_connections,
+    );
+    keys
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,6 +403,21 @@ mod tests {
         ] {
             assert!(Config::parse(bad, "f").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn reload_names_the_keys_that_need_a_restart() {
+        let old = Config::default();
+        let mut new = Config::default();
+        new.tokens.maxfail = 3;
+        new.default_realm = "other".into();
+        assert!(
+            restart_only_changes(&old, &new).is_empty(),
+            "reloadable keys"
+        );
+        new.socket = PathBuf::from("/run/other.sock");
+        new.argon2.iterations = 3;
+        assert_eq!(restart_only_changes(&old, &new), ["socket", "argon2"]);
     }
 
     #[test]

@@ -27,9 +27,11 @@ pub async fn serve(state: Arc<State>, stream: UnixStream) {
         }
     };
     let (uid, gid, pid) = (cred.uid(), cred.gid(), cred.pid().unwrap_or(0));
-    let config = state.config.clone();
+    let admin_group = state.live().config.admin_group.clone();
     let caller =
-        match tokio::task::spawn_blocking(move || Caller::identify(uid, gid, pid, &config)).await {
+        match tokio::task::spawn_blocking(move || Caller::identify(uid, gid, pid, &admin_group))
+            .await
+        {
             Ok(c) => c,
             Err(_) => return,
         };

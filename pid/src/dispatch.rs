@@ -41,7 +41,8 @@ pub async fn dispatch(
             return error_response(&crate::error::PidError::PermissionDenied(format!(
                 "uid {} may not administer tokens: only root and members of group {:?} \
                  (pid.toml admin_group) can",
-                caller.uid, state.config.admin_group
+                caller.uid,
+                state.live().config.admin_group
             )));
         }
         Permission::Admin

@@ -29,9 +29,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use store::Store;
 
+/// What a SIGHUP replaces: the configuration and what is built from it. Each request takes one
+/// snapshot (`State::live`) and uses it throughout, so a reload never mixes two configurations
+/// inside one request.
+pub struct Live {
+    pub config: Config,
+    pub realms: realm::Realms,
+}
+
 /// Everything a request handler may use.
 pub struct State {
-    pub config: Config,
+    live: std::sync::RwLock<Arc<Live>>,
     pub store: Store,
     pub cipher: Cipher,
     pub pins: PinHasher,
@@ -39,7 +47,6 @@ pub struct State {
     pub started: Instant,
     pub user_locks: UserLocks,
     pub rate: RateLimiter,
-    pub realms: Arc<realm::Realms>,
     /// Shown as the issuer in authenticator apps.
     pub hostname: String,
     /// argon2 runs at most this many at a time. Each run holds `argon2.memory_kib` of memory, so
@@ -60,9 +67,8 @@ impl State {
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "pi".into());
         Ok(State {
-            rate: RateLimiter::new(config.limits.user_auth_per_minute),
-            realms: Arc::new(realms),
-            config,
+            rate: RateLimiter::default(),
+            live: std::sync::RwLock::new(Arc::new(Live { config, realms })),
             store,
             cipher,
             pins,
@@ -78,8 +84,34 @@ impl State {
         })
     }
 
+    /// The configuration in force now (see `Live`).
+    pub fn live(&self) -> Arc<Live> {
+        // The lock only guards an Arc swap; a panic cannot leave it half-written.
+        self.live.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Re-read the configuration file (SIGHUP). A file that does not validate, or realms that do
+    /// not load, change nothing: the running configuration stays and the error says why. Keys
+    /// that only take effect at start are named in the returned warnings.
+    pub fn reload(&self, path: &std::path::Path) -> Result<Vec<String>, PidError> {
+        let config = Config::load(path)?;
+        let realms = realm::Realms::load(&config)?;
+        let old = self.live();
+        let warnings = config::restart_only_changes(&old.config, &config)
+            .into_iter()
+            .map(|key| {
+                format!(
+                    "{key} changed in {}: it takes effect at the next restart",
+                    path.display()
+                )
+            })
+            .collect();
+        *self.live.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Live { config, realms });
+        Ok(warnings)
+    }
+
     pub fn idle_timeout(&self) -> Duration {
-        Duration::from_secs(self.config.limits.idle_timeout_secs)
+        Duration::from_secs(self.live().config.limits.idle_timeout_secs)
     }
 
     /// An unanswered prompt lives as long as an idle connection.
@@ -93,11 +125,12 @@ impl State {
         login: &str,
         realm: &str,
     ) -> Result<Option<users::ResolvedUser>, PidError> {
-        if !self.realms.lookup_may_block(realm) {
-            return self.realms.lookup(login, realm);
+        let live = self.live();
+        if !live.realms.lookup_may_block(realm) {
+            return live.realms.lookup(login, realm);
         }
-        let (realms, login, realm) = (self.realms.clone(), login.to_owned(), realm.to_owned());
-        tokio::task::spawn_blocking(move || realms.lookup(&login, &realm))
+        let (login, realm) = (login.to_owned(), realm.to_owned());
+        tokio::task::spawn_blocking(move || live.realms.lookup(&login, &realm))
             .await
             .map_err(|e| PidError::Internal(format!("user lookup task failed: {e}")))?
     }
@@ -145,7 +178,7 @@ pub fn init_logging(level: &str) {
 }
 
 /// Run the daemon in the foreground until SIGTERM or SIGINT.
-pub async fn run_daemon(config: Config) -> Result<(), PidError> {
+pub async fn run_daemon(config: Config, config_path: std::path::PathBuf) -> Result<(), PidError> {
     sys::disable_core_dumps();
     // Bind first: a second daemon on the same socket is refused with a clear message before it
     // touches the store another daemon holds.
@@ -159,20 +192,21 @@ pub async fn run_daemon(config: Config) -> Result<(), PidError> {
         }
     };
     tracing::info!(
-        socket = %state.config.socket.display(),
+        socket = %socket.display(),
         store = %state.store.path().display(),
         tokens = state.store.count_tokens(),
         "pid {} ready", env!("CARGO_PKG_VERSION")
     );
-    server::run(listener, state.clone(), shutdown_signal()).await;
+    server::run(listener, state.clone(), signals(state.clone(), config_path)).await;
     let flushed = state.store.durable().await;
-    let _ = std::fs::remove_file(&state.config.socket);
+    let _ = std::fs::remove_file(&socket);
     flushed?;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT; reloads the configuration on SIGHUP.
+async fn signals(state: Arc<State>, config_path: std::path::PathBuf) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -187,8 +221,21 @@ async fn shutdown_signal() {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                // SIGHUP must not kill the daemon; reloading arrives with realms and policies.
-                tracing::warn!("SIGHUP: configuration reload is not supported yet; restart pid to apply changes");
+                let (state, path) = (state.clone(), config_path.clone());
+                // Reading a flatfile of a million users takes a while: off the executor.
+                let result = tokio::task::spawn_blocking(move || state.reload(&path)).await;
+                match result {
+                    Ok(Ok(warnings)) => {
+                        for w in warnings {
+                            tracing::warn!("{w}");
+                        }
+                        tracing::info!(config = %config_path.display(), "configuration reloaded");
+                    }
+                    Ok(Err(e)) => tracing::error!(
+                        "reload refused, the running configuration stays in force: {e}"
+                    ),
+                    Err(e) => tracing::error!("reload failed: {e}"),
+                }
             }
         }
     }

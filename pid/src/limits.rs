@@ -31,22 +31,16 @@ impl UserLocks {
 }
 
 /// Threat: a local user brute-forcing OTPs through a screen locker. Non-root callers may start
-/// `per_minute` authentications per minute; the fail counter does the rest.
+/// `limits.user_auth_per_minute` authentications per minute; the fail counter does the rest.
+#[derive(Default)]
 pub struct RateLimiter {
-    per_minute: u32,
     windows: Mutex<HashMap<u32, (i64, u32)>>,
 }
 
 impl RateLimiter {
-    pub fn new(per_minute: u32) -> Self {
-        RateLimiter {
-            per_minute,
-            windows: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Count one attempt by `uid` at `now`; false when over the limit.
-    pub fn allow(&self, uid: u32, now: i64) -> bool {
+    /// Count one attempt by `uid` at `now`; false when over `per_minute` (the configured limit,
+    /// passed in so a reload takes effect at once).
+    pub fn allow(&self, uid: u32, now: i64, per_minute: u32) -> bool {
         let Ok(mut map) = self.windows.lock() else {
             return false;
         };
@@ -59,7 +53,7 @@ impl RateLimiter {
             *slot = (minute, 0);
         }
         slot.1 += 1;
-        slot.1 <= self.per_minute
+        slot.1 <= per_minute
     }
 }
 
@@ -69,11 +63,11 @@ mod tests {
 
     #[test]
     fn rate_limit_counts_per_uid_and_resets_each_minute() {
-        let r = RateLimiter::new(2);
-        assert!(r.allow(1000, 60));
-        assert!(r.allow(1000, 61));
-        assert!(!r.allow(1000, 62));
-        assert!(r.allow(1001, 62), "other uid unaffected");
-        assert!(r.allow(1000, 120), "next minute");
+        let r = RateLimiter::default();
+        assert!(r.allow(1000, 60, 2));
+        assert!(r.allow(1000, 61, 2));
+        assert!(!r.allow(1000, 62, 2));
+        assert!(r.allow(1001, 62, 2), "other uid unaffected");
+        assert!(r.allow(1000, 120, 2), "next minute");
     }
 }

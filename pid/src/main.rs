@@ -52,7 +52,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(pid::run_daemon(config)) {
+    match runtime.block_on(pid::run_daemon(config, args.config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pid: {e}");

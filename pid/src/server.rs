@@ -59,7 +59,9 @@ pub fn bind(path: &Path) -> Result<UnixListener, PidError> {
 
 /// Serve until `shutdown` resolves, then give open connections a moment to finish.
 pub async fn run(listener: UnixListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
-    let permits = Arc::new(Semaphore::new(state.config.limits.max_connections as usize));
+    // Fixed at start: a reload cannot resize the semaphore under open connections.
+    let max = state.live().config.limits.max_connections as usize;
+    let permits = Arc::new(Semaphore::new(max));
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
     loop {

@@ -66,7 +66,7 @@ impl Daemon {
         let c2 = clock.clone();
         let (state, server) = rt.block_on(async move {
             let state = Arc::new(State::open(cfg, Arc::new(c2)).unwrap());
-            let listener = pid::server::bind(&state.config.socket).unwrap();
+            let listener = pid::server::bind(&state.live().config.socket).unwrap();
             let s2 = state.clone();
             let server = tokio::spawn(async move {
                 pid::server::run(listener, s2, async {

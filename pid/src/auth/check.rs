@@ -78,7 +78,7 @@ pub async fn evaluate(
     // privacyIDEA weighs token types by their first letter; the sort is stable (serial order).
     live.sort_by_key(|(v, _)| v.rec.token_type.as_str().as_bytes()[0]);
 
-    let clear_after = state.config.tokens.failcounter_clear_timeout_mins as i64 * 60;
+    let clear_after = state.live().config.tokens.failcounter_clear_timeout_mins as i64 * 60;
     let mut unusable_msgs: Vec<&'static str> = Vec::new();
     let mut fail_locked_only = true;
     let reasons: Vec<Option<&'static str>> = live

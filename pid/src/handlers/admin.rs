@@ -149,8 +149,9 @@ async fn run(
             limit,
         } => {
             let limit = limit.clamp(1, MAX_PAGE) as usize;
+            let live = state.live();
             let filter = user.map(|u| {
-                let (login, realm) = state.realms.split(&u.login, u.realm.as_deref());
+                let (login, realm) = live.realms.split(&u.login, u.realm.as_deref());
                 (login.to_owned(), realm.to_owned())
             });
             let (entries, next) = state.store.audit_page(before, limit, |e| match &filter {
@@ -231,13 +232,14 @@ async fn existing_owner(
     user: &UserRef,
     entry: &mut AuditEntry,
 ) -> Result<Owner, PidError> {
-    let (login, realm) = state.realms.split(&user.login, user.realm.as_deref());
+    let live = state.live();
+    let (login, realm) = live.realms.split(&user.login, user.realm.as_deref());
     entry.user = Some(login.to_owned());
     entry.realm = Some(realm.to_owned());
     users::validate_login(login)?;
     match state.lookup_user(login, realm).await? {
         Some(u) => Ok(u.owner),
-        None if !state.realms.exists(realm) => Err(PidError::NotFound(format!(
+        None if !live.realms.exists(realm) => Err(PidError::NotFound(format!(
             "there is no realm {realm:?}; realms are declared in pid.toml"
         ))),
         None => Err(PidError::NotFound(format!(
@@ -319,7 +321,8 @@ async fn enroll(
     spec: EnrollRequest,
     entry: &mut AuditEntry,
 ) -> Result<AdminResponse, PidError> {
-    let defaults = &state.config.tokens;
+    let live = state.live();
+    let defaults = &live.config.tokens;
     let token_type = spec.token_type.ok_or_else(|| {
         PidError::InvalidArgument("say which token type to enroll: hotp or totp".into())
     })?;

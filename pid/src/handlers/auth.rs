@@ -56,14 +56,16 @@ async fn begin_inner(
     let mut entry = audit::entry(caller, "auth", now);
     entry.service = Some(req.service.clone());
     entry.rhost = req.rhost.clone();
-    if !caller.is_admin && !state.rate.allow(caller.uid, now) {
+    let live = state.live();
+    let per_minute = live.config.limits.user_auth_per_minute;
+    if !caller.is_admin && !state.rate.allow(caller.uid, now, per_minute) {
         entry.message = "rate limit for non-root callers reached".into();
         audit::record(state, entry);
         return Err(PidError::RateLimited(
             "too many authentication attempts from this uid; wait a minute".into(),
         ));
     }
-    let (login, realm) = state.realms.split(&req.user, None);
+    let (login, realm) = live.realms.split(&req.user, None);
     entry.user = Some(login.to_owned());
     entry.realm = Some(realm.to_owned());
     if let Err(e) = users::validate_login(login) {
@@ -111,7 +113,7 @@ async fn begin_inner(
         started: std::time::Instant::now(),
     };
     let ttl = state.session_ttl();
-    let max = state.config.limits.sessions_per_connection as usize;
+    let max = state.live().config.limits.sessions_per_connection as usize;
     let Some(id) = conn.sessions.insert(session, max, ttl) else {
         return Err(PidError::RateLimited(
             "too many open authentication sessions on this connection".into(),
