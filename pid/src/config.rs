@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Format version of this file; only 1 exists.
@@ -35,6 +35,9 @@ pub struct Config {
     /// Realms by name (`[realms.NAME]`): ordered resolver lists. Without any, `default_realm`
     /// holds the host's accounts.
     pub realms: BTreeMap<String, RealmConfig>,
+    /// Policies (`[[policy]]`), see `policy/`.
+    #[serde(rename = "policy", skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<crate::policy::PolicyConfig>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +138,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             resolvers: BTreeMap::new(),
             realms: BTreeMap::new(),
+            policies: Vec::new(),
         }
     }
 }
@@ -299,6 +303,7 @@ impl Config {
                 self.default_realm
             ));
         }
+        self.load_policies()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             return Err(format!(
                 "log_level = {:?} is not a valid level",
@@ -306,6 +311,20 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The validated policy set, checked against the realms and resolvers this file declares.
+    pub fn load_policies(&self) -> Result<crate::policy::Policies, String> {
+        let realms: Vec<&str> = if self.realms.is_empty() {
+            vec![self.default_realm.as_str()]
+        } else {
+            self.realms.keys().map(String::as_str).collect()
+        };
+        let mut resolvers: Vec<&str> = self.resolvers.keys().map(String::as_str).collect();
+        if self.resolvers.is_empty() {
+            resolvers.push(crate::realm::IMPLICIT_PASSWD);
+        }
+        crate::policy::Policies::load(&self.policies, &realms, &resolvers)
     }
 
     /// The effective configuration as TOML, for `pid --check-config`.

@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod error;
 pub mod handlers;
 pub mod limits;
+pub mod policy;
 pub mod realm;
 pub mod server;
 pub mod store;
@@ -35,6 +36,19 @@ use store::Store;
 pub struct Live {
     pub config: Config,
     pub realms: realm::Realms,
+    pub policies: policy::Policies,
+}
+
+impl Live {
+    fn build(config: Config) -> Result<Live, PidError> {
+        let realms = realm::Realms::load(&config)?;
+        let policies = config.load_policies().map_err(PidError::Config)?;
+        Ok(Live {
+            config,
+            realms,
+            policies,
+        })
+    }
 }
 
 /// Everything a request handler may use.
@@ -60,7 +74,8 @@ impl State {
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<State, PidError> {
         let cipher = Cipher::load_or_create(&config.enckey_file)?;
         let pins = PinHasher::new(&config.argon2)?;
-        let realms = realm::Realms::load(&config)?;
+        let live = Live::build(config)?;
+        let config = &live.config;
         let store = Store::open(&config.db_path(), config.store.cache_mib)?;
         let hostname = nix::unistd::gethostname()
             .ok()
@@ -68,7 +83,7 @@ impl State {
             .unwrap_or_else(|| "pi".into());
         Ok(State {
             rate: RateLimiter::default(),
-            live: std::sync::RwLock::new(Arc::new(Live { config, realms })),
+            live: std::sync::RwLock::new(Arc::new(live)),
             store,
             cipher,
             pins,
@@ -94,10 +109,9 @@ impl State {
     /// not load, change nothing: the running configuration stays and the error says why. Keys
     /// that only take effect at start are named in the returned warnings.
     pub fn reload(&self, path: &std::path::Path) -> Result<Vec<String>, PidError> {
-        let config = Config::load(path)?;
-        let realms = realm::Realms::load(&config)?;
+        let live = Live::build(Config::load(path)?)?;
         let old = self.live();
-        let warnings = config::restart_only_changes(&old.config, &config)
+        let warnings = config::restart_only_changes(&old.config, &live.config)
             .into_iter()
             .map(|key| {
                 format!(
@@ -106,7 +120,7 @@ impl State {
                 )
             })
             .collect();
-        *self.live.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Live { config, realms });
+        *self.live.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(live);
         Ok(warnings)
     }
 

@@ -1178,3 +1178,146 @@ fn token_count_survives_restarts_without_walking_the_store() {
     let d = d.restart();
     assert_eq!(count(&d), 1);
 }
+
+impl Daemon {
+    fn login_from(&self, user: &str, pass: &str, service: &str, rhost: Option<&str>) -> Outcome {
+        let mut c = self.client();
+        let begin = AuthBegin {
+            user: user.into(),
+            service: service.into(),
+            rhost: rhost.map(str::to_owned),
+            authtok: Some(Secret::new(pass)),
+            ..Default::default()
+        };
+        match c.call(&Request::AuthBegin(begin)).unwrap() {
+            Response::AuthDone(o) => o,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+const POLICIES: &str = r#"
+[[policy]]
+name = "sudo-rollout"
+scope = "authentication"
+service = ["sudo"]
+actions = { passOnNoToken = true }
+
+[[policy]]
+name = "office"
+scope = "authentication"
+rhost = ["10.0.0.0/8"]
+service = ["sshd"]
+actions = { passOnNoToken = true }
+"#;
+
+#[test]
+fn pass_on_no_token_applies_only_to_the_services_and_hosts_it_names() {
+    let d = Daemon::start_with(POLICIES, 1_000_000);
+    assert!(
+        accepted(&d.login_from("root", "", "sudo", None)),
+        "sudo passes without a token"
+    );
+    assert_eq!(
+        d.login_from("root", "", "sshd", None),
+        Outcome::NoToken,
+        "sshd from anywhere"
+    );
+    assert!(
+        accepted(&d.login_from("root", "", "sshd", Some("10.1.2.3"))),
+        "sshd from the office"
+    );
+    assert_eq!(
+        d.login_from("root", "", "sshd", Some("192.0.2.1")),
+        Outcome::NoToken
+    );
+    assert!(d
+        .audit()
+        .iter()
+        .any(|e| e.message == "user has no token, accepted due to 'sudo-rollout'"));
+    // Once the user has a token, the policy no longer applies: the token is required.
+    d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    assert!(!accepted(&d.login_from("root", "", "sudo", None)));
+    assert!(accepted(&d.login_from("root", HOTP[0], "sudo", None)));
+}
+
+#[test]
+fn pass_on_no_user_accepts_unknown_users_and_hide_specific_error_message_hides_them() {
+    let d = Daemon::start_with(
+        "[[policy]]\nname = \"p\"\nscope = \"authentication\"\nservice = [\"kiosk\"]\n\
+         actions = { passOnNoUser = true }\n\
+         [[policy]]\nname = \"h\"\nscope = \"authentication\"\nservice = [\"sshd\"]\n\
+         actions = { hide_specific_error_message = true }\n",
+        1_000_000,
+    );
+    assert!(accepted(&d.login_from(
+        "no-such-user-pi",
+        "x",
+        "kiosk",
+        None
+    )));
+    assert_eq!(
+        d.login_from("no-such-user-pi", "x", "login", None),
+        Outcome::UnknownUser
+    );
+    match d.login_from("no-such-user-pi", "x", "sshd", None) {
+        Outcome::Reject { message } => assert_eq!(message, "Authentication failed."),
+        other => panic!("unknown user revealed: {other:?}"),
+    }
+    match d.login_from("root", "x", "sshd", None) {
+        Outcome::Reject { message } => assert_eq!(message, "Authentication failed."),
+        other => panic!("missing token revealed: {other:?}"),
+    }
+}
+
+#[test]
+fn otppin_none_takes_the_otp_alone_even_when_the_token_has_a_pin() {
+    let d = Daemon::start_with(
+        "[[policy]]\nname = \"nopin\"\nscope = \"authentication\"\nservice = [\"sudo\"]\n\
+         actions = { otppin = \"none\" }\n",
+        1_000_000,
+    );
+    d.enroll(TokenType::Hotp, "root", KEY20, Some("1234"), 6);
+    assert!(!accepted(&d.login_from(
+        "root",
+        &format!("1234{}", HOTP[0]),
+        "sudo",
+        None
+    )));
+    assert!(accepted(&d.login_from("root", HOTP[0], "sudo", None)));
+    assert!(
+        !accepted(&d.login_from("root", HOTP[1], "sshd", None)),
+        "elsewhere the PIN counts"
+    );
+    assert!(accepted(&d.login_from(
+        "root",
+        &format!("1234{}", HOTP[1]),
+        "sshd",
+        None
+    )));
+}
+
+#[test]
+fn reset_all_user_tokens_clears_every_fail_counter_on_success() {
+    let d = Daemon::start_with(
+        "[[policy]]\nname = \"r\"\nscope = \"authentication\"\n\
+         actions = { reset_all_user_tokens = true }\n",
+        1_000_000,
+    );
+    let a = d.enroll(TokenType::Hotp, "root", KEY20, Some("1111"), 6);
+    let b = d.enroll(TokenType::Hotp, "root", KEY20, Some("2222"), 6);
+    assert!(!accepted(&d.login("root", "9999000000")));
+    assert_eq!((d.show(&a).failcount, d.show(&b).failcount), (1, 1));
+    assert!(accepted(&d.login("root", &format!("1111{}", HOTP[0]))));
+    assert_eq!((d.show(&a).failcount, d.show(&b).failcount), (0, 0));
+}
+
+#[test]
+fn without_the_policy_only_the_successful_token_is_reset() {
+    let d = Daemon::start();
+    let a = d.enroll(TokenType::Hotp, "root", KEY20, Some("1111"), 6);
+    let b = d.enroll(TokenType::Hotp, "root", KEY20, Some("2222"), 6);
+    assert!(!accepted(&d.login("root", "9999000000")));
+    assert!(accepted(&d.login("root", &format!("1111{}", HOTP[0]))));
+    assert_eq!((d.show(&a).failcount, d.show(&b).failcount), (0, 1));
+}

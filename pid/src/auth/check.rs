@@ -11,6 +11,7 @@
 //! swaps them in by compare-and-swap, redoing the whole check if a token changed meanwhile.
 
 use crate::error::PidError;
+use crate::policy::OtpPin;
 use crate::store::{TokenRecord, Versioned};
 use crate::tokens::{algorithm, CounterState};
 use crate::State;
@@ -37,6 +38,24 @@ pub struct Plan {
 
 pub const GENERIC_REJECT: &str = "Authentication failed.";
 
+/// What policies decide for one check.
+#[derive(Clone, Debug)]
+pub struct Rules {
+    /// `otppin`: where the PIN part is checked.
+    pub otppin: OtpPin,
+    /// `reset_all_user_tokens`: a success clears the fail counters of all the user's tokens.
+    pub reset_all_user_tokens: bool,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            otppin: OtpPin::TokenPin,
+            reset_all_user_tokens: false,
+        }
+    }
+}
+
 enum Class {
     Valid(CounterState),
     PinMatched {
@@ -54,6 +73,7 @@ pub async fn evaluate(
     tokens: Vec<Versioned>,
     pass: &Secret,
     now: i64,
+    rules: &Rules,
 ) -> Result<Plan, PidError> {
     let had_tokens = !tokens.is_empty();
     // Revoked tokens are out before anything else (privacyIDEA: check_token_list step 1).
@@ -97,7 +117,9 @@ pub async fn evaluate(
             classes.push(None);
             continue;
         }
-        classes.push(Some(classify(state, rec, pass, now, sole_usable).await?));
+        classes.push(Some(
+            classify(state, rec, pass, now, sole_usable, rules.otppin).await?,
+        ));
     }
 
     let pick = |want: fn(&Class) -> bool| -> Vec<usize> {
@@ -124,6 +146,13 @@ pub async fn evaluate(
                 rec.count_auth += 1;
                 rec.count_auth_success += 1;
                 rec.last_auth = Some(now);
+            }
+        }
+        if rules.reset_all_user_tokens {
+            // privacyIDEA resets every token of the list, the unusable ones included.
+            for (_, rec) in live.iter_mut() {
+                rec.failcount = 0;
+                rec.failcounter_exceeded_at = None;
             }
         }
         let serials = serials(&live, &valid);
@@ -271,6 +300,7 @@ async fn classify(
     pass: &Secret,
     now: i64,
     sole_usable: bool,
+    otppin: OtpPin,
 ) -> Result<Class, PidError> {
     let pass = pass.expose();
     let digits = rec.digits as usize;
@@ -285,7 +315,11 @@ async fn classify(
     if sole_usable && matched.is_none() && !previous_otp {
         return Ok(Class::WrongOtp);
     }
-    let pin_ok = state.verify_pin(rec.pin_hash.as_deref(), pin).await?;
+    let pin_ok = match otppin {
+        OtpPin::TokenPin => state.verify_pin(rec.pin_hash.as_deref(), pin).await?,
+        // otppin = none: the whole answer is the OTP; any PIN part is a mismatch.
+        OtpPin::None => pin.is_empty(),
+    };
     Ok(match (pin_ok, matched) {
         (true, Some(cs)) => Class::Valid(cs),
         (true, None) => Class::PinMatched { previous_otp },

@@ -20,6 +20,7 @@ pub async fn check_user_pass(
     owner: &Owner,
     pass: &Secret,
     mut prefetched: Option<Vec<Versioned>>,
+    rules: &check::Rules,
 ) -> Result<Verdict, PidError> {
     // One check per user at a time: concurrent logins of one user would only collide in the CAS
     // and redo argon2 work; different users never wait for each other.
@@ -30,7 +31,7 @@ pub async fn check_user_pass(
             None => state.store.tokens_of(owner)?,
         };
         let now = state.clock.now();
-        let plan = check::evaluate(state, tokens, pass, now).await?;
+        let plan = check::evaluate(state, tokens, pass, now, rules).await?;
         let changes: Vec<_> = plan
             .changes
             .iter()

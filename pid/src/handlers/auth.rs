@@ -10,6 +10,7 @@ use crate::caller::Caller;
 use crate::connection::ConnState;
 use crate::error::PidError;
 use crate::handlers::error_response;
+use crate::policy::{self, Action};
 use crate::users::{self, ResolvedUser};
 use crate::State;
 use protocol::paths::{MAX_ANSWER_LEN, MAX_TEXT_LEN};
@@ -82,17 +83,35 @@ async fn begin_inner(
             "this uid may only authenticate its own account".into(),
         ));
     }
-    let Some(user) = resolved else {
+    let ctx = policy::Context {
+        realm,
+        resolver: resolved.as_ref().map(|u| u.resolver.as_str()),
+        login,
+        service: &req.service,
+        rhost: req.rhost.as_deref(),
+    };
+    let hide = live
+        .policies
+        .flag(Action::HideSpecificErrorMessage, &ctx)
+        .is_some();
+    let Some(user) = resolved.as_ref() else {
         entry.message = format!("User {login}@{realm} does not exist");
+        if let Some(p) = live.policies.flag(Action::PassOnNoUser, &ctx) {
+            return Ok(pass_by_policy(state, entry, "user does not exist", p).await);
+        }
         audit::record(state, entry);
-        return Ok(Response::AuthDone(Outcome::UnknownUser));
+        return Ok(Response::AuthDone(hidden(hide, Outcome::UnknownUser)));
     };
     let tokens = state.store.tokens_of(&user.owner)?;
     if tokens.is_empty() {
         entry.message = "The user has no tokens assigned".into();
+        if let Some(p) = live.policies.flag(Action::PassOnNoToken, &ctx) {
+            return Ok(pass_by_policy(state, entry, "user has no token", p).await);
+        }
         audit::record(state, entry);
-        return Ok(Response::AuthDone(Outcome::NoToken));
+        return Ok(Response::AuthDone(hidden(hide, Outcome::NoToken)));
     }
+    let user = user.clone();
     if let Some(authtok) = req.authtok {
         return Ok(finish(
             state,
@@ -166,6 +185,38 @@ pub async fn proceed(
     .await
 }
 
+/// privacyIDEA's `passOnNoUser` / `passOnNoToken`: accepted without a second factor, audited as
+/// such, and durable like any other accept.
+async fn pass_by_policy(
+    state: &State,
+    mut entry: protocol::AuditEntry,
+    why: &str,
+    policy: &str,
+) -> Response {
+    entry.success = true;
+    entry.message = format!("{why}, accepted due to '{policy}'");
+    audit::record(state, entry);
+    if let Err(e) = state.store.durable().await {
+        tracing::error!(error = %e, "could not make the authentication durable");
+        return Response::AuthDone(Outcome::Unavailable);
+    }
+    Response::AuthDone(Outcome::Accept {
+        message: String::new(),
+    })
+}
+
+/// `hide_specific_error_message`: the caller learns only that authentication failed, not whether
+/// the account exists or has a token (this also turns off `nullok`/`ignore_unknown_user`).
+fn hidden(hide: bool, outcome: Outcome) -> Outcome {
+    if hide {
+        Outcome::Reject {
+            message: crate::auth::check::GENERIC_REJECT.into(),
+        }
+    } else {
+        outcome
+    }
+}
+
 /// Check the answer, audit, wait until the result is on disk, and only then answer.
 async fn finish(
     state: &State,
@@ -181,7 +232,24 @@ async fn finish(
     entry.realm = Some(user.owner.realm.clone());
     entry.service = Some(service.to_owned());
     entry.rhost = rhost.map(str::to_owned);
-    let verdict = match crate::auth::check_user_pass(state, &user.owner, pass, prefetched).await {
+    let live = state.live();
+    let ctx = policy::Context {
+        realm: &user.owner.realm,
+        resolver: Some(&user.resolver),
+        login: &user.owner.login,
+        service,
+        rhost,
+    };
+    let rules = crate::auth::check::Rules {
+        otppin: live.policies.otppin(&ctx),
+        reset_all_user_tokens: live
+            .policies
+            .flag(Action::ResetAllUserTokens, &ctx)
+            .is_some(),
+    };
+    let verdict = match crate::auth::check_user_pass(state, &user.owner, pass, prefetched, &rules)
+        .await
+    {
         Ok(v) => v,
         Err(e) => {
             tracing::error!(error = %e, user = %user.owner.login, "authentication check failed");

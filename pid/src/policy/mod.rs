@@ -1,0 +1,486 @@
+//! Policies: declarative rules in pid.toml (`[[policy]]`) with privacyIDEA's matching and
+//! priority semantics, plus conditions a local daemon knows — the PAM service and the remote host.
+//!
+//! A policy applies when every condition it states matches (an absent condition matches all).
+//! For an action, the applying policies with the best (lowest) priority decide. Two policies that
+//! could apply together at the same priority but set an action differently are refused when the
+//! configuration is loaded, not discovered at login time.
+//!
+//! Fail closed: an action this version does not implement is a configuration error, never a
+//! silently ignored rule.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Authentication,
+    Enrollment,
+    Admin,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub name: String,
+    pub scope: Scope,
+    #[serde(default = "default_true")]
+    pub active: bool,
+    /// Lower wins (privacyIDEA).
+    #[serde(default = "default_priority")]
+    pub priority: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub realm: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolver: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user: Vec<String>,
+    /// PAM services (`sshd`, `sudo`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service: Vec<String>,
+    /// Remote hosts: addresses or CIDR ranges (`10.0.0.0/8`, `2001:db8::/32`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rhost: Vec<String>,
+    pub actions: BTreeMap<String, toml::Value>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_priority() -> u32 {
+    1
+}
+
+/// The value of an action, checked against its type when loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Flag(bool),
+    OtpPin(OtpPin),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtpPin {
+    TokenPin,
+    None,
+}
+
+/// Authentication actions this version enforces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    PassOnNoToken,
+    PassOnNoUser,
+    OtpPin,
+    ResetAllUserTokens,
+    HideSpecificErrorMessage,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::PassOnNoToken => "passOnNoToken",
+            Action::PassOnNoUser => "passOnNoUser",
+            Action::OtpPin => "otppin",
+            Action::ResetAllUserTokens => "reset_all_user_tokens",
+            Action::HideSpecificErrorMessage => "hide_specific_error_message",
+        }
+    }
+
+    const ALL: [Action; 5] = [
+        Action::PassOnNoToken,
+        Action::PassOnNoUser,
+        Action::OtpPin,
+        Action::ResetAllUserTokens,
+        Action::HideSpecificErrorMessage,
+    ];
+}
+
+/// privacyIDEA actions that are recognised but not enforced yet: refused with this reason.
+const NOT_YET: &[&str] = &[
+    "passthru",
+    "mangle",
+    "challenge_response",
+    "challenge_text",
+    "auth_max_fail",
+    "auth_max_success",
+    "last_auth",
+    "smstext",
+    "smsautosend",
+    "emailtext",
+    "emailsubject",
+    "emailautosend",
+    "u2f_facets",
+];
+
+/// What a policy is matched against.
+#[derive(Clone, Debug, Default)]
+pub struct Context<'a> {
+    pub realm: &'a str,
+    /// None when the user was not found.
+    pub resolver: Option<&'a str>,
+    pub login: &'a str,
+    pub service: &'a str,
+    pub rhost: Option<&'a str>,
+}
+
+struct Policy {
+    name: String,
+    scope: Scope,
+    priority: u32,
+    realm: Vec<String>,
+    resolver: Vec<String>,
+    user: Vec<String>,
+    service: Vec<String>,
+    rhost: Vec<(IpAddr, u8)>,
+    actions: BTreeMap<Action, Value>,
+}
+
+/// The loaded, validated policy set.
+#[derive(Default)]
+pub struct Policies {
+    active: Vec<Policy>,
+}
+
+/// The decision for one action: its value and the policy that set it (for audit and messages).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision<'a> {
+    pub value: &'a Value,
+    pub policy: &'a str,
+}
+
+impl Policies {
+    /// Validate and load. `realms`/`resolvers` are the declared names, so a condition naming an
+    /// unknown one is an error instead of a rule that never applies.
+    pub fn load(
+        configs: &[PolicyConfig],
+        realms: &[&str],
+        resolvers: &[&str],
+    ) -> Result<Policies, String> {
+        let mut names = std::collections::BTreeSet::new();
+        let mut active = Vec::new();
+        for c in configs {
+            let at = format!("policy {:?}", c.name);
+            if c.name.is_empty() || !names.insert(c.name.as_str()) {
+                return Err(format!("{at}: every policy needs a unique, non-empty name"));
+            }
+            for r in &c.realm {
+                if !realms.contains(&r.as_str()) {
+                    return Err(format!("{at}: unknown realm {r:?} in `realm`"));
+                }
+            }
+            for r in &c.resolver {
+                if !resolvers.contains(&r.as_str()) {
+                    return Err(format!("{at}: unknown resolver {r:?} in `resolver`"));
+                }
+            }
+            let rhost = c
+                .rhost
+                .iter()
+                .map(|r| {
+                    parse_net(r)
+                        .ok_or_else(|| format!("{at}: {r:?} is not an address or CIDR range"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if c.actions.is_empty() {
+                return Err(format!("{at}: no actions"));
+            }
+            let mut actions = BTreeMap::new();
+            for (key, value) in &c.actions {
+                let action = parse_action(c.scope, key, value).map_err(|e| format!("{at}: {e}"))?;
+                actions.insert(action.0, action.1);
+            }
+            if c.active {
+                active.push(Policy {
+                    name: c.name.clone(),
+                    scope: c.scope,
+                    priority: c.priority,
+                    realm: c.realm.clone(),
+                    resolver: c.resolver.clone(),
+                    user: c.user.clone(),
+                    service: c.service.clone(),
+                    rhost,
+                    actions,
+                });
+            }
+        }
+        let set = Policies { active };
+        set.check_conflicts()?;
+        Ok(set)
+    }
+
+    /// Two policies that may apply together, at the same priority, setting one action to
+    /// different values: the answer would depend on their order, so the file is refused.
+    fn check_conflicts(&self) -> Result<(), String> {
+        for (i, a) in self.active.iter().enumerate() {
+            for b in &self.active[i + 1..] {
+                if a.scope != b.scope || a.priority != b.priority || disjoint(a, b) {
+                    continue;
+                }
+                for (action, va) in &a.actions {
+                    if let Some(vb) = b.actions.get(action) {
+                        if va != vb {
+                            return Err(format!(
+                                "policies {:?} and {:?} both set {} differently at priority {} \
+                                 and can apply to the same login; give one a different priority \
+                                 or make their conditions exclusive",
+                                a.name,
+                                b.name,
+                                action.name(),
+                                a.priority
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The value of an authentication action for this context, if any policy sets it.
+    pub fn decide(&self, action: Action, ctx: &Context<'_>) -> Option<Decision<'_>> {
+        self.active
+            .iter()
+            .filter(|p| p.scope == Scope::Authentication && matches(p, ctx))
+            .filter_map(|p| p.actions.get(&action).map(|v| (p, v)))
+            .min_by_key(|(p, _)| p.priority)
+            .map(|(p, value)| Decision {
+                value,
+                policy: &p.name,
+            })
+    }
+
+    /// A flag action: set and true.
+    pub fn flag(&self, action: Action, ctx: &Context<'_>) -> Option<&str> {
+        match self.decide(action, ctx) {
+            Some(Decision {
+                value: Value::Flag(true),
+                policy,
+            }) => Some(policy),
+            _ => None,
+        }
+    }
+
+    pub fn otppin(&self, ctx: &Context<'_>) -> OtpPin {
+        match self.decide(Action::OtpPin, ctx) {
+            Some(Decision {
+                value: Value::OtpPin(p),
+                ..
+            }) => *p,
+            _ => OtpPin::TokenPin,
+        }
+    }
+}
+
+fn parse_action(scope: Scope, key: &str, value: &toml::Value) -> Result<(Action, Value), String> {
+    if scope != Scope::Authentication {
+        return Err(format!(
+            "scope {scope:?} has no actions this version enforces (action {key:?}); remove the policy"
+        ));
+    }
+    let Some(action) = Action::ALL.into_iter().find(|a| a.name() == key) else {
+        if NOT_YET.contains(&key) {
+            return Err(format!(
+                "action {key:?} is a privacyIDEA action this version of pi does not enforce yet; \
+                 remove it (pi refuses rules it would silently ignore)"
+            ));
+        }
+        return Err(format!("unknown action {key:?}"));
+    };
+    let value = match (action, value) {
+        (Action::OtpPin, toml::Value::String(s)) => Value::OtpPin(match s.as_str() {
+            "tokenpin" => OtpPin::TokenPin,
+            "none" => OtpPin::None,
+            "userstore" => return Err(
+                "otppin = \"userstore\" is not enforced by this version yet; use tokenpin or none"
+                    .into(),
+            ),
+            other => return Err(format!("otppin = {other:?}: use \"tokenpin\" or \"none\"")),
+        }),
+        (Action::OtpPin, other) => return Err(format!("otppin must be a string, not {other}")),
+        (_, toml::Value::Boolean(b)) => Value::Flag(*b),
+        (a, other) => return Err(format!("{} must be true or false, not {other}", a.name())),
+    };
+    Ok((action, value))
+}
+
+/// Conditions that cannot both hold: some dimension where both policies list values and the
+/// lists share none.
+fn disjoint(a: &Policy, b: &Policy) -> bool {
+    let apart = |x: &[String], y: &[String]| {
+        !x.is_empty() && !y.is_empty() && !x.iter().any(|v| y.contains(v))
+    };
+    apart(&a.realm, &b.realm)
+        || apart(&a.resolver, &b.resolver)
+        || apart(&a.user, &b.user)
+        || apart(&a.service, &b.service)
+}
+
+fn matches(p: &Policy, ctx: &Context<'_>) -> bool {
+    let listed = |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v);
+    listed(&p.realm, ctx.realm)
+        && (p.resolver.is_empty() || ctx.resolver.is_some_and(|r| listed(&p.resolver, r)))
+        && listed(&p.user, ctx.login)
+        && listed(&p.service, ctx.service)
+        && (p.rhost.is_empty()
+            || ctx
+                .rhost
+                .and_then(|r| r.parse::<IpAddr>().ok())
+                .is_some_and(|ip| p.rhost.iter().any(|net| in_net(ip, *net))))
+}
+
+fn parse_net(s: &str) -> Option<(IpAddr, u8)> {
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (a.parse::<IpAddr>().ok()?, l.parse::<u8>().ok()?),
+        None => {
+            let a = s.parse::<IpAddr>().ok()?;
+            (a, if a.is_ipv4() { 32 } else { 128 })
+        }
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    (len <= max).then_some((addr, len))
+}
+
+fn in_net(ip: IpAddr, (net, len): (IpAddr, u8)) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(ip), IpAddr::V4(net)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - len as u32)
+            };
+            u32::from(ip) & mask == u32::from(net) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V6(net)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len as u32)
+            };
+            u128::from(ip) & mask == u128::from(net) & mask
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Policies, String> {
+        #[derive(Deserialize)]
+        struct F {
+            policy: Vec<PolicyConfig>,
+        }
+        let f: F = toml::from_str(text).map_err(|e| e.to_string())?;
+        Policies::load(&f.policy, &["default", "ext"], &["local", "people"])
+    }
+
+    fn ctx<'a>(service: &'a str, rhost: Option<&'a str>) -> Context<'a> {
+        Context {
+            realm: "default",
+            resolver: Some("local"),
+            login: "alice",
+            service,
+            rhost,
+        }
+    }
+
+    #[test]
+    fn a_policy_applies_only_where_its_conditions_hold() {
+        let p = load(
+            "[[policy]]\nname = \"sudo\"\nscope = \"authentication\"\nservice = [\"sudo\"]\n\
+             rhost = [\"10.0.0.0/8\"]\nactions = { passOnNoToken = true }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.flag(Action::PassOnNoToken, &ctx("sudo", Some("10.1.2.3"))),
+            Some("sudo")
+        );
+        assert_eq!(
+            p.flag(Action::PassOnNoToken, &ctx("sshd", Some("10.1.2.3"))),
+            None
+        );
+        assert_eq!(
+            p.flag(Action::PassOnNoToken, &ctx("sudo", Some("192.0.2.1"))),
+            None
+        );
+        assert_eq!(p.flag(Action::PassOnNoToken, &ctx("sudo", None)), None);
+    }
+
+    #[test]
+    fn the_lowest_priority_number_wins() {
+        let p = load(
+            "[[policy]]\nname = \"a\"\nscope = \"authentication\"\npriority = 2\n\
+             actions = { otppin = \"none\" }\n\
+             [[policy]]\nname = \"b\"\nscope = \"authentication\"\npriority = 1\n\
+             actions = { otppin = \"tokenpin\" }\n",
+        )
+        .unwrap();
+        assert_eq!(p.otppin(&ctx("sshd", None)), OtpPin::TokenPin);
+    }
+
+    #[test]
+    fn inactive_policies_do_not_apply() {
+        let p = load(
+            "[[policy]]\nname = \"a\"\nscope = \"authentication\"\nactive = false\n\
+             actions = { passOnNoUser = true }\n",
+        )
+        .unwrap();
+        assert_eq!(p.flag(Action::PassOnNoUser, &ctx("sshd", None)), None);
+    }
+
+    #[test]
+    fn equal_priority_conflicts_are_refused_unless_conditions_exclude_each_other() {
+        let conflict = "[[policy]]\nname = \"a\"\nscope = \"authentication\"\n\
+             actions = { otppin = \"none\" }\n\
+             [[policy]]\nname = \"b\"\nscope = \"authentication\"\n\
+             actions = { otppin = \"tokenpin\" }\n";
+        let msg = load(conflict).err().unwrap();
+        assert!(
+            msg.contains("\"a\"") && msg.contains("\"b\"") && msg.contains("otppin"),
+            "{msg}"
+        );
+        let apart = "[[policy]]\nname = \"a\"\nscope = \"authentication\"\nservice = [\"sudo\"]\n\
+             actions = { otppin = \"none\" }\n\
+             [[policy]]\nname = \"b\"\nscope = \"authentication\"\nservice = [\"sshd\"]\n\
+             actions = { otppin = \"tokenpin\" }\n";
+        load(apart).unwrap();
+    }
+
+    #[test]
+    fn bad_policies_are_refused_with_a_reason() {
+        for (text, needle) in [
+            ("actions = { nosuch = true }", "unknown action"),
+            ("actions = { passthru = true }", "does not enforce yet"),
+            ("actions = { otppin = \"userstore\" }", "userstore"),
+            ("actions = { otppin = 3 }", "string"),
+            ("actions = { passOnNoToken = \"yes\" }", "true or false"),
+            (
+                "realm = [\"nowhere\"]\nactions = { passOnNoToken = true }",
+                "unknown realm",
+            ),
+            (
+                "rhost = [\"10.0.0.0/33\"]\nactions = { passOnNoToken = true }",
+                "CIDR",
+            ),
+            ("actions = {}", "no actions"),
+        ] {
+            let full = format!("[[policy]]\nname = \"p\"\nscope = \"authentication\"\n{text}\n");
+            let msg = load(&full).err().unwrap_or_default();
+            assert!(msg.contains(needle), "{text}: {msg}");
+        }
+        let dup = "[[policy]]\nname = \"p\"\nscope = \"authentication\"\nactions = { passOnNoToken = true }\n\
+                   [[policy]]\nname = \"p\"\nscope = \"authentication\"\nactions = { passOnNoUser = true }\n";
+        assert!(load(dup).err().unwrap().contains("unique"));
+    }
+
+    #[test]
+    fn ipv6_ranges_match() {
+        let net = parse_net("2001:db8::/32").unwrap();
+        assert!(in_net("2001:db8::1".parse().unwrap(), net));
+        assert!(!in_net("2001:db9::1".parse().unwrap(), net));
+        assert!(!in_net("10.0.0.1".parse().unwrap(), net));
+    }
+}
