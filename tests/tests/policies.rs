@@ -1,0 +1,79 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
+//! Policies through the real PAM stack: a rule for one PAM service leaves the others alone.
+
+use pi_tests::{hotp, test_key, Daemon, Pam};
+use std::time::{Duration, Instant};
+
+/// Append `toml` to the daemon's config and apply it with SIGHUP.
+fn apply(daemon: &Daemon, toml: &str) {
+    let mut text = std::fs::read_to_string(daemon.config_path()).unwrap();
+    text.push_str(toml);
+    std::fs::write(daemon.config_path(), text).unwrap();
+    let before = daemon.log().matches("configuration reloaded").count();
+    let status = std::process::Command::new("pkill")
+        .args(["-HUP", "-f", &daemon.config_path().display().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while daemon.log().matches("configuration reloaded").count() <= before {
+        assert!(
+            Instant::now() < deadline,
+            "reload not applied:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn pass_on_no_token_for_sudo_while_sshd_still_requires_a_token() {
+    let daemon = Daemon::start();
+    let sudo = Pam::new(&daemon, "");
+    let sshd = Pam::new(&daemon, "");
+    apply(
+        &daemon,
+        &format!(
+            "\n[[policy]]\nname = \"sudo-rollout\"\nscope = \"authentication\"\n\
+             service = [\"{}\"]\nactions = {{ passOnNoToken = true }}\n",
+            sudo.service()
+        ),
+    );
+    sudo.login("root", "")
+        .assert_accepted("sudo passes while root has no token");
+    sshd.login("root", "")
+        .assert_rejected("sshd requires a token");
+
+    let key = test_key("policy-root", 20);
+    daemon.enroll_hotp("root", &key, None);
+    sudo.login("root", "")
+        .assert_rejected("with a token, sudo needs it too");
+    sudo.login("root", &hotp(&key, 0, 6))
+        .assert_accepted("sudo with the code");
+    sshd.login("root", &hotp(&key, 1, 6))
+        .assert_accepted("sshd with the code");
+}
+
+#[test]
+fn otppin_none_for_one_service_takes_the_code_alone() {
+    let daemon = Daemon::start();
+    let key = test_key("policy-otppin", 20);
+    daemon.enroll_hotp("root", &key, Some("4321"));
+    let kiosk = Pam::new(&daemon, "");
+    let sshd = Pam::new(&daemon, "");
+    apply(
+        &daemon,
+        &format!(
+            "\n[[policy]]\nname = \"kiosk\"\nscope = \"authentication\"\n\
+             service = [\"{}\"]\nactions = {{ otppin = \"none\" }}\n",
+            kiosk.service()
+        ),
+    );
+    kiosk
+        .login("root", &hotp(&key, 0, 6))
+        .assert_accepted("code alone at the kiosk");
+    sshd.login("root", &hotp(&key, 1, 6))
+        .assert_rejected("sshd wants the PIN");
+    sshd.login("root", &format!("4321{}", hotp(&key, 2, 6)))
+        .assert_accepted("PIN and code over ssh");
+}
