@@ -194,6 +194,7 @@ pub fn response_kind(response: &Response) -> &'static str {
         Response::Admin(A::Token(_)) => "a token",
         Response::Admin(A::Tokens { .. }) => "a token list",
         Response::Admin(A::Audit { .. }) => "an audit page",
+        Response::Admin(A::PolicyCheck(_)) => "a policy report",
     }
 }
 

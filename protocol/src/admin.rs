@@ -57,6 +57,13 @@ pub enum AdminRequest {
         before: Option<u64>,
         limit: u32,
     },
+    /// Which policies apply to a login of `user` through PAM service `service` from `rhost`,
+    /// and what they decide.
+    PolicyCheck {
+        user: UserRef,
+        service: String,
+        rhost: Option<String>,
+    },
 }
 
 impl AdminRequest {
@@ -77,6 +84,7 @@ impl AdminRequest {
             AdminRequest::TokenAssign { .. } => "token assign",
             AdminRequest::TokenUnassign { .. } => "token unassign",
             AdminRequest::AuditShow { .. } => "audit show",
+            AdminRequest::PolicyCheck { .. } => "policy check",
         }
     }
 }
@@ -171,6 +179,28 @@ pub enum AdminResponse {
         entries: Vec<AuditEntry>,
         next: Option<u64>,
     },
+    PolicyCheck(Box<PolicyReport>),
+}
+
+/// The answer to `PolicyCheck`: why a login behaves as it does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyReport {
+    pub login: String,
+    pub realm: String,
+    /// The resolver that knows the user; None if no resolver does.
+    pub resolver: Option<String>,
+    /// Active policies whose conditions match, best priority first.
+    pub matching: Vec<String>,
+    /// Every action some matching policy sets, with the value that wins and the policy it
+    /// comes from.
+    pub effective: Vec<PolicyDecision>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyDecision {
+    pub action: String,
+    pub value: String,
+    pub policy: String,
 }
 
 /// A token as administrators see it: never its key or PIN.

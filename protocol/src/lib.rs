@@ -15,8 +15,8 @@ pub mod response;
 pub mod secret;
 
 pub use admin::{
-    AdminRequest, AdminResponse, AuditEntry, EnrollRequest, Enrolled, HashAlgorithm, TokenInfo,
-    TokenSettings, TokenType, UserRef,
+    AdminRequest, AdminResponse, AuditEntry, EnrollRequest, Enrolled, HashAlgorithm,
+    PolicyDecision, PolicyReport, TokenInfo, TokenSettings, TokenType, UserRef,
 };
 pub use client::Client;
 pub use error::{ClientError, ErrorCode, FrameError};

@@ -128,6 +128,11 @@ fn requests() -> Vec<Request> {
             before: Some(9),
             limit: 4,
         }),
+        admin(AdminRequest::PolicyCheck {
+            user: user(),
+            service: "s".into(),
+            rhost: Some("h".into()),
+        }),
     ]
 }
 
@@ -188,6 +193,17 @@ fn responses() -> Vec<Response> {
             entries: vec![audit_entry()],
             next: None,
         }),
+        admin(AdminResponse::PolicyCheck(Box::new(PolicyReport {
+            login: "u".into(),
+            realm: "r".into(),
+            resolver: None,
+            matching: vec!["p".into()],
+            effective: vec![PolicyDecision {
+                action: "a".into(),
+                value: "v".into(),
+                policy: "p".into(),
+            }],
+        }))),
     ]
 }
 
@@ -313,6 +329,7 @@ const GOLDEN_REQUESTS: &[&str] = &[
     "030a0153017500",
     "030b0153",
     "030c00010904",
+    "030d0175000173010168",
 ];
 const GOLDEN_RESPONSES: &[&str] = &[
     "0002016d",
@@ -331,6 +348,7 @@ const GOLDEN_RESPONSES: &[&str] = &[
     "0402015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e0000",
     "040301015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e0000010153",
     "0404010104000604617574680101750000000101730001016d00",
+    "0405017501720001017001016101760170",
 ];
 
 #[test]

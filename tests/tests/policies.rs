@@ -77,3 +77,42 @@ fn otppin_none_for_one_service_takes_the_code_alone() {
     sshd.login("root", &format!("4321{}", hotp(&key, 2, 6)))
         .assert_accepted("PIN and code over ssh");
 }
+
+#[test]
+fn policy_check_explains_which_policies_apply_to_a_login() {
+    let daemon = pi_tests::Daemon::start_with(pi_tests::DaemonOptions {
+        extra_toml: "[[policy]]\nname = \"sudo-rollout\"\nscope = \"authentication\"\n\
+                     service = [\"sudo\"]\nactions = { passOnNoToken = true }\n\
+                     [[policy]]\nname = \"office\"\nscope = \"authentication\"\n\
+                     rhost = [\"10.0.0.0/8\"]\npriority = 2\n\
+                     actions = { otppin = \"none\" }\n"
+            .into(),
+        files: vec![],
+    });
+    let sudo = daemon.pictl_json(&["policy", "check", "--user", "root", "--service", "sudo"]);
+    assert_eq!(
+        sudo["matching"],
+        serde_json::json!(["sudo-rollout"]),
+        "{sudo}"
+    );
+    assert_eq!(sudo["effective"][0]["action"], "passOnNoToken", "{sudo}");
+    assert_eq!(sudo["effective"][0]["value"], "true", "{sudo}");
+    let office = daemon.pictl_json(&[
+        "policy",
+        "check",
+        "--user",
+        "root",
+        "--service",
+        "sshd",
+        "--rhost",
+        "10.9.8.7",
+    ]);
+    assert_eq!(
+        office["matching"],
+        serde_json::json!(["office"]),
+        "{office}"
+    );
+    assert_eq!(office["effective"][0]["value"], "none", "{office}");
+    let none = daemon.pictl(&["policy", "check", "--user", "root", "--service", "sshd"]);
+    assert!(none.stdout.contains("none apply"), "{none:?}");
+}

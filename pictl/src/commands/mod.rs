@@ -4,10 +4,11 @@
 
 pub mod audit;
 pub mod auth;
+pub mod policy;
 pub mod status;
 pub mod token;
 
-use crate::cli::{AuditCommand, AuthCommand, Cli, Command};
+use crate::cli::{AuditCommand, AuthCommand, Cli, Command, PolicyCommand};
 use crate::error::{Error, Exit};
 use crate::{output, Io};
 use protocol::{AdminRequest, AdminResponse, Client, Request, Response};
@@ -83,5 +84,6 @@ pub fn dispatch(cli: Cli, io: &mut Io<'_>) -> Result<Exit, Error> {
         Command::Auth(AuthCommand::Test(args)) => auth::test(&mut ctx, &args),
         Command::Status => status::run(&mut ctx),
         Command::Audit(AuditCommand::Show(args)) => audit::show(&mut ctx, &args),
+        Command::Policy(PolicyCommand::Check(args)) => policy::check(&mut ctx, args),
     }
 }

@@ -12,8 +12,8 @@ use crate::State;
 use protocol::admin::MAX_PAGE;
 use protocol::paths::MAX_TEXT_LEN;
 use protocol::{
-    AdminRequest, AdminResponse, AuditEntry, EnrollRequest, Enrolled, HashAlgorithm, Response,
-    Secret, TokenSettings, TokenType, UserRef,
+    AdminRequest, AdminResponse, AuditEntry, EnrollRequest, Enrolled, HashAlgorithm,
+    PolicyDecision, PolicyReport, Response, Secret, TokenSettings, TokenType, UserRef,
 };
 use zeroize::Zeroizing;
 
@@ -143,6 +143,11 @@ async fn run(
             r.failcounter_exceeded_at = None;
             Ok(format!("token {} unassigned", r.serial))
         }),
+        AdminRequest::PolicyCheck {
+            user,
+            service,
+            rhost,
+        } => policy_check(state, user, service, rhost, entry).await,
         AdminRequest::AuditShow {
             user,
             before,
@@ -164,6 +169,50 @@ async fn run(
             Ok(AdminResponse::Audit { entries, next })
         }
     }
+}
+
+/// `pictl policy check`: the policies a login of `user` through `service` from `rhost` meets.
+async fn policy_check(
+    state: &State,
+    user: UserRef,
+    service: String,
+    rhost: Option<String>,
+    entry: &mut AuditEntry,
+) -> Result<AdminResponse, PidError> {
+    validate_text("the service", &service)?;
+    if let Some(r) = &rhost {
+        validate_text("the remote host", r)?;
+    }
+    let live = state.live();
+    let (login, realm) = live.realms.split(&user.login, user.realm.as_deref());
+    users::validate_login(login)?;
+    entry.user = Some(login.to_owned());
+    entry.realm = Some(realm.to_owned());
+    entry.service = Some(service.clone());
+    entry.rhost = rhost.clone();
+    let resolved = state.lookup_user(login, realm).await?;
+    let ctx = crate::policy::Context {
+        realm,
+        resolver: resolved.as_ref().map(|u| u.resolver.as_str()),
+        login,
+        service: &service,
+        rhost: rhost.as_deref(),
+    };
+    let (matching, decisions) = live.policies.report(&ctx);
+    Ok(AdminResponse::PolicyCheck(Box::new(PolicyReport {
+        login: login.to_owned(),
+        realm: realm.to_owned(),
+        resolver: resolved.map(|u| u.resolver),
+        matching,
+        effective: decisions
+            .into_iter()
+            .map(|(action, value, policy)| PolicyDecision {
+                action: action.name().to_owned(),
+                value,
+                policy,
+            })
+            .collect(),
+    })))
 }
 
 fn done(message: String) -> AdminResponse {

@@ -67,6 +67,16 @@ pub enum OtpPin {
     None,
 }
 
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Flag(b) => write!(f, "{b}"),
+            Value::OtpPin(OtpPin::TokenPin) => f.write_str("tokenpin"),
+            Value::OtpPin(OtpPin::None) => f.write_str("none"),
+        }
+    }
+}
+
 /// Authentication actions this version enforces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
@@ -249,6 +259,26 @@ impl Policies {
                 value,
                 policy: &p.name,
             })
+    }
+
+    /// Every matching policy (best priority first) and, for each action any of them sets, the
+    /// decision: for `pictl policy check`.
+    pub fn report(&self, ctx: &Context<'_>) -> (Vec<String>, Vec<(Action, String, String)>) {
+        let mut applying: Vec<&Policy> = self
+            .active
+            .iter()
+            .filter(|p| p.scope == Scope::Authentication && matches(p, ctx))
+            .collect();
+        applying.sort_by_key(|p| p.priority);
+        let names = applying.iter().map(|p| p.name.clone()).collect();
+        let decisions = Action::ALL
+            .into_iter()
+            .filter_map(|a| {
+                self.decide(a, ctx)
+                    .map(|d| (a, d.value.to_string(), d.policy.to_owned()))
+            })
+            .collect();
+        (names, decisions)
     }
 
     /// A flag action: set and true.
