@@ -1321,3 +1321,29 @@ fn without_the_policy_only_the_successful_token_is_reset() {
     assert!(accepted(&d.login("root", &format!("1111{}", HOTP[0]))));
     assert_eq!((d.show(&a).failcount, d.show(&b).failcount), (0, 1));
 }
+
+#[test]
+fn last_auth_refuses_a_token_unused_for_too_long_and_spends_the_otp() {
+    let d = Daemon::start_with(
+        "[[policy]]\nname = \"stale\"\nscope = \"authentication\"\n\
+         actions = { last_auth = \"10d\" }\n",
+        1_000_000,
+    );
+    let serial = d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    assert!(
+        accepted(&d.login("root", HOTP[0])),
+        "never used before: allowed"
+    );
+    d.clock.advance(9 * 86_400);
+    assert!(accepted(&d.login("root", HOTP[1])), "used nine days ago");
+    d.clock.advance(11 * 86_400);
+    match d.login("root", HOTP[2]) {
+        Outcome::Reject { message } => assert!(message.contains("too long"), "{message}"),
+        other => panic!("stale token accepted: {other:?}"),
+    }
+    assert_eq!(d.show(&serial).count, 3, "the OTP is spent all the same");
+    assert!(
+        !accepted(&d.login("root", HOTP[3])),
+        "still stale: last success not moved"
+    );
+}

@@ -45,15 +45,9 @@ pub struct Rules {
     pub otppin: OtpPin,
     /// `reset_all_user_tokens`: a success clears the fail counters of all the user's tokens.
     pub reset_all_user_tokens: bool,
-}
-
-impl Default for Rules {
-    fn default() -> Self {
-        Rules {
-            otppin: OtpPin::TokenPin,
-            reset_all_user_tokens: false,
-        }
-    }
+    /// `last_auth`: a token whose last successful login is older than this many seconds is
+    /// refused even with the right OTP (the OTP is spent all the same).
+    pub last_auth: Option<i64>,
 }
 
 enum Class {
@@ -135,7 +129,28 @@ pub async fn evaluate(
     let invalid = pick(|c| matches!(c, Class::Invalid));
     let wrong_otp = pick(|c| matches!(c, Class::WrongOtp));
 
-    let verdict = if !valid.is_empty() {
+    // privacyIDEA's auth_lastauth: checked after the OTP, on the token's previous success.
+    let stale = rules.last_auth.is_some_and(|max| {
+        valid
+            .iter()
+            .any(|&i| live[i].1.last_auth.is_some_and(|t| now - t > max))
+    });
+    let verdict = if stale {
+        for &i in &valid {
+            if let Some(Class::Valid(cs)) = &classes[i] {
+                // The OTP is spent; the token's last success stays where it was.
+                live[i].1.count = cs.count;
+                live[i].1.time_shift = cs.time_shift;
+            }
+        }
+        let mut v = reject(
+            "The last successful authentication was too long ago (last_auth)",
+            "This token has not been used for too long; ask an administrator.",
+            serials(&live, &valid),
+        );
+        v.token_type = single_type(&live, &valid);
+        v
+    } else if !valid.is_empty() {
         for &i in &valid {
             if let Some(Class::Valid(cs)) = &classes[i] {
                 let rec = &mut live[i].1;

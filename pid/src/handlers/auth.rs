@@ -246,6 +246,7 @@ async fn finish(
             .policies
             .flag(Action::ResetAllUserTokens, &ctx)
             .is_some(),
+        last_auth: live.policies.last_auth(&ctx),
     };
     let verdict = match crate::auth::check_user_pass(state, &user.owner, pass, prefetched, &rules)
         .await

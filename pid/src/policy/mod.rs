@@ -59,6 +59,8 @@ fn default_priority() -> u32 {
 pub enum Value {
     Flag(bool),
     OtpPin(OtpPin),
+    /// A period, as written (`10d`) and in seconds.
+    Period(String, i64),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +75,7 @@ impl std::fmt::Display for Value {
             Value::Flag(b) => write!(f, "{b}"),
             Value::OtpPin(OtpPin::TokenPin) => f.write_str("tokenpin"),
             Value::OtpPin(OtpPin::None) => f.write_str("none"),
+            Value::Period(text, _) => f.write_str(text),
         }
     }
 }
@@ -85,6 +88,7 @@ pub enum Action {
     OtpPin,
     ResetAllUserTokens,
     HideSpecificErrorMessage,
+    LastAuth,
 }
 
 impl Action {
@@ -95,15 +99,17 @@ impl Action {
             Action::OtpPin => "otppin",
             Action::ResetAllUserTokens => "reset_all_user_tokens",
             Action::HideSpecificErrorMessage => "hide_specific_error_message",
+            Action::LastAuth => "last_auth",
         }
     }
 
-    const ALL: [Action; 5] = [
+    const ALL: [Action; 6] = [
         Action::PassOnNoToken,
         Action::PassOnNoUser,
         Action::OtpPin,
         Action::ResetAllUserTokens,
         Action::HideSpecificErrorMessage,
+        Action::LastAuth,
     ];
 }
 
@@ -115,7 +121,6 @@ const NOT_YET: &[&str] = &[
     "challenge_text",
     "auth_max_fail",
     "auth_max_success",
-    "last_auth",
     "smstext",
     "smsautosend",
     "emailtext",
@@ -292,6 +297,17 @@ impl Policies {
         }
     }
 
+    /// `last_auth`: the longest a token may go unused, in seconds.
+    pub fn last_auth(&self, ctx: &Context<'_>) -> Option<i64> {
+        match self.decide(Action::LastAuth, ctx) {
+            Some(Decision {
+                value: Value::Period(_, secs),
+                ..
+            }) => Some(*secs),
+            _ => None,
+        }
+    }
+
     pub fn otppin(&self, ctx: &Context<'_>) -> OtpPin {
         match self.decide(Action::OtpPin, ctx) {
             Some(Decision {
@@ -329,10 +345,36 @@ fn parse_action(scope: Scope, key: &str, value: &toml::Value) -> Result<(Action,
             other => return Err(format!("otppin = {other:?}: use \"tokenpin\" or \"none\"")),
         }),
         (Action::OtpPin, other) => return Err(format!("otppin must be a string, not {other}")),
+        (Action::LastAuth, toml::Value::String(text)) => match parse_period(text) {
+            Some(secs) => Value::Period(text.clone(), secs),
+            None => {
+                return Err(format!(
+                    "last_auth = {text:?}: write a period such as \"12h\", \"10d\" or \"1y\""
+                ))
+            }
+        },
+        (Action::LastAuth, other) => {
+            return Err(format!("last_auth must be a string, not {other}"))
+        }
         (_, toml::Value::Boolean(b)) => Value::Flag(*b),
         (a, other) => return Err(format!("{} must be true or false, not {other}", a.name())),
     };
     Ok((action, value))
+}
+
+/// privacyIDEA's periods: a number and one of s, m, h, d, y.
+fn parse_period(text: &str) -> Option<i64> {
+    let unit = text.chars().last()?;
+    let n: i64 = text[..text.len() - unit.len_utf8()].trim().parse().ok()?;
+    let secs = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'y' => 365 * 86_400,
+        _ => return None,
+    };
+    (n > 0).then(|| n.checked_mul(secs)).flatten()
 }
 
 /// Conditions that cannot both hold: some dimension where both policies list values and the
@@ -484,6 +526,7 @@ mod tests {
         for (text, needle) in [
             ("actions = { nosuch = true }", "unknown action"),
             ("actions = { passthru = true }", "does not enforce yet"),
+            ("actions = { last_auth = \"10 weeks\" }", "period"),
             ("actions = { otppin = \"userstore\" }", "userstore"),
             ("actions = { otppin = 3 }", "string"),
             ("actions = { passOnNoToken = \"yes\" }", "true or false"),
@@ -504,6 +547,16 @@ mod tests {
         let dup = "[[policy]]\nname = \"p\"\nscope = \"authentication\"\nactions = { passOnNoToken = true }\n\
                    [[policy]]\nname = \"p\"\nscope = \"authentication\"\nactions = { passOnNoUser = true }\n";
         assert!(load(dup).err().unwrap().contains("unique"));
+    }
+
+    #[test]
+    fn periods_parse_like_privacyidea() {
+        assert_eq!(parse_period("10d"), Some(864_000));
+        assert_eq!(parse_period("12h"), Some(43_200));
+        assert_eq!(parse_period("1y"), Some(31_536_000));
+        for bad in ["", "d", "10", "10w", "-1d", "0d", "x1d"] {
+            assert_eq!(parse_period(bad), None, "{bad}");
+        }
     }
 
     #[test]
