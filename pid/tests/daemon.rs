@@ -1347,3 +1347,72 @@ fn last_auth_refuses_a_token_unused_for_too_long_and_spends_the_otp() {
         "still stale: last success not moved"
     );
 }
+
+impl Daemon {
+    /// AuthBegin with `first` as the authtok; then answer every further prompt from `then`.
+    fn converse(&self, user: &str, first: &str, then: &[&str]) -> (Vec<String>, Outcome) {
+        let mut c = self.client();
+        let begin = AuthBegin {
+            user: user.into(),
+            service: "test".into(),
+            authtok: Some(Secret::new(first)),
+            ..Default::default()
+        };
+        let mut prompts = Vec::new();
+        let mut answers = then.iter();
+        let mut resp = c.call(&Request::AuthBegin(begin)).unwrap();
+        loop {
+            match resp {
+                Response::AuthStep {
+                    session,
+                    prompt: Prompt::Secret { text },
+                } => {
+                    prompts.push(text);
+                    let answer = answers.next().expect("a prompt nobody expected");
+                    resp = c
+                        .call(&Request::AuthContinue {
+                            session,
+                            answer: Secret::new(*answer),
+                        })
+                        .unwrap();
+                }
+                Response::AuthDone(o) => return (prompts, o),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+}
+
+const CHALLENGE: &str = "[[policy]]\nname = \"cr\"\nscope = \"authentication\"\n\
+                         actions = { challenge_response = \"hotp totp\" }\n";
+
+#[test]
+fn the_pin_alone_triggers_a_challenge_answered_by_the_otp_alone() {
+    let d = Daemon::start_with(CHALLENGE, 1_000_000);
+    let serial = d.enroll(TokenType::Hotp, "root", KEY20, Some("1234"), 6);
+    let (prompts, outcome) = d.converse("root", "1234", &[HOTP[0]]);
+    assert_eq!(prompts, ["please enter otp: "]);
+    assert!(accepted(&outcome), "{outcome:?}");
+    // PIN+OTP in one go still works.
+    let (prompts, outcome) = d.converse("root", &format!("1234{}", HOTP[1]), &[]);
+    assert!(prompts.is_empty() && accepted(&outcome), "{outcome:?}");
+    // A wrong answer fails and is charged; the challenge cannot be answered again.
+    let (_, outcome) = d.converse("root", "1234", &["000000"]);
+    assert!(!accepted(&outcome));
+    assert_eq!(d.show(&serial).failcount, 1);
+    assert!(d
+        .audit()
+        .iter()
+        .any(|e| e.message == "Response did not match the challenge."));
+    // A wrong PIN triggers nothing.
+    let (prompts, outcome) = d.converse("root", "9999", &[]);
+    assert!(prompts.is_empty() && !accepted(&outcome));
+}
+
+#[test]
+fn without_the_policy_the_pin_alone_is_just_a_failure() {
+    let d = Daemon::start();
+    d.enroll(TokenType::Hotp, "root", KEY20, Some("1234"), 6);
+    let (prompts, outcome) = d.converse("root", "1234", &[]);
+    assert!(prompts.is_empty() && !accepted(&outcome));
+}

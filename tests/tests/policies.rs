@@ -116,3 +116,27 @@ fn policy_check_explains_which_policies_apply_to_a_login() {
     let none = daemon.pictl(&["policy", "check", "--user", "root", "--service", "sshd"]);
     assert!(none.stdout.contains("none apply"), "{none:?}");
 }
+
+#[test]
+fn challenge_response_asks_for_the_otp_after_the_pin_through_pam() {
+    let daemon = pi_tests::Daemon::start_with(pi_tests::DaemonOptions {
+        extra_toml: "[[policy]]\nname = \"cr\"\nscope = \"authentication\"\n\
+                     actions = { challenge_response = \"hotp\" }\n"
+            .into(),
+        files: vec![],
+    });
+    let key = test_key("policy-challenge", 20);
+    daemon.enroll_hotp("root", &key, Some("2468"));
+    let pam = Pam::new(&daemon, "");
+    let run = pam.login_as(pi_tests::Caller::Root, "root", &["2468", &hotp(&key, 0, 6)]);
+    run.assert_accepted("PIN, then the OTP alone at the second prompt");
+    assert!(
+        run.out.stderr.contains("please enter otp"),
+        "the second prompt was shown: {:?}",
+        run.out
+    );
+    pam.login_as(pi_tests::Caller::Root, "root", &["2468", "000000"])
+        .assert_rejected("wrong OTP at the second prompt");
+    pam.login("root", &format!("2468{}", hotp(&key, 1, 6)))
+        .assert_accepted("PIN and OTP together still work");
+}

@@ -28,6 +28,21 @@ pub struct Verdict {
     /// Tokens the verdict is about (the matching ones, or the ones charged with a failure).
     pub serials: Vec<String>,
     pub token_type: Option<String>,
+    /// Tokens the PIN alone triggered a challenge for (`challenge_response` policy): the
+    /// caller asks for the OTP and checks the answer against these only.
+    pub challenge: Vec<String>,
+}
+
+/// What the user typed.
+#[derive(Clone, Copy)]
+pub enum Input<'a> {
+    /// PIN+OTP (or, with `challenge_response`, the PIN alone).
+    Pass(&'a Secret),
+    /// The OTP alone, answering a challenge for these tokens.
+    Answer {
+        otp: &'a Secret,
+        serials: &'a [String],
+    },
 }
 
 /// The new records to swap in, and the verdict that holds once they are stored.
@@ -45,6 +60,8 @@ pub struct Rules {
     pub otppin: OtpPin,
     /// `reset_all_user_tokens`: a success clears the fail counters of all the user's tokens.
     pub reset_all_user_tokens: bool,
+    /// `challenge_response`: token types whose PIN alone triggers a challenge.
+    pub challenge_types: Vec<protocol::TokenType>,
     /// `last_auth`: a token whose last successful login is older than this many seconds is
     /// refused even with the right OTP (the OTP is spent all the same).
     pub last_auth: Option<i64>,
@@ -59,16 +76,26 @@ enum Class {
     /// The OTP is wrong and the PIN was not checked: the user's only usable token, where
     /// pin-matched and invalid are charged alike (see `classify`).
     WrongOtp,
+    /// The whole answer is the token's PIN and its type may challenge.
+    ChallengeRequest,
 }
 
-/// Evaluate `pass` (PIN+OTP) against all of a user's tokens at `now`.
+/// Evaluate what the user typed against the user's tokens at `now` (for an answer: against the
+/// challenged tokens only).
 pub async fn evaluate(
     state: &State,
     tokens: Vec<Versioned>,
-    pass: &Secret,
+    input: Input<'_>,
     now: i64,
     rules: &Rules,
 ) -> Result<Plan, PidError> {
+    let tokens: Vec<Versioned> = match input {
+        Input::Pass(_) => tokens,
+        Input::Answer { serials, .. } => tokens
+            .into_iter()
+            .filter(|v| serials.contains(&v.rec.serial))
+            .collect(),
+    };
     let had_tokens = !tokens.is_empty();
     // Revoked tokens are out before anything else (privacyIDEA: check_token_list step 1).
     let mut live: Vec<(Versioned, TokenRecord)> = tokens
@@ -111,9 +138,17 @@ pub async fn evaluate(
             classes.push(None);
             continue;
         }
-        classes.push(Some(
-            classify(state, rec, pass, now, sole_usable, rules.otppin).await?,
-        ));
+        let class = match input {
+            Input::Pass(pass) => classify(state, rec, pass, now, sole_usable, rules).await?,
+            Input::Answer { otp, .. } => {
+                let key = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
+                match algorithm(rec.token_type).check(rec, &key, otp.expose(), now) {
+                    Some(cs) => Class::Valid(cs),
+                    None => Class::WrongOtp,
+                }
+            }
+        };
+        classes.push(Some(class));
     }
 
     let pick = |want: fn(&Class) -> bool| -> Vec<usize> {
@@ -128,6 +163,7 @@ pub async fn evaluate(
     let pin_matched = pick(|c| matches!(c, Class::PinMatched { .. }));
     let invalid = pick(|c| matches!(c, Class::Invalid));
     let wrong_otp = pick(|c| matches!(c, Class::WrongOtp));
+    let challenge = pick(|c| matches!(c, Class::ChallengeRequest));
 
     // privacyIDEA's auth_lastauth: checked after the OTP, on the token's previous success.
     let stale = rules.last_auth.is_some_and(|max| {
@@ -177,7 +213,18 @@ pub async fn evaluate(
             user_message: String::new(),
             token_type: single_type(&live, &valid),
             serials,
+            challenge: Vec::new(),
         }
+    } else if !challenge.is_empty() {
+        // privacyIDEA: one transaction for all triggered tokens; no fail counter is charged.
+        let mut v = reject(
+            &format!("challenge triggered for {} tokens", challenge.len()),
+            "",
+            serials(&live, &challenge),
+        );
+        v.token_type = single_type(&live, &challenge);
+        v.challenge = v.serials.clone();
+        v
     } else if !pin_matched.is_empty() {
         charge_failure(&mut live, &pin_matched, now);
         let previous = pin_matched.len() == 1
@@ -202,11 +249,11 @@ pub async fn evaluate(
         v
     } else if !wrong_otp.is_empty() {
         charge_failure(&mut live, &wrong_otp, now);
-        let mut v = reject(
-            "wrong otp value (PIN not checked)",
-            GENERIC_REJECT,
-            serials(&live, &wrong_otp),
-        );
+        let detail = match input {
+            Input::Answer { .. } => "Response did not match the challenge.",
+            Input::Pass(_) => "wrong otp value (PIN not checked)",
+        };
+        let mut v = reject(detail, GENERIC_REJECT, serials(&live, &wrong_otp));
         v.token_type = single_type(&live, &wrong_otp);
         v
     } else if !invalid.is_empty() {
@@ -239,6 +286,7 @@ fn reject(detail: &str, user: &str, serials: Vec<String>) -> Verdict {
         user_message: user.to_owned(),
         serials,
         token_type: None,
+        challenge: Vec::new(),
     }
 }
 
@@ -315,8 +363,18 @@ async fn classify(
     pass: &Secret,
     now: i64,
     sole_usable: bool,
-    otppin: OtpPin,
+    rules: &Rules,
 ) -> Result<Class, PidError> {
+    // privacyIDEA's is_challenge_request: the whole answer is the PIN of a token whose type
+    // the policy lets challenge (an empty answer matches a token without PIN).
+    if rules.challenge_types.contains(&rec.token_type)
+        && state
+            .verify_pin(rec.pin_hash.as_deref(), pass.expose())
+            .await?
+    {
+        return Ok(Class::ChallengeRequest);
+    }
+    let otppin = rules.otppin;
     let pass = pass.expose();
     let digits = rec.digits as usize;
     if pass.len() < digits || !pass.is_char_boundary(pass.len() - digits) {

@@ -7,7 +7,6 @@ use crate::error::PidError;
 use crate::store::{Owner, Swap, Versioned};
 use crate::State;
 use check::Verdict;
-use protocol::Secret;
 
 /// How often a check is redone when a token changed under it before giving up.
 const MAX_RETRIES: usize = 8;
@@ -18,7 +17,7 @@ const MAX_RETRIES: usize = 8;
 pub async fn check_user_pass(
     state: &State,
     owner: &Owner,
-    pass: &Secret,
+    input: check::Input<'_>,
     mut prefetched: Option<Vec<Versioned>>,
     rules: &check::Rules,
 ) -> Result<Verdict, PidError> {
@@ -31,7 +30,7 @@ pub async fn check_user_pass(
             None => state.store.tokens_of(owner)?,
         };
         let now = state.clock.now();
-        let plan = check::evaluate(state, tokens, pass, now, rules).await?;
+        let plan = check::evaluate(state, tokens, input, now, rules).await?;
         let changes: Vec<_> = plan
             .changes
             .iter()

@@ -10,6 +10,8 @@ pub struct Session {
     pub service: String,
     pub rhost: Option<String>,
     pub started: Instant,
+    /// Serials a challenge was sent for: the next answer is their OTP alone.
+    pub challenge: Vec<String>,
 }
 
 #[derive(Default)]

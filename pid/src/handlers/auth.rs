@@ -5,6 +5,7 @@
 //! other uid (a screen locker) only the account whose uid it runs as, and only so often.
 
 use crate::audit;
+use crate::auth::check::Input;
 use crate::auth::session::Session;
 use crate::caller::Caller;
 use crate::connection::ConnState;
@@ -113,16 +114,13 @@ async fn begin_inner(
     }
     let user = user.clone();
     if let Some(authtok) = req.authtok {
-        return Ok(finish(
-            state,
-            caller,
-            &user,
-            &req.service,
-            req.rhost.as_deref(),
-            &authtok,
-            Some(tokens),
-        )
-        .await);
+        let login = Login {
+            user: &user,
+            service: &req.service,
+            rhost: req.rhost.as_deref(),
+        };
+        let input = Input::Pass(&authtok);
+        return Ok(finish(state, caller, conn, login, input, Some(tokens)).await);
     }
     let any_pin = tokens.iter().any(|t| t.rec.pin_hash.is_some());
     let session = Session {
@@ -130,6 +128,7 @@ async fn begin_inner(
         service: req.service,
         rhost: req.rhost,
         started: std::time::Instant::now(),
+        challenge: Vec::new(),
     };
     let ttl = state.session_ttl();
     let max = state.live().config.limits.sessions_per_connection as usize;
@@ -173,16 +172,58 @@ pub async fn proceed(
             message: format!("Input too long: at most {MAX_ANSWER_LEN} characters."),
         });
     }
-    finish(
-        state,
-        caller,
-        &s.user,
-        &s.service,
-        s.rhost.as_deref(),
-        &answer,
-        None,
-    )
-    .await
+    let login = Login {
+        user: &s.user,
+        service: &s.service,
+        rhost: s.rhost.as_deref(),
+    };
+    let input = if s.challenge.is_empty() {
+        Input::Pass(&answer)
+    } else {
+        Input::Answer {
+            otp: &answer,
+            serials: &s.challenge,
+        }
+    };
+    finish(state, caller, conn, login, input, None).await
+}
+
+/// The PIN alone triggered a challenge: ask for the OTP in a new step of this conversation.
+fn challenge(
+    state: &State,
+    conn: &mut ConnState,
+    user: &ResolvedUser,
+    service: &str,
+    rhost: Option<&str>,
+    serials: Vec<String>,
+) -> Response {
+    let session = Session {
+        user: user.clone(),
+        service: service.to_owned(),
+        rhost: rhost.map(str::to_owned),
+        started: std::time::Instant::now(),
+        challenge: serials,
+    };
+    let max = state.live().config.limits.sessions_per_connection as usize;
+    match conn.sessions.insert(session, max, state.session_ttl()) {
+        Some(id) => Response::AuthStep {
+            session: id,
+            // privacyIDEA's default challenge text.
+            prompt: Prompt::Secret {
+                text: "please enter otp: ".into(),
+            },
+        },
+        None => error_response(&PidError::RateLimited(
+            "too many open authentication sessions on this connection".into(),
+        )),
+    }
+}
+
+/// Who is logging in, through what, from where.
+struct Login<'a> {
+    user: &'a ResolvedUser,
+    service: &'a str,
+    rhost: Option<&'a str>,
 }
 
 /// privacyIDEA's `passOnNoUser` / `passOnNoToken`: accepted without a second factor, audited as
@@ -221,12 +262,16 @@ fn hidden(hide: bool, outcome: Outcome) -> Outcome {
 async fn finish(
     state: &State,
     caller: &Caller,
-    user: &ResolvedUser,
-    service: &str,
-    rhost: Option<&str>,
-    pass: &Secret,
+    conn: &mut ConnState,
+    login: Login<'_>,
+    input: Input<'_>,
     prefetched: Option<Vec<crate::store::Versioned>>,
 ) -> Response {
+    let Login {
+        user,
+        service,
+        rhost,
+    } = login;
     let mut entry = audit::entry(caller, "auth", state.clock.now());
     entry.user = Some(user.owner.login.clone());
     entry.realm = Some(user.owner.realm.clone());
@@ -247,8 +292,13 @@ async fn finish(
             .flag(Action::ResetAllUserTokens, &ctx)
             .is_some(),
         last_auth: live.policies.last_auth(&ctx),
+        // An answer to a challenge is the OTP alone; it never triggers another challenge.
+        challenge_types: match input {
+            Input::Pass(_) => live.policies.challenge_types(&ctx),
+            Input::Answer { .. } => Vec::new(),
+        },
     };
-    let verdict = match crate::auth::check_user_pass(state, &user.owner, pass, prefetched, &rules)
+    let verdict = match crate::auth::check_user_pass(state, &user.owner, input, prefetched, &rules)
         .await
     {
         Ok(v) => v,
@@ -264,6 +314,9 @@ async fn finish(
     entry.serial = (!verdict.serials.is_empty()).then(|| verdict.serials.join(","));
     entry.token_type = verdict.token_type.clone();
     audit::record(state, entry);
+    if !verdict.challenge.is_empty() {
+        return challenge(state, conn, user, service, rhost, verdict.challenge);
+    }
     // Durable before success: a spent OTP must stay spent if we crash right after answering.
     if let Err(e) = state.store.durable().await {
         tracing::error!(error = %e, "could not make the authentication durable");

@@ -61,6 +61,8 @@ pub enum Value {
     OtpPin(OtpPin),
     /// A period, as written (`10d`) and in seconds.
     Period(String, i64),
+    /// Token types, e.g. for `challenge_response`.
+    Types(Vec<protocol::TokenType>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +78,10 @@ impl std::fmt::Display for Value {
             Value::OtpPin(OtpPin::TokenPin) => f.write_str("tokenpin"),
             Value::OtpPin(OtpPin::None) => f.write_str("none"),
             Value::Period(text, _) => f.write_str(text),
+            Value::Types(types) => {
+                let names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+                f.write_str(&names.join(" "))
+            }
         }
     }
 }
@@ -89,6 +95,7 @@ pub enum Action {
     ResetAllUserTokens,
     HideSpecificErrorMessage,
     LastAuth,
+    ChallengeResponse,
 }
 
 impl Action {
@@ -100,16 +107,18 @@ impl Action {
             Action::ResetAllUserTokens => "reset_all_user_tokens",
             Action::HideSpecificErrorMessage => "hide_specific_error_message",
             Action::LastAuth => "last_auth",
+            Action::ChallengeResponse => "challenge_response",
         }
     }
 
-    const ALL: [Action; 6] = [
+    const ALL: [Action; 7] = [
         Action::PassOnNoToken,
         Action::PassOnNoUser,
         Action::OtpPin,
         Action::ResetAllUserTokens,
         Action::HideSpecificErrorMessage,
         Action::LastAuth,
+        Action::ChallengeResponse,
     ];
 }
 
@@ -117,7 +126,6 @@ impl Action {
 const NOT_YET: &[&str] = &[
     "passthru",
     "mangle",
-    "challenge_response",
     "challenge_text",
     "auth_max_fail",
     "auth_max_success",
@@ -297,6 +305,17 @@ impl Policies {
         }
     }
 
+    /// `challenge_response`: token types whose PIN alone triggers a challenge.
+    pub fn challenge_types(&self, ctx: &Context<'_>) -> Vec<protocol::TokenType> {
+        match self.decide(Action::ChallengeResponse, ctx) {
+            Some(Decision {
+                value: Value::Types(t),
+                ..
+            }) => t.clone(),
+            _ => Vec::new(),
+        }
+    }
+
     /// `last_auth`: the longest a token may go unused, in seconds.
     pub fn last_auth(&self, ctx: &Context<'_>) -> Option<i64> {
         match self.decide(Action::LastAuth, ctx) {
@@ -356,10 +375,40 @@ fn parse_action(scope: Scope, key: &str, value: &toml::Value) -> Result<(Action,
         (Action::LastAuth, other) => {
             return Err(format!("last_auth must be a string, not {other}"))
         }
+        (Action::ChallengeResponse, value) => Value::Types(parse_types(value)?),
         (_, toml::Value::Boolean(b)) => Value::Flag(*b),
         (a, other) => return Err(format!("{} must be true or false, not {other}", a.name())),
     };
     Ok((action, value))
+}
+
+/// `"hotp totp"` (privacyIDEA's spelling) or `["hotp", "totp"]`.
+fn parse_types(value: &toml::Value) -> Result<Vec<protocol::TokenType>, String> {
+    let names: Vec<String> = match value {
+        toml::Value::String(s) => s.split_whitespace().map(str::to_owned).collect(),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_owned)
+                    .ok_or("challenge_response lists token types")
+            })
+            .collect::<Result<_, _>>()?,
+        other => return Err(format!("challenge_response lists token types, not {other}")),
+    };
+    if names.is_empty() {
+        return Err("challenge_response lists no token type".into());
+    }
+    names
+        .iter()
+        .map(|n| match n.as_str() {
+            "hotp" => Ok(protocol::TokenType::Hotp),
+            "totp" => Ok(protocol::TokenType::Totp),
+            other => Err(format!(
+                "challenge_response: {other:?} is not a token type pi has (hotp, totp)"
+            )),
+        })
+        .collect()
 }
 
 /// privacyIDEA's periods: a number and one of s, m, h, d, y.
@@ -526,6 +575,11 @@ mod tests {
         for (text, needle) in [
             ("actions = { nosuch = true }", "unknown action"),
             ("actions = { passthru = true }", "does not enforce yet"),
+            (
+                "actions = { challenge_response = \"hotp yubikey\" }",
+                "yubikey",
+            ),
+            ("actions = { challenge_response = 1 }", "token types"),
             ("actions = { last_auth = \"10 weeks\" }", "period"),
             ("actions = { otppin = \"userstore\" }", "userstore"),
             ("actions = { otppin = 3 }", "string"),
