@@ -262,6 +262,41 @@ impl Daemon {
         self.signal(Signal::SIGCONT);
     }
 
+    /// The config file as it is now.
+    pub fn config_text(&self) -> String {
+        fs::read_to_string(&self.config).expect("read the config")
+    }
+
+    /// Replace the config file with `text`, send SIGHUP, and wait until the daemon logged the
+    /// outcome of that reload. Returns true if it took the new file, false if it refused it.
+    pub fn reload_config(&self, text: &str) -> bool {
+        fs::write(&self.config, text).expect("write the new config");
+        let outcomes = |log: &str| {
+            (
+                log.matches("configuration reloaded").count(),
+                log.matches("reload refused").count(),
+            )
+        };
+        let before = outcomes(&self.log());
+        self.signal(Signal::SIGHUP);
+        let deadline = Instant::now() + STOP_DEADLINE;
+        loop {
+            let now = outcomes(&self.log());
+            if now.0 > before.0 {
+                return true;
+            }
+            if now.1 > before.1 {
+                return false;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no reload outcome logged:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `pictl ARGS` as root, with `PI_SOCKET` pointing at this daemon.
     pub fn pictl(&self, args: &[&str]) -> CmdOutput {
         self.pictl_as(Caller::Root, args, "")

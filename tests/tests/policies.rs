@@ -2,28 +2,15 @@
 //! Policies through the real PAM stack: a rule for one PAM service leaves the others alone.
 
 use pi_tests::{hotp, test_key, Daemon, Pam};
-use std::time::{Duration, Instant};
 
 /// Append `toml` to the daemon's config and apply it with SIGHUP.
 fn apply(daemon: &Daemon, toml: &str) {
-    let mut text = std::fs::read_to_string(daemon.config_path()).unwrap();
-    text.push_str(toml);
-    std::fs::write(daemon.config_path(), text).unwrap();
-    let before = daemon.log().matches("configuration reloaded").count();
-    let status = std::process::Command::new("pkill")
-        .args(["-HUP", "-f", &daemon.config_path().display().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while daemon.log().matches("configuration reloaded").count() <= before {
-        assert!(
-            Instant::now() < deadline,
-            "reload not applied:\n{}",
-            daemon.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let text = std::fs::read_to_string(daemon.config_path()).unwrap();
+    assert!(
+        daemon.reload_config(&format!("{text}{toml}")),
+        "reload refused:\n{}",
+        daemon.log()
+    );
 }
 
 #[test]
