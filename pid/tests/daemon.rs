@@ -1416,3 +1416,28 @@ fn without_the_policy_the_pin_alone_is_just_a_failure() {
     let (prompts, outcome) = d.converse("root", "1234", &[]);
     assert!(prompts.is_empty() && !accepted(&outcome));
 }
+
+#[test]
+fn mangle_strips_a_domain_suffix_before_the_user_is_looked_up() {
+    let d = Daemon::start_with(
+        "[[policy]]\nname = \"strip\"\nscope = \"authentication\"\nservice = [\"sshd\"]\n\
+         actions = { mangle = 'user/@corp\\.example$//' }\n",
+        1_000_000,
+    );
+    d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    assert!(accepted(&d.login_from(
+        "root@corp.example",
+        HOTP[0],
+        "sshd",
+        None
+    )));
+    assert_eq!(
+        d.login_from("root@corp.example", HOTP[1], "login", None),
+        Outcome::UnknownUser,
+        "only sshd logins are rewritten"
+    );
+    let audit = d.audit();
+    assert!(audit
+        .iter()
+        .any(|e| e.user.as_deref() == Some("root") && e.success));
+}

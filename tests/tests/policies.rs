@@ -127,3 +127,21 @@ fn challenge_response_asks_for_the_otp_after_the_pin_through_pam() {
     pam.login("root", &format!("2468{}", hotp(&key, 1, 6)))
         .assert_accepted("PIN and OTP together still work");
 }
+
+#[test]
+fn mangle_strips_a_domain_suffix_through_pam() {
+    let daemon = Daemon::start();
+    let key = test_key("policy-mangle", 20);
+    daemon.enroll_hotp("root", &key, None);
+    let sshd = Pam::new(&daemon, "");
+    apply(
+        &daemon,
+        &format!(
+            "\n[[policy]]\nname = \"strip\"\nscope = \"authentication\"\nservice = [\"{}\"]\n\
+             actions = {{ mangle = 'user/@corp\\.example$//' }}\n",
+            sshd.service()
+        ),
+    );
+    sshd.login("root@corp.example", &hotp(&key, 0, 6))
+        .assert_accepted("root@corp.example is root after mangling");
+}

@@ -11,7 +11,7 @@ use crate::caller::Caller;
 use crate::connection::ConnState;
 use crate::error::PidError;
 use crate::handlers::error_response;
-use crate::policy::{self, Action};
+use crate::policy::{self, Action, MangleKey};
 use crate::users::{self, ResolvedUser};
 use crate::State;
 use protocol::paths::{MAX_ANSWER_LEN, MAX_TEXT_LEN};
@@ -67,7 +67,8 @@ async fn begin_inner(
             "too many authentication attempts from this uid; wait a minute".into(),
         ));
     }
-    let (login, realm) = live.realms.split(&req.user, None);
+    let (login, realm) = mangled_user(&live, &req);
+    let (login, realm) = (login.as_str(), realm.as_str());
     entry.user = Some(login.to_owned());
     entry.realm = Some(realm.to_owned());
     if let Err(e) = users::validate_login(login) {
@@ -224,6 +225,31 @@ struct Login<'a> {
     user: &'a ResolvedUser,
     service: &'a str,
     rhost: Option<&'a str>,
+}
+
+/// The login and realm after privacyIDEA's `mangle`: the rewrites chosen for the name as typed
+/// apply to the name (then split again into login and realm) and to the realm.
+fn mangled_user(live: &crate::Live, req: &AuthBegin) -> (String, String) {
+    let (login, realm) = live.realms.split(&req.user, None);
+    let ctx = policy::Context {
+        realm,
+        resolver: None,
+        login,
+        service: &req.service,
+        rhost: req.rhost.as_deref(),
+    };
+    let mangles = live.policies.mangles(&ctx);
+    if mangles.is_empty() {
+        return (login.to_owned(), realm.to_owned());
+    }
+    let user = mangles
+        .iter()
+        .fold(req.user.clone(), |u, m| m.apply(MangleKey::User, &u));
+    let (login, realm) = live.realms.split(&user, None);
+    let realm = mangles
+        .iter()
+        .fold(realm.to_owned(), |r, m| m.apply(MangleKey::Realm, &r));
+    (login.to_owned(), realm)
 }
 
 /// privacyIDEA's `passOnNoUser` / `passOnNoToken`: accepted without a second factor, audited as

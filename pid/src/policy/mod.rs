@@ -63,6 +63,82 @@ pub enum Value {
     Period(String, i64),
     /// Token types, e.g. for `challenge_response`.
     Types(Vec<protocol::TokenType>),
+    /// `mangle` rewrites, applied in order.
+    Mangle(Vec<Mangle>),
+}
+
+/// What a `mangle` rewrite applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MangleKey {
+    User,
+    Realm,
+}
+
+/// One `key/regex/replacement/` rewrite. Compared by its text: two policies with the same text
+/// do the same thing.
+#[derive(Clone, Debug)]
+pub struct Mangle {
+    pub key: MangleKey,
+    regex: regex::Regex,
+    replacement: String,
+    text: String,
+}
+
+impl PartialEq for Mangle {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Mangle {}
+
+impl Mangle {
+    /// privacyIDEA's `key/regex/replacement/`; the regex may contain `/`, the replacement may not.
+    /// Replacements use `$1` for groups (Python's `\1` is written `$1` here).
+    fn parse(text: &str) -> Result<Mangle, String> {
+        let body = text.strip_suffix('/').ok_or_else(|| {
+            format!("mangle {text:?}: write key/regex/replacement/ (with the final slash)")
+        })?;
+        let (key, rest) = body
+            .split_once('/')
+            .ok_or_else(|| format!("mangle {text:?}: write key/regex/replacement/"))?;
+        let (pattern, replacement) = rest
+            .rsplit_once('/')
+            .ok_or_else(|| format!("mangle {text:?}: write key/regex/replacement/"))?;
+        let key = match key {
+            "user" => MangleKey::User,
+            "realm" => MangleKey::Realm,
+            "pass" => {
+                return Err(format!(
+                    "mangle {text:?}: rewriting the password is not enforced by this version yet"
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "mangle {text:?}: key {other:?} is not user or realm"
+                ))
+            }
+        };
+        let regex = regex::Regex::new(pattern)
+            .map_err(|e| format!("mangle {text:?}: invalid regular expression: {e}"))?;
+        Ok(Mangle {
+            key,
+            regex,
+            replacement: replacement.to_owned(),
+            text: text.to_owned(),
+        })
+    }
+
+    /// Apply to `value` when `key` matches this rewrite's key.
+    pub fn apply(&self, key: MangleKey, value: &str) -> String {
+        if key == self.key {
+            self.regex
+                .replace_all(value, self.replacement.as_str())
+                .into_owned()
+        } else {
+            value.to_owned()
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +154,10 @@ impl std::fmt::Display for Value {
             Value::OtpPin(OtpPin::TokenPin) => f.write_str("tokenpin"),
             Value::OtpPin(OtpPin::None) => f.write_str("none"),
             Value::Period(text, _) => f.write_str(text),
+            Value::Mangle(rules) => {
+                let texts: Vec<&str> = rules.iter().map(|m| m.text.as_str()).collect();
+                f.write_str(&texts.join(" "))
+            }
             Value::Types(types) => {
                 let names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
                 f.write_str(&names.join(" "))
@@ -96,6 +176,7 @@ pub enum Action {
     HideSpecificErrorMessage,
     LastAuth,
     ChallengeResponse,
+    Mangle,
 }
 
 impl Action {
@@ -108,10 +189,11 @@ impl Action {
             Action::HideSpecificErrorMessage => "hide_specific_error_message",
             Action::LastAuth => "last_auth",
             Action::ChallengeResponse => "challenge_response",
+            Action::Mangle => "mangle",
         }
     }
 
-    const ALL: [Action; 7] = [
+    const ALL: [Action; 8] = [
         Action::PassOnNoToken,
         Action::PassOnNoUser,
         Action::OtpPin,
@@ -119,13 +201,13 @@ impl Action {
         Action::HideSpecificErrorMessage,
         Action::LastAuth,
         Action::ChallengeResponse,
+        Action::Mangle,
     ];
 }
 
 /// privacyIDEA actions that are recognised but not enforced yet: refused with this reason.
 const NOT_YET: &[&str] = &[
     "passthru",
-    "mangle",
     "challenge_text",
     "auth_max_fail",
     "auth_max_success",
@@ -316,6 +398,17 @@ impl Policies {
         }
     }
 
+    /// `mangle`: the rewrites to apply to the user name and realm of this login.
+    pub fn mangles(&self, ctx: &Context<'_>) -> Vec<Mangle> {
+        match self.decide(Action::Mangle, ctx) {
+            Some(Decision {
+                value: Value::Mangle(m),
+                ..
+            }) => m.clone(),
+            _ => Vec::new(),
+        }
+    }
+
     /// `last_auth`: the longest a token may go unused, in seconds.
     pub fn last_auth(&self, ctx: &Context<'_>) -> Option<i64> {
         match self.decide(Action::LastAuth, ctx) {
@@ -376,6 +469,19 @@ fn parse_action(scope: Scope, key: &str, value: &toml::Value) -> Result<(Action,
             return Err(format!("last_auth must be a string, not {other}"))
         }
         (Action::ChallengeResponse, value) => Value::Types(parse_types(value)?),
+        (Action::Mangle, toml::Value::String(text)) => Value::Mangle(vec![Mangle::parse(text)?]),
+        (Action::Mangle, toml::Value::Array(items)) => Value::Mangle(
+            items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .ok_or("mangle lists strings")
+                        .map_err(str::to_owned)
+                })
+                .map(|t| t.and_then(Mangle::parse))
+                .collect::<Result<_, _>>()?,
+        ),
+        (Action::Mangle, other) => return Err(format!("mangle must be a string, not {other}")),
         (_, toml::Value::Boolean(b)) => Value::Flag(*b),
         (a, other) => return Err(format!("{} must be true or false, not {other}", a.name())),
     };
@@ -580,6 +686,10 @@ mod tests {
                 "yubikey",
             ),
             ("actions = { challenge_response = 1 }", "token types"),
+            (
+                "actions = { mangle = \"user/(unclosed//\" }",
+                "invalid regular expression",
+            ),
             ("actions = { last_auth = \"10 weeks\" }", "period"),
             ("actions = { otppin = \"userstore\" }", "userstore"),
             ("actions = { otppin = 3 }", "string"),
@@ -601,6 +711,26 @@ mod tests {
         let dup = "[[policy]]\nname = \"p\"\nscope = \"authentication\"\nactions = { passOnNoToken = true }\n\
                    [[policy]]\nname = \"p\"\nscope = \"authentication\"\nactions = { passOnNoUser = true }\n";
         assert!(load(dup).err().unwrap().contains("unique"));
+    }
+
+    #[test]
+    fn mangle_rewrites_user_names_like_privacyidea() {
+        let m = Mangle::parse(r"user/@example\.org$//").unwrap();
+        assert_eq!(m.apply(MangleKey::User, "alice@example.org"), "alice");
+        assert_eq!(
+            m.apply(MangleKey::User, "alice@other.org"),
+            "alice@other.org"
+        );
+        assert_eq!(
+            m.apply(MangleKey::Realm, "x@example.org"),
+            "x@example.org",
+            "other key"
+        );
+        let g = Mangle::parse(r"user/^(\w+)\.(\w+)$/$2/").unwrap();
+        assert_eq!(g.apply(MangleKey::User, "corp.alice"), "alice");
+        for bad in ["user/x/y", "pass/x/y/", "host/x/y/", "user/(/x/", "user"] {
+            assert!(Mangle::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
