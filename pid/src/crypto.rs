@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 12;
@@ -211,11 +211,6 @@ pub fn random_bytes(n: usize) -> Zeroizing<Vec<u8>> {
 
 pub fn random_u64() -> u64 {
     rand::rngs::OsRng.next_u64()
-}
-
-/// Wipe a string that held a secret.
-pub fn wipe(s: &mut String) {
-    s.zeroize();
 }
 
 #[cfg(test)]

@@ -65,6 +65,9 @@ pub struct Rules {
     /// `last_auth`: a token whose last successful login is older than this many seconds is
     /// refused even with the right OTP (the OTP is spent all the same).
     pub last_auth: Option<i64>,
+    /// `tokens.failcounter_clear_timeout_mins` in seconds (0 = never), from the same configuration
+    /// snapshot as the rest of the rules.
+    pub failcounter_clear_secs: i64,
 }
 
 enum Class {
@@ -119,7 +122,7 @@ pub async fn evaluate(
     // privacyIDEA weighs token types by their first letter; the sort is stable (serial order).
     live.sort_by_key(|(v, _)| v.rec.token_type.as_str().as_bytes()[0]);
 
-    let clear_after = state.live().config.tokens.failcounter_clear_timeout_mins as i64 * 60;
+    let clear_after = rules.failcounter_clear_secs;
     let mut unusable_msgs: Vec<&'static str> = Vec::new();
     let mut fail_locked_only = true;
     let reasons: Vec<Option<&'static str>> = live

@@ -4,13 +4,12 @@
 use crate::audit;
 use crate::caller::Caller;
 use crate::error::PidError;
-use crate::handlers::error_response;
+use crate::handlers::{error_response, validate_text};
 use crate::store::{Owner, Swap, TokenRecord, Versioned};
 use crate::tokens::{algorithm, CounterState};
 use crate::users;
 use crate::State;
 use protocol::admin::MAX_PAGE;
-use protocol::paths::MAX_TEXT_LEN;
 use protocol::{
     AdminRequest, AdminResponse, AuditEntry, EnrollRequest, Enrolled, HashAlgorithm,
     PolicyDecision, PolicyReport, Response, Secret, TokenSettings, TokenType, UserRef,
@@ -308,15 +307,6 @@ fn validate_serial(serial: &str) -> Result<(), PidError> {
         return Err(PidError::InvalidArgument(format!(
             "serial {serial:?} is not valid: use 1 to {MAX_SERIAL_LEN} letters, digits, '-', '_' \
              or '.'"
-        )));
-    }
-    Ok(())
-}
-
-fn validate_text(name: &str, value: &str) -> Result<(), PidError> {
-    if value.len() > MAX_TEXT_LEN || value.chars().any(|c| c.is_control()) {
-        return Err(PidError::InvalidArgument(format!(
-            "{name} must be at most {MAX_TEXT_LEN} bytes without control characters"
         )));
     }
     Ok(())

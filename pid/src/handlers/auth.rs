@@ -10,21 +10,12 @@ use crate::auth::session::Session;
 use crate::caller::Caller;
 use crate::connection::ConnState;
 use crate::error::PidError;
-use crate::handlers::error_response;
+use crate::handlers::{error_response, validate_text};
 use crate::policy::{self, Action, MangleKey};
 use crate::users::{self, ResolvedUser};
 use crate::State;
-use protocol::paths::{MAX_ANSWER_LEN, MAX_TEXT_LEN};
+use protocol::paths::MAX_ANSWER_LEN;
 use protocol::{AuthBegin, Outcome, Prompt, Response, Secret};
-
-fn check_text(name: &str, value: &str) -> Result<(), PidError> {
-    if value.len() > MAX_TEXT_LEN || value.chars().any(|c| c.is_control()) {
-        return Err(PidError::InvalidArgument(format!(
-            "{name} must be at most {MAX_TEXT_LEN} bytes without control characters"
-        )));
-    }
-    Ok(())
-}
 
 pub async fn begin(
     state: &State,
@@ -44,14 +35,14 @@ async fn begin_inner(
     conn: &mut ConnState,
     req: AuthBegin,
 ) -> Result<Response, PidError> {
-    check_text("service", &req.service)?;
+    validate_text("service", &req.service)?;
     for (name, v) in [
         ("rhost", &req.rhost),
         ("tty", &req.tty),
         ("ruser", &req.ruser),
     ] {
         if let Some(v) = v {
-            check_text(name, v)?;
+            validate_text(name, v)?;
         }
     }
     let now = state.clock.now();
@@ -124,29 +115,17 @@ async fn begin_inner(
         return Ok(finish(state, caller, conn, login, input, Some(tokens)).await);
     }
     let any_pin = tokens.iter().any(|t| t.rec.pin_hash.is_some());
-    let session = Session {
-        user,
-        service: req.service,
-        rhost: req.rhost,
-        started: std::time::Instant::now(),
-        challenge: Vec::new(),
-    };
-    let ttl = state.session_ttl();
-    let max = state.live().config.limits.sessions_per_connection as usize;
-    let Some(id) = conn.sessions.insert(session, max, ttl) else {
-        return Err(PidError::RateLimited(
-            "too many open authentication sessions on this connection".into(),
-        ));
-    };
     let text = if any_pin {
         "PIN and one-time password: "
     } else {
         "One-time password: "
     };
-    Ok(Response::AuthStep {
-        session: id,
-        prompt: Prompt::Secret { text: text.into() },
-    })
+    let login = Login {
+        user: &user,
+        service: &req.service,
+        rhost: req.rhost.as_deref(),
+    };
+    open_session(state, conn, &login, Vec::new(), text)
 }
 
 pub async fn proceed(
@@ -161,23 +140,19 @@ pub async fn proceed(
             "the authentication session is unknown or expired; start again".into(),
         ));
     };
+    let login = Login {
+        user: &s.user,
+        service: &s.service,
+        rhost: s.rhost.as_deref(),
+    };
     if answer.len() > MAX_ANSWER_LEN {
-        let mut entry = audit::entry(caller, "auth", state.clock.now());
-        entry.user = Some(s.user.owner.login.clone());
-        entry.realm = Some(s.user.owner.realm.clone());
-        entry.service = Some(s.service.clone());
-        entry.rhost = s.rhost.clone();
+        let mut entry = login.audit_entry(state, caller);
         entry.message = format!("answer of {} bytes refused", answer.len());
         audit::record(state, entry);
         return Response::AuthDone(Outcome::Reject {
             message: format!("Input too long: at most {MAX_ANSWER_LEN} characters."),
         });
     }
-    let login = Login {
-        user: &s.user,
-        service: &s.service,
-        rhost: s.rhost.as_deref(),
-    };
     let input = if s.challenge.is_empty() {
         Input::Pass(&answer)
     } else {
@@ -189,32 +164,31 @@ pub async fn proceed(
     finish(state, caller, conn, login, input, None).await
 }
 
-/// The PIN alone triggered a challenge: ask for the OTP in a new step of this conversation.
-fn challenge(
+/// Ask the next question of this conversation in a new session of the connection. With
+/// `challenge` serials, the answer is their OTP alone.
+fn open_session(
     state: &State,
     conn: &mut ConnState,
-    user: &ResolvedUser,
-    service: &str,
-    rhost: Option<&str>,
-    serials: Vec<String>,
-) -> Response {
+    login: &Login<'_>,
+    challenge: Vec<String>,
+    prompt: &str,
+) -> Result<Response, PidError> {
     let session = Session {
-        user: user.clone(),
-        service: service.to_owned(),
-        rhost: rhost.map(str::to_owned),
+        user: login.user.clone(),
+        service: login.service.to_owned(),
+        rhost: login.rhost.map(str::to_owned),
         started: std::time::Instant::now(),
-        challenge: serials,
+        challenge,
     };
     let max = state.live().config.limits.sessions_per_connection as usize;
     match conn.sessions.insert(session, max, state.session_ttl()) {
-        Some(id) => Response::AuthStep {
+        Some(id) => Ok(Response::AuthStep {
             session: id,
-            // privacyIDEA's default challenge text.
             prompt: Prompt::Secret {
-                text: "please enter otp: ".into(),
+                text: prompt.into(),
             },
-        },
-        None => error_response(&PidError::RateLimited(
+        }),
+        None => Err(PidError::RateLimited(
             "too many open authentication sessions on this connection".into(),
         )),
     }
@@ -225,6 +199,18 @@ struct Login<'a> {
     user: &'a ResolvedUser,
     service: &'a str,
     rhost: Option<&'a str>,
+}
+
+impl Login<'_> {
+    /// The audit entry for this login, to be completed with the verdict.
+    fn audit_entry(&self, state: &State, caller: &Caller) -> protocol::AuditEntry {
+        let mut entry = audit::entry(caller, "auth", state.clock.now());
+        entry.user = Some(self.user.owner.login.clone());
+        entry.realm = Some(self.user.owner.realm.clone());
+        entry.service = Some(self.service.to_owned());
+        entry.rhost = self.rhost.map(str::to_owned);
+        entry
+    }
 }
 
 /// The login and realm after privacyIDEA's `mangle`: the rewrites chosen for the name as typed
@@ -293,16 +279,12 @@ async fn finish(
     input: Input<'_>,
     prefetched: Option<Vec<crate::store::Versioned>>,
 ) -> Response {
+    let mut entry = login.audit_entry(state, caller);
     let Login {
         user,
         service,
         rhost,
     } = login;
-    let mut entry = audit::entry(caller, "auth", state.clock.now());
-    entry.user = Some(user.owner.login.clone());
-    entry.realm = Some(user.owner.realm.clone());
-    entry.service = Some(service.to_owned());
-    entry.rhost = rhost.map(str::to_owned);
     let live = state.live();
     let ctx = policy::Context {
         realm: &user.owner.realm,
@@ -318,6 +300,7 @@ async fn finish(
             .flag(Action::ResetAllUserTokens, &ctx)
             .is_some(),
         last_auth: live.policies.last_auth(&ctx),
+        failcounter_clear_secs: live.config.tokens.failcounter_clear_timeout_mins as i64 * 60,
         // An answer to a challenge is the OTP alone; it never triggers another challenge.
         challenge_types: match input {
             Input::Pass(_) => live.policies.challenge_types(&ctx),
@@ -341,7 +324,9 @@ async fn finish(
     entry.token_type = verdict.token_type.clone();
     audit::record(state, entry);
     if !verdict.challenge.is_empty() {
-        return challenge(state, conn, user, service, rhost, verdict.challenge);
+        // privacyIDEA's default challenge text.
+        return open_session(state, conn, &login, verdict.challenge, "please enter otp: ")
+            .unwrap_or_else(|e| error_response(&e));
     }
     // Durable before success: a spent OTP must stay spent if we crash right after answering.
     if let Err(e) = state.store.durable().await {

@@ -6,7 +6,19 @@ pub mod auth;
 pub mod status;
 
 use crate::error::PidError;
+use protocol::paths::MAX_TEXT_LEN;
 use protocol::Response;
+
+/// Free text from a peer (service, remote host, description …): bounded, no control characters,
+/// so it is safe to store, audit and print.
+pub fn validate_text(name: &str, value: &str) -> Result<(), PidError> {
+    if value.len() > MAX_TEXT_LEN || value.chars().any(|c| c.is_control()) {
+        return Err(PidError::InvalidArgument(format!(
+            "{name} must be at most {MAX_TEXT_LEN} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
 
 pub fn error_response(e: &PidError) -> Response {
     if e.code() == protocol::ErrorCode::Internal {

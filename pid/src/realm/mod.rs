@@ -100,10 +100,6 @@ impl Realms {
         })
     }
 
-    pub fn default_realm(&self) -> &str {
-        &self.default_realm
-    }
-
     pub fn exists(&self, realm: &str) -> bool {
         self.realms.contains_key(realm)
     }
