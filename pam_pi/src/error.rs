@@ -63,6 +63,9 @@ pub enum Event<'a> {
     InputTooLong,
     /// `use_first_pass` was given but no earlier module set a password.
     NoFirstPass,
+    /// The module runs inside the daemon itself: the PAM service pid uses to check user store
+    /// passwords loads pam_pi. Talking to the daemon would recurse.
+    InsideDaemon,
     /// A hook panicked; the panic was caught at the FFI boundary.
     Panic(Hook),
 }
@@ -96,6 +99,9 @@ pub fn pam_code(event: &Event<'_>, options: &Options) -> PamCode {
         // another account), RateLimited, VersionMismatch and the rest are all "no".
         Event::DaemonError(_) => PamCode::AuthErr,
         Event::EndlessSession | Event::InputTooLong | Event::NoFirstPass => PamCode::AuthErr,
+        // The daemon asked PAM whether a password is right and PAM asked us: "no" is the only
+        // answer that cannot loop and cannot pass a password unchecked.
+        Event::InsideDaemon => PamCode::AuthErr,
         // Conversation failures report PAM_CONV_ERR as Linux-PAM's own modules do. It is a
         // failure under every control value (no stack maps conv_err to success), and it tells
         // the application the truth: sudo and login stop asking when the user pressed Ctrl-D
@@ -308,6 +314,14 @@ mod tests {
     fn use_first_pass_without_password_is_auth_err() {
         assert_eq!(
             both(Event::NoFirstPass),
+            (PamCode::AuthErr, PamCode::AuthErr)
+        );
+    }
+
+    #[test]
+    fn running_inside_the_daemon_is_auth_err() {
+        assert_eq!(
+            both(Event::InsideDaemon),
             (PamCode::AuthErr, PamCode::AuthErr)
         );
     }

@@ -84,12 +84,24 @@ pub trait Conversation {
 /// One request, one response, bounded by the client's timeouts.
 pub trait Transport {
     fn call(&mut self, request: &Request) -> Result<Response, ClientError>;
+    /// The process id of the daemon at the other end (SO_PEERCRED), if the kernel told us.
+    fn daemon_pid(&self) -> Option<i32>;
 }
 
 impl Transport for Client {
     fn call(&mut self, request: &Request) -> Result<Response, ClientError> {
         Client::call(self, request)
     }
+
+    fn daemon_pid(&self) -> Option<i32> {
+        self.peer_pid()
+    }
+}
+
+/// Whether `daemon` is this very process: pid checks a user store password by running a PAM
+/// service, and that service loads pam_pi.
+fn is_this_process(daemon: Option<i32>) -> bool {
+    daemon.and_then(|p| u32::try_from(p).ok()) == Some(std::process::id())
 }
 
 /// Connect to the daemon with the module's timeouts.
@@ -253,6 +265,20 @@ impl<C: Conversation> Auth<'_, C> {
                 return self.code(Event::Transport(&e));
             }
         };
+        // Inside the daemon every request would start another password check through this
+        // same PAM service: nothing is sent, the check fails closed.
+        if is_this_process(transport.daemon_pid()) {
+            self.log(
+                LogLevel::Error,
+                &format!(
+                    "pam_pi: pam_pi loaded by the PAM service pid uses for password checks \
+                     (service {}, user {}); remove it from that service (use pam_unix.so there)",
+                    self.conv.service().unwrap_or_else(|| "?".into()),
+                    self.user
+                ),
+            );
+            return self.code(Event::InsideDaemon);
+        }
 
         let with_first_pass = first_pass.is_some();
         let first = AuthBegin {
@@ -601,6 +627,8 @@ mod tests {
     struct MockDaemon {
         script: VecDeque<Result<Response, ClientError>>,
         requests: Vec<Request>,
+        /// What SO_PEERCRED says about the daemon's process.
+        pid: Option<i32>,
     }
 
     impl MockDaemon {
@@ -608,6 +636,7 @@ mod tests {
             MockDaemon {
                 script: script.into(),
                 requests: Vec::new(),
+                pid: None,
             }
         }
     }
@@ -618,6 +647,10 @@ mod tests {
             self.script
                 .pop_front()
                 .unwrap_or_else(|| panic!("the module sent an unscripted request: {request:?}"))
+        }
+
+        fn daemon_pid(&self) -> Option<i32> {
+            self.pid
         }
     }
 
@@ -987,6 +1020,9 @@ mod tests {
                     },
                 })
             }
+            fn daemon_pid(&self) -> Option<i32> {
+                None
+            }
         }
         let mut conv = MockConv::new(&[]);
         let mut daemon = Endless { calls: 0 };
@@ -1229,5 +1265,35 @@ mod tests {
         assert_eq!(open_session(), PamCode::Ignore);
         assert_eq!(close_session(), PamCode::Ignore);
         assert_eq!(chauthtok(), PamCode::Ignore);
+    }
+
+    #[test]
+    fn inside_the_daemon_nothing_is_sent_and_the_login_fails() {
+        let mut conv = MockConv::new(&["123456"]);
+        conv.service = Some("pi-userstore".into());
+        let mut daemon = MockDaemon::new(vec![]);
+        daemon.pid = i32::try_from(std::process::id()).ok();
+        assert_eq!(run(&mut conv, &mut daemon, &options()), PamCode::AuthErr);
+        assert!(daemon.requests.is_empty(), "{:?}", daemon.requests);
+        assert!(conv.shown.is_empty(), "nobody is asked anything");
+        let logged = conv.logged();
+        assert!(
+            logged.contains(
+                "Error: pam_pi: pam_pi loaded by the PAM service pid uses for password checks"
+            ) && logged.contains("service pi-userstore")
+                && logged.contains("remove it from that service"),
+            "{logged}"
+        );
+    }
+
+    #[test]
+    fn a_daemon_in_another_process_is_asked() {
+        let mut conv = MockConv::new(&["123456"]);
+        let mut daemon = MockDaemon::new(vec![step(1, secret("OTP: ")), accept()]);
+        daemon.pid = Some(1);
+        assert_eq!(run(&mut conv, &mut daemon, &options()), PamCode::Success);
+        assert_eq!(daemon.requests.len(), 2);
+        assert!(!is_this_process(None), "unknown peer: not us");
+        assert!(!is_this_process(Some(-1)));
     }
 }

@@ -18,6 +18,15 @@ pub struct Client {
 }
 
 impl Client {
+    /// The daemon's process id as the kernel recorded it when the daemon listened
+    /// (SO_PEERCRED). pam_pi uses it to notice that it runs inside the daemon itself (a user
+    /// store PAM service that loads pam_pi) and refuse instead of recursing.
+    pub fn peer_pid(&self) -> Option<i32> {
+        nix::sys::socket::getsockopt(&self.stream, nix::sys::socket::sockopt::PeerCredentials)
+            .ok()
+            .map(|c| c.pid())
+    }
+
     /// Connect with the default timeouts.
     pub fn connect(path: impl AsRef<Path>) -> Result<Client, ClientError> {
         Client::connect_with(path, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT)
