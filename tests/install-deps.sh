@@ -19,10 +19,12 @@ fi
 packages=(
     gcc libc6-dev            # the linker rustc drives
     libpam0g-dev             # libpam.so for pam_pi (pamsm links -lpam)
+    libclang-dev             # pam-client (pid runs a PAM service for user-store passwords) generates its libpam bindings with bindgen
     pamtester                # a real PAM application for the tests
     libpam-wrapper           # LD_PRELOAD'ed so tests use private PAM service files
     python3 python3-pypamtest  # exact PAM return codes (libpamtest)
     oathtool                 # independent HOTP/TOTP implementation
+    slapd ldap-utils openssl # a private OpenLDAP server for the ldap resolver tests (never the system one)
     util-linux               # setpriv: run as uid 65534
     ca-certificates curl     # rustup, if there is no toolchain
     "$@"
@@ -41,6 +43,9 @@ if [ "$always" = 1 ] || [ "${#missing[@]}" -gt 0 ]; then
         echo "install them as root: apt-get install ${missing[*]}" >&2
         exit 1
     fi
+    # The tests start their own slapd on 127.0.0.1 with a generated config; the package must
+    # not configure (or start) a system-wide directory server.
+    echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
     apt-get update
     apt-get install -y --no-install-recommends "${packages[@]}"
 fi

@@ -12,7 +12,7 @@ pub struct Caller {
 impl Caller {
     /// Resolve admin rights once per connection. Blocking (NSS): call from `spawn_blocking`.
     pub fn identify(uid: u32, gid: u32, pid: i32, admin_group: &str) -> Caller {
-        let is_admin = uid == 0 || in_admin_group(uid, gid, admin_group);
+        let is_admin = uid == 0 || in_group(uid, gid, admin_group);
         Caller {
             uid,
             gid,
@@ -22,7 +22,8 @@ impl Caller {
     }
 }
 
-fn in_admin_group(uid: u32, gid: u32, group: &str) -> bool {
+/// Whether the account `uid` (primary group `gid`) is a member of `group`. Blocking (NSS).
+pub fn in_group(uid: u32, gid: u32, group: &str) -> bool {
     use nix::unistd::{Gid, Group, Uid, User};
     if group.is_empty() {
         return false;

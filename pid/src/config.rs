@@ -47,6 +47,8 @@ pub enum ResolverType {
     Passwd,
     /// A passwd-format file: `login:password:uid:gid:gecos:home:shell`.
     Flatfile,
+    /// An LDAP directory.
+    Ldap,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +59,122 @@ pub struct ResolverConfig {
     /// The user file of a `flatfile` resolver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
+    /// `passwd`: the PAM service the daemon runs to check a user's password (`otppin =
+    /// "userstore"`, `passthru`); default `pi-userstore`. It must not use pam_pi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pam_service: Option<String>,
+    /// `ldap`: `ldap://host[:port]` or `ldaps://host[:port]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// `ldap`: where users are searched (subtree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// `ldap`: the service account that searches; anonymous when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_dn: Option<String>,
+    /// `ldap`: a root-only file holding the service account's password (never the password
+    /// itself in pid.toml).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_password_file: Option<PathBuf>,
+    /// `ldap`: extra search filter ANDed with `(login_attribute=LOGIN)`; default
+    /// `(objectClass=posixAccount)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// `ldap`: the attribute holding the login name; default `uid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_attribute: Option<String>,
+    /// `ldap`: the attribute holding a stable user id (privacyIDEA's UID type); default
+    /// `entryUUID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid_attribute: Option<String>,
+    /// `ldap`: upgrade `ldap://` with STARTTLS (refused together with `ldaps://`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starttls: Option<bool>,
+    /// `ldap`: CA certificate(s) in PEM that sign the server's certificate; the system's trust
+    /// store when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// `ldap`: connect and operation timeout in seconds; default 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+}
+
+impl ResolverConfig {
+    /// The keys this resolver's table sets beyond `type`, for refusing keys of another type.
+    fn keys_set(&self) -> Vec<&'static str> {
+        let set = [
+            ("file", self.file.is_some()),
+            ("pam_service", self.pam_service.is_some()),
+            ("uri", self.uri.is_some()),
+            ("base", self.base.is_some()),
+            ("bind_dn", self.bind_dn.is_some()),
+            ("bind_password_file", self.bind_password_file.is_some()),
+            ("filter", self.filter.is_some()),
+            ("login_attribute", self.login_attribute.is_some()),
+            ("uid_attribute", self.uid_attribute.is_some()),
+            ("starttls", self.starttls.is_some()),
+            ("ca_file", self.ca_file.is_some()),
+            ("timeout_secs", self.timeout_secs.is_some()),
+        ];
+        set.into_iter()
+            .filter(|(_, s)| *s)
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// Check the keys that belong to this resolver's type.
+    fn validate(&self, name: &str) -> Result<(), String> {
+        let allowed: &[&str] = match self.kind {
+            ResolverType::Passwd => &["pam_service"],
+            ResolverType::Flatfile => &["file"],
+            ResolverType::Ldap => &[
+                "uri",
+                "base",
+                "bind_dn",
+                "bind_password_file",
+                "filter",
+                "login_attribute",
+                "uid_attribute",
+                "starttls",
+                "ca_file",
+                "timeout_secs",
+            ],
+        };
+        if let Some(k) = self.keys_set().into_iter().find(|k| !allowed.contains(k)) {
+            return Err(format!(
+                "resolvers.{name}: a {} resolver takes no `{k}` (its keys: {})",
+                self.kind.name(),
+                allowed.join(", ")
+            ));
+        }
+        match self.kind {
+            ResolverType::Flatfile => match &self.file {
+                None => Err(format!(
+                    "resolvers.{name}: a flatfile resolver needs `file`"
+                )),
+                Some(f) if !f.is_absolute() => {
+                    Err(format!("resolvers.{name}.file must be an absolute path"))
+                }
+                Some(_) => Ok(()),
+            },
+            ResolverType::Passwd => match &self.pam_service {
+                Some(s) => crate::users::validate_name("PAM service", s)
+                    .map_err(|e| format!("resolvers.{name}.pam_service: {e}")),
+                None => Ok(()),
+            },
+            ResolverType::Ldap => crate::realm::ldap::validate_config(name, self),
+        }
+    }
+}
+
+impl ResolverType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ResolverType::Passwd => "passwd",
+            ResolverType::Flatfile => "flatfile",
+            ResolverType::Ldap => "ldap",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,6 +296,73 @@ impl Default for TokenDefaults {
     }
 }
 
+/// The line a validation message is about, found from what the message names: a policy
+/// (`policy "NAME"`, then the action or condition it mentions), a resolver or realm table
+/// (`resolvers.NAME.KEY`), or a top-level key or section. `None` if nothing matches.
+fn locate(text: &str, msg: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let key_of = |line: &str| -> Option<String> {
+        let (k, _) = line.split_once('=')?;
+        let k = k.trim().trim_start_matches('{').trim();
+        (!k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .then(|| k.to_owned())
+    };
+    let words: Vec<&str> = msg
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    // Within lines[start..end], the line setting a key the message names (also inside
+    // inline tables such as `actions = { a = 1, b = 2 }`).
+    let key_line = |start: usize, end: usize| -> Option<usize> {
+        (start..end).find(|&i| {
+            lines[i].split([',', '{']).filter_map(key_of).any(|k| {
+                k != "name" && k != "scope" && k != "actions" && words.contains(&k.as_str())
+            })
+        })
+    };
+    let block_end = |start: usize| {
+        (start + 1..lines.len())
+            .find(|&i| lines[i].trim_start().starts_with('['))
+            .unwrap_or(lines.len())
+    };
+    if let Some(rest) = msg
+        .strip_prefix("policy \"")
+        .or_else(|| msg.strip_prefix("policies \""))
+    {
+        let name = rest.split('"').next()?;
+        let start = lines.iter().position(|l| {
+            key_of(l).as_deref() == Some("name")
+                && l.split_once('=').map(|(_, v)| v.trim().trim_matches('"')) == Some(name)
+        })?;
+        let begin = (0..=start)
+            .rev()
+            .find(|&i| lines[i].trim_start().starts_with("[[policy]]"))
+            .unwrap_or(start);
+        return key_line(begin, block_end(begin))
+            .or(Some(start))
+            .map(|i| i + 1);
+    }
+    for table in ["resolvers", "realms"] {
+        if let Some(rest) = msg.strip_prefix(&format!("{table}.")) {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                .collect();
+            let name = name.split('.').next().unwrap_or_default();
+            let header = format!("[{table}.{name}]");
+            let start = lines.iter().position(|l| l.trim() == header)?;
+            return key_line(start + 1, block_end(start))
+                .or(Some(start))
+                .map(|i| i + 1);
+        }
+    }
+    let first = words.first()?;
+    lines
+        .iter()
+        .position(|l| key_of(l).as_deref() == Some(*first) || l.trim() == format!("[{first}]"))
+        .map(|i| i + 1)
+}
+
 impl Config {
     /// Read and validate a config file; the error names the file, line and key.
     pub fn load(path: &Path) -> Result<Config, PidError> {
@@ -197,9 +382,12 @@ impl Config {
                 .unwrap_or_default();
             PidError::Config(format!("{origin}{place}: {}", e.message()))
         })?;
-        config
-            .validate()
-            .map_err(|m| PidError::Config(format!("{origin}: {m}")))?;
+        config.validate().map_err(|m| {
+            let place = locate(text, &m)
+                .map(|line| format!(", line {line}"))
+                .unwrap_or_default();
+            PidError::Config(format!("{origin}{place}: {m}"))
+        })?;
         Ok(config)
     }
 
@@ -267,22 +455,7 @@ impl Config {
             .map_err(|e| format!("default_realm: {e}"))?;
         for (name, r) in &self.resolvers {
             crate::users::validate_name("resolver", name).map_err(|e| format!("resolvers: {e}"))?;
-            match (r.kind, &r.file) {
-                (ResolverType::Flatfile, None) => {
-                    return Err(format!(
-                        "resolvers.{name}: a flatfile resolver needs `file`"
-                    ))
-                }
-                (ResolverType::Flatfile, Some(f)) if !f.is_absolute() => {
-                    return Err(format!("resolvers.{name}.file must be an absolute path"))
-                }
-                (ResolverType::Passwd, Some(_)) => {
-                    return Err(format!(
-                        "resolvers.{name}: a passwd resolver takes no `file`"
-                    ))
-                }
-                _ => {}
-            }
+            r.validate(name)?;
         }
         for (name, realm) in &self.realms {
             crate::users::validate_name("realm", name).map_err(|e| format!("realms: {e}"))?;
@@ -311,6 +484,13 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// What a valid file sets that has no effect here (e.g. `u2f_facets`), for the operator.
+    pub fn warnings(&self) -> Vec<String> {
+        self.load_policies()
+            .map(|p| p.warnings().to_vec())
+            .unwrap_or_default()
     }
 
     /// The validated policy set, checked against the realms and resolvers this file declares.
@@ -408,6 +588,26 @@ mod tests {
     }
 
     #[test]
+    fn semantic_errors_name_the_line() {
+        let text = "version = 1\n\n[resolvers.f]\ntype = \"flatfile\"\nfile = \"relative\"\n\n\
+                    [[policy]]\nname = \"a\"\nscope = \"authentication\"\nactions = { passOnNoToken = true }\n\n\
+                    [[policy]]\nname = \"b\"\nscope = \"authentication\"\n\
+                    actions = { passOnNoUser = true, mangle = \"user/(//\" }\n";
+        let err = Config::parse(text, "pid.toml").unwrap_err().to_string();
+        assert!(err.contains("pid.toml, line 5:"), "{err}");
+        let text = text.replace("relative", "/abs");
+        let err = Config::parse(&text, "pid.toml").unwrap_err().to_string();
+        assert!(
+            err.contains("pid.toml, line 15:") && err.contains("mangle"),
+            "{err}"
+        );
+        let err = Config::parse("[tokens]\ndigits = 7\n", "x")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("x, line 1:"), "{err}");
+    }
+
+    #[test]
     fn realms_must_name_declared_resolvers_and_include_the_default() {
         let ok =
             "[resolvers.local]\ntype = \"passwd\"\n[realms.default]\nresolvers = [\"local\"]\n";
@@ -449,5 +649,18 @@ mod tests {
     fn shipped_example_config_is_valid() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/pid.toml");
         Config::load(Path::new(path)).unwrap();
+        // The commented resolver, realm and policy examples are valid too: uncomment every
+        // line of them that is TOML.
+        let text = std::fs::read_to_string(path).unwrap();
+        let examples = text.find("# User stores").unwrap();
+        let text = &text[examples..];
+        let key = regex::Regex::new(r"^# (\[|[a-z_]+ = )").unwrap();
+        let uncommented: String = text
+            .lines()
+            .map(|l| if key.is_match(l) { &l[2..] } else { l })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = Config::parse(&uncommented, "examples/pid.toml (uncommented)").unwrap();
+        assert!(c.policies.len() >= 6 && c.resolvers.contains_key("corp"));
     }
 }

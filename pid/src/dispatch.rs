@@ -15,7 +15,9 @@ enum Permission {
     OwnAccountUnlessAdmin,
     /// The caller must be continuing a session it opened on this connection.
     SessionOwner,
-    Admin,
+    /// Administrators, and users for their own tokens as `user` policies allow: decided by
+    /// `authority::authorize` here, then per target by `Authority::check`.
+    AdminOrOwnTokens,
 }
 
 fn permission(req: &Request) -> Permission {
@@ -23,7 +25,7 @@ fn permission(req: &Request) -> Permission {
         Request::Status => Permission::Anyone,
         Request::AuthBegin(_) => Permission::OwnAccountUnlessAdmin,
         Request::AuthContinue { .. } => Permission::SessionOwner,
-        Request::Admin(_) => Permission::Admin,
+        Request::Admin(_) => Permission::AdminOrOwnTokens,
     }
 }
 
@@ -33,29 +35,29 @@ pub async fn dispatch(
     conn: &mut ConnState,
     req: Request,
 ) -> Response {
-    match permission(&req) {
-        Permission::Admin if !caller.is_admin => {
-            let mut entry = crate::audit::entry(caller, "admin", state.clock.now());
-            entry.message = "refused: caller is not an administrator".into();
-            crate::audit::record(state, entry);
-            return error_response(&crate::error::PidError::PermissionDenied(format!(
-                "uid {} may not administer tokens: only root and members of group {:?} \
-                 (pid.toml admin_group) can",
-                caller.uid,
-                state.live().config.admin_group
-            )));
-        }
-        Permission::Admin
-        | Permission::Anyone
-        | Permission::OwnAccountUnlessAdmin
-        | Permission::SessionOwner => {}
-    }
+    let authority = match permission(&req) {
+        Permission::AdminOrOwnTokens => match crate::authority::authorize(state, caller).await {
+            Ok(a) => Some(a),
+            Err(e) => {
+                let mut entry = crate::audit::entry(caller, "admin", state.clock.now());
+                entry.message = format!("refused: {e}");
+                crate::audit::record(state, entry);
+                return error_response(&e);
+            }
+        },
+        Permission::Anyone | Permission::OwnAccountUnlessAdmin | Permission::SessionOwner => None,
+    };
     match req {
         Request::Status => handlers::status::status(state, caller),
         Request::AuthBegin(begin) => handlers::auth::begin(state, caller, conn, begin).await,
         Request::AuthContinue { session, answer } => {
             handlers::auth::proceed(state, caller, conn, session, answer).await
         }
-        Request::Admin(admin) => handlers::admin::handle(state, caller, admin).await,
+        Request::Admin(admin) => match authority {
+            Some(authority) => handlers::admin::handle(state, caller, &authority, admin).await,
+            None => error_response(&crate::error::PidError::Internal(
+                "an admin request reached dispatch without an authority".into(),
+            )),
+        },
     }
 }

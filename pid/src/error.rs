@@ -29,6 +29,10 @@ pub enum PidError {
     RateLimited(String),
     #[error("{0}")]
     SessionExpired(String),
+    /// A user store (LDAP server, PAM service) could not answer. Not a secret: the operator
+    /// needs to know which store failed and why.
+    #[error("user store unavailable: {0}")]
+    UserStore(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -48,6 +52,7 @@ impl PidError {
             | PidError::Store(_)
             | PidError::Corrupt(_)
             | PidError::Crypto(_)
+            | PidError::UserStore(_)
             | PidError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -55,6 +60,7 @@ impl PidError {
     /// What the peer is told. Internal causes stay in the log.
     pub fn public_message(&self) -> String {
         match self.code() {
+            ErrorCode::Internal if matches!(self, PidError::UserStore(_)) => self.to_string(),
             ErrorCode::Internal => {
                 "internal error in the pi daemon; its log (journalctl -u pid) has the cause".into()
             }

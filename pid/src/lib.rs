@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod authority;
 pub mod caller;
 pub mod clock;
 pub mod config;
@@ -43,6 +44,9 @@ impl Live {
     fn build(config: Config) -> Result<Live, PidError> {
         let realms = realm::Realms::load(&config)?;
         let policies = config.load_policies().map_err(PidError::Config)?;
+        for w in policies.warnings() {
+            tracing::warn!("{w}");
+        }
         Ok(Live {
             config,
             realms,
@@ -67,7 +71,14 @@ pub struct State {
     /// without a bound a burst of logins (a brute force through sshd is root's) could exhaust
     /// the host's memory; with it, extra logins wait their turn.
     argon2_slots: tokio::sync::Semaphore,
+    /// User-store password checks in flight at most. A yescrypt hash takes ~16 MiB, pam_unix
+    /// sleeps ~2 s after a wrong password on a blocking thread, an LDAP bind waits for the
+    /// server: unbounded, a password-guessing burst would pin the blocking pool and memory.
+    userstore_slots: tokio::sync::Semaphore,
 }
+
+/// How many user-store password checks run at once (see `State::userstore_slots`).
+const USERSTORE_CHECKS_AT_ONCE: usize = 16;
 
 impl State {
     /// Open the key file and the store. Must run inside the tokio runtime.
@@ -96,6 +107,7 @@ impl State {
                     .map(|n| n.get())
                     .unwrap_or(1),
             ),
+            userstore_slots: tokio::sync::Semaphore::new(USERSTORE_CHECKS_AT_ONCE),
         })
     }
 
@@ -147,6 +159,25 @@ impl State {
         tokio::task::spawn_blocking(move || live.realms.lookup(&login, &realm))
             .await
             .map_err(|e| PidError::Internal(format!("user lookup task failed: {e}")))?
+    }
+
+    /// Check a user's password in the user store that found the user (LDAP bind, PAM, crypt
+    /// hash), off the executor: every store but a flatfile may block.
+    pub async fn check_user_password(
+        &self,
+        user: &users::ResolvedUser,
+        password: Secret,
+    ) -> Result<bool, PidError> {
+        let _slot = self
+            .userstore_slots
+            .acquire()
+            .await
+            .map_err(|_| PidError::Internal("user-store slots closed".into()))?;
+        let live = self.live();
+        let user = user.clone();
+        tokio::task::spawn_blocking(move || live.realms.check_password(&user, &password))
+            .await
+            .map_err(|e| PidError::Internal(format!("password check task failed: {e}")))?
     }
 
     /// argon2id off the executor.

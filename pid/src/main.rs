@@ -25,6 +25,9 @@ fn main() -> ExitCode {
     if let Some(path) = args.check_config {
         return match pid::config::Config::load(&path) {
             Ok(c) => {
+                for w in c.warnings() {
+                    eprintln!("pid: warning: {w}");
+                }
                 print!("{}", c.to_toml());
                 ExitCode::SUCCESS
             }

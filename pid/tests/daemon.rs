@@ -88,12 +88,17 @@ impl Daemon {
     }
 
     /// Stop the server and reopen the same store, as a restart would.
-    fn restart(mut self) -> Daemon {
+    fn restart(self) -> Daemon {
+        self.restart_with("")
+    }
+
+    /// Restart with this configuration.
+    fn restart_with(mut self, extra: &str) -> Daemon {
         self.shutdown();
         let clock = self.clock.clone();
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
         drop(self);
-        Daemon::start_in(dir, "", clock)
+        Daemon::start_in(dir, extra, clock)
     }
 
     fn shutdown(&mut self) {
@@ -771,18 +776,41 @@ fn non_admin_caller_may_only_authenticate_itself() {
     let run = |req: Request, conn: &mut ConnState| {
         d.rt.block_on(pid::dispatch::dispatch(&d.state, &nobody, conn, req))
     };
+    // Self-service: nobody sees its own tokens and nothing else, and no audit trail.
     let list = Request::Admin(AdminRequest::TokenList {
         user: None,
         after: None,
         limit: 5,
     });
-    assert!(matches!(
-        run(list, &mut conn),
-        Response::Error {
-            code: ErrorCode::PermissionDenied,
-            ..
+    match run(list, &mut conn) {
+        Response::Admin(AdminResponse::Tokens { tokens, .. }) => {
+            assert_eq!(tokens.len(), 1);
+            assert_eq!(tokens[0].user.as_deref(), Some("nobody"));
         }
-    ));
+        other => panic!("unexpected {other:?}"),
+    }
+    let root_list = Request::Admin(AdminRequest::TokenList {
+        user: Some(UserRef {
+            login: "root".into(),
+            realm: None,
+        }),
+        after: None,
+        limit: 5,
+    });
+    let audit = Request::Admin(AdminRequest::AuditShow {
+        user: None,
+        before: None,
+        limit: 5,
+    });
+    for req in [root_list, audit] {
+        assert!(matches!(
+            run(req, &mut conn),
+            Response::Error {
+                code: ErrorCode::PermissionDenied,
+                ..
+            }
+        ));
+    }
     let begin = |u: &str| {
         Request::AuthBegin(AuthBegin {
             user: u.into(),
@@ -1089,16 +1117,16 @@ fn refusals_reach_the_audit_trail_even_when_nobody_waits_for_a_commit() {
         pid: 7,
         is_admin: false,
     };
-    let list = Request::Admin(AdminRequest::TokenList {
+    let audit = Request::Admin(AdminRequest::AuditShow {
         user: None,
-        after: None,
+        before: None,
         limit: 5,
     });
     d.rt.block_on(pid::dispatch::dispatch(
         &d.state,
         &nobody,
         &mut ConnState::default(),
-        list,
+        audit,
     ));
     // Written by the flusher's idle round (at most a second later), not by a waiting caller.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -1350,6 +1378,22 @@ fn last_auth_refuses_a_token_unused_for_too_long_and_spends_the_otp() {
 
 impl Daemon {
     /// AuthBegin with `first` as the authtok; then answer every further prompt from `then`.
+    /// The prompt a login of `user` starts with (no answer is sent).
+    fn first_prompt(&self, user: &str) -> String {
+        let begin = AuthBegin {
+            user: user.into(),
+            service: "test".into(),
+            ..Default::default()
+        };
+        match self.call(Request::AuthBegin(begin)) {
+            Response::AuthStep {
+                prompt: Prompt::Secret { text },
+                ..
+            } => text,
+            other => panic!("expected a prompt, got {other:?}"),
+        }
+    }
+
     fn converse(&self, user: &str, first: &str, then: &[&str]) -> (Vec<String>, Outcome) {
         let mut c = self.client();
         let begin = AuthBegin {
@@ -1440,4 +1484,387 @@ fn mangle_strips_a_domain_suffix_before_the_user_is_looked_up() {
     assert!(audit
         .iter()
         .any(|e| e.user.as_deref() == Some("root") && e.success));
+}
+
+/// `alice` in a flatfile realm `ext` whose password is `store-pw` (hash made by
+/// `openssl passwd -6 -salt saltsalt store-pw`), and `bob` without a usable password.
+fn userstore_daemon(policy: &str) -> Daemon {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("people");
+    std::fs::write(
+        &users,
+        "alice:$6$saltsalt$xuy/UcYk1etEk/A1xkozvEUem8X2YRq1Fmf5GWgDTbF6/xtODl6xQrLiU/JGuNJIJMqqc.XEQbe3kSoonCovJ.:4242:4242::/:/bin/false\n\
+         bob:*:4243:4243::/:/bin/false\n",
+    )
+    .unwrap();
+    let extra = format!(
+        "default_realm = \"ext\"\n[resolvers.people]\ntype = \"flatfile\"\nfile = \"{}\"\n\
+         [realms.ext]\nresolvers = [\"people\"]\n{policy}",
+        users.display()
+    );
+    Daemon::start_in(dir, &extra, FixedClock::new(1_000_000))
+}
+
+#[test]
+fn otppin_userstore_takes_the_user_store_password_as_the_pin() {
+    let d = userstore_daemon(
+        "[[policy]]\nname = \"us\"\nscope = \"authentication\"\nactions = { otppin = \"userstore\" }\n",
+    );
+    // The token PIN is not what counts any more.
+    d.enroll(TokenType::Hotp, "alice", KEY20, Some("1234"), 6);
+    assert_eq!(d.first_prompt("alice"), "Password and one-time password: ");
+    assert!(accepted(&d.login("alice", &format!("store-pw{}", HOTP[0]))));
+    assert!(!accepted(&d.login("alice", &format!("1234{}", HOTP[1]))));
+    assert!(!accepted(
+        &d.login("alice", &format!("wrong-pw{}", HOTP[2]))
+    ));
+    assert!(!accepted(&d.login("alice", HOTP[3])), "no password");
+    assert!(accepted(&d.login("alice", &format!("store-pw{}", HOTP[4]))));
+}
+
+#[test]
+fn passthru_lets_a_user_without_tokens_in_with_the_store_password_only() {
+    let d = userstore_daemon(
+        "[[policy]]\nname = \"pt\"\nscope = \"authentication\"\nactions = { passthru = true }\n",
+    );
+    assert_eq!(d.first_prompt("alice"), "Password: ");
+    assert!(accepted(&d.login("alice", "store-pw")));
+    let (prompts, outcome) = d.converse("alice", "store-pw", &[]);
+    assert!(prompts.is_empty() && accepted(&outcome), "{outcome:?}");
+    assert!(!accepted(&d.login("alice", "wrong")));
+    assert!(!accepted(&d.login("alice", "")));
+    assert!(!accepted(&d.login("bob", "")), "'*' is no password");
+    assert!(d
+        .audit()
+        .iter()
+        .any(|e| e.success && e.message == "against userstore due to 'pt'"));
+    // Once alice has a token, passthru no longer applies: the password alone fails.
+    d.enroll(TokenType::Hotp, "alice", KEY20, None, 6);
+    assert!(!accepted(&d.login("alice", "store-pw")));
+    assert!(accepted(&d.login("alice", HOTP[0])));
+}
+
+#[test]
+fn challenge_text_replaces_the_default_prompt_and_fills_tags() {
+    let d = Daemon::start_with(
+        &format!(
+            "{CHALLENGE}[[policy]]\nname = \"ct\"\nscope = \"authentication\"\n\
+             actions = {{ challenge_text = \"Code for {{user}} from {{serial}}: \" }}\n"
+        ),
+        1_000_000,
+    );
+    let serial = d.enroll(TokenType::Hotp, "root", KEY20, Some("1234"), 6);
+    let (prompts, outcome) = d.converse("root", "1234", &[HOTP[0]]);
+    assert_eq!(prompts, [format!("Code for root from {serial}: ")]);
+    assert!(accepted(&outcome));
+}
+
+#[test]
+fn auth_max_fail_refuses_logins_once_the_period_holds_that_many_failures() {
+    let d = Daemon::start_with(
+        "[[policy]]\nname = \"max\"\nscope = \"authentication\"\n\
+         actions = { auth_max_fail = \"2/1m\" }\n",
+        1_000_000,
+    );
+    let serial = d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    assert!(!accepted(&d.login("root", "000000")));
+    assert!(!accepted(&d.login("root", "111111")));
+    // The right OTP is not even looked at now: the token's counter stays.
+    assert_eq!(
+        d.login("root", HOTP[0]),
+        Outcome::Reject {
+            message: "Only 2 failed authentications per 1m allowed.".into()
+        }
+    );
+    assert_eq!(d.show(&serial).count, 0);
+    assert_eq!(d.show(&serial).failcount, 2);
+    // A minute later the failures are out of the period.
+    d.clock.advance(61);
+    assert!(accepted(&d.login("root", HOTP[0])));
+}
+
+#[test]
+fn auth_max_success_limits_successes_and_survives_a_restart() {
+    let d = Daemon::start_with(
+        "[[policy]]\nname = \"max\"\nscope = \"authentication\"\n\
+         actions = { auth_max_success = \"1/1h\" }\n",
+        1_000_000,
+    );
+    d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    assert!(accepted(&d.login("root", HOTP[0])));
+    assert!(!accepted(&d.login("root", HOTP[1])));
+    let d = d.restart_with(
+        "[[policy]]\nname = \"max\"\nscope = \"authentication\"\n\
+         actions = { auth_max_success = \"1/1h\" }\n",
+    );
+    assert!(
+        !accepted(&d.login("root", HOTP[1])),
+        "the success before the restart still counts"
+    );
+    d.clock.advance(3601);
+    assert!(accepted(&d.login("root", HOTP[1])));
+}
+
+#[test]
+fn mangle_of_pass_rewrites_what_the_user_typed() {
+    let d = Daemon::start_with(
+        "[[policy]]\nname = \"strip\"\nscope = \"authentication\"\n\
+         actions = { mangle = 'pass/^otp://' }\n",
+        1_000_000,
+    );
+    d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    assert!(accepted(&d.login("root", &format!("otp:{}", HOTP[0]))));
+    assert!(accepted(&d.login("root", HOTP[1])));
+}
+
+#[test]
+fn sms_and_email_texts_are_validated_and_u2f_facets_only_warns() {
+    let cfg = |actions: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "socket = \"{d}/s\"\n[[policy]]\nname = \"p\"\nscope = \"authentication\"\nactions = {{ {actions} }}\n",
+            d = dir.path().display()
+        );
+        Config::parse(&text, "t").map(|c| c.load_policies().map(|p| p.warnings().to_vec()))
+    };
+    let ok = cfg(
+        "smstext = \"Your code {otp}\", smsautosend = true, emailtext = \"{otp} for {user}\", \
+         emailsubject = \"Your OTP\", emailautosend = false",
+    );
+    assert_eq!(ok.unwrap().unwrap(), Vec::<String>::new());
+    let warned = cfg("u2f_facets = \"https://example.org\"")
+        .unwrap()
+        .unwrap();
+    assert!(warned[0].contains("u2f_facets is ignored"), "{warned:?}");
+    assert!(cfg("smstext = \"{pin}\"").is_err());
+    assert!(cfg("emailautosend = \"sometimes\"").is_err());
+}
+
+impl Daemon {
+    /// Send an admin request as `caller` (not root).
+    fn admin_as(&self, caller: &Caller, req: AdminRequest) -> Response {
+        self.rt.block_on(pid::dispatch::dispatch(
+            &self.state,
+            caller,
+            &mut ConnState::default(),
+            Request::Admin(req),
+        ))
+    }
+}
+
+/// The host account `nobody` (uid 65534, group nogroup), as a plain user or as a member of the
+/// admin group.
+fn nobody(is_admin: bool) -> Caller {
+    Caller {
+        uid: 65534,
+        gid: 65534,
+        pid: 1,
+        is_admin,
+    }
+}
+
+fn enroll_req(t: TokenType, user: Option<&str>, pin: Option<&str>) -> AdminRequest {
+    AdminRequest::TokenEnroll(Box::new(EnrollRequest {
+        token_type: Some(t),
+        user: user.map(|u| UserRef {
+            login: u.into(),
+            realm: None,
+        }),
+        pin: pin.map(Secret::new),
+        ..Default::default()
+    }))
+}
+
+fn error_code(r: &Response) -> Option<ErrorCode> {
+    match r {
+        Response::Error { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+#[test]
+fn users_enroll_and_delete_their_own_tokens_only_as_user_policies_allow() {
+    let policy = "[[policy]]\nname = \"self\"\nscope = \"user\"\nactions = { enroll = \"totp\", delete = true }\n";
+    let d = Daemon::start();
+    let me = nobody(false);
+    assert_eq!(
+        error_code(&d.admin_as(&me, enroll_req(TokenType::Totp, None, None))),
+        Some(ErrorCode::PermissionDenied),
+        "no user policy, no self-service"
+    );
+    let d = d.restart_with(policy);
+    let root_token = d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    let mine = match d.admin_as(&me, enroll_req(TokenType::Totp, None, None)) {
+        Response::Admin(AdminResponse::Enrolled(e)) => e.token,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(mine.user.as_deref(), Some("nobody"));
+    assert_eq!(
+        error_code(&d.admin_as(&me, enroll_req(TokenType::Hotp, None, None))),
+        Some(ErrorCode::PermissionDenied),
+        "hotp is not in the policy"
+    );
+    assert_eq!(
+        error_code(&d.admin_as(&me, enroll_req(TokenType::Totp, Some("root"), None))),
+        Some(ErrorCode::PermissionDenied),
+        "only for oneself"
+    );
+    for req in [
+        AdminRequest::TokenDelete {
+            serial: root_token.clone(),
+        },
+        AdminRequest::TokenShow {
+            serial: root_token.clone(),
+        },
+    ] {
+        assert_eq!(
+            error_code(&d.admin_as(&me, req)),
+            Some(ErrorCode::NotFound),
+            "another user's token does not exist for this caller"
+        );
+    }
+    assert_eq!(
+        error_code(&d.admin_as(
+            &me,
+            AdminRequest::TokenDisable {
+                serial: mine.serial.clone()
+            }
+        )),
+        Some(ErrorCode::PermissionDenied),
+        "disable is not in the policy"
+    );
+    assert!(matches!(
+        d.admin_as(
+            &me,
+            AdminRequest::TokenDelete {
+                serial: mine.serial.clone()
+            }
+        ),
+        Response::Admin(AdminResponse::Done { .. })
+    ));
+    assert_eq!(
+        d.show(&root_token).serial,
+        root_token,
+        "root's token untouched"
+    );
+}
+
+#[test]
+fn enrollment_policies_set_defaults_and_enforce_pin_rules_and_token_counts() {
+    let d = Daemon::start_with(
+        "[[policy]]\nname = \"enrol\"\nscope = \"enrollment\"\n\
+         actions = { hotp_otplen = 8, hotp_hashlib = \"sha256\", otp_pin_minlength = 4, \
+         otp_pin_contents = \"cn\", max_token_per_user = 1 }\n\
+         [[policy]]\nname = \"self\"\nscope = \"user\"\nactions = { enroll = \"hotp\" }\n",
+        1_000_000,
+    );
+    let bad_pins = [None, Some("ab1"), Some("abcd"), Some("1234")];
+    for pin in bad_pins {
+        assert_eq!(
+            error_code(&d.call(Request::Admin(enroll_req(
+                TokenType::Hotp,
+                Some("root"),
+                pin
+            )))),
+            Some(ErrorCode::InvalidArgument),
+            "{pin:?}"
+        );
+    }
+    let t = match d.admin(enroll_req(TokenType::Hotp, Some("root"), Some("abc1"))) {
+        AdminResponse::Enrolled(e) => e.token,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!((t.digits, t.hash), (8, HashAlgorithm::Sha256));
+    assert_eq!(
+        error_code(&d.call(Request::Admin(enroll_req(
+            TokenType::Hotp,
+            Some("root"),
+            Some("abc1")
+        )))),
+        Some(ErrorCode::PermissionDenied),
+        "max_token_per_user"
+    );
+    // A PIN change follows the same rules.
+    let weak = AdminRequest::TokenSet {
+        serial: t.serial.clone(),
+        settings: Box::new(TokenSettings {
+            pin: Some(Secret::new("1")),
+            ..Default::default()
+        }),
+    };
+    assert_eq!(
+        error_code(&d.call(Request::Admin(weak))),
+        Some(ErrorCode::InvalidArgument)
+    );
+    // A user may not override the policy's OTP length.
+    let mut own = EnrollRequest {
+        token_type: Some(TokenType::Hotp),
+        pin: Some(Secret::new("abc1")),
+        digits: Some(6),
+        ..Default::default()
+    };
+    assert_eq!(
+        error_code(&d.admin_as(
+            &nobody(false),
+            AdminRequest::TokenEnroll(Box::new(own.clone()))
+        )),
+        Some(ErrorCode::PermissionDenied)
+    );
+    own.digits = None;
+    assert!(matches!(
+        d.admin_as(&nobody(false), AdminRequest::TokenEnroll(Box::new(own))),
+        Response::Admin(AdminResponse::Enrolled(_))
+    ));
+}
+
+#[test]
+fn admin_policies_limit_admin_group_members_but_never_root() {
+    let d = Daemon::start_with(
+        "[[policy]]\nname = \"helpdesk\"\nscope = \"admin\"\nadmin_group = [\"nogroup\"]\n\
+         actions = { tokenlist = true, reset = true }\n",
+        1_000_000,
+    );
+    let serial = d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    let helpdesk = nobody(true);
+    assert!(matches!(
+        d.admin_as(
+            &helpdesk,
+            AdminRequest::TokenList {
+                user: None,
+                after: None,
+                limit: 5
+            }
+        ),
+        Response::Admin(AdminResponse::Tokens { .. })
+    ));
+    assert!(matches!(
+        d.admin_as(
+            &helpdesk,
+            AdminRequest::TokenReset {
+                serial: serial.clone()
+            }
+        ),
+        Response::Admin(AdminResponse::Done { .. })
+    ));
+    for req in [
+        AdminRequest::TokenDelete {
+            serial: serial.clone(),
+        },
+        enroll_req(TokenType::Hotp, Some("root"), None),
+        AdminRequest::AuditShow {
+            user: None,
+            before: None,
+            limit: 5,
+        },
+    ] {
+        assert_eq!(
+            error_code(&d.admin_as(&helpdesk, req)),
+            Some(ErrorCode::PermissionDenied)
+        );
+    }
+    // Root is not bound by admin policies.
+    assert!(matches!(
+        d.admin(AdminRequest::TokenDelete { serial }),
+        AdminResponse::Done { .. }
+    ));
 }

@@ -29,6 +29,10 @@ pub struct DaemonOptions {
     /// Files (name, content) written into the daemon's directory before it starts, e.g. a
     /// resolver's user file that `extra_toml` names as `{dir}/NAME`.
     pub files: Vec<(String, String)>,
+    /// Extra environment (name, value) of the daemon process, `{dir}` expanded as above, e.g.
+    /// `LD_PRELOAD=libpam_wrapper.so`, `PAM_WRAPPER=1` and `PAM_WRAPPER_SERVICE_DIR` so the
+    /// PAM services the daemon runs for user store passwords come from a private directory.
+    pub env: Vec<(String, String)>,
 }
 
 pub struct Daemon {
@@ -36,6 +40,7 @@ pub struct Daemon {
     config: PathBuf,
     socket: PathBuf,
     log: PathBuf,
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -46,6 +51,22 @@ impl Daemon {
     }
 
     pub fn start_with(opts: DaemonOptions) -> Daemon {
+        let mut daemon = Daemon::prepare(opts);
+        daemon.spawn();
+        daemon
+    }
+
+    /// Start a daemon that may refuse to start: `Err` holds its exit status and log.
+    pub fn try_start_with(opts: DaemonOptions) -> Result<Daemon, (ExitStatus, String)> {
+        let mut daemon = Daemon::prepare(opts);
+        match daemon.try_spawn() {
+            Ok(()) => Ok(daemon),
+            Err(status) => Err((status, daemon.log())),
+        }
+    }
+
+    /// Directory, config and files; nothing started.
+    fn prepare(opts: DaemonOptions) -> Daemon {
         assert!(
             nix::unistd::geteuid().is_root(),
             "the cross-binary suite runs as root: it administers the daemon as uid 0 and \
@@ -82,18 +103,33 @@ impl Daemon {
             fs::write(dir.path().join(name), content).expect("write a file for the daemon");
         }
         fs::write(&config, text).expect("write pid.toml");
-        let mut daemon = Daemon {
+        let dir_text = dir.path().display().to_string();
+        let env = opts
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.replace("{dir}", &dir_text)))
+            .collect();
+        Daemon {
             dir,
             config,
             socket,
             log,
+            env,
             child: None,
-        };
-        daemon.spawn();
-        daemon
+        }
     }
 
     fn spawn(&mut self) {
+        if let Err(status) = self.try_spawn() {
+            panic!(
+                "pid exited with {status} before it was ready\n--- pid log ---\n{}",
+                self.log()
+            );
+        }
+    }
+
+    /// Start the process and wait until it answers; `Err` if it exited first.
+    fn try_spawn(&mut self) -> Result<(), ExitStatus> {
         assert!(self.child.is_none(), "daemon already running");
         let log = OpenOptions::new()
             .create(true)
@@ -101,30 +137,35 @@ impl Daemon {
             .open(&self.log)
             .expect("open the daemon log");
         let log2 = log.try_clone().expect("clone the log handle");
+        // pam_wrapper picks its private directory when the process starts, racing other wrapped
+        // processes of the suite (see `pam::pam_wrapper_lock`).
+        let wrapped = self
+            .env
+            .iter()
+            .any(|(k, v)| k == "LD_PRELOAD" && v.contains("pam_wrapper"));
+        let _wrapper = wrapped.then(crate::pam::pam_wrapper_lock);
         let child = Command::new(bins::pid())
             .arg("--config")
             .arg(&self.config)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
             .spawn()
             .expect("start pid");
         self.child = Some(child);
-        self.wait_ready();
+        self.wait_ready()
     }
 
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self) -> Result<(), ExitStatus> {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child_mut().try_wait().expect("poll pid") {
                 self.child = None;
-                panic!(
-                    "pid exited with {status} before it was ready\n--- pid log ---\n{}",
-                    self.log()
-                );
+                return Err(status);
             }
             if self.status().is_some() {
-                return;
+                return Ok(());
             }
             if started.elapsed() > READY_DEADLINE {
                 panic!(

@@ -22,7 +22,7 @@ pub const SERVICE_PREFIX: &str = "pi-test";
 /// against another test's daemon. A file lock serialises the wrapped runs of all test binaries;
 /// each `Pam` also has its own service name, so a collision with a wrapped process outside the
 /// suite fails loudly instead of reaching the wrong daemon.
-fn pam_wrapper_lock() -> Flock<fs::File> {
+pub(crate) fn pam_wrapper_lock() -> Flock<fs::File> {
     let path = std::env::temp_dir().join("pi-tests-pam-wrapper.lock");
     let file = fs::OpenOptions::new()
         .create(true)

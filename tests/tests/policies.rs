@@ -74,7 +74,7 @@ fn policy_check_explains_which_policies_apply_to_a_login() {
                      rhost = [\"10.0.0.0/8\"]\npriority = 2\n\
                      actions = { otppin = \"none\" }\n"
             .into(),
-        files: vec![],
+        ..Default::default()
     });
     let sudo = daemon.pictl_json(&["policy", "check", "--user", "root", "--service", "sudo"]);
     assert_eq!(
@@ -110,7 +110,7 @@ fn challenge_response_asks_for_the_otp_after_the_pin_through_pam() {
         extra_toml: "[[policy]]\nname = \"cr\"\nscope = \"authentication\"\n\
                      actions = { challenge_response = \"hotp\" }\n"
             .into(),
-        files: vec![],
+        ..Default::default()
     });
     let key = test_key("policy-challenge", 20);
     daemon.enroll_hotp("root", &key, Some("2468"));
@@ -144,4 +144,142 @@ fn mangle_strips_a_domain_suffix_through_pam() {
     );
     sshd.login("root@corp.example", &hotp(&key, 0, 6))
         .assert_accepted("root@corp.example is root after mangling");
+}
+
+#[test]
+fn challenge_text_is_the_second_prompt_through_pam() {
+    let daemon = pi_tests::Daemon::start_with(pi_tests::DaemonOptions {
+        extra_toml: "[[policy]]\nname = \"cr\"\nscope = \"authentication\"\n\
+                     actions = { challenge_response = \"hotp\", \
+                     challenge_text = \"Code from your token {serial}: \" }\n"
+            .into(),
+        ..Default::default()
+    });
+    let key = test_key("policy-challenge-text", 20);
+    let serial = daemon.enroll_hotp("root", &key, Some("1357"));
+    let pam = Pam::new(&daemon, "");
+    let run = pam.login_as(pi_tests::Caller::Root, "root", &["1357", &hotp(&key, 0, 6)]);
+    run.assert_accepted("PIN, then the OTP at the policy's prompt");
+    assert!(
+        run.out
+            .stderr
+            .contains(&format!("Code from your token {serial}: ")),
+        "{:?}",
+        run.out
+    );
+}
+
+#[test]
+fn auth_max_fail_stops_checking_after_too_many_failures_through_pam() {
+    let daemon = pi_tests::Daemon::start_with(pi_tests::DaemonOptions {
+        extra_toml: "[[policy]]\nname = \"max\"\nscope = \"authentication\"\n\
+                     actions = { auth_max_fail = \"2/1h\" }\n"
+            .into(),
+        ..Default::default()
+    });
+    let key = test_key("policy-max-fail", 20);
+    daemon.enroll_hotp("root", &key, None);
+    let pam = Pam::new(&daemon, "");
+    pam.login("root", "000000").assert_rejected("wrong code 1");
+    pam.login("root", "111111").assert_rejected("wrong code 2");
+    let run = pam.login("root", &hotp(&key, 0, 6));
+    run.assert_rejected("the right code after two failures in the hour");
+    assert!(
+        run.failed_with("Only 2 failed authentications per 1h allowed."),
+        "{:?}",
+        run.out
+    );
+}
+
+#[test]
+fn mangle_of_pass_strips_a_prefix_through_pam() {
+    let daemon = Daemon::start();
+    let key = test_key("policy-mangle-pass", 20);
+    daemon.enroll_hotp("root", &key, None);
+    let pam = Pam::new(&daemon, "");
+    apply(
+        &daemon,
+        "\n[[policy]]\nname = \"strip\"\nscope = \"authentication\"\n\
+         actions = { mangle = 'pass/^otp://' }\n",
+    );
+    pam.login("root", &format!("otp:{}", hotp(&key, 0, 6)))
+        .assert_accepted("the otp: prefix is removed before the check");
+}
+
+/// Today's day as `date` names it (Mon … Sun) and the other six days as one wrapping range.
+fn today_and_other_days() -> (String, String) {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let out = std::process::Command::new("date")
+        .arg("+%u")
+        .output()
+        .unwrap();
+    let n: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let today = DAYS[n - 1];
+    (
+        today.to_owned(),
+        format!("{}-{}", DAYS[n % 7], DAYS[(n + 5) % 7]),
+    )
+}
+
+#[test]
+fn a_time_condition_applies_a_policy_only_at_the_times_it_names() {
+    let (today, others) = today_and_other_days();
+    let daemon = Daemon::start();
+    let now_pam = Pam::new(&daemon, "");
+    let later_pam = Pam::new(&daemon, "");
+    apply(
+        &daemon,
+        &format!(
+            "\n[[policy]]\nname = \"today\"\nscope = \"authentication\"\nservice = [\"{}\"]\n\
+             time = \"{today}: 00:00-23:59\"\nactions = {{ passOnNoToken = true }}\n\
+             [[policy]]\nname = \"other-days\"\nscope = \"authentication\"\nservice = [\"{}\"]\n\
+             time = \"{others}: 00:00-23:59\"\nactions = {{ passOnNoToken = true }}\n",
+            now_pam.service(),
+            later_pam.service()
+        ),
+    );
+    let accepted_today = now_pam.login("root", "").accepted();
+    let accepted_other = later_pam.login("root", "").accepted();
+    if today_and_other_days().0 != today {
+        return; // midnight passed during the test: the day's answer is not defined.
+    }
+    assert!(accepted_today, "the policy for today applies");
+    assert!(!accepted_other, "the policy for the other days does not");
+}
+
+#[test]
+fn users_enroll_their_own_token_with_pictl_when_a_user_policy_allows_it() {
+    let daemon = pi_tests::Daemon::start_with(pi_tests::DaemonOptions {
+        extra_toml: "[[policy]]\nname = \"self\"\nscope = \"user\"\n\
+                     actions = { enroll = \"hotp\" }\n"
+            .into(),
+        ..Default::default()
+    });
+    let key = test_key("policy-self-service", 20);
+    let nobody = pi_tests::Caller::Nobody;
+    let refused = daemon.pictl_as(
+        nobody,
+        &[
+            "token", "enroll", "hotp", "--user", "root", "--otpkey", &key, "--no-qr",
+        ],
+        "",
+    );
+    assert!(!refused.success(), "{}", refused.describe());
+    let own = daemon.pictl_as(
+        nobody,
+        &[
+            "token", "enroll", "hotp", "--user", "nobody", "--otpkey", &key, "--no-qr",
+        ],
+        "",
+    );
+    assert!(own.success(), "{}", own.describe());
+    let totp = daemon.pictl_as(
+        nobody,
+        &["token", "enroll", "totp", "--user", "nobody", "--no-qr"],
+        "",
+    );
+    assert!(!totp.success(), "totp is not allowed: {}", totp.describe());
+    let pam = Pam::new(&daemon, "");
+    pam.login("nobody", &hotp(&key, 0, 6))
+        .assert_accepted("the self-enrolled token works");
 }

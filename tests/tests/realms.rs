@@ -17,6 +17,7 @@ fn daemon_with_file_realm() -> Daemon {
             "people".into(),
             "alice:x:4242:4242::/nonexistent:/bin/false\n".into(),
         )],
+        ..Default::default()
     })
 }
 

@@ -20,6 +20,7 @@ fn daemon_with_file_realm() -> Daemon {
                 "bob:x:4343:4343::/nonexistent:/bin/false\n".into(),
             ),
         ],
+        ..Default::default()
     })
 }
 

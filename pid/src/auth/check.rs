@@ -14,8 +14,10 @@ use crate::error::PidError;
 use crate::policy::OtpPin;
 use crate::store::{TokenRecord, Versioned};
 use crate::tokens::{algorithm, CounterState};
+use crate::users::ResolvedUser;
 use crate::State;
 use protocol::Secret;
+use zeroize::Zeroizing;
 
 /// What one check decided.
 #[derive(Debug)]
@@ -56,8 +58,6 @@ pub const GENERIC_REJECT: &str = "Authentication failed.";
 /// What policies decide for one check.
 #[derive(Clone, Debug)]
 pub struct Rules {
-    /// `otppin`: where the PIN part is checked.
-    pub otppin: OtpPin,
     /// `reset_all_user_tokens`: a success clears the fail counters of all the user's tokens.
     pub reset_all_user_tokens: bool,
     /// `challenge_response`: token types whose PIN alone triggers a challenge.
@@ -68,6 +68,50 @@ pub struct Rules {
     /// `tokens.failcounter_clear_timeout_mins` in seconds (0 = never), from the same configuration
     /// snapshot as the rest of the rules.
     pub failcounter_clear_secs: i64,
+}
+
+/// Checks the PIN part of what the user typed where `otppin` says: against the token's PIN hash,
+/// against the user's password in the user store, or not at all (the part must be empty).
+pub struct PinCheck<'a> {
+    state: &'a State,
+    user: &'a ResolvedUser,
+    otppin: OtpPin,
+    /// The user store's answers during this login. Tokens of different OTP lengths split the
+    /// answer differently, so a few candidates may be asked; each only once (privacyIDEA caches
+    /// `check_password` per request), which also bounds LDAP binds per login.
+    store_answers: Vec<(Zeroizing<String>, bool)>,
+}
+
+impl<'a> PinCheck<'a> {
+    pub fn new(state: &'a State, user: &'a ResolvedUser, otppin: OtpPin) -> PinCheck<'a> {
+        PinCheck {
+            state,
+            user,
+            otppin,
+            store_answers: Vec::new(),
+        }
+    }
+
+    async fn matches(&mut self, rec: &TokenRecord, pin: &str) -> Result<bool, PidError> {
+        match self.otppin {
+            OtpPin::TokenPin => self.state.verify_pin(rec.pin_hash.as_deref(), pin).await,
+            OtpPin::None => Ok(pin.is_empty()),
+            // An empty password never reaches a user store (an empty LDAP bind is anonymous).
+            OtpPin::UserStore if pin.is_empty() => Ok(false),
+            OtpPin::UserStore => {
+                if let Some((_, ok)) = self.store_answers.iter().find(|(p, _)| p.as_str() == pin) {
+                    return Ok(*ok);
+                }
+                let ok = self
+                    .state
+                    .check_user_password(self.user, Secret::new(pin))
+                    .await?;
+                self.store_answers
+                    .push((Zeroizing::new(pin.to_owned()), ok));
+                Ok(ok)
+            }
+        }
+    }
 }
 
 enum Class {
@@ -91,6 +135,7 @@ pub async fn evaluate(
     input: Input<'_>,
     now: i64,
     rules: &Rules,
+    pins: &mut PinCheck<'_>,
 ) -> Result<Plan, PidError> {
     let tokens: Vec<Versioned> = match input {
         Input::Pass(_) => tokens,
@@ -142,7 +187,7 @@ pub async fn evaluate(
             continue;
         }
         let class = match input {
-            Input::Pass(pass) => classify(state, rec, pass, now, sole_usable, rules).await?,
+            Input::Pass(pass) => classify(state, rec, pass, now, sole_usable, rules, pins).await?,
             Input::Answer { otp, .. } => {
                 let key = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
                 match algorithm(rec.token_type).check(rec, &key, otp.expose(), now) {
@@ -367,17 +412,14 @@ async fn classify(
     now: i64,
     sole_usable: bool,
     rules: &Rules,
+    pins: &mut PinCheck<'_>,
 ) -> Result<Class, PidError> {
-    // privacyIDEA's is_challenge_request: the whole answer is the PIN of a token whose type
-    // the policy lets challenge (an empty answer matches a token without PIN).
-    if rules.challenge_types.contains(&rec.token_type)
-        && state
-            .verify_pin(rec.pin_hash.as_deref(), pass.expose())
-            .await?
-    {
+    // privacyIDEA's is_challenge_request: the whole answer is the PIN (as `otppin` defines it)
+    // of a token whose type the policy lets challenge (an empty answer matches a token without
+    // PIN).
+    if rules.challenge_types.contains(&rec.token_type) && pins.matches(rec, pass.expose()).await? {
         return Ok(Class::ChallengeRequest);
     }
-    let otppin = rules.otppin;
     let pass = pass.expose();
     let digits = rec.digits as usize;
     if pass.len() < digits || !pass.is_char_boundary(pass.len() - digits) {
@@ -391,11 +433,7 @@ async fn classify(
     if sole_usable && matched.is_none() && !previous_otp {
         return Ok(Class::WrongOtp);
     }
-    let pin_ok = match otppin {
-        OtpPin::TokenPin => state.verify_pin(rec.pin_hash.as_deref(), pin).await?,
-        // otppin = none: the whole answer is the OTP; any PIN part is a mismatch.
-        OtpPin::None => pin.is_empty(),
-    };
+    let pin_ok = pins.matches(rec, pin).await?;
     Ok(match (pin_ok, matched) {
         (true, Some(cs)) => Class::Valid(cs),
         (true, None) => Class::PinMatched { previous_otp },

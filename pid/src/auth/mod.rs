@@ -4,7 +4,9 @@ pub mod check;
 pub mod session;
 
 use crate::error::PidError;
-use crate::store::{Owner, Swap, Versioned};
+use crate::policy::OtpPin;
+use crate::store::{Swap, Versioned};
+use crate::users::ResolvedUser;
 use crate::State;
 use check::Verdict;
 
@@ -16,11 +18,14 @@ const MAX_RETRIES: usize = 8;
 /// (a login with the code in AuthBegin); a conflicting change makes the retry read them again.
 pub async fn check_user_pass(
     state: &State,
-    owner: &Owner,
+    user: &ResolvedUser,
     input: check::Input<'_>,
     mut prefetched: Option<Vec<Versioned>>,
     rules: &check::Rules,
+    otppin: OtpPin,
 ) -> Result<Verdict, PidError> {
+    let owner = &user.owner;
+    let mut pins = check::PinCheck::new(state, user, otppin);
     // One check per user at a time: concurrent logins of one user would only collide in the CAS
     // and redo argon2 work; different users never wait for each other.
     let _turn = state.user_locks.lock(owner).await;
@@ -30,7 +35,7 @@ pub async fn check_user_pass(
             None => state.store.tokens_of(owner)?,
         };
         let now = state.clock.now();
-        let plan = check::evaluate(state, tokens, input, now, rules).await?;
+        let plan = check::evaluate(state, tokens, input, now, rules, &mut pins).await?;
         let changes: Vec<_> = plan
             .changes
             .iter()

@@ -10,8 +10,20 @@ pub struct Session {
     pub service: String,
     pub rhost: Option<String>,
     pub started: Instant,
-    /// Serials a challenge was sent for: the next answer is their OTP alone.
-    pub challenge: Vec<String>,
+    /// What the next answer is.
+    pub expect: Expect,
+}
+
+/// What the prompt of a session asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// PIN+OTP (or, with `challenge_response`, the PIN alone).
+    Pass,
+    /// The OTP alone, answering a challenge sent for these serials.
+    ChallengeAnswer(Vec<String>),
+    /// The user's password in the user store: `passthru` for a user without tokens, allowed by
+    /// this policy.
+    StorePassword { policy: String },
 }
 
 #[derive(Default)]

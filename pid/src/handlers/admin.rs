@@ -1,10 +1,14 @@
-//! Token administration. Reached only by administrators (dispatch checks first). Every action is
-//! audited; every bad parameter is refused before anything is written.
+//! Token administration, by administrators and (self-service) by users for their own tokens.
+//! Dispatch decides the caller's `Authority` first; every request checks it against its target
+//! before anything is read out or written. Every action is audited; every bad parameter is
+//! refused before anything is written.
 
 use crate::audit;
+use crate::authority::Authority;
 use crate::caller::Caller;
 use crate::error::PidError;
 use crate::handlers::{error_response, validate_text};
+use crate::policy::{Action, Context};
 use crate::store::{Owner, Swap, TokenRecord, Versioned};
 use crate::tokens::{algorithm, CounterState};
 use crate::users;
@@ -21,15 +25,28 @@ const MIN_KEY_BYTES: usize = 10;
 const MAX_KEY_BYTES: usize = 128;
 const MAX_PIN_LEN: usize = 256;
 
-pub async fn handle(state: &State, caller: &Caller, req: AdminRequest) -> Response {
+pub async fn handle(
+    state: &State,
+    caller: &Caller,
+    authority: &Authority,
+    req: AdminRequest,
+) -> Response {
     let action = req.name();
-    let mut entry = audit::entry(caller, action, state.clock.now());
-    let result = run(state, req, &mut entry).await;
+    let now = state.clock.now();
+    let mut entry = audit::entry(caller, action, now);
+    let live = state.live();
+    let gate = Gate {
+        authority,
+        live: &live,
+        now,
+    };
+    let result = run(state, &gate, req, &mut entry).await;
     entry.success = result.is_ok();
     if let Err(e) = &result {
         entry.message = e.public_message();
     }
-    if action != "audit show" {
+    // Reading the audit trail is not itself audited, but a refusal to read it is.
+    if action != "audit show" || result.is_err() {
         audit::record(state, entry);
         if let Err(e) = state.store.durable().await {
             return error_response(&e);
@@ -41,18 +58,60 @@ pub async fn handle(state: &State, caller: &Caller, req: AdminRequest) -> Respon
     }
 }
 
+/// The caller's authority with the configuration snapshot of this request.
+struct Gate<'a> {
+    authority: &'a Authority,
+    live: &'a crate::Live,
+    now: i64,
+}
+
+impl Gate<'_> {
+    fn check(
+        &self,
+        action: Action,
+        target: Option<&Owner>,
+        token_type: Option<TokenType>,
+    ) -> Result<(), PidError> {
+        self.authority
+            .check(self.live, action, target, token_type, self.now)
+    }
+
+    /// The user a request names: for self-service always the caller's own account (naming
+    /// anyone else is refused).
+    async fn target(
+        &self,
+        state: &State,
+        user: Option<&UserRef>,
+        entry: &mut AuditEntry,
+    ) -> Result<Option<Owner>, PidError> {
+        match (self.authority.own(), user) {
+            (Some(own), None) => Ok(Some(own.owner.clone())),
+            (Some(own), Some(u)) => {
+                let owner = existing_owner(state, u, entry).await?;
+                if owner != own.owner {
+                    return Err(PidError::PermissionDenied(
+                        "users may only manage their own tokens".into(),
+                    ));
+                }
+                Ok(Some(owner))
+            }
+            (None, Some(u)) => Ok(Some(existing_owner(state, u, entry).await?)),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
 async fn run(
     state: &State,
+    gate: &Gate<'_>,
     req: AdminRequest,
     entry: &mut AuditEntry,
 ) -> Result<AdminResponse, PidError> {
     match req {
-        AdminRequest::TokenEnroll(spec) => enroll(state, *spec, entry).await,
+        AdminRequest::TokenEnroll(spec) => enroll(state, gate, *spec, entry).await,
         AdminRequest::TokenList { user, after, limit } => {
-            let owner = match user {
-                Some(u) => Some(existing_owner(state, &u, entry).await?),
-                None => None,
-            };
+            let owner = gate.target(state, user.as_ref(), entry).await?;
+            gate.check(Action::TokenList, owner.as_ref(), None)?;
             let limit = limit.clamp(1, MAX_PAGE) as usize;
             let (recs, next) = state
                 .store
@@ -63,41 +122,51 @@ async fn run(
             })
         }
         AdminRequest::TokenShow { serial } => {
-            let v = get(state, &serial, entry)?;
+            let v = get(state, gate, Action::TokenList, &serial, entry)?;
             Ok(AdminResponse::Token(Box::new(v.rec.info())))
         }
         AdminRequest::TokenDelete { serial } => {
-            let v = get(state, &serial, entry)?;
+            let v = get(state, gate, Action::Delete, &serial, entry)?;
             match state.store.swap_tokens(&[(&v, None)])? {
                 Swap::Done => Ok(done(format!("token {serial} deleted"))),
                 Swap::Conflict => Err(busy()),
             }
         }
-        AdminRequest::TokenEnable { serial } => modify(state, &serial, entry, |r| {
-            r.active = true;
-            Ok(format!("token {} enabled", r.serial))
-        }),
-        AdminRequest::TokenDisable { serial } => modify(state, &serial, entry, |r| {
-            r.active = false;
-            Ok(format!("token {} disabled", r.serial))
-        }),
-        AdminRequest::TokenRevoke { serial } => modify(state, &serial, entry, |r| {
-            r.revoked = true;
-            r.locked = true;
-            r.active = false;
-            Ok(format!(
-                "token {} revoked; it can never be used again, only deleted",
-                r.serial
-            ))
-        }),
-        AdminRequest::TokenReset { serial } => modify(state, &serial, entry, |r| {
-            r.failcount = 0;
-            r.failcounter_exceeded_at = None;
-            Ok(format!("fail counter of token {} reset", r.serial))
-        }),
-        AdminRequest::TokenSet { serial, settings } => set(state, &serial, *settings, entry).await,
+        AdminRequest::TokenEnable { serial } => {
+            modify(state, gate, Action::Enable, &serial, entry, |r| {
+                r.active = true;
+                Ok(format!("token {} enabled", r.serial))
+            })
+        }
+        AdminRequest::TokenDisable { serial } => {
+            modify(state, gate, Action::Disable, &serial, entry, |r| {
+                r.active = false;
+                Ok(format!("token {} disabled", r.serial))
+            })
+        }
+        AdminRequest::TokenRevoke { serial } => {
+            modify(state, gate, Action::Revoke, &serial, entry, |r| {
+                r.revoked = true;
+                r.locked = true;
+                r.active = false;
+                Ok(format!(
+                    "token {} revoked; it can never be used again, only deleted",
+                    r.serial
+                ))
+            })
+        }
+        AdminRequest::TokenReset { serial } => {
+            modify(state, gate, Action::Reset, &serial, entry, |r| {
+                r.failcount = 0;
+                r.failcounter_exceeded_at = None;
+                Ok(format!("fail counter of token {} reset", r.serial))
+            })
+        }
+        AdminRequest::TokenSet { serial, settings } => {
+            set(state, gate, &serial, *settings, entry).await
+        }
         AdminRequest::TokenResync { serial, otp1, otp2 } => {
-            let v = get(state, &serial, entry)?;
+            let v = get(state, gate, Action::Resync, &serial, entry)?;
             let key = state.cipher.open(&v.rec.serial, "otpkey", &v.rec.otpkey)?;
             let now = state.clock.now();
             let found = algorithm(v.rec.token_type)
@@ -108,7 +177,7 @@ async fn run(
                          sync window; take two fresh consecutive codes and try again"
                     ))
                 })?;
-            modify(state, &serial, entry, |r| {
+            modify(state, gate, Action::Resync, &serial, entry, |r| {
                 let CounterState { count, time_shift } = found;
                 r.count = count;
                 r.time_shift = time_shift;
@@ -117,7 +186,9 @@ async fn run(
         }
         AdminRequest::TokenAssign { serial, user } => {
             let owner = existing_owner(state, &user, entry).await?;
-            modify(state, &serial, entry, move |r| {
+            // Both ends: the admin must be allowed to assign to this user, and to touch the token.
+            gate.check(Action::Assign, Some(&owner), None)?;
+            modify(state, gate, Action::Assign, &serial, entry, move |r| {
                 if let Some(o) = &r.owner {
                     return Err(PidError::TokenState(format!(
                         "token {} is already assigned to {}@{}; unassign it first",
@@ -128,30 +199,36 @@ async fn run(
                 Ok(format!("token {} assigned", r.serial))
             })
         }
-        AdminRequest::TokenUnassign { serial } => modify(state, &serial, entry, |r| {
-            if r.owner.is_none() {
-                return Err(PidError::TokenState(format!(
-                    "token {} is not assigned",
-                    r.serial
-                )));
-            }
-            // privacyIDEA unassign: the PIN belonged to the old owner; the counter stays.
-            r.owner = None;
-            r.pin_hash = None;
-            r.failcount = 0;
-            r.failcounter_exceeded_at = None;
-            Ok(format!("token {} unassigned", r.serial))
-        }),
+        AdminRequest::TokenUnassign { serial } => {
+            modify(state, gate, Action::Unassign, &serial, entry, |r| {
+                if r.owner.is_none() {
+                    return Err(PidError::TokenState(format!(
+                        "token {} is not assigned",
+                        r.serial
+                    )));
+                }
+                // privacyIDEA unassign: the PIN belonged to the old owner; the counter stays.
+                r.owner = None;
+                r.pin_hash = None;
+                r.failcount = 0;
+                r.failcounter_exceeded_at = None;
+                Ok(format!("token {} unassigned", r.serial))
+            })
+        }
         AdminRequest::PolicyCheck {
             user,
             service,
             rhost,
-        } => policy_check(state, user, service, rhost, entry).await,
+        } => {
+            gate.check(Action::PolicyCheck, None, None)?;
+            policy_check(state, user, service, rhost, entry).await
+        }
         AdminRequest::AuditShow {
             user,
             before,
             limit,
         } => {
+            gate.check(Action::AuditLog, None, None)?;
             let limit = limit.clamp(1, MAX_PAGE) as usize;
             let live = state.live();
             let filter = user.map(|u| {
@@ -196,6 +273,8 @@ async fn policy_check(
         login,
         service: &service,
         rhost: rhost.as_deref(),
+        now: Some(state.clock.now()),
+        admin_groups: &[],
     };
     let (matching, decisions) = live.policies.report(&ctx);
     Ok(AdminResponse::PolicyCheck(Box::new(PolicyReport {
@@ -228,7 +307,14 @@ fn not_found(serial: &str) -> PidError {
     ))
 }
 
-fn get(state: &State, serial: &str, entry: &mut AuditEntry) -> Result<Versioned, PidError> {
+/// Read a token the caller may do `action` to.
+fn get(
+    state: &State,
+    gate: &Gate<'_>,
+    action: Action,
+    serial: &str,
+    entry: &mut AuditEntry,
+) -> Result<Versioned, PidError> {
     entry.serial = Some(serial.to_owned());
     if serial.is_empty() || serial.len() > MAX_SERIAL_LEN {
         return Err(not_found(serial));
@@ -242,6 +328,7 @@ fn get(state: &State, serial: &str, entry: &mut AuditEntry) -> Result<Versioned,
         entry.user = Some(o.login.clone());
         entry.realm = Some(o.realm.clone());
     }
+    gate.check(action, v.rec.owner.as_ref(), Some(v.rec.token_type))?;
     Ok(v)
 }
 
@@ -249,12 +336,14 @@ fn get(state: &State, serial: &str, entry: &mut AuditEntry) -> Result<Versioned,
 /// `check_token_locked`): it can only be shown or deleted.
 fn modify(
     state: &State,
+    gate: &Gate<'_>,
+    action: Action,
     serial: &str,
     entry: &mut AuditEntry,
     change: impl Fn(&mut TokenRecord) -> Result<String, PidError>,
 ) -> Result<AdminResponse, PidError> {
     for _ in 0..8 {
-        let v = get(state, serial, entry)?;
+        let v = get(state, gate, action, serial, entry)?;
         if v.rec.revoked {
             return Err(PidError::TokenState(format!(
                 "token {serial} is revoked; it can only be deleted"
@@ -355,38 +444,97 @@ fn key_len_for(hash: HashAlgorithm) -> usize {
     }
 }
 
+/// Enrollment policies match the new token's owner.
+fn owner_context<'a>(owner: Option<&'a Owner>, now: i64) -> Context<'a> {
+    Context {
+        realm: owner.map_or("", |o| o.realm.as_str()),
+        login: owner.map_or("", |o| o.login.as_str()),
+        now: Some(now),
+        ..Context::default()
+    }
+}
+
+/// An enrollment parameter: what the request asks, else the enrollment policy, else the
+/// daemon's default. Users enrolling for themselves get the policy's value or nothing.
+fn enrollment_value<T: PartialEq + std::fmt::Debug + Copy>(
+    gate: &Gate<'_>,
+    asked: Option<T>,
+    policy: Option<T>,
+    default: T,
+    what: &str,
+) -> Result<T, PidError> {
+    match (asked, policy) {
+        (Some(a), Some(p)) if gate.authority.is_self_service() && a != p => {
+            Err(PidError::PermissionDenied(format!(
+                "the enrollment policy sets {what} to {p:?} for your tokens; leave the option out"
+            )))
+        }
+        (Some(a), _) => Ok(a),
+        (None, Some(p)) => Ok(p),
+        (None, None) => Ok(default),
+    }
+}
+
 async fn enroll(
     state: &State,
+    gate: &Gate<'_>,
     spec: EnrollRequest,
     entry: &mut AuditEntry,
 ) -> Result<AdminResponse, PidError> {
-    let live = state.live();
+    let live = gate.live;
     let defaults = &live.config.tokens;
     let token_type = spec.token_type.ok_or_else(|| {
         PidError::InvalidArgument("say which token type to enroll: hotp or totp".into())
     })?;
     entry.token_type = Some(token_type.as_str().to_owned());
-    let digits = spec.digits.unwrap_or(defaults.digits);
+    let owner = gate.target(state, spec.user.as_ref(), entry).await?;
+    gate.check(Action::Enroll, owner.as_ref(), Some(token_type))?;
+    let ctx = owner_context(owner.as_ref(), gate.now);
+    let (len_action, hash_action) = match token_type {
+        TokenType::Hotp => (Action::HotpOtpLen, Action::HotpHashlib),
+        TokenType::Totp => (Action::TotpOtpLen, Action::TotpHashlib),
+    };
+    let digits = enrollment_value(
+        gate,
+        spec.digits,
+        live.policies.number(len_action, &ctx).map(|n| n as u8),
+        defaults.digits,
+        "the OTP length",
+    )?;
     if !matches!(digits, 6 | 8) {
         return Err(PidError::InvalidArgument(format!(
             "{digits} digits is not supported; use 6 or 8"
         )));
     }
-    let hash = spec.hash.unwrap_or(defaults.hash);
-    let period = match (token_type, spec.period) {
-        (TokenType::Totp, Some(p)) if matches!(p, 30 | 60) => p,
-        (TokenType::Totp, Some(p)) => {
-            return Err(PidError::InvalidArgument(format!(
-                "a TOTP period of {p} s is not supported; use 30 or 60"
-            )))
+    let hash = enrollment_value(
+        gate,
+        spec.hash,
+        live.policies.hash(hash_action, &ctx),
+        defaults.hash,
+        "the hash algorithm",
+    )?;
+    let period = match token_type {
+        TokenType::Totp => {
+            let p = enrollment_value(
+                gate,
+                spec.period,
+                live.policies.number(Action::TotpTimestep, &ctx),
+                defaults.totp_period,
+                "the TOTP period",
+            )?;
+            if !matches!(p, 30 | 60) {
+                return Err(PidError::InvalidArgument(format!(
+                    "a TOTP period of {p} s is not supported; use 30 or 60"
+                )));
+            }
+            p
         }
-        (TokenType::Totp, None) => defaults.totp_period,
-        (TokenType::Hotp, Some(_)) => {
+        TokenType::Hotp if spec.period.is_some() => {
             return Err(PidError::InvalidArgument(
                 "--period applies to totp tokens only".into(),
             ))
         }
-        (TokenType::Hotp, None) => defaults.totp_period,
+        TokenType::Hotp => defaults.totp_period,
     };
     if let Some(d) = &spec.description {
         validate_text("the description", d)?;
@@ -394,10 +542,20 @@ async fn enroll(
     if let Some(pin) = &spec.pin {
         validate_pin(pin)?;
     }
-    let owner = match &spec.user {
-        Some(u) => Some(existing_owner(state, u, entry).await?),
-        None => None,
-    };
+    live.policies
+        .pin_rules(&ctx)
+        .check(spec.pin.as_ref().map(Secret::expose))
+        .map_err(PidError::InvalidArgument)?;
+    if let (Some(o), Some(max)) = (&owner, live.policies.number(Action::MaxTokenPerUser, &ctx)) {
+        let has = state.store.serials_of(o)?.len();
+        if has >= max as usize {
+            return Err(PidError::PermissionDenied(format!(
+                "{}@{} already has {has} tokens; the enrollment policy allows at most {max} \
+                 (max_token_per_user): delete one first",
+                o.login, o.realm
+            )));
+        }
+    }
     let alg = algorithm(token_type);
     let serial = match spec.serial {
         Some(s) => {
@@ -505,10 +663,40 @@ fn percent_encode(s: &str) -> String {
 
 async fn set(
     state: &State,
+    gate: &Gate<'_>,
     serial: &str,
     s: TokenSettings,
     entry: &mut AuditEntry,
 ) -> Result<AdminResponse, PidError> {
+    let other_fields = TokenSettings {
+        pin: None,
+        ..s.clone()
+    } != TokenSettings::default();
+    if other_fields && gate.authority.is_self_service() {
+        return Err(PidError::PermissionDenied(
+            "users may change only the PIN of their tokens (pictl token set --pin)".into(),
+        ));
+    }
+    // The PIN needs `setpin`, everything else `set`; the PIN rules of the owner apply.
+    let action = if other_fields {
+        Action::Set
+    } else {
+        Action::SetPin
+    };
+    let current = get(state, gate, action, serial, entry)?;
+    if let Some(pin) = &s.pin {
+        gate.check(
+            Action::SetPin,
+            current.rec.owner.as_ref(),
+            Some(current.rec.token_type),
+        )?;
+        let ctx = owner_context(current.rec.owner.as_ref(), gate.now);
+        gate.live
+            .policies
+            .pin_rules(&ctx)
+            .check(Some(pin.expose()))
+            .map_err(PidError::InvalidArgument)?;
+    }
     if let Some(d) = &s.description {
         validate_text("the description", d)?;
     }
@@ -552,7 +740,7 @@ async fn set(
         }
         None => None,
     };
-    modify(state, serial, entry, |r| {
+    modify(state, gate, action, serial, entry, |r| {
         let mut changed = Vec::new();
         if let Some(p) = &new_pin {
             r.pin_hash = p.clone();

@@ -6,12 +6,13 @@
 
 use crate::audit;
 use crate::auth::check::Input;
-use crate::auth::session::Session;
+use crate::auth::session::{Expect, Session};
 use crate::caller::Caller;
 use crate::connection::ConnState;
 use crate::error::PidError;
 use crate::handlers::{error_response, validate_text};
-use crate::policy::{self, Action, MangleKey};
+use crate::policy::{self, Action, AuthLimit, MangleKey};
+use crate::store::HistoryKeep;
 use crate::users::{self, ResolvedUser};
 use crate::State;
 use protocol::paths::MAX_ANSWER_LEN;
@@ -58,7 +59,7 @@ async fn begin_inner(
             "too many authentication attempts from this uid; wait a minute".into(),
         ));
     }
-    let (login, realm) = mangled_user(&live, &req);
+    let (login, realm) = mangled_user(&live, &req, now);
     let (login, realm) = (login.as_str(), realm.as_str());
     entry.user = Some(login.to_owned());
     entry.realm = Some(realm.to_owned());
@@ -82,6 +83,8 @@ async fn begin_inner(
         login,
         service: &req.service,
         rhost: req.rhost.as_deref(),
+        now: Some(now),
+        admin_groups: &[],
     };
     let hide = live
         .policies
@@ -96,36 +99,48 @@ async fn begin_inner(
         return Ok(Response::AuthDone(hidden(hide, Outcome::UnknownUser)));
     };
     let tokens = state.store.tokens_of(&user.owner)?;
+    let login = Login {
+        user,
+        service: &req.service,
+        rhost: req.rhost.as_deref(),
+        now,
+    };
     if tokens.is_empty() {
         entry.message = "The user has no tokens assigned".into();
         if let Some(p) = live.policies.flag(Action::PassOnNoToken, &ctx) {
             return Ok(pass_by_policy(state, entry, "user has no token", p).await);
         }
+        // privacyIDEA's passthru: only for a user without tokens, after passOnNoToken.
+        if let Some(p) = live.policies.flag(Action::Passthru, &ctx) {
+            let policy = p.to_owned();
+            return match req.authtok {
+                Some(password) => Ok(passthru(state, caller, login, password, &policy).await),
+                None => open_session(
+                    state,
+                    conn,
+                    &login,
+                    Expect::StorePassword { policy },
+                    "Password: ",
+                ),
+            };
+        }
         audit::record(state, entry);
         return Ok(Response::AuthDone(hidden(hide, Outcome::NoToken)));
     }
-    let user = user.clone();
     if let Some(authtok) = req.authtok {
-        let login = Login {
-            user: &user,
-            service: &req.service,
-            rhost: req.rhost.as_deref(),
-        };
+        let authtok = mangled_pass(&live, &login, authtok);
         let input = Input::Pass(&authtok);
         return Ok(finish(state, caller, conn, login, input, Some(tokens)).await);
     }
     let any_pin = tokens.iter().any(|t| t.rec.pin_hash.is_some());
-    let text = if any_pin {
+    let text = if live.policies.otppin(&ctx) == policy::OtpPin::UserStore {
+        "Password and one-time password: "
+    } else if any_pin {
         "PIN and one-time password: "
     } else {
         "One-time password: "
     };
-    let login = Login {
-        user: &user,
-        service: &req.service,
-        rhost: req.rhost.as_deref(),
-    };
-    open_session(state, conn, &login, Vec::new(), text)
+    open_session(state, conn, &login, Expect::Pass, text)
 }
 
 pub async fn proceed(
@@ -144,6 +159,7 @@ pub async fn proceed(
         user: &s.user,
         service: &s.service,
         rhost: s.rhost.as_deref(),
+        now: state.clock.now(),
     };
     if answer.len() > MAX_ANSWER_LEN {
         let mut entry = login.audit_entry(state, caller);
@@ -153,24 +169,27 @@ pub async fn proceed(
             message: format!("Input too long: at most {MAX_ANSWER_LEN} characters."),
         });
     }
-    let input = if s.challenge.is_empty() {
-        Input::Pass(&answer)
-    } else {
-        Input::Answer {
+    let answer = mangled_pass(&state.live(), &login, answer);
+    let input = match &s.expect {
+        Expect::Pass => Input::Pass(&answer),
+        Expect::ChallengeAnswer(serials) => Input::Answer {
             otp: &answer,
-            serials: &s.challenge,
+            serials,
+        },
+        Expect::StorePassword { policy } => {
+            return passthru(state, caller, login, answer, policy).await;
         }
     };
     finish(state, caller, conn, login, input, None).await
 }
 
-/// Ask the next question of this conversation in a new session of the connection. With
-/// `challenge` serials, the answer is their OTP alone.
+/// Ask the next question of this conversation in a new session of the connection; `expect` says
+/// what the answer is.
 fn open_session(
     state: &State,
     conn: &mut ConnState,
     login: &Login<'_>,
-    challenge: Vec<String>,
+    expect: Expect,
     prompt: &str,
 ) -> Result<Response, PidError> {
     let session = Session {
@@ -178,7 +197,7 @@ fn open_session(
         service: login.service.to_owned(),
         rhost: login.rhost.map(str::to_owned),
         started: std::time::Instant::now(),
-        challenge,
+        expect,
     };
     let max = state.live().config.limits.sessions_per_connection as usize;
     match conn.sessions.insert(session, max, state.session_ttl()) {
@@ -199,6 +218,8 @@ struct Login<'a> {
     user: &'a ResolvedUser,
     service: &'a str,
     rhost: Option<&'a str>,
+    /// When the request arrived (unix seconds): policies' `time`, limits, audit.
+    now: i64,
 }
 
 impl Login<'_> {
@@ -211,11 +232,163 @@ impl Login<'_> {
         entry.rhost = self.rhost.map(str::to_owned);
         entry
     }
+
+    /// What policies are matched against for this login.
+    fn context(&self) -> policy::Context<'_> {
+        policy::Context {
+            realm: &self.user.owner.realm,
+            resolver: Some(&self.user.resolver),
+            login: &self.user.owner.login,
+            service: self.service,
+            rhost: self.rhost,
+            now: Some(self.now),
+            admin_groups: &[],
+        }
+    }
+}
+
+/// privacyIDEA's `mangle` of `pass`: rewrites of what the user typed (e.g. strip a prefix a
+/// client adds), chosen for this login.
+fn mangled_pass(live: &crate::Live, login: &Login<'_>, pass: Secret) -> Secret {
+    let mangles = live.policies.mangles(&login.context());
+    if !mangles.iter().any(|m| m.key == MangleKey::Pass) {
+        return pass;
+    }
+    let rewritten = mangles
+        .iter()
+        .fold(zeroize::Zeroizing::new(pass.expose().to_owned()), |p, m| {
+            zeroize::Zeroizing::new(m.apply(MangleKey::Pass, &p))
+        });
+    Secret::new(rewritten.as_str())
+}
+
+/// privacyIDEA's `auth_max_fail` / `auth_max_success`: the user's logins in the period have
+/// reached a limit, so this one is refused without looking at tokens or passwords. The message.
+fn over_limit(
+    state: &State,
+    live: &crate::Live,
+    login: &Login<'_>,
+    now: i64,
+) -> Result<Option<String>, PidError> {
+    let ctx = login.context();
+    let limits = [
+        (false, live.policies.limit(Action::AuthMaxFail, &ctx)),
+        (true, live.policies.limit(Action::AuthMaxSuccess, &ctx)),
+    ];
+    if limits.iter().all(|(_, l)| l.is_none()) {
+        return Ok(None);
+    }
+    let history = state.store.auth_history(&login.user.owner)?;
+    for (success, limit) in limits {
+        let Some(AuthLimit {
+            count,
+            secs,
+            period,
+            ..
+        }) = limit
+        else {
+            continue;
+        };
+        if history.count_since(success, now - secs) >= count as usize {
+            let kind = if success { "successful" } else { "failed" };
+            return Ok(Some(format!(
+                "Only {count} {kind} authentications per {period} allowed."
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Remember this login's outcome when a limit policy applies to the user.
+fn record_outcome(state: &State, live: &crate::Live, login: &Login<'_>, now: i64, success: bool) {
+    let ctx = login.context();
+    let keep = [Action::AuthMaxFail, Action::AuthMaxSuccess]
+        .into_iter()
+        .filter_map(|a| live.policies.limit(a, &ctx))
+        .fold(None, |acc: Option<HistoryKeep>, l| {
+            let (count, secs) = (l.count as usize, l.secs);
+            Some(match acc {
+                None => HistoryKeep { count, secs },
+                Some(k) => HistoryKeep {
+                    count: k.count.max(count),
+                    secs: k.secs.max(secs),
+                },
+            })
+        });
+    if let Some(keep) = keep {
+        if let Err(e) = state
+            .store
+            .record_auth(&login.user.owner, now, success, keep)
+        {
+            // Fail closed on the next login instead: its history read fails the same way.
+            tracing::error!(error = %e, "could not record the login for auth_max_* policies");
+        }
+    }
+}
+
+/// `passthru`: a user without tokens logs in with the password of the user store that found
+/// them.
+async fn passthru(
+    state: &State,
+    caller: &Caller,
+    login: Login<'_>,
+    password: Secret,
+    policy: &str,
+) -> Response {
+    let mut entry = login.audit_entry(state, caller);
+    let live = state.live();
+    let now = login.now;
+    match over_limit(state, &live, &login, now) {
+        Ok(None) => {}
+        Ok(Some(msg)) => {
+            entry.message = msg.clone();
+            audit::record(state, entry);
+            return Response::AuthDone(Outcome::Reject { message: msg });
+        }
+        Err(e) => return unavailable(state, entry, &e),
+    }
+    let accepted = match state.check_user_password(login.user, password).await {
+        Ok(ok) => ok,
+        Err(e) => return unavailable(state, entry, &e),
+    };
+    record_outcome(state, &live, &login, now, accepted);
+    entry.success = accepted;
+    entry.message = if accepted {
+        format!("against userstore due to '{policy}'")
+    } else {
+        format!("wrong user store password (passthru due to '{policy}')")
+    };
+    audit::record(state, entry);
+    if let Err(e) = state.store.durable().await {
+        tracing::error!(error = %e, "could not make the authentication durable");
+        return Response::AuthDone(Outcome::Unavailable);
+    }
+    Response::AuthDone(if accepted {
+        Outcome::Accept {
+            message: String::new(),
+        }
+    } else {
+        Outcome::Reject {
+            message: crate::auth::check::GENERIC_REJECT.into(),
+        }
+    })
+}
+
+/// A store (user store, token store) could not answer: the login fails closed, the audit says
+/// why, the operator's log has the cause.
+fn unavailable(state: &State, mut entry: protocol::AuditEntry, e: &PidError) -> Response {
+    tracing::error!(error = %e, user = ?entry.user, "authentication check failed");
+    entry.message = match e {
+        PidError::UserStore(m) => format!("check failed: {m}"),
+        _ => "check failed: internal error (see the daemon log)".into(),
+    };
+    audit::record(state, entry);
+    Response::AuthDone(Outcome::Unavailable)
 }
 
 /// The login and realm after privacyIDEA's `mangle`: the rewrites chosen for the name as typed
 /// apply to the name (then split again into login and realm) and to the realm.
-fn mangled_user(live: &crate::Live, req: &AuthBegin) -> (String, String) {
+fn mangled_user(live: &crate::Live, req: &AuthBegin, now: i64) -> (String, String) {
     let (login, realm) = live.realms.split(&req.user, None);
     let ctx = policy::Context {
         realm,
@@ -223,6 +396,8 @@ fn mangled_user(live: &crate::Live, req: &AuthBegin) -> (String, String) {
         login,
         service: &req.service,
         rhost: req.rhost.as_deref(),
+        now: Some(now),
+        admin_groups: &[],
     };
     let mangles = live.policies.mangles(&ctx);
     if mangles.is_empty() {
@@ -280,21 +455,20 @@ async fn finish(
     prefetched: Option<Vec<crate::store::Versioned>>,
 ) -> Response {
     let mut entry = login.audit_entry(state, caller);
-    let Login {
-        user,
-        service,
-        rhost,
-    } = login;
     let live = state.live();
-    let ctx = policy::Context {
-        realm: &user.owner.realm,
-        resolver: Some(&user.resolver),
-        login: &user.owner.login,
-        service,
-        rhost,
-    };
+    let ctx = login.context();
+    let now = login.now;
+    match over_limit(state, &live, &login, now) {
+        Ok(None) => {}
+        Ok(Some(msg)) => {
+            entry.message = msg.clone();
+            audit::record(state, entry);
+            return Response::AuthDone(Outcome::Reject { message: msg });
+        }
+        Err(e) => return unavailable(state, entry, &e),
+    }
+    let user = login.user;
     let rules = crate::auth::check::Rules {
-        otppin: live.policies.otppin(&ctx),
         reset_all_user_tokens: live
             .policies
             .flag(Action::ResetAllUserTokens, &ctx)
@@ -307,34 +481,44 @@ async fn finish(
             Input::Answer { .. } => Vec::new(),
         },
     };
-    let verdict = match crate::auth::check_user_pass(state, &user.owner, input, prefetched, &rules)
-        .await
-    {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::error!(error = %e, user = %user.owner.login, "authentication check failed");
-            entry.message = "check failed: internal error (see the daemon log)".into();
-            audit::record(state, entry);
-            return Response::AuthDone(Outcome::Unavailable);
-        }
-    };
+    let otppin = live.policies.otppin(&ctx);
+    let verdict =
+        match crate::auth::check_user_pass(state, user, input, prefetched, &rules, otppin).await {
+            Ok(v) => v,
+            Err(e) => return unavailable(state, entry, &e),
+        };
     entry.success = verdict.accepted;
     entry.message = verdict.detail.clone();
     entry.serial = (!verdict.serials.is_empty()).then(|| verdict.serials.join(","));
     entry.token_type = verdict.token_type.clone();
     audit::record(state, entry);
     if !verdict.challenge.is_empty() {
-        // privacyIDEA's default challenge text.
-        return open_session(state, conn, &login, verdict.challenge, "please enter otp: ")
+        // A challenge is not a login attempt: auth_max_* do not count it (privacyIDEA).
+        let serial = verdict.challenge.first().cloned().unwrap_or_default();
+        let text = live
+            .policies
+            .text(
+                Action::ChallengeText,
+                &ctx,
+                &[
+                    ("user", &user.owner.login),
+                    ("realm", &user.owner.realm),
+                    ("serial", &serial),
+                ],
+            )
+            .unwrap_or_else(|| "please enter otp: ".to_owned());
+        let expect = Expect::ChallengeAnswer(verdict.challenge);
+        return open_session(state, conn, &login, expect, &text)
             .unwrap_or_else(|e| error_response(&e));
     }
+    record_outcome(state, &live, &login, now, verdict.accepted);
     // Durable before success: a spent OTP must stay spent if we crash right after answering.
     if let Err(e) = state.store.durable().await {
         tracing::error!(error = %e, "could not make the authentication durable");
         return Response::AuthDone(Outcome::Unavailable);
     }
     tracing::info!(
-        user = %user.owner.login, service, accepted = verdict.accepted, detail = %verdict.detail,
+        user = %user.owner.login, service = login.service, accepted = verdict.accepted, detail = %verdict.detail,
         "authentication"
     );
     Response::AuthDone(if verdict.accepted {

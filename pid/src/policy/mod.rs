@@ -16,8 +16,15 @@ use std::net::IpAddr;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
+    /// How a login is checked.
     Authentication,
+    /// Rules for new tokens and PINs, whoever enrolls them.
     Enrollment,
+    /// What users may do with their own tokens (self-service through `pictl` as themselves).
+    User,
+    /// What members of admin groups may do. Without any admin policy every administrator may do
+    /// everything; once one exists, an administrator other than root may do only what an admin
+    /// policy allows (privacyIDEA).
     Admin,
 }
 
@@ -43,6 +50,14 @@ pub struct PolicyConfig {
     /// Remote hosts: addresses or CIDR ranges (`10.0.0.0/8`, `2001:db8::/32`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rhost: Vec<String>,
+    /// Admin scope: the Unix groups whose members the policy is for (privacyIDEA's admin
+    /// user / admin realm).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub admin_group: Vec<String>,
+    /// Times of the week in the host's local time zone, privacyIDEA's format:
+    /// `"Mon-Fri: 08:00-18:00, Sat: 10:00-12:00"` (both ends included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
     pub actions: BTreeMap<String, toml::Value>,
 }
 
@@ -65,6 +80,80 @@ pub enum Value {
     Types(Vec<protocol::TokenType>),
     /// `mangle` rewrites, applied in order.
     Mangle(Vec<Mangle>),
+    /// A text, e.g. `challenge_text` or `smstext`, its `{tags}` checked when loaded.
+    Text(String),
+    /// `auth_max_fail` / `auth_max_success`: at most `count` per period (`text`, `secs`).
+    Limit {
+        count: u32,
+        text: String,
+        secs: i64,
+    },
+    /// A number in the action's range (OTP length, PIN length, token count …).
+    Number(u32),
+    Hash(protocol::HashAlgorithm),
+    /// `otp_pin_contents`.
+    PinContents(PinContents),
+}
+
+/// privacyIDEA's `otp_pin_contents`: classes `c` (letters), `n` (digits), `s` (anything else).
+/// `cn`: each listed class must appear; `-s`: the listed classes may not appear; `+cn`: only
+/// the listed classes may appear, with at least one character of each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PinContents {
+    text: String,
+    mode: char,
+    classes: Vec<char>,
+}
+
+impl PinContents {
+    fn parse(text: &str) -> Result<PinContents, String> {
+        let (mode, rest) = match text.chars().next() {
+            Some(m @ ('+' | '-')) => (m, &text[1..]),
+            _ => (' ', text),
+        };
+        let classes: Vec<char> = rest.chars().collect();
+        if classes.is_empty() || classes.iter().any(|c| !matches!(c, 'c' | 'n' | 's')) {
+            return Err(format!(
+                "otp_pin_contents = {text:?}: use the classes c (letters), n (digits), s (other), \
+                 e.g. \"cn\" (both required), \"-s\" (no other characters), \"+cn\" (only these)"
+            ));
+        }
+        Ok(PinContents {
+            text: text.to_owned(),
+            mode,
+            classes,
+        })
+    }
+
+    fn class_of(c: char) -> char {
+        if c.is_alphabetic() {
+            'c'
+        } else if c.is_numeric() {
+            'n'
+        } else {
+            's'
+        }
+    }
+
+    /// `Err` says what the PIN lacks or must not contain.
+    pub fn check(&self, pin: &str) -> Result<(), String> {
+        let present: Vec<char> = pin.chars().map(Self::class_of).collect();
+        let has = |class: &char| present.contains(class);
+        let ok = match self.mode {
+            '-' => !self.classes.iter().any(has),
+            '+' => self.classes.iter().all(has) && present.iter().all(|c| self.classes.contains(c)),
+            _ => self.classes.iter().all(has),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "the PIN does not meet the PIN rule {:?} (c = letters, n = digits, s = other \
+                 characters; -: none of these, +: only these)",
+                self.text
+            ))
+        }
+    }
 }
 
 /// What a `mangle` rewrite applies to.
@@ -72,6 +161,8 @@ pub enum Value {
 pub enum MangleKey {
     User,
     Realm,
+    /// What the user typed: PIN+OTP, an OTP answering a challenge, or a password.
+    Pass,
 }
 
 /// One `key/regex/replacement/` rewrite. Compared by its text: two policies with the same text
@@ -108,14 +199,10 @@ impl Mangle {
         let key = match key {
             "user" => MangleKey::User,
             "realm" => MangleKey::Realm,
-            "pass" => {
-                return Err(format!(
-                    "mangle {text:?}: rewriting the password is not enforced by this version yet"
-                ))
-            }
+            "pass" => MangleKey::Pass,
             other => {
                 return Err(format!(
-                    "mangle {text:?}: key {other:?} is not user or realm"
+                    "mangle {text:?}: key {other:?} is not user, realm or pass"
                 ))
             }
         };
@@ -144,6 +231,8 @@ impl Mangle {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OtpPin {
     TokenPin,
+    /// The PIN part is the user's password in the user store that found the user.
+    UserStore,
     None,
 }
 
@@ -152,7 +241,13 @@ impl std::fmt::Display for Value {
         match self {
             Value::Flag(b) => write!(f, "{b}"),
             Value::OtpPin(OtpPin::TokenPin) => f.write_str("tokenpin"),
+            Value::OtpPin(OtpPin::UserStore) => f.write_str("userstore"),
             Value::OtpPin(OtpPin::None) => f.write_str("none"),
+            Value::Text(text) => f.write_str(text),
+            Value::Limit { text, .. } => f.write_str(text),
+            Value::Number(n) => write!(f, "{n}"),
+            Value::Hash(h) => f.write_str(h.as_str()),
+            Value::PinContents(p) => f.write_str(&p.text),
             Value::Period(text, _) => f.write_str(text),
             Value::Mangle(rules) => {
                 let texts: Vec<&str> = rules.iter().map(|m| m.text.as_str()).collect();
@@ -177,6 +272,43 @@ pub enum Action {
     LastAuth,
     ChallengeResponse,
     Mangle,
+    Passthru,
+    ChallengeText,
+    AuthMaxFail,
+    AuthMaxSuccess,
+    SmsText,
+    SmsAutoSend,
+    EmailText,
+    EmailSubject,
+    EmailAutoSend,
+    U2fFacets,
+    // Enrollment scope.
+    HotpOtpLen,
+    TotpOtpLen,
+    HotpHashlib,
+    TotpHashlib,
+    TotpTimestep,
+    PinMinLength,
+    PinMaxLength,
+    PinContents,
+    PinRequired,
+    MaxTokenPerUser,
+    // User and admin scopes: token operations.
+    Enroll,
+    Delete,
+    Enable,
+    Disable,
+    Reset,
+    Resync,
+    SetPin,
+    // Admin scope only.
+    Revoke,
+    Set,
+    Assign,
+    Unassign,
+    TokenList,
+    AuditLog,
+    PolicyCheck,
 }
 
 impl Action {
@@ -190,10 +322,60 @@ impl Action {
             Action::LastAuth => "last_auth",
             Action::ChallengeResponse => "challenge_response",
             Action::Mangle => "mangle",
+            Action::Passthru => "passthru",
+            Action::ChallengeText => "challenge_text",
+            Action::AuthMaxFail => "auth_max_fail",
+            Action::AuthMaxSuccess => "auth_max_success",
+            Action::SmsText => "smstext",
+            Action::SmsAutoSend => "smsautosend",
+            Action::EmailText => "emailtext",
+            Action::EmailSubject => "emailsubject",
+            Action::EmailAutoSend => "emailautosend",
+            Action::U2fFacets => "u2f_facets",
+            Action::HotpOtpLen => "hotp_otplen",
+            Action::TotpOtpLen => "totp_otplen",
+            Action::HotpHashlib => "hotp_hashlib",
+            Action::TotpHashlib => "totp_hashlib",
+            Action::TotpTimestep => "totp_timestep",
+            Action::PinMinLength => "otp_pin_minlength",
+            Action::PinMaxLength => "otp_pin_maxlength",
+            Action::PinContents => "otp_pin_contents",
+            Action::PinRequired => "otp_pin_required",
+            Action::MaxTokenPerUser => "max_token_per_user",
+            Action::Enroll => "enroll",
+            Action::Delete => "delete",
+            Action::Enable => "enable",
+            Action::Disable => "disable",
+            Action::Reset => "reset",
+            Action::Resync => "resync",
+            Action::SetPin => "setpin",
+            Action::Revoke => "revoke",
+            Action::Set => "set",
+            Action::Assign => "assign",
+            Action::Unassign => "unassign",
+            Action::TokenList => "tokenlist",
+            Action::AuditLog => "auditlog",
+            Action::PolicyCheck => "policycheck",
         }
     }
 
-    const ALL: [Action; 8] = [
+    /// The scopes in which the action means something.
+    pub fn scopes(self) -> &'static [Scope] {
+        use Action::*;
+        match self {
+            HotpOtpLen | TotpOtpLen | HotpHashlib | TotpHashlib | TotpTimestep | PinMinLength
+            | PinMaxLength | PinContents | PinRequired | MaxTokenPerUser => &[Scope::Enrollment],
+            Enroll | Delete | Enable | Disable | Reset | Resync | SetPin => {
+                &[Scope::User, Scope::Admin]
+            }
+            Revoke | Set | Assign | Unassign | TokenList | AuditLog | PolicyCheck => {
+                &[Scope::Admin]
+            }
+            _ => &[Scope::Authentication],
+        }
+    }
+
+    const ALL: [Action; 42] = [
         Action::PassOnNoToken,
         Action::PassOnNoUser,
         Action::OtpPin,
@@ -202,22 +384,62 @@ impl Action {
         Action::LastAuth,
         Action::ChallengeResponse,
         Action::Mangle,
+        Action::Passthru,
+        Action::ChallengeText,
+        Action::AuthMaxFail,
+        Action::AuthMaxSuccess,
+        Action::SmsText,
+        Action::SmsAutoSend,
+        Action::EmailText,
+        Action::EmailSubject,
+        Action::EmailAutoSend,
+        Action::U2fFacets,
+        Action::HotpOtpLen,
+        Action::TotpOtpLen,
+        Action::HotpHashlib,
+        Action::TotpHashlib,
+        Action::TotpTimestep,
+        Action::PinMinLength,
+        Action::PinMaxLength,
+        Action::PinContents,
+        Action::PinRequired,
+        Action::MaxTokenPerUser,
+        Action::Enroll,
+        Action::Delete,
+        Action::Enable,
+        Action::Disable,
+        Action::Reset,
+        Action::Resync,
+        Action::SetPin,
+        Action::Revoke,
+        Action::Set,
+        Action::Assign,
+        Action::Unassign,
+        Action::TokenList,
+        Action::AuditLog,
+        Action::PolicyCheck,
     ];
 }
 
-/// privacyIDEA actions that are recognised but not enforced yet: refused with this reason.
+/// privacyIDEA authentication actions that are recognised but not enforced yet: refused, so a
+/// rule is never silently ignored.
 const NOT_YET: &[&str] = &[
-    "passthru",
-    "challenge_text",
-    "auth_max_fail",
-    "auth_max_success",
-    "smstext",
-    "smsautosend",
-    "emailtext",
-    "emailsubject",
-    "emailautosend",
-    "u2f_facets",
+    "passthru_assign",
+    "auth_cache",
+    "force_challenge_response",
+    "increase_failcounter_on_challenge",
 ];
+
+/// The `{tags}` a text action may use: what the daemon can fill in.
+fn allowed_tags(action: Action) -> &'static [&'static str] {
+    match action {
+        Action::ChallengeText => &["user", "realm", "serial"],
+        Action::SmsText | Action::EmailText | Action::EmailSubject => {
+            &["otp", "user", "realm", "serial", "time", "date"]
+        }
+        _ => &[],
+    }
+}
 
 /// What a policy is matched against.
 #[derive(Clone, Debug, Default)]
@@ -228,6 +450,99 @@ pub struct Context<'a> {
     pub login: &'a str,
     pub service: &'a str,
     pub rhost: Option<&'a str>,
+    /// Unix seconds of the request; a policy with a `time` condition needs it to apply.
+    pub now: Option<i64>,
+    /// Admin scope: the groups named by admin policies that the caller belongs to.
+    pub admin_groups: &'a [String],
+}
+
+/// One `Day-Day: HH:MM-HH:MM` entry of a `time` condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TimeRange {
+    /// Monday = 0; `first > last` wraps over the week's end (`Fri-Mon`).
+    first_day: u32,
+    last_day: u32,
+    /// Minutes since midnight, both included.
+    from: u32,
+    to: u32,
+}
+
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// privacyIDEA's `time` condition: comma-separated `Day[-Day]: HH:MM-HH:MM`.
+fn parse_time_ranges(text: &str) -> Result<Vec<TimeRange>, String> {
+    let bad = |part: &str, why: &str| {
+        format!("time {part:?}: {why}; write e.g. \"Mon-Fri: 08:00-18:00, Sat: 10:00-12:00\"")
+    };
+    let day = |d: &str, part: &str| {
+        let d = d.trim().to_ascii_lowercase();
+        DAYS.iter()
+            .position(|x| *x == d)
+            .map(|i| i as u32)
+            .ok_or_else(|| bad(part, &format!("{d:?} is not a day (Mon … Sun)")))
+    };
+    let minute = |t: &str, part: &str| {
+        let (h, m) = t
+            .trim()
+            .split_once(':')
+            .ok_or_else(|| bad(part, "a time is HH:MM"))?;
+        match (h.parse::<u32>(), m.parse::<u32>()) {
+            (Ok(h), Ok(m)) if h < 24 && m < 60 => Ok(h * 60 + m),
+            _ => Err(bad(part, &format!("{:?} is not a time of day", t.trim()))),
+        }
+    };
+    let mut out = Vec::new();
+    for part in text.split(',') {
+        let (days, times) = part
+            .split_once(": ")
+            .or_else(|| {
+                part.split_once(':')
+                    .filter(|(d, _)| !d.contains(char::is_numeric))
+            })
+            .ok_or_else(|| bad(part, "expected \"DAYS: FROM-TO\""))?;
+        let (first_day, last_day) = match days.split_once('-') {
+            Some((a, b)) => (day(a, part)?, day(b, part)?),
+            None => {
+                let d = day(days, part)?;
+                (d, d)
+            }
+        };
+        let (from, to) = times
+            .split_once('-')
+            .ok_or_else(|| bad(part, "expected FROM-TO"))?;
+        let (from, to) = (minute(from, part)?, minute(to, part)?);
+        if from > to {
+            return Err(bad(
+                part,
+                "the range ends before it starts; split a range over midnight into two days",
+            ));
+        }
+        out.push(TimeRange {
+            first_day,
+            last_day,
+            from,
+            to,
+        });
+    }
+    Ok(out)
+}
+
+/// Whether the local time at `unix` falls in one of the ranges.
+fn in_time_ranges(ranges: &[TimeRange], unix: i64) -> bool {
+    use chrono::{Datelike, TimeZone, Timelike};
+    let Some(local) = chrono::Local.timestamp_opt(unix, 0).single() else {
+        return false;
+    };
+    let day = local.weekday().num_days_from_monday();
+    let minute = local.hour() * 60 + local.minute();
+    ranges.iter().any(|r| {
+        let day_ok = if r.first_day <= r.last_day {
+            (r.first_day..=r.last_day).contains(&day)
+        } else {
+            day >= r.first_day || day <= r.last_day
+        };
+        day_ok && (r.from..=r.to).contains(&minute)
+    })
 }
 
 struct Policy {
@@ -239,6 +554,8 @@ struct Policy {
     user: Vec<String>,
     service: Vec<String>,
     rhost: Vec<(IpAddr, u8)>,
+    admin_group: Vec<String>,
+    time: Vec<TimeRange>,
     actions: BTreeMap<Action, Value>,
 }
 
@@ -246,6 +563,9 @@ struct Policy {
 #[derive(Default)]
 pub struct Policies {
     active: Vec<Policy>,
+    /// Accepted but meaningless here (e.g. `u2f_facets`): logged at load, shown by
+    /// `pid --check-config`.
+    warnings: Vec<String>,
 }
 
 /// The decision for one action: its value and the policy that set it (for audit and messages).
@@ -265,6 +585,7 @@ impl Policies {
     ) -> Result<Policies, String> {
         let mut names = std::collections::BTreeSet::new();
         let mut active = Vec::new();
+        let mut warnings = Vec::new();
         for c in configs {
             let at = format!("policy {:?}", c.name);
             if c.name.is_empty() || !names.insert(c.name.as_str()) {
@@ -288,12 +609,33 @@ impl Policies {
                         .ok_or_else(|| format!("{at}: {r:?} is not an address or CIDR range"))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            if c.scope != Scope::Authentication && !(c.service.is_empty() && c.rhost.is_empty()) {
+                return Err(format!(
+                    "{at}: `service` and `rhost` describe a login; they apply to scope \
+                     \"authentication\" only"
+                ));
+            }
+            if c.scope != Scope::Admin && !c.admin_group.is_empty() {
+                return Err(format!(
+                    "{at}: `admin_group` applies to scope \"admin\" only"
+                ));
+            }
+            let time = match &c.time {
+                Some(t) => parse_time_ranges(t).map_err(|e| format!("{at}: {e}"))?,
+                None => Vec::new(),
+            };
             if c.actions.is_empty() {
                 return Err(format!("{at}: no actions"));
             }
             let mut actions = BTreeMap::new();
             for (key, value) in &c.actions {
                 let action = parse_action(c.scope, key, value).map_err(|e| format!("{at}: {e}"))?;
+                if action.0 == Action::U2fFacets {
+                    warnings.push(format!(
+                        "{at}: u2f_facets is ignored: it restricts web origins of U2F tokens, and \
+                         logins through PAM have no web origin"
+                    ));
+                }
                 actions.insert(action.0, action.1);
             }
             if c.active {
@@ -306,11 +648,13 @@ impl Policies {
                     user: c.user.clone(),
                     service: c.service.clone(),
                     rhost,
+                    admin_group: c.admin_group.clone(),
+                    time,
                     actions,
                 });
             }
         }
-        let set = Policies { active };
+        let set = Policies { active, warnings };
         set.check_conflicts()?;
         Ok(set)
     }
@@ -345,9 +689,19 @@ impl Policies {
 
     /// The value of an authentication action for this context, if any policy sets it.
     pub fn decide(&self, action: Action, ctx: &Context<'_>) -> Option<Decision<'_>> {
+        self.decide_in(Scope::Authentication, action, ctx)
+    }
+
+    /// The value of an action of `scope` for this context, if any policy sets it.
+    pub fn decide_in(
+        &self,
+        scope: Scope,
+        action: Action,
+        ctx: &Context<'_>,
+    ) -> Option<Decision<'_>> {
         self.active
             .iter()
-            .filter(|p| p.scope == Scope::Authentication && matches(p, ctx))
+            .filter(|p| p.scope == scope && matches(p, ctx))
             .filter_map(|p| p.actions.get(&action).map(|v| (p, v)))
             .min_by_key(|(p, _)| p.priority)
             .map(|(p, value)| Decision {
@@ -420,6 +774,126 @@ impl Policies {
         }
     }
 
+    /// Whether any admin policy exists: then administrators other than root are limited to what
+    /// admin policies allow.
+    pub fn restricts_admins(&self) -> bool {
+        self.active.iter().any(|p| p.scope == Scope::Admin)
+    }
+
+    /// The groups admin policies name, so the caller's membership is resolved once.
+    pub fn admin_group_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .active
+            .iter()
+            .flat_map(|p| p.admin_group.iter().cloned())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// A user- or admin-scope permission: an applying policy sets the flag to true (or, for
+    /// `enroll`, lists `token_type`).
+    pub fn allows(
+        &self,
+        scope: Scope,
+        action: Action,
+        ctx: &Context<'_>,
+        token_type: Option<protocol::TokenType>,
+    ) -> bool {
+        match self.decide_in(scope, action, ctx) {
+            Some(Decision {
+                value: Value::Flag(b),
+                ..
+            }) => *b,
+            Some(Decision {
+                value: Value::Types(types),
+                ..
+            }) => token_type.is_some_and(|t| types.contains(&t)),
+            _ => false,
+        }
+    }
+
+    /// An enrollment-scope number (`hotp_otplen`, `otp_pin_minlength`, `max_token_per_user` …).
+    pub fn number(&self, action: Action, ctx: &Context<'_>) -> Option<u32> {
+        match self.decide_in(Scope::Enrollment, action, ctx) {
+            Some(Decision {
+                value: Value::Number(n),
+                ..
+            }) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// An enrollment-scope hash (`hotp_hashlib`, `totp_hashlib`).
+    pub fn hash(&self, action: Action, ctx: &Context<'_>) -> Option<protocol::HashAlgorithm> {
+        match self.decide_in(Scope::Enrollment, action, ctx) {
+            Some(Decision {
+                value: Value::Hash(h),
+                ..
+            }) => Some(*h),
+            _ => None,
+        }
+    }
+
+    /// The enrollment-scope PIN rules for a token owned by the context's user.
+    pub fn pin_rules(&self, ctx: &Context<'_>) -> PinRules {
+        PinRules {
+            min_len: self.number(Action::PinMinLength, ctx),
+            max_len: self.number(Action::PinMaxLength, ctx),
+            contents: match self.decide_in(Scope::Enrollment, Action::PinContents, ctx) {
+                Some(Decision {
+                    value: Value::PinContents(p),
+                    ..
+                }) => Some(p.clone()),
+                _ => None,
+            },
+            required: matches!(
+                self.decide_in(Scope::Enrollment, Action::PinRequired, ctx),
+                Some(Decision {
+                    value: Value::Flag(true),
+                    ..
+                })
+            ),
+        }
+    }
+
+    /// What the configuration accepted but will not use, for the log.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// A text action (`challenge_text`, `smstext` …) with its `{tags}` filled from `tags`.
+    pub fn text(&self, action: Action, ctx: &Context<'_>, tags: &[(&str, &str)]) -> Option<String> {
+        match self.decide(action, ctx) {
+            Some(Decision {
+                value: Value::Text(t),
+                ..
+            }) => Some(fill_tags(t, tags)),
+            _ => None,
+        }
+    }
+
+    /// `auth_max_fail` / `auth_max_success`: (count, period in seconds, period as written,
+    /// policy).
+    pub fn limit(&self, action: Action, ctx: &Context<'_>) -> Option<AuthLimit> {
+        match self.decide(action, ctx) {
+            Some(Decision {
+                value: Value::Limit { count, text, secs },
+                policy,
+            }) => Some(AuthLimit {
+                count: *count,
+                secs: *secs,
+                period: text
+                    .split_once('/')
+                    .map_or(text.as_str(), |(_, p)| p.trim())
+                    .to_owned(),
+                policy: policy.to_owned(),
+            }),
+            _ => None,
+        }
+    }
+
     pub fn otppin(&self, ctx: &Context<'_>) -> OtpPin {
         match self.decide(Action::OtpPin, ctx) {
             Some(Decision {
@@ -431,13 +905,122 @@ impl Policies {
     }
 }
 
-fn parse_action(scope: Scope, key: &str, value: &toml::Value) -> Result<(Action, Value), String> {
-    if scope != Scope::Authentication {
-        return Err(format!(
-            "scope {scope:?} has no actions this version enforces (action {key:?}); remove the policy"
-        ));
+/// The enrollment scope's PIN rules.
+#[derive(Clone, Debug, Default)]
+pub struct PinRules {
+    pub min_len: Option<u32>,
+    pub max_len: Option<u32>,
+    pub contents: Option<PinContents>,
+    /// `otp_pin_required`: a token may not be enrolled without a PIN.
+    pub required: bool,
+}
+
+impl PinRules {
+    /// Check a PIN about to be set (`None`: no PIN). The message says what the rule wants.
+    pub fn check(&self, pin: Option<&str>) -> Result<(), String> {
+        let pin = match pin {
+            Some(p) if !p.is_empty() => p,
+            _ if self.required || self.min_len.is_some_and(|m| m > 0) => return Err(
+                "a PIN is required for new tokens here (enrollment policy); give one with --pin"
+                    .into(),
+            ),
+            _ => return Ok(()),
+        };
+        let len = pin.chars().count() as u32;
+        if let Some(min) = self.min_len.filter(|m| len < *m) {
+            return Err(format!("the PIN must have at least {min} characters"));
+        }
+        if let Some(max) = self.max_len.filter(|m| len > *m) {
+            return Err(format!("the PIN may have at most {max} characters"));
+        }
+        match &self.contents {
+            Some(c) => c.check(pin),
+            None => Ok(()),
+        }
     }
+}
+
+/// `auth_max_fail` / `auth_max_success` as decided for one login.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthLimit {
+    pub count: u32,
+    pub secs: i64,
+    /// As written, e.g. `1h`, for messages.
+    pub period: String,
+    pub policy: String,
+}
+
+/// Replace each `{tag}` by its value; unknown tags were refused at load.
+fn fill_tags(text: &str, tags: &[(&str, &str)]) -> String {
+    tags.iter().fold(text.to_owned(), |t, (name, value)| {
+        t.replace(&format!("{{{name}}}"), value)
+    })
+}
+
+/// A text action's value: a non-empty string of at most 1,000 characters whose `{tags}` are the
+/// ones the daemon can fill.
+fn parse_text(action: Action, value: &toml::Value) -> Result<Value, String> {
+    let name = action.name();
+    let toml::Value::String(text) = value else {
+        return Err(format!("{name} must be a string, not {value}"));
+    };
+    if text.trim().is_empty() || text.chars().count() > 1000 {
+        return Err(format!("{name} must have 1 to 1000 characters"));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(format!("{name} may not contain control characters"));
+    }
+    let allowed = allowed_tags(action);
+    let mut rest = text.as_str();
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("{name}: a '{{' is not closed by '}}'"))?;
+        let tag = &after[..close];
+        if !allowed.contains(&tag) {
+            return Err(format!(
+                "{name}: unknown tag {{{tag}}}; use {}",
+                allowed
+                    .iter()
+                    .map(|t| format!("{{{t}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(Value::Text(text.clone()))
+}
+
+/// privacyIDEA's `N/period`, e.g. `3/5m`.
+fn parse_limit(action: Action, value: &toml::Value) -> Result<Value, String> {
+    let name = action.name();
+    let bad = || format!("{name} = {value}: write \"COUNT/PERIOD\", e.g. \"5/10m\" or \"100/1d\"");
+    let toml::Value::String(text) = value else {
+        return Err(bad());
+    };
+    let (count, period) = text.split_once('/').ok_or_else(bad)?;
+    let count: u32 = count.trim().parse().map_err(|_| bad())?;
+    let secs = parse_period(period.trim()).ok_or_else(bad)?;
+    if count == 0 {
+        return Err(format!("{name} = {text:?}: the count must be at least 1"));
+    }
+    Ok(Value::Limit {
+        count,
+        text: text.clone(),
+        secs,
+    })
+}
+
+fn parse_action(scope: Scope, key: &str, value: &toml::Value) -> Result<(Action, Value), String> {
     let Some(action) = Action::ALL.into_iter().find(|a| a.name() == key) else {
+        if let Some(t) = key.strip_prefix("enroll") {
+            return Err(format!(
+                "write enroll = \"{}\" (the token types, e.g. \"hotp totp\") instead of {key:?}",
+                t.to_ascii_lowercase()
+            ));
+        }
         if NOT_YET.contains(&key) {
             return Err(format!(
                 "action {key:?} is a privacyIDEA action this version of pi does not enforce yet; \
@@ -446,15 +1029,36 @@ fn parse_action(scope: Scope, key: &str, value: &toml::Value) -> Result<(Action,
         }
         return Err(format!("unknown action {key:?}"));
     };
+    if !action.scopes().contains(&scope) {
+        let names: Vec<String> = action
+            .scopes()
+            .iter()
+            .map(|s| format!("{s:?}").to_ascii_lowercase())
+            .collect();
+        return Err(format!(
+            "action {key:?} belongs to scope {}, not {}",
+            names.join(" or "),
+            format!("{scope:?}").to_ascii_lowercase()
+        ));
+    }
+    let number = |min: u32, max: u32| -> Result<Value, String> {
+        match value.as_integer() {
+            Some(n) if (min as i64..=max as i64).contains(&n) => Ok(Value::Number(n as u32)),
+            _ => Err(format!(
+                "{key} must be a number from {min} to {max}, not {value}"
+            )),
+        }
+    };
     let value = match (action, value) {
         (Action::OtpPin, toml::Value::String(s)) => Value::OtpPin(match s.as_str() {
             "tokenpin" => OtpPin::TokenPin,
+            "userstore" => OtpPin::UserStore,
             "none" => OtpPin::None,
-            "userstore" => return Err(
-                "otppin = \"userstore\" is not enforced by this version yet; use tokenpin or none"
-                    .into(),
-            ),
-            other => return Err(format!("otppin = {other:?}: use \"tokenpin\" or \"none\"")),
+            other => {
+                return Err(format!(
+                    "otppin = {other:?}: use \"tokenpin\", \"userstore\" or \"none\""
+                ))
+            }
         }),
         (Action::OtpPin, other) => return Err(format!("otppin must be a string, not {other}")),
         (Action::LastAuth, toml::Value::String(text)) => match parse_period(text) {
@@ -468,7 +1072,36 @@ fn parse_action(scope: Scope, key: &str, value: &toml::Value) -> Result<(Action,
         (Action::LastAuth, other) => {
             return Err(format!("last_auth must be a string, not {other}"))
         }
-        (Action::ChallengeResponse, value) => Value::Types(parse_types(value)?),
+        (Action::ChallengeResponse | Action::Enroll, value) => {
+            Value::Types(parse_types(action, value)?)
+        }
+        (Action::HotpOtpLen | Action::TotpOtpLen, toml::Value::Integer(6 | 8)) => number(6, 8)?,
+        (Action::HotpOtpLen | Action::TotpOtpLen, other) => {
+            return Err(format!("{key} must be 6 or 8, not {other}"))
+        }
+        (Action::TotpTimestep, toml::Value::Integer(30 | 60)) => number(30, 60)?,
+        (Action::TotpTimestep, other) => {
+            return Err(format!("{key} must be 30 or 60, not {other}"))
+        }
+        (Action::PinMinLength | Action::PinMaxLength, _) => number(0, 256)?,
+        (Action::MaxTokenPerUser, _) => number(1, 10_000)?,
+        (Action::HotpHashlib | Action::TotpHashlib, toml::Value::String(h)) => {
+            Value::Hash(match h.as_str() {
+                "sha1" => protocol::HashAlgorithm::Sha1,
+                "sha256" => protocol::HashAlgorithm::Sha256,
+                "sha512" => protocol::HashAlgorithm::Sha512,
+                other => {
+                    return Err(format!(
+                        "{key} = {other:?}: use \"sha1\", \"sha256\" or \"sha512\""
+                    ))
+                }
+            })
+        }
+        (Action::HotpHashlib | Action::TotpHashlib, other) => {
+            return Err(format!("{key} must be a string, not {other}"))
+        }
+        (Action::PinContents, toml::Value::String(t)) => Value::PinContents(PinContents::parse(t)?),
+        (Action::PinContents, other) => return Err(format!("{key} must be a string, not {other}")),
         (Action::Mangle, toml::Value::String(text)) => Value::Mangle(vec![Mangle::parse(text)?]),
         (Action::Mangle, toml::Value::Array(items)) => Value::Mangle(
             items
@@ -482,6 +1115,24 @@ fn parse_action(scope: Scope, key: &str, value: &toml::Value) -> Result<(Action,
                 .collect::<Result<_, _>>()?,
         ),
         (Action::Mangle, other) => return Err(format!("mangle must be a string, not {other}")),
+        // privacyIDEA: `userstore` (or True) checks the user store; any other value names a
+        // RADIUS server, which pi does not forward to.
+        (Action::Passthru, toml::Value::String(s)) if s == "userstore" => Value::Flag(true),
+        (Action::Passthru, toml::Value::String(s)) => {
+            return Err(format!(
+                "passthru = {s:?}: pi checks the user store (true or \"userstore\"); \
+                 forwarding to a RADIUS server is not supported"
+            ))
+        }
+        (
+            Action::ChallengeText | Action::SmsText | Action::EmailText | Action::EmailSubject,
+            value,
+        ) => parse_text(action, value)?,
+        (Action::AuthMaxFail | Action::AuthMaxSuccess, value) => parse_limit(action, value)?,
+        (Action::U2fFacets, toml::Value::String(s)) => Value::Text(s.clone()),
+        (Action::U2fFacets, other) => {
+            return Err(format!("u2f_facets must be a string, not {other}"))
+        }
         (_, toml::Value::Boolean(b)) => Value::Flag(*b),
         (a, other) => return Err(format!("{} must be true or false, not {other}", a.name())),
     };
@@ -489,7 +1140,8 @@ fn parse_action(scope: Scope, key: &str, value: &toml::Value) -> Result<(Action,
 }
 
 /// `"hotp totp"` (privacyIDEA's spelling) or `["hotp", "totp"]`.
-fn parse_types(value: &toml::Value) -> Result<Vec<protocol::TokenType>, String> {
+fn parse_types(action: Action, value: &toml::Value) -> Result<Vec<protocol::TokenType>, String> {
+    let key = action.name();
     let names: Vec<String> = match value {
         toml::Value::String(s) => s.split_whitespace().map(str::to_owned).collect(),
         toml::Value::Array(items) => items
@@ -497,13 +1149,13 @@ fn parse_types(value: &toml::Value) -> Result<Vec<protocol::TokenType>, String> 
             .map(|i| {
                 i.as_str()
                     .map(str::to_owned)
-                    .ok_or("challenge_response lists token types")
+                    .ok_or(format!("{key} lists token types"))
             })
             .collect::<Result<_, _>>()?,
-        other => return Err(format!("challenge_response lists token types, not {other}")),
+        other => return Err(format!("{key} lists token types, not {other}")),
     };
     if names.is_empty() {
-        return Err("challenge_response lists no token type".into());
+        return Err(format!("{key} lists no token type"));
     }
     names
         .iter()
@@ -511,7 +1163,7 @@ fn parse_types(value: &toml::Value) -> Result<Vec<protocol::TokenType>, String> 
             "hotp" => Ok(protocol::TokenType::Hotp),
             "totp" => Ok(protocol::TokenType::Totp),
             other => Err(format!(
-                "challenge_response: {other:?} is not a token type pi has (hotp, totp)"
+                "{key}: {other:?} is not a token type pi has (hotp, totp)"
             )),
         })
         .collect()
@@ -542,6 +1194,7 @@ fn disjoint(a: &Policy, b: &Policy) -> bool {
         || apart(&a.resolver, &b.resolver)
         || apart(&a.user, &b.user)
         || apart(&a.service, &b.service)
+        || apart(&a.admin_group, &b.admin_group)
 }
 
 fn matches(p: &Policy, ctx: &Context<'_>) -> bool {
@@ -555,6 +1208,8 @@ fn matches(p: &Policy, ctx: &Context<'_>) -> bool {
                 .rhost
                 .and_then(|r| r.parse::<IpAddr>().ok())
                 .is_some_and(|ip| p.rhost.iter().any(|net| in_net(ip, *net))))
+        && (p.time.is_empty() || ctx.now.is_some_and(|t| in_time_ranges(&p.time, t)))
+        && (p.admin_group.is_empty() || p.admin_group.iter().any(|g| ctx.admin_groups.contains(g)))
 }
 
 fn parse_net(s: &str) -> Option<(IpAddr, u8)> {
@@ -611,7 +1266,56 @@ mod tests {
             login: "alice",
             service,
             rhost,
+            now: None,
+            admin_groups: &[],
         }
+    }
+
+    #[test]
+    fn time_conditions_follow_the_local_week() {
+        use chrono::TimeZone;
+        let r = parse_time_ranges("Mon-Fri: 08:00-18:00, Sat: 10:00-12:30").unwrap();
+        let at = |y, mo, d, h, mi| {
+            chrono::Local
+                .with_ymd_and_hms(y, mo, d, h, mi, 0)
+                .single()
+                .unwrap()
+                .timestamp()
+        };
+        // 2026-11-23 is a Monday.
+        assert!(in_time_ranges(&r, at(2026, 11, 23, 8, 0)));
+        assert!(
+            in_time_ranges(&r, at(2026, 11, 27, 18, 0)),
+            "Friday, end included"
+        );
+        assert!(!in_time_ranges(&r, at(2026, 11, 27, 18, 1)));
+        assert!(!in_time_ranges(&r, at(2026, 11, 23, 7, 59)));
+        assert!(in_time_ranges(&r, at(2026, 11, 28, 12, 30)), "Saturday");
+        assert!(!in_time_ranges(&r, at(2026, 11, 29, 11, 0)), "Sunday");
+        let wrap = parse_time_ranges("Sat-Mon: 00:00-23:59").unwrap();
+        assert!(in_time_ranges(&wrap, at(2026, 11, 29, 11, 0)));
+        assert!(!in_time_ranges(&wrap, at(2026, 11, 25, 11, 0)), "Wednesday");
+        for bad in [
+            "Mon-Fri 08:00-18:00",
+            "Mon-Fry: 08:00-18:00",
+            "Mon: 8-18",
+            "Mon: 18:00-08:00",
+            "Mon: 24:00-24:30",
+            "",
+        ] {
+            assert!(parse_time_ranges(bad).is_err(), "{bad}");
+        }
+        let p = load(
+            "[[policy]]\nname = \"office\"\nscope = \"authentication\"\n\
+             time = \"Mon-Fri: 08:00-18:00\"\nactions = { passOnNoToken = true }\n",
+        )
+        .unwrap();
+        let mut c = ctx("sshd", None);
+        assert_eq!(p.flag(Action::PassOnNoToken, &c), None, "no time, no match");
+        c.now = Some(at(2026, 11, 23, 9, 0));
+        assert_eq!(p.flag(Action::PassOnNoToken, &c), Some("office"));
+        c.now = Some(at(2026, 11, 22, 9, 0));
+        assert_eq!(p.flag(Action::PassOnNoToken, &c), None, "Sunday");
     }
 
     #[test]
@@ -680,7 +1384,20 @@ mod tests {
     fn bad_policies_are_refused_with_a_reason() {
         for (text, needle) in [
             ("actions = { nosuch = true }", "unknown action"),
-            ("actions = { passthru = true }", "does not enforce yet"),
+            ("actions = { auth_cache = \"4h\" }", "does not enforce yet"),
+            ("actions = { passthru = \"radius1\" }", "RADIUS"),
+            (
+                "actions = { challenge_text = \"code for {phone}\" }",
+                "unknown tag",
+            ),
+            (
+                "actions = { challenge_text = \"code {user\" }",
+                "not closed",
+            ),
+            ("actions = { smstext = 5 }", "string"),
+            ("actions = { auth_max_fail = \"5\" }", "COUNT/PERIOD"),
+            ("actions = { auth_max_success = \"0/1h\" }", "at least 1"),
+            ("actions = { emailautosend = \"yes\" }", "true or false"),
             (
                 "actions = { challenge_response = \"hotp yubikey\" }",
                 "yubikey",
@@ -691,7 +1408,7 @@ mod tests {
                 "invalid regular expression",
             ),
             ("actions = { last_auth = \"10 weeks\" }", "period"),
-            ("actions = { otppin = \"userstore\" }", "userstore"),
+            ("actions = { otppin = \"pin\" }", "userstore"),
             ("actions = { otppin = 3 }", "string"),
             ("actions = { passOnNoToken = \"yes\" }", "true or false"),
             (
@@ -714,6 +1431,68 @@ mod tests {
     }
 
     #[test]
+    fn actions_belong_to_their_scope_and_scope_conditions_are_checked() {
+        for (text, needle) in [
+            (
+                "scope = \"user\"\nactions = { passOnNoToken = true }",
+                "belongs to scope authentication",
+            ),
+            (
+                "scope = \"authentication\"\nactions = { delete = true }",
+                "belongs to scope user or admin",
+            ),
+            (
+                "scope = \"user\"\nactions = { enrollHOTP = true }",
+                "enroll = \"hotp\"",
+            ),
+            (
+                "scope = \"user\"\nservice = [\"sshd\"]\nactions = { delete = true }",
+                "apply to scope \"authentication\" only",
+            ),
+            (
+                "scope = \"user\"\nadmin_group = [\"wheel\"]\nactions = { delete = true }",
+                "admin_group",
+            ),
+            (
+                "scope = \"enrollment\"\nactions = { otp_pin_contents = \"cx\" }",
+                "classes",
+            ),
+            (
+                "scope = \"enrollment\"\nactions = { hotp_otplen = 7 }",
+                "6 or 8",
+            ),
+            (
+                "scope = \"enrollment\"\nactions = { max_token_per_user = 0 }",
+                "from 1",
+            ),
+        ] {
+            let full = format!("[[policy]]\nname = \"p\"\n{text}\n");
+            let msg = load(&full).err().unwrap_or_default();
+            assert!(msg.contains(needle), "{text}: {msg}");
+        }
+    }
+
+    #[test]
+    fn pin_contents_follow_privacyidea() {
+        let check = |rule: &str, pin: &str| PinContents::parse(rule).unwrap().check(pin).is_ok();
+        assert!(check("cn", "abc1") && !check("cn", "abcd") && !check("cn", "1234"));
+        assert!(check("-s", "abc1") && !check("-s", "abc!"));
+        assert!(check("+cn", "ab12") && !check("+cn", "ab1!") && !check("+cn", "abcd"));
+        let rules = PinRules {
+            min_len: Some(4),
+            max_len: Some(6),
+            contents: None,
+            required: false,
+        };
+        assert!(
+            rules.check(None).is_err(),
+            "a minimum length requires a PIN"
+        );
+        assert!(rules.check(Some("abc")).is_err() && rules.check(Some("abcdefg")).is_err());
+        assert!(rules.check(Some("abcd")).is_ok());
+    }
+
+    #[test]
     fn mangle_rewrites_user_names_like_privacyidea() {
         let m = Mangle::parse(r"user/@example\.org$//").unwrap();
         assert_eq!(m.apply(MangleKey::User, "alice@example.org"), "alice");
@@ -728,7 +1507,9 @@ mod tests {
         );
         let g = Mangle::parse(r"user/^(\w+)\.(\w+)$/$2/").unwrap();
         assert_eq!(g.apply(MangleKey::User, "corp.alice"), "alice");
-        for bad in ["user/x/y", "pass/x/y/", "host/x/y/", "user/(/x/", "user"] {
+        let p = Mangle::parse("pass/^otp://").unwrap();
+        assert_eq!(p.apply(MangleKey::Pass, "otp:123456"), "123456");
+        for bad in ["user/x/y", "host/x/y/", "user/(/x/", "user"] {
             assert!(Mangle::parse(bad).is_err(), "{bad}");
         }
     }

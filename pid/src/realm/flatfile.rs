@@ -1,11 +1,31 @@
 //! `flatfile` resolver: users in a passwd-format file (privacyIDEA's passwdresolver), for people
-//! who are not accounts of this host.
+//! who are not accounts of this host. The second field is the user's crypt(3) hash, checked for
+//! `otppin = "userstore"` and `passthru`.
 //!
-//! Stored as one sorted string arena plus offsets: about 20 bytes per user, so a million users
-//! cost ~20 MiB instead of a hash map's ~60 MiB.
+//! Memory: one sorted string arena of names plus three `u32` per user (end of name, uid, byte
+//! offset of the user's line in the file): about 20 bytes per user, so a million users cost
+//! ~20 MiB instead of a hash map's ~60 MiB. Hashes are NOT kept in memory (a `$6$` hash alone is
+//! 106 bytes, ~100 MiB for a million users): a password check reads the user's line from the
+//! file at its recorded offset. That is also the file's current content, so a changed password
+//! takes effect without a reload; when the file was edited so that the offset no longer points
+//! at the user's line, the check reads the whole file to find it.
+//!
+//! Threats: an empty password never matches, whatever the hash (a file line `alice::...` or a
+//! hash of the empty string must not turn the user store into "no password"); `x`, `*`, `!...`
+//! and an empty field mean "no password" (locked, or kept elsewhere) and never match; the
+//! comparison of computed and stored hash is constant-time inside the RustCrypto crates and
+//! `bcrypt` (subtle). A hash scheme pi cannot verify is an error the operator sees, never a
+//! silent "wrong password" that would look like users mistyping.
 
 use crate::error::PidError;
+use protocol::Secret;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// Longest line a password check reads at a recorded offset; passwd lines are far shorter.
+const MAX_LINE: usize = 64 * 1024;
 
 pub struct FlatFile {
     path: PathBuf,
@@ -13,6 +33,100 @@ pub struct FlatFile {
     /// `ends[i]` is where name i ends in `names`; it starts where name i-1 ended.
     ends: Vec<u32>,
     uids: Vec<u32>,
+    /// Byte offset of user i's line in the file as loaded.
+    lines: Vec<u32>,
+}
+
+/// One parsed line: `login:hash:uid:...`.
+struct Line<'a> {
+    login: &'a str,
+    hash: &'a str,
+    uid: &'a str,
+}
+
+fn parse_line(line: &str) -> Option<Line<'_>> {
+    let line = line.trim_end();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let mut fields = line.split(':');
+    let login = fields.next()?;
+    let hash = fields.next()?;
+    let uid = fields.next()?;
+    Some(Line { login, hash, uid })
+}
+
+/// What the second field of a line holds.
+#[derive(Debug, PartialEq, Eq)]
+enum Scheme {
+    /// `x`, `*`, `!...`, `*...` or empty: the user has no password here.
+    NoPassword,
+    /// `$5$` and `$6$` (SHA-crypt).
+    ShaCrypt,
+    /// `$2a$`, `$2b$`, `$2y$`.
+    Bcrypt,
+    /// `$y$`, Debian 12's default for `passwd` and `mkpasswd`.
+    Yescrypt,
+    /// Anything else, named for the operator.
+    Unsupported(String),
+}
+
+impl Scheme {
+    fn of(hash: &str) -> Scheme {
+        if hash.is_empty() || hash == "x" || hash.starts_with('*') || hash.starts_with('!') {
+            return Scheme::NoPassword;
+        }
+        if hash.starts_with("$5$") || hash.starts_with("$6$") {
+            return Scheme::ShaCrypt;
+        }
+        if ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p)) {
+            return Scheme::Bcrypt;
+        }
+        if hash.starts_with("$y$") {
+            return Scheme::Yescrypt;
+        }
+        let name = match hash.strip_prefix('$').and_then(|h| h.split_once('$')) {
+            Some(("1", _)) => "$1$ (MD5-crypt)".to_owned(),
+            Some(("2x", _)) => "$2x$ (bcrypt with the pre-2011 bug)".to_owned(),
+            Some(("7", _)) => "$7$ (scrypt)".to_owned(),
+            Some(("gy", _)) => "$gy$ (GOST yescrypt)".to_owned(),
+            Some((id, _)) if id.len() <= 8 => format!("${id}$"),
+            _ if hash.len() == 13 => "DES crypt".to_owned(),
+            _ if hash.starts_with('_') => "BSDi DES crypt".to_owned(),
+            _ => "unrecognised (not a crypt(3) hash)".to_owned(),
+        };
+        Scheme::Unsupported(name)
+    }
+}
+
+/// The verdict on one password against one hash.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Match,
+    NoMatch,
+    Unsupported(String),
+    Malformed(String),
+}
+
+fn verify(hash: &str, password: &[u8]) -> Verdict {
+    // sha-crypt and yescrypt share the `password-hash` traits and error type.
+    use sha_crypt::password_hash::{Error, PasswordVerifier};
+    let verdict = |r: Result<(), Error>| match r {
+        Ok(()) => Verdict::Match,
+        Err(Error::PasswordInvalid) => Verdict::NoMatch,
+        Err(e) => Verdict::Malformed(e.to_string()),
+    };
+    match Scheme::of(hash) {
+        Scheme::NoPassword => Verdict::NoMatch,
+        Scheme::ShaCrypt => verdict(sha_crypt::ShaCrypt::default().verify_password(password, hash)),
+        Scheme::Yescrypt => verdict(yescrypt::Yescrypt::default().verify_password(password, hash)),
+        Scheme::Bcrypt => match bcrypt::verify(password, hash) {
+            Ok(true) => Verdict::Match,
+            Ok(false) => Verdict::NoMatch,
+            Err(e) => Verdict::Malformed(e.to_string()),
+        },
+        Scheme::Unsupported(name) => Verdict::Unsupported(name),
+    }
 }
 
 impl FlatFile {
@@ -21,27 +135,48 @@ impl FlatFile {
         let text = std::fs::read_to_string(path).map_err(|e| {
             PidError::Config(format!("cannot read user file {}: {e}", path.display()))
         })?;
-        let mut rows: Vec<(&str, u32)> = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim_end();
+        if text.len() > u32::MAX as usize {
+            return Err(PidError::Config(format!(
+                "{} is larger than 4 GiB; split it into several flatfile resolvers",
+                path.display()
+            )));
+        }
+        let mut rows: Vec<(&str, u32, u32)> = Vec::new();
+        let mut hashes = false;
+        let mut offset = 0usize;
+        for (i, raw) in text.split_inclusive('\n').enumerate() {
+            let start = offset;
+            offset += raw.len();
+            let line = raw.trim_end();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
             let bad = |what: &str| {
                 PidError::Config(format!("{}, line {}: {what}", path.display(), i + 1))
             };
-            let mut fields = line.split(':');
-            let login = fields.next().unwrap_or_default();
+            let login = line.split(':').next().unwrap_or_default();
             crate::users::validate_login(login).map_err(|e| bad(&e.to_string()))?;
-            let _password = fields
-                .next()
-                .ok_or_else(|| bad("expected login:password:uid:..."))?;
-            let uid = fields
-                .next()
-                .ok_or_else(|| bad("expected login:password:uid:..."))?
+            let parsed = parse_line(line).ok_or_else(|| bad("expected login:password:uid:..."))?;
+            let uid = parsed
+                .uid
                 .parse::<u32>()
                 .map_err(|_| bad("the uid (third field) must be a number"))?;
-            rows.push((login, uid));
+            match Scheme::of(parsed.hash) {
+                Scheme::NoPassword => {}
+                Scheme::Unsupported(scheme) => {
+                    hashes = true;
+                    tracing::warn!(
+                        "{}, line {}: user {login:?} has a password hash of scheme {scheme}, \
+                         which pi cannot verify: their user store password checks will fail \
+                         until it is re-hashed with `mkpasswd -m sha-512` (or yescrypt)",
+                        path.display(),
+                        i + 1
+                    );
+                }
+                _ => hashes = true,
+            }
+            // `text.len()` fits u32 (checked above), so every offset does.
+            rows.push((login, uid, start as u32));
         }
         rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
         if let Some(w) = rows.windows(2).find(|w| w[0].0 == w[1].0) {
@@ -51,23 +186,27 @@ impl FlatFile {
                 w[0].0
             )));
         }
-        let total: usize = rows.iter().map(|r| r.0.len()).sum();
-        if total > u32::MAX as usize {
-            return Err(PidError::Config(format!("{} is too large", path.display())));
+        if hashes {
+            warn_if_world_readable(path);
         }
+        let total: usize = rows.iter().map(|r| r.0.len()).sum();
         let mut names = String::with_capacity(total);
         let mut ends = Vec::with_capacity(rows.len());
         let mut uids = Vec::with_capacity(rows.len());
-        for (login, uid) in rows {
+        let mut lines = Vec::with_capacity(rows.len());
+        for (login, uid, line) in rows {
             names.push_str(login);
+            // `total` <= `text.len()`, which fits u32.
             ends.push(names.len() as u32);
             uids.push(uid);
+            lines.push(line);
         }
         Ok(FlatFile {
             path: path.to_path_buf(),
             names,
             ends,
             uids,
+            lines,
         })
     }
 
@@ -76,18 +215,81 @@ impl FlatFile {
         &self.names[start..self.ends[i] as usize]
     }
 
-    /// The uid recorded for `login`, if the file has that user.
-    pub fn find(&self, login: &str) -> Option<u32> {
+    fn index(&self, login: &str) -> Option<usize> {
         let (mut lo, mut hi) = (0usize, self.ends.len());
         while lo < hi {
             let mid = (lo + hi) / 2;
             match self.name(mid).cmp(login) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(self.uids[mid]),
+                std::cmp::Ordering::Equal => return Some(mid),
             }
         }
         None
+    }
+
+    /// Whether `password` matches the crypt hash the file holds for `login` now. `Ok(false)`
+    /// for a wrong or empty password, an unknown user and a user without a password; `Err` when
+    /// the file cannot be read or holds a hash pi cannot verify. Blocking (reads the file).
+    pub fn check_password(&self, login: &str, password: &Secret) -> Result<bool, PidError> {
+        if password.is_empty() {
+            return Ok(false);
+        }
+        let Some(i) = self.index(login) else {
+            return Ok(false);
+        };
+        let unreadable = |e: std::io::Error| {
+            PidError::UserStore(format!(
+                "cannot read user file {}: {e}; check that it exists and that pid may read it",
+                self.path.display()
+            ))
+        };
+        let file = File::open(&self.path).map_err(unreadable)?;
+        let offset = u64::from(self.lines[i]);
+        let at_offset = read_line_at(&file, offset).map_err(unreadable)?;
+        let still_there = at_offset
+            .as_deref()
+            .and_then(parse_line)
+            .is_some_and(|l| l.login == login);
+        let (line_text, known_line) = match at_offset {
+            Some(text) if still_there => (text, None),
+            _ => {
+                tracing::warn!(
+                    "{} changed since pid loaded it; reading all of it to find user {login:?} \
+                     (reload pid so it indexes the file again)",
+                    self.path.display()
+                );
+                match find_line(&file, login).map_err(unreadable)? {
+                    Some((text, number)) => (text, Some(number)),
+                    // Removed from the file since it was loaded: no password any more.
+                    None => return Ok(false),
+                }
+            }
+        };
+        let Some(line) = parse_line(&line_text) else {
+            return Ok(false);
+        };
+        match verify(line.hash, password.expose().as_bytes()) {
+            Verdict::Match => Ok(true),
+            Verdict::NoMatch => Ok(false),
+            Verdict::Unsupported(scheme) => Err(PidError::UserStore(format!(
+                "{}, line {}: user {login:?} has a password hash of scheme {scheme}, which pi \
+                 cannot verify; re-hash it with `mkpasswd -m sha-512` (or yescrypt)",
+                self.path.display(),
+                line_number(&file, offset, known_line)
+            ))),
+            Verdict::Malformed(why) => Err(PidError::UserStore(format!(
+                "{}, line {}: the password hash of user {login:?} is malformed ({why}); \
+                 re-hash it with `mkpasswd -m sha-512`",
+                self.path.display(),
+                line_number(&file, offset, known_line)
+            ))),
+        }
+    }
+
+    /// The uid recorded for `login`, if the file has that user.
+    pub fn find(&self, login: &str) -> Option<u32> {
+        self.index(login).map(|i| self.uids[i])
     }
 
     pub fn len(&self) -> usize {
@@ -100,6 +302,86 @@ impl FlatFile {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// The line starting at `offset`, or `None` when it is not valid UTF-8, past the end of the
+/// file or longer than `MAX_LINE` (the caller then scans the file).
+fn read_line_at(file: &File, offset: u64) -> std::io::Result<Option<String>> {
+    let mut buf = vec![0u8; 512];
+    let mut len = 0usize;
+    loop {
+        let n = file.read_at(&mut buf[len..], offset + len as u64)?;
+        let end_of_file = n == 0;
+        len += n;
+        if let Some(nl) = buf[..len].iter().position(|b| *b == b'\n') {
+            buf.truncate(nl);
+            break;
+        }
+        if end_of_file {
+            buf.truncate(len);
+            break;
+        }
+        if len == buf.len() {
+            if buf.len() >= MAX_LINE {
+                return Ok(None);
+            }
+            buf.resize(buf.len() * 2, 0);
+        }
+    }
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    Ok(String::from_utf8(buf).ok())
+}
+
+/// The 1-based line number for an error message: known from a scan, or counted up to the
+/// recorded offset (only on this error path, so it is not worth 4 bytes per user).
+fn line_number(file: &File, offset: u64, known: Option<usize>) -> String {
+    if let Some(n) = known {
+        return n.to_string();
+    }
+    let mut counted = 1usize;
+    let mut reader = BufReader::new(file);
+    let mut buf = Vec::new();
+    let mut read = 0u64;
+    while read < offset {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => return "?".into(),
+            Ok(n) => read += n as u64,
+        }
+        counted += 1;
+    }
+    counted.to_string()
+}
+
+/// The whole-file fallback: `login`'s line and its 1-based number.
+fn find_line(file: &File, login: &str) -> std::io::Result<Option<(String, usize)>> {
+    let reader = BufReader::new(file);
+    for (i, line) in reader.split(b'\n').enumerate() {
+        let line = line?;
+        let Ok(text) = String::from_utf8(line) else {
+            continue;
+        };
+        if parse_line(&text).is_some_and(|l| l.login == login) {
+            return Ok(Some((text, i + 1)));
+        }
+    }
+    Ok(None)
+}
+
+/// Password hashes readable by every local user invite offline guessing.
+fn warn_if_world_readable(path: &Path) {
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o004 != 0 {
+            tracing::warn!(
+                "{} holds password hashes and every local user may read it; \
+                 `chmod o-r {}` (pid runs as root and still reads it)",
+                path.display(),
+                path.display()
+            );
+        }
     }
 }
 
@@ -143,5 +425,200 @@ mod tests {
             .unwrap()
             .to_string()
             .contains("twice"));
+    }
+
+    // Hashes of "correct horse" made by libxcrypt's `mkpasswd` (Debian 12, package `whois`), an
+    // implementation independent of the crates under test. `$2y$` is the `$2b$` hash with the
+    // other prefix; libxcrypt's crypt() gives the same string for both.
+    const PASSWORD: &str = "correct horse";
+    const SHA512: &str = "$6$7dgbfJA9hRpxrK3E$64uu0wgxiqTvHFeiecOjI6rHHOt0GGBekCCSKw.VV676sFo8AuVISYWbcegfVF2BlSMIy3q.gtwivWHh/J7e71";
+    const SHA512_ROUNDS: &str = "$6$rounds=1000$saltsaltsalt$Dt0JGUnDdc4DdUjlyySCHRPx7U2pABqWbPrinz5ntgKXqDPocxu0xlsHum4.yrEVleQdkaDZxTsKnM8ZF88Lz1";
+    const SHA256: &str = "$5$tPPp14Y2douO/KF8$W/vsYoDwdR44kQfSymxLc2e.di072RWNbUe2Lewkkx7";
+    const YESCRYPT: &str =
+        "$y$j9T$F3A595/rmLw6KUsalpWt70$Ui00nVaObJ.0coefUUXiXn3BnX7jM1NGbtc11dxCPA/";
+    const BCRYPT_2B: &str = "$2b$05$zdy4U5ouhNmjVE0cK/rmSuURC7fr1.95s7ItCfXRwD/A3bpHQ/ai.";
+    const BCRYPT_2Y: &str = "$2y$05$zdy4U5ouhNmjVE0cK/rmSuURC7fr1.95s7ItCfXRwD/A3bpHQ/ai.";
+    /// `mkpasswd -m yescrypt 'pässwörd €'`: non-ASCII passwords are hashed as UTF-8 bytes.
+    const YESCRYPT_UTF8: &str =
+        "$y$j9T$hwlBeb6KyTJj3C.BlFmAB0$yDkTDQVrhlgp9SJtJutJjTnSYGRxcX1OZPjO95.HR4C";
+    /// `mkpasswd -m sha-512 ''`: a hash of the empty password.
+    const SHA512_OF_EMPTY: &str = "$6$ipCSo6QyG3eMrYbC$bki0obSzxvJ2pKsdFaDnsimuP4UpGcLaQ/E3ehzS9nHmTXpWsWkTJ4REmzjOu7WdEPfXHDg.G9IYkbKK5BSk/0";
+    /// `openssl passwd -1 -salt abcdefgh 'correct horse'` and `mkpasswd -m descrypt`.
+    const MD5: &str = "$1$abcdefgh$y6iHhJNbuC0xpbk0w9pm80";
+    const DES: &str = "giU7GgY0Rl4DY";
+
+    fn file_with(hashes: &[(&str, &str)]) -> (tempfile::TempDir, FlatFile) {
+        let text: String = hashes
+            .iter()
+            .enumerate()
+            .map(|(i, (login, hash))| {
+                format!("{login}:{hash}:{}:100::/home/{login}:/bin/sh\n", 2000 + i)
+            })
+            .collect();
+        let (d, p) = write(&format!("# users\n{text}"));
+        let f = FlatFile::load(&p).unwrap();
+        (d, f)
+    }
+
+    fn check(f: &FlatFile, login: &str, password: &str) -> Result<bool, PidError> {
+        f.check_password(login, &Secret::new(password))
+    }
+
+    #[test]
+    fn each_supported_scheme_accepts_the_right_password_and_rejects_a_wrong_one() {
+        let (_d, f) = file_with(&[
+            ("sha512", SHA512),
+            ("rounds", SHA512_ROUNDS),
+            ("sha256", SHA256),
+            ("yes", YESCRYPT),
+            ("b2b", BCRYPT_2B),
+            ("b2y", BCRYPT_2Y),
+        ]);
+        for login in ["sha512", "rounds", "sha256", "yes", "b2b", "b2y"] {
+            assert!(check(&f, login, PASSWORD).unwrap(), "{login}");
+            assert!(!check(&f, login, "correct horsE").unwrap(), "{login}");
+            assert!(!check(&f, login, "correct horse ").unwrap(), "{login}");
+        }
+    }
+
+    #[test]
+    fn non_ascii_password_is_checked_as_utf8() {
+        let (_d, f) = file_with(&[("u", YESCRYPT_UTF8)]);
+        assert!(check(&f, "u", "pässwörd €").unwrap());
+        assert!(!check(&f, "u", "passwort €").unwrap());
+    }
+
+    #[test]
+    fn no_password_markers_never_match() {
+        let (_d, f) = file_with(&[
+            ("shadow", "x"),
+            ("star", "*"),
+            ("locked", "!"),
+            ("locked_hash", &format!("!{SHA512}")),
+            ("np", "*NP*"),
+            ("empty", ""),
+        ]);
+        for login in ["shadow", "star", "locked", "locked_hash", "np", "empty"] {
+            for password in [PASSWORD, "x", "*", "!", ""] {
+                assert!(!check(&f, login, password).unwrap(), "{login} {password:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn empty_password_is_refused_even_when_the_hash_is_of_the_empty_string() {
+        let (_d, f) = file_with(&[("e", SHA512_OF_EMPTY)]);
+        assert_eq!(
+            verify(SHA512_OF_EMPTY, b""),
+            Verdict::Match,
+            "the hash is right"
+        );
+        assert!(!check(&f, "e", "").unwrap());
+    }
+
+    #[test]
+    fn unknown_user_is_a_wrong_password_not_an_error() {
+        let (_d, f) = file_with(&[("alice", SHA512)]);
+        assert!(!check(&f, "bob", PASSWORD).unwrap());
+    }
+
+    #[test]
+    fn unsupported_scheme_is_an_error_naming_file_line_scheme_and_fix() {
+        let (_d, f) = file_with(&[("ok", SHA512), ("md5", MD5), ("des", DES)]);
+        let msg = check(&f, "md5", PASSWORD).unwrap_err().to_string();
+        assert!(msg.contains("line 3"), "{msg}");
+        assert!(msg.contains("$1$ (MD5-crypt)"), "{msg}");
+        assert!(msg.contains("mkpasswd -m sha-512"), "{msg}");
+        assert!(msg.contains(&f.path().display().to_string()), "{msg}");
+        assert!(!msg.contains(MD5), "the hash itself is not logged: {msg}");
+        let msg = check(&f, "des", PASSWORD).unwrap_err().to_string();
+        assert!(msg.contains("line 4") && msg.contains("DES crypt"), "{msg}");
+        assert!(matches!(
+            check(&f, "md5", PASSWORD),
+            Err(PidError::UserStore(_))
+        ));
+        // The other users are unaffected.
+        assert!(check(&f, "ok", PASSWORD).unwrap());
+    }
+
+    #[test]
+    fn malformed_hash_is_an_error_not_a_wrong_password() {
+        let truncated = &SHA512[..SHA512.len() - 20];
+        let (_d, f) = file_with(&[("t", truncated), ("b", "$2b$05$short")]);
+        for login in ["t", "b"] {
+            let msg = check(&f, login, PASSWORD).unwrap_err().to_string();
+            assert!(msg.contains("malformed") && msg.contains("line"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn a_changed_file_is_read_again_and_its_current_hash_counts() {
+        let (d, p) = write(&format!("alice:{SHA512}:1:1::/:/\nbob:{SHA256}:2:2::/:/\n"));
+        let f = FlatFile::load(&p).unwrap();
+        assert!(check(&f, "bob", PASSWORD).unwrap());
+        // A longer first line moves bob's line; bob's password is now the yescrypt one of
+        // another password, alice is removed.
+        std::fs::write(
+            &p,
+            format!("# a new comment line\ncarol:x:3:3::/:/\nbob:{YESCRYPT_UTF8}:2:2::/:/\n"),
+        )
+        .unwrap();
+        assert!(!check(&f, "bob", PASSWORD).unwrap());
+        assert!(check(&f, "bob", "pässwörd €").unwrap());
+        assert!(
+            !check(&f, "alice", PASSWORD).unwrap(),
+            "removed from the file"
+        );
+        std::fs::remove_file(&p).unwrap();
+        let msg = check(&f, "bob", PASSWORD).unwrap_err().to_string();
+        assert!(msg.contains("cannot read user file"), "{msg}");
+        drop(d);
+    }
+
+    #[test]
+    fn crlf_line_endings_do_not_become_part_of_the_hash() {
+        let (_d, p) = write(&format!("alice:{SHA512}\r\n"));
+        // Three fields are required; a hash-only line is malformed at load.
+        assert!(FlatFile::load(&p).is_err());
+        let (_d, p) = write(&format!(
+            "alice:{SHA512}:1:1::/:/bin/sh\r\nbob:{SHA256}:2\r\n"
+        ));
+        let f = FlatFile::load(&p).unwrap();
+        assert!(check(&f, "alice", PASSWORD).unwrap());
+        assert!(check(&f, "bob", PASSWORD).unwrap());
+    }
+
+    #[test]
+    fn schemes_are_recognised_by_prefix() {
+        assert_eq!(Scheme::of("$6$a$b"), Scheme::ShaCrypt);
+        assert_eq!(Scheme::of("$y$j9T$a$b"), Scheme::Yescrypt);
+        assert_eq!(Scheme::of("$2a$05$x"), Scheme::Bcrypt);
+        assert_eq!(
+            Scheme::of("$2x$05$x"),
+            Scheme::Unsupported("$2x$ (bcrypt with the pre-2011 bug)".into())
+        );
+        assert_eq!(
+            Scheme::of("$7$x$y"),
+            Scheme::Unsupported("$7$ (scrypt)".into())
+        );
+        assert_eq!(Scheme::of("!!"), Scheme::NoPassword);
+        assert_eq!(
+            Scheme::of("plaintext"),
+            Scheme::Unsupported("unrecognised (not a crypt(3) hash)".into())
+        );
+    }
+
+    #[test]
+    fn index_stays_near_twenty_bytes_per_user() {
+        let text: String = (0..10_000)
+            .map(|i| format!("user{i:05}:{SHA512}:{i}:{i}::/home/user{i:05}:/bin/sh\n"))
+            .collect();
+        let (_d, p) = write(&text);
+        let f = FlatFile::load(&p).unwrap();
+        let bytes =
+            f.names.capacity() + 4 * (f.ends.capacity() + f.uids.capacity() + f.lines.capacity());
+        assert!(bytes / f.len() <= 21, "{} bytes per user", bytes / f.len());
+        assert_eq!(f.find("user09999"), Some(9999));
+        assert!(check(&f, "user04711", PASSWORD).unwrap());
     }
 }

@@ -3,46 +3,108 @@
 //! is keyed by (realm, login).
 //!
 //! Resolvers: `passwd` — the host's accounts through NSS (LDAP/SSSD users visible to the system
-//! count too); `flatfile` — a passwd-format file of users who are not host accounts.
+//! count too); `flatfile` — a passwd-format file of users who are not host accounts; `ldap` — a
+//! directory. Each can also check a user's password (`otppin = "userstore"`, `passthru`):
+//! `passwd` through a PAM service of the administrator's choosing, `flatfile` against the crypt
+//! hash in the file, `ldap` by binding as the user.
 
 pub mod flatfile;
+pub mod ldap;
+pub mod pam_service;
 
 use crate::config::{Config, ResolverType};
 use crate::error::PidError;
 use crate::store::Owner;
 use crate::users::ResolvedUser;
 use flatfile::FlatFile;
+use ldap::LdapResolver;
+use protocol::Secret;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub enum Resolver {
-    Passwd,
+    /// The host's accounts; passwords are checked by running this PAM service.
+    Passwd {
+        pam_service: String,
+    },
     Flatfile(FlatFile),
+    Ldap(Box<LdapResolver>),
+}
+
+/// The PAM service a `passwd` resolver runs when none is configured.
+pub const DEFAULT_PAM_SERVICE: &str = "pi-userstore";
+
+/// A login a resolver knows.
+pub struct Found {
+    /// Only host accounts have a uid the kernel vouches for (SO_PEERCRED): a flatfile or LDAP
+    /// uid is just a number in a file or directory and never grants a local caller anything.
+    pub host_uid: Option<u32>,
 }
 
 impl Resolver {
-    /// `Some(uid)` if this resolver knows the login. Blocking (NSS): call off the executor.
-    fn find(&self, login: &str) -> Result<Option<u32>, PidError> {
+    fn build(name: &str, r: &crate::config::ResolverConfig) -> Result<Resolver, PidError> {
+        Ok(match r.kind {
+            ResolverType::Passwd => {
+                let pam_service = r
+                    .pam_service
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_PAM_SERVICE.to_owned());
+                // A service that loads pam_pi would recurse into pi on every password check:
+                // refused. Anything else only matters once a policy checks passwords, which
+                // most hosts never do: a warning.
+                match pam_service::inspect_service_file(&pam_service) {
+                    Ok(()) => {}
+                    Err(pam_service::ServiceProblem::LoadsPamPi(msg)) => {
+                        return Err(PidError::Config(format!("resolvers.{name}: {msg}")))
+                    }
+                    Err(problem) => tracing::warn!("resolvers.{name}: {}", problem.message()),
+                }
+                Resolver::Passwd { pam_service }
+            }
+            ResolverType::Flatfile => {
+                let path = r.file.as_ref().ok_or_else(|| {
+                    PidError::Config(format!(
+                        "resolvers.{name}: a flatfile resolver needs `file`"
+                    ))
+                })?;
+                Resolver::Flatfile(FlatFile::load(path)?)
+            }
+            ResolverType::Ldap => Resolver::Ldap(Box::new(LdapResolver::new(name, r)?)),
+        })
+    }
+
+    /// The login's entry, if this resolver knows it. May block (NSS, LDAP): see `may_block`.
+    fn find(&self, login: &str) -> Result<Option<Found>, PidError> {
         match self {
-            Resolver::Passwd => match nix::unistd::User::from_name(login) {
-                Ok(u) => Ok(u.map(|u| u.uid.as_raw())),
-                Err(e) => Err(PidError::Internal(format!(
+            Resolver::Passwd { .. } => match nix::unistd::User::from_name(login) {
+                Ok(u) => Ok(u.map(|u| Found {
+                    host_uid: Some(u.uid.as_raw()),
+                })),
+                Err(e) => Err(PidError::UserStore(format!(
                     "NSS lookup of {login:?} failed: {e}"
                 ))),
             },
-            Resolver::Flatfile(f) => Ok(f.find(login)),
+            Resolver::Flatfile(f) => Ok(f.find(login).map(|_| Found { host_uid: None })),
+            Resolver::Ldap(l) => Ok(l.find(login)?.then_some(Found { host_uid: None })),
         }
     }
 
-    /// NSS may talk to LDAP or SSSD and block; a flatfile is in memory.
-    fn may_block(&self) -> bool {
-        matches!(self, Resolver::Passwd)
+    /// Whether `password` is the login's password in this user store. `Ok(false)` for a wrong
+    /// password or an unknown login; `Err` when the store cannot answer (the login then fails
+    /// closed). Blocking: call off the executor.
+    fn check_password(&self, login: &str, password: &Secret) -> Result<bool, PidError> {
+        match self {
+            Resolver::Passwd { pam_service } => {
+                pam_service::check_password(pam_service, login, password)
+            }
+            Resolver::Flatfile(f) => f.check_password(login, password),
+            Resolver::Ldap(l) => l.check_password(login, password),
+        }
     }
 
-    /// Only host accounts have a uid the kernel vouches for (SO_PEERCRED): a flatfile uid is
-    /// just a number in a file and never grants a local caller anything.
-    fn uid_is_a_host_account(&self) -> bool {
-        matches!(self, Resolver::Passwd)
+    /// NSS may talk to LDAP or SSSD and block, LDAP does; a flatfile is in memory.
+    fn may_block(&self) -> bool {
+        !matches!(self, Resolver::Flatfile(_))
     }
 }
 
@@ -60,25 +122,15 @@ impl Realms {
     pub fn load(config: &Config) -> Result<Realms, PidError> {
         let mut resolvers: BTreeMap<String, Arc<Resolver>> = BTreeMap::new();
         for (name, r) in &config.resolvers {
-            let resolver = match r.kind {
-                ResolverType::Passwd => Resolver::Passwd,
-                ResolverType::Flatfile => {
-                    let path = r.file.as_ref().ok_or_else(|| {
-                        PidError::Config(format!(
-                            "resolvers.{name}: a flatfile resolver needs `file`"
-                        ))
-                    })?;
-                    Resolver::Flatfile(FlatFile::load(path)?)
-                }
-            };
-            resolvers.insert(name.clone(), Arc::new(resolver));
+            resolvers.insert(name.clone(), Arc::new(Resolver::build(name, r)?));
         }
         let mut realms = BTreeMap::new();
         if config.realms.is_empty() {
-            let passwd = resolvers
-                .get(IMPLICIT_PASSWD)
-                .cloned()
-                .unwrap_or_else(|| Arc::new(Resolver::Passwd));
+            let passwd = resolvers.get(IMPLICIT_PASSWD).cloned().unwrap_or_else(|| {
+                Arc::new(Resolver::Passwd {
+                    pam_service: DEFAULT_PAM_SERVICE.to_owned(),
+                })
+            });
             realms.insert(
                 config.default_realm.clone(),
                 vec![(IMPLICIT_PASSWD.to_owned(), passwd)],
@@ -133,18 +185,34 @@ impl Realms {
             return Ok(None);
         };
         for (name, r) in resolvers {
-            if let Some(uid) = r.find(login)? {
+            if let Some(found) = r.find(login)? {
                 return Ok(Some(ResolvedUser {
                     owner: Owner {
                         realm: realm.to_owned(),
                         login: login.to_owned(),
                     },
-                    host_uid: r.uid_is_a_host_account().then_some(uid),
+                    host_uid: found.host_uid,
                     resolver: name.clone(),
                 }));
             }
         }
         Ok(None)
+    }
+
+    /// Whether `password` is the user's password in the resolver that found the user.
+    /// Blocking: call off the executor.
+    pub fn check_password(&self, user: &ResolvedUser, password: &Secret) -> Result<bool, PidError> {
+        let resolver = self
+            .realms
+            .get(&user.owner.realm)
+            .and_then(|rs| rs.iter().find(|(name, _)| *name == user.resolver))
+            .ok_or_else(|| {
+                PidError::UserStore(format!(
+                    "resolver {:?} of realm {:?} is no longer configured",
+                    user.resolver, user.owner.realm
+                ))
+            })?;
+        resolver.1.check_password(&user.owner.login, password)
     }
 }
 

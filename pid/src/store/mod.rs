@@ -25,6 +25,49 @@ pub const SCHEMA_VERSION: u16 = 1;
 const SCHEMA_KEY: &[u8] = b"schema";
 const TOKEN_COUNT_KEY: &[u8] = b"token_count";
 
+/// A user's recent login outcomes, newest last, for privacyIDEA's `auth_max_fail` /
+/// `auth_max_success` (which count audit entries; a per-user record answers the same question
+/// without scanning the audit trail on every login).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuthHistory {
+    pub failures: Vec<i64>,
+    pub successes: Vec<i64>,
+}
+
+/// How much history a policy needs: at most `count` entries of each kind, none older than
+/// `secs`.
+#[derive(Clone, Copy, Debug)]
+pub struct HistoryKeep {
+    pub count: usize,
+    pub secs: i64,
+}
+
+impl AuthHistory {
+    /// Outcomes of one kind at or after `since`.
+    pub fn count_since(&self, success: bool, since: i64) -> usize {
+        let list = if success {
+            &self.successes
+        } else {
+            &self.failures
+        };
+        list.iter().filter(|&&t| t >= since).count()
+    }
+
+    fn add(&mut self, at: i64, success: bool, keep: HistoryKeep) {
+        let list = if success {
+            &mut self.successes
+        } else {
+            &mut self.failures
+        };
+        list.push(at);
+        for list in [&mut self.failures, &mut self.successes] {
+            list.retain(|&t| t > at - keep.secs);
+            let excess = list.len().saturating_sub(keep.count);
+            list.drain(..excess);
+        }
+    }
+}
+
 /// A record together with the exact bytes it was decoded from (the CAS witness).
 #[derive(Clone, Debug)]
 pub struct Versioned {
@@ -42,6 +85,9 @@ pub struct Store {
     /// (realm, login) → the user's serials, one key per user so a login reads its tokens with
     /// two point lookups and no scan.
     user_tokens: Tree,
+    /// (realm, login) → recent login outcomes, kept only for users an `auth_max_fail` /
+    /// `auth_max_success` policy applies to (see `AuthHistory`).
+    auth_history: Tree,
     audit: Arc<audit_log::AuditLog>,
     path: PathBuf,
     flusher: Flusher,
@@ -112,6 +158,7 @@ impl Store {
         let store = Store {
             tokens,
             user_tokens: db.open_tree("user_tokens")?,
+            auth_history: db.open_tree("auth_history")?,
             path: path.to_path_buf(),
             flusher: Flusher::spawn(db.clone(), audit.clone(), meta, token_count.clone())?,
             audit,
@@ -160,6 +207,42 @@ impl Store {
         match self.user_tokens.get(user_key(owner))? {
             Some(raw) => Ok(decode_value(&raw)?),
             None => Ok(Vec::new()),
+        }
+    }
+
+    /// The user's recent login outcomes.
+    pub fn auth_history(&self, owner: &Owner) -> Result<AuthHistory, PidError> {
+        match self.auth_history.get(user_key(owner))? {
+            Some(raw) => Ok(decode_value(&raw)?),
+            None => Ok(AuthHistory::default()),
+        }
+    }
+
+    /// Add one login outcome atomically (concurrent logins of one user do not lose entries),
+    /// keeping what `keep` says is still needed. Durable with the next group commit, like the
+    /// token update of the same login.
+    pub fn record_auth(
+        &self,
+        owner: &Owner,
+        at: i64,
+        success: bool,
+        keep: HistoryKeep,
+    ) -> Result<(), PidError> {
+        let mut failure = None;
+        self.auth_history.update_and_fetch(user_key(owner), |old| {
+            let mut h: AuthHistory = old.and_then(|b| decode_value(b).ok()).unwrap_or_default();
+            h.add(at, success, keep);
+            match encode_value(&h) {
+                Ok(bytes) => Some(bytes),
+                Err(e) => {
+                    failure = Some(e);
+                    old.map(<[u8]>::to_vec)
+                }
+            }
+        })?;
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
         }
     }
 

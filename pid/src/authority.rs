@@ -1,0 +1,178 @@
+//! Who may manage which tokens: the answer for an `Admin` request, decided in dispatch before any
+//! handler runs, then checked against each request's target once the target is known.
+//!
+//! - root manages everything (restricting root on its own host would be theatre);
+//! - members of `admin_group` manage everything while no admin policy exists; once one does,
+//!   they may do exactly what an admin policy that matches their groups and the target allows
+//!   (privacyIDEA's admin policies);
+//! - any other caller manages only the tokens of its own host account (SO_PEERCRED uid =
+//!   the account's uid), and only what a `user` policy allows (privacyIDEA's self-service).
+//!   It may always list and show its own tokens, never anyone else's: other users' tokens are
+//!   reported as not found, so their existence does not leak.
+
+use crate::caller::Caller;
+use crate::error::PidError;
+use crate::policy::{Action, Context, Scope};
+use crate::store::Owner;
+use crate::users::ResolvedUser;
+use crate::{Live, State};
+use protocol::TokenType;
+
+pub enum Authority {
+    Root,
+    Admin {
+        uid: u32,
+        /// The groups named in admin policies that this caller belongs to.
+        groups: Vec<String>,
+    },
+    SelfService {
+        user: ResolvedUser,
+    },
+}
+
+/// Decide the caller's authority. Blocking NSS work runs off the executor.
+pub async fn authorize(state: &State, caller: &Caller) -> Result<Authority, PidError> {
+    if caller.uid == 0 {
+        return Ok(Authority::Root);
+    }
+    let live = state.live();
+    if caller.is_admin {
+        let names = live.policies.admin_group_names();
+        let (uid, gid) = (caller.uid, caller.gid);
+        let groups = tokio::task::spawn_blocking(move || {
+            names
+                .into_iter()
+                .filter(|g| crate::caller::in_group(uid, gid, g))
+                .collect()
+        })
+        .await
+        .map_err(|e| PidError::Internal(format!("group lookup task failed: {e}")))?;
+        return Ok(Authority::Admin {
+            uid: caller.uid,
+            groups,
+        });
+    }
+    let denied = || {
+        PidError::PermissionDenied(format!(
+            "uid {} may not administer tokens: only root and members of group {:?} (pid.toml \
+             admin_group) can; users may manage their own tokens where a `user` policy allows it",
+            caller.uid, live.config.admin_group
+        ))
+    };
+    let uid = caller.uid;
+    let name = tokio::task::spawn_blocking(move || {
+        nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+    })
+    .await
+    .map_err(|e| PidError::Internal(format!("user lookup task failed: {e}")))?
+    .ok_or_else(denied)?;
+    let (login, realm) = live.realms.split(&name, None);
+    match state.lookup_user(login, realm).await? {
+        Some(user) if user.host_uid == Some(caller.uid) => Ok(Authority::SelfService { user }),
+        _ => Err(denied()),
+    }
+}
+
+impl Authority {
+    pub fn is_self_service(&self) -> bool {
+        matches!(self, Authority::SelfService { .. })
+    }
+
+    /// The caller's own account, for self-service.
+    pub fn own(&self) -> Option<&ResolvedUser> {
+        match self {
+            Authority::SelfService { user } => Some(user),
+            _ => None,
+        }
+    }
+
+    /// May the caller do `action` to tokens of `target` (`None`: unassigned tokens, or all
+    /// tokens for listings)? `token_type` matters for `enroll`.
+    pub fn check(
+        &self,
+        live: &Live,
+        action: Action,
+        target: Option<&Owner>,
+        token_type: Option<TokenType>,
+        now: i64,
+    ) -> Result<(), PidError> {
+        match self {
+            Authority::Root => Ok(()),
+            Authority::Admin { .. } if !live.policies.restricts_admins() => Ok(()),
+            Authority::Admin { uid, groups } => {
+                if live.policies.allows(
+                    Scope::Admin,
+                    action,
+                    &context(target, groups, now),
+                    token_type,
+                ) {
+                    Ok(())
+                } else {
+                    Err(PidError::PermissionDenied(format!(
+                        "no admin policy lets uid {uid} {} {}; see the [[policy]] entries with \
+                         scope = \"admin\" in pid.toml",
+                        describe(action, token_type),
+                        target.map_or("here".to_owned(), |o| format!(
+                            "for {}@{}",
+                            o.login, o.realm
+                        ))
+                    )))
+                }
+            }
+            Authority::SelfService { user } => {
+                if action != Action::TokenList && !action.scopes().contains(&Scope::User) {
+                    return Err(PidError::PermissionDenied(format!(
+                        "only administrators may {}; users manage their own tokens where a \
+                         `user` policy allows it",
+                        describe(action, token_type)
+                    )));
+                }
+                // Another user's token is "not found": its existence is not the caller's business.
+                if target != Some(&user.owner) {
+                    return Err(PidError::NotFound(
+                        "no such token among yours; `pictl token list` shows them".into(),
+                    ));
+                }
+                if matches!(action, Action::TokenList)
+                    || live.policies.allows(
+                        Scope::User,
+                        action,
+                        &context(target, &[], now),
+                        token_type,
+                    )
+                {
+                    Ok(())
+                } else {
+                    Err(PidError::PermissionDenied(format!(
+                        "users may not {} here; ask an administrator (or see the [[policy]] \
+                         entries with scope = \"user\" in pid.toml)",
+                        describe(action, token_type)
+                    )))
+                }
+            }
+        }
+    }
+}
+
+/// Policies of the user and admin scopes match the target user's realm and login.
+fn context<'a>(target: Option<&'a Owner>, groups: &'a [String], now: i64) -> Context<'a> {
+    Context {
+        realm: target.map_or("", |o| o.realm.as_str()),
+        resolver: None,
+        login: target.map_or("", |o| o.login.as_str()),
+        service: "",
+        rhost: None,
+        now: Some(now),
+        admin_groups: groups,
+    }
+}
+
+fn describe(action: Action, token_type: Option<TokenType>) -> String {
+    match (action, token_type) {
+        (Action::Enroll, Some(t)) => format!("enroll {} tokens", t.as_str()),
+        (a, _) => format!("{} tokens", a.name()),
+    }
+}
