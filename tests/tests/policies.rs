@@ -283,3 +283,79 @@ fn users_enroll_their_own_token_with_pictl_when_a_user_policy_allows_it() {
     pam.login("nobody", &hotp(&key, 0, 6))
         .assert_accepted("the self-enrolled token works");
 }
+
+#[test]
+fn pass_on_no_user_and_hide_specific_error_message_through_pam() {
+    let daemon = Daemon::start();
+    let open = Pam::new(&daemon, "");
+    let hidden = Pam::new(&daemon, "");
+    const PAM_AUTH_ERR: i32 = 7;
+    const PAM_USER_UNKNOWN: i32 = 10;
+    assert_eq!(
+        hidden.return_code("no-such-user-pi", &["123456"]),
+        PAM_USER_UNKNOWN,
+        "without a policy an unknown user is reported as such"
+    );
+    apply(
+        &daemon,
+        &format!(
+            "\n[[policy]]\nname = \"guests\"\nscope = \"authentication\"\nservice = [\"{}\"]\n\
+             actions = {{ passOnNoUser = true }}\n\
+             [[policy]]\nname = \"quiet\"\nscope = \"authentication\"\nservice = [\"{}\"]\n\
+             actions = {{ hide_specific_error_message = true }}\n",
+            open.service(),
+            hidden.service()
+        ),
+    );
+    open.login("no-such-user-pi", "")
+        .assert_accepted("passOnNoUser lets an unknown user through this service");
+    assert_eq!(
+        hidden.return_code("no-such-user-pi", &["123456"]),
+        PAM_AUTH_ERR,
+        "hide_specific_error_message: an unknown user is just a failed login"
+    );
+}
+
+#[test]
+fn last_auth_refuses_a_token_unused_for_longer_than_the_period_through_pam() {
+    let daemon = pi_tests::Daemon::start_with(pi_tests::DaemonOptions {
+        extra_toml: "[[policy]]\nname = \"stale\"\nscope = \"authentication\"\n\
+                     actions = { last_auth = \"1s\" }\n"
+            .into(),
+        ..Default::default()
+    });
+    let key = test_key("policy-last-auth", 20);
+    daemon.enroll_hotp("root", &key, None);
+    let pam = Pam::new(&daemon, "");
+    pam.login("root", &hotp(&key, 0, 6))
+        .assert_accepted("first use");
+    // More than the policy's one second passes between the two logins.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    pam.login("root", &hotp(&key, 1, 6))
+        .assert_rejected("the token's last success is older than last_auth");
+}
+
+#[test]
+fn reset_all_user_tokens_clears_the_other_tokens_fail_counters_through_pam() {
+    let daemon = pi_tests::Daemon::start_with(pi_tests::DaemonOptions {
+        extra_toml: "[[policy]]\nname = \"reset\"\nscope = \"authentication\"\n\
+                     actions = { reset_all_user_tokens = true }\n"
+            .into(),
+        ..Default::default()
+    });
+    let key_a = test_key("policy-reset-a", 20);
+    let key_b = test_key("policy-reset-b", 20);
+    let a = daemon.enroll_hotp("root", &key_a, None);
+    let b = daemon.enroll_hotp("root", &key_b, None);
+    let pam = Pam::new(&daemon, "");
+    pam.login("root", "000000").assert_rejected("wrong code");
+    assert_eq!(daemon.token(&b)["failcount"], 1, "both tokens were charged");
+    pam.login("root", &hotp(&key_a, 0, 6))
+        .assert_accepted("token a");
+    assert_eq!(daemon.token(&a)["failcount"], 0);
+    assert_eq!(
+        daemon.token(&b)["failcount"],
+        0,
+        "reset_all_user_tokens cleared token b as well"
+    );
+}
