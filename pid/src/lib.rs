@@ -161,6 +161,36 @@ impl State {
             .map_err(|e| PidError::Internal(format!("user lookup task failed: {e}")))?
     }
 
+    /// Bind `user`'s tokens to the person the resolver now finds behind the login, before a
+    /// token is enrolled for or assigned to them. Refused while the login has tokens of another
+    /// person (a reused login name, a recreated account or directory entry): handing those over
+    /// would let the newcomer log in with the previous owner's tokens.
+    pub fn bind_tokens_to(&self, user: &users::ResolvedUser) -> Result<(), PidError> {
+        match self.store.bound_user_id(&user.owner)? {
+            Some(bound) if bound == user.user_id => Ok(()),
+            Some(bound) if !self.store.serials_of(&user.owner)?.is_empty() => {
+                Err(PidError::TokenState(format!(
+                    "{}@{} now names another account ({}; its tokens were enrolled for {bound}): \
+                     delete or unassign that login's tokens first, or restore the account",
+                    user.owner.login, user.owner.realm, user.user_id
+                )))
+            }
+            _ => self.store.bind_user_id(&user.owner, &user.user_id),
+        }
+    }
+
+    /// Whether `user` is the person their tokens were enrolled for. Tokens from before ids were
+    /// recorded are bound to whoever uses them first.
+    pub fn tokens_belong_to(&self, user: &users::ResolvedUser) -> Result<bool, PidError> {
+        match self.store.bound_user_id(&user.owner)? {
+            Some(bound) => Ok(bound == user.user_id),
+            None => {
+                self.store.bind_user_id(&user.owner, &user.user_id)?;
+                Ok(true)
+            }
+        }
+    }
+
     /// Check a user's password in the user store that found the user (LDAP bind, PAM, crypt
     /// hash), off the executor: every store but a flatfile may block.
     pub async fn check_user_password(

@@ -14,6 +14,10 @@ pub struct ResolvedUser {
     pub host_uid: Option<u32>,
     /// Name of the resolver that found the user.
     pub resolver: String,
+    /// The person behind the login, as the resolver identifies them: the uid of a host account
+    /// or flatfile line, the `uid_attribute` (entryUUID …) of an LDAP entry. Tokens are bound to
+    /// it, so a login name handed to someone else does not hand over the previous owner's tokens.
+    pub user_id: String,
 }
 
 /// Parse, don't validate: a login name that is safe to key the store by and to log. Refuses NUL,

@@ -1497,12 +1497,52 @@ fn userstore_daemon(policy: &str) -> Daemon {
          bob:*:4243:4243::/:/bin/false\n",
     )
     .unwrap();
-    let extra = format!(
+    let extra = userstore_extra(dir.path(), policy);
+    Daemon::start_in(dir, &extra, FixedClock::new(1_000_000))
+}
+
+/// The realm `ext` of the users in `DIR/people`, plus `policy`.
+fn userstore_extra(dir: &std::path::Path, policy: &str) -> String {
+    format!(
         "default_realm = \"ext\"\n[resolvers.people]\ntype = \"flatfile\"\nfile = \"{}\"\n\
          [realms.ext]\nresolvers = [\"people\"]\n{policy}",
-        users.display()
+        dir.join("people").display()
+    )
+}
+
+#[test]
+fn a_login_given_to_another_account_does_not_inherit_the_previous_owners_tokens() {
+    let d = userstore_daemon("");
+    let serial = d.enroll(TokenType::Hotp, "alice", KEY20, None, 6);
+    assert!(accepted(&d.login("alice", HOTP[0])));
+    // alice (uid 4242) leaves; the login name is given to a new person with another uid.
+    let people = d.dir.path().join("people");
+    std::fs::write(&people, "alice:*:5000:5000::/:/bin/false\n").unwrap();
+    let extra = userstore_extra(d.dir.path(), "");
+    let d = d.restart_with(&extra);
+    assert_eq!(
+        d.login("alice", HOTP[1]),
+        Outcome::Reject {
+            message: "This account changed since its tokens were enrolled; ask an administrator."
+                .into()
+        }
     );
-    Daemon::start_in(dir, &extra, FixedClock::new(1_000_000))
+    assert_eq!(d.show(&serial).count, 1, "the old token was not even tried");
+    let (code, msg) = d.admin_err(AdminRequest::TokenEnroll(Box::new(EnrollRequest {
+        token_type: Some(TokenType::Hotp),
+        user: Some(UserRef {
+            login: "alice".into(),
+            realm: None,
+        }),
+        ..Default::default()
+    })));
+    assert_eq!(code, ErrorCode::TokenState, "{msg}");
+    assert!(msg.contains("now names another account"), "{msg}");
+    // Once the previous owner's token is gone, the new alice gets her own.
+    d.admin(AdminRequest::TokenDelete { serial });
+    let fresh = d.enroll(TokenType::Hotp, "alice", KEY20, None, 6);
+    assert!(accepted(&d.login("alice", HOTP[0])));
+    assert_eq!(d.show(&fresh).count, 1);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use crate::handlers::{error_response, validate_text};
 use crate::policy::{Action, Context};
 use crate::store::{Owner, Swap, TokenRecord, Versioned};
 use crate::tokens::{algorithm, CounterState};
-use crate::users;
+use crate::users::{self, ResolvedUser};
 use crate::State;
 use protocol::admin::MAX_PAGE;
 use protocol::{
@@ -83,19 +83,19 @@ impl Gate<'_> {
         state: &State,
         user: Option<&UserRef>,
         entry: &mut AuditEntry,
-    ) -> Result<Option<Owner>, PidError> {
+    ) -> Result<Option<ResolvedUser>, PidError> {
         match (self.authority.own(), user) {
-            (Some(own), None) => Ok(Some(own.owner.clone())),
+            (Some(own), None) => Ok(Some(own.clone())),
             (Some(own), Some(u)) => {
-                let owner = existing_owner(state, u, entry).await?;
-                if owner != own.owner {
+                let user = existing_user(state, u, entry).await?;
+                if user.owner != own.owner {
                     return Err(PidError::PermissionDenied(
                         "users may only manage their own tokens".into(),
                     ));
                 }
-                Ok(Some(owner))
+                Ok(Some(user))
             }
-            (None, Some(u)) => Ok(Some(existing_owner(state, u, entry).await?)),
+            (None, Some(u)) => Ok(Some(existing_user(state, u, entry).await?)),
             (None, None) => Ok(None),
         }
     }
@@ -110,7 +110,10 @@ async fn run(
     match req {
         AdminRequest::TokenEnroll(spec) => enroll(state, gate, *spec, entry).await,
         AdminRequest::TokenList { user, after, limit } => {
-            let owner = gate.target(state, user.as_ref(), entry).await?;
+            let owner = gate
+                .target(state, user.as_ref(), entry)
+                .await?
+                .map(|u| u.owner);
             gate.check(Action::TokenList, owner.as_ref(), None)?;
             let limit = limit.clamp(1, MAX_PAGE) as usize;
             let (recs, next) = state
@@ -185,9 +188,11 @@ async fn run(
             })
         }
         AdminRequest::TokenAssign { serial, user } => {
-            let owner = existing_owner(state, &user, entry).await?;
+            let user = existing_user(state, &user, entry).await?;
             // Both ends: the admin must be allowed to assign to this user, and to touch the token.
-            gate.check(Action::Assign, Some(&owner), None)?;
+            gate.check(Action::Assign, Some(&user.owner), None)?;
+            state.bind_tokens_to(&user)?;
+            let owner = user.owner;
             modify(state, gate, Action::Assign, &serial, entry, move |r| {
                 if let Some(o) = &r.owner {
                     return Err(PidError::TokenState(format!(
@@ -364,18 +369,18 @@ fn modify(
 }
 
 /// An existing user; `NotFound` with a hint otherwise.
-async fn existing_owner(
+async fn existing_user(
     state: &State,
     user: &UserRef,
     entry: &mut AuditEntry,
-) -> Result<Owner, PidError> {
+) -> Result<ResolvedUser, PidError> {
     let live = state.live();
     let (login, realm) = live.realms.split(&user.login, user.realm.as_deref());
     entry.user = Some(login.to_owned());
     entry.realm = Some(realm.to_owned());
     users::validate_login(login)?;
     match state.lookup_user(login, realm).await? {
-        Some(u) => Ok(u.owner),
+        Some(u) => Ok(u),
         None if !live.realms.exists(realm) => Err(PidError::NotFound(format!(
             "there is no realm {realm:?}; realms are declared in pid.toml"
         ))),
@@ -487,7 +492,8 @@ async fn enroll(
         PidError::InvalidArgument("say which token type to enroll: hotp or totp".into())
     })?;
     entry.token_type = Some(token_type.as_str().to_owned());
-    let owner = gate.target(state, spec.user.as_ref(), entry).await?;
+    let user = gate.target(state, spec.user.as_ref(), entry).await?;
+    let owner = user.as_ref().map(|u| u.owner.clone());
     gate.check(Action::Enroll, owner.as_ref(), Some(token_type))?;
     let ctx = owner_context(owner.as_ref(), gate.now);
     let (len_action, hash_action) = match token_type {
@@ -603,6 +609,9 @@ async fn enroll(
         created: state.clock.now(),
         last_auth: None,
     };
+    if let Some(u) = &user {
+        state.bind_tokens_to(u)?;
+    }
     state.store.create_token(&rec)?;
     entry.message = format!("{} token {serial} enrolled", token_type.as_str());
     let otpkey_base32 = Secret::new(data_encoding::BASE32_NOPAD.encode(&key));

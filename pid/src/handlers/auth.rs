@@ -127,6 +127,21 @@ async fn begin_inner(
         audit::record(state, entry);
         return Ok(Response::AuthDone(hidden(hide, Outcome::NoToken)));
     }
+    // The login may name someone else now (a reused name, a recreated account or entry): the
+    // tokens belong to the person they were enrolled for.
+    if !state.tokens_belong_to(login.user)? {
+        entry.message = format!(
+            "{}@{} now names another account ({}) than the one its tokens were enrolled for; \
+             tokens refused",
+            login.user.owner.login, login.user.owner.realm, login.user.user_id
+        );
+        tracing::warn!("{}", entry.message);
+        audit::record(state, entry);
+        return Ok(Response::AuthDone(Outcome::Reject {
+            message: "This account changed since its tokens were enrolled; ask an administrator."
+                .into(),
+        }));
+    }
     if let Some(authtok) = req.authtok {
         let authtok = mangled_pass(&live, &login, authtok);
         let input = Input::Pass(&authtok);
@@ -268,8 +283,8 @@ fn over_limit(
     state: &State,
     live: &crate::Live,
     login: &Login<'_>,
-    now: i64,
 ) -> Result<Option<String>, PidError> {
+    let now = login.now;
     let ctx = login.context();
     let limits = [
         (false, live.policies.limit(Action::AuthMaxFail, &ctx)),
@@ -297,6 +312,25 @@ fn over_limit(
         }
     }
     Ok(None)
+}
+
+/// The login goes on (its audit entry handed back) unless a limit policy refuses it; then the
+/// refusal is audited and is the answer.
+fn refuse_over_limit(
+    state: &State,
+    live: &crate::Live,
+    login: &Login<'_>,
+    mut entry: protocol::AuditEntry,
+) -> Result<protocol::AuditEntry, Response> {
+    match over_limit(state, live, login) {
+        Ok(None) => Ok(entry),
+        Ok(Some(msg)) => {
+            entry.message = msg.clone();
+            audit::record(state, entry);
+            Err(Response::AuthDone(Outcome::Reject { message: msg }))
+        }
+        Err(e) => Err(unavailable(state, entry, &e)),
+    }
 }
 
 /// Remember this login's outcome when a limit policy applies to the user.
@@ -335,18 +369,13 @@ async fn passthru(
     password: Secret,
     policy: &str,
 ) -> Response {
-    let mut entry = login.audit_entry(state, caller);
+    let entry = login.audit_entry(state, caller);
     let live = state.live();
     let now = login.now;
-    match over_limit(state, &live, &login, now) {
-        Ok(None) => {}
-        Ok(Some(msg)) => {
-            entry.message = msg.clone();
-            audit::record(state, entry);
-            return Response::AuthDone(Outcome::Reject { message: msg });
-        }
-        Err(e) => return unavailable(state, entry, &e),
-    }
+    let mut entry = match refuse_over_limit(state, &live, &login, entry) {
+        Ok(entry) => entry,
+        Err(refused) => return refused,
+    };
     let accepted = match state.check_user_password(login.user, password).await {
         Ok(ok) => ok,
         Err(e) => return unavailable(state, entry, &e),
@@ -454,19 +483,14 @@ async fn finish(
     input: Input<'_>,
     prefetched: Option<Vec<crate::store::Versioned>>,
 ) -> Response {
-    let mut entry = login.audit_entry(state, caller);
+    let entry = login.audit_entry(state, caller);
     let live = state.live();
     let ctx = login.context();
     let now = login.now;
-    match over_limit(state, &live, &login, now) {
-        Ok(None) => {}
-        Ok(Some(msg)) => {
-            entry.message = msg.clone();
-            audit::record(state, entry);
-            return Response::AuthDone(Outcome::Reject { message: msg });
-        }
-        Err(e) => return unavailable(state, entry, &e),
-    }
+    let mut entry = match refuse_over_limit(state, &live, &login, entry) {
+        Ok(entry) => entry,
+        Err(refused) => return refused,
+    };
     let user = login.user;
     let rules = crate::auth::check::Rules {
         reset_all_user_tokens: live

@@ -311,6 +311,13 @@ enum Failure {
     Other(String),
 }
 
+/// The one entry a login names.
+struct UserEntry {
+    dn: String,
+    /// The `uid_attribute` value.
+    id: String,
+}
+
 impl LdapResolver {
     /// Read the bind password and CA files and build the TLS settings. Does not connect: a
     /// directory that is down at load or reload must not stop the daemon or its other realms.
@@ -359,9 +366,10 @@ impl LdapResolver {
         })
     }
 
-    /// Whether the directory has exactly one entry for `login`. Blocking: call off the executor.
-    pub fn find(&self, login: &str) -> Result<bool, PidError> {
-        Ok(self.block_on(self.search_user(login))??.is_some())
+    /// The stable id (`uid_attribute`) of the one entry for `login`, if the directory has one.
+    /// Blocking: call off the executor.
+    pub fn find(&self, login: &str) -> Result<Option<String>, PidError> {
+        Ok(self.block_on(self.search_user(login))??.map(|e| e.id))
     }
 
     /// Whether `password` binds as the login's entry. `Ok(false)` for a wrong or empty password
@@ -371,10 +379,10 @@ impl LdapResolver {
             return Ok(false);
         }
         self.block_on(async {
-            let Some(dn) = self.search_user(login).await? else {
+            let Some(entry) = self.search_user(login).await? else {
                 return Ok(false);
             };
-            self.bind_as_user(&dn, password).await
+            self.bind_as_user(&entry.dn, password).await
         })?
     }
 
@@ -404,7 +412,7 @@ impl LdapResolver {
     }
 
     /// The DN of the login's entry, if exactly one entry has exactly this login.
-    async fn search_user(&self, login: &str) -> Result<Option<String>, PidError> {
+    async fn search_user(&self, login: &str) -> Result<Option<UserEntry>, PidError> {
         let filter = user_filter(&self.filter, &self.login_attribute, login);
         let cached = self
             .search_conn
@@ -438,7 +446,7 @@ impl LdapResolver {
         })
     }
 
-    async fn search_fresh(&self, filter: &str, login: &str) -> Result<Option<String>, Failure> {
+    async fn search_fresh(&self, filter: &str, login: &str) -> Result<Option<UserEntry>, Failure> {
         let mut conn = self.connect().await.map_err(Failure::Other)?;
         if let Some(bind) = &self.bind {
             let res = conn
@@ -480,7 +488,7 @@ impl LdapResolver {
         conn: &mut ldap3::Ldap,
         filter: &str,
         login: &str,
-    ) -> Result<Option<String>, Failure> {
+    ) -> Result<Option<UserEntry>, Failure> {
         let time_limit = i32::try_from(self.timeout.as_secs()).unwrap_or(i32::MAX);
         let result = conn
             .with_timeout(self.timeout)
@@ -558,7 +566,30 @@ impl LdapResolver {
             );
             return Ok(None);
         }
-        Ok(Some(entry.dn))
+        // The stable id tokens are bound to: text, or hex for a binary attribute (objectGUID).
+        let id = entry
+            .attrs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&self.uid_attribute))
+            .and_then(|(_, v)| v.first().cloned())
+            .or_else(|| {
+                entry
+                    .bin_attrs
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&self.uid_attribute))
+                    .and_then(|(_, v)| v.first())
+                    .map(hex::encode)
+            })
+            .filter(|v| !v.is_empty());
+        let Some(id) = id else {
+            return Err(Failure::Other(format!(
+                "entry {:?} has no {} (uid_attribute), the stable id pi binds tokens to; set \
+                 uid_attribute to an attribute every user entry has (entryUUID for OpenLDAP, \
+                 objectGUID for Active Directory) and that the service account may read",
+                entry.dn, self.uid_attribute
+            )));
+        };
+        Ok(Some(UserEntry { dn: entry.dn, id }))
     }
 
     /// Bind as `dn` on a connection of its own, then drop that connection.

@@ -39,6 +39,8 @@ pub struct Found {
     /// Only host accounts have a uid the kernel vouches for (SO_PEERCRED): a flatfile or LDAP
     /// uid is just a number in a file or directory and never grants a local caller anything.
     pub host_uid: Option<u32>,
+    /// What identifies the person behind the login in this store (see `ResolvedUser::user_id`).
+    pub user_id: String,
 }
 
 impl Resolver {
@@ -79,13 +81,20 @@ impl Resolver {
             Resolver::Passwd { .. } => match nix::unistd::User::from_name(login) {
                 Ok(u) => Ok(u.map(|u| Found {
                     host_uid: Some(u.uid.as_raw()),
+                    user_id: format!("uid {}", u.uid.as_raw()),
                 })),
                 Err(e) => Err(PidError::UserStore(format!(
                     "NSS lookup of {login:?} failed: {e}"
                 ))),
             },
-            Resolver::Flatfile(f) => Ok(f.find(login).map(|_| Found { host_uid: None })),
-            Resolver::Ldap(l) => Ok(l.find(login)?.then_some(Found { host_uid: None })),
+            Resolver::Flatfile(f) => Ok(f.find(login).map(|uid| Found {
+                host_uid: None,
+                user_id: format!("uid {uid}"),
+            })),
+            Resolver::Ldap(l) => Ok(l.find(login)?.map(|id| Found {
+                host_uid: None,
+                user_id: id,
+            })),
         }
     }
 
@@ -192,6 +201,7 @@ impl Realms {
                         login: login.to_owned(),
                     },
                     host_uid: found.host_uid,
+                    user_id: found.user_id,
                     resolver: name.clone(),
                 }));
             }

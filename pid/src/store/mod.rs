@@ -88,6 +88,9 @@ pub struct Store {
     /// (realm, login) → recent login outcomes, kept only for users an `auth_max_fail` /
     /// `auth_max_success` policy applies to (see `AuthHistory`).
     auth_history: Tree,
+    /// (realm, login) → the resolver's id of the person the user's tokens were enrolled for
+    /// (see `ResolvedUser::user_id`).
+    user_ids: Tree,
     audit: Arc<audit_log::AuditLog>,
     path: PathBuf,
     flusher: Flusher,
@@ -159,6 +162,7 @@ impl Store {
             tokens,
             user_tokens: db.open_tree("user_tokens")?,
             auth_history: db.open_tree("auth_history")?,
+            user_ids: db.open_tree("user_ids")?,
             path: path.to_path_buf(),
             flusher: Flusher::spawn(db.clone(), audit.clone(), meta, token_count.clone())?,
             audit,
@@ -208,6 +212,20 @@ impl Store {
             Some(raw) => Ok(decode_value(&raw)?),
             None => Ok(Vec::new()),
         }
+    }
+
+    /// The id of the person this user's tokens belong to, if recorded.
+    pub fn bound_user_id(&self, owner: &Owner) -> Result<Option<String>, PidError> {
+        match self.user_ids.get(user_key(owner))? {
+            Some(raw) => Ok(Some(String::from_utf8_lossy(&raw).into_owned())),
+            None => Ok(None),
+        }
+    }
+
+    /// Record whose tokens this user's are. Durable with the next group commit.
+    pub fn bind_user_id(&self, owner: &Owner, id: &str) -> Result<(), PidError> {
+        self.user_ids.insert(user_key(owner), id.as_bytes())?;
+        Ok(())
     }
 
     /// The user's recent login outcomes.
