@@ -1440,17 +1440,49 @@ fn the_pin_alone_triggers_a_challenge_answered_by_the_otp_alone() {
     // PIN+OTP in one go still works.
     let (prompts, outcome) = d.converse("root", &format!("1234{}", HOTP[1]), &[]);
     assert!(prompts.is_empty() && accepted(&outcome), "{outcome:?}");
-    // A wrong answer fails and is charged; the challenge cannot be answered again.
-    let (_, outcome) = d.converse("root", "1234", &["000000"]);
-    assert!(!accepted(&outcome));
-    assert_eq!(d.show(&serial).failcount, 1);
+    // A wrong answer is charged and the same challenge asked again; the right code then passes.
+    let (prompts, outcome) = d.converse("root", "1234", &["000000", HOTP[2]]);
+    assert_eq!(
+        prompts,
+        [
+            "please enter otp: ",
+            "Wrong code, try again. please enter otp: "
+        ]
+    );
+    assert!(accepted(&outcome), "{outcome:?}");
     assert!(d
         .audit()
         .iter()
         .any(|e| e.message == "Response did not match the challenge."));
+    // Three wrong answers end the conversation, each one charged.
+    let (prompts, outcome) = d.converse("root", "1234", &["000000", "111111", "222222"]);
+    assert_eq!(prompts.len(), 3);
+    assert!(!accepted(&outcome));
+    assert_eq!(d.show(&serial).failcount, 3);
     // A wrong PIN triggers nothing.
     let (prompts, outcome) = d.converse("root", "9999", &[]);
     assert!(prompts.is_empty() && !accepted(&outcome));
+}
+
+#[test]
+fn a_challenge_is_not_retried_once_its_token_is_locked() {
+    let d = Daemon::start_with(CHALLENGE, 1_000_000);
+    let serial = d.enroll(TokenType::Hotp, "root", KEY20, Some("1234"), 6);
+    d.set(
+        &serial,
+        TokenSettings {
+            maxfail: Some(2),
+            ..Default::default()
+        },
+    );
+    let (prompts, outcome) = d.converse("root", "1234", &["000000", "111111"]);
+    assert_eq!(
+        prompts.len(),
+        2,
+        "the second wrong answer locks the token: no third prompt"
+    );
+    assert!(!accepted(&outcome));
+    assert_eq!(d.show(&serial).failcount, 2);
 }
 
 #[test]

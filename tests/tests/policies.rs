@@ -122,9 +122,27 @@ fn challenge_response_asks_for_the_otp_after_the_pin_through_pam() {
         "the second prompt was shown: {:?}",
         run.out
     );
-    pam.login_as(pi_tests::Caller::Root, "root", &["2468", "000000"])
-        .assert_rejected("wrong OTP at the second prompt");
-    pam.login("root", &format!("2468{}", hotp(&key, 1, 6)))
+    let retry = pam.login_as(
+        pi_tests::Caller::Root,
+        "root",
+        &["2468", "000000", &hotp(&key, 1, 6)],
+    );
+    retry.assert_accepted("a wrong answer is asked again, and the right one then passes");
+    assert!(
+        retry
+            .out
+            .stderr
+            .contains("Wrong code, try again. please enter otp"),
+        "{:?}",
+        retry.out
+    );
+    pam.login_as(
+        pi_tests::Caller::Root,
+        "root",
+        &["2468", "000000", "111111", "222222"],
+    )
+    .assert_rejected("three wrong answers end the challenge");
+    pam.login("root", &format!("2468{}", hotp(&key, 2, 6)))
         .assert_accepted("PIN and OTP together still work");
 }
 

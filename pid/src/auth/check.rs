@@ -33,6 +33,8 @@ pub struct Verdict {
     /// Tokens the PIN alone triggered a challenge for (`challenge_response` policy): the
     /// caller asks for the OTP and checks the answer against these only.
     pub challenge: Vec<String>,
+    /// A wrong answer to a challenge whose tokens are still usable: it may be answered again.
+    pub may_retry: bool,
 }
 
 /// What the user typed.
@@ -262,6 +264,7 @@ pub async fn evaluate(
             token_type: single_type(&live, &valid),
             serials,
             challenge: Vec::new(),
+            may_retry: false,
         }
     } else if !challenge.is_empty() {
         // privacyIDEA: one transaction for all triggered tokens; no fail counter is charged.
@@ -303,6 +306,8 @@ pub async fn evaluate(
         };
         let mut v = reject(detail, GENERIC_REJECT, serials(&live, &wrong_otp));
         v.token_type = single_type(&live, &wrong_otp);
+        v.may_retry = matches!(input, Input::Answer { .. })
+            && wrong_otp.iter().any(|&i| !live[i].1.fail_locked());
         v
     } else if !invalid.is_empty() {
         charge_failure(&mut live, &invalid, now);
@@ -335,6 +340,7 @@ fn reject(detail: &str, user: &str, serials: Vec<String>) -> Verdict {
         serials,
         token_type: None,
         challenge: Vec::new(),
+        may_retry: false,
     }
 }
 

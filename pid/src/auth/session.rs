@@ -19,8 +19,8 @@ pub struct Session {
 pub enum Expect {
     /// PIN+OTP (or, with `challenge_response`, the PIN alone).
     Pass,
-    /// The OTP alone, answering a challenge sent for these serials.
-    ChallengeAnswer(Vec<String>),
+    /// The OTP alone, answering a challenge.
+    ChallengeAnswer(Challenge),
     /// The user's password in the user store: `passthru` for a user without tokens, allowed by
     /// this policy.
     StorePassword { policy: String },
@@ -55,5 +55,46 @@ impl Sessions {
 
     pub fn put_back(&mut self, id: u64, session: Session) {
         self.map.insert(id, session);
+    }
+}
+
+/// A challenge sent in this conversation (privacyIDEA: one transaction for every triggered
+/// token). It may be answered until it expires or its answers run out; each wrong answer charges
+/// the challenged tokens' fail counters, so `maxfail` ends it too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Challenge {
+    pub serials: Vec<String>,
+    /// What the user was asked, repeated after a wrong answer.
+    pub prompt: String,
+    pub issued: Instant,
+    /// Answers still accepted after the next one.
+    pub retries_left: u8,
+}
+
+/// privacyIDEA's `DefaultChallengeValidityTime`.
+pub const CHALLENGE_VALIDITY: Duration = Duration::from_secs(120);
+/// Answers one challenge accepts in one conversation (the first and two retries).
+pub const CHALLENGE_ANSWERS: u8 = 3;
+
+impl Challenge {
+    pub fn new(serials: Vec<String>, prompt: String) -> Challenge {
+        Challenge {
+            serials,
+            prompt,
+            issued: Instant::now(),
+            retries_left: CHALLENGE_ANSWERS - 1,
+        }
+    }
+
+    pub fn expired(&self) -> bool {
+        self.issued.elapsed() >= CHALLENGE_VALIDITY
+    }
+
+    /// The same challenge for one more answer after a wrong one, if it has answers and time left.
+    pub fn retry(&self) -> Option<Challenge> {
+        (self.retries_left > 0 && !self.expired()).then(|| Challenge {
+            retries_left: self.retries_left - 1,
+            ..self.clone()
+        })
     }
 }

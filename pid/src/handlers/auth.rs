@@ -6,7 +6,7 @@
 
 use crate::audit;
 use crate::auth::check::Input;
-use crate::auth::session::{Expect, Session};
+use crate::auth::session::{Challenge, Expect, Session};
 use crate::caller::Caller;
 use crate::connection::ConnState;
 use crate::error::PidError;
@@ -145,7 +145,7 @@ async fn begin_inner(
     if let Some(authtok) = req.authtok {
         let authtok = mangled_pass(&live, &login, authtok);
         let input = Input::Pass(&authtok);
-        return Ok(finish(state, caller, conn, login, input, Some(tokens)).await);
+        return Ok(finish(state, caller, conn, login, input, Some(tokens), None).await);
     }
     let any_pin = tokens.iter().any(|t| t.rec.pin_hash.is_some());
     let text = if live.policies.otppin(&ctx) == policy::OtpPin::UserStore {
@@ -185,17 +185,28 @@ pub async fn proceed(
         });
     }
     let answer = mangled_pass(&state.live(), &login, answer);
-    let input = match &s.expect {
-        Expect::Pass => Input::Pass(&answer),
-        Expect::ChallengeAnswer(serials) => Input::Answer {
-            otp: &answer,
-            serials,
-        },
+    let (input, challenge) = match &s.expect {
+        Expect::Pass => (Input::Pass(&answer), None),
+        Expect::ChallengeAnswer(ch) if ch.expired() => {
+            let mut entry = login.audit_entry(state, caller);
+            entry.message = "the challenge has expired".into();
+            audit::record(state, entry);
+            return Response::AuthDone(Outcome::Reject {
+                message: "The challenge has expired; start again.".into(),
+            });
+        }
+        Expect::ChallengeAnswer(ch) => (
+            Input::Answer {
+                otp: &answer,
+                serials: &ch.serials,
+            },
+            Some(ch),
+        ),
         Expect::StorePassword { policy } => {
             return passthru(state, caller, login, answer, policy).await;
         }
     };
-    finish(state, caller, conn, login, input, None).await
+    finish(state, caller, conn, login, input, None, challenge).await
 }
 
 /// Ask the next question of this conversation in a new session of the connection; `expect` says
@@ -482,6 +493,7 @@ async fn finish(
     login: Login<'_>,
     input: Input<'_>,
     prefetched: Option<Vec<crate::store::Versioned>>,
+    answering: Option<&Challenge>,
 ) -> Response {
     let entry = login.audit_entry(state, caller);
     let live = state.live();
@@ -531,15 +543,24 @@ async fn finish(
                 ],
             )
             .unwrap_or_else(|| "please enter otp: ".to_owned());
-        let expect = Expect::ChallengeAnswer(verdict.challenge);
+        let expect = Expect::ChallengeAnswer(Challenge::new(verdict.challenge, text.clone()));
         return open_session(state, conn, &login, expect, &text)
             .unwrap_or_else(|e| error_response(&e));
     }
     record_outcome(state, &live, &login, now, verdict.accepted);
     // Durable before success: a spent OTP must stay spent if we crash right after answering.
+    // Before a retry too: the wrong answer's fail-counter charge must not be lost.
     if let Err(e) = state.store.durable().await {
         tracing::error!(error = %e, "could not make the authentication durable");
         return Response::AuthDone(Outcome::Unavailable);
+    }
+    if let Some(again) = answering
+        .filter(|_| verdict.may_retry)
+        .and_then(Challenge::retry)
+    {
+        let prompt = format!("Wrong code, try again. {}", again.prompt);
+        return open_session(state, conn, &login, Expect::ChallengeAnswer(again), &prompt)
+            .unwrap_or_else(|e| error_response(&e));
     }
     tracing::info!(
         user = %user.owner.login, service = login.service, accepted = verdict.accepted, detail = %verdict.detail,
