@@ -204,6 +204,10 @@ pub enum TokenTypeArg {
     Hotp,
     /// Time-based OTP (RFC 6238): what authenticator apps show by default.
     Totp,
+    /// Simple pass: the PIN alone (or, with otppin = userstore, the user's password); give --pin.
+    Spass,
+    /// A TOTP whose code is valid, and reusable, for a whole day (--period to change it).
+    Daypassword,
 }
 
 impl From<TokenTypeArg> for TokenType {
@@ -211,6 +215,8 @@ impl From<TokenTypeArg> for TokenType {
         match t {
             TokenTypeArg::Hotp => TokenType::Hotp,
             TokenTypeArg::Totp => TokenType::Totp,
+            TokenTypeArg::Spass => TokenType::Spass,
+            TokenTypeArg::Daypassword => TokenType::Daypassword,
         }
     }
 }

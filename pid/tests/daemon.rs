@@ -1940,3 +1940,105 @@ fn admin_policies_limit_admin_group_members_but_never_root() {
         AdminResponse::Done { .. }
     ));
 }
+
+#[test]
+fn spass_is_the_pin_alone_and_never_an_empty_answer() {
+    let d = Daemon::start_with(
+        "[[policy]]\nname = \"kiosk\"\nscope = \"authentication\"\nservice = [\"kiosk\"]\n\
+         actions = { otppin = \"none\" }\n",
+        1_000_000,
+    );
+    let enrolled = d.admin(enroll_req(
+        TokenType::Spass,
+        Some("root"),
+        Some("s3cret pass"),
+    ));
+    let AdminResponse::Enrolled(e) = enrolled else {
+        panic!("unexpected {enrolled:?}")
+    };
+    assert_eq!((e.token.digits, e.token.has_pin), (0, true));
+    assert!(
+        e.otpauth_url.is_empty() && e.otpkey_base32.is_empty(),
+        "no key or URL for an app"
+    );
+    assert!(accepted(&d.login("root", "s3cret pass")));
+    assert!(
+        accepted(&d.login("root", "s3cret pass")),
+        "a pass, not a one-time code"
+    );
+    assert!(!accepted(&d.login("root", "s3cret pas")));
+    assert_eq!(d.show(&e.token.serial).failcount, 1);
+    assert!(!accepted(&d.login("root", "")));
+    assert!(
+        !accepted(&d.login_from("root", "", "kiosk", None)),
+        "otppin = none must not turn a spass into 'press enter'"
+    );
+    let mut with_digits = EnrollRequest {
+        token_type: Some(TokenType::Spass),
+        user: Some(UserRef {
+            login: "root".into(),
+            realm: None,
+        }),
+        pin: Some(Secret::new("x")),
+        digits: Some(6),
+        ..Default::default()
+    };
+    let (code, _) = d.admin_err(AdminRequest::TokenEnroll(Box::new(with_digits.clone())));
+    assert_eq!(code, ErrorCode::InvalidArgument);
+    with_digits.digits = None;
+    with_digits.pin = None;
+    let AdminResponse::Enrolled(no_pin) = d.admin(AdminRequest::TokenEnroll(Box::new(with_digits)))
+    else {
+        panic!()
+    };
+    d.admin(AdminRequest::TokenDelete {
+        serial: e.token.serial,
+    });
+    assert!(
+        !accepted(&d.login("root", "")),
+        "a spass without PIN passes nothing with the token PIN"
+    );
+    let (code, msg) = d.admin_err(AdminRequest::TokenResync {
+        serial: no_pin.token.serial,
+        otp1: Secret::new(""),
+        otp2: Secret::new(""),
+    });
+    assert_eq!(code, ErrorCode::InvalidArgument, "{msg}");
+}
+
+#[test]
+fn daypassword_codes_work_all_day_more_than_once() {
+    // Day 3 of the epoch: the code is RFC 4226's HOTP(3) for the RFC key.
+    let d = Daemon::start_with("", 3 * 86_400 + 100);
+    let spec = EnrollRequest {
+        token_type: Some(TokenType::Daypassword),
+        user: Some(UserRef {
+            login: "root".into(),
+            realm: None,
+        }),
+        otpkey: Some(Secret::new(KEY20)),
+        ..Default::default()
+    };
+    let AdminResponse::Enrolled(e) = d.admin(AdminRequest::TokenEnroll(Box::new(spec.clone())))
+    else {
+        panic!()
+    };
+    assert_eq!(e.token.period, Some(86_400));
+    assert!(
+        e.otpauth_url.expose().starts_with("otpauth://totp/")
+            && e.otpauth_url.expose().contains("period=86400"),
+        "apps know it as a TOTP with a day-long period: {}",
+        e.otpauth_url.expose()
+    );
+    assert!(accepted(&d.login("root", HOTP[3])));
+    d.clock.advance(80_000);
+    assert!(accepted(&d.login("root", HOTP[3])), "again, later that day");
+    assert!(!accepted(&d.login("root", HOTP[2])), "yesterday's code");
+    d.clock.advance(10_000);
+    assert!(!accepted(&d.login("root", HOTP[3])), "the next day");
+    assert!(accepted(&d.login("root", HOTP[4])));
+    let mut bad = spec;
+    bad.period = Some(30);
+    let (code, msg) = d.admin_err(AdminRequest::TokenEnroll(Box::new(bad)));
+    assert_eq!(code, ErrorCode::InvalidArgument, "{msg}");
+}

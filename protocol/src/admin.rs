@@ -102,6 +102,10 @@ pub struct UserRef {
 pub enum TokenType {
     Hotp,
     Totp,
+    /// privacyIDEA's simple pass: the PIN (or the user-store password) alone.
+    Spass,
+    /// A TOTP whose code stays valid, and reusable, for a whole long period (a day by default).
+    Daypassword,
 }
 
 impl TokenType {
@@ -109,6 +113,8 @@ impl TokenType {
         match self {
             TokenType::Hotp => "hotp",
             TokenType::Totp => "totp",
+            TokenType::Spass => "spass",
+            TokenType::Daypassword => "daypassword",
         }
     }
 }

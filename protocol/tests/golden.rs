@@ -352,6 +352,27 @@ const GOLDEN_RESPONSES: &[&str] = &[
 ];
 
 #[test]
+fn token_type_indices_are_stable() {
+    let all = [
+        TokenType::Hotp,
+        TokenType::Totp,
+        TokenType::Spass,
+        TokenType::Daypassword,
+    ];
+    let bytes: Vec<String> = all
+        .iter()
+        .map(|t| hex::encode(encode_value(t).unwrap()))
+        .collect();
+    assert_eq!(bytes, ["00", "01", "02", "03"]);
+    for t in all {
+        assert_eq!(
+            decode_value::<TokenType>(&encode_value(&t).unwrap()).unwrap(),
+            t
+        );
+    }
+}
+
+#[test]
 #[ignore = "prints the golden bytes to paste above after an intentional append"]
 fn print_golden_bytes() {
     println!("{:#?}", hex_all(&requests()));

@@ -101,9 +101,10 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
     if let Some(key) = &args.otpkey {
         check_hex_key(key.expose()).map_err(Error::Usage)?;
     }
-    if args.period.is_some() && args.token_type == TokenTypeArg::Hotp {
+    if args.period.is_some() && matches!(args.token_type, TokenTypeArg::Hotp | TokenTypeArg::Spass)
+    {
         return Err(Error::Usage(
-            "--period applies to totp tokens only: leave it out for hotp".into(),
+            "--period applies to totp and daypassword tokens only: leave it out".into(),
         ));
     }
     let pin = resolve_pin(ctx, args.pin)?;
@@ -133,7 +134,9 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
         }))?;
         return Ok(Exit::Ok);
     }
-    let draw_qr = !args.no_qr && (args.qr || ctx.io.stdout_is_terminal);
+    // A token with nothing for an authenticator app (spass) has no URL to draw.
+    let draw_qr =
+        !args.no_qr && (args.qr || ctx.io.stdout_is_terminal) && !enrolled.otpauth_url.is_empty();
     let colors = if ctx.io.stdout_is_terminal {
         Colors::Ansi
     } else {
@@ -166,7 +169,16 @@ fn enrolled_text(
         ("key (base32)", e.otpkey_base32.expose()),
     ];
     for (label, value) in lines {
-        text.push_str(&format!("{label:<12}  {}\n", output::sanitize(value)));
+        if !value.is_empty() || label == "user" {
+            text.push_str(&format!("{label:<12}  {}\n", output::sanitize(value)));
+        }
+    }
+    if e.otpauth_url.is_empty() {
+        text.push_str(&format!(
+            "\nThe {} token has no key for an app: the PIN is what the user types.\n",
+            t.token_type.as_str()
+        ));
+        return (text, problem);
     }
     if draw_qr {
         match qr::render(e.otpauth_url.expose(), colors) {

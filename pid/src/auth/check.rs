@@ -439,7 +439,9 @@ async fn classify(
     if sole_usable && matched.is_none() && !previous_otp {
         return Ok(Class::WrongOtp);
     }
-    let pin_ok = pins.matches(rec, pin).await?;
+    // spass: an empty PIN part never passes (privacyIDEA would accept an empty answer for a
+    // spass without PIN, or with otppin = none).
+    let pin_ok = !(alg.needs_pin() && pin.is_empty()) && pins.matches(rec, pin).await?;
     Ok(match (pin_ok, matched) {
         (true, Some(cs)) => Class::Valid(cs),
         (true, None) => Class::PinMatched { previous_otp },

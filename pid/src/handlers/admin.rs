@@ -24,6 +24,8 @@ const MAX_SERIAL_LEN: usize = 64;
 const MIN_KEY_BYTES: usize = 10;
 const MAX_KEY_BYTES: usize = 128;
 const MAX_PIN_LEN: usize = 256;
+/// The longest daypassword period: a week.
+const MAX_DAYPASSWORD_PERIOD: u32 = 7 * 86_400;
 
 pub async fn handle(
     state: &State,
@@ -170,6 +172,12 @@ async fn run(
         }
         AdminRequest::TokenResync { serial, otp1, otp2 } => {
             let v = get(state, gate, Action::Resync, &serial, entry)?;
+            if !algorithm(v.rec.token_type).can_resync() {
+                return Err(PidError::InvalidArgument(format!(
+                    "a {} token has no counter or clock drift to resynchronise",
+                    v.rec.token_type.as_str()
+                )));
+            }
             let key = state.cipher.open(&v.rec.serial, "otpkey", &v.rec.otpkey)?;
             let now = state.clock.now();
             let found = algorithm(v.rec.token_type)
@@ -498,16 +506,28 @@ async fn enroll(
     let ctx = owner_context(owner.as_ref(), gate.now);
     let (len_action, hash_action) = match token_type {
         TokenType::Hotp => (Action::HotpOtpLen, Action::HotpHashlib),
-        TokenType::Totp => (Action::TotpOtpLen, Action::TotpHashlib),
+        TokenType::Totp | TokenType::Daypassword | TokenType::Spass => {
+            (Action::TotpOtpLen, Action::TotpHashlib)
+        }
     };
-    let digits = enrollment_value(
-        gate,
-        spec.digits,
-        live.policies.number(len_action, &ctx).map(|n| n as u8),
-        defaults.digits,
-        "the OTP length",
-    )?;
-    if !matches!(digits, 6 | 8) {
+    let digits = if token_type == TokenType::Spass {
+        // A simple pass has no one-time part: the whole answer is the PIN.
+        if spec.digits.is_some() || spec.otpkey.is_some() || spec.hash.is_some() {
+            return Err(PidError::InvalidArgument(
+                "a spass token is its PIN alone: leave out --digits, --otpkey and --hash".into(),
+            ));
+        }
+        0
+    } else {
+        enrollment_value(
+            gate,
+            spec.digits,
+            live.policies.number(len_action, &ctx).map(|n| n as u8),
+            defaults.digits,
+            "the OTP length",
+        )?
+    };
+    if !matches!((token_type, digits), (TokenType::Spass, 0) | (_, 6 | 8)) {
         return Err(PidError::InvalidArgument(format!(
             "{digits} digits is not supported; use 6 or 8"
         )));
@@ -535,12 +555,24 @@ async fn enroll(
             }
             p
         }
-        TokenType::Hotp if spec.period.is_some() => {
+        TokenType::Daypassword => {
+            let p = spec
+                .period
+                .unwrap_or(crate::tokens::daypassword::DEFAULT_PERIOD);
+            if !(60..=MAX_DAYPASSWORD_PERIOD).contains(&p) {
+                return Err(PidError::InvalidArgument(format!(
+                    "a daypassword period of {p} s is not supported; use 60 to \
+                     {MAX_DAYPASSWORD_PERIOD} s (86400, a day, is the default)"
+                )));
+            }
+            p
+        }
+        TokenType::Hotp | TokenType::Spass if spec.period.is_some() => {
             return Err(PidError::InvalidArgument(
-                "--period applies to totp tokens only".into(),
+                "--period applies to totp and daypassword tokens only".into(),
             ))
         }
-        TokenType::Hotp => defaults.totp_period,
+        TokenType::Hotp | TokenType::Spass => defaults.totp_period,
     };
     if let Some(d) = &spec.description {
         validate_text("the description", d)?;
@@ -614,8 +646,16 @@ async fn enroll(
     }
     state.store.create_token(&rec)?;
     entry.message = format!("{} token {serial} enrolled", token_type.as_str());
-    let otpkey_base32 = Secret::new(data_encoding::BASE32_NOPAD.encode(&key));
-    let otpauth_url = Secret::new(otpauth_url(state, &rec, otpkey_base32.expose()));
+    // A token with nothing for an authenticator app (spass) shows neither key nor URL: the key
+    // is never used, and an otpauth URL would only confuse.
+    let (otpkey_base32, otpauth_url) = match alg.otpauth_type() {
+        Some(kind) => {
+            let b32 = Secret::new(data_encoding::BASE32_NOPAD.encode(&key));
+            let url = Secret::new(otpauth_url(state, &rec, kind, b32.expose()));
+            (b32, url)
+        }
+        None => (Secret::new(""), Secret::new("")),
+    };
     Ok(AdminResponse::Enrolled(Box::new(Enrolled {
         token: rec.info(),
         otpauth_url,
@@ -638,7 +678,7 @@ fn generate_serial(state: &State, prefix: &str) -> Result<String, PidError> {
 
 /// `otpauth://TYPE/ISSUER:LABEL?secret=…&issuer=…&algorithm=…&digits=…` + type parameters.
 /// The issuer is this host's name, so a person with several hosts can tell the entries apart.
-fn otpauth_url(state: &State, rec: &TokenRecord, secret_b32: &str) -> String {
+fn otpauth_url(state: &State, rec: &TokenRecord, kind: &str, secret_b32: &str) -> String {
     let label = rec
         .owner
         .as_ref()
@@ -647,7 +687,7 @@ fn otpauth_url(state: &State, rec: &TokenRecord, secret_b32: &str) -> String {
     let issuer = &state.hostname;
     format!(
         "otpauth://{}/{}:{}?secret={}&issuer={}&algorithm={}&digits={}{}",
-        rec.token_type.as_str(),
+        kind,
         percent_encode(issuer),
         percent_encode(label),
         secret_b32,

@@ -1162,8 +1162,13 @@ fn parse_types(action: Action, value: &toml::Value) -> Result<Vec<protocol::Toke
         .map(|n| match n.as_str() {
             "hotp" => Ok(protocol::TokenType::Hotp),
             "totp" => Ok(protocol::TokenType::Totp),
+            "daypassword" => Ok(protocol::TokenType::Daypassword),
+            "spass" if action == Action::Enroll => Ok(protocol::TokenType::Spass),
+            "spass" => Err(format!(
+                "{key}: a spass token never triggers a challenge (it has no one-time part)"
+            )),
             other => Err(format!(
-                "{key}: {other:?} is not a token type pi has (hotp, totp)"
+                "{key}: {other:?} is not a token type pi has (hotp, totp, daypassword, spass)"
             )),
         })
         .collect()

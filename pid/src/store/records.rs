@@ -57,7 +57,7 @@ impl TokenRecord {
     }
 
     pub fn info(&self) -> TokenInfo {
-        let totp = self.token_type == TokenType::Totp;
+        let totp = matches!(self.token_type, TokenType::Totp | TokenType::Daypassword);
         TokenInfo {
             serial: self.serial.clone(),
             token_type: self.token_type,

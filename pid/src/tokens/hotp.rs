@@ -96,6 +96,10 @@ impl OtpAlgorithm for Hotp {
         })
     }
 
+    fn otpauth_type(&self) -> Option<&'static str> {
+        Some("hotp")
+    }
+
     fn otpauth_params(&self, rec: &TokenRecord) -> String {
         // Our counter starts where the app starts (privacyIDEA says counter=1 and lets the window
         // absorb the difference).

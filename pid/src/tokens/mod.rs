@@ -4,7 +4,9 @@
 //! key and `now`, and says what the counter state becomes if the OTP is accepted; the auth
 //! pipeline decides, and the store applies the change by compare-and-swap.
 
+pub mod daypassword;
 pub mod hotp;
+pub mod spass;
 pub mod totp;
 
 use crate::store::TokenRecord;
@@ -37,6 +39,21 @@ pub trait OtpAlgorithm: Sync {
         now: i64,
     ) -> Option<CounterState>;
 
+    /// Whether the token has a counter or drift an explicit resync could move.
+    fn can_resync(&self) -> bool {
+        true
+    }
+
+    /// The token is only valid with a non-empty PIN part (a simple pass whose PIN may be empty
+    /// would be no factor at all).
+    fn needs_pin(&self) -> bool {
+        false
+    }
+
+    /// The `otpauth://TYPE/` an authenticator app knows this token as; `None`: the token has
+    /// nothing for an app (no enrollment URL or QR code).
+    fn otpauth_type(&self) -> Option<&'static str>;
+
     /// Extra `otpauth://` query parameters for this type (after secret/issuer/algorithm/digits).
     fn otpauth_params(&self, rec: &TokenRecord) -> String;
 }
@@ -45,6 +62,8 @@ pub fn algorithm(t: TokenType) -> &'static dyn OtpAlgorithm {
     match t {
         TokenType::Hotp => &hotp::Hotp,
         TokenType::Totp => &totp::Totp,
+        TokenType::Spass => &spass::Spass,
+        TokenType::Daypassword => &daypassword::Daypassword,
     }
 }
 

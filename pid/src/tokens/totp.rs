@@ -82,6 +82,10 @@ impl OtpAlgorithm for Totp {
         })
     }
 
+    fn otpauth_type(&self) -> Option<&'static str> {
+        Some("totp")
+    }
+
     fn otpauth_params(&self, rec: &TokenRecord) -> String {
         format!("&period={}", rec.period)
     }
