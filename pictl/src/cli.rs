@@ -208,6 +208,14 @@ pub enum TokenTypeArg {
     Spass,
     /// A TOTP whose code is valid, and reusable, for a whole day (--period to change it).
     Daypassword,
+    /// mOTP app token: md5 of the time, the secret and the app's PIN; give --motppin.
+    Motp,
+    /// A fixed password typed after the PIN (--password, or pi generates one).
+    Pw,
+    /// A printed list of one-time codes (--count, default 100), used in order.
+    Paper,
+    /// A one-time recovery code, printed once and deleted when used.
+    Registration,
 }
 
 impl From<TokenTypeArg> for TokenType {
@@ -217,6 +225,10 @@ impl From<TokenTypeArg> for TokenType {
             TokenTypeArg::Totp => TokenType::Totp,
             TokenTypeArg::Spass => TokenType::Spass,
             TokenTypeArg::Daypassword => TokenType::Daypassword,
+            TokenTypeArg::Motp => TokenType::Motp,
+            TokenTypeArg::Pw => TokenType::Pw,
+            TokenTypeArg::Paper => TokenType::Paper,
+            TokenTypeArg::Registration => TokenType::Registration,
         }
     }
 }
@@ -296,9 +308,23 @@ pub struct EnrollArgs {
     #[arg(long, value_enum, value_name = "ALG")]
     pub hash: Option<HashArg>,
 
-    /// Time step of a totp token in seconds, 30 or 60 [default: pid.toml [tokens] totp_period, 30].
+    /// Time step in seconds: 30 or 60 for totp [default: pid.toml [tokens] totp_period, 30];
+    /// 60 to 604800 for daypassword [default: 86400, a day].
     #[arg(long, value_name = "SECONDS", value_parser = parse_period)]
     pub period: Option<u32>,
+
+    /// mOTP: the PIN typed into the mOTP app. `-` reads it from stdin.
+    #[arg(long, value_name = "PIN", value_parser = parse_pin)]
+    pub motppin: Option<PinArg>,
+
+    /// pw: the fixed password [default: 12 random letters and digits, shown once]. `-` reads it
+    /// from stdin.
+    #[arg(long, value_name = "PASSWORD", value_parser = parse_pin)]
+    pub password: Option<PinArg>,
+
+    /// paper: how many codes to print, 1 to 1000 [default: 100].
+    #[arg(long, value_name = "N")]
+    pub count: Option<u32>,
 
     /// PIN the user types before the OTP [default: no PIN]. `-` reads it from stdin, which keeps
     /// it out of `ps` and the shell history (on a terminal pictl asks twice, without echo).
@@ -463,10 +489,11 @@ pub fn parse_digits(s: &str) -> Result<u8, String> {
 
 /// `--period`: the TOTP time steps authenticator apps support.
 pub fn parse_period(s: &str) -> Result<u32, String> {
-    match s.trim() {
-        "30" => Ok(30),
-        "60" => Ok(60),
-        _ => Err("the TOTP time step is 30 or 60 seconds: use --period 30 or --period 60".into()),
+    match s.trim().parse::<u32>() {
+        Ok(p) if (30..=604_800).contains(&p) => Ok(p),
+        _ => Err(
+            "the time step is in seconds: 30 or 60 for totp, 60 to 604800 for daypassword".into(),
+        ),
     }
 }
 
@@ -664,9 +691,12 @@ mod tests {
                 parse(&["token", "enroll", "totp", "--user", "a", "--digits", bad]).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{bad}");
         }
-        let err = parse(&["token", "enroll", "totp", "--user", "a", "--period", "45"]).unwrap_err();
-        assert_eq!(err.exit_code(), 2);
-        assert!(err.to_string().contains("30 or 60"), "{err}");
+        for bad in ["10", "604801", "1d"] {
+            let err =
+                parse(&["token", "enroll", "totp", "--user", "a", "--period", bad]).unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            assert!(err.to_string().contains("30 or 60 for totp"), "{err}");
+        }
     }
 
     #[test]

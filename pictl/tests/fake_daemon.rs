@@ -257,6 +257,7 @@ fn enroll_sends_the_piped_pin_and_prints_json() {
             token: info,
             otpauth_url: Secret::new("otpauth://totp/pi:alice?secret=JBSWY3DPEHPK3PXP"),
             otpkey_base32: Secret::new("JBSWY3DPEHPK3PXP"),
+            codes: Vec::new(),
         })))
     });
     let run = pictl(
@@ -292,6 +293,7 @@ fn enroll_with_qr_draws_it_even_into_a_pipe() {
             token: token("TOTP0009", "alice"),
             otpauth_url: Secret::new("otpauth://totp/pi:alice?secret=JBSWY3DPEHPK3PXP"),
             otpkey_base32: Secret::new("JBSWY3DPEHPK3PXP"),
+            codes: Vec::new(),
         })))
     });
     let run = pictl(

@@ -944,7 +944,8 @@ fn hostile_frames_are_answered_or_dropped_and_the_daemon_keeps_serving() {
     assert_eq!(s.read_to_end(&mut rest).unwrap(), 0, "connection closed");
     // Garbage body.
     let mut s = raw(&d);
-    s.write_all(&[0, 0, 0, 6, 0, 1, 0xff, 0xff, 0xff, 0xff])
+    let [v0, v1] = protocol::paths::PROTOCOL_VERSION.to_be_bytes();
+    s.write_all(&[0, 0, 0, 6, v0, v1, 0xff, 0xff, 0xff, 0xff])
         .unwrap();
     assert!(matches!(
         read_response(&mut s),
@@ -2041,4 +2042,127 @@ fn daypassword_codes_work_all_day_more_than_once() {
     bad.period = Some(30);
     let (code, msg) = d.admin_err(AdminRequest::TokenEnroll(Box::new(bad)));
     assert_eq!(code, ErrorCode::InvalidArgument, "{msg}");
+}
+
+fn enroll_spec(d: &Daemon, spec: EnrollRequest) -> protocol::Enrolled {
+    match d.admin(AdminRequest::TokenEnroll(Box::new(spec))) {
+        AdminResponse::Enrolled(e) => *e,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn root_spec(t: TokenType) -> EnrollRequest {
+    EnrollRequest {
+        token_type: Some(t),
+        user: Some(UserRef {
+            login: "root".into(),
+            realm: None,
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn pw_is_pin_then_password() {
+    let d = Daemon::start();
+    let e = enroll_spec(
+        &d,
+        EnrollRequest {
+            pin: Some(Secret::new("12")),
+            password: Some(Secret::new("hunter2!")),
+            ..root_spec(TokenType::Pw)
+        },
+    );
+    assert_eq!(e.token.digits, 8);
+    assert!(e.codes.is_empty(), "a given password is not echoed");
+    assert!(accepted(&d.login("root", "12hunter2!")));
+    assert!(
+        accepted(&d.login("root", "12hunter2!")),
+        "a password, not a one-time code"
+    );
+    assert!(
+        !accepted(&d.login("root", "hunter2!")),
+        "the PIN is still needed"
+    );
+    assert!(!accepted(&d.login("root", "12hunter2?")));
+    let generated = enroll_spec(&d, root_spec(TokenType::Pw));
+    assert_eq!(generated.codes.len(), 1);
+    assert!(accepted(&d.login("root", generated.codes[0].expose())));
+}
+
+#[test]
+fn a_registration_code_lets_in_once_and_is_gone() {
+    let d = Daemon::start();
+    let e = enroll_spec(&d, root_spec(TokenType::Registration));
+    let code = e.codes[0].expose().to_owned();
+    assert_eq!(code.len(), 24);
+    assert!(!accepted(&d.login("root", "x".repeat(24).as_str())));
+    assert!(accepted(&d.login("root", &code)));
+    assert!(!accepted(&d.login("root", &code)), "used once");
+    let (kind, _) = d.admin_err(AdminRequest::TokenShow {
+        serial: e.token.serial,
+    });
+    assert_eq!(
+        kind,
+        ErrorCode::NotFound,
+        "the spent code's token is deleted"
+    );
+    let (kind, _) = d.admin_err(AdminRequest::TokenEnroll(Box::new(EnrollRequest {
+        password: Some(Secret::new("chosen")),
+        ..root_spec(TokenType::Registration)
+    })));
+    assert_eq!(
+        kind,
+        ErrorCode::InvalidArgument,
+        "the code is always generated"
+    );
+}
+
+#[test]
+fn a_paper_list_is_rfc_4226_and_used_in_order() {
+    let d = Daemon::start();
+    let e = enroll_spec(
+        &d,
+        EnrollRequest {
+            otpkey: Some(Secret::new(KEY20)),
+            count: Some(10),
+            ..root_spec(TokenType::Paper)
+        },
+    );
+    let codes: Vec<&str> = e.codes.iter().map(|c| c.expose()).collect();
+    assert_eq!(codes, HOTP, "the printed list is RFC 4226 Appendix D");
+    assert!(e.otpauth_url.is_empty());
+    assert!(accepted(&d.login("root", HOTP[0])));
+    assert!(
+        accepted(&d.login("root", HOTP[5])),
+        "skipping lines is fine"
+    );
+    assert!(!accepted(&d.login("root", HOTP[3])), "an earlier line");
+    let (kind, _) = d.admin_err(AdminRequest::TokenEnroll(Box::new(EnrollRequest {
+        count: Some(5000),
+        ..root_spec(TokenType::Paper)
+    })));
+    assert_eq!(kind, ErrorCode::InvalidArgument);
+}
+
+#[test]
+fn motp_codes_from_the_published_vectors_work_once() {
+    // shared/testvectors/motp.tsv row 1: secret e3632a5cb2a4c3a5, PIN 1234, t=1111111111.
+    let d = Daemon::start_with("", 1_111_111_111);
+    let e = enroll_spec(
+        &d,
+        EnrollRequest {
+            otpkey: Some(Secret::new("e3632a5cb2a4c3a5")),
+            motppin: Some(Secret::new("1234")),
+            ..root_spec(TokenType::Motp)
+        },
+    );
+    assert!(e.codes.is_empty(), "a given secret is not echoed");
+    assert!(accepted(&d.login("root", "e77ccc")));
+    assert!(!accepted(&d.login("root", "e77ccc")), "replay");
+    let (kind, msg) = d.admin_err(AdminRequest::TokenEnroll(Box::new(root_spec(
+        TokenType::Motp,
+    ))));
+    assert_eq!(kind, ErrorCode::InvalidArgument);
+    assert!(msg.contains("--motppin"), "{msg}");
 }

@@ -106,6 +106,14 @@ pub enum TokenType {
     Spass,
     /// A TOTP whose code stays valid, and reusable, for a whole long period (a day by default).
     Daypassword,
+    /// mOTP: md5 of the time, a secret and the device PIN (`motppin`), 10-second slots.
+    Motp,
+    /// A fixed password as the one-time part (privacyIDEA's `pw`), typed after the PIN.
+    Pw,
+    /// A printed list of HOTP codes (`count` of them), used in order.
+    Paper,
+    /// A one-time code, deleted once used: the recovery code a user prints and keeps.
+    Registration,
 }
 
 impl TokenType {
@@ -115,6 +123,10 @@ impl TokenType {
             TokenType::Totp => "totp",
             TokenType::Spass => "spass",
             TokenType::Daypassword => "daypassword",
+            TokenType::Motp => "motp",
+            TokenType::Pw => "pw",
+            TokenType::Paper => "paper",
+            TokenType::Registration => "registration",
         }
     }
 }
@@ -151,6 +163,12 @@ pub struct EnrollRequest {
     pub period: Option<u32>,
     pub pin: Option<Secret>,
     pub description: Option<String>,
+    /// mOTP: the PIN typed into the mOTP app (part of every code).
+    pub motppin: Option<Secret>,
+    /// pw: the fixed password.
+    pub password: Option<Secret>,
+    /// paper: how many codes to print.
+    pub count: Option<u32>,
 }
 
 /// Changes to a token; `None` leaves a field as it is. For the validity bounds,
@@ -252,6 +270,8 @@ pub struct Enrolled {
     pub otpauth_url: Secret,
     /// The key in base32 without padding, for manual entry.
     pub otpkey_base32: Secret,
+    /// Codes shown this once (paper list, registration code); empty for other types.
+    pub codes: Vec<Secret>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

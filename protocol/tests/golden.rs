@@ -93,6 +93,9 @@ fn requests() -> Vec<Request> {
             period: None,
             pin: None,
             description: Some("d".into()),
+            motppin: None,
+            password: None,
+            count: Some(5),
         }))),
         admin(AdminRequest::TokenList {
             user: Some(user()),
@@ -183,6 +186,7 @@ fn responses() -> Vec<Response> {
             token: token_info(),
             otpauth_url: Secret::new("otpauth://x"),
             otpkey_base32: Secret::new("AB"),
+            codes: vec![Secret::new("1")],
         }))),
         admin(AdminResponse::Token(Box::new(token_info()))),
         admin(AdminResponse::Tokens {
@@ -308,7 +312,7 @@ fn error_code_numbers_are_pinned() {
 #[test]
 fn the_frame_header_is_length_then_version() {
     let bytes = protocol::frame::encode(&Request::Status).unwrap();
-    assert_eq!(bytes, [0, 0, 0, 3, 0, 1, 0]);
+    assert_eq!(bytes, [0, 0, 0, 3, 0, 2, 0]);
 }
 
 // Generated once from the code above, then frozen.
@@ -316,7 +320,8 @@ const GOLDEN_REQUESTS: &[&str] = &[
     "00",
     "01017501730101680000010170",
     "02050161",
-    "030001000101750001015301026162010601020000010164",
+    // protocol 2 appended the motppin, password and count fields: the old bytes plus 000001 05.
+    "03000100010175000101530102616201060102000001016400000105",
     "0301010175000003",
     "03020153",
     "03030153",
@@ -344,7 +349,8 @@ const GOLDEN_RESPONSES: &[&str] = &[
     "0204",
     "030176010170020301",
     "0400016d",
-    "0401015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e00000b6f7470617574683a2f2f78024142",
+    // protocol 2 appended the codes: the old bytes plus 01 0131.
+    "0401015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e00000b6f7470617574683a2f2f78024142010131",
     "0402015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e0000",
     "040301015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e0000010153",
     "0404010104000604617574680101750000000101730001016d00",
@@ -358,12 +364,16 @@ fn token_type_indices_are_stable() {
         TokenType::Totp,
         TokenType::Spass,
         TokenType::Daypassword,
+        TokenType::Motp,
+        TokenType::Pw,
+        TokenType::Paper,
+        TokenType::Registration,
     ];
     let bytes: Vec<String> = all
         .iter()
         .map(|t| hex::encode(encode_value(t).unwrap()))
         .collect();
-    assert_eq!(bytes, ["00", "01", "02", "03"]);
+    assert_eq!(bytes, ["00", "01", "02", "03", "04", "05", "06", "07"]);
     for t in all {
         assert_eq!(
             decode_value::<TokenType>(&encode_value(&t).unwrap()).unwrap(),

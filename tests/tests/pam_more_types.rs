@@ -49,3 +49,92 @@ fn daypassword_code_from_oathtool_works_twice_the_same_day_through_pam() {
     pam.login("root", &yesterday)
         .assert_rejected("yesterday's code");
 }
+
+/// An mOTP code computed by Python's hashlib, independently of pi:
+/// the first 6 hex digits of md5(str(t // 10) + secret + pin).
+fn python_motp(secret: &str, pin: &str, t: u64) -> String {
+    let script = format!(
+        "import hashlib; print(hashlib.md5(b'{}{secret}{pin}').hexdigest()[:6])",
+        t / 10
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn motp_code_from_an_independent_md5_logs_in_once_through_pam() {
+    let daemon = Daemon::start();
+    let doc = daemon.enroll(&[
+        "motp",
+        "--user",
+        "root",
+        "--otpkey",
+        "0123456789abcdef",
+        "--motppin",
+        "4711",
+    ]);
+    assert_eq!(doc["type"], "motp", "{doc}");
+    let pam = Pam::new(&daemon, "");
+    let code = python_motp("0123456789abcdef", "4711", unix_now());
+    pam.login("root", &code)
+        .assert_accepted("the mOTP code of now");
+    pam.login("root", &code)
+        .assert_rejected("the same code again");
+}
+
+#[test]
+fn paper_list_and_registration_code_from_pictl_log_in_through_pam() {
+    let daemon = Daemon::start();
+    let key = test_key("paper", 20);
+    let paper = daemon.enroll(&["paper", "--user", "root", "--otpkey", &key, "--count", "5"]);
+    let codes: Vec<String> = paper["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (0..5).map(|c| pi_tests::hotp(&key, c, 6)).collect();
+    assert_eq!(
+        codes, expected,
+        "the printed list is what oathtool computes"
+    );
+    let pam = Pam::new(&daemon, "");
+    pam.login("root", &codes[1])
+        .assert_accepted("line 2 of the sheet");
+    pam.login("root", &codes[0])
+        .assert_rejected("an earlier line");
+
+    let reg = daemon.enroll(&["registration", "--user", "root"]);
+    let code = reg["codes"][0].as_str().unwrap().to_owned();
+    pam.login("root", &code)
+        .assert_accepted("the recovery code works once");
+    pam.login("root", &code).assert_rejected("and never again");
+    assert_eq!(
+        daemon.tokens(Some("root")).len(),
+        1,
+        "only the paper token is left"
+    );
+}
+
+#[test]
+fn pw_token_is_the_pin_then_the_password_through_pam() {
+    let daemon = Daemon::start();
+    daemon.enroll(&[
+        "pw",
+        "--user",
+        "root",
+        "--pin",
+        "77",
+        "--password",
+        "s3cond factor",
+    ]);
+    let pam = Pam::new(&daemon, "");
+    pam.login("root", "77s3cond factor")
+        .assert_accepted("PIN and password");
+    pam.login("root", "s3cond factor")
+        .assert_rejected("the password without the PIN");
+}

@@ -11,7 +11,7 @@ use crate::{input, output};
 use protocol::admin::MAX_PAGE;
 use protocol::{
     AdminRequest, AdminResponse, EnrollRequest, Enrolled, Response, Secret, TokenInfo,
-    TokenSettings, UserRef,
+    TokenSettings, TokenType, UserRef,
 };
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -101,13 +101,33 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
     if let Some(key) = &args.otpkey {
         check_hex_key(key.expose()).map_err(Error::Usage)?;
     }
-    if args.period.is_some() && matches!(args.token_type, TokenTypeArg::Hotp | TokenTypeArg::Spass)
+    if args.period.is_some()
+        && !matches!(
+            args.token_type,
+            TokenTypeArg::Totp | TokenTypeArg::Daypassword
+        )
     {
         return Err(Error::Usage(
             "--period applies to totp and daypassword tokens only: leave it out".into(),
         ));
     }
+    if args.token_type == TokenTypeArg::Totp && args.period.is_some_and(|p| p != 30 && p != 60) {
+        return Err(Error::Usage(
+            "the TOTP time step is 30 or 60 seconds: use --period 30 or --period 60".into(),
+        ));
+    }
+    let stdin_reads = [&args.pin, &args.motppin, &args.password]
+        .iter()
+        .filter(|a| matches!(a, Some(PinArg::Stdin)))
+        .count();
+    if stdin_reads > 1 {
+        return Err(Error::Usage(
+            "only one of --pin, --motppin and --password can read stdin (`-`)".into(),
+        ));
+    }
     let pin = resolve_pin(ctx, args.pin)?;
+    let motppin = resolve_pin(ctx, args.motppin)?;
+    let password = resolve_pin(ctx, args.password)?;
     let request = EnrollRequest {
         token_type: Some(args.token_type.into()),
         user: Some(user_ref(&args.user, args.realm.as_deref())),
@@ -118,6 +138,9 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
         period: args.period,
         pin,
         description: args.description,
+        motppin,
+        password,
+        count: args.count,
     };
     let enrolled = match ctx.admin(AdminRequest::TokenEnroll(Box::new(request)), "token enroll")? {
         AdminResponse::Enrolled(enrolled) => enrolled,
@@ -130,6 +153,7 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
             "type": t.token_type.as_str(),
             "otpauth_url": enrolled.otpauth_url.expose(),
             "otpkey_base32": enrolled.otpkey_base32.expose(),
+            "codes": enrolled.codes.iter().map(|c| c.expose()).collect::<Vec<_>>(),
             "token": output::token_json(t),
         }))?;
         return Ok(Exit::Ok);
@@ -173,11 +197,27 @@ fn enrolled_text(
             text.push_str(&format!("{label:<12}  {}\n", output::sanitize(value)));
         }
     }
+    if !e.codes.is_empty() {
+        text.push_str(&codes_text(t.token_type, &e.codes));
+    }
     if e.otpauth_url.is_empty() {
-        text.push_str(&format!(
-            "\nThe {} token has no key for an app: the PIN is what the user types.\n",
-            t.token_type.as_str()
-        ));
+        let advice = match t.token_type {
+            TokenType::Spass => {
+                "The spass token has no key for an app: the PIN is what the user types."
+            }
+            TokenType::Paper => {
+                "Print the list now: it is shown only this once. Codes are used in order."
+            }
+            TokenType::Registration => {
+                "Give the user this code now: it is shown only this once and works for one login."
+            }
+            TokenType::Motp => {
+                "Type the secret and the mOTP PIN into the mOTP app; the secret is shown only once."
+            }
+            TokenType::Pw => "The user types the PIN, then the password.",
+            _ => "This token has no key for an app.",
+        };
+        text.push_str(&format!("\n{advice}\n"));
         return (text, problem);
     }
     if draw_qr {
@@ -199,6 +239,27 @@ fn enrolled_text(
         output::sanitize(login)
     ));
     (text, problem)
+}
+
+/// The codes an enrollment shows once: a numbered list for paper, one line otherwise.
+fn codes_text(kind: TokenType, codes: &[Secret]) -> String {
+    let mut out = String::from("\n");
+    if kind == TokenType::Paper {
+        for (i, c) in codes.iter().enumerate() {
+            out.push_str(&format!("{:>4}  {}\n", i + 1, output::sanitize(c.expose())));
+        }
+        return out;
+    }
+    let label = match kind {
+        TokenType::Registration => "registration code",
+        TokenType::Motp => "mOTP secret",
+        TokenType::Pw => "password",
+        _ => "code",
+    };
+    for c in codes {
+        out.push_str(&format!("{label}  {}\n", output::sanitize(c.expose())));
+    }
+    out
 }
 
 fn list(ctx: &mut Ctx<'_, '_>, args: &ListArgs) -> Result<Exit, Error> {
@@ -373,6 +434,7 @@ mod tests {
             token: token("TOTP0001"),
             otpauth_url: Secret::new("otpauth://totp/pi:alice?secret=JBSWY3DPEHPK3PXP&issuer=pi"),
             otpkey_base32: Secret::new("JBSWY3DPEHPK3PXP"),
+            codes: Vec::new(),
         }
     }
 

@@ -51,7 +51,8 @@ pub enum Input<'a> {
 
 /// The new records to swap in, and the verdict that holds once they are stored.
 pub struct Plan {
-    pub changes: Vec<(Versioned, TokenRecord)>,
+    /// Each changed token and its new record; `None` deletes it (a spent registration code).
+    pub changes: Vec<(Versioned, Option<TokenRecord>)>,
     pub verdict: Verdict,
 }
 
@@ -328,7 +329,28 @@ pub async fn evaluate(
         )
     };
 
-    let changes = live.into_iter().filter(|(v, rec)| &v.rec != rec).collect();
+    // A single-use token (registration code) is deleted by the login it let in, in the same
+    // compare-and-swap, so it cannot be used twice even by concurrent logins.
+    let spent: Vec<String> = if verdict.accepted {
+        valid
+            .iter()
+            .map(|&i| &live[i].1)
+            .filter(|rec| algorithm(rec.token_type).single_use())
+            .map(|rec| rec.serial.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let changes = live
+        .into_iter()
+        .filter_map(|(v, rec)| {
+            if spent.contains(&rec.serial) {
+                Some((v, None))
+            } else {
+                (v.rec != rec).then_some((v, Some(rec)))
+            }
+        })
+        .collect();
     Ok(Plan { changes, verdict })
 }
 

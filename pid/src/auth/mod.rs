@@ -39,7 +39,7 @@ pub async fn check_user_pass(
         let changes: Vec<_> = plan
             .changes
             .iter()
-            .map(|(old, new)| (old, Some(new)))
+            .map(|(old, new)| (old, new.as_ref()))
             .collect();
         if changes.is_empty() || state.store.swap_tokens(&changes)? == Swap::Done {
             return Ok(plan.verdict);

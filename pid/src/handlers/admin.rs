@@ -21,7 +21,6 @@ use protocol::{
 use zeroize::Zeroizing;
 
 const MAX_SERIAL_LEN: usize = 64;
-const MIN_KEY_BYTES: usize = 10;
 const MAX_KEY_BYTES: usize = 128;
 const MAX_PIN_LEN: usize = 256;
 /// The longest daypassword period: a week.
@@ -424,7 +423,7 @@ fn validate_pin(pin: &Secret) -> Result<(), PidError> {
 }
 
 /// Decode an operator-supplied hex key; refuse keys too short to be safe.
-fn parse_key(hex_key: &Secret) -> Result<Zeroizing<Vec<u8>>, PidError> {
+fn parse_key(hex_key: &Secret, min_bytes: usize) -> Result<Zeroizing<Vec<u8>>, PidError> {
     let cleaned: Zeroizing<String> = Zeroizing::new(
         hex_key
             .expose()
@@ -439,9 +438,9 @@ fn parse_key(hex_key: &Secret) -> Result<Zeroizing<Vec<u8>>, PidError> {
                 "--otpkey must be hexadecimal (0-9, a-f) with an even number of digits".into(),
             )
         })?;
-    if key.len() < MIN_KEY_BYTES || key.len() > MAX_KEY_BYTES {
+    if key.len() < min_bytes || key.len() > MAX_KEY_BYTES {
         return Err(PidError::InvalidArgument(format!(
-            "the key has {} bytes; use {MIN_KEY_BYTES} to {MAX_KEY_BYTES} bytes (20 for sha1, \
+            "the key has {} bytes; use {min_bytes} to {MAX_KEY_BYTES} bytes (20 for sha1, \
              32 for sha256, 64 for sha512 are usual)",
             key.len()
         )));
@@ -505,10 +504,8 @@ async fn enroll(
     gate.check(Action::Enroll, owner.as_ref(), Some(token_type))?;
     let ctx = owner_context(owner.as_ref(), gate.now);
     let (len_action, hash_action) = match token_type {
-        TokenType::Hotp => (Action::HotpOtpLen, Action::HotpHashlib),
-        TokenType::Totp | TokenType::Daypassword | TokenType::Spass => {
-            (Action::TotpOtpLen, Action::TotpHashlib)
-        }
+        TokenType::Hotp | TokenType::Paper => (Action::HotpOtpLen, Action::HotpHashlib),
+        _ => (Action::TotpOtpLen, Action::TotpHashlib),
     };
     let digits = if token_type == TokenType::Spass {
         // A simple pass has no one-time part: the whole answer is the PIN.
@@ -567,12 +564,12 @@ async fn enroll(
             }
             p
         }
-        TokenType::Hotp | TokenType::Spass if spec.period.is_some() => {
+        _ if spec.period.is_some() => {
             return Err(PidError::InvalidArgument(
                 "--period applies to totp and daypassword tokens only".into(),
             ))
         }
-        TokenType::Hotp | TokenType::Spass => defaults.totp_period,
+        _ => defaults.totp_period,
     };
     if let Some(d) = &spec.description {
         validate_text("the description", d)?;
@@ -595,18 +592,24 @@ async fn enroll(
         }
     }
     let alg = algorithm(token_type);
-    let serial = match spec.serial {
+    let serial = match &spec.serial {
         Some(s) => {
-            validate_serial(&s)?;
-            s
+            validate_serial(s)?;
+            s.clone()
         }
         None => generate_serial(state, alg.serial_prefix())?,
     };
     entry.serial = Some(serial.clone());
     let key = match &spec.otpkey {
-        Some(k) => parse_key(k)?,
+        Some(k) => parse_key(k, alg.min_key_bytes())?,
         None => crate::crypto::random_bytes(key_len_for(hash)),
     };
+    let base = crate::tokens::EnrollBase {
+        key: key.clone(),
+        digits,
+        hash,
+    };
+    let material = alg.enroll(&spec, base).map_err(PidError::InvalidArgument)?;
     let pin_hash = match spec.pin {
         Some(pin) if !pin.is_empty() => Some(state.hash_pin(pin).await?),
         _ => None,
@@ -616,12 +619,12 @@ async fn enroll(
         serial: serial.clone(),
         token_type,
         owner,
-        otpkey: state.cipher.seal(&serial, "otpkey", &key)?,
+        otpkey: state.cipher.seal(&serial, "otpkey", &material.secret)?,
         pin_hash,
-        digits,
+        digits: material.digits,
         hash,
         count: 0,
-        count_window: defaults.hotp_window,
+        count_window: material.count_window.unwrap_or(defaults.hotp_window),
         period,
         time_window: defaults.totp_window_secs,
         time_shift: 0,
@@ -660,6 +663,11 @@ async fn enroll(
         token: rec.info(),
         otpauth_url,
         otpkey_base32,
+        codes: material
+            .codes
+            .iter()
+            .map(|c| Secret::new(c.as_str()))
+            .collect(),
     })))
 }
 

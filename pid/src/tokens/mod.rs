@@ -6,11 +6,48 @@
 
 pub mod daypassword;
 pub mod hotp;
+pub mod motp;
+pub mod paper;
+pub mod pw;
+pub mod registration;
 pub mod spass;
 pub mod totp;
 
 use crate::store::TokenRecord;
-use protocol::TokenType;
+use protocol::{EnrollRequest, TokenType};
+use zeroize::Zeroizing;
+
+/// What enrollment starts from: the key (given or generated) and the OTP length and hash the
+/// request, the enrollment policies and the defaults settled on.
+pub struct EnrollBase {
+    pub key: Zeroizing<Vec<u8>>,
+    pub digits: u8,
+    pub hash: protocol::HashAlgorithm,
+}
+
+/// What a new token of a type stores and shows.
+pub struct Material {
+    /// Sealed into the record's `otpkey`: the key, or the type's secret (a password, …).
+    pub secret: Zeroizing<Vec<u8>>,
+    /// The length of the one-time part that follows the PIN.
+    pub digits: u8,
+    /// A look-ahead other than the configured HOTP window.
+    pub count_window: Option<u32>,
+    /// Shown to the enrolling person this once (a paper list, a registration code).
+    pub codes: Vec<Zeroizing<String>>,
+}
+
+impl Material {
+    /// The key itself, as HOTP/TOTP store it.
+    pub fn key(base: EnrollBase) -> Material {
+        Material {
+            secret: base.key,
+            digits: base.digits,
+            count_window: None,
+            codes: Vec::new(),
+        }
+    }
+}
 
 /// The counter state after an accepted OTP (or a resync).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +59,21 @@ pub struct CounterState {
 pub trait OtpAlgorithm: Sync {
     /// Prefix of generated serials (privacyIDEA's: `OATH` for HOTP, `TOTP` for TOTP).
     fn serial_prefix(&self) -> &'static str;
+
+    /// What to store for a new token; `Err` names the parameter that is wrong or missing.
+    fn enroll(&self, _spec: &EnrollRequest, base: EnrollBase) -> Result<Material, String> {
+        Ok(Material::key(base))
+    }
+
+    /// The shortest key an administrator may give (`--otpkey`).
+    fn min_key_bytes(&self) -> usize {
+        10
+    }
+
+    /// The token is spent by one successful login and deleted (a registration code).
+    fn single_use(&self) -> bool {
+        false
+    }
 
     /// `Some(new state)` if `otp` is valid now and has not been used; `None` otherwise.
     fn check(&self, rec: &TokenRecord, key: &[u8], otp: &str, now: i64) -> Option<CounterState>;
@@ -64,6 +116,10 @@ pub fn algorithm(t: TokenType) -> &'static dyn OtpAlgorithm {
         TokenType::Totp => &totp::Totp,
         TokenType::Spass => &spass::Spass,
         TokenType::Daypassword => &daypassword::Daypassword,
+        TokenType::Motp => &motp::Motp,
+        TokenType::Pw => &pw::Pw,
+        TokenType::Paper => &paper::Paper,
+        TokenType::Registration => &registration::Registration,
     }
 }
 
@@ -91,6 +147,28 @@ pub fn find_consecutive(
     range
         .into_iter()
         .find(|&c| code_matches(rec, key, c, otp1) && code_matches(rec, key, c + 1, otp2))
+}
+
+/// A random code of `len` letters and digits (privacyIDEA's genkey contents `cn`), for
+/// generated passwords and registration codes.
+pub fn random_code(len: usize) -> Zeroizing<String> {
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut out = Zeroizing::new(String::with_capacity(len));
+    while out.len() < len {
+        for b in crate::crypto::random_bytes(len).iter() {
+            // Rejection sampling keeps every symbol equally likely.
+            let limit = 256 - 256 % ALPHABET.len();
+            if (*b as usize) < limit && out.len() < len {
+                out.push(ALPHABET[*b as usize % ALPHABET.len()] as char);
+            }
+        }
+    }
+    out
+}
+
+/// The one-time part equals `secret` (a fixed password or code), compared in constant time.
+pub fn secret_matches(secret: &[u8], otp: &str) -> bool {
+    !secret.is_empty() && crate::crypto::ct_eq(secret, otp.as_bytes())
 }
 
 /// An OTP of the right shape for this token: exactly `digits` ASCII digits (privacyIDEA's
