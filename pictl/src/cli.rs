@@ -216,6 +216,10 @@ pub enum TokenTypeArg {
     Paper,
     /// A one-time recovery code, printed once and deleted when used.
     Registration,
+    /// A printed list of TANs (--count, default 100), each usable once, in any order.
+    Tan,
+    /// An application-specific password valid only through one PAM service (--service).
+    Applspec,
 }
 
 impl From<TokenTypeArg> for TokenType {
@@ -229,6 +233,8 @@ impl From<TokenTypeArg> for TokenType {
             TokenTypeArg::Pw => TokenType::Pw,
             TokenTypeArg::Paper => TokenType::Paper,
             TokenTypeArg::Registration => TokenType::Registration,
+            TokenTypeArg::Tan => TokenType::Tan,
+            TokenTypeArg::Applspec => TokenType::Applspec,
         }
     }
 }
@@ -317,14 +323,18 @@ pub struct EnrollArgs {
     #[arg(long, value_name = "PIN", value_parser = parse_pin)]
     pub motppin: Option<PinArg>,
 
-    /// pw: the fixed password [default: 12 random letters and digits, shown once]. `-` reads it
-    /// from stdin.
+    /// pw, applspec: the fixed password [default: random letters and digits, shown once]. `-`
+    /// reads it from stdin.
     #[arg(long, value_name = "PASSWORD", value_parser = parse_pin)]
     pub password: Option<PinArg>,
 
-    /// paper: how many codes to print, 1 to 1000 [default: 100].
+    /// paper, tan: how many codes to print, 1 to 1000 [default: 100].
     #[arg(long, value_name = "N")]
     pub count: Option<u32>,
+
+    /// applspec: the PAM service the password is for (e.g. dovecot).
+    #[arg(long, value_name = "SERVICE")]
+    pub service: Option<String>,
 
     /// PIN the user types before the OTP [default: no PIN]. `-` reads it from stdin, which keeps
     /// it out of `ps` and the shell history (on a terminal pictl asks twice, without echo).

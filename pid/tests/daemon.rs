@@ -2166,3 +2166,56 @@ fn motp_codes_from_the_published_vectors_work_once() {
     assert_eq!(kind, ErrorCode::InvalidArgument);
     assert!(msg.contains("--motppin"), "{msg}");
 }
+
+#[test]
+fn tans_work_once_each_in_any_order() {
+    let d = Daemon::start();
+    let e = enroll_spec(
+        &d,
+        EnrollRequest {
+            count: Some(5),
+            ..root_spec(TokenType::Tan)
+        },
+    );
+    let tans: Vec<String> = e.codes.iter().map(|c| c.expose().to_owned()).collect();
+    assert_eq!(tans.len(), 5);
+    assert!(accepted(&d.login("root", &tans[3])));
+    assert!(accepted(&d.login("root", &tans[0])), "any order");
+    assert!(!accepted(&d.login("root", &tans[3])), "each once");
+    assert_eq!(d.show(&e.token.serial).failcount, 1);
+    let (kind, _) = d.admin_err(AdminRequest::TokenEnroll(Box::new(EnrollRequest {
+        otpkey: Some(Secret::new(KEY20)),
+        ..root_spec(TokenType::Tan)
+    })));
+    assert_eq!(kind, ErrorCode::InvalidArgument, "TANs are generated");
+}
+
+#[test]
+fn an_application_specific_password_serves_only_its_service() {
+    let d = Daemon::start();
+    enroll_spec(
+        &d,
+        EnrollRequest {
+            service: Some("dovecot".into()),
+            password: Some(Secret::new("mail only")),
+            ..root_spec(TokenType::Applspec)
+        },
+    );
+    assert!(accepted(&d.login_from(
+        "root",
+        "mail only",
+        "dovecot",
+        None
+    )));
+    let over_ssh = d.login_from("root", "mail only", "sshd", None);
+    assert!(!accepted(&over_ssh), "{over_ssh:?}");
+    assert!(d
+        .audit()
+        .iter()
+        .any(|e| e.message.contains("Token is not for this service")));
+    let (kind, msg) = d.admin_err(AdminRequest::TokenEnroll(Box::new(root_spec(
+        TokenType::Applspec,
+    ))));
+    assert_eq!(kind, ErrorCode::InvalidArgument);
+    assert!(msg.contains("--service"), "{msg}");
+}

@@ -114,6 +114,10 @@ pub enum TokenType {
     Paper,
     /// A one-time code, deleted once used: the recovery code a user prints and keeps.
     Registration,
+    /// A printed list of TANs, each usable once, in any order.
+    Tan,
+    /// An application-specific password, valid only through one PAM service.
+    Applspec,
 }
 
 impl TokenType {
@@ -127,6 +131,8 @@ impl TokenType {
             TokenType::Pw => "pw",
             TokenType::Paper => "paper",
             TokenType::Registration => "registration",
+            TokenType::Tan => "tan",
+            TokenType::Applspec => "applspec",
         }
     }
 }
@@ -167,8 +173,10 @@ pub struct EnrollRequest {
     pub motppin: Option<Secret>,
     /// pw: the fixed password.
     pub password: Option<Secret>,
-    /// paper: how many codes to print.
+    /// paper, tan: how many codes to print.
     pub count: Option<u32>,
+    /// applspec: the PAM service the password is for.
+    pub service: Option<String>,
 }
 
 /// Changes to a token; `None` leaves a field as it is. For the validity bounds,

@@ -96,6 +96,7 @@ fn requests() -> Vec<Request> {
             motppin: None,
             password: None,
             count: Some(5),
+            service: None,
         }))),
         admin(AdminRequest::TokenList {
             user: Some(user()),
@@ -320,8 +321,9 @@ const GOLDEN_REQUESTS: &[&str] = &[
     "00",
     "01017501730101680000010170",
     "02050161",
-    // protocol 2 appended the motppin, password and count fields: the old bytes plus 000001 05.
-    "03000100010175000101530102616201060102000001016400000105",
+    // protocol 2 appended the motppin, password, count and service fields: the old bytes plus
+    // 00 00 0105 00.
+    "0300010001017500010153010261620106010200000101640000010500",
     "0301010175000003",
     "03020153",
     "03030153",
@@ -368,12 +370,17 @@ fn token_type_indices_are_stable() {
         TokenType::Pw,
         TokenType::Paper,
         TokenType::Registration,
+        TokenType::Tan,
+        TokenType::Applspec,
     ];
     let bytes: Vec<String> = all
         .iter()
         .map(|t| hex::encode(encode_value(t).unwrap()))
         .collect();
-    assert_eq!(bytes, ["00", "01", "02", "03", "04", "05", "06", "07"]);
+    assert_eq!(
+        bytes,
+        ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09"]
+    );
     for t in all {
         assert_eq!(
             decode_value::<TokenType>(&encode_value(&t).unwrap()).unwrap(),

@@ -138,3 +138,42 @@ fn pw_token_is_the_pin_then_the_password_through_pam() {
     pam.login("root", "s3cond factor")
         .assert_rejected("the password without the PIN");
 }
+
+#[test]
+fn tan_list_from_pictl_works_once_each_in_any_order_through_pam() {
+    let daemon = Daemon::start();
+    let doc = daemon.enroll(&["tan", "--user", "root", "--count", "3"]);
+    let tans: Vec<String> = doc["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(tans.len(), 3, "{doc}");
+    let pam = Pam::new(&daemon, "");
+    pam.login("root", &tans[2])
+        .assert_accepted("the last TAN first");
+    pam.login("root", &tans[2]).assert_rejected("a used TAN");
+    pam.login("root", &tans[0])
+        .assert_accepted("then the first");
+}
+
+#[test]
+fn an_application_specific_password_opens_only_its_pam_service() {
+    let daemon = Daemon::start();
+    let mail = Pam::new(&daemon, "");
+    let ssh = Pam::new(&daemon, "");
+    daemon.enroll(&[
+        "applspec",
+        "--user",
+        "root",
+        "--service",
+        mail.service(),
+        "--password",
+        "imap secret",
+    ]);
+    mail.login("root", "imap secret")
+        .assert_accepted("through its own service");
+    ssh.login("root", "imap secret")
+        .assert_rejected("through any other service");
+}

@@ -141,6 +141,7 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
         motppin,
         password,
         count: args.count,
+        service: args.service,
     };
     let enrolled = match ctx.admin(AdminRequest::TokenEnroll(Box::new(request)), "token enroll")? {
         AdminResponse::Enrolled(enrolled) => enrolled,
@@ -215,6 +216,12 @@ fn enrolled_text(
                 "Type the secret and the mOTP PIN into the mOTP app; the secret is shown only once."
             }
             TokenType::Pw => "The user types the PIN, then the password.",
+            TokenType::Tan => {
+                "Print the list now: it is shown only this once. Each TAN works once, in any order."
+            }
+            TokenType::Applspec => {
+                "The password works only through its PAM service, after the PIN if one is set."
+            }
             _ => "This token has no key for an app.",
         };
         text.push_str(&format!("\n{advice}\n"));
@@ -244,7 +251,7 @@ fn enrolled_text(
 /// The codes an enrollment shows once: a numbered list for paper, one line otherwise.
 fn codes_text(kind: TokenType, codes: &[Secret]) -> String {
     let mut out = String::from("\n");
-    if kind == TokenType::Paper {
+    if matches!(kind, TokenType::Paper | TokenType::Tan) {
         for (i, c) in codes.iter().enumerate() {
             out.push_str(&format!("{:>4}  {}\n", i + 1, output::sanitize(c.expose())));
         }
@@ -253,7 +260,7 @@ fn codes_text(kind: TokenType, codes: &[Secret]) -> String {
     let label = match kind {
         TokenType::Registration => "registration code",
         TokenType::Motp => "mOTP secret",
-        TokenType::Pw => "password",
+        TokenType::Pw | TokenType::Applspec => "password",
         _ => "code",
     };
     for c in codes {

@@ -58,6 +58,19 @@ pub struct Plan {
 
 pub const GENERIC_REJECT: &str = "Authentication failed.";
 
+/// Why a token bound to another PAM service (applspec) was skipped.
+const NOT_FOR_THIS_SERVICE: &str = "Token is not for this service";
+
+/// Whether the token may be used through `service` (only tokens bound to one need their key).
+fn serves(state: &State, rec: &TokenRecord, service: &str) -> Result<bool, PidError> {
+    let alg = algorithm(rec.token_type);
+    if !alg.bound_to_service() {
+        return Ok(true);
+    }
+    let key = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
+    Ok(alg.serves(&key, service))
+}
+
 /// What policies decide for one check.
 #[derive(Clone, Debug)]
 pub struct Rules {
@@ -71,6 +84,8 @@ pub struct Rules {
     /// `tokens.failcounter_clear_timeout_mins` in seconds (0 = never), from the same configuration
     /// snapshot as the rest of the rules.
     pub failcounter_clear_secs: i64,
+    /// The PAM service of the login (application-specific passwords are bound to one).
+    pub service: String,
 }
 
 /// Checks the PIN part of what the user typed where `otppin` says: against the token's PIN hash,
@@ -118,7 +133,9 @@ impl<'a> PinCheck<'a> {
 }
 
 enum Class {
-    Valid(CounterState),
+    /// The answer is right: the counter state and, if using it changed them, the token's new
+    /// secrets (unsealed) to store.
+    Valid(CounterState, Option<Zeroizing<Vec<u8>>>),
     PinMatched {
         previous_otp: bool,
     },
@@ -183,6 +200,10 @@ pub async fn evaluate(
     let sole_usable = reasons.iter().filter(|r| r.is_none()).count() == 1;
     let mut classes: Vec<Option<Class>> = Vec::with_capacity(live.len());
     for ((_, rec), reason) in live.iter().zip(reasons) {
+        let reason = match reason {
+            None if !serves(state, rec, &rules.service)? => Some(NOT_FOR_THIS_SERVICE),
+            other => other,
+        };
         if let Some(msg) = reason {
             fail_locked_only &= msg == "Failcounter exceeded";
             unusable_msgs.push(msg);
@@ -193,8 +214,9 @@ pub async fn evaluate(
             Input::Pass(pass) => classify(state, rec, pass, now, sole_usable, rules, pins).await?,
             Input::Answer { otp, .. } => {
                 let key = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
-                match algorithm(rec.token_type).check(rec, &key, otp.expose(), now) {
-                    Some(cs) => Class::Valid(cs),
+                let alg = algorithm(rec.token_type);
+                match alg.check(rec, &key, otp.expose(), now) {
+                    Some(cs) => Class::Valid(cs, alg.after_use(&key, otp.expose())),
                     None => Class::WrongOtp,
                 }
             }
@@ -210,7 +232,7 @@ pub async fn evaluate(
             .map(|(i, _)| i)
             .collect()
     };
-    let valid = pick(|c| matches!(c, Class::Valid(_)));
+    let valid = pick(|c| matches!(c, Class::Valid(..)));
     let pin_matched = pick(|c| matches!(c, Class::PinMatched { .. }));
     let invalid = pick(|c| matches!(c, Class::Invalid));
     let wrong_otp = pick(|c| matches!(c, Class::WrongOtp));
@@ -224,10 +246,14 @@ pub async fn evaluate(
     });
     let verdict = if stale {
         for &i in &valid {
-            if let Some(Class::Valid(cs)) = &classes[i] {
+            if let Some(Class::Valid(cs, material)) = &classes[i] {
                 // The OTP is spent; the token's last success stays where it was.
-                live[i].1.count = cs.count;
-                live[i].1.time_shift = cs.time_shift;
+                spend(
+                    state,
+                    &mut live[i].1,
+                    cs,
+                    material.as_ref().map(|m| m.as_slice()),
+                )?;
             }
         }
         let mut v = reject(
@@ -239,10 +265,9 @@ pub async fn evaluate(
         v
     } else if !valid.is_empty() {
         for &i in &valid {
-            if let Some(Class::Valid(cs)) = &classes[i] {
+            if let Some(Class::Valid(cs, material)) = &classes[i] {
                 let rec = &mut live[i].1;
-                rec.count = cs.count;
-                rec.time_shift = cs.time_shift;
+                spend(state, rec, cs, material.as_ref().map(|m| m.as_slice()))?;
                 rec.failcount = 0;
                 rec.failcounter_exceeded_at = None;
                 rec.count_auth += 1;
@@ -352,6 +377,22 @@ pub async fn evaluate(
         })
         .collect();
     Ok(Plan { changes, verdict })
+}
+
+/// Record that the token's answer was used: its counter state, and its new secrets if using
+/// them changed them.
+fn spend(
+    state: &State,
+    rec: &mut TokenRecord,
+    cs: &CounterState,
+    material: Option<&[u8]>,
+) -> Result<(), PidError> {
+    rec.count = cs.count;
+    rec.time_shift = cs.time_shift;
+    if let Some(m) = material {
+        rec.otpkey = state.cipher.seal(&rec.serial, "otpkey", m)?;
+    }
+    Ok(())
 }
 
 fn reject(detail: &str, user: &str, serials: Vec<String>) -> Verdict {
@@ -465,7 +506,7 @@ async fn classify(
     // spass without PIN, or with otppin = none).
     let pin_ok = !(alg.needs_pin() && pin.is_empty()) && pins.matches(rec, pin).await?;
     Ok(match (pin_ok, matched) {
-        (true, Some(cs)) => Class::Valid(cs),
+        (true, Some(cs)) => Class::Valid(cs, alg.after_use(&key, otp)),
         (true, None) => Class::PinMatched { previous_otp },
         (false, _) => Class::Invalid,
     })

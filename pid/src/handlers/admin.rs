@@ -504,7 +504,9 @@ async fn enroll(
     gate.check(Action::Enroll, owner.as_ref(), Some(token_type))?;
     let ctx = owner_context(owner.as_ref(), gate.now);
     let (len_action, hash_action) = match token_type {
-        TokenType::Hotp | TokenType::Paper => (Action::HotpOtpLen, Action::HotpHashlib),
+        TokenType::Hotp | TokenType::Paper | TokenType::Tan => {
+            (Action::HotpOtpLen, Action::HotpHashlib)
+        }
         _ => (Action::TotpOtpLen, Action::TotpHashlib),
     };
     let digits = if token_type == TokenType::Spass {

@@ -511,6 +511,7 @@ async fn finish(
             .is_some(),
         last_auth: live.policies.last_auth(&ctx),
         failcounter_clear_secs: live.config.tokens.failcounter_clear_timeout_mins as i64 * 60,
+        service: login.service.to_owned(),
         // An answer to a challenge is the OTP alone; it never triggers another challenge.
         challenge_types: match input {
             Input::Pass(_) => live.policies.challenge_types(&ctx),

@@ -4,6 +4,7 @@
 //! key and `now`, and says what the counter state becomes if the OTP is accepted; the auth
 //! pipeline decides, and the store applies the change by compare-and-swap.
 
+pub mod applspec;
 pub mod daypassword;
 pub mod hotp;
 pub mod motp;
@@ -11,6 +12,7 @@ pub mod paper;
 pub mod pw;
 pub mod registration;
 pub mod spass;
+pub mod tan;
 pub mod totp;
 
 use crate::store::TokenRecord;
@@ -70,6 +72,23 @@ pub trait OtpAlgorithm: Sync {
         10
     }
 
+    /// The material to store after `otp` was accepted, if using it changes the material (a TAN
+    /// is crossed off its list). `None`: unchanged.
+    fn after_use(&self, _material: &[u8], _otp: &str) -> Option<Zeroizing<Vec<u8>>> {
+        None
+    }
+
+    /// Whether the token may be used for a login through this PAM service (an application
+    /// specific password is bound to one). A token that may not is skipped, not charged.
+    fn serves(&self, _material: &[u8], _service: &str) -> bool {
+        true
+    }
+
+    /// Whether `serves` depends on the material (so the key must be opened to decide).
+    fn bound_to_service(&self) -> bool {
+        false
+    }
+
     /// The token is spent by one successful login and deleted (a registration code).
     fn single_use(&self) -> bool {
         false
@@ -120,6 +139,8 @@ pub fn algorithm(t: TokenType) -> &'static dyn OtpAlgorithm {
         TokenType::Pw => &pw::Pw,
         TokenType::Paper => &paper::Paper,
         TokenType::Registration => &registration::Registration,
+        TokenType::Tan => &tan::Tan,
+        TokenType::Applspec => &applspec::Applspec,
     }
 }
 
