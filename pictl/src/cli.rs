@@ -220,6 +220,9 @@ pub enum TokenTypeArg {
     Tan,
     /// An application-specific password valid only through one PAM service (--service).
     Applspec,
+    /// A Yubikey in Yubico OTP mode: --otpkey is its 32-hex-digit AES key (or pi makes one to
+    /// write with ykpersonalize); --digits is the OTP length, 44 by default.
+    Yubikey,
 }
 
 impl From<TokenTypeArg> for TokenType {
@@ -235,6 +238,7 @@ impl From<TokenTypeArg> for TokenType {
             TokenTypeArg::Registration => TokenType::Registration,
             TokenTypeArg::Tan => TokenType::Tan,
             TokenTypeArg::Applspec => TokenType::Applspec,
+            TokenTypeArg::Yubikey => TokenType::Yubikey,
         }
     }
 }
@@ -490,10 +494,13 @@ fn parse_pin(s: &str) -> Result<PinArg, String> {
 
 /// `--digits`: OATH tokens show 6 or 8 digits.
 pub fn parse_digits(s: &str) -> Result<u8, String> {
-    match s.trim() {
-        "6" => Ok(6),
-        "8" => Ok(8),
-        _ => Err("OTPs have 6 or 8 digits: use --digits 6 or --digits 8".into()),
+    match s.trim().parse::<u8>() {
+        Ok(n @ (6 | 8 | 32..=64)) => Ok(n),
+        _ => Err(
+            "OTPs have 6 or 8 digits (use --digits 6 or --digits 8); a Yubikey's OTP has 32 to 64 \
+             characters"
+                .into(),
+        ),
     }
 }
 

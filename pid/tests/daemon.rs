@@ -2219,3 +2219,28 @@ fn an_application_specific_password_serves_only_its_service() {
     assert_eq!(kind, ErrorCode::InvalidArgument);
     assert!(msg.contains("--service"), "{msg}");
 }
+
+#[test]
+fn a_yubikey_needs_its_aes_key_and_shows_a_generated_one_once() {
+    let d = Daemon::start();
+    let generated = enroll_spec(&d, root_spec(TokenType::Yubikey));
+    assert_eq!(generated.token.digits, 44);
+    assert_eq!(
+        generated.codes[0].expose().len(),
+        32,
+        "the AES key in hex, for ykpersonalize"
+    );
+    for bad in [
+        EnrollRequest {
+            otpkey: Some(Secret::new(KEY20)),
+            ..root_spec(TokenType::Yubikey)
+        },
+        EnrollRequest {
+            digits: Some(20),
+            ..root_spec(TokenType::Yubikey)
+        },
+    ] {
+        let (kind, msg) = d.admin_err(AdminRequest::TokenEnroll(Box::new(bad)));
+        assert_eq!(kind, ErrorCode::InvalidArgument, "{msg}");
+    }
+}

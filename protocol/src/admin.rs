@@ -118,6 +118,8 @@ pub enum TokenType {
     Tan,
     /// An application-specific password, valid only through one PAM service.
     Applspec,
+    /// A Yubikey in Yubico OTP (AES) mode: touch the key at the prompt.
+    Yubikey,
 }
 
 impl TokenType {
@@ -133,6 +135,7 @@ impl TokenType {
             TokenType::Registration => "registration",
             TokenType::Tan => "tan",
             TokenType::Applspec => "applspec",
+            TokenType::Yubikey => "yubikey",
         }
     }
 }

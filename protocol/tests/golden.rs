@@ -372,6 +372,7 @@ fn token_type_indices_are_stable() {
         TokenType::Registration,
         TokenType::Tan,
         TokenType::Applspec,
+        TokenType::Yubikey,
     ];
     let bytes: Vec<String> = all
         .iter()
@@ -379,7 +380,7 @@ fn token_type_indices_are_stable() {
         .collect();
     assert_eq!(
         bytes,
-        ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09"]
+        ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "0a"]
     );
     for t in all {
         assert_eq!(

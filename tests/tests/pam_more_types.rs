@@ -177,3 +177,49 @@ fn an_application_specific_password_opens_only_its_pam_service() {
     ssh.login("root", "imap secret")
         .assert_rejected("through any other service");
 }
+
+/// shared/testvectors/yubico_otp.tsv: the AES key and the device's OTPs in emission order.
+fn yubico_vectors() -> (String, Vec<String>) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/testvectors/yubico_otp.tsv"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let key = text
+        .split("aes_key_hex=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let otps = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split('\t').next().unwrap().to_owned())
+        .collect();
+    (key, otps)
+}
+
+#[test]
+fn a_real_yubikeys_otps_log_in_in_order_and_once_through_pam() {
+    let (key, otps) = yubico_vectors();
+    let daemon = Daemon::start();
+    let doc = daemon.enroll(&[
+        "yubikey", "--user", "root", "--otpkey", &key, "--digits", "48", "--pin", "42",
+    ]);
+    assert_eq!(doc["type"], "yubikey", "{doc}");
+    let pam = Pam::new(&daemon, "");
+    pam.login("root", &format!("42{}", otps[0]))
+        .assert_accepted("PIN and the first touch");
+    pam.login("root", &format!("42{}", otps[0]))
+        .assert_rejected("the same OTP again");
+    pam.login("root", &format!("42{}", otps[3]))
+        .assert_accepted("a later touch");
+    pam.login("root", &format!("42{}", otps[2]))
+        .assert_rejected("an earlier touch after a later one");
+    pam.login("root", &otps[4])
+        .assert_rejected("without the PIN");
+    pam.login("root", &format!("42{}", otps[8]))
+        .assert_accepted("the last one");
+}

@@ -111,6 +111,11 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
             "--period applies to totp and daypassword tokens only: leave it out".into(),
         ));
     }
+    if args.token_type != TokenTypeArg::Yubikey && args.digits.is_some_and(|d| d != 6 && d != 8) {
+        return Err(Error::Usage(
+            "OTPs have 6 or 8 digits: use --digits 6 or --digits 8".into(),
+        ));
+    }
     if args.token_type == TokenTypeArg::Totp && args.period.is_some_and(|p| p != 30 && p != 60) {
         return Err(Error::Usage(
             "the TOTP time step is 30 or 60 seconds: use --period 30 or --period 60".into(),
@@ -219,6 +224,10 @@ fn enrolled_text(
             TokenType::Tan => {
                 "Print the list now: it is shown only this once. Each TAN works once, in any order."
             }
+            TokenType::Yubikey => {
+                "Touch the Yubikey at the prompt (after the PIN, if one is set). A generated key \
+                 must be written to the key first: ykpersonalize -1 -a KEY (shown only once)."
+            }
             TokenType::Applspec => {
                 "The password works only through its PAM service, after the PIN if one is set."
             }
@@ -261,6 +270,7 @@ fn codes_text(kind: TokenType, codes: &[Secret]) -> String {
         TokenType::Registration => "registration code",
         TokenType::Motp => "mOTP secret",
         TokenType::Pw | TokenType::Applspec => "password",
+        TokenType::Yubikey => "AES key (hex)",
         _ => "code",
     };
     for c in codes {

@@ -526,7 +526,9 @@ async fn enroll(
             "the OTP length",
         )?
     };
-    if !matches!((token_type, digits), (TokenType::Spass, 0) | (_, 6 | 8)) {
+    let alg = algorithm(token_type);
+    if alg.standard_digits() && !matches!((token_type, digits), (TokenType::Spass, 0) | (_, 6 | 8))
+    {
         return Err(PidError::InvalidArgument(format!(
             "{digits} digits is not supported; use 6 or 8"
         )));
@@ -593,7 +595,6 @@ async fn enroll(
             )));
         }
     }
-    let alg = algorithm(token_type);
     let serial = match &spec.serial {
         Some(s) => {
             validate_serial(s)?;

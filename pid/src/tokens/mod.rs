@@ -14,6 +14,7 @@ pub mod registration;
 pub mod spass;
 pub mod tan;
 pub mod totp;
+pub mod yubikey;
 
 use crate::store::TokenRecord;
 use protocol::{EnrollRequest, TokenType};
@@ -65,6 +66,12 @@ pub trait OtpAlgorithm: Sync {
     /// What to store for a new token; `Err` names the parameter that is wrong or missing.
     fn enroll(&self, _spec: &EnrollRequest, base: EnrollBase) -> Result<Material, String> {
         Ok(Material::key(base))
+    }
+
+    /// The OTP length is the usual 6 or 8 digits (checked against the enrollment policies);
+    /// `false`: the type decides it in `enroll`.
+    fn standard_digits(&self) -> bool {
+        true
     }
 
     /// The shortest key an administrator may give (`--otpkey`).
@@ -141,6 +148,7 @@ pub fn algorithm(t: TokenType) -> &'static dyn OtpAlgorithm {
         TokenType::Registration => &registration::Registration,
         TokenType::Tan => &tan::Tan,
         TokenType::Applspec => &applspec::Applspec,
+        TokenType::Yubikey => &yubikey::Yubikey,
     }
 }
 
