@@ -223,6 +223,10 @@ pub enum TokenTypeArg {
     /// A Yubikey in Yubico OTP mode: --otpkey is its 32-hex-digit AES key (or pi makes one to
     /// write with ykpersonalize); --digits is the OTP length, 44 by default.
     Yubikey,
+    /// A secret text (--password); the PIN alone brings a question for two of its characters.
+    Indexedsecret,
+    /// A questionnaire (--question, at least 5); the PIN alone brings one of the questions.
+    Question,
 }
 
 impl From<TokenTypeArg> for TokenType {
@@ -239,6 +243,8 @@ impl From<TokenTypeArg> for TokenType {
             TokenTypeArg::Tan => TokenType::Tan,
             TokenTypeArg::Applspec => TokenType::Applspec,
             TokenTypeArg::Yubikey => TokenType::Yubikey,
+            TokenTypeArg::Indexedsecret => TokenType::Indexedsecret,
+            TokenTypeArg::Question => TokenType::Question,
         }
     }
 }
@@ -327,8 +333,8 @@ pub struct EnrollArgs {
     #[arg(long, value_name = "PIN", value_parser = parse_pin)]
     pub motppin: Option<PinArg>,
 
-    /// pw, applspec: the fixed password [default: random letters and digits, shown once]. `-`
-    /// reads it from stdin.
+    /// pw, applspec: the fixed password; indexedsecret: the secret text [default: random
+    /// letters and digits, shown once]. `-` reads it from stdin.
     #[arg(long, value_name = "PASSWORD", value_parser = parse_pin)]
     pub password: Option<PinArg>,
 
@@ -339,6 +345,11 @@ pub struct EnrollArgs {
     /// applspec: the PAM service the password is for (e.g. dovecot).
     #[arg(long, value_name = "SERVICE")]
     pub service: Option<String>,
+
+    /// question: one question and its answer, `QUESTION=ANSWER`; repeat it (at least 5). The
+    /// answers are visible in `ps` while pictl runs.
+    #[arg(long = "question", value_name = "QUESTION=ANSWER", value_parser = parse_question)]
+    pub questions: Vec<(String, Secret)>,
 
     /// PIN the user types before the OTP [default: no PIN]. `-` reads it from stdin, which keeps
     /// it out of `ps` and the shell history (on a terminal pictl asks twice, without echo).
@@ -501,6 +512,16 @@ pub fn parse_digits(s: &str) -> Result<u8, String> {
              characters"
                 .into(),
         ),
+    }
+}
+
+/// `--question QUESTION=ANSWER` (the answer is everything after the last `=`).
+pub fn parse_question(s: &str) -> Result<(String, Secret), String> {
+    match s.rsplit_once('=') {
+        Some((q, a)) if !q.trim().is_empty() && !a.is_empty() => {
+            Ok((q.trim().to_owned(), Secret::new(a)))
+        }
+        _ => Err("write --question 'QUESTION=ANSWER', e.g. --question 'First pet?=Rex'".into()),
     }
 }
 

@@ -2244,3 +2244,115 @@ fn a_yubikey_needs_its_aes_key_and_shows_a_generated_one_once() {
         assert_eq!(kind, ErrorCode::InvalidArgument, "{msg}");
     }
 }
+
+/// Start a login with `first`, read the challenge prompt, answer what `answer` makes of it.
+fn answer_challenge(
+    d: &Daemon,
+    user: &str,
+    first: &str,
+    answer: impl Fn(&str) -> String,
+) -> (String, Outcome) {
+    let mut c = d.client();
+    let begin = AuthBegin {
+        user: user.into(),
+        service: "test".into(),
+        authtok: Some(Secret::new(first)),
+        ..Default::default()
+    };
+    match c.call(&Request::AuthBegin(begin)).unwrap() {
+        Response::AuthStep {
+            session,
+            prompt: Prompt::Secret { text },
+        } => {
+            let reply = answer(&text);
+            match c
+                .call(&Request::AuthContinue {
+                    session,
+                    answer: Secret::new(reply),
+                })
+                .unwrap()
+            {
+                Response::AuthDone(o) => (text, o),
+                // A wrong answer is asked again: not accepted (yet).
+                Response::AuthStep {
+                    prompt: Prompt::Secret { text: again },
+                    ..
+                } => (text, Outcome::Reject { message: again }),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        other => panic!("expected a challenge, got {other:?}"),
+    }
+}
+
+#[test]
+fn indexedsecret_asks_two_positions_after_the_pin() {
+    let d = Daemon::start();
+    enroll_spec(
+        &d,
+        EnrollRequest {
+            pin: Some(Secret::new("1234")),
+            password: Some(Secret::new("k9x2m7qz")),
+            ..root_spec(TokenType::Indexedsecret)
+        },
+    );
+    let secret: Vec<char> = "k9x2m7qz".chars().collect();
+    let pick = |prompt: &str| -> String {
+        let list = prompt
+            .trim_start_matches("Please enter the positions ")
+            .trim_end_matches(" of your secret: ");
+        list.split(", ")
+            .map(|p| secret[p.parse::<usize>().unwrap() - 1])
+            .collect()
+    };
+    let (prompt, outcome) = answer_challenge(&d, "root", "1234", pick);
+    assert!(
+        prompt.starts_with("Please enter the positions "),
+        "{prompt}"
+    );
+    assert!(accepted(&outcome), "{outcome:?}");
+    let (_, outcome) = answer_challenge(&d, "root", "1234", |_| "zz".into());
+    assert!(!accepted(&outcome));
+    assert!(
+        !accepted(&d.login("root", "1234k9")),
+        "no answer without a challenge"
+    );
+}
+
+#[test]
+fn question_asks_one_of_the_users_questions_after_the_pin() {
+    let d = Daemon::start();
+    let questions: Vec<(String, Secret)> = (1..=5)
+        .map(|i| {
+            (
+                format!("Favourite number {i}?"),
+                Secret::new(format!("{}", i * 7)),
+            )
+        })
+        .collect();
+    enroll_spec(
+        &d,
+        EnrollRequest {
+            pin: Some(Secret::new("55")),
+            questions,
+            ..root_spec(TokenType::Question)
+        },
+    );
+    let reply = |prompt: &str| -> String {
+        let i: u32 = prompt
+            .trim_start_matches("Favourite number ")
+            .trim_end_matches("? ")
+            .parse()
+            .unwrap();
+        format!("{}", i * 7)
+    };
+    let (prompt, outcome) = answer_challenge(&d, "root", "55", reply);
+    assert!(prompt.starts_with("Favourite number "), "{prompt}");
+    assert!(accepted(&outcome), "{outcome:?}");
+    let (_, outcome) = answer_challenge(&d, "root", "55", |_| "0".into());
+    assert!(!accepted(&outcome));
+    let (kind, _) = d.admin_err(AdminRequest::TokenEnroll(Box::new(root_spec(
+        TokenType::Question,
+    ))));
+    assert_eq!(kind, ErrorCode::InvalidArgument, "no questions");
+}

@@ -120,6 +120,10 @@ pub enum TokenType {
     Applspec,
     /// A Yubikey in Yubico OTP (AES) mode: touch the key at the prompt.
     Yubikey,
+    /// A shared secret text; the challenge asks for the characters at random positions.
+    Indexedsecret,
+    /// A questionnaire: the challenge asks one of the user's questions.
+    Question,
 }
 
 impl TokenType {
@@ -136,6 +140,8 @@ impl TokenType {
             TokenType::Tan => "tan",
             TokenType::Applspec => "applspec",
             TokenType::Yubikey => "yubikey",
+            TokenType::Indexedsecret => "indexedsecret",
+            TokenType::Question => "question",
         }
     }
 }
@@ -180,6 +186,8 @@ pub struct EnrollRequest {
     pub count: Option<u32>,
     /// applspec: the PAM service the password is for.
     pub service: Option<String>,
+    /// question: the questions and their answers.
+    pub questions: Vec<(String, Secret)>,
 }
 
 /// Changes to a token; `None` leaves a field as it is. For the validity bounds,

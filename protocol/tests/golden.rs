@@ -97,6 +97,7 @@ fn requests() -> Vec<Request> {
             password: None,
             count: Some(5),
             service: None,
+            questions: vec![("q".into(), Secret::new("a"))],
         }))),
         admin(AdminRequest::TokenList {
             user: Some(user()),
@@ -321,9 +322,9 @@ const GOLDEN_REQUESTS: &[&str] = &[
     "00",
     "01017501730101680000010170",
     "02050161",
-    // protocol 2 appended the motppin, password, count and service fields: the old bytes plus
-    // 00 00 0105 00.
-    "0300010001017500010153010261620106010200000101640000010500",
+    // protocol 2 appended the motppin, password, count, service and questions fields: the old
+    // bytes plus 00 00 0105 00 01017101 61.
+    "03000100010175000101530102616201060102000001016400000105000101710161",
     "0301010175000003",
     "03020153",
     "03030153",
@@ -373,6 +374,8 @@ fn token_type_indices_are_stable() {
         TokenType::Tan,
         TokenType::Applspec,
         TokenType::Yubikey,
+        TokenType::Indexedsecret,
+        TokenType::Question,
     ];
     let bytes: Vec<String> = all
         .iter()
@@ -380,7 +383,7 @@ fn token_type_indices_are_stable() {
         .collect();
     assert_eq!(
         bytes,
-        ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "0a"]
+        ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "0a", "0b", "0c"]
     );
     for t in all {
         assert_eq!(

@@ -223,3 +223,47 @@ fn a_real_yubikeys_otps_log_in_in_order_and_once_through_pam() {
     pam.login("root", &format!("42{}", otps[8]))
         .assert_accepted("the last one");
 }
+
+#[test]
+fn indexedsecret_and_question_challenge_after_the_pin_through_pam() {
+    let daemon = Daemon::start();
+    // Every character the same, so the answer does not depend on the positions asked.
+    daemon.enroll(&[
+        "indexedsecret",
+        "--user",
+        "root",
+        "--pin",
+        "31",
+        "--password",
+        "qqqqqqqq",
+    ]);
+    let pam = Pam::new(&daemon, "");
+    let run = pam.login_as(pi_tests::Caller::Root, "root", &["31", "qq"]);
+    run.assert_accepted("PIN, then two characters of the secret");
+    assert!(
+        run.out.stderr.contains("Please enter the positions"),
+        "{:?}",
+        run.out
+    );
+    pam.login_as(pi_tests::Caller::Root, "root", &["31", "qx", "xq", "xx"])
+        .assert_rejected("wrong characters, three times");
+
+    let nobody_daemon = Daemon::start();
+    let mut args = vec![
+        "question".to_owned(),
+        "--user".into(),
+        "root".into(),
+        "--pin".into(),
+        "86".into(),
+    ];
+    for i in 1..=5 {
+        args.push("--question".into());
+        args.push(format!("Question number {i}?=same answer"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    nobody_daemon.enroll(&args);
+    let pam = Pam::new(&nobody_daemon, "");
+    let run = pam.login_as(pi_tests::Caller::Root, "root", &["86", "same answer"]);
+    run.assert_accepted("PIN, then the answer to the question asked");
+    assert!(run.out.stderr.contains("Question number "), "{:?}", run.out);
+}

@@ -147,6 +147,7 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
         password,
         count: args.count,
         service: args.service,
+        questions: args.questions,
     };
     let enrolled = match ctx.admin(AdminRequest::TokenEnroll(Box::new(request)), "token enroll")? {
         AdminResponse::Enrolled(enrolled) => enrolled,
@@ -224,6 +225,12 @@ fn enrolled_text(
             TokenType::Tan => {
                 "Print the list now: it is shown only this once. Each TAN works once, in any order."
             }
+            TokenType::Indexedsecret => {
+                "The user types the PIN, then the characters of the secret the prompt asks for."
+            }
+            TokenType::Question => {
+                "The user types the PIN, then the answer to the question the prompt asks."
+            }
             TokenType::Yubikey => {
                 "Touch the Yubikey at the prompt (after the PIN, if one is set). A generated key \
                  must be written to the key first: ykpersonalize -1 -a KEY (shown only once)."
@@ -271,6 +278,7 @@ fn codes_text(kind: TokenType, codes: &[Secret]) -> String {
         TokenType::Motp => "mOTP secret",
         TokenType::Pw | TokenType::Applspec => "password",
         TokenType::Yubikey => "AES key (hex)",
+        TokenType::Indexedsecret => "secret",
         _ => "code",
     };
     for c in codes {

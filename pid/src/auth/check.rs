@@ -30,11 +30,21 @@ pub struct Verdict {
     /// Tokens the verdict is about (the matching ones, or the ones charged with a failure).
     pub serials: Vec<String>,
     pub token_type: Option<String>,
-    /// Tokens the PIN alone triggered a challenge for (`challenge_response` policy): the
-    /// caller asks for the OTP and checks the answer against these only.
-    pub challenge: Vec<String>,
+    /// The challenges the PIN alone triggered (`challenge_response` policy, or types that
+    /// always challenge): the caller asks them and checks the answer against these tokens only.
+    pub challenge: Vec<Challenged>,
     /// A wrong answer to a challenge whose tokens are still usable: it may be answered again.
     pub may_retry: bool,
+}
+
+/// One token's challenge in a conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Challenged {
+    pub serial: String,
+    /// The token's own question; `None`: the policy's `challenge_text` or the default.
+    pub message: Option<String>,
+    /// What the answer is checked against (positions asked, a question, a sent code …).
+    pub data: Zeroizing<Vec<u8>>,
 }
 
 /// What the user typed.
@@ -42,10 +52,10 @@ pub struct Verdict {
 pub enum Input<'a> {
     /// PIN+OTP (or, with `challenge_response`, the PIN alone).
     Pass(&'a Secret),
-    /// The OTP alone, answering a challenge for these tokens.
+    /// The answer alone, to a challenge of these tokens.
     Answer {
         otp: &'a Secret,
-        serials: &'a [String],
+        challenged: &'a [Challenged],
     },
 }
 
@@ -159,9 +169,9 @@ pub async fn evaluate(
 ) -> Result<Plan, PidError> {
     let tokens: Vec<Versioned> = match input {
         Input::Pass(_) => tokens,
-        Input::Answer { serials, .. } => tokens
+        Input::Answer { challenged, .. } => tokens
             .into_iter()
-            .filter(|v| serials.contains(&v.rec.serial))
+            .filter(|v| challenged.iter().any(|c| c.serial == v.rec.serial))
             .collect(),
     };
     let had_tokens = !tokens.is_empty();
@@ -212,10 +222,15 @@ pub async fn evaluate(
         }
         let class = match input {
             Input::Pass(pass) => classify(state, rec, pass, now, sole_usable, rules, pins).await?,
-            Input::Answer { otp, .. } => {
+            Input::Answer { otp, challenged } => {
                 let key = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
                 let alg = algorithm(rec.token_type);
-                match alg.check(rec, &key, otp.expose(), now) {
+                let data = challenged
+                    .iter()
+                    .find(|c| c.serial == rec.serial)
+                    .map(|c| c.data.as_slice())
+                    .unwrap_or_default();
+                match alg.check_answer(rec, &key, data, otp.expose(), now) {
                     Some(cs) => Class::Valid(cs, alg.after_use(&key, otp.expose())),
                     None => Class::WrongOtp,
                 }
@@ -300,7 +315,24 @@ pub async fn evaluate(
             serials(&live, &challenge),
         );
         v.token_type = single_type(&live, &challenge);
-        v.challenge = v.serials.clone();
+        for &i in &challenge {
+            let rec = &live[i].1;
+            let key = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
+            match algorithm(rec.token_type).challenge(rec, &key, now) {
+                Ok(c) => v.challenge.push(Challenged {
+                    serial: rec.serial.clone(),
+                    message: c.message,
+                    data: c.data,
+                }),
+                Err(why) => {
+                    tracing::warn!(serial = %rec.serial, "no challenge: {why}");
+                }
+            }
+        }
+        if v.challenge.is_empty() {
+            v.detail = "no challenge could be created".into();
+            v.user_message = GENERIC_REJECT.into();
+        }
         v
     } else if !pin_matched.is_empty() {
         charge_failure(&mut live, &pin_matched, now);
@@ -486,7 +518,10 @@ async fn classify(
     // privacyIDEA's is_challenge_request: the whole answer is the PIN (as `otppin` defines it)
     // of a token whose type the policy lets challenge (an empty answer matches a token without
     // PIN).
-    if rules.challenge_types.contains(&rec.token_type) && pins.matches(rec, pass.expose()).await? {
+    let alg = algorithm(rec.token_type);
+    if (rules.challenge_types.contains(&rec.token_type) || alg.challenges_on_pin())
+        && pins.matches(rec, pass.expose()).await?
+    {
         return Ok(Class::ChallengeRequest);
     }
     let pass = pass.expose();
@@ -496,7 +531,6 @@ async fn classify(
     }
     let (pin, otp) = pass.split_at(pass.len() - digits);
     let key = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
-    let alg = algorithm(rec.token_type);
     let matched = alg.check(rec, &key, otp, now);
     let previous_otp = matched.is_none() && alg.is_previous_otp(rec, &key, otp, now);
     if sole_usable && matched.is_none() && !previous_otp {

@@ -63,7 +63,8 @@ impl Sessions {
 /// the challenged tokens' fail counters, so `maxfail` ends it too.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Challenge {
-    pub serials: Vec<String>,
+    /// Each challenged token with what its answer is checked against.
+    pub tokens: Vec<crate::auth::check::Challenged>,
     /// What the user was asked, repeated after a wrong answer.
     pub prompt: String,
     pub issued: Instant,
@@ -77,9 +78,9 @@ pub const CHALLENGE_VALIDITY: Duration = Duration::from_secs(120);
 pub const CHALLENGE_ANSWERS: u8 = 3;
 
 impl Challenge {
-    pub fn new(serials: Vec<String>, prompt: String) -> Challenge {
+    pub fn new(tokens: Vec<crate::auth::check::Challenged>, prompt: String) -> Challenge {
         Challenge {
-            serials,
+            tokens,
             prompt,
             issued: Instant::now(),
             retries_left: CHALLENGE_ANSWERS - 1,

@@ -198,7 +198,7 @@ pub async fn proceed(
         Expect::ChallengeAnswer(ch) => (
             Input::Answer {
                 otp: &answer,
-                serials: &ch.serials,
+                challenged: &ch.tokens,
             },
             Some(ch),
         ),
@@ -531,19 +531,27 @@ async fn finish(
     audit::record(state, entry);
     if !verdict.challenge.is_empty() {
         // A challenge is not a login attempt: auth_max_* do not count it (privacyIDEA).
-        let serial = verdict.challenge.first().cloned().unwrap_or_default();
-        let text = live
-            .policies
-            .text(
-                Action::ChallengeText,
-                &ctx,
-                &[
-                    ("user", &user.owner.login),
-                    ("realm", &user.owner.realm),
-                    ("serial", &serial),
-                ],
-            )
-            .unwrap_or_else(|| "please enter otp: ".to_owned());
+        // One prompt shows every token's question (privacyIDEA joins unique messages with ", ").
+        let mut messages: Vec<String> = Vec::new();
+        for c in &verdict.challenge {
+            let text = c.message.clone().unwrap_or_else(|| {
+                live.policies
+                    .text(
+                        Action::ChallengeText,
+                        &ctx,
+                        &[
+                            ("user", &user.owner.login),
+                            ("realm", &user.owner.realm),
+                            ("serial", &c.serial),
+                        ],
+                    )
+                    .unwrap_or_else(|| "please enter otp: ".to_owned())
+            });
+            if !messages.contains(&text) {
+                messages.push(text);
+            }
+        }
+        let text = messages.join(", ");
         let expect = Expect::ChallengeAnswer(Challenge::new(verdict.challenge, text.clone()));
         return open_session(state, conn, &login, expect, &text)
             .unwrap_or_else(|e| error_response(&e));

@@ -7,9 +7,11 @@
 pub mod applspec;
 pub mod daypassword;
 pub mod hotp;
+pub mod indexedsecret;
 pub mod motp;
 pub mod paper;
 pub mod pw;
+pub mod question;
 pub mod registration;
 pub mod spass;
 pub mod tan;
@@ -19,6 +21,15 @@ pub mod yubikey;
 use crate::store::TokenRecord;
 use protocol::{EnrollRequest, TokenType};
 use zeroize::Zeroizing;
+
+/// A challenge one token asks: what to show, and what its answer is checked against. The data
+/// lives only in the conversation's session (memory), never in the store.
+pub struct ChallengeData {
+    /// The question (e.g. "the positions 3, 7 of your secret"); `None`: the policy's
+    /// `challenge_text` or privacyIDEA's "please enter otp: ".
+    pub message: Option<String>,
+    pub data: Zeroizing<Vec<u8>>,
+}
 
 /// What enrollment starts from: the key (given or generated) and the OTP length and hash the
 /// request, the enrollment policies and the defaults settled on.
@@ -77,6 +88,38 @@ pub trait OtpAlgorithm: Sync {
     /// The shortest key an administrator may give (`--otpkey`).
     fn min_key_bytes(&self) -> usize {
         10
+    }
+
+    /// The type challenges on the PIN alone, without a `challenge_response` policy (privacyIDEA:
+    /// email, sms, indexedsecret, question, ocra, 4eyes).
+    fn challenges_on_pin(&self) -> bool {
+        false
+    }
+
+    /// Make the challenge a PIN triggered. `Err` says why this token cannot challenge now.
+    fn challenge(
+        &self,
+        _rec: &TokenRecord,
+        _material: &[u8],
+        _now: i64,
+    ) -> Result<ChallengeData, String> {
+        Ok(ChallengeData {
+            message: None,
+            data: Zeroizing::new(Vec::new()),
+        })
+    }
+
+    /// Check the answer to a challenge this token made (`data` from `challenge`). By default the
+    /// answer is the token's OTP.
+    fn check_answer(
+        &self,
+        rec: &TokenRecord,
+        material: &[u8],
+        _data: &[u8],
+        answer: &str,
+        now: i64,
+    ) -> Option<CounterState> {
+        self.check(rec, material, answer, now)
     }
 
     /// The material to store after `otp` was accepted, if using it changes the material (a TAN
@@ -149,6 +192,8 @@ pub fn algorithm(t: TokenType) -> &'static dyn OtpAlgorithm {
         TokenType::Tan => &tan::Tan,
         TokenType::Applspec => &applspec::Applspec,
         TokenType::Yubikey => &yubikey::Yubikey,
+        TokenType::Indexedsecret => &indexedsecret::Indexedsecret,
+        TokenType::Question => &question::Question,
     }
 }
 
