@@ -177,6 +177,87 @@ impl Pam {
         }
     }
 
+    /// `pamtester` as root, answering each prompt as it appears: `respond` sees the prompt's
+    /// text and returns the answer (`None` closes stdin). For challenges whose question is only
+    /// known once asked (positions of a secret, a random question, a code sent by mail).
+    /// A prompt is the text pamtester printed since the last answer, once it has been quiet for
+    /// a moment without ending in a newline.
+    pub fn login_interactive(
+        &self,
+        user: &str,
+        mut respond: impl FnMut(&str) -> Option<String>,
+    ) -> PamRun {
+        use std::io::{Read, Write};
+        use std::process::Stdio;
+        use std::sync::mpsc;
+        use std::time::{Duration, Instant};
+        let mut cmd = self.wrapped(Caller::Root, &[], "pamtester");
+        cmd.args([self.service.as_str(), user, "authenticate"]);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let _wrapper = pam_wrapper_lock();
+        let mut child = cmd.spawn().expect("start pamtester");
+        let mut stdin = child.stdin.take();
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let out_reader = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = stdout.read_to_end(&mut buf);
+            buf
+        });
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        let err_reader = std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut chunk) {
+                if n == 0 || tx.send(chunk[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut all = Vec::new();
+        let mut answered_up_to = 0;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(150)) {
+                Ok(bytes) => all.extend_from_slice(&bytes),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let pending = &all[answered_up_to..];
+                    if !pending.is_empty() && !pending.ends_with(b"\n") && stdin.is_some() {
+                        let text = String::from_utf8_lossy(pending).into_owned();
+                        let prompt = text.rsplit('\n').next().unwrap_or_default().to_owned();
+                        answered_up_to = all.len();
+                        match respond(&prompt) {
+                            Some(answer) => {
+                                if let Some(w) = stdin.as_mut() {
+                                    let _ = w.write_all(format!("{answer}\n").as_bytes());
+                                }
+                            }
+                            None => stdin = None,
+                        }
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pamtester did not finish in 30 s"
+            );
+        }
+        drop(stdin);
+        let status = child.wait().expect("wait for pamtester");
+        let _ = err_reader.join();
+        let stdout = out_reader.join().unwrap_or_default();
+        PamRun {
+            out: CmdOutput {
+                status,
+                stdout: String::from_utf8_lossy(&stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&all).into_owned(),
+            },
+            stack: self.stack.clone(),
+        }
+    }
+
     /// The exact return code of `pam_authenticate`, through libpamtest's Python binding
     /// (`python3-pypamtest`); each answer goes to one echo-off prompt.
     pub fn return_code(&self, user: &str, answers: &[&str]) -> i32 {

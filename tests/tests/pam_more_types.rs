@@ -225,9 +225,9 @@ fn a_real_yubikeys_otps_log_in_in_order_and_once_through_pam() {
 }
 
 #[test]
-fn indexedsecret_and_question_challenge_after_the_pin_through_pam() {
+fn indexedsecret_asks_two_positions_at_the_second_prompt_through_pam() {
     let daemon = Daemon::start();
-    // Every character the same, so the answer does not depend on the positions asked.
+    let secret: Vec<char> = "k9x2m7qz".chars().collect();
     daemon.enroll(&[
         "indexedsecret",
         "--user",
@@ -235,20 +235,41 @@ fn indexedsecret_and_question_challenge_after_the_pin_through_pam() {
         "--pin",
         "31",
         "--password",
-        "qqqqqqqq",
+        "k9x2m7qz",
     ]);
     let pam = Pam::new(&daemon, "");
-    let run = pam.login_as(pi_tests::Caller::Root, "root", &["31", "qq"]);
-    run.assert_accepted("PIN, then two characters of the secret");
+    let mut prompts = Vec::new();
+    let run = pam.login_interactive("root", |prompt| {
+        prompts.push(prompt.to_owned());
+        match prompts.len() {
+            1 => Some("31".into()),
+            2 => {
+                let list = prompt
+                    .split("positions ")
+                    .nth(1)?
+                    .split(" of your secret")
+                    .next()?;
+                Some(
+                    list.split(", ")
+                        .map(|p| secret[p.trim().parse::<usize>().unwrap() - 1])
+                        .collect(),
+                )
+            }
+            _ => None,
+        }
+    });
+    run.assert_accepted("PIN, then the two characters asked for");
     assert!(
-        run.out.stderr.contains("Please enter the positions"),
-        "{:?}",
-        run.out
+        prompts[1].contains("Please enter the positions"),
+        "{prompts:?}"
     );
-    pam.login_as(pi_tests::Caller::Root, "root", &["31", "qx", "xq", "xx"])
-        .assert_rejected("wrong characters, three times");
+    let wrong = pam.login_as(pi_tests::Caller::Root, "root", &["31", "!!", "!!", "!!"]);
+    wrong.assert_rejected("wrong characters, three times");
+}
 
-    let nobody_daemon = Daemon::start();
+#[test]
+fn question_asks_one_of_the_users_questions_at_the_second_prompt_through_pam() {
+    let daemon = Daemon::start();
     let mut args = vec![
         "question".to_owned(),
         "--user".into(),
@@ -258,12 +279,29 @@ fn indexedsecret_and_question_challenge_after_the_pin_through_pam() {
     ];
     for i in 1..=5 {
         args.push("--question".into());
-        args.push(format!("Question number {i}?=same answer"));
+        args.push(format!("Times seven of {i}?={}", i * 7));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    nobody_daemon.enroll(&args);
-    let pam = Pam::new(&nobody_daemon, "");
-    let run = pam.login_as(pi_tests::Caller::Root, "root", &["86", "same answer"]);
+    daemon.enroll(&args);
+    let pam = Pam::new(&daemon, "");
+    let mut asked = 0;
+    let run = pam.login_interactive("root", |prompt| {
+        asked += 1;
+        match asked {
+            1 => Some("86".into()),
+            2 => {
+                let i: u32 = prompt
+                    .split("Times seven of ")
+                    .nth(1)?
+                    .trim_end()
+                    .trim_end_matches('?')
+                    .parse()
+                    .ok()?;
+                Some((i * 7).to_string())
+            }
+            _ => None,
+        }
+    });
     run.assert_accepted("PIN, then the answer to the question asked");
-    assert!(run.out.stderr.contains("Question number "), "{:?}", run.out);
+    assert_eq!(asked, 2, "{:?}", run.out);
 }
