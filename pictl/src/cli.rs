@@ -227,6 +227,9 @@ pub enum TokenTypeArg {
     Indexedsecret,
     /// A questionnaire (--question, at least 5); the PIN alone brings one of the questions.
     Question,
+    /// OCRA challenge-response (RFC 6287, --ocrasuite): the PIN alone brings a challenge the
+    /// user's device answers.
+    Ocra,
 }
 
 impl From<TokenTypeArg> for TokenType {
@@ -245,6 +248,7 @@ impl From<TokenTypeArg> for TokenType {
             TokenTypeArg::Yubikey => TokenType::Yubikey,
             TokenTypeArg::Indexedsecret => TokenType::Indexedsecret,
             TokenTypeArg::Question => TokenType::Question,
+            TokenTypeArg::Ocra => TokenType::Ocra,
         }
     }
 }
@@ -350,6 +354,10 @@ pub struct EnrollArgs {
     /// answers are visible in `ps` while pictl runs.
     #[arg(long = "question", value_name = "QUESTION=ANSWER", value_parser = parse_question)]
     pub questions: Vec<(String, Secret)>,
+
+    /// ocra: the OCRA suite [default: OCRA-1:HOTP-SHA1-8:QH40].
+    #[arg(long, value_name = "SUITE")]
+    pub ocrasuite: Option<String>,
 
     /// PIN the user types before the OTP [default: no PIN]. `-` reads it from stdin, which keeps
     /// it out of `ps` and the shell history (on a terminal pictl asks twice, without echo).

@@ -2356,3 +2356,45 @@ fn question_asks_one_of_the_users_questions_after_the_pin() {
     ))));
     assert_eq!(kind, ErrorCode::InvalidArgument, "no questions");
 }
+
+#[test]
+fn ocra_suites_a_pam_login_cannot_serve_are_refused() {
+    let d = Daemon::start();
+    for suite in [
+        "OCRA-1:HOTP-SHA256-8:C-QN08-PSHA1",
+        "OCRA-1:HOTP-SHA1-6:QN08-S064",
+        "bogus",
+    ] {
+        let (kind, msg) = d.admin_err(AdminRequest::TokenEnroll(Box::new(EnrollRequest {
+            ocrasuite: Some(suite.into()),
+            ..root_spec(TokenType::Ocra)
+        })));
+        assert_eq!(kind, ErrorCode::InvalidArgument, "{suite}: {msg}");
+    }
+    let e = enroll_spec(&d, root_spec(TokenType::Ocra));
+    assert_eq!(
+        e.codes[0].expose().len(),
+        40,
+        "a generated SHA-1 key, shown once"
+    );
+    let mut c = d.client();
+    let begin = AuthBegin {
+        user: "root".into(),
+        service: "test".into(),
+        authtok: Some(Secret::new("")),
+        ..Default::default()
+    };
+    match c.call(&Request::AuthBegin(begin)).unwrap() {
+        Response::AuthStep {
+            prompt: Prompt::Secret { text },
+            ..
+        } => {
+            let q = text
+                .trim_start_matches("Enter the response to challenge ")
+                .trim_end_matches(": ");
+            assert_eq!(q.len(), 40, "the default suite asks 40 hex digits: {text}");
+            assert!(q.bytes().all(|b| b.is_ascii_hexdigit()), "{text}");
+        }
+        other => panic!("expected a challenge, got {other:?}"),
+    }
+}

@@ -124,6 +124,8 @@ pub enum TokenType {
     Indexedsecret,
     /// A questionnaire: the challenge asks one of the user's questions.
     Question,
+    /// OCRA (RFC 6287) challenge-response: the device computes the answer to a question.
+    Ocra,
 }
 
 impl TokenType {
@@ -142,6 +144,7 @@ impl TokenType {
             TokenType::Yubikey => "yubikey",
             TokenType::Indexedsecret => "indexedsecret",
             TokenType::Question => "question",
+            TokenType::Ocra => "ocra",
         }
     }
 }
@@ -188,6 +191,8 @@ pub struct EnrollRequest {
     pub service: Option<String>,
     /// question: the questions and their answers.
     pub questions: Vec<(String, Secret)>,
+    /// ocra: the OCRA suite, e.g. `OCRA-1:HOTP-SHA1-8:QH40`.
+    pub ocrasuite: Option<String>,
 }
 
 /// Changes to a token; `None` leaves a field as it is. For the validity bounds,

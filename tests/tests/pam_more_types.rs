@@ -305,3 +305,74 @@ fn question_asks_one_of_the_users_questions_at_the_second_prompt_through_pam() {
     run.assert_accepted("PIN, then the answer to the question asked");
     assert_eq!(asked, 2, "{:?}", run.out);
 }
+
+/// An OCRA response computed by Python, independently of pi (RFC 6287 §5 for a QN suite
+/// without counter, PIN, session or time).
+fn python_ocra(suite: &str, key_hex: &str, question: &str) -> String {
+    let script = format!(
+        "import hmac, hashlib\n\
+         q = format(int('{question}'), 'X').ljust(256, '0')\n\
+         msg = b'{suite}' + b'\\x00' + bytes.fromhex(q)\n\
+         mac = hmac.new(bytes.fromhex('{key_hex}'), msg, hashlib.sha1).digest()\n\
+         o = mac[-1] & 15\n\
+         code = (int.from_bytes(mac[o:o+4], 'big') & 0x7fffffff) % 10**6\n\
+         print(str(code).zfill(6))\n"
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn ocra_challenge_is_answered_by_an_independent_implementation_through_pam() {
+    let suite = "OCRA-1:HOTP-SHA1-6:QN08";
+    let key = test_key("ocra", 20);
+    let daemon = Daemon::start();
+    daemon.enroll(&[
+        "ocra",
+        "--user",
+        "root",
+        "--pin",
+        "64",
+        "--otpkey",
+        &key,
+        "--ocrasuite",
+        suite,
+    ]);
+    let pam = Pam::new(&daemon, "");
+    let mut asked = 0;
+    let run = pam.login_interactive("root", |prompt| {
+        asked += 1;
+        match asked {
+            1 => Some("64".into()),
+            2 => {
+                let q = prompt
+                    .split("challenge ")
+                    .nth(1)?
+                    .trim_end()
+                    .trim_end_matches(':');
+                Some(python_ocra(suite, &key, q))
+            }
+            _ => None,
+        }
+    });
+    run.assert_accepted("PIN, then the response to the challenge");
+    let wrong = pam.login_as(
+        pi_tests::Caller::Root,
+        "root",
+        &["64", "000000", "000001", "000002"],
+    );
+    wrong.assert_rejected("wrong responses");
+    // A sanity check of the oracle against RFC 6287's first vector.
+    assert_eq!(
+        python_ocra(
+            suite,
+            "3132333435363738393031323334353637383930",
+            "00000000"
+        ),
+        "237653"
+    );
+}

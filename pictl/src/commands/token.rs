@@ -148,6 +148,7 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
         count: args.count,
         service: args.service,
         questions: args.questions,
+        ocrasuite: args.ocrasuite,
     };
     let enrolled = match ctx.admin(AdminRequest::TokenEnroll(Box::new(request)), "token enroll")? {
         AdminResponse::Enrolled(enrolled) => enrolled,
@@ -228,6 +229,10 @@ fn enrolled_text(
             TokenType::Indexedsecret => {
                 "The user types the PIN, then the characters of the secret the prompt asks for."
             }
+            TokenType::Ocra => {
+                "The user types the PIN, then the device's response to the challenge shown. A \
+                 generated key must be loaded into the device (shown only once)."
+            }
             TokenType::Question => {
                 "The user types the PIN, then the answer to the question the prompt asks."
             }
@@ -279,6 +284,7 @@ fn codes_text(kind: TokenType, codes: &[Secret]) -> String {
         TokenType::Pw | TokenType::Applspec => "password",
         TokenType::Yubikey => "AES key (hex)",
         TokenType::Indexedsecret => "secret",
+        TokenType::Ocra => "key (hex)",
         _ => "code",
     };
     for c in codes {

@@ -13,11 +13,16 @@ pub const SYNC_WINDOW: u64 = 1000;
 
 /// The HOTP value for `counter`: HMAC, dynamic truncation, mod 10^digits, zero-padded.
 pub fn hotp(key: &[u8], counter: u64, digits: u8, hash: HashAlgorithm) -> String {
-    let msg = counter.to_be_bytes();
+    truncated_hmac(key, &counter.to_be_bytes(), digits, hash)
+}
+
+/// HMAC of `msg`, dynamically truncated to `digits` decimal digits (RFC 4226 §5.3; OCRA uses it
+/// with its own message).
+pub fn truncated_hmac(key: &[u8], msg: &[u8], digits: u8, hash: HashAlgorithm) -> String {
     let mac: Vec<u8> = match hash {
-        HashAlgorithm::Sha1 => mac::<Hmac<sha1::Sha1>>(key, &msg),
-        HashAlgorithm::Sha256 => mac::<Hmac<sha2::Sha256>>(key, &msg),
-        HashAlgorithm::Sha512 => mac::<Hmac<sha2::Sha512>>(key, &msg),
+        HashAlgorithm::Sha1 => mac::<Hmac<sha1::Sha1>>(key, msg),
+        HashAlgorithm::Sha256 => mac::<Hmac<sha2::Sha256>>(key, msg),
+        HashAlgorithm::Sha512 => mac::<Hmac<sha2::Sha512>>(key, msg),
     };
     let offset = (mac[mac.len() - 1] & 0x0f) as usize;
     let bin = u32::from_be_bytes([

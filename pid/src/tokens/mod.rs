@@ -9,6 +9,7 @@ pub mod daypassword;
 pub mod hotp;
 pub mod indexedsecret;
 pub mod motp;
+pub mod ocra;
 pub mod paper;
 pub mod pw;
 pub mod question;
@@ -194,6 +195,7 @@ pub fn algorithm(t: TokenType) -> &'static dyn OtpAlgorithm {
         TokenType::Yubikey => &yubikey::Yubikey,
         TokenType::Indexedsecret => &indexedsecret::Indexedsecret,
         TokenType::Question => &question::Question,
+        TokenType::Ocra => &ocra::Ocra,
     }
 }
 
