@@ -126,7 +126,7 @@ pub enum Command {
 pub enum TokenCommand {
     /// Create a token for a user and print its key, otpauth URL and QR code (shown only once).
     #[command(after_help = ENROLL_AFTER_HELP)]
-    Enroll(EnrollArgs),
+    Enroll(Box<EnrollArgs>),
     /// List tokens with their owner, state and counters (all tokens unless filtered).
     List(ListArgs),
     /// Show every detail of one token (times in UTC).
@@ -230,6 +230,10 @@ pub enum TokenTypeArg {
     /// OCRA challenge-response (RFC 6287, --ocrasuite): the PIN alone brings a challenge the
     /// user's device answers.
     Ocra,
+    /// A code e-mailed when the PIN is typed (--email; pid.toml [smtp]).
+    Email,
+    /// A code sent by SMS when the PIN is typed (--phone; pid.toml [sms]).
+    Sms,
 }
 
 impl From<TokenTypeArg> for TokenType {
@@ -249,6 +253,8 @@ impl From<TokenTypeArg> for TokenType {
             TokenTypeArg::Indexedsecret => TokenType::Indexedsecret,
             TokenTypeArg::Question => TokenType::Question,
             TokenTypeArg::Ocra => TokenType::Ocra,
+            TokenTypeArg::Email => TokenType::Email,
+            TokenTypeArg::Sms => TokenType::Sms,
         }
     }
 }
@@ -358,6 +364,14 @@ pub struct EnrollArgs {
     /// ocra: the OCRA suite [default: OCRA-1:HOTP-SHA1-8:QH40].
     #[arg(long, value_name = "SUITE")]
     pub ocrasuite: Option<String>,
+
+    /// email: the address the codes are sent to.
+    #[arg(long, value_name = "ADDRESS")]
+    pub email: Option<String>,
+
+    /// sms: the phone number the codes are sent to.
+    #[arg(long, value_name = "NUMBER")]
+    pub phone: Option<String>,
 
     /// PIN the user types before the OTP [default: no PIN]. `-` reads it from stdin, which keeps
     /// it out of `ps` and the shell history (on a terminal pictl asks twice, without echo).
@@ -748,7 +762,7 @@ mod tests {
     #[test]
     fn unknown_token_type_and_missing_user_are_usage_errors() {
         assert_eq!(
-            parse(&["token", "enroll", "sms", "--user", "a"])
+            parse(&["token", "enroll", "tiqr", "--user", "a"])
                 .unwrap_err()
                 .exit_code(),
             2

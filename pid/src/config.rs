@@ -30,6 +30,10 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub tokens: TokenDefaults,
     pub store: StoreConfig,
+    /// The mail server e-mail tokens send their codes through.
+    pub smtp: SmtpConfig,
+    /// The gateway SMS tokens send their codes through.
+    pub sms: SmsConfig,
     /// User stores by name (`[resolvers.NAME]`). Without any, the host's accounts.
     pub resolvers: BTreeMap<String, ResolverConfig>,
     /// Realms by name (`[realms.NAME]`): ordered resolver lists. Without any, `default_realm`
@@ -194,6 +198,147 @@ pub struct Argon2Config {
     pub parallelism: u32,
 }
 
+/// `[smtp]`: where e-mail tokens' codes are sent. Unset `host`: e-mail tokens cannot challenge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    /// `starttls` (default), `tls` (implicit TLS, usually port 465) or `none` (only for a
+    /// relay on this host).
+    pub tls: SmtpTls,
+    /// The sender address, e.g. `pi@example.org`.
+    pub sender: String,
+    /// Log in as this user (with `password_file`); absent: no authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// A root-only file holding the SMTP password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// PEM CA certificate(s) of the server; the system's trust store if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    pub timeout_secs: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    Starttls,
+    Tls,
+    None,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: String::new(),
+            port: 25,
+            tls: SmtpTls::Starttls,
+            sender: String::new(),
+            username: None,
+            password_file: None,
+            ca_file: None,
+            timeout_secs: 10,
+        }
+    }
+}
+
+/// `[sms]`: where SMS tokens' codes are sent — an HTTP gateway (`url`) or a program (`command`,
+/// which gets the phone number as its last argument and the message on stdin).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// HTTP gateway, e.g. `https://sms.example.org/send`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub url: String,
+    /// `POST` (default) or `GET`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub method: String,
+    /// Extra request headers, e.g. `{ Authorization = "Bearer …" }`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// The request body (POST) or query string (GET), with `{phone}` and `{message}`
+    /// (URL-encoded in a query, JSON-escaped when the body starts with `{`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub body: String,
+    /// Success needs a 2xx status and, if set, this text in the response.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub success_contains: String,
+    /// A program instead of HTTP: argv, to which the phone number is appended.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    pub timeout_secs: u64,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            url: String::new(),
+            method: String::new(),
+            headers: BTreeMap::new(),
+            body: String::new(),
+            success_contains: String::new(),
+            command: Vec::new(),
+            timeout_secs: 10,
+        }
+    }
+}
+
+impl SmtpConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.host.is_empty() {
+            return Ok(());
+        }
+        if !self.sender.contains('@') {
+            return Err("smtp.sender must be an address such as \"pi@example.org\"".into());
+        }
+        if self.username.is_some() != self.password_file.is_some() {
+            return Err("smtp.username and smtp.password_file come together".into());
+        }
+        for (key, path) in [
+            ("password_file", &self.password_file),
+            ("ca_file", &self.ca_file),
+        ] {
+            if path.as_ref().is_some_and(|p| !p.is_absolute()) {
+                return Err(format!("smtp.{key} must be an absolute path"));
+            }
+        }
+        if !(1..=120).contains(&self.timeout_secs) {
+            return Err("smtp.timeout_secs must be between 1 and 120".into());
+        }
+        Ok(())
+    }
+}
+
+impl SmsConfig {
+    fn validate(&self) -> Result<(), String> {
+        if !self.url.is_empty() && !self.command.is_empty() {
+            return Err(
+                "sms: set either url (an HTTP gateway) or command (a program), not both".into(),
+            );
+        }
+        let http = self.url.starts_with("https://") || self.url.starts_with("http://");
+        if !self.url.is_empty() && !http {
+            return Err("sms.url must start with https:// (or http:// for a local gateway)".into());
+        }
+        if !matches!(self.method.as_str(), "" | "GET" | "POST") {
+            return Err("sms.method is GET or POST".into());
+        }
+        if self
+            .command
+            .first()
+            .is_some_and(|p| !Path::new(p).is_absolute())
+        {
+            return Err("sms.command must start with an absolute path to the program".into());
+        }
+        if !(1..=120).contains(&self.timeout_secs) {
+            return Err("sms.timeout_secs must be between 1 and 120".into());
+        }
+        Ok(())
+    }
+}
+
 /// The sled store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -253,6 +398,8 @@ impl Default for Config {
             argon2: Argon2Config::default(),
             limits: LimitsConfig::default(),
             tokens: TokenDefaults::default(),
+            smtp: SmtpConfig::default(),
+            sms: SmsConfig::default(),
             store: StoreConfig::default(),
             resolvers: BTreeMap::new(),
             realms: BTreeMap::new(),
@@ -392,6 +539,8 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        self.smtp.validate()?;
+        self.sms.validate()?;
         if self.version != 1 {
             return Err(format!(
                 "version = {} is not supported; use version = 1",

@@ -33,6 +33,9 @@ pub enum PidError {
     /// needs to know which store failed and why.
     #[error("user store unavailable: {0}")]
     UserStore(String),
+    /// A code could not be sent (mail server, SMS gateway): the operator needs to know why.
+    #[error("could not send the code: {0}")]
+    Delivery(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -53,6 +56,7 @@ impl PidError {
             | PidError::Corrupt(_)
             | PidError::Crypto(_)
             | PidError::UserStore(_)
+            | PidError::Delivery(_)
             | PidError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -60,7 +64,11 @@ impl PidError {
     /// What the peer is told. Internal causes stay in the log.
     pub fn public_message(&self) -> String {
         match self.code() {
-            ErrorCode::Internal if matches!(self, PidError::UserStore(_)) => self.to_string(),
+            ErrorCode::Internal
+                if matches!(self, PidError::UserStore(_) | PidError::Delivery(_)) =>
+            {
+                self.to_string()
+            }
             ErrorCode::Internal => {
                 "internal error in the pi daemon; its log (journalctl -u pid) has the cause".into()
             }

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod crypto;
+pub mod delivery;
 pub mod dispatch;
 pub mod error;
 pub mod handlers;

@@ -126,6 +126,10 @@ pub enum TokenType {
     Question,
     /// OCRA (RFC 6287) challenge-response: the device computes the answer to a question.
     Ocra,
+    /// A code sent by e-mail when the PIN is typed.
+    Email,
+    /// A code sent by SMS when the PIN is typed.
+    Sms,
 }
 
 impl TokenType {
@@ -145,6 +149,8 @@ impl TokenType {
             TokenType::Indexedsecret => "indexedsecret",
             TokenType::Question => "question",
             TokenType::Ocra => "ocra",
+            TokenType::Email => "email",
+            TokenType::Sms => "sms",
         }
     }
 }
@@ -193,6 +199,10 @@ pub struct EnrollRequest {
     pub questions: Vec<(String, Secret)>,
     /// ocra: the OCRA suite, e.g. `OCRA-1:HOTP-SHA1-8:QH40`.
     pub ocrasuite: Option<String>,
+    /// email: where the codes go.
+    pub email: Option<String>,
+    /// sms: the phone number the codes go to.
+    pub phone: Option<String>,
 }
 
 /// Changes to a token; `None` leaves a field as it is. For the validity bounds,

@@ -99,6 +99,8 @@ fn requests() -> Vec<Request> {
             service: None,
             questions: vec![("q".into(), Secret::new("a"))],
             ocrasuite: None,
+            email: None,
+            phone: None,
         }))),
         admin(AdminRequest::TokenList {
             user: Some(user()),
@@ -323,9 +325,9 @@ const GOLDEN_REQUESTS: &[&str] = &[
     "00",
     "01017501730101680000010170",
     "02050161",
-    // protocol 2 appended the motppin, password, count, service, questions and ocrasuite
-    // fields: the old bytes plus 00 00 0105 00 0101710161 00.
-    "0300010001017500010153010261620106010200000101640000010500010171016100",
+    // protocol 2 appended the motppin, password, count, service, questions, ocrasuite, email
+    // and phone fields: the old bytes plus 00 00 0105 00 0101710161 00 00 00.
+    "03000100010175000101530102616201060102000001016400000105000101710161000000",
     "0301010175000003",
     "03020153",
     "03030153",
@@ -378,6 +380,8 @@ fn token_type_indices_are_stable() {
         TokenType::Indexedsecret,
         TokenType::Question,
         TokenType::Ocra,
+        TokenType::Email,
+        TokenType::Sms,
     ];
     let bytes: Vec<String> = all
         .iter()
@@ -385,7 +389,10 @@ fn token_type_indices_are_stable() {
         .collect();
     assert_eq!(
         bytes,
-        ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "0a", "0b", "0c", "0d"]
+        [
+            "00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "0a", "0b", "0c", "0d",
+            "0e", "0f"
+        ]
     );
     for t in all {
         assert_eq!(

@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod oath;
 pub mod pam;
 pub mod process;
+pub mod sinks;
 pub mod slapd;
 pub mod wire;
 

@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 pub fn run(ctx: &mut Ctx<'_, '_>, command: TokenCommand) -> Result<Exit, Error> {
     use AdminRequest as R;
     match command {
-        TokenCommand::Enroll(args) => enroll(ctx, args),
+        TokenCommand::Enroll(args) => enroll(ctx, *args),
         TokenCommand::List(args) => list(ctx, &args),
         TokenCommand::Show(SerialArg { serial }) => show(ctx, serial),
         TokenCommand::Delete(SerialArg { serial }) => simple(
@@ -149,6 +149,8 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
         service: args.service,
         questions: args.questions,
         ocrasuite: args.ocrasuite,
+        email: args.email,
+        phone: args.phone,
     };
     let enrolled = match ctx.admin(AdminRequest::TokenEnroll(Box::new(request)), "token enroll")? {
         AdminResponse::Enrolled(enrolled) => enrolled,
@@ -228,6 +230,9 @@ fn enrolled_text(
             }
             TokenType::Indexedsecret => {
                 "The user types the PIN, then the characters of the secret the prompt asks for."
+            }
+            TokenType::Email | TokenType::Sms => {
+                "The user types the PIN; the code is sent and asked for at the next prompt."
             }
             TokenType::Ocra => {
                 "The user types the PIN, then the device's response to the challenge shown. A \

@@ -35,6 +35,8 @@ pub struct Verdict {
     pub challenge: Vec<Challenged>,
     /// A wrong answer to a challenge whose tokens are still usable: it may be answered again.
     pub may_retry: bool,
+    /// Codes to send before the challenge is asked (e-mail, SMS).
+    pub deliveries: Vec<crate::tokens::Delivery>,
 }
 
 /// One token's challenge in a conversation.
@@ -306,6 +308,7 @@ pub async fn evaluate(
             serials,
             challenge: Vec::new(),
             may_retry: false,
+            deliveries: Vec::new(),
         }
     } else if !challenge.is_empty() {
         // privacyIDEA: one transaction for all triggered tokens; no fail counter is charged.
@@ -319,11 +322,14 @@ pub async fn evaluate(
             let rec = &live[i].1;
             let key = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
             match algorithm(rec.token_type).challenge(rec, &key, now) {
-                Ok(c) => v.challenge.push(Challenged {
-                    serial: rec.serial.clone(),
-                    message: c.message,
-                    data: c.data,
-                }),
+                Ok(c) => {
+                    v.challenge.push(Challenged {
+                        serial: rec.serial.clone(),
+                        message: c.message,
+                        data: c.data,
+                    });
+                    v.deliveries.extend(c.delivery);
+                }
                 Err(why) => {
                     tracing::warn!(serial = %rec.serial, "no challenge: {why}");
                 }
@@ -436,6 +442,7 @@ fn reject(detail: &str, user: &str, serials: Vec<String>) -> Verdict {
         token_type: None,
         challenge: Vec::new(),
         may_retry: false,
+        deliveries: Vec::new(),
     }
 }
 

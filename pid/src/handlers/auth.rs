@@ -414,6 +414,35 @@ async fn passthru(
     })
 }
 
+/// Send a challenge's code with the texts the policies choose (privacyIDEA's defaults: the code
+/// alone, subject "Your OTP").
+async fn deliver(
+    live: &crate::Live,
+    ctx: &policy::Context<'_>,
+    user: &ResolvedUser,
+    d: &crate::tokens::Delivery,
+) -> Result<(), PidError> {
+    let tags = [
+        ("otp", d.otp.as_str()),
+        ("user", user.owner.login.as_str()),
+        ("realm", user.owner.realm.as_str()),
+    ];
+    let (text_action, default) = match d.channel {
+        crate::tokens::Channel::Email => (Action::EmailText, "<otp>"),
+        crate::tokens::Channel::Sms => (Action::SmsText, "<otp>"),
+    };
+    let body = zeroize::Zeroizing::new(
+        live.policies
+            .text(text_action, ctx, &tags)
+            .unwrap_or_else(|| policy::fill_tags(default, &tags)),
+    );
+    let subject = live
+        .policies
+        .text(Action::EmailSubject, ctx, &tags)
+        .unwrap_or_else(|| "Your OTP".to_owned());
+    crate::delivery::send(&live.config, d, &subject, body).await
+}
+
 /// A store (user store, token store) could not answer: the login fails closed, the audit says
 /// why, the operator's log has the cause.
 fn unavailable(state: &State, mut entry: protocol::AuditEntry, e: &PidError) -> Response {
@@ -552,6 +581,19 @@ async fn finish(
             }
         }
         let text = messages.join(", ");
+        for d in &verdict.deliveries {
+            if let Err(e) = deliver(&live, &ctx, user, d).await {
+                tracing::error!(error = %e, user = %user.owner.login, "no code sent");
+                let mut entry = login.audit_entry(state, caller);
+                entry.message = e.to_string();
+                audit::record(state, entry);
+                return Response::AuthDone(Outcome::Reject {
+                    message: "The code could not be sent; try again later or ask an \
+                              administrator."
+                        .into(),
+                });
+            }
+        }
         let expect = Expect::ChallengeAnswer(Challenge::new(verdict.challenge, text.clone()));
         return open_session(state, conn, &login, expect, &text)
             .unwrap_or_else(|e| error_response(&e));

@@ -435,7 +435,7 @@ fn allowed_tags(action: Action) -> &'static [&'static str] {
     match action {
         Action::ChallengeText => &["user", "realm", "serial"],
         Action::SmsText | Action::EmailText | Action::EmailSubject => {
-            &["otp", "user", "realm", "serial", "time", "date"]
+            &["otp", "user", "realm", "serial"]
         }
         _ => &[],
     }
@@ -951,9 +951,11 @@ pub struct AuthLimit {
 }
 
 /// Replace each `{tag}` by its value; unknown tags were refused at load.
-fn fill_tags(text: &str, tags: &[(&str, &str)]) -> String {
+/// Replace each `{tag}` (and privacyIDEA's `<otp>`/`<serial>` spelling) by its value.
+pub fn fill_tags(text: &str, tags: &[(&str, &str)]) -> String {
     tags.iter().fold(text.to_owned(), |t, (name, value)| {
         t.replace(&format!("{{{name}}}"), value)
+            .replace(&format!("<{name}>"), value)
     })
 }
 

@@ -68,6 +68,7 @@ impl OtpAlgorithm for Indexedsecret {
                 list.join(", ")
             )),
             data: Zeroizing::new(positions.iter().map(|&p| p as u8).collect()),
+            delivery: None,
         })
     }
 

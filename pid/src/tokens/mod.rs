@@ -6,6 +6,7 @@
 
 pub mod applspec;
 pub mod daypassword;
+pub mod email;
 pub mod hotp;
 pub mod indexedsecret;
 pub mod motp;
@@ -14,6 +15,8 @@ pub mod paper;
 pub mod pw;
 pub mod question;
 pub mod registration;
+pub mod sent_code;
+pub mod sms;
 pub mod spass;
 pub mod tan;
 pub mod totp;
@@ -30,6 +33,34 @@ pub struct ChallengeData {
     /// `challenge_text` or privacyIDEA's "please enter otp: ".
     pub message: Option<String>,
     pub data: Zeroizing<Vec<u8>>,
+    /// A code to send to the user (e-mail, SMS) before the question is asked.
+    pub delivery: Option<Delivery>,
+}
+
+/// A code on its way to the user; the daemon composes the text from the policies
+/// (`emailtext`, `emailsubject`, `smstext`) and sends it.
+pub struct Delivery {
+    pub channel: Channel,
+    /// The address or phone number.
+    pub to: String,
+    pub otp: Zeroizing<String>,
+}
+
+/// The code never appears in logs or `Debug` output.
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("channel", &self.channel)
+            .field("to", &self.to)
+            .field("otp", &"***")
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    Email,
+    Sms,
 }
 
 /// What enrollment starts from: the key (given or generated) and the OTP length and hash the
@@ -107,6 +138,7 @@ pub trait OtpAlgorithm: Sync {
         Ok(ChallengeData {
             message: None,
             data: Zeroizing::new(Vec::new()),
+            delivery: None,
         })
     }
 
@@ -196,6 +228,8 @@ pub fn algorithm(t: TokenType) -> &'static dyn OtpAlgorithm {
         TokenType::Indexedsecret => &indexedsecret::Indexedsecret,
         TokenType::Question => &question::Question,
         TokenType::Ocra => &ocra::Ocra,
+        TokenType::Email => &email::Email,
+        TokenType::Sms => &sms::Sms,
     }
 }
 

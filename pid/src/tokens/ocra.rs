@@ -267,6 +267,7 @@ impl OtpAlgorithm for Ocra {
         Ok(ChallengeData {
             message: Some(format!("Enter the response to challenge {q}: ")),
             data: Zeroizing::new(q.into_bytes()),
+            delivery: None,
         })
     }
 

@@ -85,6 +85,7 @@ impl OtpAlgorithm for Question {
         Ok(ChallengeData {
             message: Some(format!("{} ", pairs[i].0.trim_end())),
             data: Zeroizing::new((i as u32).to_be_bytes().to_vec()),
+            delivery: None,
         })
     }
 
