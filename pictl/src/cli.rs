@@ -234,6 +234,9 @@ pub enum TokenTypeArg {
     Email,
     /// A code sent by SMS when the PIN is typed (--phone; pid.toml [sms]).
     Sms,
+    /// A factory-configured Yubikey checked by a Yubico validation server (--tokenid; pid.toml
+    /// [yubico]).
+    Yubico,
 }
 
 impl From<TokenTypeArg> for TokenType {
@@ -255,6 +258,7 @@ impl From<TokenTypeArg> for TokenType {
             TokenTypeArg::Ocra => TokenType::Ocra,
             TokenTypeArg::Email => TokenType::Email,
             TokenTypeArg::Sms => TokenType::Sms,
+            TokenTypeArg::Yubico => TokenType::Yubico,
         }
     }
 }
@@ -372,6 +376,10 @@ pub struct EnrollArgs {
     /// sms: the phone number the codes are sent to.
     #[arg(long, value_name = "NUMBER")]
     pub phone: Option<String>,
+
+    /// yubico: the key's public id, the first 12 characters of any touch.
+    #[arg(long, value_name = "ID")]
+    pub tokenid: Option<String>,
 
     /// PIN the user types before the OTP [default: no PIN]. `-` reads it from stdin, which keeps
     /// it out of `ps` and the shell history (on a terminal pictl asks twice, without echo).

@@ -36,6 +36,9 @@ pub enum PidError {
     /// A code could not be sent (mail server, SMS gateway): the operator needs to know why.
     #[error("could not send the code: {0}")]
     Delivery(String),
+    /// A validation server (Yubico) could not give an answer.
+    #[error("validation server unavailable: {0}")]
+    Remote(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -57,6 +60,7 @@ impl PidError {
             | PidError::Crypto(_)
             | PidError::UserStore(_)
             | PidError::Delivery(_)
+            | PidError::Remote(_)
             | PidError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -65,7 +69,10 @@ impl PidError {
     pub fn public_message(&self) -> String {
         match self.code() {
             ErrorCode::Internal
-                if matches!(self, PidError::UserStore(_) | PidError::Delivery(_)) =>
+                if matches!(
+                    self,
+                    PidError::UserStore(_) | PidError::Delivery(_) | PidError::Remote(_)
+                ) =>
             {
                 self.to_string()
             }

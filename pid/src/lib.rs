@@ -21,6 +21,7 @@ pub mod store;
 pub mod sys;
 pub mod tokens;
 pub mod users;
+pub mod yubico_client;
 
 use clock::Clock;
 use config::Config;
@@ -209,6 +210,19 @@ impl State {
         tokio::task::spawn_blocking(move || live.realms.check_password(&user, &password))
             .await
             .map_err(|e| PidError::Internal(format!("password check task failed: {e}")))?
+    }
+
+    /// Ask the Yubico validation servers about `otp`, off the executor.
+    pub async fn verify_yubico(&self, otp: &str) -> Result<bool, PidError> {
+        let cfg = self.live().config.yubico.clone();
+        let otp = otp.to_owned();
+        let verdict = tokio::task::spawn_blocking(move || yubico_client::verify(&cfg, &otp))
+            .await
+            .map_err(|e| PidError::Internal(format!("validation task failed: {e}")))??;
+        if let yubico_client::Verdict::Refused(status) = &verdict {
+            tracing::info!(status = %status, "the Yubico validation server refused an OTP");
+        }
+        Ok(verdict == yubico_client::Verdict::Ok)
     }
 
     /// argon2id off the executor.

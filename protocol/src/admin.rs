@@ -130,6 +130,8 @@ pub enum TokenType {
     Email,
     /// A code sent by SMS when the PIN is typed.
     Sms,
+    /// A Yubikey verified by a Yubico validation server (YubiCloud or your own).
+    Yubico,
 }
 
 impl TokenType {
@@ -151,6 +153,7 @@ impl TokenType {
             TokenType::Ocra => "ocra",
             TokenType::Email => "email",
             TokenType::Sms => "sms",
+            TokenType::Yubico => "yubico",
         }
     }
 }
@@ -203,6 +206,8 @@ pub struct EnrollRequest {
     pub email: Option<String>,
     /// sms: the phone number the codes go to.
     pub phone: Option<String>,
+    /// yubico: the key's public id (its first 12 modhex characters).
+    pub tokenid: Option<String>,
 }
 
 /// Changes to a token; `None` leaves a field as it is. For the validity bounds,

@@ -101,6 +101,7 @@ fn requests() -> Vec<Request> {
             ocrasuite: None,
             email: None,
             phone: None,
+            tokenid: None,
         }))),
         admin(AdminRequest::TokenList {
             user: Some(user()),
@@ -325,9 +326,9 @@ const GOLDEN_REQUESTS: &[&str] = &[
     "00",
     "01017501730101680000010170",
     "02050161",
-    // protocol 2 appended the motppin, password, count, service, questions, ocrasuite, email
-    // and phone fields: the old bytes plus 00 00 0105 00 0101710161 00 00 00.
-    "03000100010175000101530102616201060102000001016400000105000101710161000000",
+    // protocol 2 appended the motppin, password, count, service, questions, ocrasuite, email,
+    // phone and tokenid fields: the old bytes plus 00 00 0105 00 0101710161 00 00 00 00.
+    "0300010001017500010153010261620106010200000101640000010500010171016100000000",
     "0301010175000003",
     "03020153",
     "03030153",
@@ -382,18 +383,15 @@ fn token_type_indices_are_stable() {
         TokenType::Ocra,
         TokenType::Email,
         TokenType::Sms,
+        TokenType::Yubico,
     ];
     let bytes: Vec<String> = all
         .iter()
         .map(|t| hex::encode(encode_value(t).unwrap()))
         .collect();
-    assert_eq!(
-        bytes,
-        [
-            "00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "0a", "0b", "0c", "0d",
-            "0e", "0f"
-        ]
-    );
+    // Each variant is its index, in declaration order: append new types at the end.
+    let expected: Vec<String> = (0..all.len()).map(|i| format!("{i:02x}")).collect();
+    assert_eq!(bytes, expected);
     for t in all {
         assert_eq!(
             decode_value::<TokenType>(&encode_value(&t).unwrap()).unwrap(),

@@ -48,6 +48,35 @@ print(s.server_address[1], flush=True)
 s.serve_forever()
 "#;
 
+const YUBICO: &str = r#"
+import base64, hashlib, hmac, http.server, sys, urllib.parse
+out = sys.argv[1]
+key = base64.b64decode(open(out + "/apikey").read())
+seen = set()
+def sign(params):
+    text = "&".join("%s=%s" % (k, params[k]) for k in sorted(params) if k != "h")
+    return base64.b64encode(hmac.new(key, text.encode(), hashlib.sha1).digest()).decode()
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        q = {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query).items()}
+        if q.get("h") != sign(q):
+            status = "BAD_SIGNATURE"
+        elif q["otp"] in seen:
+            status = "REPLAYED_OTP"
+        elif q["otp"].endswith("c" * 32):
+            status = "BAD_OTP"
+        else:
+            status = "OK"; seen.add(q["otp"])
+        r = {"t": "2026-11-23T00:00:00Z0000", "otp": q["otp"], "nonce": q["nonce"], "status": status}
+        r["h"] = sign(r)
+        body = "\r\n".join("%s=%s" % kv for kv in r.items()).encode()
+        self.send_response(200); self.end_headers(); self.wfile.write(body)
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
 /// A Python receiver process and the directory its messages land in.
 pub struct Sink {
     child: Child,
@@ -57,7 +86,10 @@ pub struct Sink {
 
 impl Sink {
     fn start(script: &str) -> Sink {
-        let dir = tempfile::tempdir().expect("tempdir");
+        Sink::start_in(tempfile::tempdir().expect("tempdir"), script)
+    }
+
+    fn start_in(dir: TempDir, script: &str) -> Sink {
         let mut child = Command::new("python3")
             .args(["-c", script])
             .arg(dir.path())
@@ -81,6 +113,15 @@ impl Sink {
     /// An HTTP server that answers 200 "OK queued" and keeps every request as a file.
     pub fn http() -> Sink {
         Sink::start(HTTP)
+    }
+
+    /// A Yubico validation protocol 2.0 server that checks request signatures with
+    /// `api_key_b64`, signs its answers, says OK to a new OTP, REPLAYED_OTP to a repeated one
+    /// and BAD_OTP to one ending in 32 `c`.
+    pub fn yubico(api_key_b64: &str) -> Sink {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("apikey"), api_key_b64).expect("write the API key");
+        Sink::start_in(dir, YUBICO)
     }
 
     pub fn dir(&self) -> &Path {

@@ -179,3 +179,48 @@ fn a_code_that_cannot_be_sent_fails_the_login_with_a_reason() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_yubico_otp_is_confirmed_by_a_signed_validation_server_through_pam() {
+    let key_b64 = "cGktdGVzdC1hcGkta2V5LTIwYg==";
+    let server = Sink::yubico(key_b64);
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("yubico.key");
+    std::fs::write(&key_file, key_b64).unwrap();
+    let daemon = Daemon::start_with(DaemonOptions {
+        extra_toml: format!(
+            "[yubico]\nurls = [\"http://127.0.0.1:{}/wsapi/2.0/verify\"]\nclient_id = \"4711\"\n\
+             api_key_file = \"{}\"\n",
+            server.port,
+            key_file.display()
+        ),
+        ..Default::default()
+    });
+    daemon.enroll(&[
+        "yubico",
+        "--user",
+        "root",
+        "--tokenid",
+        "ccccccbcgujh",
+        "--pin",
+        "9",
+    ]);
+    let pam = Pam::new(&daemon, "");
+    let otp = "ccccccbcgujhingjrdejhgfnuetrgigvejhhgbkugded";
+    pam.login("root", &format!("9{otp}"))
+        .assert_accepted("the server says OK");
+    pam.login("root", &format!("9{otp}"))
+        .assert_rejected("the server says REPLAYED_OTP");
+    pam.login("root", &format!("9ccccccbcgujh{}", "c".repeat(32)))
+        .assert_rejected("the server says BAD_OTP");
+    pam.login("root", &format!("9ccccccbcguji{}", &otp[12..]))
+        .assert_rejected("another key's public id is not even sent");
+    // A server that signs with another key is not believed.
+    let liar = Sink::yubico("b3RoZXIta2V5");
+    let text = std::fs::read_to_string(daemon.config_path()).unwrap();
+    let text = text.replace(&server.port.to_string(), &liar.port.to_string());
+    assert!(daemon.reload_config(&text), "{}", daemon.log());
+    let fresh = "ccccccbcgujhrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr";
+    pam.login("root", &format!("9{fresh}"))
+        .assert_refused("an answer with a wrong signature");
+}

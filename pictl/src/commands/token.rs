@@ -151,6 +151,7 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
         ocrasuite: args.ocrasuite,
         email: args.email,
         phone: args.phone,
+        tokenid: args.tokenid,
     };
     let enrolled = match ctx.admin(AdminRequest::TokenEnroll(Box::new(request)), "token enroll")? {
         AdminResponse::Enrolled(enrolled) => enrolled,
@@ -230,6 +231,9 @@ fn enrolled_text(
             }
             TokenType::Indexedsecret => {
                 "The user types the PIN, then the characters of the secret the prompt asks for."
+            }
+            TokenType::Yubico => {
+                "Touch the Yubikey at the prompt; the Yubico validation server confirms it."
             }
             TokenType::Email | TokenType::Sms => {
                 "The user types the PIN; the code is sent and asked for at the next prompt."

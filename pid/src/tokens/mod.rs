@@ -20,6 +20,7 @@ pub mod sms;
 pub mod spass;
 pub mod tan;
 pub mod totp;
+pub mod yubico;
 pub mod yubikey;
 
 use crate::store::TokenRecord;
@@ -167,6 +168,11 @@ pub trait OtpAlgorithm: Sync {
         true
     }
 
+    /// A locally plausible answer must still be confirmed by a validation server (yubico).
+    fn verified_remotely(&self) -> bool {
+        false
+    }
+
     /// Whether `serves` depends on the material (so the key must be opened to decide).
     fn bound_to_service(&self) -> bool {
         false
@@ -230,6 +236,7 @@ pub fn algorithm(t: TokenType) -> &'static dyn OtpAlgorithm {
         TokenType::Ocra => &ocra::Ocra,
         TokenType::Email => &email::Email,
         TokenType::Sms => &sms::Sms,
+        TokenType::Yubico => &yubico::Yubico,
     }
 }
 
