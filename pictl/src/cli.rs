@@ -237,6 +237,8 @@ pub enum TokenTypeArg {
     /// A factory-configured Yubikey checked by a Yubico validation server (--tokenid; pid.toml
     /// [yubico]).
     Yubico,
+    /// A daplug dongle: an HOTP key (--otpkey) whose codes the dongle types as letter pairs.
+    Daplug,
 }
 
 impl From<TokenTypeArg> for TokenType {
@@ -259,6 +261,7 @@ impl From<TokenTypeArg> for TokenType {
             TokenTypeArg::Email => TokenType::Email,
             TokenTypeArg::Sms => TokenType::Sms,
             TokenTypeArg::Yubico => TokenType::Yubico,
+            TokenTypeArg::Daplug => TokenType::Daplug,
         }
     }
 }

@@ -132,6 +132,8 @@ pub enum TokenType {
     Sms,
     /// A Yubikey verified by a Yubico validation server (YubiCloud or your own).
     Yubico,
+    /// A daplug dongle: HOTP typed as letter pairs.
+    Daplug,
 }
 
 impl TokenType {
@@ -154,6 +156,7 @@ impl TokenType {
             TokenType::Email => "email",
             TokenType::Sms => "sms",
             TokenType::Yubico => "yubico",
+            TokenType::Daplug => "daplug",
         }
     }
 }

@@ -384,6 +384,7 @@ fn token_type_indices_are_stable() {
         TokenType::Email,
         TokenType::Sms,
         TokenType::Yubico,
+        TokenType::Daplug,
     ];
     let bytes: Vec<String> = all
         .iter()

@@ -91,7 +91,7 @@ impl Sink {
 
     fn start_in(dir: TempDir, script: &str) -> Sink {
         let mut child = Command::new("python3")
-            .args(["-c", script])
+            .args(["-W", "ignore::DeprecationWarning", "-c", script])
             .arg(dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -376,3 +376,35 @@ fn ocra_challenge_is_answered_by_an_independent_implementation_through_pam() {
         "237653"
     );
 }
+
+/// How a daplug dongle types an OTP: each digit's ASCII code in hex, hex digits 0…9 written b…k
+/// (written here from the description, independently of pi's decoder).
+fn daplug_typed(code: &str) -> String {
+    code.chars()
+        .flat_map(|c| format!("{:02x}", c as u32).chars().collect::<Vec<_>>())
+        .map(|h| (b'b' + h.to_digit(16).unwrap() as u8) as char)
+        .collect()
+}
+
+#[test]
+fn a_daplug_dongle_types_hotp_codes_as_letter_pairs_through_pam() {
+    let daemon = Daemon::start();
+    let key = test_key("daplug", 20);
+    daemon.enroll(&["daplug", "--user", "root", "--otpkey", &key]);
+    let pam = Pam::new(&daemon, "");
+    let typed = daplug_typed(&pi_tests::hotp(&key, 0, 6));
+    assert_eq!(typed.len(), 12);
+    pam.login("root", &typed)
+        .assert_accepted("the dongle's first code");
+    pam.login("root", &typed)
+        .assert_rejected("the same code again");
+    pam.login("root", &pi_tests::hotp(&key, 1, 6))
+        .assert_rejected("plain digits are not what the dongle types");
+    let refused = daemon.pictl(&["token", "enroll", "daplug", "--user", "root"]);
+    assert_eq!(
+        refused.code(),
+        1,
+        "a daplug needs its key: {}",
+        refused.describe()
+    );
+}

@@ -224,3 +224,33 @@ fn a_yubico_otp_is_confirmed_by_a_signed_validation_server_through_pam() {
     pam.login("root", &format!("9{fresh}"))
         .assert_refused("an answer with a wrong signature");
 }
+
+#[test]
+fn emailautosend_mails_the_next_code_so_the_next_login_is_pin_and_code() {
+    let smtp = Sink::smtp();
+    let daemon = Daemon::start_with(DaemonOptions {
+        extra_toml: format!(
+            "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nsender = \"pi@test.example\"\n\
+             [[policy]]\nname = \"auto\"\nscope = \"authentication\"\n\
+             actions = {{ emailautosend = true }}\n",
+            smtp.port
+        ),
+        ..Default::default()
+    });
+    daemon.enroll(&[
+        "email",
+        "--user",
+        "root",
+        "--pin",
+        "75",
+        "--email",
+        "root@test.example",
+    ]);
+    let pam = Pam::new(&daemon, "");
+    let (_, run) = login_with_sent_code(&pam, "75", || Some(code_in(&smtp.wait_for(1), 6)));
+    run.assert_accepted("the first code, by challenge");
+    let next = code_in(&smtp.wait_for(2), 6);
+    pam.login("root", &format!("75{next}"))
+        .assert_accepted("the mailed next code with the PIN, in one answer");
+    smtp.wait_for(3);
+}

@@ -504,7 +504,7 @@ async fn enroll(
     gate.check(Action::Enroll, owner.as_ref(), Some(token_type))?;
     let ctx = owner_context(owner.as_ref(), gate.now);
     let (len_action, hash_action) = match token_type {
-        TokenType::Hotp | TokenType::Paper | TokenType::Tan => {
+        TokenType::Hotp | TokenType::Paper | TokenType::Tan | TokenType::Daplug => {
             (Action::HotpOtpLen, Action::HotpHashlib)
         }
         _ => (Action::TotpOtpLen, Action::TotpHashlib),

@@ -443,6 +443,45 @@ async fn deliver(
     crate::delivery::send(&live.config, d, &subject, body).await
 }
 
+/// `emailautosend` / `smsautosend`: after a login with an e-mail or SMS token, send its next code
+/// right away, so the next login can be PIN and code in one answer. A failure is logged; the
+/// login it follows stands.
+async fn autosend(
+    state: &State,
+    live: &crate::Live,
+    ctx: &policy::Context<'_>,
+    user: &ResolvedUser,
+    serials: &[String],
+) {
+    for serial in serials {
+        let Ok(Some(v)) = state.store.get_token(serial) else {
+            continue;
+        };
+        let wanted = match v.rec.token_type {
+            protocol::TokenType::Email => Action::EmailAutoSend,
+            protocol::TokenType::Sms => Action::SmsAutoSend,
+            _ => continue,
+        };
+        if live.policies.flag(wanted, ctx).is_none() {
+            continue;
+        }
+        let sent = async {
+            let key = state.cipher.open(&v.rec.serial, "otpkey", &v.rec.otpkey)?;
+            let c = crate::tokens::algorithm(v.rec.token_type)
+                .challenge(&v.rec, &key, state.clock.now())
+                .map_err(PidError::Delivery)?;
+            match c.delivery {
+                Some(d) => deliver(live, ctx, user, &d).await,
+                None => Ok(()),
+            }
+        }
+        .await;
+        if let Err(e) = sent {
+            tracing::error!(error = %e, serial = %serial, "autosend: the next code was not sent");
+        }
+    }
+}
+
 /// A store (user store, token store) could not answer: the login fails closed, the audit says
 /// why, the operator's log has the cause.
 fn unavailable(state: &State, mut entry: protocol::AuditEntry, e: &PidError) -> Response {
@@ -617,6 +656,9 @@ async fn finish(
         user = %user.owner.login, service = login.service, accepted = verdict.accepted, detail = %verdict.detail,
         "authentication"
     );
+    if verdict.accepted {
+        autosend(state, &live, &ctx, user, &verdict.serials).await;
+    }
     Response::AuthDone(if verdict.accepted {
         Outcome::Accept {
             message: verdict.user_message,

@@ -5,6 +5,7 @@
 //! pipeline decides, and the store applies the change by compare-and-swap.
 
 pub mod applspec;
+pub mod daplug;
 pub mod daypassword;
 pub mod email;
 pub mod hotp;
@@ -237,6 +238,7 @@ pub fn algorithm(t: TokenType) -> &'static dyn OtpAlgorithm {
         TokenType::Email => &email::Email,
         TokenType::Sms => &sms::Sms,
         TokenType::Yubico => &yubico::Yubico,
+        TokenType::Daplug => &daplug::Daplug,
     }
 }
 

@@ -45,15 +45,9 @@ impl OtpAlgorithm for Sms {
         sent_code::challenge(rec, material, Channel::Sms, shown)
     }
 
-    fn check(
-        &self,
-        _rec: &TokenRecord,
-        _key: &[u8],
-        _otp: &str,
-        _now: i64,
-    ) -> Option<CounterState> {
-        // Only the code that was sent counts, as the answer to its challenge.
-        None
+    /// PIN and a code received earlier (autosend) in one answer, as privacyIDEA allows.
+    fn check(&self, rec: &TokenRecord, key: &[u8], otp: &str, now: i64) -> Option<CounterState> {
+        sent_code::check(rec, key, otp, now)
     }
 
     fn check_answer(
