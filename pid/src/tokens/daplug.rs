@@ -78,6 +78,10 @@ impl OtpAlgorithm for Daplug {
         decode(otp).is_some_and(|d| Hotp.is_previous_otp(&as_hotp, key, &d, now))
     }
 
+    fn can_resync(&self) -> bool {
+        true
+    }
+
     fn resync(
         &self,
         rec: &TokenRecord,
@@ -89,14 +93,6 @@ impl OtpAlgorithm for Daplug {
         let mut as_hotp = rec.clone();
         as_hotp.digits = rec.digits / 2;
         Hotp.resync(&as_hotp, key, &decode(otp1)?, &decode(otp2)?, now)
-    }
-
-    fn otpauth_type(&self) -> Option<&'static str> {
-        None
-    }
-
-    fn otpauth_params(&self, _rec: &TokenRecord) -> String {
-        String::new()
     }
 }
 

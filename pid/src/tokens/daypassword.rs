@@ -34,27 +34,6 @@ impl OtpAlgorithm for Daypassword {
         })
     }
 
-    fn is_previous_otp(&self, _rec: &TokenRecord, _key: &[u8], _otp: &str, _now: i64) -> bool {
-        // A code of the current step is accepted again, so "used again" never explains a reject.
-        false
-    }
-
-    fn resync(
-        &self,
-        _rec: &TokenRecord,
-        _key: &[u8],
-        _otp1: &str,
-        _otp2: &str,
-        _now: i64,
-    ) -> Option<CounterState> {
-        // Without drift there is nothing to resynchronise.
-        None
-    }
-
-    fn can_resync(&self) -> bool {
-        false
-    }
-
     fn otpauth_type(&self) -> Option<&'static str> {
         // Authenticator apps know it as a TOTP with a long period.
         Some("totp")

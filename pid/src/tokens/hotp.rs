@@ -86,6 +86,10 @@ impl OtpAlgorithm for Hotp {
         rec.count > 0 && code_matches(rec, key, rec.count - 1, otp)
     }
 
+    fn can_resync(&self) -> bool {
+        true
+    }
+
     fn resync(
         &self,
         rec: &TokenRecord,

@@ -187,22 +187,28 @@ pub trait OtpAlgorithm: Sync {
     /// `Some(new state)` if `otp` is valid now and has not been used; `None` otherwise.
     fn check(&self, rec: &TokenRecord, key: &[u8], otp: &str, now: i64) -> Option<CounterState>;
 
-    /// The OTP is the one accepted last (privacyIDEA's "previous otp used again" hint).
-    fn is_previous_otp(&self, rec: &TokenRecord, key: &[u8], otp: &str, now: i64) -> bool;
+    /// The OTP is the one accepted last (privacyIDEA's "previous otp used again" hint). Types
+    /// without a counter never say so.
+    fn is_previous_otp(&self, _rec: &TokenRecord, _key: &[u8], _otp: &str, _now: i64) -> bool {
+        false
+    }
 
-    /// Find two consecutive OTPs in the wide sync window.
+    /// Find two consecutive OTPs in the wide sync window. Only types with a counter or a clock
+    /// can (see `can_resync`).
     fn resync(
         &self,
-        rec: &TokenRecord,
-        key: &[u8],
-        otp1: &str,
-        otp2: &str,
-        now: i64,
-    ) -> Option<CounterState>;
+        _rec: &TokenRecord,
+        _key: &[u8],
+        _otp1: &str,
+        _otp2: &str,
+        _now: i64,
+    ) -> Option<CounterState> {
+        None
+    }
 
     /// Whether the token has a counter or drift an explicit resync could move.
     fn can_resync(&self) -> bool {
-        true
+        false
     }
 
     /// The token is only valid with a non-empty PIN part (a simple pass whose PIN may be empty
@@ -211,12 +217,16 @@ pub trait OtpAlgorithm: Sync {
         false
     }
 
-    /// The `otpauth://TYPE/` an authenticator app knows this token as; `None`: the token has
-    /// nothing for an app (no enrollment URL or QR code).
-    fn otpauth_type(&self) -> Option<&'static str>;
+    /// The `otpauth://TYPE/` an authenticator app knows this token as; `None` (the default): the
+    /// token has nothing for an app (no enrollment URL or QR code).
+    fn otpauth_type(&self) -> Option<&'static str> {
+        None
+    }
 
     /// Extra `otpauth://` query parameters for this type (after secret/issuer/algorithm/digits).
-    fn otpauth_params(&self, rec: &TokenRecord) -> String;
+    fn otpauth_params(&self, _rec: &TokenRecord) -> String {
+        String::new()
+    }
 }
 
 pub fn algorithm(t: TokenType) -> &'static dyn OtpAlgorithm {

@@ -45,6 +45,10 @@ impl OtpAlgorithm for Paper {
         Hotp.is_previous_otp(rec, key, otp, now)
     }
 
+    fn can_resync(&self) -> bool {
+        true
+    }
+
     fn resync(
         &self,
         rec: &TokenRecord,
@@ -59,10 +63,6 @@ impl OtpAlgorithm for Paper {
     fn otpauth_type(&self) -> Option<&'static str> {
         // The list is the token: no app, no key to show.
         None
-    }
-
-    fn otpauth_params(&self, _rec: &TokenRecord) -> String {
-        String::new()
     }
 }
 

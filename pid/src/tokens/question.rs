@@ -115,33 +115,6 @@ impl OtpAlgorithm for Question {
             time_shift: 0,
         })
     }
-
-    fn is_previous_otp(&self, _rec: &TokenRecord, _key: &[u8], _otp: &str, _now: i64) -> bool {
-        false
-    }
-
-    fn resync(
-        &self,
-        _rec: &TokenRecord,
-        _key: &[u8],
-        _otp1: &str,
-        _otp2: &str,
-        _now: i64,
-    ) -> Option<CounterState> {
-        None
-    }
-
-    fn can_resync(&self) -> bool {
-        false
-    }
-
-    fn otpauth_type(&self) -> Option<&'static str> {
-        None
-    }
-
-    fn otpauth_params(&self, _rec: &TokenRecord) -> String {
-        String::new()
-    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,10 @@ impl OtpAlgorithm for Totp {
         rec.count > 0 && code_matches(rec, key, rec.count, otp)
     }
 
+    fn can_resync(&self) -> bool {
+        true
+    }
+
     fn resync(
         &self,
         rec: &TokenRecord,
