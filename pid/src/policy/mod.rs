@@ -13,6 +13,12 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+mod pin;
+mod time;
+
+pub use pin::{PinContents, PinRules};
+use time::{in_time_ranges, parse_time_ranges, TimeRange};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
@@ -93,67 +99,6 @@ pub enum Value {
     Hash(protocol::HashAlgorithm),
     /// `otp_pin_contents`.
     PinContents(PinContents),
-}
-
-/// privacyIDEA's `otp_pin_contents`: classes `c` (letters), `n` (digits), `s` (anything else).
-/// `cn`: each listed class must appear; `-s`: the listed classes may not appear; `+cn`: only
-/// the listed classes may appear, with at least one character of each.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PinContents {
-    text: String,
-    mode: char,
-    classes: Vec<char>,
-}
-
-impl PinContents {
-    fn parse(text: &str) -> Result<PinContents, String> {
-        let (mode, rest) = match text.chars().next() {
-            Some(m @ ('+' | '-')) => (m, &text[1..]),
-            _ => (' ', text),
-        };
-        let classes: Vec<char> = rest.chars().collect();
-        if classes.is_empty() || classes.iter().any(|c| !matches!(c, 'c' | 'n' | 's')) {
-            return Err(format!(
-                "otp_pin_contents = {text:?}: use the classes c (letters), n (digits), s (other), \
-                 e.g. \"cn\" (both required), \"-s\" (no other characters), \"+cn\" (only these)"
-            ));
-        }
-        Ok(PinContents {
-            text: text.to_owned(),
-            mode,
-            classes,
-        })
-    }
-
-    fn class_of(c: char) -> char {
-        if c.is_alphabetic() {
-            'c'
-        } else if c.is_numeric() {
-            'n'
-        } else {
-            's'
-        }
-    }
-
-    /// `Err` says what the PIN lacks or must not contain.
-    pub fn check(&self, pin: &str) -> Result<(), String> {
-        let present: Vec<char> = pin.chars().map(Self::class_of).collect();
-        let has = |class: &char| present.contains(class);
-        let ok = match self.mode {
-            '-' => !self.classes.iter().any(has),
-            '+' => self.classes.iter().all(has) && present.iter().all(|c| self.classes.contains(c)),
-            _ => self.classes.iter().all(has),
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(format!(
-                "the PIN does not meet the PIN rule {:?} (c = letters, n = digits, s = other \
-                 characters; -: none of these, +: only these)",
-                self.text
-            ))
-        }
-    }
 }
 
 /// What a `mangle` rewrite applies to.
@@ -454,95 +399,6 @@ pub struct Context<'a> {
     pub now: Option<i64>,
     /// Admin scope: the groups named by admin policies that the caller belongs to.
     pub admin_groups: &'a [String],
-}
-
-/// One `Day-Day: HH:MM-HH:MM` entry of a `time` condition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct TimeRange {
-    /// Monday = 0; `first > last` wraps over the week's end (`Fri-Mon`).
-    first_day: u32,
-    last_day: u32,
-    /// Minutes since midnight, both included.
-    from: u32,
-    to: u32,
-}
-
-const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-
-/// privacyIDEA's `time` condition: comma-separated `Day[-Day]: HH:MM-HH:MM`.
-fn parse_time_ranges(text: &str) -> Result<Vec<TimeRange>, String> {
-    let bad = |part: &str, why: &str| {
-        format!("time {part:?}: {why}; write e.g. \"Mon-Fri: 08:00-18:00, Sat: 10:00-12:00\"")
-    };
-    let day = |d: &str, part: &str| {
-        let d = d.trim().to_ascii_lowercase();
-        DAYS.iter()
-            .position(|x| *x == d)
-            .map(|i| i as u32)
-            .ok_or_else(|| bad(part, &format!("{d:?} is not a day (Mon … Sun)")))
-    };
-    let minute = |t: &str, part: &str| {
-        let (h, m) = t
-            .trim()
-            .split_once(':')
-            .ok_or_else(|| bad(part, "a time is HH:MM"))?;
-        match (h.parse::<u32>(), m.parse::<u32>()) {
-            (Ok(h), Ok(m)) if h < 24 && m < 60 => Ok(h * 60 + m),
-            _ => Err(bad(part, &format!("{:?} is not a time of day", t.trim()))),
-        }
-    };
-    let mut out = Vec::new();
-    for part in text.split(',') {
-        let (days, times) = part
-            .split_once(": ")
-            .or_else(|| {
-                part.split_once(':')
-                    .filter(|(d, _)| !d.contains(char::is_numeric))
-            })
-            .ok_or_else(|| bad(part, "expected \"DAYS: FROM-TO\""))?;
-        let (first_day, last_day) = match days.split_once('-') {
-            Some((a, b)) => (day(a, part)?, day(b, part)?),
-            None => {
-                let d = day(days, part)?;
-                (d, d)
-            }
-        };
-        let (from, to) = times
-            .split_once('-')
-            .ok_or_else(|| bad(part, "expected FROM-TO"))?;
-        let (from, to) = (minute(from, part)?, minute(to, part)?);
-        if from > to {
-            return Err(bad(
-                part,
-                "the range ends before it starts; split a range over midnight into two days",
-            ));
-        }
-        out.push(TimeRange {
-            first_day,
-            last_day,
-            from,
-            to,
-        });
-    }
-    Ok(out)
-}
-
-/// Whether the local time at `unix` falls in one of the ranges.
-fn in_time_ranges(ranges: &[TimeRange], unix: i64) -> bool {
-    use chrono::{Datelike, TimeZone, Timelike};
-    let Some(local) = chrono::Local.timestamp_opt(unix, 0).single() else {
-        return false;
-    };
-    let day = local.weekday().num_days_from_monday();
-    let minute = local.hour() * 60 + local.minute();
-    ranges.iter().any(|r| {
-        let day_ok = if r.first_day <= r.last_day {
-            (r.first_day..=r.last_day).contains(&day)
-        } else {
-            day >= r.first_day || day <= r.last_day
-        };
-        day_ok && (r.from..=r.to).contains(&minute)
-    })
 }
 
 struct Policy {
@@ -905,41 +761,6 @@ impl Policies {
     }
 }
 
-/// The enrollment scope's PIN rules.
-#[derive(Clone, Debug, Default)]
-pub struct PinRules {
-    pub min_len: Option<u32>,
-    pub max_len: Option<u32>,
-    pub contents: Option<PinContents>,
-    /// `otp_pin_required`: a token may not be enrolled without a PIN.
-    pub required: bool,
-}
-
-impl PinRules {
-    /// Check a PIN about to be set (`None`: no PIN). The message says what the rule wants.
-    pub fn check(&self, pin: Option<&str>) -> Result<(), String> {
-        let pin = match pin {
-            Some(p) if !p.is_empty() => p,
-            _ if self.required || self.min_len.is_some_and(|m| m > 0) => return Err(
-                "a PIN is required for new tokens here (enrollment policy); give one with --pin"
-                    .into(),
-            ),
-            _ => return Ok(()),
-        };
-        let len = pin.chars().count() as u32;
-        if let Some(min) = self.min_len.filter(|m| len < *m) {
-            return Err(format!("the PIN must have at least {min} characters"));
-        }
-        if let Some(max) = self.max_len.filter(|m| len > *m) {
-            return Err(format!("the PIN may have at most {max} characters"));
-        }
-        match &self.contents {
-            Some(c) => c.check(pin),
-            None => Ok(()),
-        }
-    }
-}
-
 /// `auth_max_fail` / `auth_max_success` as decided for one login.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthLimit {
@@ -1254,10 +1075,10 @@ fn in_net(ip: IpAddr, (net, len): (IpAddr, u8)) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn load(text: &str) -> Result<Policies, String> {
+    pub(super) fn load(text: &str) -> Result<Policies, String> {
         #[derive(Deserialize)]
         struct F {
             policy: Vec<PolicyConfig>,
@@ -1266,7 +1087,7 @@ mod tests {
         Policies::load(&f.policy, &["default", "ext"], &["local", "people"])
     }
 
-    fn ctx<'a>(service: &'a str, rhost: Option<&'a str>) -> Context<'a> {
+    pub(super) fn ctx<'a>(service: &'a str, rhost: Option<&'a str>) -> Context<'a> {
         Context {
             realm: "default",
             resolver: Some("local"),
@@ -1276,53 +1097,6 @@ mod tests {
             now: None,
             admin_groups: &[],
         }
-    }
-
-    #[test]
-    fn time_conditions_follow_the_local_week() {
-        use chrono::TimeZone;
-        let r = parse_time_ranges("Mon-Fri: 08:00-18:00, Sat: 10:00-12:30").unwrap();
-        let at = |y, mo, d, h, mi| {
-            chrono::Local
-                .with_ymd_and_hms(y, mo, d, h, mi, 0)
-                .single()
-                .unwrap()
-                .timestamp()
-        };
-        // 2026-11-23 is a Monday.
-        assert!(in_time_ranges(&r, at(2026, 11, 23, 8, 0)));
-        assert!(
-            in_time_ranges(&r, at(2026, 11, 27, 18, 0)),
-            "Friday, end included"
-        );
-        assert!(!in_time_ranges(&r, at(2026, 11, 27, 18, 1)));
-        assert!(!in_time_ranges(&r, at(2026, 11, 23, 7, 59)));
-        assert!(in_time_ranges(&r, at(2026, 11, 28, 12, 30)), "Saturday");
-        assert!(!in_time_ranges(&r, at(2026, 11, 29, 11, 0)), "Sunday");
-        let wrap = parse_time_ranges("Sat-Mon: 00:00-23:59").unwrap();
-        assert!(in_time_ranges(&wrap, at(2026, 11, 29, 11, 0)));
-        assert!(!in_time_ranges(&wrap, at(2026, 11, 25, 11, 0)), "Wednesday");
-        for bad in [
-            "Mon-Fri 08:00-18:00",
-            "Mon-Fry: 08:00-18:00",
-            "Mon: 8-18",
-            "Mon: 18:00-08:00",
-            "Mon: 24:00-24:30",
-            "",
-        ] {
-            assert!(parse_time_ranges(bad).is_err(), "{bad}");
-        }
-        let p = load(
-            "[[policy]]\nname = \"office\"\nscope = \"authentication\"\n\
-             time = \"Mon-Fri: 08:00-18:00\"\nactions = { passOnNoToken = true }\n",
-        )
-        .unwrap();
-        let mut c = ctx("sshd", None);
-        assert_eq!(p.flag(Action::PassOnNoToken, &c), None, "no time, no match");
-        c.now = Some(at(2026, 11, 23, 9, 0));
-        assert_eq!(p.flag(Action::PassOnNoToken, &c), Some("office"));
-        c.now = Some(at(2026, 11, 22, 9, 0));
-        assert_eq!(p.flag(Action::PassOnNoToken, &c), None, "Sunday");
     }
 
     #[test]
@@ -1477,26 +1251,6 @@ mod tests {
             let msg = load(&full).err().unwrap_or_default();
             assert!(msg.contains(needle), "{text}: {msg}");
         }
-    }
-
-    #[test]
-    fn pin_contents_follow_privacyidea() {
-        let check = |rule: &str, pin: &str| PinContents::parse(rule).unwrap().check(pin).is_ok();
-        assert!(check("cn", "abc1") && !check("cn", "abcd") && !check("cn", "1234"));
-        assert!(check("-s", "abc1") && !check("-s", "abc!"));
-        assert!(check("+cn", "ab12") && !check("+cn", "ab1!") && !check("+cn", "abcd"));
-        let rules = PinRules {
-            min_len: Some(4),
-            max_len: Some(6),
-            contents: None,
-            required: false,
-        };
-        assert!(
-            rules.check(None).is_err(),
-            "a minimum length requires a PIN"
-        );
-        assert!(rules.check(Some("abc")).is_err() && rules.check(Some("abcdefg")).is_err());
-        assert!(rules.check(Some("abcd")).is_ok());
     }
 
     #[test]
