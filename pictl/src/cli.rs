@@ -239,6 +239,9 @@ pub enum TokenTypeArg {
     Yubico,
     /// A daplug dongle: an HOTP key (--otpkey) whose codes the dongle types as letter pairs.
     Daplug,
+    /// The two-man rule (--4eyes admins:2): the login is codes of tokens of those realms.
+    #[value(name = "4eyes")]
+    FourEyes,
 }
 
 impl From<TokenTypeArg> for TokenType {
@@ -262,6 +265,7 @@ impl From<TokenTypeArg> for TokenType {
             TokenTypeArg::Sms => TokenType::Sms,
             TokenTypeArg::Yubico => TokenType::Yubico,
             TokenTypeArg::Daplug => TokenType::Daplug,
+            TokenTypeArg::FourEyes => TokenType::FourEyes,
         }
     }
 }
@@ -383,6 +387,14 @@ pub struct EnrollArgs {
     /// yubico: the key's public id, the first 12 characters of any touch.
     #[arg(long, value_name = "ID")]
     pub tokenid: Option<String>,
+
+    /// 4eyes: how many distinct tokens of which realms, e.g. `admins:2,security:1`.
+    #[arg(long = "4eyes", value_name = "REALM:COUNT,...")]
+    pub foureyes: Option<String>,
+
+    /// 4eyes: the character typed between the codes [default: a space].
+    #[arg(long, value_name = "CHAR")]
+    pub separator: Option<String>,
 
     /// PIN the user types before the OTP [default: no PIN]. `-` reads it from stdin, which keeps
     /// it out of `ps` and the shell history (on a terminal pictl asks twice, without echo).

@@ -2398,3 +2398,81 @@ fn ocra_suites_a_pam_login_cannot_serve_are_refused() {
         other => panic!("expected a challenge, got {other:?}"),
     }
 }
+
+#[test]
+fn four_eyes_needs_codes_of_two_distinct_admins() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("admins");
+    std::fs::write(
+        &users,
+        "alice:x:5001:5001::/:/bin/false\nbob:x:5002:5002::/:/bin/false\n",
+    )
+    .unwrap();
+    let extra = format!(
+        "[resolvers.local]\ntype = \"passwd\"\n[resolvers.people]\ntype = \"flatfile\"\nfile = \"{}\"\n\
+         [realms.default]\nresolvers = [\"local\"]\n[realms.admins]\nresolvers = [\"people\"]\n",
+        users.display()
+    );
+    // RFC 6238's SHA-256 vector time: bob's TOTP code is published for it.
+    let d = Daemon::start_in(dir, &extra, FixedClock::new(1_111_111_109));
+    let admin_token = |login: &str, spec: EnrollRequest| {
+        enroll_spec(
+            &d,
+            EnrollRequest {
+                user: Some(UserRef {
+                    login: login.into(),
+                    realm: Some("admins".into()),
+                }),
+                ..spec
+            },
+        )
+        .token
+        .serial
+    };
+    let alice = admin_token(
+        "alice",
+        EnrollRequest {
+            token_type: Some(TokenType::Hotp),
+            otpkey: Some(Secret::new(KEY20)),
+            pin: Some(Secret::new("a1")),
+            ..Default::default()
+        },
+    );
+    let bob = admin_token(
+        "bob",
+        EnrollRequest {
+            token_type: Some(TokenType::Totp),
+            otpkey: Some(Secret::new(
+                "3132333435363738393031323334353637383930313233343536373839303132",
+            )),
+            hash: Some(HashAlgorithm::Sha256),
+            digits: Some(8),
+            pin: Some(Secret::new("b2")),
+            ..Default::default()
+        },
+    );
+    enroll_spec(
+        &d,
+        EnrollRequest {
+            foureyes: Some("admins:2".into()),
+            ..root_spec(TokenType::FourEyes)
+        },
+    );
+    assert!(
+        !accepted(&d.login("root", &format!("a1{}", HOTP[0]))),
+        "one admin is not enough"
+    );
+    assert!(
+        !accepted(&d.login("root", &format!("a1{} a1{}", HOTP[1], HOTP[2]))),
+        "the same admin twice is still one"
+    );
+    assert!(accepted(
+        &d.login("root", &format!("a1{} b268084774", HOTP[3]))
+    ));
+    assert_eq!(d.show(&alice).count, 4, "alice's code is spent");
+    assert!(d.show(&bob).count > 0, "bob's code is spent");
+    assert!(
+        !accepted(&d.login("root", &format!("a1{} b268084774", HOTP[4]))),
+        "bob's code again"
+    );
+}

@@ -134,6 +134,8 @@ pub enum TokenType {
     Yubico,
     /// A daplug dongle: HOTP typed as letter pairs.
     Daplug,
+    /// The two-man rule: codes of tokens from named realms, entered together.
+    FourEyes,
 }
 
 impl TokenType {
@@ -157,6 +159,7 @@ impl TokenType {
             TokenType::Sms => "sms",
             TokenType::Yubico => "yubico",
             TokenType::Daplug => "daplug",
+            TokenType::FourEyes => "4eyes",
         }
     }
 }
@@ -211,6 +214,10 @@ pub struct EnrollRequest {
     pub phone: Option<String>,
     /// yubico: the key's public id (its first 12 modhex characters).
     pub tokenid: Option<String>,
+    /// 4eyes: how many tokens of which realm, e.g. `admins:2,security:1`.
+    pub foureyes: Option<String>,
+    /// 4eyes: the character between the codes (default a space).
+    pub separator: Option<String>,
 }
 
 /// Changes to a token; `None` leaves a field as it is. For the validity bounds,

@@ -102,6 +102,8 @@ fn requests() -> Vec<Request> {
             email: None,
             phone: None,
             tokenid: None,
+            foureyes: None,
+            separator: None,
         }))),
         admin(AdminRequest::TokenList {
             user: Some(user()),
@@ -326,9 +328,9 @@ const GOLDEN_REQUESTS: &[&str] = &[
     "00",
     "01017501730101680000010170",
     "02050161",
-    // protocol 2 appended the motppin, password, count, service, questions, ocrasuite, email,
-    // phone and tokenid fields: the old bytes plus 00 00 0105 00 0101710161 00 00 00 00.
-    "0300010001017500010153010261620106010200000101640000010500010171016100000000",
+    // protocol 2 appended motppin 00, password 00, count 0105, service 00, questions 0101710161,
+    // then ocrasuite, email, phone, tokenid, foureyes and separator, 00 each.
+    "03000100010175000101530102616201060102000001016400000105000101710161000000000000",
     "0301010175000003",
     "03020153",
     "03030153",
@@ -385,6 +387,7 @@ fn token_type_indices_are_stable() {
         TokenType::Sms,
         TokenType::Yubico,
         TokenType::Daplug,
+        TokenType::FourEyes,
     ];
     let bytes: Vec<String> = all
         .iter()

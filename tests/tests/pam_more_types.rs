@@ -408,3 +408,55 @@ fn a_daplug_dongle_types_hotp_codes_as_letter_pairs_through_pam() {
         refused.describe()
     );
 }
+
+#[test]
+fn four_eyes_lets_root_in_only_with_two_admins_codes_through_pam() {
+    let daemon = Daemon::start_with(pi_tests::DaemonOptions {
+        extra_toml:
+            "[resolvers.local]\ntype = \"passwd\"\n[resolvers.people]\ntype = \"flatfile\"\n\
+                     file = \"{dir}/admins\"\n[realms.default]\nresolvers = [\"local\"]\n\
+                     [realms.admins]\nresolvers = [\"people\"]\n"
+                .into(),
+        files: vec![(
+            "admins".into(),
+            "alice:x:5001:5001::/:/bin/false\nbob:x:5002:5002::/:/bin/false\n".into(),
+        )],
+        ..Default::default()
+    });
+    let (ka, kb) = (test_key("4eyes-alice", 20), test_key("4eyes-bob", 20));
+    daemon.enroll(&[
+        "hotp",
+        "--user",
+        "alice@admins",
+        "--otpkey",
+        &ka,
+        "--pin",
+        "pa",
+    ]);
+    daemon.enroll(&[
+        "hotp",
+        "--user",
+        "bob@admins",
+        "--otpkey",
+        &kb,
+        "--pin",
+        "pb",
+    ]);
+    daemon.enroll(&[
+        "4eyes",
+        "--user",
+        "root",
+        "--4eyes",
+        "admins:2",
+        "--separator",
+        "+",
+    ]);
+    let pam = Pam::new(&daemon, "");
+    let code = |k: &str, c: u64| pi_tests::hotp(k, c, 6);
+    pam.login("root", &format!("pa{}", code(&ka, 0)))
+        .assert_rejected("one admin alone");
+    pam.login("root", &format!("pa{}+pb{}", code(&ka, 1), code(&kb, 0)))
+        .assert_accepted("alice and bob together");
+    pam.login("root", &format!("pa{}+pb{}", code(&ka, 1), code(&kb, 0)))
+        .assert_rejected("their codes are spent");
+}

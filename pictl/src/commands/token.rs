@@ -152,6 +152,8 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
         email: args.email,
         phone: args.phone,
         tokenid: args.tokenid,
+        foureyes: args.foureyes,
+        separator: args.separator,
     };
     let enrolled = match ctx.admin(AdminRequest::TokenEnroll(Box::new(request)), "token enroll")? {
         AdminResponse::Enrolled(enrolled) => enrolled,
@@ -231,6 +233,10 @@ fn enrolled_text(
             }
             TokenType::Indexedsecret => {
                 "The user types the PIN, then the characters of the secret the prompt asks for."
+            }
+            TokenType::FourEyes => {
+                "The user types the codes (PIN and OTP) of the required tokens, separated by the \
+                 separator."
             }
             TokenType::Yubico => {
                 "Touch the Yubikey at the prompt; the Yubico validation server confirms it."

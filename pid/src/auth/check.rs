@@ -211,6 +211,7 @@ pub async fn evaluate(
         .collect();
     let sole_usable = reasons.iter().filter(|r| r.is_none()).count() == 1;
     let mut classes: Vec<Option<Class>> = Vec::with_capacity(live.len());
+    let mut others: Vec<(Versioned, TokenRecord)> = Vec::new();
     for ((_, rec), reason) in live.iter().zip(reasons) {
         let reason = match reason {
             None if !serves(state, rec, &rules.service)? => Some(NOT_FOR_THIS_SERVICE),
@@ -223,6 +224,9 @@ pub async fn evaluate(
             continue;
         }
         let class = match input {
+            Input::Pass(pass) if rec.token_type == protocol::TokenType::FourEyes => {
+                four_eyes(state, rec, pass, now, &mut others).await?
+            }
             Input::Pass(pass) => classify(state, rec, pass, now, sole_usable, rules, pins).await?,
             Input::Answer { otp, challenged } => {
                 let key = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
@@ -404,7 +408,7 @@ pub async fn evaluate(
     } else {
         Vec::new()
     };
-    let changes = live
+    let mut changes: Vec<(Versioned, Option<TokenRecord>)> = live
         .into_iter()
         .filter_map(|(v, rec)| {
             if spent.contains(&rec.serial) {
@@ -414,7 +418,79 @@ pub async fn evaluate(
             }
         })
         .collect();
+    // Other users' tokens a 4eyes login used: spent whether or not the rule was met, so an
+    // overheard code is never good twice.
+    changes.extend(others.into_iter().map(|(v, rec)| (v, Some(rec))));
     Ok(Plan { changes, verdict })
+}
+
+/// The most tokens of one realm a 4eyes check looks at.
+const FOUR_EYES_MAX_TOKENS: usize = 10_000;
+
+/// privacyIDEA's 4eyes single shot: the answer is codes (PIN+OTP) of tokens of the realms the
+/// token names, separated by its separator; each realm needs that many distinct tokens. The
+/// tokens used are added to `others` with their new counters. Tokens of the 4eyes user
+/// themself do not count.
+async fn four_eyes(
+    state: &State,
+    rec: &TokenRecord,
+    pass: &Secret,
+    now: i64,
+    others: &mut Vec<(Versioned, TokenRecord)>,
+) -> Result<Class, PidError> {
+    let material = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
+    let Some(req) = crate::tokens::foureyes::requirement(&material) else {
+        return Err(PidError::Corrupt(format!(
+            "4eyes token {} has no requirement",
+            rec.serial
+        )));
+    };
+    let mut need = req.realms.clone();
+    for part in pass.expose().split(req.separator).filter(|p| !p.is_empty()) {
+        'realms: for (realm, n) in need.iter_mut().filter(|(_, n)| *n > 0) {
+            for v in state.store.tokens_in_realm(realm, FOUR_EYES_MAX_TOKENS)? {
+                let t = &v.rec;
+                if t.owner == rec.owner
+                    || t.token_type == protocol::TokenType::FourEyes
+                    || others.iter().any(|(o, _)| o.rec.serial == t.serial)
+                    || t.revoked
+                    || unusable(t, now).is_some()
+                {
+                    continue;
+                }
+                let digits = t.digits as usize;
+                if part.len() < digits || !part.is_char_boundary(part.len() - digits) {
+                    continue;
+                }
+                let (pin, otp) = part.split_at(part.len() - digits);
+                let key = state.cipher.open(&t.serial, "otpkey", &t.otpkey)?;
+                let Some(cs) = algorithm(t.token_type).check(t, &key, otp, now) else {
+                    continue;
+                };
+                if !state.verify_pin(t.pin_hash.as_deref(), pin).await? {
+                    continue;
+                }
+                let mut used = t.clone();
+                used.count = cs.count;
+                used.time_shift = cs.time_shift;
+                used.last_auth = Some(now);
+                others.push((v.clone(), used));
+                *n -= 1;
+                break 'realms;
+            }
+        }
+    }
+    Ok(if need.iter().all(|(_, n)| *n == 0) {
+        Class::Valid(
+            CounterState {
+                count: rec.count,
+                time_shift: rec.time_shift,
+            },
+            None,
+        )
+    } else {
+        Class::Invalid
+    })
 }
 
 /// Record that the token's answer was used: its counter state, and its new secrets if using

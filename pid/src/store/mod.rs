@@ -357,6 +357,27 @@ impl Store {
     }
 
     /// Tokens ordered by serial, starting after `after`.
+    /// Every token assigned to a user of `realm` (the user index's keys start with the realm),
+    /// at most `limit`.
+    pub fn tokens_in_realm(&self, realm: &str, limit: usize) -> Result<Vec<Versioned>, PidError> {
+        let mut prefix = realm.as_bytes().to_vec();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for item in self.user_tokens.scan_prefix(&prefix) {
+            let (_, raw) = item?;
+            let serials: Vec<String> = decode_value(&raw)?;
+            for serial in serials {
+                if let Some(v) = self.get_token(&serial)? {
+                    out.push(v);
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub fn list_tokens(
         &self,
         owner: Option<&Owner>,

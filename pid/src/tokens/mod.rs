@@ -8,6 +8,7 @@ pub mod applspec;
 pub mod daplug;
 pub mod daypassword;
 pub mod email;
+pub mod foureyes;
 pub mod hotp;
 pub mod indexedsecret;
 pub mod motp;
@@ -249,6 +250,7 @@ pub fn algorithm(t: TokenType) -> &'static dyn OtpAlgorithm {
         TokenType::Sms => &sms::Sms,
         TokenType::Yubico => &yubico::Yubico,
         TokenType::Daplug => &daplug::Daplug,
+        TokenType::FourEyes => &foureyes::FourEyes,
     }
 }
 
