@@ -2475,4 +2475,146 @@ fn four_eyes_needs_codes_of_two_distinct_admins() {
         !accepted(&d.login("root", &format!("a1{} b268084774", HOTP[4]))),
         "bob's code again"
     );
+    // The challenge form: the 4eyes token's PIN, then one admin's code per prompt. Bob's next
+    // code is RFC 6238's for the next time step.
+    d.set(
+        &d.admin_list_first_of("root"),
+        TokenSettings {
+            pin: Some(Secret::new("4e")),
+            ..Default::default()
+        },
+    );
+    d.clock.advance(2);
+    let (prompts, outcome) = d.converse("root", "4e", &[&format!("a1{}", HOTP[5]), "b267062674"]);
+    assert_eq!(
+        prompts,
+        [
+            "Code (PIN and OTP) of a token of realm admins (2 still needed): ",
+            "Code (PIN and OTP) of a token of realm admins (1 still needed): "
+        ]
+    );
+    assert!(accepted(&outcome), "{outcome:?}");
+}
+
+impl Daemon {
+    fn admin_list_first_of(&self, user: &str) -> String {
+        match self.admin(AdminRequest::TokenList {
+            user: Some(UserRef {
+                login: user.into(),
+                realm: None,
+            }),
+            after: None,
+            limit: 10,
+        }) {
+            AdminResponse::Tokens { tokens, .. } => tokens[0].serial.clone(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn bad_enrollments_of_every_type_are_refused_and_store_nothing() {
+    let d = Daemon::start();
+    let count = || match d.call(Request::Status) {
+        Response::Status(s) => s.tokens,
+        other => panic!("unexpected {other:?}"),
+    };
+    let before = count();
+    let bad = [
+        EnrollRequest {
+            digits: Some(6),
+            ..root_spec(TokenType::Spass)
+        },
+        EnrollRequest {
+            period: Some(10),
+            ..root_spec(TokenType::Daypassword)
+        },
+        root_spec(TokenType::Motp),
+        EnrollRequest {
+            password: Some(Secret::new("")),
+            ..root_spec(TokenType::Pw)
+        },
+        EnrollRequest {
+            count: Some(0),
+            ..root_spec(TokenType::Paper)
+        },
+        EnrollRequest {
+            password: Some(Secret::new("x")),
+            ..root_spec(TokenType::Registration)
+        },
+        EnrollRequest {
+            count: Some(100_000),
+            ..root_spec(TokenType::Tan)
+        },
+        root_spec(TokenType::Applspec),
+        EnrollRequest {
+            digits: Some(10),
+            ..root_spec(TokenType::Yubikey)
+        },
+        EnrollRequest {
+            password: Some(Secret::new("a")),
+            ..root_spec(TokenType::Indexedsecret)
+        },
+        root_spec(TokenType::Question),
+        EnrollRequest {
+            ocrasuite: Some("OCRA-1:HOTP-SHA1-6:QN08-PSHA1".into()),
+            ..root_spec(TokenType::Ocra)
+        },
+        EnrollRequest {
+            email: Some("no-at-sign".into()),
+            ..root_spec(TokenType::Email)
+        },
+        EnrollRequest {
+            phone: Some("call me".into()),
+            ..root_spec(TokenType::Sms)
+        },
+        EnrollRequest {
+            tokenid: Some("short".into()),
+            ..root_spec(TokenType::Yubico)
+        },
+        root_spec(TokenType::Daplug),
+        EnrollRequest {
+            foureyes: Some("admins".into()),
+            ..root_spec(TokenType::FourEyes)
+        },
+    ];
+    for spec in bad {
+        let t = spec.token_type;
+        let (code, msg) = d.admin_err(AdminRequest::TokenEnroll(Box::new(spec)));
+        assert_eq!(code, ErrorCode::InvalidArgument, "{t:?}: {msg}");
+        assert!(!msg.is_empty());
+    }
+    assert_eq!(count(), before, "nothing was stored");
+}
+
+#[test]
+fn a_yubikey_challenges_on_the_pin_when_the_policy_lists_it() {
+    let d = Daemon::start_with(
+        "[[policy]]\nname = \"cr\"\nscope = \"authentication\"\n\
+         actions = { challenge_response = \"yubikey\" }\n",
+        1_000_000,
+    );
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/testvectors/yubico_otp.tsv"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let otp = text
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .and_then(|l| l.split('\t').next())
+        .unwrap()
+        .to_owned();
+    enroll_spec(
+        &d,
+        EnrollRequest {
+            otpkey: Some(Secret::new("9163508031b20d2fbb1868954e041729")),
+            digits: Some(48),
+            pin: Some(Secret::new("77")),
+            ..root_spec(TokenType::Yubikey)
+        },
+    );
+    let (prompts, outcome) = d.converse("root", "77", &[&otp]);
+    assert_eq!(prompts, ["please enter otp: "]);
+    assert!(accepted(&outcome), "{outcome:?}");
 }

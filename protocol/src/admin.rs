@@ -139,6 +139,34 @@ pub enum TokenType {
 }
 
 impl TokenType {
+    /// Every type, in wire order.
+    pub const ALL: [TokenType; 19] = [
+        TokenType::Hotp,
+        TokenType::Totp,
+        TokenType::Spass,
+        TokenType::Daypassword,
+        TokenType::Motp,
+        TokenType::Pw,
+        TokenType::Paper,
+        TokenType::Registration,
+        TokenType::Tan,
+        TokenType::Applspec,
+        TokenType::Yubikey,
+        TokenType::Indexedsecret,
+        TokenType::Question,
+        TokenType::Ocra,
+        TokenType::Email,
+        TokenType::Sms,
+        TokenType::Yubico,
+        TokenType::Daplug,
+        TokenType::FourEyes,
+    ];
+
+    /// The type named `name` (`hotp`, `4eyes`, …).
+    pub fn from_name(name: &str) -> Option<TokenType> {
+        TokenType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             TokenType::Hotp => "hotp",

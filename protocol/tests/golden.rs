@@ -396,6 +396,11 @@ fn token_type_indices_are_stable() {
     // Each variant is its index, in declaration order: append new types at the end.
     let expected: Vec<String> = (0..all.len()).map(|i| format!("{i:02x}")).collect();
     assert_eq!(bytes, expected);
+    assert_eq!(
+        all.to_vec(),
+        TokenType::ALL.to_vec(),
+        "TokenType::ALL lists every type in order"
+    );
     for t in all {
         assert_eq!(
             decode_value::<TokenType>(&encode_value(&t).unwrap()).unwrap(),

@@ -459,4 +459,17 @@ fn four_eyes_lets_root_in_only_with_two_admins_codes_through_pam() {
         .assert_accepted("alice and bob together");
     pam.login("root", &format!("pa{}+pb{}", code(&ka, 1), code(&kb, 0)))
         .assert_rejected("their codes are spent");
+    // The challenge form: the 4eyes token's PIN (none here: an empty answer), then one admin's
+    // code per prompt.
+    let run = pam.login_as(
+        pi_tests::Caller::Root,
+        "root",
+        &[
+            "",
+            &format!("pb{}", code(&kb, 1)),
+            &format!("pa{}", code(&ka, 2)),
+        ],
+    );
+    run.assert_accepted("bob, then alice, one prompt each");
+    assert!(run.out.stderr.contains("(1 still needed)"), "{:?}", run.out);
 }

@@ -41,7 +41,7 @@ fn an_emailed_code_answers_the_second_prompt_through_pam() {
         extra_toml: format!(
             "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nsender = \"pi@test.example\"\n\
              [[policy]]\nname = \"mail\"\nscope = \"authentication\"\n\
-             actions = {{ emailsubject = \"Login code\", emailtext = \"Your code: <otp> (for {{user}})\" }}\n",
+             actions = {{ emailsubject = \"Login code\", emailtext = \"Your code: <otp> (for {{user}}, token <serial>)\" }}\n",
             smtp.port
         ),
         ..Default::default()
@@ -66,7 +66,10 @@ fn an_emailed_code_answers_the_second_prompt_through_pam() {
     let mail = smtp.wait_for(1);
     assert!(mail.contains("To: root@test.example"), "{mail}");
     assert!(mail.contains("Subject: Login code"), "{mail}");
-    assert!(mail.contains("(for root)"), "the policy's text: {mail}");
+    assert!(
+        mail.contains("(for root, token PIEM"),
+        "the policy's text: {mail}"
+    );
     // The same code does not work twice; a new login sends a new one.
     let used = code_in(&mail, 6);
     let (_, again) = login_with_sent_code(&pam, "75", || Some(used.clone()));

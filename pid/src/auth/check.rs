@@ -157,6 +157,11 @@ enum Class {
     WrongOtp,
     /// The whole answer is the token's PIN and its type may challenge.
     ChallengeRequest,
+    /// A right answer that calls for another round (4eyes: more admins' codes needed).
+    FurtherChallenge {
+        message: String,
+        data: Zeroizing<Vec<u8>>,
+    },
 }
 
 /// Evaluate what the user typed against the user's tokens at `now` (for an answer: against the
@@ -236,6 +241,12 @@ pub async fn evaluate(
                     .find(|c| c.serial == rec.serial)
                     .map(|c| c.data.as_slice())
                     .unwrap_or_default();
+                if rec.token_type == protocol::TokenType::FourEyes {
+                    let class =
+                        four_eyes_answer(state, rec, data, otp.expose(), now, &mut others).await?;
+                    classes.push(Some(class));
+                    continue;
+                }
                 match alg.check_answer(rec, &key, data, otp.expose(), now) {
                     Some(cs) => Class::Valid(cs, alg.after_use(&key, otp.expose())),
                     None => Class::WrongOtp,
@@ -258,6 +269,7 @@ pub async fn evaluate(
     let invalid = pick(|c| matches!(c, Class::Invalid));
     let wrong_otp = pick(|c| matches!(c, Class::WrongOtp));
     let challenge = pick(|c| matches!(c, Class::ChallengeRequest));
+    let further = pick(|c| matches!(c, Class::FurtherChallenge { .. }));
 
     // privacyIDEA's auth_lastauth: checked after the OTP, on the token's previous success.
     let stale = rules.last_auth.is_some_and(|max| {
@@ -314,6 +326,20 @@ pub async fn evaluate(
             may_retry: false,
             deliveries: Vec::new(),
         }
+    } else if !further.is_empty() {
+        // Not a failure: the next round of the same challenge.
+        let mut v = reject("further challenge", "", serials(&live, &further));
+        v.token_type = single_type(&live, &further);
+        for &i in &further {
+            if let Some(Class::FurtherChallenge { message, data }) = &classes[i] {
+                v.challenge.push(Challenged {
+                    serial: live[i].1.serial.clone(),
+                    message: Some(message.clone()),
+                    data: data.clone(),
+                });
+            }
+        }
+        v
     } else if !challenge.is_empty() {
         // privacyIDEA: one transaction for all triggered tokens; no fail counter is charged.
         let mut v = reject(
@@ -427,10 +453,11 @@ pub async fn evaluate(
 /// The most tokens of one realm a 4eyes check looks at.
 const FOUR_EYES_MAX_TOKENS: usize = 10_000;
 
-/// privacyIDEA's 4eyes single shot: the answer is codes (PIN+OTP) of tokens of the realms the
+/// privacyIDEA's 4eyes. Single shot: the answer is codes (PIN+OTP) of tokens of the realms the
 /// token names, separated by its separator; each realm needs that many distinct tokens. The
-/// tokens used are added to `others` with their new counters. Tokens of the 4eyes user
-/// themself do not count.
+/// 4eyes token's PIN alone starts the challenge form instead: one code per prompt until the rule
+/// is met. Tokens used are added to `others` with their new counters; tokens of the 4eyes user
+/// themself never count.
 async fn four_eyes(
     state: &State,
     rec: &TokenRecord,
@@ -438,59 +465,133 @@ async fn four_eyes(
     now: i64,
     others: &mut Vec<(Versioned, TokenRecord)>,
 ) -> Result<Class, PidError> {
-    let material = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
-    let Some(req) = crate::tokens::foureyes::requirement(&material) else {
-        return Err(PidError::Corrupt(format!(
-            "4eyes token {} has no requirement",
-            rec.serial
-        )));
-    };
-    let mut need = req.realms.clone();
-    for part in pass.expose().split(req.separator).filter(|p| !p.is_empty()) {
-        'realms: for (realm, n) in need.iter_mut().filter(|(_, n)| *n > 0) {
-            for v in state.store.tokens_in_realm(realm, FOUR_EYES_MAX_TOKENS)? {
-                let t = &v.rec;
-                if t.owner == rec.owner
-                    || t.token_type == protocol::TokenType::FourEyes
-                    || others.iter().any(|(o, _)| o.rec.serial == t.serial)
-                    || t.revoked
-                    || unusable(t, now).is_some()
-                {
-                    continue;
-                }
-                let digits = t.digits as usize;
-                if part.len() < digits || !part.is_char_boundary(part.len() - digits) {
-                    continue;
-                }
-                let (pin, otp) = part.split_at(part.len() - digits);
-                let key = state.cipher.open(&t.serial, "otpkey", &t.otpkey)?;
-                let Some(cs) = algorithm(t.token_type).check(t, &key, otp, now) else {
-                    continue;
-                };
-                if !state.verify_pin(t.pin_hash.as_deref(), pin).await? {
-                    continue;
-                }
-                let mut used = t.clone();
-                used.count = cs.count;
-                used.time_shift = cs.time_shift;
-                used.last_auth = Some(now);
-                others.push((v.clone(), used));
-                *n -= 1;
-                break 'realms;
-            }
-        }
+    if state
+        .verify_pin(rec.pin_hash.as_deref(), pass.expose())
+        .await?
+    {
+        return Ok(Class::ChallengeRequest);
     }
-    Ok(if need.iter().all(|(_, n)| *n == 0) {
-        Class::Valid(
-            CounterState {
-                count: rec.count,
-                time_shift: rec.time_shift,
-            },
-            None,
-        )
+    let req = four_eyes_requirement(state, rec)?;
+    let mut used: Vec<(String, String)> = Vec::new();
+    for part in pass.expose().split(req.separator).filter(|p| !p.is_empty()) {
+        four_eyes_match(state, rec, &req, &mut used, part, now, others).await?;
+    }
+    Ok(if four_eyes_missing(&req, &used).is_none() {
+        Class::Valid(unchanged(rec), None)
     } else {
         Class::Invalid
     })
+}
+
+/// One answer of the 4eyes challenge form: `data` holds the tokens used so far
+/// (`realm TAB serial` lines).
+async fn four_eyes_answer(
+    state: &State,
+    rec: &TokenRecord,
+    data: &[u8],
+    answer: &str,
+    now: i64,
+    others: &mut Vec<(Versioned, TokenRecord)>,
+) -> Result<Class, PidError> {
+    let req = four_eyes_requirement(state, rec)?;
+    let mut used: Vec<(String, String)> = std::str::from_utf8(data)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(r, s)| (r.to_owned(), s.to_owned()))
+        .collect();
+    if !four_eyes_match(state, rec, &req, &mut used, answer, now, others).await? {
+        return Ok(Class::WrongOtp);
+    }
+    Ok(match four_eyes_missing(&req, &used) {
+        None => Class::Valid(unchanged(rec), None),
+        Some((realm, n)) => Class::FurtherChallenge {
+            message: crate::tokens::foureyes::prompt(&realm, n),
+            data: Zeroizing::new(
+                used.iter()
+                    .map(|(r, s)| format!("{r}\t{s}\n"))
+                    .collect::<String>()
+                    .into_bytes(),
+            ),
+        },
+    })
+}
+
+fn unchanged(rec: &TokenRecord) -> CounterState {
+    CounterState {
+        count: rec.count,
+        time_shift: rec.time_shift,
+    }
+}
+
+fn four_eyes_requirement(
+    state: &State,
+    rec: &TokenRecord,
+) -> Result<crate::tokens::foureyes::Requirement, PidError> {
+    let material = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
+    crate::tokens::foureyes::requirement(&material)
+        .ok_or_else(|| PidError::Corrupt(format!("4eyes token {} has no requirement", rec.serial)))
+}
+
+/// The first realm still short of tokens, and by how many; `None`: the rule is met.
+fn four_eyes_missing(
+    req: &crate::tokens::foureyes::Requirement,
+    used: &[(String, String)],
+) -> Option<(String, usize)> {
+    req.realms.iter().find_map(|(realm, n)| {
+        let have = used.iter().filter(|(r, _)| r == realm).count();
+        (have < *n).then(|| (realm.clone(), n - have))
+    })
+}
+
+/// Find the token of a realm still short whose code (PIN+OTP) `part` is; spend it. `false`: no
+/// such token.
+async fn four_eyes_match(
+    state: &State,
+    rec: &TokenRecord,
+    req: &crate::tokens::foureyes::Requirement,
+    used: &mut Vec<(String, String)>,
+    part: &str,
+    now: i64,
+    others: &mut Vec<(Versioned, TokenRecord)>,
+) -> Result<bool, PidError> {
+    for (realm, n) in &req.realms {
+        if used.iter().filter(|(r, _)| r == realm).count() >= *n {
+            continue;
+        }
+        for v in state.store.tokens_in_realm(realm, FOUR_EYES_MAX_TOKENS)? {
+            let t = &v.rec;
+            if t.owner == rec.owner
+                || t.token_type == protocol::TokenType::FourEyes
+                || used.iter().any(|(_, s)| *s == t.serial)
+                || others.iter().any(|(o, _)| o.rec.serial == t.serial)
+                || t.revoked
+                || unusable(t, now).is_some()
+            {
+                continue;
+            }
+            let digits = t.digits as usize;
+            if part.len() < digits || !part.is_char_boundary(part.len() - digits) {
+                continue;
+            }
+            let (pin, otp) = part.split_at(part.len() - digits);
+            let key = state.cipher.open(&t.serial, "otpkey", &t.otpkey)?;
+            let Some(cs) = algorithm(t.token_type).check(t, &key, otp, now) else {
+                continue;
+            };
+            if !state.verify_pin(t.pin_hash.as_deref(), pin).await? {
+                continue;
+            }
+            let mut spent = t.clone();
+            spent.count = cs.count;
+            spent.time_shift = cs.time_shift;
+            spent.last_auth = Some(now);
+            others.push((v.clone(), spent));
+            used.push((realm.clone(), t.serial.clone()));
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Record that the token's answer was used: its counter state, and its new secrets if using

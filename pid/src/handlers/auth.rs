@@ -424,6 +424,7 @@ async fn deliver(
 ) -> Result<(), PidError> {
     let tags = [
         ("otp", d.otp.as_str()),
+        ("serial", d.serial.as_str()),
         ("user", user.owner.login.as_str()),
         ("realm", user.owner.realm.as_str()),
     ];

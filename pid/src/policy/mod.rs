@@ -982,16 +982,20 @@ fn parse_types(action: Action, value: &toml::Value) -> Result<Vec<protocol::Toke
     }
     names
         .iter()
-        .map(|n| match n.as_str() {
-            "hotp" => Ok(protocol::TokenType::Hotp),
-            "totp" => Ok(protocol::TokenType::Totp),
-            "daypassword" => Ok(protocol::TokenType::Daypassword),
-            "spass" if action == Action::Enroll => Ok(protocol::TokenType::Spass),
-            "spass" => Err(format!(
-                "{key}: a spass token never triggers a challenge (it has no one-time part)"
-            )),
-            other => Err(format!(
-                "{key}: {other:?} is not a token type pi has (hotp, totp, daypassword, spass)"
+        .map(|n| match protocol::TokenType::from_name(n) {
+            Some(protocol::TokenType::Spass) if action == Action::ChallengeResponse => {
+                Err(format!(
+                    "{key}: a spass token never triggers a challenge (it has no one-time part)"
+                ))
+            }
+            Some(t) => Ok(t),
+            None => Err(format!(
+                "{key}: {n:?} is not a token type pi has ({})",
+                protocol::TokenType::ALL
+                    .iter()
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         })
         .collect()
@@ -1179,9 +1183,10 @@ pub(super) mod tests {
             ("actions = { auth_max_fail = \"5\" }", "COUNT/PERIOD"),
             ("actions = { auth_max_success = \"0/1h\" }", "at least 1"),
             ("actions = { emailautosend = \"yes\" }", "true or false"),
+            ("actions = { challenge_response = \"hotp tiqr\" }", "tiqr"),
             (
-                "actions = { challenge_response = \"hotp yubikey\" }",
-                "yubikey",
+                "actions = { challenge_response = \"spass\" }",
+                "never triggers",
             ),
             ("actions = { challenge_response = 1 }", "token types"),
             (

@@ -3,10 +3,12 @@
 //! as that user is the codes (PIN+OTP) of those tokens, typed together with a separator (a space
 //! by default). The 4eyes token's own PIN is not asked in this single-shot form (privacyIDEA).
 //!
-//! The codes are checked in `auth::check` against the tokens of the named realms (found through
-//! the store's user index); each counts once, and the ones used are spent like any login's.
+//! The 4eyes token's PIN alone starts the challenge form instead: one admin's code per prompt
+//! until the rule is met. The codes are checked in `auth::check` against the tokens of the named
+//! realms (found through the store's user index); each counts once, and the ones used are spent
+//! like any login's.
 
-use super::{CounterState, EnrollBase, Material, OtpAlgorithm};
+use super::{ChallengeData, CounterState, EnrollBase, Material, OtpAlgorithm};
 use crate::store::TokenRecord;
 use protocol::EnrollRequest;
 use zeroize::Zeroizing;
@@ -34,6 +36,11 @@ fn parse_realms(text: &str) -> Result<Vec<(String, usize)>, String> {
         out.push((realm.trim().to_owned(), n));
     }
     Ok(out)
+}
+
+/// The prompt for the next code of the challenge form.
+pub fn prompt(realm: &str, missing: usize) -> String {
+    format!("Code (PIN and OTP) of a token of realm {realm} ({missing} still needed): ")
 }
 
 pub fn requirement(material: &[u8]) -> Option<Requirement> {
@@ -71,6 +78,26 @@ impl OtpAlgorithm for FourEyes {
             digits: 0,
             count_window: None,
             codes: Vec::new(),
+        })
+    }
+
+    fn challenges_on_pin(&self) -> bool {
+        true
+    }
+
+    /// The 4eyes token's PIN alone asks for the admins' codes one after another.
+    fn challenge(
+        &self,
+        _rec: &TokenRecord,
+        material: &[u8],
+        _now: i64,
+    ) -> Result<ChallengeData, String> {
+        let req = requirement(material).ok_or("the 4eyes requirement cannot be read")?;
+        let (realm, n) = req.realms.first().ok_or("the 4eyes requirement is empty")?;
+        Ok(ChallengeData {
+            message: Some(prompt(realm, *n)),
+            data: Zeroizing::new(Vec::new()),
+            delivery: None,
         })
     }
 

@@ -44,6 +44,8 @@ pub struct ChallengeData {
 /// (`emailtext`, `emailsubject`, `smstext`) and sends it.
 pub struct Delivery {
     pub channel: Channel,
+    /// The token's serial (the `<serial>` tag).
+    pub serial: String,
     /// The address or phone number.
     pub to: String,
     pub otp: Zeroizing<String>,

@@ -45,6 +45,7 @@ pub fn challenge(
         data: Zeroizing::new(Vec::new()),
         delivery: Some(Delivery {
             channel,
+            serial: rec.serial.clone(),
             to: to.to_owned(),
             otp: Zeroizing::new(hotp(key, rec.count, rec.digits, rec.hash)),
         }),
