@@ -454,16 +454,22 @@ async fn autosend(
     user: &ResolvedUser,
     serials: &[String],
 ) {
+    // The common case costs two policy look-ups, no store read.
+    let email = live.policies.flag(Action::EmailAutoSend, ctx).is_some();
+    let sms = live.policies.flag(Action::SmsAutoSend, ctx).is_some();
+    if !email && !sms {
+        return;
+    }
     for serial in serials {
         let Ok(Some(v)) = state.store.get_token(serial) else {
             continue;
         };
         let wanted = match v.rec.token_type {
-            protocol::TokenType::Email => Action::EmailAutoSend,
-            protocol::TokenType::Sms => Action::SmsAutoSend,
-            _ => continue,
+            protocol::TokenType::Email => email,
+            protocol::TokenType::Sms => sms,
+            _ => false,
         };
-        if live.policies.flag(wanted, ctx).is_none() {
+        if !wanted {
             continue;
         }
         let sent = async {
