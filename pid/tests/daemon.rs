@@ -237,7 +237,7 @@ fn hotp_outside_the_window_is_rejected() {
     let d = Daemon::start();
     d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
     d.set(
-        &d.admin_list_first(),
+        &d.first_serial(None),
         TokenSettings {
             count_window: Some(3),
             ..Default::default()
@@ -251,9 +251,13 @@ fn hotp_outside_the_window_is_rejected() {
 }
 
 impl Daemon {
-    fn admin_list_first(&self) -> String {
+    /// The serial of the first token listed (of `user`, or of anyone).
+    fn first_serial(&self, user: Option<&str>) -> String {
         match self.admin(AdminRequest::TokenList {
-            user: None,
+            user: user.map(|u| UserRef {
+                login: u.into(),
+                realm: None,
+            }),
             after: None,
             limit: 10,
         }) {
@@ -2478,7 +2482,7 @@ fn four_eyes_needs_codes_of_two_distinct_admins() {
     // The challenge form: the 4eyes token's PIN, then one admin's code per prompt. Bob's next
     // code is RFC 6238's for the next time step.
     d.set(
-        &d.admin_list_first_of("root"),
+        &d.first_serial(Some("root")),
         TokenSettings {
             pin: Some(Secret::new("4e")),
             ..Default::default()
@@ -2494,22 +2498,6 @@ fn four_eyes_needs_codes_of_two_distinct_admins() {
         ]
     );
     assert!(accepted(&outcome), "{outcome:?}");
-}
-
-impl Daemon {
-    fn admin_list_first_of(&self, user: &str) -> String {
-        match self.admin(AdminRequest::TokenList {
-            user: Some(UserRef {
-                login: user.into(),
-                realm: None,
-            }),
-            after: None,
-            limit: 10,
-        }) {
-            AdminResponse::Tokens { tokens, .. } => tokens[0].serial.clone(),
-            other => panic!("unexpected {other:?}"),
-        }
-    }
 }
 
 #[test]
