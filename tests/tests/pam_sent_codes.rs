@@ -16,6 +16,35 @@ fn code_in(text: &str, n: usize) -> String {
         .unwrap_or_else(|| panic!("no {n}-digit code in {text:?}"))
 }
 
+/// A daemon that mails through 127.0.0.1:`port` (plain SMTP), plus `extra` TOML; an `[smtp]`
+/// table in `extra` adds keys to the mail settings.
+fn mailing_daemon(port: u16, extra: &str) -> Daemon {
+    let smtp = format!(
+        "host = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nsender = \"pi@test.example\"\n"
+    );
+    let extra_toml = match extra.strip_prefix("[smtp]\n") {
+        Some(more) => format!("[smtp]\n{smtp}{more}"),
+        None => format!("[smtp]\n{smtp}{extra}"),
+    };
+    Daemon::start_with(DaemonOptions {
+        extra_toml,
+        ..Default::default()
+    })
+}
+
+/// root gets an e-mail token with PIN 75 sending to root@test.example.
+fn enroll_root_email(daemon: &Daemon) {
+    daemon.enroll(&[
+        "email",
+        "--user",
+        "root",
+        "--pin",
+        "75",
+        "--email",
+        "root@test.example",
+    ]);
+}
+
 /// Log in with `pin`, then answer the second prompt with what `code` reads from the receiver.
 fn login_with_sent_code(
     pam: &Pam,
@@ -37,24 +66,13 @@ fn login_with_sent_code(
 #[test]
 fn an_emailed_code_answers_the_second_prompt_through_pam() {
     let smtp = Sink::smtp();
-    let daemon = Daemon::start_with(DaemonOptions {
-        extra_toml: format!(
-            "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nsender = \"pi@test.example\"\n\
-             [[policy]]\nname = \"mail\"\nscope = \"authentication\"\n\
-             actions = {{ emailsubject = \"Login code\", emailtext = \"Your code: <otp> (for {{user}}, token <serial>)\" }}\n",
-            smtp.port
-        ),
-        ..Default::default()
-    });
-    daemon.enroll(&[
-        "email",
-        "--user",
-        "root",
-        "--pin",
-        "75",
-        "--email",
-        "root@test.example",
-    ]);
+    let daemon = mailing_daemon(
+        smtp.port,
+        "[[policy]]\nname = \"mail\"\nscope = \"authentication\"\n\
+         actions = { emailsubject = \"Login code\", \
+         emailtext = \"Your code: <otp> (for {user}, token <serial>)\" }\n",
+    );
+    enroll_root_email(&daemon);
     let pam = Pam::new(&daemon, "");
     let (prompts, run) = login_with_sent_code(&pam, "75", || Some(code_in(&smtp.wait_for(1), 6)));
     run.assert_accepted("PIN, then the mailed code");
@@ -143,21 +161,8 @@ fn an_sms_code_through_an_http_gateway_and_through_a_program() {
 #[test]
 fn a_code_that_cannot_be_sent_fails_the_login_with_a_reason() {
     // Nothing listens on this port.
-    let daemon = Daemon::start_with(DaemonOptions {
-        extra_toml: "[smtp]\nhost = \"127.0.0.1\"\nport = 9\ntls = \"none\"\n\
-                     sender = \"pi@test.example\"\ntimeout_secs = 2\n"
-            .into(),
-        ..Default::default()
-    });
-    daemon.enroll(&[
-        "email",
-        "--user",
-        "root",
-        "--pin",
-        "75",
-        "--email",
-        "root@test.example",
-    ]);
+    let daemon = mailing_daemon(9, "[smtp]\ntimeout_secs = 2\n");
+    enroll_root_email(&daemon);
     let pam = Pam::new(&daemon, "");
     let run = pam.login_as(pi_tests::Caller::Root, "root", &["75"]);
     run.assert_rejected("no code, no login");
@@ -231,24 +236,12 @@ fn a_yubico_otp_is_confirmed_by_a_signed_validation_server_through_pam() {
 #[test]
 fn emailautosend_mails_the_next_code_so_the_next_login_is_pin_and_code() {
     let smtp = Sink::smtp();
-    let daemon = Daemon::start_with(DaemonOptions {
-        extra_toml: format!(
-            "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nsender = \"pi@test.example\"\n\
-             [[policy]]\nname = \"auto\"\nscope = \"authentication\"\n\
-             actions = {{ emailautosend = true }}\n",
-            smtp.port
-        ),
-        ..Default::default()
-    });
-    daemon.enroll(&[
-        "email",
-        "--user",
-        "root",
-        "--pin",
-        "75",
-        "--email",
-        "root@test.example",
-    ]);
+    let daemon = mailing_daemon(
+        smtp.port,
+        "[[policy]]\nname = \"auto\"\nscope = \"authentication\"\n\
+         actions = { emailautosend = true }\n",
+    );
+    enroll_root_email(&daemon);
     let pam = Pam::new(&daemon, "");
     let (_, run) = login_with_sent_code(&pam, "75", || Some(code_in(&smtp.wait_for(1), 6)));
     run.assert_accepted("the first code, by challenge");

@@ -8,7 +8,7 @@
 //! realms (found through the store's user index); each counts once, and the ones used are spent
 //! like any login's.
 
-use super::{ChallengeData, CounterState, EnrollBase, Material, OtpAlgorithm};
+use super::{ChallengeData, EnrollBase, Material, OtpAlgorithm};
 use crate::store::TokenRecord;
 use protocol::EnrollRequest;
 use zeroize::Zeroizing;
@@ -99,17 +99,6 @@ impl OtpAlgorithm for FourEyes {
             data: Zeroizing::new(Vec::new()),
             delivery: None,
         })
-    }
-
-    fn check(
-        &self,
-        _rec: &TokenRecord,
-        _key: &[u8],
-        _otp: &str,
-        _now: i64,
-    ) -> Option<CounterState> {
-        // Checked against other tokens by `auth::check::four_eyes`.
-        None
     }
 }
 

@@ -72,17 +72,6 @@ impl OtpAlgorithm for Indexedsecret {
         })
     }
 
-    fn check(
-        &self,
-        _rec: &TokenRecord,
-        _key: &[u8],
-        _otp: &str,
-        _now: i64,
-    ) -> Option<CounterState> {
-        // Only an answer to a challenge can be right.
-        None
-    }
-
     fn check_answer(
         &self,
         rec: &TokenRecord,

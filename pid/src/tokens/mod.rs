@@ -172,7 +172,8 @@ pub trait OtpAlgorithm: Sync {
         true
     }
 
-    /// A locally plausible answer must still be confirmed by a validation server (yubico).
+    /// A locally plausible answer must still be confirmed by the `[yubico]` validation servers
+    /// (`State::verify_yubico`); only the yubico type says so.
     fn verified_remotely(&self) -> bool {
         false
     }
@@ -187,8 +188,18 @@ pub trait OtpAlgorithm: Sync {
         false
     }
 
-    /// `Some(new state)` if `otp` is valid now and has not been used; `None` otherwise.
-    fn check(&self, rec: &TokenRecord, key: &[u8], otp: &str, now: i64) -> Option<CounterState>;
+    /// `Some(new state)` if `otp`, typed after the PIN, is valid now and has not been used;
+    /// `None` otherwise. By default nothing is: types that are answered only through their
+    /// challenge (`check_answer`) keep it, so they fail closed on a single-shot answer.
+    fn check(
+        &self,
+        _rec: &TokenRecord,
+        _key: &[u8],
+        _otp: &str,
+        _now: i64,
+    ) -> Option<CounterState> {
+        None
+    }
 
     /// The OTP is the one accepted last (privacyIDEA's "previous otp used again" hint). Types
     /// without a counter never say so.
@@ -248,8 +259,8 @@ pub fn algorithm(t: TokenType) -> &'static dyn OtpAlgorithm {
         TokenType::Indexedsecret => &indexedsecret::Indexedsecret,
         TokenType::Question => &question::Question,
         TokenType::Ocra => &ocra::Ocra,
-        TokenType::Email => &email::Email,
-        TokenType::Sms => &sms::Sms,
+        TokenType::Email => &email::EMAIL,
+        TokenType::Sms => &sms::SMS,
         TokenType::Yubico => &yubico::Yubico,
         TokenType::Daplug => &daplug::Daplug,
         TokenType::FourEyes => &foureyes::FourEyes,

@@ -271,16 +271,6 @@ impl OtpAlgorithm for Ocra {
         })
     }
 
-    fn check(
-        &self,
-        _rec: &TokenRecord,
-        _key: &[u8],
-        _otp: &str,
-        _now: i64,
-    ) -> Option<CounterState> {
-        None
-    }
-
     fn check_answer(
         &self,
         rec: &TokenRecord,

@@ -89,16 +89,6 @@ impl OtpAlgorithm for Question {
         })
     }
 
-    fn check(
-        &self,
-        _rec: &TokenRecord,
-        _key: &[u8],
-        _otp: &str,
-        _now: i64,
-    ) -> Option<CounterState> {
-        None
-    }
-
     fn check_answer(
         &self,
         rec: &TokenRecord,

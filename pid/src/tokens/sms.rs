@@ -1,63 +1,31 @@
-//! sms (privacyIDEA's smstoken): the PIN alone sends the next code to the user's phone
-//! through the gateway configured in pid.toml; the answer is that code. See `sent_code`.
+//! sms (privacyIDEA's smstoken): the PIN alone sends the next code to the user's phone through
+//! the `[sms]` gateway of pid.toml; the answer is that code. See `sent_code`.
 
-use super::sent_code;
-use super::{ChallengeData, Channel, CounterState, EnrollBase, Material, OtpAlgorithm};
-use crate::store::TokenRecord;
-use protocol::EnrollRequest;
+use super::sent_code::SentCode;
+use super::Channel;
 
-pub struct Sms;
-
-impl OtpAlgorithm for Sms {
-    fn serial_prefix(&self) -> &'static str {
-        "PISM"
-    }
-
-    fn enroll(&self, spec: &EnrollRequest, base: EnrollBase) -> Result<Material, String> {
-        let to = spec
-            .phone
-            .as_deref()
-            .ok_or("an sms token needs --phone NUMBER (where the codes go)")?
-            .trim();
-        if !(to.len() >= 3
-            && to.len() <= 32
+pub const SMS: SentCode = SentCode {
+    channel: Channel::Sms,
+    serial_prefix: "PISM",
+    destination: |spec| spec.phone.as_deref(),
+    missing: "an sms token needs --phone NUMBER (where the codes go)",
+    validate: |to| {
+        let plausible = (3..=32).contains(&to.len())
             && to
                 .chars()
-                .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-')))
-        {
-            return Err("--phone must be a number such as +49 170 1234567".into());
+                .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-'));
+        if plausible {
+            Ok(())
+        } else {
+            Err("--phone must be a number such as +49 170 1234567")
         }
-        sent_code::enroll(base, to)
-    }
+    },
+    mask: masked_phone,
+};
 
-    fn challenges_on_pin(&self) -> bool {
-        true
-    }
-
-    fn challenge(
-        &self,
-        rec: &TokenRecord,
-        material: &[u8],
-        _now: i64,
-    ) -> Result<ChallengeData, String> {
-        let (_, to) = sent_code::parts(material).ok_or("the destination cannot be read")?;
-        let shown = sent_code::masked_phone(to);
-        sent_code::challenge(rec, material, Channel::Sms, shown)
-    }
-
-    /// PIN and a code received earlier (autosend) in one answer, as privacyIDEA allows.
-    fn check(&self, rec: &TokenRecord, key: &[u8], otp: &str, now: i64) -> Option<CounterState> {
-        sent_code::check(rec, key, otp, now)
-    }
-
-    fn check_answer(
-        &self,
-        rec: &TokenRecord,
-        material: &[u8],
-        _data: &[u8],
-        answer: &str,
-        now: i64,
-    ) -> Option<CounterState> {
-        sent_code::check(rec, material, answer, now)
-    }
+/// `***1234`: the last four digits of a phone number.
+fn masked_phone(phone: &str) -> String {
+    let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
+    let tail: String = digits[digits.len().saturating_sub(4)..].iter().collect();
+    format!("***{tail}")
 }
