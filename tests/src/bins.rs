@@ -43,6 +43,11 @@ pub fn pictl() -> PathBuf {
     locate("pictl")
 }
 
+/// The load generator (DESIGN §12).
+pub fn pibench() -> PathBuf {
+    locate("pibench")
+}
+
 /// The PAM module, as an absolute path (libpam needs one outside its module directory).
 pub fn pam_pi() -> PathBuf {
     locate("libpam_pi.so")

@@ -6,6 +6,8 @@
 //! SHA-256("pibench-key-<i>"), serial `PB%07d` (tests/bench/README.md has the same scheme for
 //! the privacyIDEA side). OTPs are computed here from those known seeds.
 
+mod polled;
+
 use clap::{Parser, ValueEnum};
 use protocol::admin::{AdminRequest, AdminResponse, EnrollRequest, UserRef};
 use protocol::{AuthBegin, Client, Outcome, Prompt, Request, Response, Secret, TokenType};
@@ -69,9 +71,16 @@ struct Args {
     /// the code with AuthBegin (one round trip, like `use_first_pass`).
     #[arg(long)]
     conversation: bool,
-    /// Connect anew for every login, as pam_pi does inside sshd/sudo.
+    /// Connect anew for every login, as pam_pi does inside sshd/sudo (implies --blocking).
     #[arg(long)]
     reconnect: bool,
+    /// One blocked thread per client instead of poll loops. Costs the load generator two
+    /// thread wake-ups per login, taken from the cores the daemon is measured on.
+    #[arg(long)]
+    blocking: bool,
+    /// Poll loops (threads) that drive the clients' connections, unless --blocking.
+    #[arg(long, default_value_t = 1)]
+    client_threads: u32,
     /// The pid binary (default: next to this program).
     #[arg(long)]
     pid: Option<PathBuf>,
@@ -191,9 +200,14 @@ fn run(args: Args) -> Result<(), String> {
             "1 round trip (authtok)"
         },
         if args.reconnect {
-            ", new connection per login"
+            ", new connection per login, a blocked thread per client".to_string()
+        } else if args.blocking {
+            ", a blocked thread per client".to_string()
         } else {
-            ""
+            format!(
+                ", clients driven by {} poll loop(s)",
+                args.client_threads.max(1)
+            )
         },
     );
     println!("machine: {} cores, {} MiB memory", cores(), mem_total_mib());
@@ -531,6 +545,28 @@ trait Target: Sync {
     fn login(&self, conn: &mut Self::Conn, user: &str, pass: &str) -> Result<bool, String>;
 }
 
+/// The users client `t` logs in as (user i belongs to client i % clients), with the OTP state
+/// the daemon's counters imply.
+fn users_of(args: &Args, users: u32, clients: u32, t: u32, counters: &[u64]) -> Vec<UserState> {
+    (t..users)
+        .step_by(clients as usize)
+        .map(|i| {
+            let count = counters.get(i as usize).copied().unwrap_or(0);
+            // HOTP stores the next counter; TOTP the last accepted step.
+            let next = match args.kind {
+                Kind::Hotp => count,
+                Kind::Totp if count > 0 => count + 1,
+                Kind::Totp => 0,
+            };
+            UserState {
+                index: i,
+                key: key_of(i),
+                next,
+            }
+        })
+        .collect()
+}
+
 /// Drive `clients` threads for the duration; user i belongs to thread i % clients, so the
 /// OTP state needs no locks.
 fn drive<T: Target>(
@@ -569,23 +605,7 @@ fn client_loop<T: Target>(
     stop: &AtomicBool,
     counters: &[u64],
 ) -> Result<ThreadResult, String> {
-    let mut mine: Vec<UserState> = (t..users)
-        .step_by(clients as usize)
-        .map(|i| {
-            let count = counters.get(i as usize).copied().unwrap_or(0);
-            // HOTP stores the next counter; TOTP the last accepted step.
-            let next = match args.kind {
-                Kind::Hotp => count,
-                Kind::Totp if count > 0 => count + 1,
-                Kind::Totp => 0,
-            };
-            UserState {
-                index: i,
-                key: key_of(i),
-                next,
-            }
-        })
-        .collect();
+    let mut mine = users_of(args, users, clients, t, counters);
     let mut res = ThreadResult {
         accepted: 0,
         rejected: 0,
@@ -737,7 +757,19 @@ fn bench_pid(args: &Args, users: u32, clients: u32) -> Result<Summary, String> {
         socket: daemon.socket.clone(),
         conversation: args.conversation,
     };
-    let (results, secs) = drive(args, &target, users, clients, &counters, args.duration)?;
+    let (results, secs) = if args.blocking || args.reconnect {
+        drive(args, &target, users, clients, &counters, args.duration)?
+    } else {
+        polled::drive(
+            args,
+            &daemon.socket,
+            users,
+            clients,
+            args.client_threads,
+            &counters,
+            args.duration,
+        )?
+    };
     let mut s = summarize("pid", results, secs);
     let (rss, hwm) = proc_status(pid);
     s.rss_kib = rss;
