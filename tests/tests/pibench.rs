@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 //! The load generator's counting, not its speed: whatever driver, every answer must be the one
 //! the OTP it sent deserves (no "unexpected" answers), or its numbers mean nothing. Short runs
 //! with few users; the timings it prints are not looked at.
