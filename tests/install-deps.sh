@@ -26,6 +26,9 @@ packages=(
     oathtool                 # independent HOTP/TOTP implementation
     slapd ldap-utils openssl # a private OpenLDAP server for the ldap resolver tests (never the system one)
     util-linux               # setpriv: run as uid 65534
+    openssh-server openssh-client  # a private sshd on 127.0.0.1 (AuthorizedKeysCommand + PAM)
+    cryptsetup-bin           # LUKS on a file image (pictl luks assign / unlock)
+    libpcsclite-dev pkg-config  # pictl talks to a Yubikey over PC/SC (CCID)
     ca-certificates curl     # rustup, if there is no toolchain
     "$@"
 )

@@ -322,7 +322,9 @@ impl<C: Conversation> Auth<'_, C> {
                 Response::AuthDone(outcome) => return Ok(Ended { outcome, prompted }),
                 Response::AuthStep { session, prompt } => (session, prompt),
                 Response::Error { code, message } => return Err(Failure::Daemon(code, message)),
-                Response::Status(_) | Response::Admin(_) => return Err(Failure::Unexpected),
+                Response::Status(_) | Response::Admin(_) | Response::SshKeys { .. } => {
+                    return Err(Failure::Unexpected)
+                }
             };
             steps += 1;
             if steps > MAX_STEPS {

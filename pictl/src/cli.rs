@@ -47,7 +47,9 @@ Examples:
   sudo pictl token enroll totp --user alice
   printf '%s\\n' \"$PIN\" | sudo pictl token enroll totp --user alice --pin - --description phone
   sudo pictl token enroll hotp --user bob --otpkey 3132333435363738393031323334353637383930 --no-qr
-  sudo pictl --json token enroll totp --user carol --digits 8 --hash sha256";
+  sudo pictl --json token enroll totp --user carol --digits 8 --hash sha256
+  sudo pictl token enroll sshkey --user alice --sshkey-file ~alice/.ssh/id_ed25519.pub
+  sudo pictl token enroll totp --user root --serial UBOM12345678_2 --otpkey HEX   (Yubikey slot 2, LUKS)";
 
 const SET_AFTER_HELP: &str = "\
 Only the given settings change. Times (T) are RFC 3339 (2025-01-31T18:00:00Z), a date
@@ -120,6 +122,144 @@ pub enum Command {
     /// See which policies apply to a login and what they decide (root or the admin group).
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Attach tokens to hosts for SSH, LUKS or offline use (root or the admin group).
+    #[command(subcommand, after_help = MACHINE_AFTER_HELP)]
+    Machine(MachineCommand),
+    /// SSH keys for sshd's AuthorizedKeysCommand.
+    #[command(subcommand)]
+    Ssh(SshCommand),
+}
+
+const MACHINE_AFTER_HELP: &str = "\
+Applications (privacyIDEA's machine applications):
+  ssh      an sshkey token's key, printed by `pictl ssh keys LOGIN` for sshd
+  luks     a Yubikey's challenge-response secret (a totp token UBOM<serial>_2) for a LUKS volume
+  offline  HOTP values for logins while the token's server cannot be reached
+
+Examples:
+  sudo pictl machine attach SSHK1A2B3C4D --app ssh --user alice
+  sudo pictl machine attach UBOM12345678_2 --app luks --slot 1 --device /dev/sda3
+  sudo pictl machine list --app ssh
+  sudo pictl machine detach SSHK1A2B3C4D --app ssh";
+
+#[derive(Debug, Subcommand)]
+pub enum MachineCommand {
+    /// Attach a token to a host (this one by default) for an application.
+    Attach(MachineAttachArgs),
+    /// Remove a token's assignment to a host for an application.
+    Detach(MachineDetachArgs),
+    /// List assignments (all unless filtered).
+    List(MachineListArgs),
+}
+
+/// The applications a token can be attached for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AppArg {
+    /// An sshkey token's public key for sshd (options --user, --service-id).
+    Ssh,
+    /// A Yubikey's HMAC-SHA1 secret for a LUKS volume (options --slot, --device,
+    /// --concatenate).
+    Luks,
+    /// HOTP values for offline logins (options --count, --rounds).
+    Offline,
+}
+
+impl From<AppArg> for protocol::MachineApp {
+    fn from(a: AppArg) -> Self {
+        match a {
+            AppArg::Ssh => protocol::MachineApp::Ssh,
+            AppArg::Luks => protocol::MachineApp::Luks,
+            AppArg::Offline => protocol::MachineApp::Offline,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct MachineAttachArgs {
+    /// Serial of the token.
+    #[arg(value_name = "SERIAL")]
+    pub serial: String,
+    /// What the token is for on the host.
+    #[arg(long, value_enum, value_name = "APP")]
+    pub app: AppArg,
+    /// The host [default: this host's name].
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// ssh: the login name on the host the key lets in [default: root].
+    #[arg(long, value_name = "LOGIN")]
+    pub user: Option<String>,
+    /// ssh: a service id grouping SSH servers (`pictl ssh keys --service-id ID` on each).
+    #[arg(long, value_name = "ID")]
+    pub service_id: Option<String>,
+    /// luks: the key slot the response goes to, 1 to 31 (slot 0 is never touched).
+    #[arg(long, value_name = "N")]
+    pub slot: Option<u8>,
+    /// luks: the LUKS device or image.
+    #[arg(long, value_name = "PATH")]
+    pub device: Option<String>,
+    /// luks: the passphrase is the password followed by the response (yubikey-luks
+    /// CONCATENATE=1), not the response alone.
+    #[arg(long)]
+    pub concatenate: bool,
+    /// offline: how many values to hand out [default: 100].
+    #[arg(long, value_name = "N")]
+    pub count: Option<u32>,
+    /// offline: PBKDF2-SHA512 rounds per value [default: 6549].
+    #[arg(long, value_name = "N")]
+    pub rounds: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct MachineDetachArgs {
+    /// Serial of the token.
+    #[arg(value_name = "SERIAL")]
+    pub serial: String,
+    /// The application it is attached for.
+    #[arg(long, value_enum, value_name = "APP")]
+    pub app: AppArg,
+    /// The host [default: this host's name].
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MachineListArgs {
+    /// Only this token's assignments.
+    #[arg(long, value_name = "SERIAL")]
+    pub serial: Option<String>,
+    /// Only assignments for this application.
+    #[arg(long, value_enum, value_name = "APP")]
+    pub app: Option<AppArg>,
+    /// Only assignments to this host [default: every host].
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SshCommand {
+    /// Print the authorized keys of LOGIN on this host, one per line, for sshd.
+    #[command(after_help = SSH_KEYS_AFTER_HELP)]
+    Keys(SshKeysArgs),
+}
+
+const SSH_KEYS_AFTER_HELP: &str = "\
+In /etc/ssh/sshd_config:
+  AuthorizedKeysCommand /usr/bin/pictl ssh keys %u
+  AuthorizedKeysCommandUser nobody
+
+Prints the keys of enabled, unrevoked, unexpired sshkey tokens attached to this host for LOGIN
+(`pictl machine attach SERIAL --app ssh --user LOGIN`). When the daemon does not answer within
+a few seconds, it prints nothing and exits 0, so sshd goes on with its other methods instead of
+hanging. Only root and the accounts in pid.toml [ssh] keys_users (default nobody) may ask.";
+
+#[derive(Debug, Args)]
+pub struct SshKeysArgs {
+    /// The login name sshd asks about (`%u`).
+    #[arg(value_name = "LOGIN")]
+    pub user: String,
+    /// The keys attached for this service id on any host, instead of this host's keys.
+    #[arg(long, value_name = "ID")]
+    pub service_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -242,6 +382,9 @@ pub enum TokenTypeArg {
     /// The two-man rule (--4eyes admins:2): the login is codes of tokens of those realms.
     #[value(name = "4eyes")]
     FourEyes,
+    /// An SSH public key (--sshkey or --sshkey-file) for sshd, once attached to the host with
+    /// `pictl machine attach SERIAL --app ssh`; never a PAM login factor.
+    Sshkey,
 }
 
 impl From<TokenTypeArg> for TokenType {
@@ -266,6 +409,7 @@ impl From<TokenTypeArg> for TokenType {
             TokenTypeArg::Yubico => TokenType::Yubico,
             TokenTypeArg::Daplug => TokenType::Daplug,
             TokenTypeArg::FourEyes => TokenType::FourEyes,
+            TokenTypeArg::Sshkey => TokenType::Sshkey,
         }
     }
 }
@@ -395,6 +539,15 @@ pub struct EnrollArgs {
     /// 4eyes: the character typed between the codes [default: a space].
     #[arg(long, value_name = "CHAR")]
     pub separator: Option<String>,
+
+    /// sshkey: the public key, `ssh-ed25519 AAAA… comment` (ed25519, ecdsa, rsa of at least
+    /// 2048 bits, sk-ssh-ed25519, sk-ecdsa).
+    #[arg(long, value_name = "KEY", conflicts_with = "sshkey_file")]
+    pub sshkey: Option<String>,
+
+    /// sshkey: read the public key from this file (e.g. ~alice/.ssh/id_ed25519.pub).
+    #[arg(long, value_name = "PATH")]
+    pub sshkey_file: Option<std::path::PathBuf>,
 
     /// PIN the user types before the OTP [default: no PIN]. `-` reads it from stdin, which keeps
     /// it out of `ps` and the shell history (on a terminal pictl asks twice, without echo).

@@ -126,15 +126,15 @@ pub fn hint(code: ErrorCode) -> &'static str {
              releases, install matching versions"
         }
         ErrorCode::PermissionDenied => {
-            "only root or members of the admin group (pid.toml `admin_group`) can manage tokens: \
-             run pictl with sudo, or ask to be added to that group"
+            "the message above says who may: run pictl as root (sudo), or ask an administrator \
+             (pid.toml `admin_group`, `[[policy]]`, `[ssh] keys_users`)"
         }
         ErrorCode::NotFound => {
             "check the serial with `pictl token list` and the user name with `getent passwd USER`"
         }
         ErrorCode::AlreadyExists => {
-            "a token with that serial exists: choose another --serial, or leave it out and let pid \
-             choose one"
+            "it exists already: choose another name (for a token, another --serial, or leave it \
+             out), or remove the existing one first"
         }
         ErrorCode::InvalidArgument => {
             "correct the parameter named above (see `pictl help <command>` for the accepted values)"
@@ -195,6 +195,9 @@ pub fn response_kind(response: &Response) -> &'static str {
         Response::Admin(A::Tokens { .. }) => "a token list",
         Response::Admin(A::Audit { .. }) => "an audit page",
         Response::Admin(A::PolicyCheck(_)) => "a policy report",
+        Response::Admin(A::Machines(_)) => "a machine assignment list",
+        Response::Admin(A::LuksResponses(_)) => "LUKS responses",
+        Response::SshKeys { .. } => "SSH keys",
     }
 }
 

@@ -229,6 +229,10 @@ pub fn token_details(t: &TokenInfo) -> String {
         ("last auth", utc_opt(t.last_auth)),
         ("locked since", utc_opt(t.failcounter_exceeded_at)),
     ];
+    let fields: Vec<(&str, String)> = fields
+        .into_iter()
+        .chain(t.details.iter().map(|(l, v)| (l.as_str(), v.clone())))
+        .collect();
     let width = fields.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
     let mut out = String::new();
     for (label, value) in fields {
@@ -267,8 +271,18 @@ pub fn audit_table(entries: &[AuditEntry]) -> String {
 
 /// A token as a JSON object: `protocol::TokenInfo` serialized as is.
 pub fn token_json(t: &TokenInfo) -> Value {
-    serde_json::to_value(t)
-        .unwrap_or_else(|e| json!({ "serial": t.serial, "error": e.to_string() }))
+    let mut v = serde_json::to_value(t)
+        .unwrap_or_else(|e| json!({ "serial": t.serial, "error": e.to_string() }));
+    // Type-specific details as an object (`"fingerprint": "SHA256:…"`), not a list of pairs.
+    if let Some(obj) = v.as_object_mut() {
+        let details: serde_json::Map<String, Value> = t
+            .details
+            .iter()
+            .map(|(k, val)| (k.clone(), Value::String(val.clone())))
+            .collect();
+        obj.insert("details".into(), Value::Object(details));
+    }
+    v
 }
 
 /// Write one JSON document and a newline.
@@ -317,6 +331,7 @@ pub(crate) mod tests {
             created: 1_700_000_000,
             last_auth: Some(1_700_000_060),
             failcounter_exceeded_at: None,
+            details: Vec::new(),
         }
     }
 

@@ -112,6 +112,7 @@ fn token(serial: &str, user: &str) -> TokenInfo {
         created: 1_700_000_000,
         last_auth: None,
         failcounter_exceeded_at: None,
+        details: Vec::new(),
     }
 }
 

@@ -36,6 +36,8 @@ pub struct Config {
     pub sms: SmsConfig,
     /// The validation servers yubico tokens are checked against.
     pub yubico: YubicoConfig,
+    /// Who may ask for SSH keys (sshd's AuthorizedKeysCommandUser).
+    pub ssh: SshConfig,
     /// User stores by name (`[resolvers.NAME]`). Without any, the host's accounts.
     pub resolvers: BTreeMap<String, ResolverConfig>,
     /// Realms by name (`[realms.NAME]`): ordered resolver lists. Without any, `default_realm`
@@ -385,6 +387,37 @@ impl YubicoConfig {
     }
 }
 
+/// `[ssh]`: `pictl ssh keys` for sshd's AuthorizedKeysCommand.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SshConfig {
+    /// Accounts (besides root) that may ask for the authorized keys of any login: the
+    /// `AuthorizedKeysCommandUser` of sshd_config. Public keys are not secret, but which key
+    /// opens which account is nobody else's business.
+    pub keys_users: Vec<String>,
+}
+
+impl Default for SshConfig {
+    fn default() -> Self {
+        SshConfig {
+            keys_users: vec!["nobody".into()],
+        }
+    }
+}
+
+impl SshConfig {
+    fn validate(&self) -> Result<(), String> {
+        if let Some(bad) = self
+            .keys_users
+            .iter()
+            .find(|u| u.is_empty() || u.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(format!("ssh.keys_users: {bad:?} is not an account name"));
+        }
+        Ok(())
+    }
+}
+
 /// The sled store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -447,6 +480,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             sms: SmsConfig::default(),
             yubico: YubicoConfig::default(),
+            ssh: SshConfig::default(),
             store: StoreConfig::default(),
             resolvers: BTreeMap::new(),
             realms: BTreeMap::new(),
@@ -589,6 +623,7 @@ impl Config {
         self.smtp.validate()?;
         self.sms.validate()?;
         self.yubico.validate()?;
+        self.ssh.validate()?;
         if self.version != 1 {
             return Err(format!(
                 "version = {} is not supported; use version = 1",

@@ -18,6 +18,8 @@ enum Permission {
     /// Administrators, and users for their own tokens as `user` policies allow: decided by
     /// `authority::authorize` here, then per target by `Authority::check`.
     AdminOrOwnTokens,
+    /// Root and the `ssh.keys_users` accounts (sshd's AuthorizedKeysCommandUser).
+    SshKeyReader,
 }
 
 fn permission(req: &Request) -> Permission {
@@ -26,6 +28,7 @@ fn permission(req: &Request) -> Permission {
         Request::AuthBegin(_) => Permission::OwnAccountUnlessAdmin,
         Request::AuthContinue { .. } => Permission::SessionOwner,
         Request::Admin(_) => Permission::AdminOrOwnTokens,
+        Request::SshKeys { .. } => Permission::SshKeyReader,
     }
 }
 
@@ -45,6 +48,19 @@ pub async fn dispatch(
                 return error_response(&e);
             }
         },
+        Permission::SshKeyReader => {
+            if caller.uid != 0 && !state.live().ssh_key_readers.contains(&caller.uid) {
+                let mut entry = crate::audit::entry(caller, "ssh keys", state.clock.now());
+                entry.message = "refused: not root nor in ssh.keys_users".into();
+                crate::audit::record(state, entry);
+                return error_response(&crate::error::PidError::PermissionDenied(format!(
+                    "uid {} may not ask for SSH keys: only root and the accounts in pid.toml \
+                     [ssh] keys_users (sshd's AuthorizedKeysCommandUser) may",
+                    caller.uid
+                )));
+            }
+            None
+        }
         Permission::Anyone | Permission::OwnAccountUnlessAdmin | Permission::SessionOwner => None,
     };
     match req {
@@ -52,6 +68,9 @@ pub async fn dispatch(
         Request::AuthBegin(begin) => handlers::auth::begin(state, caller, conn, begin).await,
         Request::AuthContinue { session, answer } => {
             handlers::auth::proceed(state, caller, conn, session, answer).await
+        }
+        Request::SshKeys { user, service_id } => {
+            handlers::machine::ssh_keys(state, caller, user, service_id)
         }
         Request::Admin(admin) => match authority {
             Some(authority) => handlers::admin::handle(state, caller, &authority, admin).await,

@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod error;
 pub mod handlers;
 pub mod limits;
+pub mod machines;
 pub mod policy;
 pub mod realm;
 pub mod server;
@@ -40,6 +41,8 @@ pub struct Live {
     pub config: Config,
     pub realms: realm::Realms,
     pub policies: policy::Policies,
+    /// The uids of `ssh.keys_users`, looked up when the configuration is loaded.
+    pub ssh_key_readers: Vec<u32>,
 }
 
 impl Live {
@@ -49,10 +52,26 @@ impl Live {
         for w in policies.warnings() {
             tracing::warn!("{w}");
         }
+        let ssh_key_readers = config
+            .ssh
+            .keys_users
+            .iter()
+            .filter_map(|name| match nix::unistd::User::from_name(name) {
+                Ok(Some(u)) => Some(u.uid.as_raw()),
+                _ => {
+                    tracing::warn!(
+                        "ssh.keys_users: no account {name:?} on this host; it cannot ask for \
+                         SSH keys"
+                    );
+                    None
+                }
+            })
+            .collect();
         Ok(Live {
             config,
             realms,
             policies,
+            ssh_key_readers,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Administration requests and their answers. Append-only, like every wire enum.
 
+use crate::machine::{LuksResponse, MachineApp, MachineAttach, MachineTokenInfo};
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +65,26 @@ pub enum AdminRequest {
         service: String,
         rhost: Option<String>,
     },
+    /// Attach a token to a host for an application.
+    MachineAttach(Box<MachineAttach>),
+    /// Remove the assignment of `serial` for `app` on `host` (`None`: the daemon's host).
+    MachineDetach {
+        serial: String,
+        app: MachineApp,
+        host: Option<String>,
+    },
+    /// Assignments, filtered by each field that is set (`host: None` lists every host).
+    MachineList {
+        serial: Option<String>,
+        app: Option<MachineApp>,
+        host: Option<String>,
+    },
+    /// The LUKS passphrase material of every luks assignment of `host` (`None`: the daemon's
+    /// host) for the password typed at boot. Root only: it unlocks disks.
+    LuksResponses {
+        password: Secret,
+        host: Option<String>,
+    },
 }
 
 impl AdminRequest {
@@ -85,6 +106,10 @@ impl AdminRequest {
             AdminRequest::TokenUnassign { .. } => "token unassign",
             AdminRequest::AuditShow { .. } => "audit show",
             AdminRequest::PolicyCheck { .. } => "policy check",
+            AdminRequest::MachineAttach(_) => "machine attach",
+            AdminRequest::MachineDetach { .. } => "machine detach",
+            AdminRequest::MachineList { .. } => "machine list",
+            AdminRequest::LuksResponses { .. } => "luks responses",
         }
     }
 }
@@ -136,11 +161,14 @@ pub enum TokenType {
     Daplug,
     /// The two-man rule: codes of tokens from named realms, entered together.
     FourEyes,
+    /// An SSH public key for sshd's `AuthorizedKeysCommand` (`pictl ssh keys`); never a login
+    /// factor through PAM.
+    Sshkey,
 }
 
 impl TokenType {
     /// Every type, in wire order.
-    pub const ALL: [TokenType; 19] = [
+    pub const ALL: [TokenType; 20] = [
         TokenType::Hotp,
         TokenType::Totp,
         TokenType::Spass,
@@ -160,6 +188,7 @@ impl TokenType {
         TokenType::Yubico,
         TokenType::Daplug,
         TokenType::FourEyes,
+        TokenType::Sshkey,
     ];
 
     /// The type named `name` (`hotp`, `4eyes`, …).
@@ -188,6 +217,7 @@ impl TokenType {
             TokenType::Yubico => "yubico",
             TokenType::Daplug => "daplug",
             TokenType::FourEyes => "4eyes",
+            TokenType::Sshkey => "sshkey",
         }
     }
 }
@@ -246,6 +276,8 @@ pub struct EnrollRequest {
     pub foureyes: Option<String>,
     /// 4eyes: the character between the codes (default a space).
     pub separator: Option<String>,
+    /// sshkey: the public key line (`ssh-ed25519 AAAA… comment`).
+    pub sshkey: Option<String>,
 }
 
 /// Changes to a token; `None` leaves a field as it is. For the validity bounds,
@@ -281,6 +313,8 @@ pub enum AdminResponse {
         next: Option<u64>,
     },
     PolicyCheck(Box<PolicyReport>),
+    Machines(Vec<MachineTokenInfo>),
+    LuksResponses(Vec<LuksResponse>),
 }
 
 /// The answer to `PolicyCheck`: why a login behaves as it does.
@@ -337,6 +371,9 @@ pub struct TokenInfo {
     pub created: i64,
     pub last_auth: Option<i64>,
     pub failcounter_exceeded_at: Option<i64>,
+    /// What only some types have, as (label, value) pairs for display: an SSH key's type,
+    /// fingerprint and comment.
+    pub details: Vec<(String, String)>,
 }
 
 /// The one answer that carries a token's key: shown once, at enrollment.

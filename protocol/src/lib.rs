@@ -9,6 +9,7 @@ pub mod client;
 pub mod codec;
 pub mod error;
 pub mod frame;
+pub mod machine;
 pub mod paths;
 pub mod request;
 pub mod response;
@@ -20,6 +21,7 @@ pub use admin::{
 };
 pub use client::Client;
 pub use error::{ClientError, ErrorCode, FrameError};
+pub use machine::{LuksResponse, MachineApp, MachineAttach, MachineOptions, MachineTokenInfo};
 pub use request::{AuthBegin, Request};
 pub use response::{Outcome, Prompt, Response, StatusInfo};
 pub use secret::Secret;

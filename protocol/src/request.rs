@@ -14,6 +14,14 @@ pub enum Request {
     AuthContinue { session: u64, answer: Secret },
     /// Token administration: root and members of `admin_group` only.
     Admin(AdminRequest),
+    /// The authorized SSH keys of login `user`, for sshd's AuthorizedKeysCommand: the keys
+    /// attached to this host, or with `service_id` the keys attached for that service on any
+    /// host (privacyIDEA's ssh application). Root and the configured `[ssh] keys_users`
+    /// (default `nobody`) may ask.
+    SshKeys {
+        user: String,
+        service_id: Option<String>,
+    },
 }
 
 /// The PAM items the module passes on. The daemon decides everything else.

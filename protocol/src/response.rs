@@ -21,6 +21,10 @@ pub enum Response {
     AuthDone(Outcome),
     Status(StatusInfo),
     Admin(AdminResponse),
+    /// `authorized_keys` lines, one key each.
+    SshKeys {
+        keys: Vec<String>,
+    },
 }
 
 /// One thing for the PAM module to show. The module renders; it never decides.

@@ -39,6 +39,7 @@ fn token_info() -> TokenInfo {
         created: 7,
         last_auth: None,
         failcounter_exceeded_at: None,
+        details: vec![("k".into(), "v".into())],
     }
 }
 
@@ -64,6 +65,18 @@ fn user() -> UserRef {
     UserRef {
         login: "u".into(),
         realm: None,
+    }
+}
+
+fn machine_options() -> MachineOptions {
+    MachineOptions {
+        user: Some("u".into()),
+        service_id: None,
+        slot: Some(2),
+        device: Some("d".into()),
+        concatenate: true,
+        count: Some(5),
+        rounds: None,
     }
 }
 
@@ -104,6 +117,7 @@ fn requests() -> Vec<Request> {
             tokenid: None,
             foureyes: None,
             separator: None,
+            sshkey: Some("k".into()),
         }))),
         admin(AdminRequest::TokenList {
             user: Some(user()),
@@ -144,6 +158,30 @@ fn requests() -> Vec<Request> {
             service: "s".into(),
             rhost: Some("h".into()),
         }),
+        admin(AdminRequest::MachineAttach(Box::new(MachineAttach {
+            serial: "S".into(),
+            app: MachineApp::Luks,
+            host: Some("h".into()),
+            options: machine_options(),
+        }))),
+        admin(AdminRequest::MachineDetach {
+            serial: "S".into(),
+            app: MachineApp::Ssh,
+            host: None,
+        }),
+        admin(AdminRequest::MachineList {
+            serial: None,
+            app: Some(MachineApp::Offline),
+            host: Some("h".into()),
+        }),
+        admin(AdminRequest::LuksResponses {
+            password: Secret::new("p"),
+            host: None,
+        }),
+        Request::SshKeys {
+            user: "u".into(),
+            service_id: Some("w".into()),
+        },
     ]
 }
 
@@ -216,6 +254,24 @@ fn responses() -> Vec<Response> {
                 policy: "p".into(),
             }],
         }))),
+        admin(AdminResponse::Machines(vec![MachineTokenInfo {
+            serial: "S".into(),
+            token_type: TokenType::Sshkey,
+            app: MachineApp::Ssh,
+            host: "h".into(),
+            options: machine_options(),
+            created: 7,
+        }])),
+        admin(AdminResponse::LuksResponses(vec![LuksResponse {
+            serial: "S".into(),
+            slot: Some(1),
+            device: None,
+            concatenate: false,
+            response: Secret::new("ab"),
+        }])),
+        Response::SshKeys {
+            keys: vec!["k".into()],
+        },
     ]
 }
 
@@ -320,7 +376,7 @@ fn error_code_numbers_are_pinned() {
 #[test]
 fn the_frame_header_is_length_then_version() {
     let bytes = protocol::frame::encode(&Request::Status).unwrap();
-    assert_eq!(bytes, [0, 0, 0, 3, 0, 2, 0]);
+    assert_eq!(bytes, [0, 0, 0, 3, 0, 3, 0]);
 }
 
 // Generated once from the code above, then frozen.
@@ -329,8 +385,8 @@ const GOLDEN_REQUESTS: &[&str] = &[
     "01017501730101680000010170",
     "02050161",
     // protocol 2 appended motppin 00, password 00, count 0105, service 00, questions 0101710161,
-    // then ocrasuite, email, phone, tokenid, foureyes and separator, 00 each.
-    "03000100010175000101530102616201060102000001016400000105000101710161000000000000",
+    // then ocrasuite, email, phone, tokenid, foureyes and separator, 00 each; protocol 3 sshkey 01016b.
+    "0300010001017500010153010261620106010200000101640000010500010171016100000000000001016b",
     "0301010175000003",
     "03020153",
     "03030153",
@@ -344,6 +400,11 @@ const GOLDEN_REQUESTS: &[&str] = &[
     "030b0153",
     "030c00010904",
     "030d0175000173010168",
+    "030e01530101016801017500010201016401010500",
+    "030f01530000",
+    "0310000102010168",
+    "0311017000",
+    "040175010177",
 ];
 const GOLDEN_RESPONSES: &[&str] = &[
     "0002016d",
@@ -358,12 +419,16 @@ const GOLDEN_RESPONSES: &[&str] = &[
     "0204",
     "030176010170020301",
     "0400016d",
-    // protocol 2 appended the codes: the old bytes plus 01 0131.
-    "0401015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e00000b6f7470617574683a2f2f78024142010131",
-    "0402015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e0000",
-    "040301015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e0000010153",
+    // protocol 2 appended the codes (01 0131); protocol 3 the token's details (01 016b 0176).
+    "0401015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e000001016b01760b6f7470617574683a2f2f78024142010131",
+    // protocol 3 appended the token's details: 01 016b 0176.
+    "0402015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e000001016b0176",
+    "040301015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e000001016b0176010153",
     "0404010104000604617574680101750000000101730001016d00",
     "0405017501720001017001016101760170",
+    "040601015313000168010175000102010164010105000e",
+    "040701015301010000026162",
+    "0501016b",
 ];
 
 #[test]
@@ -388,6 +453,7 @@ fn token_type_indices_are_stable() {
         TokenType::Yubico,
         TokenType::Daplug,
         TokenType::FourEyes,
+        TokenType::Sshkey,
     ];
     let bytes: Vec<String> = all
         .iter()

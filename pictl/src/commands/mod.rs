@@ -4,11 +4,13 @@
 
 pub mod audit;
 pub mod auth;
+pub mod machine;
 pub mod policy;
+pub mod ssh;
 pub mod status;
 pub mod token;
 
-use crate::cli::{AuditCommand, AuthCommand, Cli, Command, PolicyCommand};
+use crate::cli::{AuditCommand, AuthCommand, Cli, Command, PolicyCommand, SshCommand};
 use crate::error::{Error, Exit};
 use crate::{output, Io};
 use protocol::{AdminRequest, AdminResponse, Client, Request, Response};
@@ -31,6 +33,16 @@ impl<'a, 'io> Ctx<'a, 'io> {
             socket,
             client: None,
         }
+    }
+
+    /// Connect now with these timeouts instead of the defaults (sshd waits on `ssh keys`).
+    pub fn connect_with(
+        &mut self,
+        connect: std::time::Duration,
+        io: std::time::Duration,
+    ) -> Result<(), Error> {
+        self.client = Some(Client::connect_with(&self.socket, connect, io)?);
+        Ok(())
     }
 
     /// Send one request. `Response::Error` becomes `Error::Daemon`.
@@ -85,5 +97,7 @@ pub fn dispatch(cli: Cli, io: &mut Io<'_>) -> Result<Exit, Error> {
         Command::Status => status::run(&mut ctx),
         Command::Audit(AuditCommand::Show(args)) => audit::show(&mut ctx, &args),
         Command::Policy(PolicyCommand::Check(args)) => policy::check(&mut ctx, args),
+        Command::Machine(command) => machine::run(&mut ctx, command),
+        Command::Ssh(SshCommand::Keys(args)) => ssh::keys(&mut ctx, &args),
     }
 }

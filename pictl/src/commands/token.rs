@@ -130,6 +130,11 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
             "only one of --pin, --motppin and --password can read stdin (`-`)".into(),
         ));
     }
+    let sshkey = match (args.sshkey, &args.sshkey_file) {
+        (Some(k), _) => Some(k),
+        (None, Some(path)) => Some(read_sshkey_file(path)?),
+        (None, None) => None,
+    };
     let pin = resolve_pin(ctx, args.pin)?;
     let motppin = resolve_pin(ctx, args.motppin)?;
     let password = resolve_pin(ctx, args.password)?;
@@ -154,6 +159,7 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
         tokenid: args.tokenid,
         foureyes: args.foureyes,
         separator: args.separator,
+        sshkey,
     };
     let enrolled = match ctx.admin(AdminRequest::TokenEnroll(Box::new(request)), "token enroll")? {
         AdminResponse::Enrolled(enrolled) => enrolled,
@@ -189,6 +195,38 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
 
 /// The human report of an enrollment, and a remark if the QR code could not be drawn. The text
 /// holds the key, so it is wiped from memory once printed.
+/// A public key file: its one key line (comments and blank lines skipped), bounded in size.
+fn read_sshkey_file(path: &std::path::Path) -> Result<String, Error> {
+    const MAX: u64 = 64 * 1024;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
+    if meta.len() > MAX {
+        return Err(Error::Usage(format!(
+            "{} is larger than {MAX} bytes; give a .pub file with one public key",
+            path.display()
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    match lines.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => Err(Error::Usage(format!(
+            "{} holds no public key",
+            path.display()
+        ))),
+        _ => Err(Error::Usage(format!(
+            "{} holds {} keys; one token holds one key (enroll one token per key)",
+            path.display(),
+            lines.len()
+        ))),
+    }
+}
+
 fn enrolled_text(
     e: &Enrolled,
     draw_qr: bool,
@@ -209,6 +247,9 @@ fn enrolled_text(
         if !value.is_empty() || label == "user" {
             text.push_str(&format!("{label:<12}  {}\n", output::sanitize(value)));
         }
+    }
+    for (label, value) in &t.details {
+        text.push_str(&format!("{label:<12}  {}\n", output::sanitize(value)));
     }
     if !e.codes.is_empty() {
         text.push_str(&codes_text(t.token_type, &e.codes));
@@ -257,6 +298,10 @@ fn enrolled_text(
             }
             TokenType::Applspec => {
                 "The password works only through its PAM service, after the PIN if one is set."
+            }
+            TokenType::Sshkey => {
+                "Attach the key to a host for sshd: pictl machine attach SERIAL --app ssh \
+                 --user LOGIN (sshd_config: AuthorizedKeysCommand /usr/bin/pictl ssh keys %u)."
             }
             _ => "This token has no key for an app.",
         };

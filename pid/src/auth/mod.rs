@@ -5,10 +5,18 @@ pub mod session;
 
 use crate::error::PidError;
 use crate::policy::OtpPin;
-use crate::store::{Swap, Versioned};
+use crate::store::{Owner, Swap, Versioned};
 use crate::users::ResolvedUser;
 use crate::State;
 use check::Verdict;
+
+/// The user's tokens that take part in PAM logins. SSH keys are for sshd, not typed: a user
+/// whose only token is a key has no token here (no prompt, no fail counter).
+pub fn login_tokens(state: &State, owner: &Owner) -> Result<Vec<Versioned>, PidError> {
+    let mut tokens = state.store.tokens_of(owner)?;
+    tokens.retain(|v| crate::tokens::algorithm(v.rec.token_type).for_login());
+    Ok(tokens)
+}
 
 /// How often a check is redone when a token changed under it before giving up.
 const MAX_RETRIES: usize = 8;
@@ -32,7 +40,7 @@ pub async fn check_user_pass(
     for _ in 0..MAX_RETRIES {
         let tokens = match prefetched.take() {
             Some(t) => t,
-            None => state.store.tokens_of(owner)?,
+            None => login_tokens(state, owner)?,
         };
         let now = state.clock.now();
         let plan = check::evaluate(state, tokens, input, now, rules, &mut pins).await?;

@@ -7,7 +7,7 @@ use crate::audit;
 use crate::authority::Authority;
 use crate::caller::Caller;
 use crate::error::PidError;
-use crate::handlers::{error_response, validate_text};
+use crate::handlers::{error_response, machine, validate_text};
 use crate::policy::{Action, Context};
 use crate::store::{Owner, Swap, TokenRecord, Versioned};
 use crate::tokens::{algorithm, CounterState};
@@ -60,14 +60,14 @@ pub async fn handle(
 }
 
 /// The caller's authority with the configuration snapshot of this request.
-struct Gate<'a> {
-    authority: &'a Authority,
+pub(super) struct Gate<'a> {
+    pub(super) authority: &'a Authority,
     live: &'a crate::Live,
     now: i64,
 }
 
 impl Gate<'_> {
-    fn check(
+    pub(super) fn check(
         &self,
         action: Action,
         target: Option<&Owner>,
@@ -121,18 +121,26 @@ async fn run(
                 .store
                 .list_tokens(owner.as_ref(), after.as_deref(), limit)?;
             Ok(AdminResponse::Tokens {
-                tokens: recs.iter().map(TokenRecord::info).collect(),
+                tokens: recs.iter().map(|r| info(state, r)).collect(),
                 next,
             })
         }
         AdminRequest::TokenShow { serial } => {
             let v = get(state, gate, Action::TokenList, &serial, entry)?;
-            Ok(AdminResponse::Token(Box::new(v.rec.info())))
+            Ok(AdminResponse::Token(Box::new(info(state, &v.rec))))
         }
         AdminRequest::TokenDelete { serial } => {
             let v = get(state, gate, Action::Delete, &serial, entry)?;
             match state.store.swap_tokens(&[(&v, None)])? {
-                Swap::Done => Ok(done(format!("token {serial} deleted"))),
+                Swap::Done => {
+                    let attached = state.store.detach_all(&serial)?;
+                    let message = match attached {
+                        0 => format!("token {serial} deleted"),
+                        n => format!("token {serial} deleted with its {n} machine assignment(s)"),
+                    };
+                    entry.message = message.clone();
+                    Ok(done(message))
+                }
                 Swap::Conflict => Err(busy()),
             }
         }
@@ -235,6 +243,16 @@ async fn run(
             gate.check(Action::PolicyCheck, None, None)?;
             policy_check(state, user, service, rhost, entry).await
         }
+        AdminRequest::MachineAttach(spec) => machine::attach(state, gate, *spec, entry),
+        AdminRequest::MachineDetach { serial, app, host } => {
+            machine::detach(state, gate, &serial, app, host, entry)
+        }
+        AdminRequest::MachineList { serial, app, host } => {
+            machine::list(state, gate, serial, app, host)
+        }
+        AdminRequest::LuksResponses { password, host } => {
+            machine::luks_responses(state, gate, &password, host, entry)
+        }
         AdminRequest::AuditShow {
             user,
             before,
@@ -305,7 +323,23 @@ async fn policy_check(
     })))
 }
 
-fn done(message: String) -> AdminResponse {
+/// A token as administrators see it, with what only its type has (an SSH key's fingerprint).
+fn info(state: &State, rec: &TokenRecord) -> protocol::TokenInfo {
+    let mut info = rec.info();
+    let alg = algorithm(rec.token_type);
+    if alg.has_details() {
+        info.details = match state.cipher.open(&rec.serial, "otpkey", &rec.otpkey) {
+            Ok(material) => alg.details(&material),
+            Err(_) => vec![(
+                "integrity".into(),
+                "FAILED: the stored key does not belong to this serial".into(),
+            )],
+        };
+    }
+    info
+}
+
+pub(super) fn done(message: String) -> AdminResponse {
     AdminResponse::Done { message }
 }
 
@@ -320,7 +354,7 @@ fn not_found(serial: &str) -> PidError {
 }
 
 /// Read a token the caller may do `action` to.
-fn get(
+pub(super) fn get(
     state: &State,
     gate: &Gate<'_>,
     action: Action,
@@ -663,7 +697,7 @@ async fn enroll(
         None => (Secret::new(""), Secret::new("")),
     };
     Ok(AdminResponse::Enrolled(Box::new(Enrolled {
-        token: rec.info(),
+        token: info(state, &rec),
         otpauth_url,
         otpkey_base32,
         codes: material

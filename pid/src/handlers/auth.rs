@@ -98,7 +98,7 @@ async fn begin_inner(
         audit::record(state, entry);
         return Ok(Response::AuthDone(hidden(hide, Outcome::UnknownUser)));
     };
-    let tokens = state.store.tokens_of(&user.owner)?;
+    let tokens = crate::auth::login_tokens(state, &user.owner)?;
     let login = Login {
         user,
         service: &req.service,

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod machine;
 pub mod status;
 
 use crate::error::PidError;

@@ -254,6 +254,8 @@ pub enum Action {
     TokenList,
     AuditLog,
     PolicyCheck,
+    /// Attach, detach and list MachineToken assignments (privacyIDEA's `manage_machine_tokens`).
+    ManageMachineTokens,
 }
 
 impl Action {
@@ -301,6 +303,7 @@ impl Action {
             Action::TokenList => "tokenlist",
             Action::AuditLog => "auditlog",
             Action::PolicyCheck => "policycheck",
+            Action::ManageMachineTokens => "manage_machine_tokens",
         }
     }
 
@@ -313,14 +316,13 @@ impl Action {
             Enroll | Delete | Enable | Disable | Reset | Resync | SetPin => {
                 &[Scope::User, Scope::Admin]
             }
-            Revoke | Set | Assign | Unassign | TokenList | AuditLog | PolicyCheck => {
-                &[Scope::Admin]
-            }
+            Revoke | Set | Assign | Unassign | TokenList | AuditLog | PolicyCheck
+            | ManageMachineTokens => &[Scope::Admin],
             _ => &[Scope::Authentication],
         }
     }
 
-    const ALL: [Action; 42] = [
+    const ALL: [Action; 43] = [
         Action::PassOnNoToken,
         Action::PassOnNoUser,
         Action::OtpPin,
@@ -363,6 +365,7 @@ impl Action {
         Action::TokenList,
         Action::AuditLog,
         Action::PolicyCheck,
+        Action::ManageMachineTokens,
     ];
 }
 

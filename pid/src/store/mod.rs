@@ -6,6 +6,7 @@
 
 mod audit_log;
 mod flusher;
+pub mod machines;
 pub mod records;
 
 pub use flusher::Flusher;
@@ -91,6 +92,8 @@ pub struct Store {
     /// (realm, login) → the resolver's id of the person the user's tokens were enrolled for
     /// (see `ResolvedUser::user_id`).
     user_ids: Tree,
+    /// MachineToken assignments (see `machines`).
+    machine_tokens: Tree,
     audit: Arc<audit_log::AuditLog>,
     path: PathBuf,
     flusher: Flusher,
@@ -163,6 +166,7 @@ impl Store {
             user_tokens: db.open_tree("user_tokens")?,
             auth_history: db.open_tree("auth_history")?,
             user_ids: db.open_tree("user_ids")?,
+            machine_tokens: db.open_tree("machine_tokens")?,
             path: path.to_path_buf(),
             flusher: Flusher::spawn(db.clone(), audit.clone(), meta, token_count.clone())?,
             audit,

@@ -86,6 +86,7 @@ impl TokenRecord {
             created: self.created,
             last_auth: self.last_auth,
             failcounter_exceeded_at: self.failcounter_exceeded_at,
+            details: Vec::new(),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod registration;
 pub mod sent_code;
 pub mod sms;
 pub mod spass;
+pub mod sshkey;
 pub mod tan;
 pub mod totp;
 pub mod yubico;
@@ -231,6 +232,23 @@ pub trait OtpAlgorithm: Sync {
         false
     }
 
+    /// Whether the token takes part in logins through PAM. An SSH key is checked by sshd, not
+    /// typed: it never counts as a user's token there (no prompt, no fail counter).
+    fn for_login(&self) -> bool {
+        true
+    }
+
+    /// What `token show` lists besides the common fields, from the opened material (an SSH
+    /// key's type and fingerprint). Only called for types where `has_details` is true, so other
+    /// types' secrets are never opened for a listing.
+    fn details(&self, _material: &[u8]) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    fn has_details(&self) -> bool {
+        false
+    }
+
     /// The `otpauth://TYPE/` an authenticator app knows this token as; `None` (the default): the
     /// token has nothing for an app (no enrollment URL or QR code).
     fn otpauth_type(&self) -> Option<&'static str> {
@@ -264,6 +282,7 @@ pub fn algorithm(t: TokenType) -> &'static dyn OtpAlgorithm {
         TokenType::Yubico => &yubico::Yubico,
         TokenType::Daplug => &daplug::Daplug,
         TokenType::FourEyes => &foureyes::FourEyes,
+        TokenType::Sshkey => &sshkey::Sshkey,
     }
 }
 
