@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod input;
+pub mod luks;
 pub mod output;
 pub mod qr;
 

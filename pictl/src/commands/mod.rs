@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod luks;
 pub mod machine;
 pub mod policy;
 pub mod ssh;
@@ -99,5 +100,6 @@ pub fn dispatch(cli: Cli, io: &mut Io<'_>) -> Result<Exit, Error> {
         Command::Policy(PolicyCommand::Check(args)) => policy::check(&mut ctx, args),
         Command::Machine(command) => machine::run(&mut ctx, command),
         Command::Ssh(SshCommand::Keys(args)) => ssh::keys(&mut ctx, &args),
+        Command::Luks(command) => luks::run(&mut ctx, command),
     }
 }

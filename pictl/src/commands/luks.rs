@@ -1,0 +1,568 @@
+//! `pictl luks assign|unlock`: LUKS key slots opened by a Yubikey's HMAC-SHA1 response
+//! (privacyIDEA's `privacyidea-luks-assign`, Debian's yubikey-luks).
+//!
+//! `assign` checks everything it can before the first change — the device, that it is LUKS,
+//! the slots, the daemon's answer — so a refusal leaves the header as it was. Once it starts
+//! writing and a step fails, the error says which slots were already changed.
+
+use super::Ctx;
+use crate::cli::{LuksAssignArgs, LuksCommand, LuksUnlockArgs};
+use crate::error::{Error, Exit};
+use crate::luks::ccid::{self, YubikeySlot};
+use crate::luks::cryptsetup::{Cryptsetup, KeyOptions};
+use crate::luks::{self, responder, MAX_SLOT};
+use crate::output::sanitize;
+use protocol::{AdminRequest, AdminResponse, LuksResponse, Secret};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+pub fn run(ctx: &mut Ctx<'_, '_>, command: LuksCommand) -> Result<Exit, Error> {
+    match command {
+        LuksCommand::Assign(args) => assign(ctx, &args),
+        LuksCommand::Unlock(args) => unlock(ctx, &args),
+    }
+}
+
+/// One key slot to write.
+#[derive(Debug)]
+struct Planned<'r> {
+    slot: u8,
+    serial: &'r str,
+    concatenate: bool,
+    response: &'r Secret,
+}
+
+/// What was done to one slot, for the report.
+#[derive(Debug, PartialEq, Eq)]
+struct Done {
+    slot: u8,
+    serial: Option<String>,
+    cleared: bool,
+    added: bool,
+    concatenate: bool,
+}
+
+fn assign(ctx: &mut Ctx<'_, '_>, args: &LuksAssignArgs) -> Result<Exit, Error> {
+    if args.key_file.is_none() && !ctx.io.stdin_is_terminal {
+        // Without a terminal cryptsetup reads the existing passphrase from stdin, which carries
+        // the password (or, with --password-file, would be read once by each cryptsetup run).
+        return Err(Error::Usage(
+            "standard input is not a terminal, so cryptsetup cannot ask for an existing \
+             passphrase of the volume: give it with --key-file PATH"
+                .into(),
+        ));
+    }
+    if let Some(key_file) = &args.key_file {
+        std::fs::metadata(key_file).map_err(|e| {
+            Error::Usage(format!(
+                "--key-file {}: {e}; give a file holding an existing passphrase of the volume",
+                shown(key_file)
+            ))
+        })?;
+    }
+    let (cryptsetup, device) = luks_device(&args.device)?;
+    let used = cryptsetup.used_slots(&device)?;
+    let password = luks::read_password(ctx.io, args.password_file.as_deref(), true)?;
+    let responses = match ctx.admin(
+        AdminRequest::LuksResponses {
+            password: password.clone(),
+            host: args.host.clone(),
+        },
+        "luks responses",
+    )? {
+        AdminResponse::LuksResponses(responses) => responses,
+        other => {
+            return Err(Error::unexpected(
+                "luks responses",
+                &protocol::Response::Admin(other),
+            ))
+        }
+    };
+    let plan = plan(&responses, &device, args.slot)?;
+    let shown_device = shown(&device);
+    if plan.is_empty() {
+        return match (args.clear_slot, args.slot) {
+            (true, Some(slot)) => clear_only(ctx, &cryptsetup, &device, slot, &used, args),
+            _ => Err(Error::Failed(format!(
+                "no luks assignment of this host is for {shown_device}: attach the Yubikey's \
+                 token first (`pictl machine attach UBOM…_2 --app luks --device \
+                 {shown_device} --slot N`; `pictl machine list --app luks` shows the \
+                 assignments), or give --slot N --clear-slot to empty a slot"
+            ))),
+        };
+    }
+    if !args.clear_slot {
+        if let Some(p) = plan.iter().find(|p| used.contains(&p.slot)) {
+            return Err(Error::Failed(format!(
+                "key slot {} of {shown_device} is in use: give --clear-slot to replace its key \
+                 (for {}), or choose a free slot with --slot N (`cryptsetup luksDump \
+                 {shown_device}` shows the slots)",
+                p.slot,
+                sanitize(p.serial)
+            )));
+        }
+    }
+    let options = KeyOptions {
+        key_file: args.key_file.clone(),
+        pbkdf: args.pbkdf.clone(),
+        pbkdf_force_iterations: args.pbkdf_force_iterations,
+    };
+    let mut done: Vec<Done> = Vec::new();
+    for p in &plan {
+        let mut step = Done {
+            slot: p.slot,
+            serial: Some(p.serial.to_owned()),
+            cleared: false,
+            added: false,
+            concatenate: p.concatenate,
+        };
+        let result = write_slot(
+            &cryptsetup,
+            &device,
+            p,
+            used.contains(&p.slot),
+            &password,
+            &options,
+            &mut step,
+        );
+        if let Err(e) = result {
+            if step.cleared {
+                done.push(step);
+            }
+            return Err(partial(e, &done));
+        }
+        done.push(step);
+    }
+    report(ctx, &device, &done)
+}
+
+/// Empty the slot if it holds a key, then add the passphrase; `step` records what happened.
+fn write_slot(
+    cryptsetup: &Cryptsetup,
+    device: &Path,
+    p: &Planned<'_>,
+    in_use: bool,
+    password: &Secret,
+    options: &KeyOptions,
+    step: &mut Done,
+) -> Result<(), Error> {
+    if in_use {
+        cryptsetup.kill_slot(device, p.slot, options.key_file.as_deref())?;
+        step.cleared = true;
+    }
+    let passphrase = luks::passphrase(password.expose(), p.response.expose(), p.concatenate);
+    cryptsetup.add_key(device, p.slot, &passphrase, options)?;
+    step.added = true;
+    Ok(())
+}
+
+/// No assignment for the device: `--slot N --clear-slot` only empties the slot (after
+/// `pictl machine detach`).
+fn clear_only(
+    ctx: &mut Ctx<'_, '_>,
+    cryptsetup: &Cryptsetup,
+    device: &Path,
+    slot: u8,
+    used: &BTreeSet<u8>,
+    args: &LuksAssignArgs,
+) -> Result<Exit, Error> {
+    let cleared = used.contains(&slot);
+    if cleared {
+        cryptsetup.kill_slot(device, slot, args.key_file.as_deref())?;
+    }
+    let done = [Done {
+        slot,
+        serial: None,
+        cleared,
+        added: false,
+        concatenate: false,
+    }];
+    report(ctx, device, &done)
+}
+
+/// The slots to write, checked before anything changes: every assignment for `device` (or
+/// for no device in particular) needs a slot from 1 to 31, and no two may share one.
+fn plan<'r>(
+    responses: &'r [LuksResponse],
+    device: &Path,
+    slot: Option<u8>,
+) -> Result<Vec<Planned<'r>>, Error> {
+    let mut plan: Vec<Planned<'r>> = Vec::new();
+    for r in responses.iter().filter(|r| is_for(r, device)) {
+        let serial = sanitize(&r.serial);
+        let Some(slot) = slot.or(r.slot) else {
+            return Err(Error::Usage(format!(
+                "the luks assignment of {serial} names no key slot: give --slot N (1 to 31), \
+                 or attach it again with --slot N"
+            )));
+        };
+        if slot == 0 || slot > MAX_SLOT {
+            return Err(Error::Failed(format!(
+                "the luks assignment of {serial} names key slot {slot}, which pictl never \
+                 writes (slot 0 holds the volume's own passphrase; LUKS has slots up to 31): \
+                 give --slot N, or attach it again with a slot from 1 to 31"
+            )));
+        }
+        if !luks::is_response(r.response.expose()) {
+            return Err(Error::Failed(format!(
+                "the daemon's response for {serial} is not 40 hex digits: pictl and pid \
+                 probably come from different releases, install matching versions"
+            )));
+        }
+        if let Some(other) = plan.iter().find(|p| p.slot == slot) {
+            return Err(Error::Failed(format!(
+                "the luks assignments of {} and {serial} would both go into key slot {slot}: \
+                 attach them with different --slot values and leave --slot out here",
+                sanitize(other.serial)
+            )));
+        }
+        plan.push(Planned {
+            slot,
+            serial: &r.serial,
+            concatenate: r.concatenate,
+            response: &r.response,
+        });
+    }
+    Ok(plan)
+}
+
+/// An assignment without a device is for any device; one with a device is for the same file
+/// (after resolving links and relative paths on both sides).
+fn is_for(response: &LuksResponse, device: &Path) -> bool {
+    match &response.device {
+        None => true,
+        Some(d) => {
+            let d = Path::new(d);
+            d == device || std::fs::canonicalize(d).is_ok_and(|c| c == device)
+        }
+    }
+}
+
+/// An error after some slots were already changed names them, so the operator knows the state.
+fn partial(e: Error, done: &[Done]) -> Error {
+    if done.is_empty() {
+        return e;
+    }
+    let steps: Vec<String> = done.iter().map(describe).collect();
+    Error::Failed(format!("{e} (already done: {})", steps.join("; ")))
+}
+
+fn describe(d: &Done) -> String {
+    let what = match (d.cleared, d.added) {
+        (true, true) => "cleared, then added",
+        (false, true) => "added",
+        (true, false) => "cleared",
+        (false, false) => "was already empty",
+    };
+    let key = match (&d.serial, d.added) {
+        (Some(serial), true) => format!(
+            " the response of {}{}",
+            sanitize(serial),
+            if d.concatenate {
+                " (password followed by response)"
+            } else {
+                ""
+            }
+        ),
+        _ => String::new(),
+    };
+    format!("slot {}: {what}{key}", d.slot)
+}
+
+fn report(ctx: &mut Ctx<'_, '_>, device: &Path, done: &[Done]) -> Result<Exit, Error> {
+    if ctx.json {
+        let slots: Vec<Value> = done
+            .iter()
+            .map(|d| {
+                json!({
+                    "slot": d.slot,
+                    "serial": d.serial,
+                    "cleared": d.cleared,
+                    "added": d.added,
+                    "concatenate": d.concatenate,
+                })
+            })
+            .collect();
+        ctx.print_json(&json!({ "device": device.display().to_string(), "slots": slots }))?;
+    } else {
+        let mut text = String::new();
+        for d in done {
+            text.push_str(&format!("{}: {}\n", shown(device), describe(d)));
+        }
+        ctx.print(&text)?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn unlock(ctx: &mut Ctx<'_, '_>, args: &LuksUnlockArgs) -> Result<Exit, Error> {
+    if let Some(name) = &args.name {
+        check_name(name)?;
+    }
+    let slot = YubikeySlot::from_number(args.yubikey_slot).ok_or_else(|| {
+        Error::Usage("--yubikey-slot is 1 or 2: the Yubikey has two OTP slots".into())
+    })?;
+    if let Some(cmd) = &args.responder_cmd {
+        responder::split_command(cmd)?;
+    }
+    let (cryptsetup, device) = luks_device(&args.device)?;
+    let password = luks::read_password(ctx.io, args.password_file.as_deref(), false)?;
+    let challenge = password.expose().as_bytes();
+    let response = match &args.responder_cmd {
+        Some(cmd) => responder::response(cmd, challenge)?,
+        None => {
+            ctx.note("pictl: asking the Yubikey (touch it if it blinks)")?;
+            ccid::hmac_response(args.reader.as_deref(), slot, challenge)?
+        }
+    };
+    let passphrase = luks::passphrase(password.expose(), &response, args.concatenate);
+    let name = if args.test {
+        None
+    } else {
+        args.name.as_deref()
+    };
+    let shown_device = shown(&device);
+    if !cryptsetup.open(&device, name, &passphrase)? {
+        return Err(Error::Failed(format!(
+            "the Yubikey's response does not open {shown_device}: check the password, the \
+             Yubikey slot (--yubikey-slot) and --concatenate, and that `pictl luks assign` \
+             put the response into a key slot"
+        )));
+    }
+    let result = if name.is_some() { "opened" } else { "tested" };
+    if ctx.json {
+        ctx.print_json(&json!({
+            "device": device.display().to_string(),
+            "name": name,
+            "result": result,
+        }))?;
+    } else if let Some(name) = name {
+        ctx.print(&format!(
+            "{shown_device} is open as /dev/mapper/{}\n",
+            sanitize(name)
+        ))?;
+    } else {
+        ctx.print(&format!(
+            "the Yubikey's response opens a key slot of {shown_device}\n"
+        ))?;
+    }
+    Ok(Exit::Ok)
+}
+
+/// A device-mapper name: it becomes `/dev/mapper/NAME`.
+fn check_name(name: &str) -> Result<(), Error> {
+    if name.is_empty() || name.starts_with('-') || name.contains('/') || name.len() > 127 {
+        return Err(Error::Usage(
+            "--name is the name of the opened volume (/dev/mapper/NAME): up to 127 characters, \
+             no '/', not starting with '-'"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// cryptsetup and the canonical path of a device that exists and is LUKS. The canonical path
+/// is absolute, so cryptsetup can never take it for an option.
+fn luks_device(device: &Path) -> Result<(Cryptsetup, PathBuf), Error> {
+    luks::check_device(device)?;
+    let device = std::fs::canonicalize(device).map_err(|e| {
+        Error::Usage(format!(
+            "{}: {e}; give the path of the LUKS volume",
+            shown(device)
+        ))
+    })?;
+    let cryptsetup = Cryptsetup::find()?;
+    if !cryptsetup.is_luks(&device)? {
+        return Err(Error::Usage(format!(
+            "{} is not a LUKS volume: check the device (`lsblk -f` shows FSTYPE crypto_LUKS \
+             for LUKS partitions)",
+            shown(&device)
+        )));
+    }
+    Ok((cryptsetup, device))
+}
+
+fn shown(path: &Path) -> String {
+    sanitize(&path.display().to_string()).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    const R1: &str = "04b30deb5dcf72ad8aa0a9afa9b4d24d71617db5";
+    const R2: &str = "be1fc32a350b5eced2a77c8f8a41d6d49095d5a7";
+
+    fn response(serial: &str, slot: Option<u8>, device: Option<&str>, r: &str) -> LuksResponse {
+        LuksResponse {
+            serial: serial.into(),
+            slot,
+            device: device.map(Into::into),
+            concatenate: false,
+            response: Secret::new(r),
+        }
+    }
+
+    #[test]
+    fn assignments_for_other_devices_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("img");
+        std::fs::write(&img, b"").unwrap();
+        let img = std::fs::canonicalize(&img).unwrap();
+        let via_dots = format!("{}/../{}/img", img.parent().unwrap().display(), {
+            img.parent().unwrap().file_name().unwrap().to_str().unwrap()
+        });
+        let responses = [
+            response("UBOM1_2", Some(1), Some(&via_dots), R1),
+            response("UBOM2_2", Some(2), Some("/dev/other"), R2),
+            response("UBOM3_2", Some(3), None, R2),
+        ];
+        let plan = plan(&responses, &img, None).unwrap();
+        let got: Vec<(&str, u8)> = plan.iter().map(|p| (p.serial, p.slot)).collect();
+        assert_eq!(got, [("UBOM1_2", 1), ("UBOM3_2", 3)]);
+    }
+
+    #[test]
+    fn slot_flag_overrides_and_a_missing_slot_asks_for_it() {
+        let dev = Path::new("/dev/x");
+        let responses = [response("UBOM1_2", None, None, R1)];
+        let err = plan(&responses, dev, None).unwrap_err();
+        assert!(err.to_string().contains("--slot"), "{err}");
+        assert_eq!(plan(&responses, dev, Some(4)).unwrap()[0].slot, 4);
+    }
+
+    #[test]
+    fn slot_0_from_the_daemon_is_never_written() {
+        let responses = [response("UBOM1_2", Some(0), None, R1)];
+        let err = plan(&responses, Path::new("/dev/x"), None).unwrap_err();
+        assert!(err.to_string().contains("never"), "{err}");
+    }
+
+    #[test]
+    fn two_assignments_into_one_slot_are_refused() {
+        let responses = [
+            response("UBOM1_2", Some(1), None, R1),
+            response("UBOM2_2", Some(2), None, R2),
+        ];
+        let dev = Path::new("/dev/x");
+        assert_eq!(plan(&responses, dev, None).unwrap().len(), 2);
+        let err = plan(&responses, dev, Some(5)).unwrap_err();
+        assert!(err.to_string().contains("both go into key slot 5"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_daemon_response_is_refused_without_showing_it() {
+        let responses = [response("UBOM1_2", Some(1), None, "not-hex-secret")];
+        let err = plan(&responses, Path::new("/dev/x"), None).unwrap_err();
+        assert!(!err.to_string().contains("not-hex-secret"), "{err}");
+    }
+
+    #[test]
+    fn partial_failures_name_the_slots_already_changed() {
+        let done = [Done {
+            slot: 1,
+            serial: Some("UBOM1_2".into()),
+            cleared: true,
+            added: true,
+            concatenate: true,
+        }];
+        let err = partial(Error::Failed("boom".into()), &done);
+        let text = err.to_string();
+        assert!(text.starts_with("boom (already done: slot 1: cleared, then added"));
+        assert!(
+            text.contains("UBOM1_2 (password followed by response)"),
+            "{text}"
+        );
+        let untouched = partial(Error::Usage("u".into()), &[]);
+        assert!(matches!(untouched, Error::Usage(_)));
+    }
+
+    #[test]
+    fn mapper_names_cannot_be_options_or_paths() {
+        assert!(check_name("cryptdata").is_ok());
+        for bad in ["", "-x", "a/b", &"n".repeat(128)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("pictl").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn luks_command_lines_parse() {
+        let cli = parse(&[
+            "luks",
+            "assign",
+            "--device",
+            "/dev/sda3",
+            "--slot",
+            "2",
+            "--clear-slot",
+            "--key-file",
+            "/k",
+            "--pbkdf",
+            "pbkdf2",
+            "--pbkdf-force-iterations",
+            "1000",
+        ])
+        .unwrap();
+        let Command::Luks(LuksCommand::Assign(a)) = cli.command else {
+            panic!("not luks assign");
+        };
+        assert_eq!(a.slot, Some(2));
+        assert!(a.clear_slot);
+        assert_eq!(a.pbkdf_force_iterations, Some(1000));
+        let cli = parse(&[
+            "luks",
+            "unlock",
+            "--device",
+            "img",
+            "--test",
+            "--responder-cmd",
+            "ykchalresp -2 -x",
+        ])
+        .unwrap();
+        let Command::Luks(LuksCommand::Unlock(u)) = cli.command else {
+            panic!("not luks unlock");
+        };
+        assert!(u.test && u.name.is_none());
+        assert_eq!(u.yubikey_slot, 2);
+    }
+
+    #[test]
+    fn bad_luks_arguments_are_usage_errors() {
+        for line in [
+            &["luks", "assign", "--device", "d", "--slot", "0"][..],
+            &["luks", "assign", "--device", "d", "--slot", "32"],
+            &["luks", "unlock", "--device", "d"],
+            &[
+                "luks",
+                "unlock",
+                "--device",
+                "d",
+                "--test",
+                "--yubikey-slot",
+                "3",
+            ],
+            &[
+                "luks",
+                "unlock",
+                "--device",
+                "d",
+                "--test",
+                "--reader",
+                "Y",
+                "--responder-cmd",
+                "x",
+            ],
+        ] {
+            let err = parse(line).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{line:?}");
+        }
+        let err = parse(&["luks", "assign", "--device", "d", "--slot", "0"]).unwrap_err();
+        assert!(err.to_string().contains("never touches"), "{err}");
+    }
+}

@@ -1,0 +1,275 @@
+//! LUKS volumes unlocked by a Yubikey's HMAC-SHA1 challenge-response (privacyIDEA's `luks`
+//! application; Debian's yubikey-luks does the same at boot).
+//!
+//! The passphrase of a key slot is `hex(HMAC-SHA1(slot secret, password))` — what `ykchalresp
+//! -2 PASSWORD` prints — or the password followed by it (yubikey-luks' `CONCATENATE=1`).
+//! `pictl luks assign` gets the response from the daemon, which holds the secret; `pictl luks
+//! unlock` gets it from the Yubikey itself ([`ccid`]) or from a ykchalresp-like program
+//! ([`responder`]).
+//!
+//! Threats: a passphrase in a file or in an argument outlives the command (disk blocks, `ps`,
+//! shell history), and one in freed memory can end up in a core dump or swap. Passphrases
+//! therefore travel only through pipes ([`cryptsetup`]), live in buffers that are zeroised when
+//! dropped, and are never printed.
+
+pub mod ccid;
+pub mod cryptsetup;
+pub mod responder;
+
+use crate::error::Error;
+use crate::{input, Io};
+use protocol::Secret;
+use std::io::Read;
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// The longest password a Yubikey takes as a challenge: in HMAC-lt64 mode the 64-byte block
+/// carries its own padding, so at most 63 bytes are the challenge.
+pub const MAX_PASSWORD_BYTES: usize = 63;
+
+/// HMAC-SHA1 is 20 bytes, 40 hex digits.
+pub const RESPONSE_HEX_LEN: usize = 40;
+
+/// Key slots LUKS2 has (LUKS1: 8); slot 0 holds the volume's own passphrase and pictl never
+/// touches it.
+pub const MAX_SLOT: u8 = 31;
+
+/// Bytes that unlock a key slot. Zeroised when dropped.
+pub type Passphrase = Zeroizing<Vec<u8>>;
+
+/// A password the Yubikey can take as its challenge: not empty, at most 63 bytes.
+pub fn check_password(password: &str) -> Result<(), Error> {
+    if password.is_empty() {
+        return Err(Error::Usage(
+            "the password is empty: type the password that is sent to the Yubikey as its \
+             challenge (the one typed at boot)"
+                .into(),
+        ));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(Error::Usage(format!(
+            "the password has {} bytes, but a Yubikey takes at most {MAX_PASSWORD_BYTES} as a \
+             challenge: choose a shorter one",
+            password.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The password: from `--password-file` (its first line), else typed on the terminal without
+/// echo (twice with `confirm`, since a mistyped password that nobody saw makes a useless key
+/// slot), else one line of stdin.
+pub fn read_password(
+    io: &mut Io<'_>,
+    password_file: Option<&Path>,
+    confirm: bool,
+) -> Result<Secret, Error> {
+    let password = match password_file {
+        Some(path) => read_password_file(path)?,
+        None if io.stdin_is_terminal => {
+            let first = ask(io, "Password (the Yubikey's challenge): ")?;
+            if confirm {
+                let second = ask(io, "Password again: ")?;
+                if first != second {
+                    return Err(Error::Usage(
+                        "the two passwords differ: run the command again and type the same \
+                         password twice"
+                            .into(),
+                    ));
+                }
+            }
+            first
+        }
+        None => input::read_line(io, true)?.ok_or_else(|| {
+            Error::Usage(
+                "standard input is empty: pipe the password in (one line), use \
+                 --password-file PATH, or run on a terminal"
+                    .into(),
+            )
+        })?,
+    };
+    check_password(password.expose())?;
+    Ok(password)
+}
+
+fn ask(io: &mut Io<'_>, prompt: &str) -> Result<Secret, Error> {
+    input::ask(io, prompt, true)?.ok_or_else(|| {
+        Error::Usage("the terminal closed before the password was typed: run again".into())
+    })
+}
+
+/// The first line of `path`, line ending removed.
+fn read_password_file(path: &Path) -> Result<Secret, Error> {
+    let shown = path.display();
+    let mut bytes = Zeroizing::new(Vec::new());
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| {
+            Error::Usage(format!(
+                "cannot read --password-file {shown}: {e}; check the path and its permissions"
+            ))
+        })?;
+    let line = first_line(&bytes);
+    let text = std::str::from_utf8(line).map_err(|_| {
+        Error::Usage(format!(
+            "--password-file {shown} is not UTF-8 text: write the password as text"
+        ))
+    })?;
+    Ok(Secret::new(text))
+}
+
+/// Everything before the first `\n` (and a `\r` before it).
+fn first_line(bytes: &[u8]) -> &[u8] {
+    let line = match bytes.iter().position(|&b| b == b'\n') {
+        Some(end) => &bytes[..end],
+        None => bytes,
+    };
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// What unlocks the slot: the response, or the password followed by the response.
+pub fn passphrase(password: &str, response: &str, concatenate: bool) -> Passphrase {
+    let mut out = Zeroizing::new(Vec::with_capacity(password.len() + response.len()));
+    if concatenate {
+        out.extend_from_slice(password.as_bytes());
+    }
+    out.extend_from_slice(response.as_bytes());
+    out
+}
+
+/// 40 lowercase hex digits: the shape of every response.
+pub fn is_response(s: &str) -> bool {
+    s.len() == RESPONSE_HEX_LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Lowercase hex, in a buffer that is zeroised when dropped.
+pub fn to_hex(bytes: &[u8]) -> Zeroizing<String> {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Zeroizing::new(String::with_capacity(bytes.len() * 2));
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+/// `--slot`: 1 to 31. Slot 0 holds the volume's original passphrase.
+pub fn parse_slot(s: &str) -> Result<u8, String> {
+    match s.trim().parse::<u8>() {
+        Ok(0) => Err(
+            "slot 0 holds the volume's original passphrase and pictl never touches it: choose \
+             a slot from 1 to 31 (`cryptsetup luksDump DEV` shows which are free)"
+                .into(),
+        ),
+        Ok(n) if n <= MAX_SLOT => Ok(n),
+        _ => Err("a LUKS key slot is a number from 1 to 31 (LUKS1 volumes: 1 to 7)".into()),
+    }
+}
+
+/// The device must exist before cryptsetup is asked anything about it.
+pub fn check_device(device: &Path) -> Result<(), Error> {
+    match std::fs::metadata(device) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::Usage(format!(
+            "{}: {e}; give the block device or image file of the LUKS volume (`lsblk -f` \
+             lists block devices, LUKS ones have FSTYPE crypto_LUKS)",
+            crate::output::sanitize(&device.display().to_string())
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_must_fit_one_yubikey_challenge() {
+        assert!(check_password("lukspassword").is_ok());
+        assert!(check_password(&"x".repeat(63)).is_ok());
+        let err = check_password(&"x".repeat(64)).unwrap_err();
+        assert!(err.to_string().contains("at most 63"), "{err}");
+        let err = check_password("").unwrap_err();
+        assert!(matches!(err, Error::Usage(_)), "{err:?}");
+        // Bytes, not characters: 32 two-byte characters are 64 bytes.
+        assert!(check_password(&"é".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn concatenate_puts_the_password_before_the_response() {
+        let r = "04b30deb5dcf72ad8aa0a9afa9b4d24d71617db5";
+        assert_eq!(passphrase("pw", r, false).as_slice(), r.as_bytes());
+        assert_eq!(
+            passphrase("pw", r, true).as_slice(),
+            format!("pw{r}").as_bytes()
+        );
+    }
+
+    #[test]
+    fn responses_are_forty_lowercase_hex_digits() {
+        assert!(is_response("04b30deb5dcf72ad8aa0a9afa9b4d24d71617db5"));
+        assert!(!is_response("04B30DEB5DCF72AD8AA0A9AFA9B4D24D71617DB5"));
+        assert!(!is_response("04b30deb5dcf72ad8aa0a9afa9b4d24d71617db"));
+        assert!(!is_response("04b30deb5dcf72ad8aa0a9afa9b4d24d71617dbg"));
+        assert!(!is_response(""));
+    }
+
+    #[test]
+    fn hex_is_lowercase_two_digits_per_byte() {
+        assert_eq!(to_hex(&[0x00, 0x0f, 0xa5, 0xff]).as_str(), "000fa5ff");
+        assert_eq!(to_hex(b"lukspassword").as_str(), "6c756b7370617373776f7264");
+    }
+
+    #[test]
+    fn slot_zero_and_slots_past_31_are_refused() {
+        assert_eq!(parse_slot("1"), Ok(1));
+        assert_eq!(parse_slot("31"), Ok(31));
+        assert!(parse_slot("0").unwrap_err().contains("never touches"));
+        assert!(parse_slot("32").is_err());
+        assert!(parse_slot("-1").is_err());
+        assert!(parse_slot("one").is_err());
+    }
+
+    #[test]
+    fn password_file_gives_its_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pw");
+        std::fs::write(&path, "secret pw\r\nsecond line\n").unwrap();
+        assert_eq!(read_password_file(&path).unwrap().expose(), "secret pw");
+        std::fs::write(&path, "no newline").unwrap();
+        assert_eq!(read_password_file(&path).unwrap().expose(), "no newline");
+        let err = read_password_file(&dir.path().join("missing")).unwrap_err();
+        assert!(err.to_string().contains("--password-file"), "{err}");
+    }
+
+    fn read_with(input: &str, terminal: bool) -> Result<Secret, Error> {
+        let mut stdin = input.as_bytes();
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let mut io = Io {
+            stdin: &mut stdin,
+            stdout: &mut stdout,
+            stderr: &mut stderr,
+            stdin_is_terminal: terminal,
+            stdout_is_terminal: false,
+        };
+        read_password(&mut io, None, true)
+    }
+
+    #[test]
+    fn piped_password_is_one_line_and_must_not_be_empty() {
+        assert_eq!(read_with("pw\nrest\n", false).unwrap().expose(), "pw");
+        assert!(matches!(read_with("", false), Err(Error::Usage(_))));
+        assert!(matches!(read_with("\n", false), Err(Error::Usage(_))));
+        let long = format!("{}\n", "y".repeat(64));
+        assert!(read_with(&long, false).is_err());
+    }
+
+    #[test]
+    fn missing_device_is_a_usage_error_naming_it() {
+        let err = check_device(Path::new("/nonexistent/pictl-luks-test")).unwrap_err();
+        assert!(matches!(err, Error::Usage(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("/nonexistent/pictl-luks-test"),
+            "{err}"
+        );
+    }
+}
