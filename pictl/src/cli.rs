@@ -545,7 +545,12 @@ pub struct EnrollArgs {
 
     /// sshkey: the public key, `ssh-ed25519 AAAA… comment` (ed25519, ecdsa, rsa of at least
     /// 2048 bits, sk-ssh-ed25519, sk-ecdsa).
-    #[arg(long, value_name = "KEY", conflicts_with = "sshkey_file")]
+    #[arg(
+        long,
+        value_name = "KEY",
+        conflicts_with = "sshkey_file",
+        allow_hyphen_values = true
+    )]
     pub sshkey: Option<String>,
 
     /// sshkey: read the public key from this file (e.g. ~alice/.ssh/id_ed25519.pub).

@@ -17,6 +17,7 @@ pub mod pam;
 pub mod process;
 pub mod sinks;
 pub mod slapd;
+pub mod sshd;
 pub mod wire;
 
 pub use daemon::{Daemon, DaemonOptions};

@@ -131,6 +131,12 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
         ));
     }
     let sshkey = match (args.sshkey, &args.sshkey_file) {
+        // Refused here already, so a private key pasted by mistake never leaves this process.
+        (Some(k), _) if k.contains("PRIVATE KEY") => {
+            return Err(Error::Usage(
+                "--sshkey got a private key: give the public key (the .pub file)".into(),
+            ))
+        }
         (Some(k), _) => Some(k),
         (None, Some(path)) => Some(read_sshkey_file(path)?),
         (None, None) => None,
@@ -208,6 +214,12 @@ fn read_sshkey_file(path: &std::path::Path) -> Result<String, Error> {
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
+    if text.contains("PRIVATE KEY") {
+        return Err(Error::Usage(format!(
+            "{} is a private key: give the public key (the .pub file next to it)",
+            path.display()
+        )));
+    }
     let lines: Vec<&str> = text
         .lines()
         .map(str::trim)

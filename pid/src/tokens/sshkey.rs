@@ -30,6 +30,14 @@ impl ValidKey {
     /// Parse and check one OpenSSH public key line; `Err` says what is wrong and what to give.
     pub fn parse(line: &str) -> Result<ValidKey, String> {
         let line = line.trim();
+        if line.contains("PRIVATE KEY") {
+            // Never echoed back: the refusal must not copy the secret into logs or terminals.
+            return Err(
+                "this is a private key: give the public key (the .pub file) and keep \
+                        the private key where it is"
+                    .into(),
+            );
+        }
         if line.is_empty() {
             return Err("the SSH key is empty: give the contents of a .pub file".into());
         }
@@ -184,6 +192,16 @@ mod tests {
         assert!(ValidKey::parse("").is_err());
         assert!(ValidKey::parse("ssh-ed25519 notbase64!").is_err());
         assert!(ValidKey::parse(&"A".repeat(MAX_LINE + 1)).is_err());
+    }
+
+    #[test]
+    fn a_private_key_is_refused_without_being_echoed() {
+        let private = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----";
+        let err = ValidKey::parse(private).err().unwrap();
+        assert!(
+            err.contains("private key") && !err.contains("b3BlbnNz"),
+            "{err}"
+        );
     }
 
     #[test]
