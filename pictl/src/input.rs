@@ -89,10 +89,15 @@ pub fn read_pin(io: &mut Io<'_>) -> Result<Secret, Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn with_io<T>(input: &str, terminal: bool, f: impl FnOnce(&mut Io<'_>) -> T) -> (T, String) {
+    /// Run `f` with `input` as stdin; returns its result and what it wrote to stderr.
+    pub(crate) fn with_io<T>(
+        input: &str,
+        terminal: bool,
+        f: impl FnOnce(&mut Io<'_>) -> T,
+    ) -> (T, String) {
         let mut stdin = input.as_bytes();
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
         let mut io = Io {

@@ -242,16 +242,7 @@ mod tests {
     }
 
     fn read_with(input: &str, terminal: bool) -> Result<Secret, Error> {
-        let mut stdin = input.as_bytes();
-        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-        let mut io = Io {
-            stdin: &mut stdin,
-            stdout: &mut stdout,
-            stderr: &mut stderr,
-            stdin_is_terminal: terminal,
-            stdout_is_terminal: false,
-        };
-        read_password(&mut io, None, true)
+        crate::input::tests::with_io(input, terminal, |io| read_password(io, None, true)).0
     }
 
     #[test]

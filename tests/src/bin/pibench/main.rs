@@ -577,13 +577,26 @@ fn drive<T: Target>(
     counters: &[u64],
     duration: f64,
 ) -> Result<(Vec<ThreadResult>, f64), String> {
+    run_timed((0..clients).collect(), duration, |t, stop| {
+        client_loop(args, target, users, clients, t, stop, counters)
+    })
+}
+
+/// One load thread per item for `duration` seconds, then stop them all and collect what they
+/// counted, with the seconds that really passed.
+fn run_timed<I: Send>(
+    items: Vec<I>,
+    duration: f64,
+    work: impl Fn(I, &AtomicBool) -> Result<ThreadResult, String> + Sync,
+) -> Result<(Vec<ThreadResult>, f64), String> {
     let stop = AtomicBool::new(false);
     let started = Instant::now();
     let results = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..clients)
-            .map(|t| {
-                let stop = &stop;
-                scope.spawn(move || client_loop(args, target, users, clients, t, stop, counters))
+        let handles: Vec<_> = items
+            .into_iter()
+            .map(|item| {
+                let (stop, work) = (&stop, &work);
+                scope.spawn(move || work(item, stop))
             })
             .collect();
         std::thread::sleep(Duration::from_secs_f64(duration));

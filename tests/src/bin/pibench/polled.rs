@@ -214,23 +214,8 @@ pub(super) fn drive(
             flight: None,
         });
     }
-    let stop = AtomicBool::new(false);
-    let started = Instant::now();
-    let results = std::thread::scope(|scope| {
-        let handles: Vec<_> = per_thread
-            .into_iter()
-            .enumerate()
-            .map(|(t, conns)| {
-                let stop = &stop;
-                scope.spawn(move || run_loop(args, conns, t as u64 + 1, stop))
-            })
-            .collect();
-        std::thread::sleep(Duration::from_secs_f64(duration));
-        stop.store(true, Ordering::Relaxed);
-        handles
-            .into_iter()
-            .map(|h| h.join().map_err(|_| "load thread panicked".to_string())?)
-            .collect::<Result<Vec<_>, String>>()
-    })?;
-    Ok((results, started.elapsed().as_secs_f64()))
+    let items: Vec<(usize, Vec<Conn>)> = per_thread.into_iter().enumerate().collect();
+    super::run_timed(items, duration, |(t, conns), stop| {
+        run_loop(args, conns, t as u64 + 1, stop)
+    })
 }
