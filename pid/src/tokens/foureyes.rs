@@ -73,12 +73,7 @@ impl OtpAlgorithm for FourEyes {
             return Err("a 4eyes token has no key: leave out --otpkey, --digits and --hash".into());
         }
         let text = format!("{realms}\0{separator}");
-        Ok(Material {
-            secret: Zeroizing::new(text.into_bytes()),
-            digits: 0,
-            count_window: None,
-            codes: Vec::new(),
-        })
+        Ok(Material::without_otp(Zeroizing::new(text.into_bytes())))
     }
 
     fn challenges_on_pin(&self) -> bool {

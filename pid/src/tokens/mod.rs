@@ -90,6 +90,17 @@ pub struct Material {
 }
 
 impl Material {
+    /// A secret with no one-time part after the PIN (answered through a challenge, or not typed
+    /// at all): no digits, no window, nothing shown.
+    pub fn without_otp(secret: Zeroizing<Vec<u8>>) -> Material {
+        Material {
+            secret,
+            digits: 0,
+            count_window: None,
+            codes: Vec::new(),
+        }
+    }
+
     /// The key itself, as HOTP/TOTP store it.
     pub fn key(base: EnrollBase) -> Material {
         Material {

@@ -59,12 +59,7 @@ impl OtpAlgorithm for Question {
             pairs.push((q.clone(), a.expose().to_owned()));
         }
         let secret = Zeroizing::new(encode_value(&*pairs).map_err(|e| e.to_string())?);
-        Ok(Material {
-            secret,
-            digits: 0,
-            count_window: None,
-            codes: Vec::new(),
-        })
+        Ok(Material::without_otp(secret))
     }
 
     fn challenges_on_pin(&self) -> bool {

@@ -126,12 +126,9 @@ impl OtpAlgorithm for Sshkey {
             .as_deref()
             .ok_or("give the public key: --sshkey 'ssh-ed25519 AAAA… comment' or --sshkey-file")?;
         let key = ValidKey::parse(line)?;
-        Ok(Material {
-            secret: Zeroizing::new(key.line()?.into_bytes()),
-            digits: 0,
-            count_window: None,
-            codes: Vec::new(),
-        })
+        Ok(Material::without_otp(Zeroizing::new(
+            key.line()?.into_bytes(),
+        )))
     }
 
     fn standard_digits(&self) -> bool {
