@@ -55,6 +55,37 @@ fn every_accepted_hotp_stays_spent_after_a_crash_under_a_series_of_logins() {
     }
 }
 
+/// The store's journal is checkpointed into sled every half second and its files are reused:
+/// logins spread over several checkpoints, then a crash, must all stay spent, whichever of
+/// them sled or the journal holds.
+#[test]
+fn accepted_hotp_stays_spent_across_journal_checkpoints_and_a_crash() {
+    let mut daemon = Daemon::start();
+    let key = test_key("crash-checkpoints", 20);
+    daemon.enroll_hotp("root", &key, None);
+    let pam = Pam::new(&daemon, "");
+
+    let codes: Vec<String> = (0..8).map(|c| hotp(&key, c, 6)).collect();
+    for code in &codes {
+        pam.login("root", code).assert_accepted("fresh code");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    daemon.kill9();
+    daemon.restart();
+    for code in &codes {
+        pam.login("root", code)
+            .assert_rejected("replay of a code spent before the crash");
+    }
+    pam.login("root", &hotp(&key, 8, 6))
+        .assert_accepted("the next code still works");
+    // And once more after a clean stop, which checkpoints everything.
+    daemon.restart();
+    pam.login("root", &codes[7])
+        .assert_rejected("replay after a clean restart");
+    pam.login("root", &hotp(&key, 9, 6))
+        .assert_accepted("the store is whole after a clean restart");
+}
+
 #[test]
 fn tokens_and_their_keys_survive_a_clean_restart() {
     let mut daemon = Daemon::start();

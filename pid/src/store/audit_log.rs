@@ -6,6 +6,7 @@
 //! flusher writes, so they are on disk before that caller answers. Sequence numbers are assigned
 //! under the same lock as the queue, so every record holds a contiguous ascending run.
 
+use super::journal::{Journal, TreeId};
 use crate::error::PidError;
 use protocol::frame::{decode_value, encode_value};
 use protocol::AuditEntry;
@@ -55,19 +56,19 @@ impl AuditLog {
         entry_seq(&p.entries)
     }
 
-    pub fn has_pending(&self) -> bool {
-        !self.lock().entries.is_empty()
-    }
-
     /// Write the queued entries as one record (the flusher calls this before each flush).
-    pub fn write_pending(&self) -> Result<(), PidError> {
+    pub fn write_pending(&self, journal: &Journal) -> Result<(), PidError> {
         let batch = std::mem::take(&mut self.lock().entries);
         let Some(first) = batch.first() else {
             return Ok(());
         };
-        self.tree
-            .insert(first.seq.to_be_bytes(), encode_value(&batch)?)?;
-        Ok(())
+        let key = first.seq.to_be_bytes();
+        let value = encode_value(&batch)?;
+        journal.write(|r| {
+            self.tree.insert(key, value.as_slice())?;
+            r.put(TreeId::Audit, &key, &value);
+            Ok(())
+        })
     }
 
     /// Entries newest first with `seq < before`, at most `limit` of those `keep` accepts.
@@ -129,11 +130,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();
         let log = AuditLog::open(db.open_tree("audit").unwrap()).unwrap();
+        let journal = Journal::new();
         for batch in 0..5 {
             for i in 0..7 {
                 log.append(entry(&format!("{batch}-{i}")));
             }
-            log.write_pending().unwrap();
+            log.write_pending(&journal).unwrap();
         }
         let (page, next) = log.page(None, 10, |_| true).unwrap();
         assert_eq!(page.len(), 10);

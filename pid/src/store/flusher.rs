@@ -1,21 +1,33 @@
 //! Group commit. "Durable before success": a counter advance must be on disk before `Accept` is
 //! sent, or a crash makes a spent OTP valid again. One fsync per request would cap throughput, so
-//! callers queue here and one thread flushes for all of them.
+//! callers queue here and one thread commits the journal for all of them (see `journal`).
 //!
-//! Invariant: a waiter is answered only by a flush that *started after* it queued, so every write
-//! it made before queueing is covered. Only this thread ever calls `flush`, shutdown included:
-//! sled 0.34.7 deadlocks when flushes run concurrently (upstream #1308/#1241).
+//! Invariant: a waiter is answered only by a commit that *started after* it queued, so every
+//! write it made before queueing is covered.
+//!
+//! Checkpoints (a sled flush, then deleting the journal files it covers) run on a second
+//! thread so that a slow sled flush never holds up a commit. That thread is the only one that
+//! ever flushes sled, shutdown included: sled 0.34.7 deadlocks when flushes run concurrently
+//! (upstream #1308/#1241).
 
 use super::audit_log::AuditLog;
+use super::journal::{self, Journal, JournalFile, Retired, TreeId};
 use crate::error::PidError;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Audit entries not followed by a durable answer (refusals) are written at least this often.
 const IDLE_FLUSH: Duration = Duration::from_secs(1);
+/// sled is flushed and the journal files it then covers are deleted this often under load...
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// ...or as soon as the current journal file reaches this size, which bounds the replay at
+/// start-up after a crash.
+const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
 
 type Waiter = oneshot::Sender<Result<(), String>>;
 
@@ -34,45 +46,139 @@ impl Drop for Flusher {
     }
 }
 
-/// What is written just before each flush: queued audit entries and the token count.
-struct Pending {
+/// What the flusher thread owns: the journal's file, the way to the checkpoint thread, and what
+/// is written just before each commit (queued audit entries and the token count).
+struct Committer {
+    journal: Arc<Journal>,
+    file: JournalFile,
     audit: Arc<AuditLog>,
     meta: sled::Tree,
     token_count: Arc<AtomicI64>,
-    saved_count: AtomicI64,
+    saved_count: i64,
+    last_checkpoint: Instant,
+    /// Retired journal files for the checkpoint thread.
+    checkpoints: Option<mpsc::Sender<Retired>>,
+    /// Set while the checkpoint thread works on a file: no rotation meanwhile.
+    checkpoint_busy: Arc<AtomicBool>,
+    checkpointer: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Pending {
-    fn write(&self) -> Result<(), PidError> {
-        self.audit.write_pending()?;
+impl Committer {
+    /// Queue the audit entries and the token count, then write and sync the journal.
+    fn commit(&mut self) -> Result<(), PidError> {
+        self.audit.write_pending(&self.journal)?;
         let count = self.token_count.load(Ordering::Relaxed);
-        if self.saved_count.swap(count, Ordering::Relaxed) != count {
-            self.meta
-                .insert(super::TOKEN_COUNT_KEY, &count.to_be_bytes())?;
+        if self.saved_count != count {
+            self.journal.write(|r| {
+                let bytes = count.to_be_bytes();
+                self.meta.insert(super::TOKEN_COUNT_KEY, &bytes)?;
+                r.put(TreeId::Meta, super::TOKEN_COUNT_KEY, &bytes);
+                Ok(())
+            })?;
+            self.saved_count = count;
         }
+        self.file
+            .commit(&self.journal)
+            .map_err(|e| PidError::Internal(format!("cannot write the journal: {e}")))?;
         Ok(())
     }
+
+    fn checkpoint_due(&self) -> bool {
+        self.file.size() >= CHECKPOINT_BYTES
+            || (self.file.size() > 0 && self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY)
+    }
+
+    /// Start a new journal file and hand the full one to the checkpoint thread, unless that
+    /// thread is still busy with the previous one (then the current file grows a while longer).
+    fn checkpoint(&mut self) {
+        let Some(tx) = &self.checkpoints else { return };
+        if self.checkpoint_busy.load(Ordering::Acquire) {
+            return;
+        }
+        self.last_checkpoint = Instant::now();
+        match self.file.rotate() {
+            Ok(Some(retired)) => {
+                self.checkpoint_busy.store(true, Ordering::Release);
+                let _ = tx.send(retired);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "cannot start a new journal file"),
+        }
+    }
+
+    /// Hand over the last file and wait for the final checkpoint.
+    fn finish(&mut self) {
+        if let Err(e) = self.commit() {
+            tracing::error!(error = %e, "store commit at shutdown failed");
+        }
+        if let Some(tx) = self.checkpoints.take() {
+            if let Ok(Some(retired)) = self.file.rotate() {
+                let _ = tx.send(retired);
+            }
+        }
+        if let Some(t) = self.checkpointer.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The checkpoint thread: for each retired journal file, flush sled durably, then retire the
+/// file (see `journal::retire`). Every record in a retired file was appended after its sled
+/// write, and the flush starts after the rotation, so sled holds all of it on disk before the
+/// file goes. On failure the files stay and are retried with the next one; at the end sled is
+/// flushed once more.
+fn checkpoint_loop(db: sled::Db, dir: PathBuf, rx: mpsc::Receiver<Retired>, busy: Arc<AtomicBool>) {
+    let mut retired: Vec<Retired> = Vec::new();
+    let checkpoint = |retired: &mut Vec<Retired>| {
+        let result = super::flush_durably(&db, &dir).and_then(|_| journal::retire(retired));
+        match result {
+            Ok(()) => retired.clear(),
+            Err(e) => tracing::error!(error = %e, "store checkpoint failed; the journal is kept"),
+        }
+    };
+    while let Ok(file) = rx.recv() {
+        retired.push(file);
+        checkpoint(&mut retired);
+        busy.store(false, Ordering::Release);
+    }
+    checkpoint(&mut retired);
 }
 
 impl Flusher {
     /// Start the flusher thread. It is a plain OS thread, not a task: a login that waits for
-    /// durability wakes exactly one thread, which flushes and answers every waiter it collected.
-    pub fn spawn(
+    /// durability wakes exactly one thread, which commits and answers every waiter it collected.
+    pub(super) fn spawn(
         db: sled::Db,
+        store_dir: PathBuf,
         audit: Arc<AuditLog>,
         meta: sled::Tree,
         token_count: Arc<AtomicI64>,
+        journal: Arc<Journal>,
+        file: JournalFile,
     ) -> Result<Flusher, PidError> {
         let (tx, rx) = mpsc::channel::<Waiter>();
-        let pending = Arc::new(Pending {
+        let (checkpoints, checkpoint_rx) = mpsc::channel();
+        let checkpoint_busy = Arc::new(AtomicBool::new(false));
+        let busy = checkpoint_busy.clone();
+        let checkpointer = std::thread::Builder::new()
+            .name("pid-checkpoint".into())
+            .spawn(move || checkpoint_loop(db, store_dir, checkpoint_rx, busy))
+            .map_err(|e| PidError::Startup(format!("cannot start the checkpoint thread: {e}")))?;
+        let committer = Committer {
+            journal,
+            file,
             audit,
             meta,
             token_count,
-            saved_count: AtomicI64::new(-1),
-        });
+            saved_count: -1,
+            last_checkpoint: Instant::now(),
+            checkpoints: Some(checkpoints),
+            checkpoint_busy,
+            checkpointer: Some(checkpointer),
+        };
         let thread = std::thread::Builder::new()
             .name("pid-flusher".into())
-            .spawn(move || flush_loop(db, pending, rx))
+            .spawn(move || flush_loop(committer, rx))
             .map_err(|e| PidError::Startup(format!("cannot start the flusher thread: {e}")))?;
         Ok(Flusher {
             tx: Some(tx),
@@ -95,29 +201,29 @@ impl Flusher {
     }
 }
 
-/// Collect the waiters that queued, write pending audit entries and the count, flush once, answer
-/// them all. Ends when the store (the last sender) is dropped.
-fn flush_loop(db: sled::Db, pending: Arc<Pending>, rx: mpsc::Receiver<Waiter>) {
+/// Collect the waiters that queued, commit once, answer them all; checkpoint when due. Ends
+/// with a last commit and checkpoint when the store (the last sender) is dropped.
+fn flush_loop(mut c: Committer, rx: mpsc::Receiver<Waiter>) {
     loop {
         let mut waiters = Vec::new();
         match rx.recv_timeout(IDLE_FLUSH) {
             Ok(first) => waiters.push(first),
-            Err(RecvTimeoutError::Timeout) if pending.audit.has_pending() => {}
-            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
         while let Ok(w) = rx.try_recv() {
             waiters.push(w);
         }
-        let result = pending
-            .write()
-            .and_then(|_| db.flush().map(|_| ()).map_err(PidError::from))
-            .map_err(|e| e.to_string());
+        let result = c.commit().map_err(|e| e.to_string());
         if let Err(e) = &result {
-            tracing::error!(error = %e, "store flush failed");
+            tracing::error!(error = %e, "store commit failed");
         }
         for w in waiters {
             let _ = w.send(result.clone());
         }
+        if c.checkpoint_due() {
+            c.checkpoint();
+        }
     }
+    c.finish();
 }

@@ -4,6 +4,7 @@
 //! validated before they get here), so the keys of one application on one host are one prefix
 //! scan — what `pictl ssh keys` and `pictl luks assign` ask for.
 
+use super::journal::TreeId;
 use super::Store;
 use crate::error::PidError;
 use protocol::frame::{decode_value, encode_value};
@@ -76,11 +77,19 @@ impl Store {
         rec: &MachineRecord,
     ) -> Result<(), PidError> {
         let bytes = encode_value(rec)?;
-        match self.machine_tokens.compare_and_swap(
-            key(app, host, serial),
-            None::<&[u8]>,
-            Some(bytes),
-        )? {
+        let key = key(app, host, serial);
+        let swapped = self.journal.write(|r| {
+            let swapped = self.machine_tokens.compare_and_swap(
+                &key,
+                None::<&[u8]>,
+                Some(bytes.as_slice()),
+            )?;
+            if swapped.is_ok() {
+                r.put(TreeId::MachineTokens, &key, &bytes);
+            }
+            Ok(swapped)
+        })?;
+        match swapped {
             Ok(()) => Ok(()),
             Err(_) => Err(PidError::AlreadyExists(format!(
                 "token {serial} is already attached to {host} for {}; detach it first to \
@@ -92,10 +101,14 @@ impl Store {
 
     /// Remove one assignment; false if there was none.
     pub fn detach(&self, app: MachineApp, host: &str, serial: &str) -> Result<bool, PidError> {
-        Ok(self
-            .machine_tokens
-            .remove(key(app, host, serial))?
-            .is_some())
+        let key = key(app, host, serial);
+        self.journal.write(|r| {
+            let removed = self.machine_tokens.remove(&key)?.is_some();
+            if removed {
+                r.delete(TreeId::MachineTokens, &key);
+            }
+            Ok(removed)
+        })
     }
 
     /// Remove every assignment of a token (it is being deleted). Returns how many there were.

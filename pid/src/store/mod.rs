@@ -6,10 +6,12 @@
 
 mod audit_log;
 mod flusher;
+mod journal;
 pub mod machines;
 pub mod records;
 
 pub use flusher::Flusher;
+use journal::{Journal, TreeId};
 pub use records::{Owner, TokenRecord};
 
 use crate::error::PidError;
@@ -77,7 +79,6 @@ pub struct Versioned {
 }
 
 pub struct Store {
-    db: sled::Db,
     /// Tokens in the store, kept by create and delete and saved with every group commit.
     /// Counting a sled tree walks all of it (3 s for a million tokens on a cold cache), so the
     /// walk happens only for a store that has no saved count yet.
@@ -95,6 +96,9 @@ pub struct Store {
     /// MachineToken assignments (see `machines`).
     machine_tokens: Tree,
     audit: Arc<audit_log::AuditLog>,
+    /// Every write to the trees above goes through it (see `journal`): it orders them and
+    /// makes them durable at the next group commit.
+    journal: Arc<Journal>,
     path: PathBuf,
     flusher: Flusher,
 }
@@ -113,9 +117,12 @@ impl Store {
         if let Some(parent) = path.parent() {
             create_private_dir(parent)?;
         }
+        // sled is flushed only at the journal's checkpoints, from the flusher thread: the
+        // journal makes each write durable, and sled 0.34 must not flush from two threads.
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(cache_mib as u64 * 1024 * 1024)
+            .flush_every_ms(None)
             .open()
             .map_err(|e| {
                 if e.to_string().contains("could not acquire lock") {
@@ -151,8 +158,41 @@ impl Store {
                 }
             }
         }
-        let audit = Arc::new(audit_log::AuditLog::open(db.open_tree("audit")?)?);
         let tokens = db.open_tree("tokens")?;
+        let user_tokens = db.open_tree("user_tokens")?;
+        let auth_history = db.open_tree("auth_history")?;
+        let user_ids = db.open_tree("user_ids")?;
+        let machine_tokens = db.open_tree("machine_tokens")?;
+        let audit_tree = db.open_tree("audit")?;
+        let tree_of = |id: TreeId| match id {
+            TreeId::Meta => &meta,
+            TreeId::Tokens => &tokens,
+            TreeId::UserTokens => &user_tokens,
+            TreeId::AuthHistory => &auth_history,
+            TreeId::UserIds => &user_ids,
+            TreeId::MachineTokens => &machine_tokens,
+            TreeId::Audit => &audit_tree,
+        };
+        let (journal, journal_file, replayed) = journal::open(
+            &journal_dir(path),
+            |id, key, value| {
+                let tree = tree_of(id);
+                match value {
+                    Some(v) => tree.insert(key, v).map(drop),
+                    None => tree.remove(key).map(drop),
+                }
+                .map_err(PidError::from)
+            },
+            || flush_durably(&db, path),
+        )?;
+        if replayed > 0 {
+            tracing::info!(
+                records = replayed,
+                "replayed the journal of an unclean stop"
+            );
+        }
+        let journal = Arc::new(journal);
+        let audit = Arc::new(audit_log::AuditLog::open(audit_tree)?);
         let saved = meta
             .get(TOKEN_COUNT_KEY)?
             .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
@@ -161,19 +201,29 @@ impl Store {
             Some(n) => n,
             None => tokens.len() as i64,
         }));
+        // The schema marker (and a replayed journal) on disk before the flusher thread, the
+        // only one that flushes from now on, starts.
+        flush_durably(&db, path)?;
         let store = Store {
             tokens,
-            user_tokens: db.open_tree("user_tokens")?,
-            auth_history: db.open_tree("auth_history")?,
-            user_ids: db.open_tree("user_ids")?,
-            machine_tokens: db.open_tree("machine_tokens")?,
+            user_tokens,
+            auth_history,
+            user_ids,
+            machine_tokens,
             path: path.to_path_buf(),
-            flusher: Flusher::spawn(db.clone(), audit.clone(), meta, token_count.clone())?,
+            flusher: Flusher::spawn(
+                db.clone(),
+                path.to_path_buf(),
+                audit.clone(),
+                meta,
+                token_count.clone(),
+                journal.clone(),
+                journal_file,
+            )?,
             audit,
+            journal,
             token_count,
-            db,
         };
-        store.db.flush()?;
         Ok(store)
     }
 
@@ -228,8 +278,12 @@ impl Store {
 
     /// Record whose tokens this user's are. Durable with the next group commit.
     pub fn bind_user_id(&self, owner: &Owner, id: &str) -> Result<(), PidError> {
-        self.user_ids.insert(user_key(owner), id.as_bytes())?;
-        Ok(())
+        let key = user_key(owner);
+        self.journal.write(|r| {
+            self.user_ids.insert(&key, id.as_bytes())?;
+            r.put(TreeId::UserIds, &key, id.as_bytes());
+            Ok(())
+        })
     }
 
     /// The user's recent login outcomes.
@@ -251,16 +305,21 @@ impl Store {
         keep: HistoryKeep,
     ) -> Result<(), PidError> {
         let mut failure = None;
-        self.auth_history.update_and_fetch(user_key(owner), |old| {
-            let mut h: AuthHistory = old.and_then(|b| decode_value(b).ok()).unwrap_or_default();
-            h.add(at, success, keep);
-            match encode_value(&h) {
-                Ok(bytes) => Some(bytes),
-                Err(e) => {
-                    failure = Some(e);
-                    old.map(<[u8]>::to_vec)
+        let key = user_key(owner);
+        self.journal.write(|r| {
+            let new = self.auth_history.update_and_fetch(&key, |old| {
+                let mut h: AuthHistory = old.and_then(|b| decode_value(b).ok()).unwrap_or_default();
+                h.add(at, success, keep);
+                match encode_value(&h) {
+                    Ok(bytes) => Some(bytes),
+                    Err(e) => {
+                        failure = Some(e);
+                        old.map(<[u8]>::to_vec)
+                    }
                 }
-            }
+            })?;
+            r.set(TreeId::AuthHistory, &key, new.as_deref());
+            Ok(())
         })?;
         match failure {
             Some(e) => Err(e.into()),
@@ -271,16 +330,23 @@ impl Store {
     /// Insert a new token; `AlreadyExists` if the serial is taken.
     pub fn create_token(&self, rec: &TokenRecord) -> Result<(), PidError> {
         let bytes = encode_value(rec)?;
-        let result = (&self.tokens, &self.user_tokens).transaction(|(t, u)| {
-            if t.get(rec.serial.as_bytes())?.is_some() {
-                return Err(Abort::Exists.into());
+        let result = self.journal.write(|r| {
+            let result = (&self.tokens, &self.user_tokens).transaction(|(t, u)| {
+                if t.get(rec.serial.as_bytes())?.is_some() {
+                    return Err(Abort::Exists.into());
+                }
+                t.insert(rec.serial.as_bytes(), bytes.as_slice())?;
+                if let Some(owner) = &rec.owner {
+                    index_update(u, owner, &rec.serial, true)?;
+                }
+                Ok(())
+            });
+            if result.is_ok() {
+                r.put(TreeId::Tokens, rec.serial.as_bytes(), &bytes);
+                self.journal_index(r, rec.owner.iter())?;
             }
-            t.insert(rec.serial.as_bytes(), bytes.as_slice())?;
-            if let Some(owner) = &rec.owner {
-                index_update(u, owner, &rec.serial, true)?;
-            }
-            Ok(())
-        });
+            Ok(result)
+        })?;
         match result {
             Ok(()) => {
                 self.token_count.fetch_add(1, Ordering::Relaxed);
@@ -310,43 +376,63 @@ impl Store {
             if old.rec.owner == new.owner && old.rec.serial == new.serial {
                 let key = old.rec.serial.as_bytes();
                 let new_bytes = encoded[0].as_deref();
-                return Ok(
-                    match self
-                        .tokens
-                        .compare_and_swap(key, Some(&old.raw), new_bytes)?
-                    {
-                        Ok(()) => Swap::Done,
-                        Err(_) => Swap::Conflict,
-                    },
-                );
+                return self.journal.write(|r| {
+                    Ok(
+                        match self
+                            .tokens
+                            .compare_and_swap(key, Some(&old.raw), new_bytes)?
+                        {
+                            Ok(()) => {
+                                r.set(TreeId::Tokens, key, new_bytes);
+                                Swap::Done
+                            }
+                            Err(_) => Swap::Conflict,
+                        },
+                    )
+                });
             }
         }
-        let result = (&self.tokens, &self.user_tokens).transaction(|(t, u)| {
-            for ((old, new), bytes) in changes.iter().zip(&encoded) {
-                let key = old.rec.serial.as_bytes();
-                if t.get(key)?.as_ref() != Some(&old.raw) {
-                    return Err(Abort::Conflict.into());
+        let result = self.journal.write(|r| {
+            let result = (&self.tokens, &self.user_tokens).transaction(|(t, u)| {
+                for ((old, new), bytes) in changes.iter().zip(&encoded) {
+                    let key = old.rec.serial.as_bytes();
+                    if t.get(key)?.as_ref() != Some(&old.raw) {
+                        return Err(Abort::Conflict.into());
+                    }
+                    match bytes {
+                        Some(b) => {
+                            t.insert(key, b.as_slice())?;
+                        }
+                        None => {
+                            t.remove(key)?;
+                        }
+                    }
+                    let new_owner = new.and_then(|n| n.owner.as_ref());
+                    if old.rec.owner.as_ref() != new_owner {
+                        if let Some(o) = &old.rec.owner {
+                            index_update(u, o, &old.rec.serial, false)?;
+                        }
+                        if let Some(o) = new_owner {
+                            index_update(u, o, &old.rec.serial, true)?;
+                        }
+                    }
                 }
-                match bytes {
-                    Some(b) => {
-                        t.insert(key, b.as_slice())?;
-                    }
-                    None => {
-                        t.remove(key)?;
-                    }
+                Ok(())
+            });
+            if result.is_ok() {
+                for ((old, _), bytes) in changes.iter().zip(&encoded) {
+                    r.set(TreeId::Tokens, old.rec.serial.as_bytes(), bytes.as_deref());
                 }
-                let new_owner = new.and_then(|n| n.owner.as_ref());
-                if old.rec.owner.as_ref() != new_owner {
-                    if let Some(o) = &old.rec.owner {
-                        index_update(u, o, &old.rec.serial, false)?;
-                    }
-                    if let Some(o) = new_owner {
-                        index_update(u, o, &old.rec.serial, true)?;
-                    }
-                }
+                let owners = changes
+                    .iter()
+                    .flat_map(|(old, new)| {
+                        [old.rec.owner.as_ref(), new.and_then(|n| n.owner.as_ref())]
+                    })
+                    .flatten();
+                self.journal_index(r, owners)?;
             }
-            Ok(())
-        });
+            Ok(result)
+        })?;
         match result {
             Ok(()) => {
                 let deleted = changes.iter().filter(|(_, new)| new.is_none()).count();
@@ -433,6 +519,24 @@ impl Store {
         Ok((out, next))
     }
 
+    /// Note the user index entries of `owners` as they are now (inside `journal.write`, so no
+    /// other write can change them in between).
+    fn journal_index<'o>(
+        &self,
+        r: &mut journal::Record<'_>,
+        owners: impl Iterator<Item = &'o Owner>,
+    ) -> Result<(), PidError> {
+        for owner in owners {
+            let key = user_key(owner);
+            r.set(
+                TreeId::UserTokens,
+                &key,
+                self.user_tokens.get(&key)?.as_deref(),
+            );
+        }
+        Ok(())
+    }
+
     /// Tokens in the store.
     pub fn count_tokens(&self) -> u64 {
         self.token_count.load(Ordering::Relaxed).max(0) as u64
@@ -515,6 +619,26 @@ fn index_update(
         u.insert(key, bytes)?;
     }
     Ok(())
+}
+
+/// Make everything written to sled so far survive a power cut. `sled::Db::flush` alone is
+/// not enough: on Linux it ends with `sync_file_range`, which writes the pages but neither
+/// the file's metadata nor the disk's volatile write cache; only sled's own periodic thread
+/// (which pid turns off) adds an `fsync`. So flush, then `fsync` sled's log file ourselves.
+fn flush_durably(db: &sled::Db, dir: &Path) -> Result<(), PidError> {
+    db.flush()?;
+    let log = dir.join("db");
+    std::fs::File::open(&log)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| PidError::Internal(format!("cannot sync {}: {e}", log.display())))
+}
+
+/// The journal lives beside the sled directory: `<state_dir>/store.journal` for
+/// `<state_dir>/store`.
+fn journal_dir(store: &Path) -> PathBuf {
+    let mut name = store.file_name().unwrap_or_default().to_os_string();
+    name.push(".journal");
+    store.with_file_name(name)
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), PidError> {
