@@ -633,8 +633,7 @@ fn flush_durably(db: &sled::Db, dir: &Path) -> Result<(), PidError> {
         .map_err(|e| PidError::Internal(format!("cannot sync {}: {e}", log.display())))
 }
 
-/// The journal lives beside the sled directory: `<state_dir>/store.journal` for
-/// `<state_dir>/store`.
+/// The journal lives beside the sled directory: `<state_dir>/db.journal` for `<state_dir>/db`.
 fn journal_dir(store: &Path) -> PathBuf {
     let mut name = store.file_name().unwrap_or_default().to_os_string();
     name.push(".journal");
