@@ -5,7 +5,7 @@
 //! Invariant: a waiter is answered only by a commit that *started after* it queued, so every
 //! write it made before queueing is covered.
 //!
-//! Checkpoints (a sled flush, then deleting the journal files it covers) run on a second
+//! Checkpoints (a durable sled flush, then retiring the journal files it covers) run on a second
 //! thread so that a slow sled flush never holds up a commit. That thread is the only one that
 //! ever flushes sled, shutdown included: sled 0.34.7 deadlocks when flushes run concurrently
 //! (upstream #1308/#1241).
@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 
 /// Audit entries not followed by a durable answer (refusals) are written at least this often.
 const IDLE_FLUSH: Duration = Duration::from_secs(1);
-/// sled is flushed and the journal files it then covers are deleted this often under load...
+/// sled is flushed and the journal file it then covers is retired this often under load...
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// ...or as soon as the current journal file reaches this size, which bounds the replay at
 /// start-up after a crash.

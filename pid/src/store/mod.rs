@@ -96,8 +96,8 @@ pub struct Store {
     /// MachineToken assignments (see `machines`).
     machine_tokens: Tree,
     audit: Arc<audit_log::AuditLog>,
-    /// Every write to the trees above goes through it (see `journal`): it orders them and
-    /// makes them durable at the next group commit.
+    /// Every write to any of the store's trees goes through it (see `journal`): it orders
+    /// them and makes them durable at the next group commit.
     journal: Arc<Journal>,
     path: PathBuf,
     flusher: Flusher,
@@ -117,8 +117,9 @@ impl Store {
         if let Some(parent) = path.parent() {
             create_private_dir(parent)?;
         }
-        // sled is flushed only at the journal's checkpoints, from the flusher thread: the
-        // journal makes each write durable, and sled 0.34 must not flush from two threads.
+        // sled is flushed only at the journal's checkpoints, from the checkpoint thread (and
+        // here, before it starts): the journal makes each write durable, and sled 0.34 must
+        // not flush from two threads at once.
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(cache_mib as u64 * 1024 * 1024)
