@@ -464,6 +464,16 @@ mod tests {
 
     type Model = BTreeMap<(u8, Vec<u8>), Vec<u8>>;
 
+    /// One record that sets one key (the sled side is left out: these tests are about files).
+    fn put(journal: &Journal, tree: TreeId, key: &[u8], value: &[u8]) {
+        journal
+            .write(|r| {
+                r.put(tree, key, value);
+                Ok(())
+            })
+            .unwrap();
+    }
+
     fn replay_into(dir: &Path, model: &mut Model) -> (JournalFile, u64) {
         let (_, file, n) = open(
             dir,
@@ -519,32 +529,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (journal, mut file, _) = open(dir.path(), |_, _, _| Ok(()), || Ok(())).unwrap();
         for v in [b"a1", b"a2", b"a3"] {
-            journal
-                .write(|r| {
-                    r.put(TreeId::Tokens, v, b"first use");
-                    Ok(())
-                })
-                .unwrap();
+            put(&journal, TreeId::Tokens, v, b"first use");
             file.commit(&journal).unwrap();
         }
         let first = file.rotate().unwrap().unwrap();
         retire(&[first]).unwrap();
-        journal
-            .write(|r| {
-                r.put(TreeId::Tokens, b"x", b"filler");
-                Ok(())
-            })
-            .unwrap();
+        put(&journal, TreeId::Tokens, b"x", b"filler");
         file.commit(&journal).unwrap();
         // The third file is the first one again, overwritten from its start.
         let second = file.rotate().unwrap().unwrap();
         retire(&[second]).unwrap();
-        journal
-            .write(|r| {
-                r.put(TreeId::Tokens, b"b1", b"second use");
-                Ok(())
-            })
-            .unwrap();
+        put(&journal, TreeId::Tokens, b"b1", b"second use");
         file.commit(&journal).unwrap();
         let path = file_path(dir.path(), file.seq);
         assert!(
@@ -566,19 +561,14 @@ mod tests {
     fn a_torn_last_record_is_ignored_and_everything_before_it_replays() {
         let dir = tempfile::tempdir().unwrap();
         let (journal, mut file, _) = open(dir.path(), |_, _, _| Ok(()), || Ok(())).unwrap();
-        journal
-            .write(|r| {
-                r.put(TreeId::Tokens, b"T1", b"first");
-                Ok(())
-            })
-            .unwrap();
+        put(&journal, TreeId::Tokens, b"T1", b"first");
         file.commit(&journal).unwrap();
-        journal
-            .write(|r| {
-                r.put(TreeId::Tokens, b"T1", b"second, never acknowledged");
-                Ok(())
-            })
-            .unwrap();
+        put(
+            &journal,
+            TreeId::Tokens,
+            b"T1",
+            b"second, never acknowledged",
+        );
         file.commit(&journal).unwrap();
         let path = file_path(dir.path(), file.seq);
         drop(file);
@@ -601,12 +591,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (journal, mut file, _) = open(dir.path(), |_, _, _| Ok(()), || Ok(())).unwrap();
         for v in [b"one", b"two"] {
-            journal
-                .write(|r| {
-                    r.put(TreeId::UserIds, b"k", v);
-                    Ok(())
-                })
-                .unwrap();
+            put(&journal, TreeId::UserIds, b"k", v);
         }
         file.commit(&journal).unwrap();
         let path = file_path(dir.path(), file.seq);
@@ -626,12 +611,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (journal, mut file, _) = open(dir.path(), |_, _, _| Ok(()), || Ok(())).unwrap();
         for v in [b"old", b"new"] {
-            journal
-                .write(|r| {
-                    r.put(TreeId::Tokens, b"T", v);
-                    Ok(())
-                })
-                .unwrap();
+            put(&journal, TreeId::Tokens, b"T", v);
             file.commit(&journal).unwrap();
             assert!(file.rotate().unwrap().is_some());
         }
@@ -643,12 +623,7 @@ mod tests {
 
         // After a checkpoint the retired files are gone and nothing replays.
         let (journal, mut file, _) = open(dir.path(), |_, _, _| Ok(()), || Ok(())).unwrap();
-        journal
-            .write(|r| {
-                r.put(TreeId::Tokens, b"T", b"x");
-                Ok(())
-            })
-            .unwrap();
+        put(&journal, TreeId::Tokens, b"T", b"x");
         file.commit(&journal).unwrap();
         let retired = file.rotate().unwrap().unwrap();
         retire(&[retired]).unwrap();
