@@ -98,11 +98,6 @@ impl Record<'_> {
         self.op(tree, key, Some(value));
     }
 
-    /// `key` is now absent from `tree`.
-    pub fn delete(&mut self, tree: TreeId, key: &[u8]) {
-        self.op(tree, key, None);
-    }
-
     /// `key` now holds `value`, or is absent if `None`.
     pub fn set(&mut self, tree: TreeId, key: &[u8], value: Option<&[u8]>) {
         self.op(tree, key, value);
@@ -505,7 +500,7 @@ mod tests {
         }
         journal
             .write(|r| {
-                r.delete(TreeId::Audit, &0u32.to_be_bytes());
+                r.set(TreeId::Audit, &0u32.to_be_bytes(), None);
                 Ok(())
             })
             .unwrap();

@@ -85,7 +85,7 @@ impl Store {
                 Some(bytes.as_slice()),
             )?;
             if swapped.is_ok() {
-                r.put(TreeId::MachineTokens, &key, &bytes);
+                self.wrote(r, TreeId::MachineTokens, &key, Some(&bytes));
             }
             Ok(swapped)
         })?;
@@ -105,7 +105,7 @@ impl Store {
         self.journal.write(|r| {
             let removed = self.machine_tokens.remove(&key)?.is_some();
             if removed {
-                r.delete(TreeId::MachineTokens, &key);
+                self.wrote(r, TreeId::MachineTokens, &key, None);
             }
             Ok(removed)
         })

@@ -5,13 +5,15 @@
 //! were read, so two logins racing with the same OTP cannot both advance from the same counter.
 
 mod audit_log;
+mod cache;
 mod flusher;
 mod journal;
 pub mod machines;
 pub mod records;
 
+use cache::ReadCache;
 pub use flusher::Flusher;
-use journal::{Journal, TreeId};
+use journal::{Journal, Record, TreeId};
 pub use records::{Owner, TokenRecord};
 
 use crate::error::PidError;
@@ -27,6 +29,9 @@ use std::sync::Arc;
 pub const SCHEMA_VERSION: u16 = 1;
 const SCHEMA_KEY: &[u8] = b"schema";
 const TOKEN_COUNT_KEY: &[u8] = b"token_count";
+/// Entries per read cache (tokens, user index, user-id bindings): all of a 10,000-user host's,
+/// a few MiB; beyond that a cache starts over when full (see `cache`).
+const READ_CACHE_ENTRIES: usize = 32 * 1024;
 
 /// A user's recent login outcomes, newest last, for privacyIDEA's `auth_max_fail` /
 /// `auth_max_success` (which count audit entries; a per-user record answers the same question
@@ -96,6 +101,10 @@ pub struct Store {
     /// MachineToken assignments (see `machines`).
     machine_tokens: Tree,
     audit: Arc<audit_log::AuditLog>,
+    /// Read caches of `tokens`, `user_tokens` and `user_ids`, kept by `wrote`.
+    token_cache: ReadCache,
+    index_cache: ReadCache,
+    user_id_cache: ReadCache,
     /// Every write to any of the store's trees goes through it (see `journal`): it orders
     /// them and makes them durable at the next group commit.
     journal: Arc<Journal>,
@@ -211,6 +220,9 @@ impl Store {
             auth_history,
             user_ids,
             machine_tokens,
+            token_cache: ReadCache::new(READ_CACHE_ENTRIES),
+            index_cache: ReadCache::new(READ_CACHE_ENTRIES),
+            user_id_cache: ReadCache::new(READ_CACHE_ENTRIES),
             path: path.to_path_buf(),
             flusher: Flusher::spawn(
                 db.clone(),
@@ -238,8 +250,8 @@ impl Store {
     }
 
     pub fn get_token(&self, serial: &str) -> Result<Option<Versioned>, PidError> {
-        self.tokens
-            .get(serial.as_bytes())?
+        self.token_cache
+            .get(&self.tokens, serial.as_bytes())?
             .map(decode_token)
             .transpose()
     }
@@ -263,7 +275,7 @@ impl Store {
     }
 
     pub fn serials_of(&self, owner: &Owner) -> Result<Vec<String>, PidError> {
-        match self.user_tokens.get(user_key(owner))? {
+        match self.index_cache.get(&self.user_tokens, &user_key(owner))? {
             Some(raw) => Ok(decode_value(&raw)?),
             None => Ok(Vec::new()),
         }
@@ -271,7 +283,7 @@ impl Store {
 
     /// The id of the person this user's tokens belong to, if recorded.
     pub fn bound_user_id(&self, owner: &Owner) -> Result<Option<String>, PidError> {
-        match self.user_ids.get(user_key(owner))? {
+        match self.user_id_cache.get(&self.user_ids, &user_key(owner))? {
             Some(raw) => Ok(Some(String::from_utf8_lossy(&raw).into_owned())),
             None => Ok(None),
         }
@@ -282,7 +294,7 @@ impl Store {
         let key = user_key(owner);
         self.journal.write(|r| {
             self.user_ids.insert(&key, id.as_bytes())?;
-            r.put(TreeId::UserIds, &key, id.as_bytes());
+            self.wrote(r, TreeId::UserIds, &key, Some(id.as_bytes()));
             Ok(())
         })
     }
@@ -319,7 +331,7 @@ impl Store {
                     }
                 }
             })?;
-            r.set(TreeId::AuthHistory, &key, new.as_deref());
+            self.wrote(r, TreeId::AuthHistory, &key, new.as_deref());
             Ok(())
         })?;
         match failure {
@@ -343,7 +355,7 @@ impl Store {
                 Ok(())
             });
             if result.is_ok() {
-                r.put(TreeId::Tokens, rec.serial.as_bytes(), &bytes);
+                self.wrote(r, TreeId::Tokens, rec.serial.as_bytes(), Some(&bytes));
                 self.journal_index(r, rec.owner.iter())?;
             }
             Ok(result)
@@ -384,7 +396,7 @@ impl Store {
                             .compare_and_swap(key, Some(&old.raw), new_bytes)?
                         {
                             Ok(()) => {
-                                r.set(TreeId::Tokens, key, new_bytes);
+                                self.wrote(r, TreeId::Tokens, key, new_bytes);
                                 Swap::Done
                             }
                             Err(_) => Swap::Conflict,
@@ -422,7 +434,12 @@ impl Store {
             });
             if result.is_ok() {
                 for ((old, _), bytes) in changes.iter().zip(&encoded) {
-                    r.set(TreeId::Tokens, old.rec.serial.as_bytes(), bytes.as_deref());
+                    self.wrote(
+                        r,
+                        TreeId::Tokens,
+                        old.rec.serial.as_bytes(),
+                        bytes.as_deref(),
+                    );
                 }
                 let owners = changes
                     .iter()
@@ -524,18 +541,29 @@ impl Store {
     /// other write can change them in between).
     fn journal_index<'o>(
         &self,
-        r: &mut journal::Record<'_>,
+        r: &mut Record<'_>,
         owners: impl Iterator<Item = &'o Owner>,
     ) -> Result<(), PidError> {
         for owner in owners {
             let key = user_key(owner);
-            r.set(
-                TreeId::UserTokens,
-                &key,
-                self.user_tokens.get(&key)?.as_deref(),
-            );
+            let now = self.user_tokens.get(&key)?;
+            self.wrote(r, TreeId::UserTokens, &key, now.as_deref());
         }
         Ok(())
+    }
+
+    /// `key` now holds `value` (or is gone) in `tree`: note it in the journal record and in the
+    /// tree's read cache. Every store write calls this inside `journal.write`, right after
+    /// changing sled, which is what keeps the caches coherent (see `cache`).
+    fn wrote(&self, r: &mut Record<'_>, tree: TreeId, key: &[u8], value: Option<&[u8]>) {
+        r.set(tree, key, value);
+        let cache = match tree {
+            TreeId::Tokens => &self.token_cache,
+            TreeId::UserTokens => &self.index_cache,
+            TreeId::UserIds => &self.user_id_cache,
+            TreeId::Meta | TreeId::AuthHistory | TreeId::MachineTokens | TreeId::Audit => return,
+        };
+        cache.store(key, value);
     }
 
     /// Tokens in the store.
