@@ -399,7 +399,13 @@ impl Store {
                                 self.wrote(r, TreeId::Tokens, key, new_bytes);
                                 Swap::Done
                             }
-                            Err(_) => Swap::Conflict,
+                            Err(e) => {
+                                // Another writer came first. Refresh the cache with what sled
+                                // holds, so the retry reads it (should the cache ever disagree
+                                // with sled, a conflict heals it instead of repeating).
+                                self.token_cache.store(key, e.current.as_deref());
+                                Swap::Conflict
+                            }
                         },
                     )
                 });
@@ -448,6 +454,13 @@ impl Store {
                     })
                     .flatten();
                 self.journal_index(r, owners)?;
+            } else {
+                // As on the fast path: the retry reads what sled holds.
+                for (old, _) in changes {
+                    let key = old.rec.serial.as_bytes();
+                    self.token_cache
+                        .store(key, self.tokens.get(key)?.as_deref());
+                }
             }
             Ok(result)
         })?;
@@ -679,4 +692,85 @@ fn create_private_dir(dir: &Path) -> Result<(), PidError> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| PidError::Startup(format!("cannot create {}: {e}", dir.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokens::hotp::tests::record;
+    use protocol::{HashAlgorithm, TokenType};
+
+    fn store_with_token(serial: &str) -> (tempfile::TempDir, Store, TokenRecord) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 4).unwrap();
+        let mut rec = record(TokenType::Hotp, 6, HashAlgorithm::Sha1);
+        rec.serial = serial.into();
+        rec.owner = Some(Owner {
+            realm: "r".into(),
+            login: "alice".into(),
+        });
+        store.create_token(&rec).unwrap();
+        (dir, store, rec)
+    }
+
+    #[test]
+    fn a_swap_is_read_back_at_once_and_a_swap_from_a_stale_read_conflicts() {
+        let (_dir, store, _) = store_with_token("T1");
+        let v0 = store.get_token("T1").unwrap().unwrap();
+        let mut next = v0.rec.clone();
+        next.count = 5;
+        assert_eq!(
+            store.swap_tokens(&[(&v0, Some(&next))]).unwrap(),
+            Swap::Done
+        );
+        let v1 = store.get_token("T1").unwrap().unwrap();
+        assert_eq!(v1.rec.count, 5);
+        assert_eq!(
+            store.tokens_of(v1.rec.owner.as_ref().unwrap()).unwrap()[0]
+                .rec
+                .count,
+            5
+        );
+        let mut again = v0.rec.clone();
+        again.count = 1;
+        assert_eq!(
+            store.swap_tokens(&[(&v0, Some(&again))]).unwrap(),
+            Swap::Conflict,
+            "the same OTP cannot advance the counter twice from the same read"
+        );
+        assert_eq!(store.get_token("T1").unwrap().unwrap().rec.count, 5);
+    }
+
+    #[test]
+    fn a_conflict_makes_the_next_read_see_what_sled_holds() {
+        let (_dir, store, rec) = store_with_token("T2");
+        let cached = store.get_token("T2").unwrap().unwrap();
+        // A write that bypassed the cache (which no code path does): the cache is now stale.
+        let mut behind = rec.clone();
+        behind.count = 9;
+        store
+            .tokens
+            .insert("T2", encode_value(&behind).unwrap())
+            .unwrap();
+        assert_eq!(store.get_token("T2").unwrap().unwrap().rec.count, 0);
+        let mut next = cached.rec.clone();
+        next.count = 1;
+        assert_eq!(
+            store.swap_tokens(&[(&cached, Some(&next))]).unwrap(),
+            Swap::Conflict
+        );
+        assert_eq!(store.get_token("T2").unwrap().unwrap().rec.count, 9);
+    }
+
+    #[test]
+    fn deleting_a_token_empties_the_cached_user_index_and_token() {
+        let (_dir, store, rec) = store_with_token("T3");
+        let owner = rec.owner.clone().unwrap();
+        let v = store.get_token("T3").unwrap().unwrap();
+        assert_eq!(store.serials_of(&owner).unwrap(), ["T3"]);
+        assert_eq!(store.swap_tokens(&[(&v, None)]).unwrap(), Swap::Done);
+        assert!(store.get_token("T3").unwrap().is_none());
+        assert!(store.serials_of(&owner).unwrap().is_empty());
+        assert!(store.tokens_of(&owner).unwrap().is_empty());
+    }
 }
