@@ -84,12 +84,18 @@ pub struct Retired {
 
 /// The shared half: the lock that orders sled writes, and the records not yet on disk.
 pub struct Journal {
-    pending: Mutex<Vec<u8>>,
+    pending: Mutex<Pending>,
+}
+
+struct Pending {
+    buf: Vec<u8>,
+    /// Where the last whole record ends: a record cut short by a panic is dropped from here.
+    complete: usize,
 }
 
 /// One operation's record, filled by the closure given to [`Journal::write`].
 pub struct Record<'a> {
-    buf: MutexGuard<'a, Vec<u8>>,
+    pending: MutexGuard<'a, Pending>,
 }
 
 impl Record<'_> {
@@ -104,7 +110,7 @@ impl Record<'_> {
     }
 
     fn op(&mut self, tree: TreeId, key: &[u8], value: Option<&[u8]>) {
-        let buf = &mut *self.buf;
+        let buf = &mut self.pending.buf;
         buf.push(tree as u8);
         buf.push(value.is_some() as u8);
         buf.extend_from_slice(&(key.len() as u32).to_le_bytes());
@@ -119,14 +125,23 @@ impl Record<'_> {
 impl Journal {
     pub(super) fn new() -> Journal {
         Journal {
-            pending: Mutex::new(Vec::new()),
+            pending: Mutex::new(Pending {
+                buf: Vec::new(),
+                complete: 0,
+            }),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<u8>> {
-        // A panic inside a write leaves at most an unfinished record, which `write` cuts off
-        // below before anyone else appends; the buffer stays usable.
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        // A panic inside `write` leaves at most one unfinished record after `complete`; cut it
+        // off, and the buffer is whole again. (Its sled write, if any, is then only made
+        // durable by the next checkpoint; its caller never got an answer.)
+        self.pending.lock().unwrap_or_else(|poisoned| {
+            let mut p = poisoned.into_inner();
+            let complete = p.complete;
+            p.buf.truncate(complete);
+            p
+        })
     }
 
     /// Run `apply`, which writes to sled and notes the values it left behind in the record,
@@ -136,26 +151,29 @@ impl Journal {
         &self,
         apply: impl FnOnce(&mut Record<'_>) -> Result<T, PidError>,
     ) -> Result<T, PidError> {
-        let mut guard = self.lock();
-        let start = guard.len();
-        guard.extend_from_slice(&[0; HEADER]);
-        let mut record = Record { buf: guard };
+        let mut pending = self.lock();
+        let start = pending.buf.len();
+        pending.buf.extend_from_slice(&[0; HEADER]);
+        let mut record = Record { pending };
         let result = apply(&mut record);
-        let buf = &mut *record.buf;
-        let len = buf.len() - start - HEADER;
+        let p = &mut *record.pending;
+        let len = p.buf.len() - start - HEADER;
         if len == 0 {
-            buf.truncate(start);
+            p.buf.truncate(start);
         } else {
             // The file number and checksum are stamped at commit, when the file is known.
-            buf[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
+            p.buf[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
         }
+        p.complete = p.buf.len();
         result
     }
 
     /// Move the queued records into `into` (emptied first), leaving the queue empty.
     fn take(&self, into: &mut Vec<u8>) {
         into.clear();
-        std::mem::swap(&mut *self.lock(), into);
+        let mut p = self.lock();
+        std::mem::swap(&mut p.buf, into);
+        p.complete = 0;
     }
 }
 
@@ -643,6 +661,28 @@ mod tests {
         let mut model = Model::new();
         let (_, n) = replay_into(dir.path(), &mut model);
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn a_panic_inside_a_write_drops_only_its_own_unfinished_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, mut file, _) = open(dir.path(), |_, _, _| Ok(()), || Ok(())).unwrap();
+        put(&journal, TreeId::Tokens, b"before", b"1");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            journal.write(|r| -> Result<(), PidError> {
+                r.put(TreeId::Tokens, b"torn", b"2");
+                panic!("a bug in the middle of a store write");
+            })
+        }));
+        assert!(panicked.is_err());
+        put(&journal, TreeId::Tokens, b"after", b"3");
+        file.commit(&journal).unwrap();
+        drop(file);
+        let mut model = Model::new();
+        let (_, n) = replay_into(dir.path(), &mut model);
+        assert_eq!(n, 2);
+        let keys: Vec<Vec<u8>> = model.keys().map(|k| k.1.clone()).collect();
+        assert_eq!(keys, [b"after".to_vec(), b"before".to_vec()]);
     }
 
     #[test]
