@@ -99,7 +99,13 @@ impl Committer {
         match self.file.rotate() {
             Ok(Some(retired)) => {
                 self.checkpoint_busy.store(true, Ordering::Release);
-                let _ = tx.send(retired);
+                if tx.send(retired).is_err() {
+                    // Only if that thread panicked. Nothing is lost (the journal keeps every
+                    // record and is replayed at start-up), but it now only grows.
+                    tracing::error!(
+                        "the checkpoint thread has stopped; the journal grows until pid restarts"
+                    );
+                }
             }
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "cannot start a new journal file"),
