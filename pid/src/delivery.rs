@@ -133,7 +133,9 @@ fn fill(template: &str, phone: &str, message: &str, encode: fn(&str) -> String) 
         .replace("{message}", &encode(message))
 }
 
-fn url_encode(s: &str) -> String {
+/// RFC 3986 percent-encoding of everything but the unreserved characters (for URLs and form
+/// bodies; also the otpauth:// URL of an enrollment).
+pub(crate) fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -175,7 +177,7 @@ fn send_by_http(
     let agent = ureq::AgentBuilder::new().timeout(timeout).build();
     let get = sms.method == "GET";
     let url = if get && !sms.body.is_empty() {
-        let query = fill(&sms.body, phone, message, url_encode);
+        let query = fill(&sms.body, phone, message, percent_encode);
         let sep = if sms.url.contains('?') { '&' } else { '?' };
         format!("{}{sep}{query}", sms.url)
     } else {
@@ -192,7 +194,7 @@ fn send_by_http(
         let body = if json {
             fill(&sms.body, phone, message, json_escape)
         } else {
-            fill(&sms.body, phone, message, url_encode)
+            fill(&sms.body, phone, message, percent_encode)
         };
         if !sms
             .headers
@@ -277,7 +279,12 @@ mod tests {
     #[test]
     fn templates_escape_for_their_place() {
         assert_eq!(
-            fill("to={phone}&text={message}", "+49 170", "a&b", url_encode),
+            fill(
+                "to={phone}&text={message}",
+                "+49 170",
+                "a&b",
+                percent_encode
+            ),
             "to=%2B49%20170&text=a%26b"
         );
         assert_eq!(

@@ -6,6 +6,7 @@
 use crate::audit;
 use crate::authority::Authority;
 use crate::caller::Caller;
+use crate::delivery::percent_encode;
 use crate::error::PidError;
 use crate::handlers::{error_response, machine, validate_text};
 use crate::policy::{Action, Context};
@@ -741,18 +742,6 @@ fn otpauth_url(state: &State, rec: &TokenRecord, kind: &str, secret_b32: &str) -
         rec.digits,
         algorithm(rec.token_type).otpauth_params(rec),
     )
-}
-
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 async fn set(

@@ -67,14 +67,12 @@ impl OtpAlgorithm for Daplug {
 
     fn check(&self, rec: &TokenRecord, key: &[u8], otp: &str, now: i64) -> Option<CounterState> {
         let digits = decode(otp)?;
-        let mut as_hotp = rec.clone();
-        as_hotp.digits = rec.digits / 2;
+        let as_hotp = as_hotp(rec);
         Hotp.check(&as_hotp, key, &digits, now)
     }
 
     fn is_previous_otp(&self, rec: &TokenRecord, key: &[u8], otp: &str, now: i64) -> bool {
-        let mut as_hotp = rec.clone();
-        as_hotp.digits = rec.digits / 2;
+        let as_hotp = as_hotp(rec);
         decode(otp).is_some_and(|d| Hotp.is_previous_otp(&as_hotp, key, &d, now))
     }
 
@@ -90,9 +88,16 @@ impl OtpAlgorithm for Daplug {
         otp2: &str,
         now: i64,
     ) -> Option<CounterState> {
-        let mut as_hotp = rec.clone();
-        as_hotp.digits = rec.digits / 2;
+        let as_hotp = as_hotp(rec);
         Hotp.resync(&as_hotp, key, &decode(otp1)?, &decode(otp2)?, now)
+    }
+}
+
+/// The record as HOTP sees it: a daplug code has two characters per HOTP digit.
+fn as_hotp(rec: &TokenRecord) -> TokenRecord {
+    TokenRecord {
+        digits: rec.digits / 2,
+        ..rec.clone()
     }
 }
 

@@ -90,15 +90,4 @@ impl OtpAlgorithm for SentCode {
         let (key, _) = parts(material)?;
         Hotp.check(rec, key, otp, now)
     }
-
-    fn check_answer(
-        &self,
-        rec: &TokenRecord,
-        material: &[u8],
-        _data: &[u8],
-        answer: &str,
-        now: i64,
-    ) -> Option<CounterState> {
-        self.check(rec, material, answer, now)
-    }
 }
