@@ -197,6 +197,7 @@ pub fn response_kind(response: &Response) -> &'static str {
         Response::Admin(A::PolicyCheck(_)) => "a policy report",
         Response::Admin(A::Machines(_)) => "a machine assignment list",
         Response::Admin(A::LuksResponses(_)) => "LUKS responses",
+        Response::Admin(A::Imported(_)) => "import results",
         Response::SshKeys { .. } => "SSH keys",
     }
 }

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod import;
 pub mod input;
 pub mod luks;
 pub mod output;

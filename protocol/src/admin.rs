@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 
 /// Largest page the daemon returns for listings; every page fits comfortably in one frame.
 pub const MAX_PAGE: u32 = 32;
+/// Tokens per `TokenImport` request (the frame limit bounds it too).
+pub const MAX_IMPORT_BATCH: usize = 256;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AdminRequest {
@@ -85,6 +87,9 @@ pub enum AdminRequest {
         password: Secret,
         host: Option<String>,
     },
+    /// Tokens brought over from another system's files (`pictl import`): at most
+    /// `MAX_IMPORT_BATCH` per request, each enrolled, found already present, or refused on its own.
+    TokenImport(Box<ImportRequest>),
 }
 
 impl AdminRequest {
@@ -110,6 +115,7 @@ impl AdminRequest {
             AdminRequest::MachineDetach { .. } => "machine detach",
             AdminRequest::MachineList { .. } => "machine list",
             AdminRequest::LuksResponses { .. } => "luks responses",
+            AdminRequest::TokenImport(_) => "token import",
         }
     }
 }
@@ -315,6 +321,60 @@ pub enum AdminResponse {
     PolicyCheck(Box<PolicyReport>),
     Machines(Vec<MachineTokenInfo>),
     LuksResponses(Vec<LuksResponse>),
+    /// One result per imported token, in the order of the request.
+    Imported(Vec<ImportResult>),
+}
+
+/// A batch of tokens from another system (pam_oath's usersfile, google-authenticator's files).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRequest {
+    pub tokens: Vec<ImportedToken>,
+}
+
+/// One token as another system kept it. The daemon chooses the serial.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedToken {
+    /// Where it came from, for messages and the audit trail: `/etc/users.oath:12`.
+    pub source: String,
+    pub user: UserRef,
+    /// hotp, totp or tan.
+    pub token_type: TokenType,
+    /// hotp, totp: the key in hex. Empty for tan.
+    pub otpkey: Secret,
+    pub digits: u8,
+    pub hash: HashAlgorithm,
+    /// totp: the time step in seconds.
+    pub period: Option<u32>,
+    /// hotp: the next counter value the old system expected. totp: the last time step it
+    /// accepted (0: unknown; the daemon then takes the current step, so no code shown before the
+    /// import is accepted after it).
+    pub counter: u64,
+    /// The token PIN (pam_oath's per-line password), typed before the code.
+    pub pin: Option<Secret>,
+    /// tan: the unused codes, each accepted once, in any order.
+    pub tans: Vec<Secret>,
+    pub description: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportResult {
+    pub source: String,
+    pub outcome: ImportOutcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImportOutcome {
+    Enrolled {
+        serial: String,
+    },
+    /// The user already has a token of this type with this key (or one of these TANs): an
+    /// earlier run imported it. Nothing changed.
+    Present {
+        serial: String,
+    },
+    Refused {
+        message: String,
+    },
 }
 
 /// The answer to `PolicyCheck`: why a login behaves as it does.

@@ -16,8 +16,9 @@ pub mod response;
 pub mod secret;
 
 pub use admin::{
-    AdminRequest, AdminResponse, AuditEntry, EnrollRequest, Enrolled, HashAlgorithm,
-    PolicyDecision, PolicyReport, TokenInfo, TokenSettings, TokenType, UserRef,
+    AdminRequest, AdminResponse, AuditEntry, EnrollRequest, Enrolled, HashAlgorithm, ImportOutcome,
+    ImportRequest, ImportResult, ImportedToken, PolicyDecision, PolicyReport, TokenInfo,
+    TokenSettings, TokenType, UserRef,
 };
 pub use client::Client;
 pub use error::{ClientError, ErrorCode, FrameError};

@@ -182,6 +182,21 @@ fn requests() -> Vec<Request> {
             user: "u".into(),
             service_id: Some("w".into()),
         },
+        admin(AdminRequest::TokenImport(Box::new(ImportRequest {
+            tokens: vec![ImportedToken {
+                source: "f:1".into(),
+                user: user(),
+                token_type: TokenType::Tan,
+                otpkey: Secret::new("ab"),
+                digits: 8,
+                hash: HashAlgorithm::Sha1,
+                period: Some(30),
+                counter: 5,
+                pin: Some(Secret::new("p")),
+                tans: vec![Secret::new("t")],
+                description: "d".into(),
+            }],
+        }))),
     ]
 }
 
@@ -272,6 +287,22 @@ fn responses() -> Vec<Response> {
         Response::SshKeys {
             keys: vec!["k".into()],
         },
+        admin(AdminResponse::Imported(vec![
+            ImportResult {
+                source: "f:1".into(),
+                outcome: ImportOutcome::Enrolled { serial: "S".into() },
+            },
+            ImportResult {
+                source: "f:2".into(),
+                outcome: ImportOutcome::Present { serial: "S".into() },
+            },
+            ImportResult {
+                source: "f:3".into(),
+                outcome: ImportOutcome::Refused {
+                    message: "m".into(),
+                },
+            },
+        ])),
     ]
 }
 
@@ -405,6 +436,8 @@ const GOLDEN_REQUESTS: &[&str] = &[
     "0310000102010168",
     "0311017000",
     "040175010177",
+    // appended without a version bump: older peers never send it
+    "03120103663a31017500080261620800011e050101700101740164",
 ];
 const GOLDEN_RESPONSES: &[&str] = &[
     "0002016d",
@@ -429,6 +462,7 @@ const GOLDEN_RESPONSES: &[&str] = &[
     "040601015313000168010175000102010164010105000e",
     "040701015301010000026162",
     "0501016b",
+    "04080303663a3100015303663a3201015303663a3302016d",
 ];
 
 #[test]

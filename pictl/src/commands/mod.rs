@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod import;
 pub mod luks;
 pub mod machine;
 pub mod policy;
@@ -101,5 +102,6 @@ pub fn dispatch(cli: Cli, io: &mut Io<'_>) -> Result<Exit, Error> {
         Command::Machine(command) => machine::run(&mut ctx, command),
         Command::Ssh(SshCommand::Keys(args)) => ssh::keys(&mut ctx, &args),
         Command::Luks(command) => luks::run(&mut ctx, command),
+        Command::Import(command) => import::run(&mut ctx, command),
     }
 }

@@ -8,7 +8,7 @@ use crate::authority::Authority;
 use crate::caller::Caller;
 use crate::delivery::percent_encode;
 use crate::error::PidError;
-use crate::handlers::{error_response, machine, validate_text};
+use crate::handlers::{error_response, import, machine, validate_text};
 use crate::policy::{Action, Context};
 use crate::store::{Owner, Swap, TokenRecord, Versioned};
 use crate::tokens::{algorithm, CounterState};
@@ -68,6 +68,10 @@ pub(super) struct Gate<'a> {
 }
 
 impl Gate<'_> {
+    pub(super) fn now(&self) -> i64 {
+        self.now
+    }
+
     pub(super) fn check(
         &self,
         action: Action,
@@ -254,6 +258,7 @@ async fn run(
         AdminRequest::LuksResponses { password, host } => {
             machine::luks_responses(state, gate, &password, host, entry)
         }
+        AdminRequest::TokenImport(batch) => import::import(state, gate, *batch, entry).await,
         AdminRequest::AuditShow {
             user,
             before,
@@ -411,7 +416,7 @@ fn modify(
 }
 
 /// An existing user; `NotFound` with a hint otherwise.
-async fn existing_user(
+pub(super) async fn existing_user(
     state: &State,
     user: &UserRef,
     entry: &mut AuditEntry,
@@ -458,7 +463,10 @@ fn validate_pin(pin: &Secret) -> Result<(), PidError> {
 }
 
 /// Decode an operator-supplied hex key; refuse keys too short to be safe.
-fn parse_key(hex_key: &Secret, min_bytes: usize) -> Result<Zeroizing<Vec<u8>>, PidError> {
+pub(super) fn parse_key(
+    hex_key: &Secret,
+    min_bytes: usize,
+) -> Result<Zeroizing<Vec<u8>>, PidError> {
     let cleaned: Zeroizing<String> = Zeroizing::new(
         hex_key
             .expose()
@@ -528,13 +536,57 @@ async fn enroll(
     spec: EnrollRequest,
     entry: &mut AuditEntry,
 ) -> Result<AdminResponse, PidError> {
-    let live = gate.live;
-    let defaults = &live.config.tokens;
     let token_type = spec.token_type.ok_or_else(|| {
         PidError::InvalidArgument("say which token type to enroll: hotp or totp".into())
     })?;
     entry.token_type = Some(token_type.as_str().to_owned());
     let user = gate.target(state, spec.user.as_ref(), entry).await?;
+    let new = new_token(state, gate, token_type, spec, user).await?;
+    entry.serial = Some(new.rec.serial.clone());
+    store_new_token(state, &new)?;
+    let (rec, key, material) = (new.rec, new.key, new.material);
+    let serial = &rec.serial;
+    entry.message = format!("{} token {serial} enrolled", token_type.as_str());
+    // A token with nothing for an authenticator app (spass) shows neither key nor URL: the key
+    // is never used, and an otpauth URL would only confuse.
+    let (otpkey_base32, otpauth_url) = match algorithm(token_type).otpauth_type() {
+        Some(kind) => {
+            let b32 = Secret::new(data_encoding::BASE32_NOPAD.encode(&key));
+            let url = Secret::new(otpauth_url(state, &rec, kind, b32.expose()));
+            (b32, url)
+        }
+        None => (Secret::new(""), Secret::new("")),
+    };
+    Ok(AdminResponse::Enrolled(Box::new(Enrolled {
+        token: info(state, &rec),
+        otpauth_url,
+        otpkey_base32,
+        codes: material
+            .codes
+            .iter()
+            .map(|c| Secret::new(c.as_str()))
+            .collect(),
+    })))
+}
+
+/// A token about to be enrolled: checked against the caller's rights and the enrollment
+/// policies, its key and PIN hash made, not yet stored.
+pub(super) struct NewToken {
+    pub(super) rec: TokenRecord,
+    user: Option<ResolvedUser>,
+    key: Zeroizing<Vec<u8>>,
+    material: crate::tokens::Material,
+}
+
+pub(super) async fn new_token(
+    state: &State,
+    gate: &Gate<'_>,
+    token_type: TokenType,
+    spec: EnrollRequest,
+    user: Option<ResolvedUser>,
+) -> Result<NewToken, PidError> {
+    let live = gate.live;
+    let defaults = &live.config.tokens;
     let owner = user.as_ref().map(|u| u.owner.clone());
     gate.check(Action::Enroll, owner.as_ref(), Some(token_type))?;
     let ctx = owner_context(owner.as_ref(), gate.now);
@@ -637,7 +689,6 @@ async fn enroll(
         }
         None => generate_serial(state, alg.serial_prefix())?,
     };
-    entry.serial = Some(serial.clone());
     let key = match &spec.otpkey {
         Some(k) => parse_key(k, alg.min_key_bytes())?,
         None => crate::crypto::random_bytes(key_len_for(hash)),
@@ -682,31 +733,19 @@ async fn enroll(
         created: state.clock.now(),
         last_auth: None,
     };
-    if let Some(u) = &user {
+    Ok(NewToken {
+        rec,
+        user,
+        key,
+        material,
+    })
+}
+
+pub(super) fn store_new_token(state: &State, new: &NewToken) -> Result<(), PidError> {
+    if let Some(u) = &new.user {
         state.bind_tokens_to(u)?;
     }
-    state.store.create_token(&rec)?;
-    entry.message = format!("{} token {serial} enrolled", token_type.as_str());
-    // A token with nothing for an authenticator app (spass) shows neither key nor URL: the key
-    // is never used, and an otpauth URL would only confuse.
-    let (otpkey_base32, otpauth_url) = match alg.otpauth_type() {
-        Some(kind) => {
-            let b32 = Secret::new(data_encoding::BASE32_NOPAD.encode(&key));
-            let url = Secret::new(otpauth_url(state, &rec, kind, b32.expose()));
-            (b32, url)
-        }
-        None => (Secret::new(""), Secret::new("")),
-    };
-    Ok(AdminResponse::Enrolled(Box::new(Enrolled {
-        token: info(state, &rec),
-        otpauth_url,
-        otpkey_base32,
-        codes: material
-            .codes
-            .iter()
-            .map(|c| Secret::new(c.as_str()))
-            .collect(),
-    })))
+    state.store.create_token(&new.rec)
 }
 
 fn generate_serial(state: &State, prefix: &str) -> Result<String, PidError> {

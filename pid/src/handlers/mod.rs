@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+mod import;
 pub mod machine;
 pub mod status;
 

@@ -38,6 +38,28 @@ fn position(material: &[u8], tan: &str) -> Option<usize> {
     found
 }
 
+/// The stored form of a TAN list: a salted digest per TAN. Two equal TANs on one list would
+/// make one of them unusable, so a list that repeats one is refused.
+pub fn sealed_list<'a>(
+    tans: impl ExactSizeIterator<Item = &'a str>,
+) -> Result<Zeroizing<Vec<u8>>, String> {
+    let mut list = Zeroizing::new(Vec::with_capacity(tans.len() * ENTRY));
+    for tan in tans {
+        if position(&list, tan).is_some() {
+            return Err("the TAN list repeats a TAN".into());
+        }
+        let salt = crate::crypto::random_bytes(SALT);
+        list.extend_from_slice(&salt);
+        list.extend_from_slice(&digest(tan, &salt));
+    }
+    Ok(list)
+}
+
+/// Whether `tan` is on the stored list (an unused TAN of it).
+pub fn on_list(list: &[u8], tan: &str) -> bool {
+    position(list, tan).is_some()
+}
+
 impl OtpAlgorithm for Tan {
     fn serial_prefix(&self) -> &'static str {
         "PITN"
@@ -53,22 +75,12 @@ impl OtpAlgorithm for Tan {
                 "--count {count}: a TAN list has 1 to {MAX_COUNT} TANs"
             ));
         }
-        let mut secret = Zeroizing::new(Vec::with_capacity(count as usize * ENTRY));
-        let mut codes = Vec::with_capacity(count as usize);
-        for c in 0..count as u64 {
-            let tan = Zeroizing::new(hotp(&base.key, c, base.digits, base.hash));
-            // Two equal TANs on one list would make one of them unusable; redraw the list.
-            if codes
-                .iter()
-                .any(|t: &Zeroizing<String>| t.as_str() == tan.as_str())
-            {
-                return Err("the generated TAN list repeated a TAN; enroll again".into());
-            }
-            let salt = crate::crypto::random_bytes(SALT);
-            secret.extend_from_slice(&salt);
-            secret.extend_from_slice(&digest(&tan, &salt));
-            codes.push(tan);
-        }
+        let codes: Vec<Zeroizing<String>> = (0..count as u64)
+            .map(|c| Zeroizing::new(hotp(&base.key, c, base.digits, base.hash)))
+            .collect();
+        let secret = sealed_list(codes.iter().map(|c| c.as_str())).map_err(|e| {
+            format!("{e} (two HOTP values of the new key were equal); enroll again")
+        })?;
         Ok(Material {
             secret,
             digits: base.digits,
