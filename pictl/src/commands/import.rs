@@ -223,10 +223,11 @@ struct Tally {
 
 fn send(ctx: &mut Ctx<'_, '_>, tokens: Vec<ImportedToken>) -> Result<Exit, Error> {
     let total = tokens.len();
-    let users: Vec<(String, String)> = tokens
-        .iter()
-        .map(|t| (t.source.clone(), t.user.login.clone()))
-        .collect();
+    // Only the JSON document lists every token; a million rows are not kept for a summary.
+    let users: Vec<String> = match ctx.json {
+        true => tokens.iter().map(|t| t.user.login.clone()).collect(),
+        false => Vec::new(),
+    };
     let batches = batches(tokens)?;
     ctx.connect_with(protocol::paths::DEFAULT_CONNECT_TIMEOUT, ANSWER_TIMEOUT)?;
     let started = Instant::now();
@@ -236,7 +237,8 @@ fn send(ctx: &mut Ctx<'_, '_>, tokens: Vec<ImportedToken>) -> Result<Exit, Error
         present: 0,
         refused: 0,
     };
-    let mut rows = Vec::with_capacity(total);
+    let mut rows = Vec::with_capacity(users.len());
+    let mut done = 0usize;
     let mut refusals = String::new();
     for batch in batches {
         let sent = batch.len();
@@ -246,15 +248,14 @@ fn send(ctx: &mut Ctx<'_, '_>, tokens: Vec<ImportedToken>) -> Result<Exit, Error
             other => return Err(Error::unexpected("token import", &Response::Admin(other))),
         };
         for result in results {
-            let user = users.get(rows.len()).map_or("", |(_, u)| u.as_str());
-            let row = match &result.outcome {
+            let (status, detail) = match &result.outcome {
                 ImportOutcome::Enrolled { serial } => {
                     tally.imported += 1;
-                    json!({"source": result.source, "user": user, "status": "imported", "serial": serial})
+                    ("imported", ("serial", serial))
                 }
                 ImportOutcome::Present { serial } => {
                     tally.present += 1;
-                    json!({"source": result.source, "user": user, "status": "present", "serial": serial})
+                    ("present", ("serial", serial))
                 }
                 ImportOutcome::Refused { message } => {
                     tally.refused += 1;
@@ -263,14 +264,19 @@ fn send(ctx: &mut Ctx<'_, '_>, tokens: Vec<ImportedToken>) -> Result<Exit, Error
                         sanitize(&result.source),
                         sanitize(message)
                     ));
-                    json!({"source": result.source, "user": user, "status": "refused", "message": message})
+                    ("refused", ("message", message))
                 }
             };
-            rows.push(row);
+            if ctx.json {
+                let user = users.get(done).map_or("", String::as_str);
+                let mut row = json!({"source": result.source, "user": user, "status": status});
+                row[detail.0] = json!(detail.1);
+                rows.push(row);
+            }
+            done += 1;
         }
         if last_progress.elapsed() >= PROGRESS_EVERY {
             last_progress = Instant::now();
-            let done = rows.len();
             let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
             ctx.note(&format!("import: {done} of {total} tokens ({rate:.0}/s)"))?;
         }
