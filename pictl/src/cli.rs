@@ -16,6 +16,7 @@ Examples:
   sudo pictl token list --user alice         her tokens, their state and fail counters
   pictl auth test --user alice               try a login the way PAM does it
   sudo pictl audit show --limit 20           the 20 newest audit entries
+  sudo pictl import oath /etc/users.oath     bring pam_oath's tokens over (also google-authenticator)
 
 The socket is --socket PATH, else $PI_SOCKET, else /run/pi/pid.sock.
 Token administration and the audit trail need root or membership of the admin group

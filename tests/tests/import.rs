@@ -2,7 +2,16 @@
 //! `pictl import`: tokens brought over from pam_oath's usersfile and google-authenticator's
 //! files, checked by logging in through the real PAM stack with codes from oathtool.
 
-use pi_tests::{hotp, test_key, totp, wait_for_fresh_totp_step, Caller, Daemon, Pam};
+use pi_tests::{hotp, test_key, totp, wait_for_fresh_totp_step, Caller, CmdOutput, Daemon, Pam};
+
+/// `text` is in `stream` (the stdout or stderr of `out`), or the test fails showing both.
+fn says(out: &CmdOutput, stream: &str, text: &str) {
+    assert!(
+        stream.contains(text),
+        "expected {text:?}\n{}",
+        out.describe()
+    );
+}
 
 fn write(daemon: &Daemon, name: &str, text: &str) -> String {
     let path = daemon.dir().join(name);
@@ -31,11 +40,10 @@ fn an_oath_usersfile_imports_once_and_logins_continue_where_pam_oath_stopped() {
     let now = wait_for_fresh_totp_step(30);
     let out = daemon.pictl(&["import", "oath", &file]);
     assert!(out.success(), "{}", out.describe());
-    assert!(
-        out.stdout
-            .contains("2 imported, 0 already present, 0 refused"),
-        "{}",
-        out.describe()
+    says(
+        &out,
+        &out.stdout,
+        "2 imported, 0 already present, 0 refused",
     );
     assert!(!out.text().contains(&hkey), "a key was printed");
 
@@ -51,12 +59,10 @@ fn an_oath_usersfile_imports_once_and_logins_continue_where_pam_oath_stopped() {
 
     let again = daemon.pictl(&["import", "oath", &file]);
     assert!(again.success(), "{}", again.describe());
-    assert!(
-        again
-            .stdout
-            .contains("0 imported, 2 already present, 0 refused"),
-        "{}",
-        again.describe()
+    says(
+        &again,
+        &again.stdout,
+        "0 imported, 2 already present, 0 refused",
     );
     assert_eq!(daemon.tokens(None).len(), 2, "a second run made duplicates");
     let imports = daemon
@@ -81,22 +87,13 @@ fn a_usersfile_with_a_line_it_cannot_read_imports_nothing_and_names_the_line() {
     );
     let out = daemon.pictl(&["import", "oath", &file]);
     assert_eq!(out.code(), 2, "{}", out.describe());
-    assert!(
-        out.stderr
-            .contains("users.oath:2: a TOTP time step of \"45\""),
-        "{}",
-        out.describe()
+    says(
+        &out,
+        &out.stderr,
+        "users.oath:2: a TOTP time step of \"45\"",
     );
-    assert!(
-        out.stderr.contains("users.oath:3: the secret"),
-        "{}",
-        out.describe()
-    );
-    assert!(
-        out.stderr.contains("nothing was imported"),
-        "{}",
-        out.describe()
-    );
+    says(&out, &out.stderr, "users.oath:3: the secret");
+    says(&out, &out.stderr, "nothing was imported");
     assert!(
         !out.text().contains(&key) && !out.text().contains("1234"),
         "a secret or password was echoed: {}",
@@ -116,21 +113,12 @@ fn tokens_the_daemon_refuses_are_listed_and_the_others_imported() {
     );
     let out = daemon.pictl(&["import", "oath", &file]);
     assert_eq!(out.code(), 1, "{}", out.describe());
-    assert!(
-        out.stdout.contains("users.oath:2: user no-such-user-pi@"),
-        "{}",
-        out.describe()
-    );
-    assert!(
-        out.stdout.contains("users.oath:3: the key has 5 bytes"),
-        "{}",
-        out.describe()
-    );
-    assert!(
-        out.stdout
-            .contains("1 imported, 0 already present, 2 refused"),
-        "{}",
-        out.describe()
+    says(&out, &out.stdout, "users.oath:2: user no-such-user-pi@");
+    says(&out, &out.stdout, "users.oath:3: the key has 5 bytes");
+    says(
+        &out,
+        &out.stdout,
+        "1 imported, 0 already present, 2 refused",
     );
     let json = daemon.pictl(&["--json", "import", "oath", &file]);
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
@@ -157,22 +145,17 @@ fn a_google_authenticator_file_brings_its_secret_and_scratch_codes_each_usable_o
     std::os::unix::fs::symlink(&file, &link).unwrap();
     let out = daemon.pictl(&["import", "google-authenticator", link.to_str().unwrap()]);
     assert_eq!(out.code(), 2, "{}", out.describe());
-    assert!(out.stderr.contains("symbolic link"), "{}", out.describe());
+    says(&out, &out.stderr, "symbolic link");
 
     let now = wait_for_fresh_totp_step(30);
     let out = daemon.pictl(&["import", "google-authenticator", &file]);
     assert!(out.success(), "{}", out.describe());
-    assert!(
-        out.stdout
-            .contains("2 imported, 0 already present, 0 refused"),
-        "{}",
-        out.describe()
+    says(
+        &out,
+        &out.stdout,
+        "2 imported, 0 already present, 0 refused",
     );
-    assert!(
-        out.stderr.contains("RATE_LIMIT is not carried over"),
-        "{}",
-        out.describe()
-    );
+    says(&out, &out.stderr, "RATE_LIMIT is not carried over");
     let types: Vec<String> = daemon
         .tokens(Some("root"))
         .iter()
@@ -228,11 +211,10 @@ fn only_administrators_import_and_a_dry_run_changes_nothing() {
 
     let out = daemon.pictl(&["import", "oath", path, "--dry-run"]);
     assert!(out.success(), "{}", out.describe());
-    assert!(
-        out.stdout
-            .contains("1 token(s) for 1 user(s) would be imported"),
-        "{}",
-        out.describe()
+    says(
+        &out,
+        &out.stdout,
+        "1 token(s) for 1 user(s) would be imported",
     );
     assert!(daemon.tokens(None).is_empty(), "the dry run imported");
 }

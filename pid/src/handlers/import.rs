@@ -186,7 +186,11 @@ fn already_present(
 ) -> Result<Option<String>, PidError> {
     let wanted_key = match token.token_type {
         TokenType::Tan => None,
-        _ => Some(parse_key(&token.otpkey, 1)?),
+        // A key that does not parse cannot be present; the enrollment says what is wrong.
+        _ => match parse_key(&token.otpkey, 1) {
+            Ok(key) => Some(key),
+            Err(_) => return Ok(None),
+        },
     };
     for serial in state.store.serials_of(owner)? {
         let Some(v) = state.store.get_token(&serial)? else {
