@@ -17,8 +17,8 @@ use crate::tokens::tan;
 use crate::State;
 use protocol::admin::MAX_IMPORT_BATCH;
 use protocol::{
-    AdminResponse, AuditEntry, EnrollRequest, ImportOutcome, ImportRequest, ImportResult,
-    ImportedToken, TokenType,
+    AdminResponse, AuditEntry, EnrollRequest, ErrorCode, ImportOutcome, ImportRequest,
+    ImportResult, ImportedToken, TokenType,
 };
 
 /// How far ahead of the daemon's clock an imported TOTP's last used step may lie: a clock that
@@ -81,15 +81,10 @@ pub(super) async fn import(
     Ok(AdminResponse::Imported(results))
 }
 
+/// A failure of the daemon or a user store (what operators see as an internal error), not of
+/// this token: the batch stops.
 fn aborts_batch(e: &PidError) -> bool {
-    matches!(
-        e,
-        PidError::Store(_)
-            | PidError::Corrupt(_)
-            | PidError::Crypto(_)
-            | PidError::Internal(_)
-            | PidError::UserStore(_)
-    )
+    e.code() == ErrorCode::Internal
 }
 
 async fn import_one(
