@@ -1,4 +1,4 @@
-//! The daemon's one error enum. Operator-facing messages say what to do; internal causes (sled,
+//! The daemon's one error enum. Operator-facing messages say what to do; internal causes (the store,
 //! I/O, crypto) are logged and never sent on the wire.
 
 use protocol::ErrorCode;
@@ -10,7 +10,7 @@ pub enum PidError {
     #[error("{0}")]
     Startup(String),
     #[error("store error: {0}")]
-    Store(#[from] sled::Error),
+    Store(String),
     #[error("store record could not be decoded: {0}")]
     Corrupt(String),
     #[error("crypto error: {0}")]

@@ -1,16 +1,17 @@
 //! The audit trail in the store, written in batches: all entries made between two group commits
-//! become one record, keyed by the sequence number of its first entry. One sled write per commit
-//! instead of one per login halves the store writes on the login path.
+//! become one record, keyed by the sequence number of its first entry. One store write per
+//! commit instead of one per login halves the store writes on the login path.
 //!
 //! Invariant: entries appended before a caller waits for durability are in the next record the
 //! flusher writes, so they are on disk before that caller answers. Sequence numbers are assigned
 //! under the same lock as the queue, so every record holds a contiguous ascending run.
 
-use super::journal::{Journal, TreeId};
+use super::journal::Journal;
+use super::kv::Tree;
 use crate::error::PidError;
 use protocol::frame::{decode_value, encode_value};
 use protocol::AuditEntry;
-use sled::Tree;
+use std::ops::Bound;
 use std::sync::Mutex;
 
 pub struct AuditLog {
@@ -65,8 +66,7 @@ impl AuditLog {
         let key = first.seq.to_be_bytes();
         let value = encode_value(&batch)?;
         journal.write(|r| {
-            self.tree.insert(key, value.as_slice())?;
-            r.put(TreeId::Audit, &key, &value);
+            self.tree.set(r, &key, Some(&value));
             Ok(())
         })
     }
@@ -82,7 +82,10 @@ impl AuditLog {
         let mut out = Vec::new();
         // Every record whose first entry is before `before` may hold wanted entries.
         let end = before.to_be_bytes();
-        for item in self.tree.range(..end.as_slice()).rev() {
+        let older = self
+            .tree
+            .range(Bound::Unbounded, Bound::Excluded(end.as_slice()), true)?;
+        for item in older {
             let (_, raw) = item?;
             let batch: Vec<AuditEntry> = decode_value(&raw)?;
             for e in batch.into_iter().rev() {
@@ -105,7 +108,10 @@ fn entry_seq(entries: &[AuditEntry]) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::journal::TreeId;
+    use super::super::kv::Kv;
     use super::*;
+    use std::sync::Arc;
 
     fn entry(msg: &str) -> AuditEntry {
         AuditEntry {
@@ -128,8 +134,8 @@ mod tests {
     #[test]
     fn entries_page_newest_first_across_batches_and_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
-        let log = AuditLog::open(db.open_tree("audit").unwrap()).unwrap();
+        let kv = Arc::new(Kv::open(&dir.path().join("t.redb"), 1).unwrap());
+        let log = AuditLog::open(kv.tree(TreeId::Audit)).unwrap();
         let journal = Journal::new();
         for batch in 0..5 {
             for i in 0..7 {
@@ -149,8 +155,9 @@ mod tests {
             .unwrap()
             .0;
         assert_eq!(only.len(), 7);
+        kv.checkpoint(&journal).unwrap();
         drop(log);
-        let log = AuditLog::open(db.open_tree("audit").unwrap()).unwrap();
+        let log = AuditLog::open(kv.tree(TreeId::Audit)).unwrap();
         assert_eq!(
             log.append(entry("after")),
             36,

@@ -5,15 +5,14 @@
 //! Invariant: a waiter is answered only by a commit that *started after* it queued, so every
 //! write it made before queueing is covered.
 //!
-//! Checkpoints (a durable sled flush, then retiring the journal files it covers) run on a second
-//! thread so that a slow sled flush never holds up a commit. That thread is the only one that
-//! ever flushes sled, shutdown included: sled 0.34.7 deadlocks when flushes run concurrently
-//! (upstream #1308/#1241).
+//! Checkpoints (the overlay written to redb in one durable transaction, then retiring the
+//! journal files it covers) run on a second thread so that a slow checkpoint never holds up a
+//! commit. That thread is the only one that writes redb, shutdown included.
 
 use super::audit_log::AuditLog;
-use super::journal::{self, Journal, JournalFile, Retired, TreeId};
+use super::journal::{self, Journal, JournalFile, Retired};
+use super::kv::{Kv, Tree};
 use crate::error::PidError;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -23,7 +22,8 @@ use tokio::sync::oneshot;
 
 /// Audit entries not followed by a durable answer (refusals) are written at least this often.
 const IDLE_FLUSH: Duration = Duration::from_secs(1);
-/// sled is flushed and the journal file it then covers is retired this often under load...
+/// The overlay is written to redb and the journal file it then covers is retired this often
+/// under load...
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// ...or as soon as the current journal file reaches this size, which bounds the replay at
 /// start-up after a crash.
@@ -33,7 +33,7 @@ type Waiter = oneshot::Sender<Result<(), String>>;
 
 pub struct Flusher {
     tx: Option<mpsc::Sender<Waiter>>,
-    /// Joined on drop, so the store (and sled's directory lock) is released when `Store` is.
+    /// Joined on drop, so the store (and redb's file lock) is released when `Store` is.
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -52,7 +52,7 @@ struct Committer {
     journal: Arc<Journal>,
     file: JournalFile,
     audit: Arc<AuditLog>,
-    meta: sled::Tree,
+    meta: Tree,
     token_count: Arc<AtomicI64>,
     saved_count: i64,
     last_checkpoint: Instant,
@@ -70,9 +70,8 @@ impl Committer {
         let count = self.token_count.load(Ordering::Relaxed);
         if self.saved_count != count {
             self.journal.write(|r| {
-                let bytes = count.to_be_bytes();
-                self.meta.insert(super::TOKEN_COUNT_KEY, &bytes)?;
-                r.put(TreeId::Meta, super::TOKEN_COUNT_KEY, &bytes);
+                self.meta
+                    .set(r, super::TOKEN_COUNT_KEY, Some(&count.to_be_bytes()));
                 Ok(())
             })?;
             self.saved_count = count;
@@ -128,15 +127,22 @@ impl Committer {
     }
 }
 
-/// The checkpoint thread: for each retired journal file, flush sled durably, then retire the
-/// file (see `journal::retire`). Every record in a retired file was appended after its sled
-/// write, and the flush starts after the rotation, so sled holds all of it on disk before the
-/// file goes. On failure the files stay and are retried with the next one; at the end sled is
-/// flushed once more.
-fn checkpoint_loop(db: sled::Db, dir: PathBuf, rx: mpsc::Receiver<Retired>, busy: Arc<AtomicBool>) {
+/// The checkpoint thread: for each retired journal file, write the overlay to redb durably,
+/// then retire the file (see `journal::retire`). Every record in a retired file was appended
+/// after its overlay write, and the checkpoint takes the overlay after the rotation, so redb
+/// holds all of it on disk before the file goes. On failure the files stay and are retried
+/// with the next one; at the end there is one more checkpoint.
+fn checkpoint_loop(
+    kv: Arc<Kv>,
+    journal: Arc<Journal>,
+    rx: mpsc::Receiver<Retired>,
+    busy: Arc<AtomicBool>,
+) {
     let mut retired: Vec<Retired> = Vec::new();
     let checkpoint = |retired: &mut Vec<Retired>| {
-        let result = super::flush_durably(&db, &dir).and_then(|_| journal::retire(retired));
+        let result = kv
+            .checkpoint(&journal)
+            .and_then(|_| journal::retire(retired));
         match result {
             Ok(()) => retired.clear(),
             Err(e) => tracing::error!(error = %e, "store checkpoint failed; the journal is kept"),
@@ -154,10 +160,9 @@ impl Flusher {
     /// Start the flusher thread. It is a plain OS thread, not a task: a login that waits for
     /// durability wakes exactly one thread, which commits and answers every waiter it collected.
     pub(super) fn spawn(
-        db: sled::Db,
-        store_dir: PathBuf,
+        kv: Arc<Kv>,
         audit: Arc<AuditLog>,
-        meta: sled::Tree,
+        meta: Tree,
         token_count: Arc<AtomicI64>,
         journal: Arc<Journal>,
         file: JournalFile,
@@ -166,9 +171,10 @@ impl Flusher {
         let (checkpoints, checkpoint_rx) = mpsc::channel();
         let checkpoint_busy = Arc::new(AtomicBool::new(false));
         let busy = checkpoint_busy.clone();
+        let checkpoint_journal = journal.clone();
         let checkpointer = std::thread::Builder::new()
             .name("pid-checkpoint".into())
-            .spawn(move || checkpoint_loop(db, store_dir, checkpoint_rx, busy))
+            .spawn(move || checkpoint_loop(kv, checkpoint_journal, checkpoint_rx, busy))
             .map_err(|e| PidError::Startup(format!("cannot start the checkpoint thread: {e}")))?;
         let committer = Committer {
             journal,

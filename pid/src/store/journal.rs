@@ -1,22 +1,22 @@
 //! The store's write-ahead journal: how a login becomes durable with one `write` and one
-//! `fdatasync` of our own instead of a sled flush.
+//! `fdatasync` of our own instead of a database commit.
 //!
-//! Every write to a sled tree goes through [`Journal::write`], which applies it to sled (in
-//! memory) and appends the values it left behind to a buffer, both under one lock. The flusher
-//! thread writes that buffer to the current journal file and `fdatasync`s it before answering
-//! anyone waiting for durability (group commit). sled itself is flushed only at checkpoints
-//! (every couple of seconds, on the same thread): after a checkpoint the journal files it covers
-//! are deleted. At start-up the journal files left are replayed into sled, in order, before
+//! Every write to a tree goes through [`Journal::write`], which applies it to the in-memory
+//! overlay (see `kv`) and appends the values it left behind to a buffer, both under one lock.
+//! The flusher thread writes that buffer to the current journal file and `fdatasync`s it before
+//! answering anyone waiting for durability (group commit). The database file is written only at
+//! checkpoints (every half second, on another thread): after a checkpoint the journal files it
+//! covers are retired. At start-up the journal files left are replayed, in order, before
 //! anything is served.
 //!
 //! Invariants:
-//! - Per key, the journal holds values in the order sled took them: the sled write and the
-//!   append happen under the same lock. Replaying a key's records in order therefore ends at the
+//! - Per key, the journal holds values in the order the overlay took them: the overlay write
+//!   and the append happen under the same lock. Replaying a key's records in order therefore ends at the
 //!   newest value any caller was told is durable, so a spent OTP cannot come back after a crash.
 //! - A record holds the *resulting* values (put or delete) of one operation, never the
-//!   operation: replaying a record sled already has is harmless, and a transaction's writes
+//!   operation: replaying a record the database already has is harmless, and a transaction's writes
 //!   are one record, whole or (cut short by a crash, so never acknowledged) ignored.
-//! - A journal file is retired only after a sled flush that started after the file's last
+//! - A journal file is retired only after a checkpoint that started after the file's last
 //!   record was appended, and the directory is synced after every rename and delete, so a
 //!   power cut cannot bring back an older file over a newer checkpoint.
 //! - Files are recycled: a retired file becomes `journal-free` and then the next
@@ -49,6 +49,30 @@ pub enum TreeId {
 }
 
 impl TreeId {
+    /// Every tree, in the order of their numbers (`ALL[id as usize] == id`).
+    pub const ALL: [TreeId; 7] = [
+        TreeId::Meta,
+        TreeId::Tokens,
+        TreeId::UserTokens,
+        TreeId::AuthHistory,
+        TreeId::UserIds,
+        TreeId::MachineTokens,
+        TreeId::Audit,
+    ];
+
+    /// The tree's table name on disk (the names the sled store used for its trees).
+    pub fn name(self) -> &'static str {
+        match self {
+            TreeId::Meta => "meta",
+            TreeId::Tokens => "tokens",
+            TreeId::UserTokens => "user_tokens",
+            TreeId::AuthHistory => "auth_history",
+            TreeId::UserIds => "user_ids",
+            TreeId::MachineTokens => "machine_tokens",
+            TreeId::Audit => "audit",
+        }
+    }
+
     fn from_byte(b: u8) -> Option<TreeId> {
         Some(match b {
             0 => TreeId::Meta,
@@ -82,7 +106,7 @@ pub struct Retired {
     pub used: u64,
 }
 
-/// The shared half: the lock that orders sled writes, and the records not yet on disk.
+/// The shared half: the lock that orders store writes, and the records not yet on disk.
 pub struct Journal {
     pending: Mutex<Pending>,
 }
@@ -99,11 +123,6 @@ pub struct Record<'a> {
 }
 
 impl Record<'_> {
-    /// `key` now holds `value` in `tree`.
-    pub fn put(&mut self, tree: TreeId, key: &[u8], value: &[u8]) {
-        self.op(tree, key, Some(value));
-    }
-
     /// `key` now holds `value`, or is absent if `None`.
     pub fn set(&mut self, tree: TreeId, key: &[u8], value: Option<&[u8]>) {
         self.op(tree, key, value);
@@ -134,7 +153,7 @@ impl Journal {
 
     fn lock(&self) -> MutexGuard<'_, Pending> {
         // A panic inside `write` leaves at most one unfinished record after `complete`; cut it
-        // off, and the buffer is whole again. (Its sled write, if any, is then only made
+        // off, and the buffer is whole again. (Its overlay write, if any, is then only made
         // durable by the next checkpoint; its caller never got an answer.)
         self.pending.lock().unwrap_or_else(|poisoned| {
             let mut p = poisoned.into_inner();
@@ -144,7 +163,7 @@ impl Journal {
         })
     }
 
-    /// Run `apply`, which writes to sled and notes the values it left behind in the record,
+    /// Run `apply`, which writes to the overlay and notes the values it left behind in the record,
     /// with every other store write held off. The record is queued for the next commit even if
     /// `apply` fails after a write took effect.
     pub fn write<T>(
@@ -166,6 +185,13 @@ impl Journal {
         }
         p.complete = p.buf.len();
         result
+    }
+
+    /// Run `f` with every store write held off (a checkpoint taking the overlay must not cut
+    /// an operation's writes in two).
+    pub fn hold<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _held = self.lock();
+        f()
     }
 
     /// Move the queued records into `into` (emptied first), leaving the queue empty.
@@ -213,7 +239,7 @@ impl JournalFile {
 
     /// Start a new file (the free one if there is one) and return the one it replaces
     /// (`None` if that one is empty). Every record in the returned file was appended before
-    /// this call; [`retire`] it after a sled flush that starts after this call.
+    /// this call; [`retire`] it after a checkpoint that starts after this call.
     pub fn rotate(&mut self) -> Result<Option<Retired>, PidError> {
         if self.size == 0 {
             return Ok(None);
@@ -230,7 +256,7 @@ impl JournalFile {
     }
 }
 
-/// Journal files a sled flush now covers: the newest becomes the free file (unless there is
+/// Journal files a checkpoint now covers: the newest becomes the free file (unless there is
 /// one), the others are deleted, and the directory is synced so a power cut cannot bring one
 /// back under its old name after a newer checkpoint. Then the free file is extended with
 /// zeros to twice what the newest held (within bounds).
@@ -290,7 +316,7 @@ fn stamp(buf: &mut [u8], seq: u64) {
 }
 
 /// Open the journal in `dir` (created if missing): replay every record left by an earlier run
-/// through `apply` in order, then let `checkpoint` make those writes durable in sled, delete
+/// through `apply` in order, then let `checkpoint` make those writes durable in the database, delete
 /// the replayed files and start a fresh one. Returns the two halves and how many records were
 /// replayed.
 pub fn open(
@@ -477,11 +503,11 @@ mod tests {
 
     type Model = BTreeMap<(u8, Vec<u8>), Vec<u8>>;
 
-    /// One record that sets one key (the sled side is left out: these tests are about files).
+    /// One record that sets one key (the overlay is left out: these tests are about files).
     fn put(journal: &Journal, tree: TreeId, key: &[u8], value: &[u8]) {
         journal
             .write(|r| {
-                r.put(tree, key, value);
+                r.set(tree, key, Some(value));
                 Ok(())
             })
             .unwrap();
@@ -510,8 +536,8 @@ mod tests {
         for counter in 0u32..5 {
             journal
                 .write(|r| {
-                    r.put(TreeId::Tokens, b"T1", &counter.to_le_bytes());
-                    r.put(TreeId::Audit, &counter.to_be_bytes(), b"entry");
+                    r.set(TreeId::Tokens, b"T1", Some(&counter.to_le_bytes()));
+                    r.set(TreeId::Audit, &counter.to_be_bytes(), Some(b"entry"));
                     Ok(())
                 })
                 .unwrap();
@@ -652,7 +678,7 @@ mod tests {
         journal.write(|_| Ok(())).unwrap();
         assert!(!file.commit(&journal).unwrap());
         let err = journal.write(|r| -> Result<(), PidError> {
-            r.put(TreeId::Tokens, b"T", b"applied before the failure");
+            r.set(TreeId::Tokens, b"T", Some(b"applied before the failure"));
             Err(PidError::Internal("later step failed".into()))
         });
         assert!(err.is_err());
@@ -670,7 +696,7 @@ mod tests {
         put(&journal, TreeId::Tokens, b"before", b"1");
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             journal.write(|r| -> Result<(), PidError> {
-                r.put(TreeId::Tokens, b"torn", b"2");
+                r.set(TreeId::Tokens, b"torn", Some(b"2"));
                 panic!("a bug in the middle of a store write");
             })
         }));

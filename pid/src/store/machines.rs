@@ -4,7 +4,6 @@
 //! validated before they get here), so the keys of one application on one host are one prefix
 //! scan — what `pictl ssh keys` and `pictl luks assign` ask for.
 
-use super::journal::TreeId;
 use super::Store;
 use crate::error::PidError;
 use protocol::frame::{decode_value, encode_value};
@@ -78,34 +77,26 @@ impl Store {
     ) -> Result<(), PidError> {
         let bytes = encode_value(rec)?;
         let key = key(app, host, serial);
-        let swapped = self.journal.write(|r| {
-            let swapped = self.machine_tokens.compare_and_swap(
-                &key,
-                None::<&[u8]>,
-                Some(bytes.as_slice()),
-            )?;
-            if swapped.is_ok() {
-                self.wrote(r, TreeId::MachineTokens, &key, Some(&bytes));
+        self.journal.write(|r| {
+            if !self.machine_tokens.contains_key(&key)? {
+                self.wrote(r, &self.machine_tokens, &key, Some(&bytes));
+                return Ok(());
             }
-            Ok(swapped)
-        })?;
-        match swapped {
-            Ok(()) => Ok(()),
-            Err(_) => Err(PidError::AlreadyExists(format!(
+            Err(PidError::AlreadyExists(format!(
                 "token {serial} is already attached to {host} for {}; detach it first to \
                  change its options",
                 app.as_str()
-            ))),
-        }
+            )))
+        })
     }
 
     /// Remove one assignment; false if there was none.
     pub fn detach(&self, app: MachineApp, host: &str, serial: &str) -> Result<bool, PidError> {
         let key = key(app, host, serial);
         self.journal.write(|r| {
-            let removed = self.machine_tokens.remove(&key)?.is_some();
+            let removed = self.machine_tokens.contains_key(&key)?;
             if removed {
-                self.wrote(r, TreeId::MachineTokens, &key, None);
+                self.wrote(r, &self.machine_tokens, &key, None);
             }
             Ok(removed)
         })
@@ -132,8 +123,8 @@ impl Store {
         host: Option<&str>,
     ) -> Result<Vec<Attachment>, PidError> {
         let scan = match app {
-            Some(app) => self.machine_tokens.scan_prefix(prefix(app, host)),
-            None => self.machine_tokens.iter(),
+            Some(app) => self.machine_tokens.scan_prefix(&prefix(app, host))?,
+            None => self.machine_tokens.iter()?,
         };
         let mut out = Vec::new();
         for item in scan {

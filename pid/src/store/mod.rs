@@ -1,4 +1,4 @@
-//! The sled store. This module is the only one that knows tree names, keys and encodings; tree
+//! The store. This module is the only one that knows tree names, keys and encodings; tree
 //! names are a contract with future migrations (DESIGN §5).
 //!
 //! Concurrency invariant: a token changes only by compare-and-swap against the exact bytes that
@@ -8,19 +8,21 @@ mod audit_log;
 mod cache;
 mod flusher;
 mod journal;
+mod kv;
 pub mod machines;
+mod migrate;
 pub mod records;
 
 use cache::ReadCache;
 pub use flusher::Flusher;
 use journal::{Journal, Record, TreeId};
+use kv::{Bytes, Kv, Tree};
 pub use records::{Owner, TokenRecord};
 
 use crate::error::PidError;
 use protocol::frame::{decode_value, encode_value};
 use protocol::AuditEntry;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::{IVec, Transactional, Tree};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -76,17 +78,17 @@ impl AuthHistory {
     }
 }
 
-/// A record together with the exact bytes it was decoded from (the CAS witness).
+/// A record together with the exact bytes it was decoded from (the compare-and-swap witness).
 #[derive(Clone, Debug)]
 pub struct Versioned {
     pub rec: TokenRecord,
-    raw: IVec,
+    raw: Bytes,
 }
 
 pub struct Store {
     /// Tokens in the store, kept by create and delete and saved with every group commit.
-    /// Counting a sled tree walks all of it (3 s for a million tokens on a cold cache), so the
-    /// walk happens only for a store that has no saved count yet.
+    /// Counting a tree walks all of it, so the walk happens only for a store that has no saved
+    /// count yet.
     token_count: Arc<AtomicI64>,
     tokens: Tree,
     /// (realm, login) → the user's serials, one key per user so a login reads its tokens with
@@ -121,79 +123,47 @@ pub enum Swap {
 }
 
 impl Store {
-    /// Open (or create) the store and start its flusher thread.
-    pub fn open(path: &Path, cache_mib: u32) -> Result<Store, PidError> {
-        if let Some(parent) = path.parent() {
+    /// Open (or create) the store for `base` (`state_dir/db`: the database is `db.redb`, its
+    /// journal `db.journal/`) and start its flusher thread. A sled store an earlier pi left at
+    /// `base` is migrated first.
+    pub fn open(base: &Path, cache_mib: u32) -> Result<Store, PidError> {
+        if let Some(parent) = base.parent() {
             create_private_dir(parent)?;
         }
-        // sled is flushed only at the journal's checkpoints, from the checkpoint thread (and
-        // here, before it starts): the journal makes each write durable, and sled 0.34 must
-        // not flush from two threads at once.
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_mib as u64 * 1024 * 1024)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| {
-                if e.to_string().contains("could not acquire lock") {
-                    PidError::Startup(format!(
-                        "the store {} is locked by another process: is another pid running \
-                         with the same state_dir?",
-                        path.display()
-                    ))
-                } else {
-                    PidError::Startup(format!("cannot open store {}: {e}", path.display()))
-                }
-            })?;
-        let meta = db.open_tree("meta")?;
-        match meta.get(SCHEMA_KEY)? {
-            None => {
-                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
-            }
-            Some(v) => {
-                let found = <[u8; 2]>::try_from(v.as_ref())
-                    .map(u16::from_be_bytes)
-                    .map_err(|_| {
+        let path = base.with_extension("redb");
+        let journal_dir = journal_dir(base);
+        if !path.exists() && migrate::is_sled_store(base) {
+            migrate::from_sled(base, &path, cache_mib)?;
+        }
+        let kv = Arc::new(Kv::open(&path, cache_mib)?);
+        let meta = kv.tree(TreeId::Meta);
+        let schema =
+            match meta.get(SCHEMA_KEY)? {
+                None => None,
+                Some(v) => Some(<[u8; 2]>::try_from(&*v).map(u16::from_be_bytes).map_err(
+                    |_| {
                         PidError::Startup(format!(
                             "store {} has a damaged schema marker",
                             path.display()
                         ))
-                    })?;
-                if found > SCHEMA_VERSION {
-                    return Err(PidError::Startup(format!(
-                        "store {} has schema {found}, written by a newer pi; this pid knows \
-                         schema {SCHEMA_VERSION}. Install the newer pid or restore a backup.",
-                        path.display()
-                    )));
-                }
-            }
+                    },
+                )?),
+            };
+        if let Some(found) = schema.filter(|&f| f > SCHEMA_VERSION) {
+            return Err(PidError::Startup(format!(
+                "store {} has schema {found}, written by a newer pi; this pid knows \
+                 schema {SCHEMA_VERSION}. Install the newer pid or restore a backup.",
+                path.display()
+            )));
         }
-        let tokens = db.open_tree("tokens")?;
-        let user_tokens = db.open_tree("user_tokens")?;
-        let auth_history = db.open_tree("auth_history")?;
-        let user_ids = db.open_tree("user_ids")?;
-        let machine_tokens = db.open_tree("machine_tokens")?;
-        let audit_tree = db.open_tree("audit")?;
-        let tree_of = |id: TreeId| match id {
-            TreeId::Meta => &meta,
-            TreeId::Tokens => &tokens,
-            TreeId::UserTokens => &user_tokens,
-            TreeId::AuthHistory => &auth_history,
-            TreeId::UserIds => &user_ids,
-            TreeId::MachineTokens => &machine_tokens,
-            TreeId::Audit => &audit_tree,
-        };
+        let replay_journal = Journal::new();
         let (journal, journal_file, replayed) = journal::open(
-            &journal_dir(path),
+            &journal_dir,
             |id, key, value| {
-                let tree = tree_of(id);
-                match value {
-                    Some(v) => tree.insert(key, v).map(drop),
-                    None => tree.remove(key).map(drop),
-                }
-                .map_err(PidError::from)
+                kv.replay(id, key, value);
+                Ok(())
             },
-            || flush_durably(&db, path),
+            || kv.checkpoint(&replay_journal),
         )?;
         if replayed > 0 {
             tracing::info!(
@@ -202,31 +172,37 @@ impl Store {
             );
         }
         let journal = Arc::new(journal);
-        let audit = Arc::new(audit_log::AuditLog::open(audit_tree)?);
+        if schema.is_none() {
+            journal.write(|r| {
+                meta.set(r, SCHEMA_KEY, Some(&SCHEMA_VERSION.to_be_bytes()));
+                Ok(())
+            })?;
+        }
+        let tokens = kv.tree(TreeId::Tokens);
+        let audit = Arc::new(audit_log::AuditLog::open(kv.tree(TreeId::Audit))?);
         let saved = meta
             .get(TOKEN_COUNT_KEY)?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .and_then(|v| <[u8; 8]>::try_from(&*v).ok())
             .map(i64::from_be_bytes);
         let token_count = Arc::new(AtomicI64::new(match saved {
             Some(n) => n,
-            None => tokens.len() as i64,
+            None => tokens.len()? as i64,
         }));
-        // The schema marker (and a replayed journal) on disk before the flusher thread, the
-        // only one that flushes from now on, starts.
-        flush_durably(&db, path)?;
+        // The schema marker on disk before the flusher thread, the only one that writes redb
+        // from now on, starts.
+        kv.checkpoint(&journal)?;
         let store = Store {
             tokens,
-            user_tokens,
-            auth_history,
-            user_ids,
-            machine_tokens,
+            user_tokens: kv.tree(TreeId::UserTokens),
+            auth_history: kv.tree(TreeId::AuthHistory),
+            user_ids: kv.tree(TreeId::UserIds),
+            machine_tokens: kv.tree(TreeId::MachineTokens),
             token_cache: ReadCache::new(READ_CACHE_ENTRIES),
             index_cache: ReadCache::new(READ_CACHE_ENTRIES),
             user_id_cache: ReadCache::new(READ_CACHE_ENTRIES),
-            path: path.to_path_buf(),
+            path,
             flusher: Flusher::spawn(
-                db.clone(),
-                path.to_path_buf(),
+                kv,
                 audit.clone(),
                 meta,
                 token_count.clone(),
@@ -257,7 +233,7 @@ impl Store {
     }
 
     pub fn token_exists(&self, serial: &str) -> Result<bool, PidError> {
-        Ok(self.tokens.contains_key(serial.as_bytes())?)
+        self.tokens.contains_key(serial.as_bytes())
     }
 
     /// All tokens of a user, ordered by serial.
@@ -293,23 +269,22 @@ impl Store {
     pub fn bind_user_id(&self, owner: &Owner, id: &str) -> Result<(), PidError> {
         let key = user_key(owner);
         self.journal.write(|r| {
-            self.user_ids.insert(&key, id.as_bytes())?;
-            self.wrote(r, TreeId::UserIds, &key, Some(id.as_bytes()));
+            self.wrote(r, &self.user_ids, &key, Some(id.as_bytes()));
             Ok(())
         })
     }
 
     /// The user's recent login outcomes.
     pub fn auth_history(&self, owner: &Owner) -> Result<AuthHistory, PidError> {
-        match self.auth_history.get(user_key(owner))? {
+        match self.auth_history.get(&user_key(owner))? {
             Some(raw) => Ok(decode_value(&raw)?),
             None => Ok(AuthHistory::default()),
         }
     }
 
-    /// Add one login outcome atomically (concurrent logins of one user do not lose entries),
-    /// keeping what `keep` says is still needed. Durable with the next group commit, like the
-    /// token update of the same login.
+    /// Add one login outcome atomically (concurrent logins of one user do not lose entries:
+    /// the read and the write are under the journal's lock), keeping what `keep` says is still
+    /// needed. Durable with the next group commit, like the token update of the same login.
     pub fn record_auth(
         &self,
         owner: &Owner,
@@ -317,61 +292,45 @@ impl Store {
         success: bool,
         keep: HistoryKeep,
     ) -> Result<(), PidError> {
-        let mut failure = None;
         let key = user_key(owner);
         self.journal.write(|r| {
-            let new = self.auth_history.update_and_fetch(&key, |old| {
-                let mut h: AuthHistory = old.and_then(|b| decode_value(b).ok()).unwrap_or_default();
-                h.add(at, success, keep);
-                match encode_value(&h) {
-                    Ok(bytes) => Some(bytes),
-                    Err(e) => {
-                        failure = Some(e);
-                        old.map(<[u8]>::to_vec)
-                    }
-                }
-            })?;
-            self.wrote(r, TreeId::AuthHistory, &key, new.as_deref());
+            // A damaged entry is replaced rather than blocking every later login of the user.
+            let mut h: AuthHistory = self
+                .auth_history
+                .get(&key)?
+                .and_then(|b| decode_value(&b).ok())
+                .unwrap_or_default();
+            h.add(at, success, keep);
+            let bytes = encode_value(&h)?;
+            self.wrote(r, &self.auth_history, &key, Some(&bytes));
             Ok(())
-        })?;
-        match failure {
-            Some(e) => Err(e.into()),
-            None => Ok(()),
-        }
+        })
     }
 
     /// Insert a new token; `AlreadyExists` if the serial is taken.
     pub fn create_token(&self, rec: &TokenRecord) -> Result<(), PidError> {
         let bytes = encode_value(rec)?;
-        let result = self.journal.write(|r| {
-            let result = (&self.tokens, &self.user_tokens).transaction(|(t, u)| {
-                if t.get(rec.serial.as_bytes())?.is_some() {
-                    return Err(Abort::Exists.into());
-                }
-                t.insert(rec.serial.as_bytes(), bytes.as_slice())?;
-                if let Some(owner) = &rec.owner {
-                    index_update(u, owner, &rec.serial, true)?;
-                }
-                Ok(())
-            });
-            if result.is_ok() {
-                self.wrote(r, TreeId::Tokens, rec.serial.as_bytes(), Some(&bytes));
-                self.journal_index(r, rec.owner.iter())?;
+        self.journal.write(|r| {
+            // Every check before any write, and all of it under the journal's lock: the
+            // token and its index entry appear together or not at all.
+            if self.tokens.contains_key(rec.serial.as_bytes())? {
+                return Err(PidError::AlreadyExists(format!(
+                    "a token with serial {} already exists; choose another --serial or omit it",
+                    rec.serial
+                )));
             }
-            Ok(result)
+            let index = match &rec.owner {
+                Some(owner) => Some(self.index_with(owner, &rec.serial, true)?),
+                None => None,
+            };
+            self.wrote(r, &self.tokens, rec.serial.as_bytes(), Some(&bytes));
+            if let (Some(owner), Some(serials)) = (&rec.owner, index) {
+                self.write_index(r, owner, serials.as_deref());
+            }
+            Ok(())
         })?;
-        match result {
-            Ok(()) => {
-                self.token_count.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(TransactionError::Abort(Abort::Corrupt(e))) => Err(PidError::Corrupt(e)),
-            Err(TransactionError::Abort(_)) => Err(PidError::AlreadyExists(format!(
-                "a token with serial {} already exists; choose another --serial or omit it",
-                rec.serial
-            ))),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-        }
+        self.token_count.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Replace (`Some`) or delete (`None`) tokens, all or nothing, provided none changed since
@@ -384,107 +343,50 @@ impl Store {
             .iter()
             .map(|(_, new)| new.map(encode_value).transpose())
             .collect::<Result<_, _>>()?;
-        // Fast path for the login hot path: one token, owner unchanged → one CAS, no transaction.
-        if let [(old, Some(new))] = changes {
-            if old.rec.owner == new.owner && old.rec.serial == new.serial {
+        let swapped = self.journal.write(|r| {
+            // All checks first: nothing is written unless every token is as it was read.
+            for (old, _) in changes {
                 let key = old.rec.serial.as_bytes();
-                let new_bytes = encoded[0].as_deref();
-                return self.journal.write(|r| {
-                    Ok(
-                        match self
-                            .tokens
-                            .compare_and_swap(key, Some(&old.raw), new_bytes)?
-                        {
-                            Ok(()) => {
-                                self.wrote(r, TreeId::Tokens, key, new_bytes);
-                                Swap::Done
-                            }
-                            Err(e) => {
-                                // Another writer came first. Refresh the cache with what sled
-                                // holds, so the retry reads it (should the cache ever disagree
-                                // with sled, a conflict heals it instead of repeating).
-                                self.token_cache.store(key, e.current.as_deref());
-                                Swap::Conflict
-                            }
-                        },
-                    )
-                });
-            }
-        }
-        let result = self.journal.write(|r| {
-            let result = (&self.tokens, &self.user_tokens).transaction(|(t, u)| {
-                for ((old, new), bytes) in changes.iter().zip(&encoded) {
-                    let key = old.rec.serial.as_bytes();
-                    if t.get(key)?.as_ref() != Some(&old.raw) {
-                        return Err(Abort::Conflict.into());
-                    }
-                    match bytes {
-                        Some(b) => {
-                            t.insert(key, b.as_slice())?;
-                        }
-                        None => {
-                            t.remove(key)?;
-                        }
-                    }
-                    let new_owner = new.and_then(|n| n.owner.as_ref());
-                    if old.rec.owner.as_ref() != new_owner {
-                        if let Some(o) = &old.rec.owner {
-                            index_update(u, o, &old.rec.serial, false)?;
-                        }
-                        if let Some(o) = new_owner {
-                            index_update(u, o, &old.rec.serial, true)?;
-                        }
-                    }
-                }
-                Ok(())
-            });
-            if result.is_ok() {
-                for ((old, _), bytes) in changes.iter().zip(&encoded) {
-                    self.wrote(
-                        r,
-                        TreeId::Tokens,
-                        old.rec.serial.as_bytes(),
-                        bytes.as_deref(),
-                    );
-                }
-                let owners = changes
-                    .iter()
-                    .flat_map(|(old, new)| {
-                        [old.rec.owner.as_ref(), new.and_then(|n| n.owner.as_ref())]
-                    })
-                    .flatten();
-                self.journal_index(r, owners)?;
-            } else {
-                // As on the fast path: the retry reads what sled holds.
-                for (old, _) in changes {
-                    let key = old.rec.serial.as_bytes();
-                    self.token_cache
-                        .store(key, self.tokens.get(key)?.as_deref());
+                let now = self.tokens.get(key)?;
+                if now.as_deref() != Some(&*old.raw) {
+                    // Another writer came first. Refresh the cache with what the store
+                    // holds, so the retry reads it (should the cache ever disagree with the
+                    // store, a conflict heals it instead of repeating).
+                    self.token_cache.store(key, now.as_deref());
+                    return Ok(Swap::Conflict);
                 }
             }
-            Ok(result)
+            for ((old, new), bytes) in changes.iter().zip(&encoded) {
+                self.wrote(r, &self.tokens, old.rec.serial.as_bytes(), bytes.as_deref());
+                let new_owner = new.and_then(|n| n.owner.as_ref());
+                if old.rec.owner.as_ref() != new_owner {
+                    if let Some(o) = &old.rec.owner {
+                        let serials = self.index_with(o, &old.rec.serial, false)?;
+                        self.write_index(r, o, serials.as_deref());
+                    }
+                    if let Some(o) = new_owner {
+                        let serials = self.index_with(o, &old.rec.serial, true)?;
+                        self.write_index(r, o, serials.as_deref());
+                    }
+                }
+            }
+            Ok(Swap::Done)
         })?;
-        match result {
-            Ok(()) => {
-                let deleted = changes.iter().filter(|(_, new)| new.is_none()).count();
-                self.token_count
-                    .fetch_sub(deleted as i64, Ordering::Relaxed);
-                Ok(Swap::Done)
-            }
-            Err(TransactionError::Abort(Abort::Corrupt(e))) => Err(PidError::Corrupt(e)),
-            Err(TransactionError::Abort(_)) => Ok(Swap::Conflict),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
+        if swapped == Swap::Done {
+            let deleted = changes.iter().filter(|(_, new)| new.is_none()).count();
+            self.token_count
+                .fetch_sub(deleted as i64, Ordering::Relaxed);
         }
+        Ok(swapped)
     }
 
-    /// Tokens ordered by serial, starting after `after`.
     /// Every token assigned to a user of `realm` (the user index's keys start with the realm),
     /// at most `limit`.
     pub fn tokens_in_realm(&self, realm: &str, limit: usize) -> Result<Vec<Versioned>, PidError> {
         let mut prefix = realm.as_bytes().to_vec();
         prefix.push(0);
         let mut out = Vec::new();
-        for item in self.user_tokens.scan_prefix(&prefix) {
+        for item in self.user_tokens.scan_prefix(&prefix)? {
             let (_, raw) = item?;
             let serials: Vec<String> = decode_value(&raw)?;
             for serial in serials {
@@ -499,6 +401,7 @@ impl Store {
         Ok(out)
     }
 
+    /// Tokens ordered by serial, starting after `after`.
     pub fn list_tokens(
         &self,
         owner: Option<&Owner>,
@@ -526,14 +429,11 @@ impl Store {
                 }
             }
             None => {
-                let range = match after {
-                    Some(a) => self.tokens.range::<&[u8], _>((
-                        std::ops::Bound::Excluded(a.as_bytes()),
-                        std::ops::Bound::Unbounded,
-                    )),
-                    None => self.tokens.iter(),
+                let lo = match after {
+                    Some(a) => Bound::Excluded(a.as_bytes()),
+                    None => Bound::Unbounded,
                 };
-                for item in range {
+                for item in self.tokens.range(lo, Bound::Unbounded, false)? {
                     let (_, raw) = item?;
                     if push(decode_token(raw)?) {
                         full = true;
@@ -550,27 +450,40 @@ impl Store {
         Ok((out, next))
     }
 
-    /// Note the user index entries of `owners` as they are now (inside `journal.write`, so no
-    /// other write can change them in between).
-    fn journal_index<'o>(
+    /// The owner's index entry with `serial` added or removed (`None`: no serials left).
+    /// Inside `journal.write`, so no other write changes the entry before it is written.
+    fn index_with(
         &self,
-        r: &mut Record<'_>,
-        owners: impl Iterator<Item = &'o Owner>,
-    ) -> Result<(), PidError> {
-        for owner in owners {
-            let key = user_key(owner);
-            let now = self.user_tokens.get(&key)?;
-            self.wrote(r, TreeId::UserTokens, &key, now.as_deref());
+        owner: &Owner,
+        serial: &str,
+        add: bool,
+    ) -> Result<Option<Vec<u8>>, PidError> {
+        let mut serials: Vec<String> = match self.user_tokens.get(&user_key(owner))? {
+            Some(raw) => decode_value(&raw)?,
+            None => Vec::new(),
+        };
+        serials.retain(|s| s != serial);
+        if add {
+            serials.push(serial.to_owned());
+            serials.sort();
         }
-        Ok(())
+        if serials.is_empty() {
+            Ok(None)
+        } else {
+            Ok(Some(encode_value(&serials)?))
+        }
     }
 
-    /// `key` now holds `value` (or is gone) in `tree`: note it in the journal record and in the
-    /// tree's read cache. Every store write calls this inside `journal.write`, right after
-    /// changing sled, which is what keeps the caches coherent (see `cache`).
-    fn wrote(&self, r: &mut Record<'_>, tree: TreeId, key: &[u8], value: Option<&[u8]>) {
-        r.set(tree, key, value);
-        let cache = match tree {
+    fn write_index(&self, r: &mut Record<'_>, owner: &Owner, serials: Option<&[u8]>) {
+        self.wrote(r, &self.user_tokens, &user_key(owner), serials);
+    }
+
+    /// Write `key` = `value` (or delete it) in `tree`: into the journal record, the overlay
+    /// and the tree's read cache. Every store write goes through here inside `journal.write`,
+    /// which is what keeps the caches coherent (see `cache`).
+    fn wrote(&self, r: &mut Record<'_>, tree: &Tree, key: &[u8], value: Option<&[u8]>) {
+        tree.set(r, key, value);
+        let cache = match tree.id() {
             TreeId::Tokens => &self.token_cache,
             TreeId::UserTokens => &self.index_cache,
             TreeId::UserIds => &self.user_id_cache,
@@ -600,7 +513,7 @@ impl Store {
     }
 }
 
-fn decode_token(raw: IVec) -> Result<Versioned, PidError> {
+fn decode_token(raw: Bytes) -> Result<Versioned, PidError> {
     let rec: TokenRecord = decode_value(&raw)?;
     if rec.schema != records::TOKEN_SCHEMA {
         return Err(PidError::Corrupt(format!(
@@ -621,61 +534,7 @@ fn user_key(owner: &Owner) -> Vec<u8> {
     k
 }
 
-/// Why a store transaction gave up.
-enum Abort {
-    /// The serial is taken.
-    Exists,
-    /// A token changed since it was read.
-    Conflict,
-    /// A stored value does not decode.
-    Corrupt(String),
-}
-
-impl From<Abort> for ConflictableTransactionError<Abort> {
-    fn from(a: Abort) -> Self {
-        ConflictableTransactionError::Abort(a)
-    }
-}
-
-/// Add or remove a serial in a user's index entry, inside a transaction.
-fn index_update(
-    u: &sled::transaction::TransactionalTree,
-    owner: &Owner,
-    serial: &str,
-    add: bool,
-) -> Result<(), ConflictableTransactionError<Abort>> {
-    let key = user_key(owner);
-    let mut serials: Vec<String> = match u.get(&key)? {
-        Some(raw) => decode_value(&raw).map_err(|e| Abort::Corrupt(e.to_string()))?,
-        None => Vec::new(),
-    };
-    serials.retain(|s| s != serial);
-    if add {
-        serials.push(serial.to_owned());
-        serials.sort();
-    }
-    if serials.is_empty() {
-        u.remove(key)?;
-    } else {
-        let bytes = encode_value(&serials).map_err(|e| Abort::Corrupt(e.to_string()))?;
-        u.insert(key, bytes)?;
-    }
-    Ok(())
-}
-
-/// Make everything written to sled so far survive a power cut. `sled::Db::flush` alone is
-/// not enough: on Linux it ends with `sync_file_range`, which writes the pages but neither
-/// the file's metadata nor the disk's volatile write cache; only sled's own periodic thread
-/// (which pid turns off) adds an `fsync`. So flush, then `fsync` sled's log file ourselves.
-fn flush_durably(db: &sled::Db, dir: &Path) -> Result<(), PidError> {
-    db.flush()?;
-    let log = dir.join("db");
-    std::fs::File::open(&log)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| PidError::Internal(format!("cannot sync {}: {e}", log.display())))
-}
-
-/// The journal lives beside the sled directory: `<state_dir>/db.journal` for `<state_dir>/db`.
+/// The journal lives beside the database: `<state_dir>/db.journal` for `<state_dir>/db`.
 fn journal_dir(store: &Path) -> PathBuf {
     let mut name = store.file_name().unwrap_or_default().to_os_string();
     name.push(".journal");
@@ -742,15 +601,19 @@ mod tests {
     }
 
     #[test]
-    fn a_conflict_makes_the_next_read_see_what_sled_holds() {
+    fn a_conflict_makes_the_next_read_see_what_the_store_holds() {
         let (_dir, store, rec) = store_with_token("T2");
         let cached = store.get_token("T2").unwrap().unwrap();
         // A write that bypassed the cache (which no code path does): the cache is now stale.
         let mut behind = rec.clone();
         behind.count = 9;
+        let bytes = encode_value(&behind).unwrap();
         store
-            .tokens
-            .insert("T2", encode_value(&behind).unwrap())
+            .journal
+            .write(|r| {
+                store.tokens.set(r, b"T2", Some(&bytes));
+                Ok(())
+            })
             .unwrap();
         assert_eq!(store.get_token("T2").unwrap().unwrap().rec.count, 0);
         let mut next = cached.rec.clone();

@@ -1,0 +1,452 @@
+//! The key-value layer under the store: redb tables on disk, with the writes since the last
+//! checkpoint held in memory in front of them.
+//!
+//! Why this shape (docs/decisions.md "redb instead of sled"): the journal already makes every
+//! write durable, so the on-disk tables only need to catch up at checkpoints. A write goes to
+//! the in-memory overlay (and, through [`Tree::set`], into the journal record of the same
+//! operation); the checkpoint thread moves the overlay into redb in one transaction every
+//! half second. redb keeps no per-page state in memory (a million tokens open in ~3 MiB, where
+//! sled needed ~80 MiB of page table), and one transaction of a few thousand sorted writes costs
+//! far less per write than one commit each.
+//!
+//! Invariants:
+//! - Every write happens inside `Journal::write`, whose lock orders all writes: a
+//!   read-check-write sequence there (a compare-and-swap, a two-tree update) cannot interleave
+//!   with another. Writers never wait for redb.
+//! - A read sees the newest value: `pending` (newest), then `flushing` (what a running
+//!   checkpoint is writing), then redb. `flushing` is emptied only after redb committed it, so a
+//!   value is always in at least one of the places a reader looks.
+//! - A checkpoint takes `pending` under the journal lock, so it never holds half of an
+//!   operation's writes; and it takes everything written before the journal file it retires was
+//!   rotated (see `flusher`), so redb holds all of that file durably before the file goes.
+
+use super::journal::{Journal, Record, TreeId};
+use crate::error::PidError;
+use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// A stored value, shared between the overlay, the read caches and readers without copying.
+pub type Bytes = Arc<[u8]>;
+
+type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
+/// One overlay per tree: `None` is a deletion not yet in redb.
+type Writes = BTreeMap<Box<[u8]>, Option<Bytes>>;
+/// A key and its value, as scans yield them.
+pub type Entry = (Box<[u8]>, Bytes);
+/// A write not yet in redb (`None`: a deletion).
+type OverlayEntry = (Box<[u8]>, Option<Bytes>);
+type DiskEntries = Box<dyn Iterator<Item = Result<Entry, PidError>>>;
+
+/// The on-disk table of each tree. The names are a contract with stores already written.
+fn table(id: TreeId) -> Table {
+    TableDefinition::new(id.name())
+}
+
+pub struct Kv {
+    db: redb::Database,
+    overlay: RwLock<Overlay>,
+}
+
+struct Overlay {
+    /// Writes since the running (or last) checkpoint took its share, per tree.
+    pending: Vec<Writes>,
+    /// What the running checkpoint writes to redb; kept if it fails, and merged into the next.
+    flushing: Arc<Vec<Writes>>,
+}
+
+fn empty() -> Vec<Writes> {
+    TreeId::ALL.iter().map(|_| Writes::new()).collect()
+}
+
+impl Kv {
+    /// Open (or create) the database file. `cache_mib` bounds redb's page cache.
+    pub fn open(path: &Path, cache_mib: u32) -> Result<Kv, PidError> {
+        let db = redb::Database::builder()
+            .set_cache_size(cache_mib as usize * 1024 * 1024)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => PidError::Startup(format!(
+                    "the store {} is in use by another process: is another pid running with \
+                     the same state_dir?",
+                    path.display()
+                )),
+                other => {
+                    PidError::Startup(format!("cannot open the store {}: {other}", path.display()))
+                }
+            })?;
+        // Every table exists from the start, so a read never meets a missing one.
+        let mut tx = db.begin_write().map_err(store_err)?;
+        tx.set_quick_repair(true);
+        for id in TreeId::ALL {
+            tx.open_table(table(id)).map_err(store_err)?;
+        }
+        tx.commit().map_err(store_err)?;
+        Ok(Kv {
+            db,
+            overlay: RwLock::new(Overlay {
+                pending: empty(),
+                flushing: Arc::new(empty()),
+            }),
+        })
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Overlay> {
+        // Every change under the write lock is one assignment or map operation: a panic cannot
+        // leave the overlay half changed, so a poisoned lock is still consistent.
+        self.overlay.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Overlay> {
+        self.overlay.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn tree(self: &Arc<Self>, id: TreeId) -> Tree {
+        Tree {
+            kv: self.clone(),
+            id,
+        }
+    }
+
+    /// A write found in the journal at start-up: into the overlay, like any write, and into
+    /// redb with the checkpoint that follows the replay.
+    pub fn replay(&self, id: TreeId, key: &[u8], value: Option<&[u8]>) {
+        self.write().pending[id as usize].insert(key.into(), value.map(Bytes::from));
+    }
+
+    /// Make every write made so far durable in redb, then forget it from the overlay. Only the
+    /// checkpoint thread (and start-up, before it runs) calls this.
+    pub fn checkpoint(&self, journal: &Journal) -> Result<(), PidError> {
+        let batch = journal.hold(|| {
+            let mut o = self.write();
+            let taken = std::mem::replace(&mut o.pending, empty());
+            if o.flushing.iter().all(BTreeMap::is_empty) {
+                o.flushing = Arc::new(taken);
+            } else {
+                // The last checkpoint failed: its writes are still owed, the newer ones win.
+                let mut merged = (*o.flushing).clone();
+                for (into, mut newer) in merged.iter_mut().zip(taken) {
+                    into.append(&mut newer);
+                }
+                o.flushing = Arc::new(merged);
+            }
+            o.flushing.clone()
+        });
+        if batch.iter().all(BTreeMap::is_empty) {
+            return Ok(());
+        }
+        let mut tx = self.db.begin_write().map_err(store_err)?;
+        // Saves the allocator state with the commit: opening after a crash takes milliseconds
+        // instead of a walk over the whole file.
+        tx.set_quick_repair(true);
+        for (id, writes) in TreeId::ALL.iter().zip(batch.iter()) {
+            if writes.is_empty() {
+                continue;
+            }
+            let mut t = tx.open_table(table(*id)).map_err(store_err)?;
+            for (k, v) in writes {
+                match v {
+                    Some(v) => t.insert(&**k, &**v).map(drop),
+                    None => t.remove(&**k).map(drop),
+                }
+                .map_err(store_err)?;
+            }
+        }
+        tx.commit().map_err(store_err)?;
+        let mut o = self.write();
+        if Arc::ptr_eq(&o.flushing, &batch) {
+            o.flushing = Arc::new(empty());
+        }
+        Ok(())
+    }
+}
+
+/// One tree of the store (a redb table and its overlay).
+#[derive(Clone)]
+pub struct Tree {
+    kv: Arc<Kv>,
+    id: TreeId,
+}
+
+impl Tree {
+    pub fn id(&self) -> TreeId {
+        self.id
+    }
+
+    pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>, PidError> {
+        {
+            let o = self.kv.read();
+            let t = self.id as usize;
+            if let Some(v) = o.pending[t].get(key).or_else(|| o.flushing[t].get(key)) {
+                return Ok(v.clone());
+            }
+        }
+        let tx = self.kv.db.begin_read().map_err(store_err)?;
+        let t = tx.open_table(table(self.id)).map_err(store_err)?;
+        Ok(t.get(key)
+            .map_err(store_err)?
+            .map(|v| Bytes::from(v.value())))
+    }
+
+    pub fn contains_key(&self, key: &[u8]) -> Result<bool, PidError> {
+        Ok(self.get(key)?.is_some())
+    }
+
+    /// `key` now holds `value` (`None`: is gone). Only inside `Journal::write` (the record is
+    /// the proof): the write goes into that operation's journal record and the overlay.
+    pub fn set(&self, r: &mut Record<'_>, key: &[u8], value: Option<&[u8]>) {
+        r.set(self.id, key, value);
+        self.kv.write().pending[self.id as usize].insert(key.into(), value.map(Bytes::from));
+    }
+
+    /// Entries with keys in `(lo, hi)`, ascending or (`rev`) descending.
+    pub fn range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool) -> Result<Iter, PidError> {
+        // The overlay first, then redb: a checkpoint that finishes in between leaves its
+        // writes in redb *and* in this copy, never in neither.
+        let mut overlay: Writes = Writes::new();
+        {
+            let o = self.kv.read();
+            let t = self.id as usize;
+            for layer in [&o.flushing[t], &o.pending[t]] {
+                for (k, v) in layer.range::<[u8], _>((lo, hi)) {
+                    overlay.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        let tx = self.kv.db.begin_read().map_err(store_err)?;
+        let t = tx.open_table(table(self.id)).map_err(store_err)?;
+        let disk = t.range::<&[u8]>((lo, hi)).map_err(store_err)?;
+        let disk: DiskEntries = if rev {
+            Box::new(disk.rev().map(owned))
+        } else {
+            Box::new(disk.map(owned))
+        };
+        let overlay: Vec<_> = if rev {
+            overlay.into_iter().rev().collect()
+        } else {
+            overlay.into_iter().collect()
+        };
+        Ok(Iter {
+            overlay: overlay.into_iter().peekable(),
+            disk: disk.peekable(),
+            rev,
+        })
+    }
+
+    pub fn iter(&self) -> Result<Iter, PidError> {
+        self.range(Bound::Unbounded, Bound::Unbounded, false)
+    }
+
+    /// Entries whose key starts with `prefix`, ascending.
+    pub fn scan_prefix(&self, prefix: &[u8]) -> Result<Iter, PidError> {
+        let end = prefix_end(prefix);
+        let hi = match &end {
+            Some(e) => Bound::Excluded(e.as_slice()),
+            None => Bound::Unbounded,
+        };
+        self.range(Bound::Included(prefix), hi, false)
+    }
+
+    /// The entry with the greatest key.
+    pub fn last(&self) -> Result<Option<Entry>, PidError> {
+        self.range(Bound::Unbounded, Bound::Unbounded, true)?
+            .next()
+            .transpose()
+    }
+
+    /// Entries in the tree (walks the overlay; redb keeps the count of what it holds).
+    pub fn len(&self) -> Result<u64, PidError> {
+        let tx = self.kv.db.begin_read().map_err(store_err)?;
+        let t = tx.open_table(table(self.id)).map_err(store_err)?;
+        let mut n = t.len().map_err(store_err)? as i64;
+        let newest: Writes = {
+            let o = self.kv.read();
+            let i = self.id as usize;
+            let mut m = o.flushing[i].clone();
+            m.extend(o.pending[i].iter().map(|(k, v)| (k.clone(), v.clone())));
+            m
+        };
+        for (k, v) in newest {
+            let on_disk = t.get(&*k).map_err(store_err)?.is_some();
+            n += v.is_some() as i64 - on_disk as i64;
+        }
+        Ok(n.max(0) as u64)
+    }
+}
+
+type RedbItem<'a> = (
+    redb::AccessGuard<'a, &'static [u8]>,
+    redb::AccessGuard<'a, &'static [u8]>,
+);
+
+/// A redb entry as an owned one.
+fn owned(item: Result<RedbItem<'_>, redb::StorageError>) -> Result<Entry, PidError> {
+    item.map(|(k, v)| (Box::<[u8]>::from(k.value()), Bytes::from(v.value())))
+        .map_err(store_err)
+}
+
+/// The smallest key greater than every key starting with `prefix` (`None`: there is none).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// redb's entries merged with the overlay's (which wins, and whose deletions hide entries).
+pub struct Iter {
+    /// The overlay's entries in scan order (`None`: deleted).
+    overlay: std::iter::Peekable<std::vec::IntoIter<OverlayEntry>>,
+    disk: std::iter::Peekable<DiskEntries>,
+    rev: bool,
+}
+
+impl Iterator for Iter {
+    type Item = Result<(Box<[u8]>, Bytes), PidError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let take_overlay = match (self.overlay.peek(), self.disk.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(_), Some(Err(_))) => false,
+                (Some((ok, _)), Some(Ok((dk, _)))) => {
+                    if ok == dk {
+                        // The overlay's value replaces redb's.
+                        self.disk.next();
+                        true
+                    } else {
+                        (ok < dk) != self.rev
+                    }
+                }
+            };
+            if take_overlay {
+                match self.overlay.next() {
+                    Some((k, Some(v))) => return Some(Ok((k, v))),
+                    Some((_, None)) => continue,
+                    None => return None,
+                }
+            }
+            return self.disk.next();
+        }
+    }
+}
+
+pub fn store_err(e: impl Into<redb::Error>) -> PidError {
+    PidError::Store(e.into().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv() -> (tempfile::TempDir, Arc<Kv>, Journal) {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = Arc::new(Kv::open(&dir.path().join("t.redb"), 1).unwrap());
+        (dir, kv, Journal::new())
+    }
+
+    fn set(j: &Journal, t: &Tree, k: &str, v: Option<&str>) {
+        j.write(|r| {
+            t.set(r, k.as_bytes(), v.map(str::as_bytes));
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    fn keys(it: Iter) -> Vec<String> {
+        it.map(|e| String::from_utf8(e.unwrap().0.to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn reads_and_scans_see_the_overlay_over_redb_before_and_after_a_checkpoint() {
+        let (_d, kv, j) = kv();
+        let t = kv.tree(TreeId::Tokens);
+        for k in ["a1", "a3", "b1", "a5"] {
+            set(&j, &t, k, Some("disk"));
+        }
+        kv.checkpoint(&j).unwrap();
+        set(&j, &t, "a2", Some("new"));
+        set(&j, &t, "a3", None);
+        set(&j, &t, "a5", Some("changed"));
+        let check = |when: &str| {
+            assert_eq!(
+                keys(t.scan_prefix(b"a").unwrap()),
+                ["a1", "a2", "a5"],
+                "{when}"
+            );
+            assert_eq!(
+                keys(
+                    t.range(Bound::Unbounded, Bound::Excluded(b"b"), true)
+                        .unwrap()
+                ),
+                ["a5", "a2", "a1"],
+                "{when}"
+            );
+            assert_eq!(
+                t.get(b"a5").unwrap().as_deref(),
+                Some(&b"changed"[..]),
+                "{when}"
+            );
+            assert_eq!(t.get(b"a3").unwrap(), None, "{when}");
+            assert_eq!(t.len().unwrap(), 4, "{when}");
+            assert_eq!(&*t.last().unwrap().unwrap().0, b"b1", "{when}");
+        };
+        check("overlay over redb");
+        kv.checkpoint(&j).unwrap();
+        check("all in redb");
+        assert!(kv.read().pending.iter().all(BTreeMap::is_empty));
+        assert!(kv.read().flushing.iter().all(BTreeMap::is_empty));
+    }
+
+    #[test]
+    fn checkpointed_writes_survive_reopening_and_trees_do_not_mix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        {
+            let kv = Arc::new(Kv::open(&path, 1).unwrap());
+            let j = Journal::new();
+            set(&j, &kv.tree(TreeId::Tokens), "k", Some("token"));
+            set(&j, &kv.tree(TreeId::Audit), "k", Some("audit"));
+            kv.checkpoint(&j).unwrap();
+            set(
+                &j,
+                &kv.tree(TreeId::Tokens),
+                "lost",
+                Some("never checkpointed"),
+            );
+        }
+        let kv = Arc::new(Kv::open(&path, 1).unwrap());
+        assert_eq!(
+            kv.tree(TreeId::Tokens).get(b"k").unwrap().as_deref(),
+            Some(&b"token"[..])
+        );
+        assert_eq!(
+            kv.tree(TreeId::Audit).get(b"k").unwrap().as_deref(),
+            Some(&b"audit"[..])
+        );
+        assert_eq!(kv.tree(TreeId::Tokens).get(b"lost").unwrap(), None);
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_file_is_refused_with_advice() {
+        let (d, _kv, _j) = kv();
+        let err = Kv::open(&d.path().join("t.redb"), 1).err().unwrap();
+        assert!(err.to_string().contains("another pid"), "{err}");
+    }
+
+    #[test]
+    fn the_end_of_a_prefix_skips_trailing_0xff() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff\xff"), None);
+    }
+}
