@@ -16,7 +16,7 @@ pub struct Config {
     /// The Unix socket pam_pi and pictl connect to (mode 0666; every request is authorised by
     /// the peer's uid).
     pub socket: PathBuf,
-    /// The store lives in `state_dir/db`.
+    /// The store lives in `state_dir/db.redb`, its journal in `state_dir/db.journal`.
     pub state_dir: PathBuf,
     /// 32-byte AES-256-GCM key for secrets at rest; created (0400) on first start.
     pub enckey_file: PathBuf,
@@ -418,12 +418,13 @@ impl SshConfig {
     }
 }
 
-/// The sled store.
+/// The token store (redb).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// Page cache in MiB. The daemon's memory is roughly twice this plus the user index of
-    /// flatfile realms (~20 bytes per user); a million tokens work with 16.
+    /// The store's page cache in MiB. The daemon's memory is about this plus the user index of
+    /// flatfile realms (~30 bytes per user) and the writes of the last checkpoint interval; a
+    /// million tokens work with 16.
     pub cache_mib: u32,
 }
 

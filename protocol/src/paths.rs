@@ -6,7 +6,7 @@ use std::time::Duration;
 pub const DEFAULT_SOCKET: &str = "/run/pi/pid.sock";
 /// The daemon's configuration file.
 pub const DEFAULT_CONFIG: &str = "/etc/pi/pid.toml";
-/// Where the daemon keeps its sled store (`state_dir/db`).
+/// Where the daemon keeps its store (`state_dir/db.redb`) and journal (`state_dir/db.journal`).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/pi";
 /// The 32-byte AES-256-GCM key that encrypts secrets at rest.
 pub const DEFAULT_ENCKEY_FILE: &str = "/etc/pi/enckey";

@@ -64,19 +64,16 @@ fn empty() -> Vec<Writes> {
 impl Kv {
     /// Open (or create) the database file. `cache_mib` bounds redb's page cache.
     pub fn open(path: &Path, cache_mib: u32) -> Result<Kv, PidError> {
-        let db = redb::Database::builder()
-            .set_cache_size(cache_mib as usize * 1024 * 1024)
-            .create(path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => PidError::Startup(format!(
-                    "the store {} is in use by another process: is another pid running with \
+        let db = open_database(path, cache_mib).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => PidError::Startup(format!(
+                "the store {} is in use by another process: is another pid running with \
                      the same state_dir?",
-                    path.display()
-                )),
-                other => {
-                    PidError::Startup(format!("cannot open the store {}: {other}", path.display()))
-                }
-            })?;
+                path.display()
+            )),
+            other => {
+                PidError::Startup(format!("cannot open the store {}: {other}", path.display()))
+            }
+        })?;
         // Every table exists from the start, so a read never meets a missing one.
         let mut tx = db.begin_write().map_err(store_err)?;
         tx.set_quick_repair(true);
@@ -161,6 +158,22 @@ impl Kv {
         }
         Ok(())
     }
+}
+
+/// Open or create the redb file at `path`, readable by its owner only: it holds the tokens'
+/// (encrypted) secrets and every user's token list.
+pub fn open_database(path: &Path, cache_mib: u32) -> Result<redb::Database, redb::DatabaseError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    redb::Database::builder()
+        .set_cache_size(cache_mib as usize * 1024 * 1024)
+        .create_file(file)
 }
 
 /// One tree of the store (a redb table and its overlay).
@@ -441,6 +454,17 @@ mod tests {
         let (d, _kv, _j) = kv();
         let err = Kv::open(&d.path().join("t.redb"), 1).err().unwrap();
         assert!(err.to_string().contains("another pid"), "{err}");
+    }
+
+    #[test]
+    fn the_database_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let (d, _kv, _j) = kv();
+        let mode = std::fs::metadata(d.path().join("t.redb"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //!   the older pid; it is never read again.
 
 use super::journal::TreeId;
-use super::kv::store_err;
+use super::kv::{open_database, store_err};
 use crate::error::PidError;
 use std::path::{Path, PathBuf};
 
@@ -58,10 +58,7 @@ pub fn from_sled(base: &Path, target: &Path, cache_mib: u32) -> Result<(), PidEr
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail(format!("cannot remove {}: {e}", partial.display()))),
     }
-    let db = redb::Database::builder()
-        .set_cache_size(cache_mib as usize * 1024 * 1024)
-        .create(&partial)
-        .map_err(|e| fail(e.to_string()))?;
+    let db = open_database(&partial, cache_mib).map_err(|e| fail(e.to_string()))?;
     let mut copied = 0u64;
     for id in TreeId::ALL {
         let tree = sled_db
