@@ -169,6 +169,37 @@ mod tests {
     }
 
     #[test]
+    fn journal_records_sled_had_not_checkpointed_are_replayed_over_the_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("db");
+        let mut rec = old_store(&base);
+        // The old pid accepted an OTP (count 7 → 8) and died before its checkpoint: the
+        // advance is only in the journal.
+        rec.count = 8;
+        let bytes = encode_value(&rec).unwrap();
+        let (journal, mut file, _) = super::super::journal::open(
+            &super::super::journal_dir(&base),
+            |_, _, _| Ok(()),
+            || Ok(()),
+        )
+        .unwrap();
+        journal
+            .write(|r| {
+                r.set(TreeId::Tokens, b"OLD1", Some(&bytes));
+                Ok(())
+            })
+            .unwrap();
+        file.commit(&journal).unwrap();
+        drop((journal, file));
+        let store = Store::open(&base, 4).unwrap();
+        assert_eq!(
+            store.get_token("OLD1").unwrap().unwrap().rec.count,
+            8,
+            "a spent OTP stays spent across the migration"
+        );
+    }
+
+    #[test]
     fn a_plain_directory_is_not_taken_for_a_sled_store() {
         let dir = tempfile::tempdir().unwrap();
         assert!(!is_sled_store(dir.path()));
