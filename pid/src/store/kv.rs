@@ -41,7 +41,7 @@ type OverlayEntry = (Box<[u8]>, Option<Bytes>);
 type DiskEntries = Box<dyn Iterator<Item = Result<Entry, PidError>>>;
 
 /// The on-disk table of each tree. The names are a contract with stores already written.
-fn table(id: TreeId) -> Table {
+pub(super) fn table(id: TreeId) -> Table {
     TableDefinition::new(id.name())
 }
 

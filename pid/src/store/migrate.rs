@@ -12,7 +12,7 @@
 //!   the older pid; it is never read again.
 
 use super::journal::TreeId;
-use super::kv::{open_database, store_err};
+use super::kv::{open_database, store_err, table};
 use crate::error::PidError;
 use std::path::{Path, PathBuf};
 
@@ -64,12 +64,11 @@ pub fn from_sled(base: &Path, target: &Path, cache_mib: u32) -> Result<(), PidEr
         let tree = sled_db
             .open_tree(id.name())
             .map_err(|e| fail(e.to_string()))?;
-        let def = redb::TableDefinition::<&[u8], &[u8]>::new(id.name());
         let mut items = tree.iter().peekable();
         while items.peek().is_some() {
             let tx = db.begin_write().map_err(store_err)?;
             {
-                let mut table = tx.open_table(def).map_err(store_err)?;
+                let mut table = tx.open_table(table(id)).map_err(store_err)?;
                 for item in items.by_ref().take(COPY_BATCH) {
                     let (k, v) = item.map_err(|e| fail(e.to_string()))?;
                     table.insert(&*k, &*v).map_err(store_err)?;

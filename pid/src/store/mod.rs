@@ -156,6 +156,8 @@ impl Store {
                 path.display()
             )));
         }
+        // The store's own journal comes out of the replay; until then no writer exists, and a
+        // checkpoint only needs some lock to hold while it takes the overlay.
         let replay_journal = Journal::new();
         let (journal, journal_file, replayed) = journal::open(
             &journal_dir,
