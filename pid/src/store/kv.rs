@@ -134,6 +134,7 @@ impl Kv {
         if batch.iter().all(BTreeMap::is_empty) {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let mut tx = self.db.begin_write().map_err(store_err)?;
         // Saves the allocator state with the commit: opening after a crash takes milliseconds
         // instead of a walk over the whole file.
@@ -151,7 +152,15 @@ impl Kv {
                 .map_err(store_err)?;
             }
         }
+        let inserted = started.elapsed();
         tx.commit().map_err(store_err)?;
+        tracing::debug!(
+            entries = ?batch.iter().map(BTreeMap::len).collect::<Vec<_>>(),
+            value_bytes = batch.iter().flat_map(|t| t.values()).flatten().map(|v| v.len()).sum::<usize>(),
+            insert_ms = inserted.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "checkpoint written"
+        );
         let mut o = self.write();
         if Arc::ptr_eq(&o.flushing, &batch) {
             o.flushing = Arc::new(empty());

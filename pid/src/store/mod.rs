@@ -638,4 +638,46 @@ mod tests {
         assert!(store.serials_of(&owner).unwrap().is_empty());
         assert!(store.tokens_of(&owner).unwrap().is_empty());
     }
+
+    /// The nice values of this process's threads named `name` (Linux: /proc/self/task).
+    fn nice_of_threads(name: &str) -> Vec<i64> {
+        let mut out = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim_end() != name {
+                continue;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            // Field 19 of stat(5); the fields after the command name start at field 3.
+            let after_comm = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+            if let Some(nice) = after_comm.split_whitespace().nth(16) {
+                out.push(nice.parse().unwrap());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_checkpoint_thread_yields_the_cores_to_logins() {
+        let (_dir, _store, _) = store_with_token("T4");
+        let ours = rustix::process::getpriority_process(None).unwrap() as i64;
+        let lowered = (ours + flusher::CHECKPOINT_NICER_BY as i64).min(19);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            // Other tests' stores have checkpoint threads too: every one must be lowered.
+            let nice = nice_of_threads("pid-checkpoint");
+            if !nice.is_empty() && nice.iter().all(|n| *n == lowered) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "checkpoint threads' nice values: {nice:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(
+            nice_of_threads("pid-flusher").iter().all(|n| *n == ours),
+            "the commit every login waits for keeps the normal priority"
+        );
+    }
 }

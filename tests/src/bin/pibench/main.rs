@@ -383,8 +383,13 @@ fn start_daemon(args: &Args, users: u32) -> Result<Daemon, String> {
 }
 
 /// Where each user's counter stands in the daemon (HOTP: next counter; TOTP: last step), so a
-/// run on a reused store continues where the last one stopped.
-fn read_counters(socket: &Path, users: u32) -> Result<Vec<u64>, String> {
+/// run on a reused store continues where the last one stopped. A store enrolled for another
+/// token type or PIN setting is refused: its logins would all count as unexpected.
+fn read_counters(args: &Args, socket: &Path, users: u32) -> Result<Vec<u64>, String> {
+    let wanted = match args.kind {
+        Kind::Totp => TokenType::Totp,
+        Kind::Hotp => TokenType::Hotp,
+    };
     let mut counters = vec![0u64; users as usize];
     let mut c = Client::connect(socket).map_err(|e| e.to_string())?;
     let mut after = None;
@@ -397,6 +402,17 @@ fn read_counters(socket: &Path, users: u32) -> Result<Vec<u64>, String> {
         match c.call(&Request::Admin(req)).map_err(|e| e.to_string())? {
             Response::Admin(AdminResponse::Tokens { tokens, next }) => {
                 for t in tokens {
+                    if t.serial.starts_with("PB")
+                        && (t.token_type != wanted || t.has_pin != args.pin)
+                    {
+                        return Err(format!(
+                            "the reused store holds {:?} tokens{}, this run asks for {wanted:?}{}: \
+                             use another --workdir",
+                            t.token_type,
+                            if t.has_pin { " with a PIN" } else { "" },
+                            if args.pin { " with a PIN" } else { "" },
+                        ));
+                    }
                     let i = t
                         .serial
                         .strip_prefix("PB")
@@ -422,7 +438,7 @@ fn enroll_all(args: &Args, socket: &Path, users: u32, clients: u32) -> Result<Ve
     };
     if existing >= users as u64 {
         let started = Instant::now();
-        let counters = read_counters(socket, users)?;
+        let counters = read_counters(args, socket, users)?;
         println!(
             "reusing {existing} enrolled tokens (counters read in {:.1} s)",
             started.elapsed().as_secs_f64()
