@@ -192,6 +192,10 @@ pub struct RealmConfig {
     pub resolvers: Vec<String>,
 }
 
+/// The longest `argon2.verified_pin_cache_secs`: an hour. Longer widens what a memory dump
+/// reveals for no gain a login would notice.
+pub const MAX_VERIFIED_PIN_CACHE_SECS: u32 = 3600;
+
 /// argon2id cost for token PINs. OWASP's minimum by default; privacyIDEA uses
 /// memory_kib = 65536, iterations = 9, parallelism = 4.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,6 +204,10 @@ pub struct Argon2Config {
     pub memory_kib: u32,
     pub iterations: u32,
     pub parallelism: u32,
+    /// Accept a PIN argon2 accepted for the same token within this many seconds without running
+    /// argon2 again (0: off). Trades CPU for what a memory dump of pid reveals: see
+    /// `pin_cache`.
+    pub verified_pin_cache_secs: u32,
 }
 
 /// `[smtp]`: where e-mail tokens' codes are sent. Unset `host`: e-mail tokens cannot challenge.
@@ -496,6 +504,7 @@ impl Default for Argon2Config {
             memory_kib: 19456,
             iterations: 2,
             parallelism: 1,
+            verified_pin_cache_secs: 0,
         }
     }
 }
@@ -655,6 +664,12 @@ impl Config {
         if !(1..=64).contains(&a.iterations) {
             return Err("argon2.iterations must be between 1 and 64".into());
         }
+        if a.verified_pin_cache_secs > MAX_VERIFIED_PIN_CACHE_SECS {
+            return Err(format!(
+                "argon2.verified_pin_cache_secs must be at most {MAX_VERIFIED_PIN_CACHE_SECS} \
+                 (0 switches the cache off)"
+            ));
+        }
         if !(1..=65_536).contains(&self.store.cache_mib) {
             return Err("store.cache_mib must be between 1 and 65536".into());
         }
@@ -812,6 +827,7 @@ mod tests {
             "[tokens]\ntotp_period = 45",
             "[tokens]\nmaxfail = 0",
             "[argon2]\nparallelism = 0",
+            "[argon2]\nverified_pin_cache_secs = 3601",
             "socket = \"relative.sock\"",
             "version = 2",
             "log_level = \"loud[\"",

@@ -278,6 +278,7 @@ mod tests {
             memory_kib: 64,
             iterations: 1,
             parallelism: 1,
+            verified_pin_cache_secs: 0,
         })
         .unwrap();
         let phc = h.hash("1234").unwrap();

@@ -15,6 +15,7 @@ pub mod error;
 pub mod handlers;
 pub mod limits;
 pub mod machines;
+pub mod pin_cache;
 pub mod policy;
 pub mod realm;
 pub mod server;
@@ -92,6 +93,8 @@ pub struct State {
     /// without a bound a burst of logins (a brute force through sshd is root's) could exhaust
     /// the host's memory; with it, extra logins wait their turn.
     argon2_slots: tokio::sync::Semaphore,
+    /// PINs argon2 accepted lately (`argon2.verified_pin_cache_secs`; off by default).
+    verified_pins: pin_cache::VerifiedPins,
     /// User-store password checks in flight at most. A yescrypt hash takes ~16 MiB, pam_unix
     /// sleeps ~2 s after a wrong password on a blocking thread, an LDAP bind waits for the
     /// server: unbounded, a password-guessing burst would pin the blocking pool and memory.
@@ -109,6 +112,9 @@ impl State {
         let live = Live::build(config)?;
         let config = &live.config;
         let store = Store::open(&config.db_path(), config.store.cache_mib)?;
+        let verified_pins = pin_cache::VerifiedPins::new(Duration::from_secs(
+            config.argon2.verified_pin_cache_secs.into(),
+        ));
         let hostname = nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
@@ -129,6 +135,7 @@ impl State {
                     .unwrap_or(1),
             ),
             userstore_slots: tokio::sync::Semaphore::new(USERSTORE_CHECKS_AT_ONCE),
+            verified_pins,
         })
     }
 
@@ -265,11 +272,19 @@ impl State {
         let Some(phc) = stored else {
             return Ok(pin.is_empty());
         };
+        if self.verified_pins.accepts(phc, pin, Instant::now()) {
+            return Ok(true);
+        }
         let _slot = self.argon2_slot().await?;
-        let (pins, phc, pin) = (self.pins.clone(), phc.to_owned(), Secret::new(pin));
-        tokio::task::spawn_blocking(move || pins.verify(pin.expose(), &phc))
-            .await
-            .map_err(|e| PidError::Internal(format!("PIN check task failed: {e}")))
+        let (pins, owned_phc, owned_pin) = (self.pins.clone(), phc.to_owned(), Secret::new(pin));
+        let accepted =
+            tokio::task::spawn_blocking(move || pins.verify(owned_pin.expose(), &owned_phc))
+                .await
+                .map_err(|e| PidError::Internal(format!("PIN check task failed: {e}")))?;
+        if accepted {
+            self.verified_pins.remember(phc, pin, Instant::now());
+        }
+        Ok(accepted)
     }
 }
 

@@ -35,10 +35,18 @@ struct Daemon {
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
+const CHEAP_ARGON2: &str = "[argon2]\nmemory_kib = 64\niterations = 1\nparallelism = 1\n";
+
 fn config(dir: &std::path::Path, extra: &str) -> Config {
+    // The cheapest argon2 unless the test brings its own [argon2] section.
+    let argon2 = if extra.contains("[argon2]") {
+        ""
+    } else {
+        CHEAP_ARGON2
+    };
     let text = format!(
         "socket = \"{d}/pid.sock\"\nstate_dir = \"{d}/state\"\nenckey_file = \"{d}/enckey\"\n\
-         {extra}\n[argon2]\nmemory_kib = 64\niterations = 1\nparallelism = 1\n",
+         {extra}\n{argon2}",
         d = dir.display()
     );
     Config::parse(&text, "test").unwrap()
@@ -1169,6 +1177,39 @@ fn wrong_otp_on_the_only_token_costs_no_pin_check() {
     match d.login("root", &format!("1234{}", HOTP[0])) {
         Outcome::Reject { message } => assert!(message.contains("already used"), "{message}"),
         other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_pin_argon2_accepted_is_remembered_only_when_switched_on_and_only_for_that_pin() {
+    for (cache_secs, argon2_runs_for_two_logins) in [(0, 2), (60, 1)] {
+        let d = Daemon::start_with(
+            &format!("{CHEAP_ARGON2}verified_pin_cache_secs = {cache_secs}\n"),
+            1_111_111_109,
+        );
+        let serial = d.enroll(TokenType::Hotp, "root", KEY20, Some("1234"), 6);
+        let runs = |d: &Daemon| d.state.pins.verifications();
+        let before = runs(&d);
+        assert!(accepted(&d.login("root", &format!("1234{}", HOTP[0]))));
+        assert!(accepted(&d.login("root", &format!("1234{}", HOTP[1]))));
+        assert_eq!(
+            runs(&d) - before,
+            argon2_runs_for_two_logins,
+            "cache {cache_secs} s"
+        );
+        // A wrong PIN with the right OTP is never answered from the cache.
+        assert!(!accepted(&d.login("root", &format!("9999{}", HOTP[2]))));
+        assert_eq!(runs(&d) - before, argon2_runs_for_two_logins + 1);
+        // After a PIN change the remembered old PIN no longer opens the token.
+        d.set(
+            &serial,
+            TokenSettings {
+                pin: Some(Secret::new("5678")),
+                ..Default::default()
+            },
+        );
+        assert!(!accepted(&d.login("root", &format!("1234{}", HOTP[3]))));
+        assert!(accepted(&d.login("root", &format!("5678{}", HOTP[4]))));
     }
 }
 

@@ -58,6 +58,10 @@ struct Args {
     /// argon2 cost for the daemon's PINs.
     #[arg(long, value_enum, default_value_t = Argon::Default)]
     argon2: Argon,
+    /// The daemon's argon2.verified_pin_cache_secs: a PIN argon2 accepted for a token is
+    /// accepted again without argon2 for this long (0: off, the daemon's default).
+    #[arg(long, default_value_t = 0, value_name = "SECS")]
+    pin_cache: u32,
     /// Concurrent clients, each with its own connection.
     #[arg(long, default_value_t = 32)]
     clients: u32,
@@ -329,12 +333,14 @@ fn start_daemon(args: &Args, users: u32) -> Result<Daemon, String> {
         "socket = \"{s}\"\nstate_dir = \"{d}/state\"\nenckey_file = \"{d}/enckey\"\n\
          default_realm = \"bench\"\nlog_level = \"warn\"\n\
          [argon2]\nmemory_kib = {m}\niterations = {t}\nparallelism = {p}\n\
+         verified_pin_cache_secs = {c}\n\
          [limits]\nmax_connections = 4096\n\
          [resolvers.bench]\ntype = \"flatfile\"\nfile = \"{u}\"\n\
          [realms.bench]\nresolvers = [\"bench\"]\n",
         s = socket.display(),
         d = dir.display(),
         u = users_file.display(),
+        c = args.pin_cache,
     );
     let config_path = dir.join("pid.toml");
     std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
