@@ -14,8 +14,12 @@
 //!   read-check-write sequence there (a compare-and-swap, a two-tree update) cannot interleave
 //!   with another. Writers never wait for redb.
 //! - A read sees the newest value: `pending` (newest), then `flushing` (what a running
-//!   checkpoint is writing), then redb. `flushing` is emptied only after redb committed it, so a
-//!   value is always in at least one of the places a reader looks.
+//!   checkpoint is writing), then `snapshot`, redb as of the last checkpoint. `flushing` is
+//!   emptied in the same critical section that installs the snapshot holding it, so a reader,
+//!   which takes the overlay and the snapshot together, always finds a value in one of them.
+//! - Readers share that snapshot instead of opening a redb read transaction per lookup: a read
+//!   transaction takes redb's locks twice and looks the table up in redb's table tree, which at
+//!   a million tokens was a visible part of every login.
 //! - A checkpoint takes `pending` under the journal lock, so it never holds half of an
 //!   operation's writes; and it takes everything written before the journal file it retires was
 //!   rotated (see `flusher`), so redb holds all of that file durably before the file goes.
@@ -28,10 +32,12 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// A stored value, shared between the overlay, the read caches and readers without copying.
+/// A stored value, shared between the overlay and readers without copying.
 pub type Bytes = Arc<[u8]>;
 
 type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
+/// One tree's table in a read snapshot.
+type SnapshotTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 /// One overlay per tree: `None` is a deletion not yet in redb.
 type Writes = BTreeMap<Box<[u8]>, Option<Bytes>>;
 /// A key and its value, as scans yield them.
@@ -46,8 +52,9 @@ pub(super) fn table(id: TreeId) -> Table {
 }
 
 pub struct Kv {
-    db: redb::Database,
+    /// Declared before `db`: the snapshot's tables are dropped before the database they read.
     overlay: RwLock<Overlay>,
+    db: redb::Database,
 }
 
 struct Overlay {
@@ -55,6 +62,19 @@ struct Overlay {
     pending: Vec<Writes>,
     /// What the running checkpoint writes to redb; kept if it fails, and merged into the next.
     flushing: Arc<Vec<Writes>>,
+    /// redb as the last checkpoint left it: one read-only table per tree, in `TreeId` order.
+    /// The pages it uses stay allocated until the last reader drops it.
+    snapshot: Arc<Vec<SnapshotTable>>,
+}
+
+/// Every tree's table as redb holds it now.
+fn snapshot(db: &redb::Database) -> Result<Arc<Vec<SnapshotTable>>, PidError> {
+    let tx = db.begin_read().map_err(store_err)?;
+    let tables = TreeId::ALL
+        .iter()
+        .map(|id| tx.open_table(table(*id)).map_err(store_err))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Arc::new(tables))
 }
 
 fn empty() -> Vec<Writes> {
@@ -81,12 +101,14 @@ impl Kv {
             tx.open_table(table(id)).map_err(store_err)?;
         }
         tx.commit().map_err(store_err)?;
+        let snapshot = snapshot(&db)?;
         Ok(Kv {
-            db,
             overlay: RwLock::new(Overlay {
                 pending: empty(),
                 flushing: Arc::new(empty()),
+                snapshot,
             }),
+            db,
         })
     }
 
@@ -154,6 +176,7 @@ impl Kv {
         }
         let inserted = started.elapsed();
         tx.commit().map_err(store_err)?;
+        let committed = snapshot(&self.db)?;
         tracing::debug!(
             entries = ?batch.iter().map(BTreeMap::len).collect::<Vec<_>>(),
             value_bytes = batch.iter().flat_map(|t| t.values()).flatten().map(|v| v.len()).sum::<usize>(),
@@ -165,6 +188,7 @@ impl Kv {
         if Arc::ptr_eq(&o.flushing, &batch) {
             o.flushing = Arc::new(empty());
         }
+        o.snapshot = committed;
         Ok(())
     }
 }
@@ -193,21 +217,17 @@ pub struct Tree {
 }
 
 impl Tree {
-    pub fn id(&self) -> TreeId {
-        self.id
-    }
-
     pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>, PidError> {
-        {
+        let t = self.id as usize;
+        let snapshot = {
             let o = self.kv.read();
-            let t = self.id as usize;
             if let Some(v) = o.pending[t].get(key).or_else(|| o.flushing[t].get(key)) {
                 return Ok(v.clone());
             }
-        }
-        let tx = self.kv.db.begin_read().map_err(store_err)?;
-        let t = tx.open_table(table(self.id)).map_err(store_err)?;
-        Ok(t.get(key)
+            o.snapshot.clone()
+        };
+        Ok(snapshot[t]
+            .get(key)
             .map_err(store_err)?
             .map(|v| Bytes::from(v.value())))
     }
@@ -227,19 +247,18 @@ impl Tree {
     pub fn range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>, rev: bool) -> Result<Iter, PidError> {
         // The overlay first, then redb: a checkpoint that finishes in between leaves its
         // writes in redb *and* in this copy, never in neither.
+        let t = self.id as usize;
         let mut overlay: Writes = Writes::new();
-        {
+        let snapshot = {
             let o = self.kv.read();
-            let t = self.id as usize;
             for layer in [&o.flushing[t], &o.pending[t]] {
                 for (k, v) in layer.range::<[u8], _>((lo, hi)) {
                     overlay.insert(k.clone(), v.clone());
                 }
             }
-        }
-        let tx = self.kv.db.begin_read().map_err(store_err)?;
-        let t = tx.open_table(table(self.id)).map_err(store_err)?;
-        let disk = t.range::<&[u8]>((lo, hi)).map_err(store_err)?;
+            o.snapshot.clone()
+        };
+        let disk = snapshot[t].range::<&[u8]>((lo, hi)).map_err(store_err)?;
         let disk: DiskEntries = if rev {
             Box::new(disk.rev().map(owned))
         } else {
@@ -280,16 +299,15 @@ impl Tree {
 
     /// Entries in the tree (walks the overlay; redb keeps the count of what it holds).
     pub fn len(&self) -> Result<u64, PidError> {
-        let tx = self.kv.db.begin_read().map_err(store_err)?;
-        let t = tx.open_table(table(self.id)).map_err(store_err)?;
-        let mut n = t.len().map_err(store_err)? as i64;
-        let newest: Writes = {
+        let i = self.id as usize;
+        let (newest, snapshot): (Writes, _) = {
             let o = self.kv.read();
-            let i = self.id as usize;
             let mut m = o.flushing[i].clone();
             m.extend(o.pending[i].iter().map(|(k, v)| (k.clone(), v.clone())));
-            m
+            (m, o.snapshot.clone())
         };
+        let t = &snapshot[i];
+        let mut n = t.len().map_err(store_err)? as i64;
         for (k, v) in newest {
             let on_disk = t.get(&*k).map_err(store_err)?.is_some();
             n += v.is_some() as i64 - on_disk as i64;

@@ -79,7 +79,7 @@ impl Store {
         let key = key(app, host, serial);
         self.journal.write(|r| {
             if !self.machine_tokens.contains_key(&key)? {
-                self.wrote(r, &self.machine_tokens, &key, Some(&bytes));
+                self.machine_tokens.set(r, &key, Some(&bytes));
                 return Ok(());
             }
             Err(PidError::AlreadyExists(format!(
@@ -96,7 +96,7 @@ impl Store {
         self.journal.write(|r| {
             let removed = self.machine_tokens.contains_key(&key)?;
             if removed {
-                self.wrote(r, &self.machine_tokens, &key, None);
+                self.machine_tokens.set(r, &key, None);
             }
             Ok(removed)
         })

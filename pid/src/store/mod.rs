@@ -5,7 +5,6 @@
 //! were read, so two logins racing with the same OTP cannot both advance from the same counter.
 
 mod audit_log;
-mod cache;
 mod flusher;
 mod journal;
 mod kv;
@@ -13,7 +12,6 @@ pub mod machines;
 mod migrate;
 pub mod records;
 
-use cache::ReadCache;
 pub use flusher::Flusher;
 use journal::{Journal, Record, TreeId};
 use kv::{Bytes, Kv, Tree};
@@ -31,9 +29,6 @@ use std::sync::Arc;
 pub const SCHEMA_VERSION: u16 = 1;
 const SCHEMA_KEY: &[u8] = b"schema";
 const TOKEN_COUNT_KEY: &[u8] = b"token_count";
-/// Entries per read cache (tokens, user index, user-id bindings): all of a 10,000-user host's,
-/// a few MiB; beyond that a cache starts over when full (see `cache`).
-const READ_CACHE_ENTRIES: usize = 32 * 1024;
 
 /// A user's recent login outcomes, newest last, for privacyIDEA's `auth_max_fail` /
 /// `auth_max_success` (which count audit entries; a per-user record answers the same question
@@ -103,10 +98,6 @@ pub struct Store {
     /// MachineToken assignments (see `machines`).
     machine_tokens: Tree,
     audit: Arc<audit_log::AuditLog>,
-    /// Read caches of `tokens`, `user_tokens` and `user_ids`, kept by `wrote`.
-    token_cache: ReadCache,
-    index_cache: ReadCache,
-    user_id_cache: ReadCache,
     /// Every write to any of the store's trees goes through it (see `journal`): it orders
     /// them and makes them durable at the next group commit.
     journal: Arc<Journal>,
@@ -199,9 +190,6 @@ impl Store {
             auth_history: kv.tree(TreeId::AuthHistory),
             user_ids: kv.tree(TreeId::UserIds),
             machine_tokens: kv.tree(TreeId::MachineTokens),
-            token_cache: ReadCache::new(READ_CACHE_ENTRIES),
-            index_cache: ReadCache::new(READ_CACHE_ENTRIES),
-            user_id_cache: ReadCache::new(READ_CACHE_ENTRIES),
             path,
             flusher: Flusher::spawn(
                 kv,
@@ -228,8 +216,8 @@ impl Store {
     }
 
     pub fn get_token(&self, serial: &str) -> Result<Option<Versioned>, PidError> {
-        self.token_cache
-            .get(&self.tokens, serial.as_bytes())?
+        self.tokens
+            .get(serial.as_bytes())?
             .map(decode_token)
             .transpose()
     }
@@ -253,7 +241,7 @@ impl Store {
     }
 
     pub fn serials_of(&self, owner: &Owner) -> Result<Vec<String>, PidError> {
-        match self.index_cache.get(&self.user_tokens, &user_key(owner))? {
+        match self.user_tokens.get(&user_key(owner))? {
             Some(raw) => Ok(decode_value(&raw)?),
             None => Ok(Vec::new()),
         }
@@ -261,7 +249,7 @@ impl Store {
 
     /// The id of the person this user's tokens belong to, if recorded.
     pub fn bound_user_id(&self, owner: &Owner) -> Result<Option<String>, PidError> {
-        match self.user_id_cache.get(&self.user_ids, &user_key(owner))? {
+        match self.user_ids.get(&user_key(owner))? {
             Some(raw) => Ok(Some(String::from_utf8_lossy(&raw).into_owned())),
             None => Ok(None),
         }
@@ -271,7 +259,7 @@ impl Store {
     pub fn bind_user_id(&self, owner: &Owner, id: &str) -> Result<(), PidError> {
         let key = user_key(owner);
         self.journal.write(|r| {
-            self.wrote(r, &self.user_ids, &key, Some(id.as_bytes()));
+            self.user_ids.set(r, &key, Some(id.as_bytes()));
             Ok(())
         })
     }
@@ -304,7 +292,7 @@ impl Store {
                 .unwrap_or_default();
             h.add(at, success, keep);
             let bytes = encode_value(&h)?;
-            self.wrote(r, &self.auth_history, &key, Some(&bytes));
+            self.auth_history.set(r, &key, Some(&bytes));
             Ok(())
         })
     }
@@ -325,7 +313,7 @@ impl Store {
                 Some(owner) => Some(self.index_with(owner, &rec.serial, true)?),
                 None => None,
             };
-            self.wrote(r, &self.tokens, rec.serial.as_bytes(), Some(&bytes));
+            self.tokens.set(r, rec.serial.as_bytes(), Some(&bytes));
             if let (Some(owner), Some(serials)) = (&rec.owner, index) {
                 self.write_index(r, owner, serials.as_deref());
             }
@@ -351,15 +339,13 @@ impl Store {
                 let key = old.rec.serial.as_bytes();
                 let now = self.tokens.get(key)?;
                 if now.as_deref() != Some(&*old.raw) {
-                    // Another writer came first. Refresh the cache with what the store
-                    // holds, so the retry reads it (should the cache ever disagree with the
-                    // store, a conflict heals it instead of repeating).
-                    self.token_cache.store(key, now.as_deref());
+                    // Another writer came first; the caller reads again and retries.
                     return Ok(Swap::Conflict);
                 }
             }
             for ((old, new), bytes) in changes.iter().zip(&encoded) {
-                self.wrote(r, &self.tokens, old.rec.serial.as_bytes(), bytes.as_deref());
+                self.tokens
+                    .set(r, old.rec.serial.as_bytes(), bytes.as_deref());
                 let new_owner = new.and_then(|n| n.owner.as_ref());
                 if old.rec.owner.as_ref() != new_owner {
                     if let Some(o) = &old.rec.owner {
@@ -477,21 +463,7 @@ impl Store {
     }
 
     fn write_index(&self, r: &mut Record<'_>, owner: &Owner, serials: Option<&[u8]>) {
-        self.wrote(r, &self.user_tokens, &user_key(owner), serials);
-    }
-
-    /// Write `key` = `value` (or delete it) in `tree`: into the journal record, the overlay
-    /// and the tree's read cache. Every store write goes through here inside `journal.write`,
-    /// which is what keeps the caches coherent (see `cache`).
-    fn wrote(&self, r: &mut Record<'_>, tree: &Tree, key: &[u8], value: Option<&[u8]>) {
-        tree.set(r, key, value);
-        let cache = match tree.id() {
-            TreeId::Tokens => &self.token_cache,
-            TreeId::UserTokens => &self.index_cache,
-            TreeId::UserIds => &self.user_id_cache,
-            TreeId::Meta | TreeId::AuthHistory | TreeId::MachineTokens | TreeId::Audit => return,
-        };
-        cache.store(key, value);
+        self.user_tokens.set(r, &user_key(owner), serials);
     }
 
     /// Tokens in the store.
@@ -603,13 +575,13 @@ mod tests {
     }
 
     #[test]
-    fn a_conflict_makes_the_next_read_see_what_the_store_holds() {
+    fn a_swap_from_a_read_another_writer_overtook_conflicts_and_changes_nothing() {
         let (_dir, store, rec) = store_with_token("T2");
-        let cached = store.get_token("T2").unwrap().unwrap();
-        // A write that bypassed the cache (which no code path does): the cache is now stale.
-        let mut behind = rec.clone();
-        behind.count = 9;
-        let bytes = encode_value(&behind).unwrap();
+        let read = store.get_token("T2").unwrap().unwrap();
+        // Another writer's update between this read and the swap below.
+        let mut overtaking = rec.clone();
+        overtaking.count = 9;
+        let bytes = encode_value(&overtaking).unwrap();
         store
             .journal
             .write(|r| {
@@ -617,18 +589,18 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        assert_eq!(store.get_token("T2").unwrap().unwrap().rec.count, 0);
-        let mut next = cached.rec.clone();
+        assert_eq!(store.get_token("T2").unwrap().unwrap().rec.count, 9);
+        let mut next = read.rec.clone();
         next.count = 1;
         assert_eq!(
-            store.swap_tokens(&[(&cached, Some(&next))]).unwrap(),
+            store.swap_tokens(&[(&read, Some(&next))]).unwrap(),
             Swap::Conflict
         );
         assert_eq!(store.get_token("T2").unwrap().unwrap().rec.count, 9);
     }
 
     #[test]
-    fn deleting_a_token_empties_the_cached_user_index_and_token() {
+    fn deleting_a_token_empties_the_user_index_and_the_token() {
         let (_dir, store, rec) = store_with_token("T3");
         let owner = rec.owner.clone().unwrap();
         let v = store.get_token("T3").unwrap().unwrap();
