@@ -30,6 +30,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub tokens: TokenDefaults,
     pub store: StoreConfig,
+    /// How long the audit trail is kept.
+    pub audit: AuditConfig,
     /// The mail server e-mail tokens send their codes through.
     pub smtp: SmtpConfig,
     /// The gateway SMS tokens send their codes through.
@@ -426,6 +428,18 @@ impl SshConfig {
     }
 }
 
+/// `[audit]`: retention of the audit trail in the store.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Entries older than this many days are deleted (checked every minute); 0 keeps them all,
+    /// as privacyIDEA does. A login adds ~200 bytes.
+    pub keep_days: u32,
+}
+
+/// The longest `audit.keep_days` that is not "forever": a hundred years.
+pub const MAX_AUDIT_KEEP_DAYS: u32 = 36_500;
+
 /// The token store (redb).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -491,6 +505,7 @@ impl Default for Config {
             yubico: YubicoConfig::default(),
             ssh: SshConfig::default(),
             store: StoreConfig::default(),
+            audit: AuditConfig::default(),
             resolvers: BTreeMap::new(),
             realms: BTreeMap::new(),
             policies: Vec::new(),
@@ -670,6 +685,12 @@ impl Config {
                  (0 switches the cache off)"
             ));
         }
+        if self.audit.keep_days > MAX_AUDIT_KEEP_DAYS {
+            return Err(format!(
+                "audit.keep_days must be at most {MAX_AUDIT_KEEP_DAYS} (0 keeps the audit trail \
+                 forever)"
+            ));
+        }
         if !(1..=65_536).contains(&self.store.cache_mib) {
             return Err("store.cache_mib must be between 1 and 65536".into());
         }
@@ -828,6 +849,7 @@ mod tests {
             "[tokens]\nmaxfail = 0",
             "[argon2]\nparallelism = 0",
             "[argon2]\nverified_pin_cache_secs = 3601",
+            "[audit]\nkeep_days = 36501",
             "socket = \"relative.sock\"",
             "version = 2",
             "log_level = \"loud[\"",

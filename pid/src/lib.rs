@@ -101,6 +101,11 @@ pub struct State {
     userstore_slots: tokio::sync::Semaphore,
 }
 
+/// Audit records deleted per store write when pruning (a record holds one group commit's entries).
+const AUDIT_PRUNE_STEP: usize = 1000;
+/// How often the audit trail is checked against `audit.keep_days`.
+const AUDIT_PRUNE_EVERY: Duration = Duration::from_secs(60);
+
 /// How many user-store password checks run at once (see `State::userstore_slots`).
 const USERSTORE_CHECKS_AT_ONCE: usize = 16;
 
@@ -267,6 +272,29 @@ impl State {
             .map_err(|_| PidError::Internal("argon2 slots closed".into()))
     }
 
+    /// Delete the audit records older than `audit.keep_days` (nothing if it is 0), in steps
+    /// that hold the store's write lock only briefly. Returns how many records went.
+    pub async fn prune_audit(self: &Arc<Self>) -> Result<usize, PidError> {
+        let keep_days = self.live().config.audit.keep_days;
+        if keep_days == 0 {
+            return Ok(0);
+        }
+        let before = self.clock.now() - i64::from(keep_days) * 86_400;
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut pruned = 0;
+            loop {
+                let n = state.store.prune_audit(before, AUDIT_PRUNE_STEP)?;
+                pruned += n;
+                if n < AUDIT_PRUNE_STEP {
+                    return Ok(pruned);
+                }
+            }
+        })
+        .await
+        .map_err(|e| PidError::Internal(format!("audit pruning task failed: {e}")))?
+    }
+
     /// A token without a PIN matches only an empty PIN part (privacyIDEA `check_pin`).
     pub async fn verify_pin(&self, stored: Option<&str>, pin: &str) -> Result<bool, PidError> {
         let Some(phc) = stored else {
@@ -321,12 +349,32 @@ pub async fn run_daemon(config: Config, config_path: std::path::PathBuf) -> Resu
         tokens = state.store.count_tokens(),
         "pid {} ready", env!("CARGO_PKG_VERSION")
     );
+    let retention = tokio::spawn(audit_retention(state.clone()));
     server::run(listener, state.clone(), signals(state.clone(), config_path)).await;
+    retention.abort();
     let flushed = state.store.durable().await;
     let _ = std::fs::remove_file(&socket);
     flushed?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Apply `audit.keep_days` every minute (a reload takes effect at the next round).
+async fn audit_retention(state: Arc<State>) {
+    let mut every = tokio::time::interval(AUDIT_PRUNE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match state.prune_audit().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                records = n,
+                keep_days = state.live().config.audit.keep_days,
+                "deleted audit records past audit.keep_days"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot prune the audit trail"),
+        }
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT; reloads the configuration on SIGHUP.

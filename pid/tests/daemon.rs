@@ -1214,6 +1214,40 @@ fn a_pin_argon2_accepted_is_remembered_only_when_switched_on_and_only_for_that_p
 }
 
 #[test]
+fn audit_records_past_keep_days_are_deleted_and_newer_ones_stay() {
+    const T0: i64 = 1_111_111_109;
+    let d = Daemon::start_with("[audit]\nkeep_days = 1\n", T0);
+    d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    assert!(accepted(&d.login("root", HOTP[0])));
+    assert_eq!(
+        d.rt.block_on(d.state.prune_audit()).unwrap(),
+        0,
+        "nothing is a day old yet"
+    );
+    d.clock.advance(2 * 86_400);
+    assert!(accepted(&d.login("root", HOTP[1])));
+    assert!(d.rt.block_on(d.state.prune_audit()).unwrap() > 0);
+    let left = d.audit();
+    assert!(
+        left.iter().all(|e| e.time >= T0 + 2 * 86_400),
+        "entries from two days ago are gone: {left:?}"
+    );
+    assert!(left.iter().any(|e| e.action == "auth" && e.success));
+}
+
+#[test]
+fn with_keep_days_0_the_audit_trail_is_kept_forever() {
+    let d = Daemon::start();
+    d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    assert!(accepted(&d.login("root", HOTP[0])));
+    let before = d.audit().len();
+    d.clock.advance(100 * 365 * 86_400);
+    assert!(accepted(&d.login("root", HOTP[1])));
+    assert_eq!(d.rt.block_on(d.state.prune_audit()).unwrap(), 0);
+    assert!(d.audit().len() > before);
+}
+
+#[test]
 fn with_several_tokens_only_the_pin_matching_one_is_charged() {
     let d = Daemon::start();
     let a = d.enroll(TokenType::Hotp, "root", KEY20, Some("1111"), 6);

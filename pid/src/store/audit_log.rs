@@ -71,6 +71,43 @@ impl AuditLog {
         })
     }
 
+    /// Delete the oldest records whose entries are all older than `before` (Unix seconds), at
+    /// most `max_records` of them; returns how many went. The newest record always stays: the
+    /// next sequence number is read from it at start-up, so numbers never repeat. Durable with
+    /// the next group commit.
+    pub fn prune(
+        &self,
+        journal: &Journal,
+        before: i64,
+        max_records: usize,
+    ) -> Result<usize, PidError> {
+        let mut expired = Vec::new();
+        let mut records = self.tree.iter()?.peekable();
+        while let Some(item) = records.next() {
+            if expired.len() >= max_records || records.peek().is_none() {
+                break;
+            }
+            let (key, raw) = item?;
+            let batch: Vec<AuditEntry> = decode_value(&raw)?;
+            // Records are in sequence order, and times follow it but for clock steps: stop at
+            // the first record with anything to keep rather than search past it.
+            if batch.iter().any(|e| e.time >= before) {
+                break;
+            }
+            expired.push(key);
+        }
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        journal.write(|r| {
+            for key in &expired {
+                self.tree.set(r, key, None);
+            }
+            Ok(())
+        })?;
+        Ok(expired.len())
+    }
+
     /// Entries newest first with `seq < before`, at most `limit` of those `keep` accepts.
     pub fn page(
         &self,
@@ -114,9 +151,13 @@ mod tests {
     use std::sync::Arc;
 
     fn entry(msg: &str) -> AuditEntry {
+        entry_at(msg, 0)
+    }
+
+    fn entry_at(msg: &str, time: i64) -> AuditEntry {
         AuditEntry {
             seq: 0,
-            time: 0,
+            time,
             caller_uid: 0,
             caller_pid: 0,
             action: "auth".into(),
@@ -162,6 +203,51 @@ mod tests {
             log.append(entry("after")),
             36,
             "sequence continues after reopening"
+        );
+    }
+
+    #[test]
+    fn pruning_drops_whole_old_records_in_bounded_steps_and_keeps_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = Arc::new(Kv::open(&dir.path().join("t.redb"), 1).unwrap());
+        let log = AuditLog::open(kv.tree(TreeId::Audit)).unwrap();
+        let journal = Journal::new();
+        // Records at times 100..=104, then one mixing 105 and 200, then one at 300.
+        for t in 100..105 {
+            log.append(entry_at("old", t));
+            log.write_pending(&journal).unwrap();
+        }
+        log.append(entry_at("old", 105));
+        log.append(entry_at("new", 200));
+        log.write_pending(&journal).unwrap();
+        log.append(entry_at("new", 300));
+        log.write_pending(&journal).unwrap();
+        let all = |log: &AuditLog| log.page(None, 100, |_| true).unwrap().0;
+        assert_eq!(all(&log).len(), 8);
+
+        assert_eq!(
+            log.prune(&journal, 150, 3).unwrap(),
+            3,
+            "at most 3 per step"
+        );
+        assert_eq!(log.prune(&journal, 150, 3).unwrap(), 2);
+        assert_eq!(
+            log.prune(&journal, 150, 3).unwrap(),
+            0,
+            "a record with an entry to keep stays whole"
+        );
+        let left: Vec<i64> = all(&log).iter().map(|e| e.time).collect();
+        assert_eq!(left, [300, 200, 105]);
+
+        assert_eq!(log.prune(&journal, i64::MAX, 100).unwrap(), 1);
+        assert_eq!(all(&log).len(), 1, "the newest record always stays");
+        kv.checkpoint(&journal).unwrap();
+        drop(log);
+        let log = AuditLog::open(kv.tree(TreeId::Audit)).unwrap();
+        assert_eq!(
+            log.append(entry("after")),
+            9,
+            "sequence numbers never repeat"
         );
     }
 }

@@ -485,6 +485,12 @@ impl Store {
     ) -> Result<(Vec<AuditEntry>, Option<u64>), PidError> {
         self.audit.page(before, limit, keep)
     }
+
+    /// Delete audit records older than `before` (Unix seconds), at most `max_records` of them
+    /// (see `AuditLog::prune`). Returns how many went.
+    pub fn prune_audit(&self, before: i64, max_records: usize) -> Result<usize, PidError> {
+        self.audit.prune(&self.journal, before, max_records)
+    }
 }
 
 fn decode_token(raw: Bytes) -> Result<Versioned, PidError> {
