@@ -407,6 +407,69 @@ mod tests {
     }
 
     #[test]
+    fn readers_racing_checkpoints_never_see_an_older_value_or_none() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (_d, kv, j) = kv();
+        let j = Arc::new(j);
+        let t = kv.tree(TreeId::Tokens);
+        let put = |n: u64| {
+            j.write(|r| {
+                t.set(r, b"k", Some(&n.to_be_bytes()));
+                Ok(())
+            })
+            .unwrap()
+        };
+        put(0);
+        let done = Arc::new(AtomicBool::new(false));
+        let checkpoints = {
+            let (kv, j, done) = (kv.clone(), j.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !done.load(Ordering::Relaxed) {
+                    kv.checkpoint(&j).unwrap();
+                    n += 1;
+                }
+                n
+            })
+        };
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (t, done) = (kv.tree(TreeId::Tokens), done.clone());
+                std::thread::spawn(move || {
+                    let mut seen = 0u64;
+                    while !done.load(Ordering::Relaxed) {
+                        let point = t.get(b"k").unwrap().expect("the key vanished");
+                        let scanned = t.scan_prefix(b"k").unwrap().next().unwrap().unwrap().1;
+                        for v in [point, scanned] {
+                            let v = u64::from_be_bytes((*v).try_into().unwrap());
+                            assert!(v >= seen, "read {v} after {seen}");
+                            seen = v;
+                        }
+                    }
+                })
+            })
+            .collect();
+        // Paced, so that the key is often in no overlay layer and readers go to the snapshot.
+        for n in 1..=500 {
+            put(n);
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        done.store(true, Ordering::Relaxed);
+        for r in readers {
+            r.join().unwrap();
+        }
+        assert!(
+            checkpoints.join().unwrap() > 1,
+            "checkpoints ran during the reads"
+        );
+        assert_eq!(
+            t.get(b"k").unwrap().as_deref(),
+            Some(&500u64.to_be_bytes()[..])
+        );
+    }
+
+    #[test]
     fn reads_and_scans_see_the_overlay_over_redb_before_and_after_a_checkpoint() {
         let (_d, kv, j) = kv();
         let t = kv.tree(TreeId::Tokens);
