@@ -75,9 +75,14 @@ struct Args {
     /// the code with AuthBegin (one round trip, like `use_first_pass`).
     #[arg(long)]
     conversation: bool,
-    /// Connect anew for every login, as pam_pi does inside sshd/sudo (implies --blocking).
+    /// Connect anew for every login, as pam_pi does inside sshd/sudo (implies --blocking). The
+    /// latency then includes the connect.
     #[arg(long)]
     reconnect: bool,
+    /// Each client pauses this long between logins (implies --blocking): with one client, the
+    /// daemon is idle between logins, as on a host where people log in now and then.
+    #[arg(long, value_name = "MS")]
+    pause_ms: Option<f64>,
     /// One blocked thread per client instead of poll loops. Costs the load generator two
     /// thread wake-ups per login, taken from the cores the daemon is measured on.
     #[arg(long)]
@@ -199,6 +204,9 @@ fn run(args: Args) -> Result<(), String> {
     }
     let users = args.users.max(1);
     let clients = args.clients.max(1).min(users);
+    if let Some(ms) = args.pause_ms {
+        println!("pibench: each client pauses {ms} ms between logins");
+    }
     println!(
         "pibench: {} users, {:?}{}, {} clients, {:.1} s, wrong share {:.2}, {}{}",
         users,
@@ -214,7 +222,7 @@ fn run(args: Args) -> Result<(), String> {
         },
         if args.reconnect {
             ", new connection per login, a blocked thread per client".to_string()
-        } else if args.blocking {
+        } else if args.blocking || args.pause_ms.is_some() {
             ", a blocked thread per client".to_string()
         } else {
             format!(
@@ -683,6 +691,10 @@ fn client_loop<T: Target>(
         let send_wrong = (rng % 10_000) as f64 / 10_000.0 < args.wrong_share;
         let otp = if send_wrong { wrong(&otp) } else { otp };
         let pass = if args.pin { format!("1234{otp}") } else { otp };
+        if let Some(ms) = args.pause_ms {
+            std::thread::sleep(Duration::from_secs_f64(ms / 1000.0));
+        }
+        let mut begin = Instant::now();
         if args.reconnect {
             conn = None;
         }
@@ -690,7 +702,9 @@ fn client_loop<T: Target>(
             Some(c) => c,
             None => conn.insert(target.connect()?),
         };
-        let begin = Instant::now();
+        if !args.reconnect {
+            begin = Instant::now();
+        }
         let ok = target.login(c, &login_name(u.index), &pass)?;
         res.lat_us
             .push(begin.elapsed().as_micros().min(u32::MAX as u128) as u32);
@@ -804,7 +818,7 @@ fn bench_pid(args: &Args, users: u32, clients: u32) -> Result<Summary, String> {
         socket: daemon.socket.clone(),
         conversation: args.conversation,
     };
-    let (results, secs) = if args.blocking || args.reconnect {
+    let (results, secs) = if args.blocking || args.reconnect || args.pause_ms.is_some() {
         drive(args, &target, users, clients, &counters, args.duration)?
     } else {
         polled::drive(
