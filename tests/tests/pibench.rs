@@ -68,3 +68,37 @@ fn blocking_clients_count_the_same_way() {
     assert!(rejected > 0.0);
     assert_eq!(unexpected, 0);
 }
+
+#[test]
+fn paused_reconnecting_clients_count_the_same_way() {
+    let (accepted, _, unexpected) = run(&[
+        "--type",
+        "hotp",
+        "--conversation",
+        "--reconnect",
+        "--pause-ms",
+        "2",
+    ]);
+    assert!(accepted > 0.0);
+    assert_eq!(unexpected, 0);
+}
+
+#[test]
+fn a_reused_store_of_another_token_type_is_refused_not_counted_as_unexpected() {
+    let dir = tempfile::tempdir().unwrap();
+    let workdir = dir.path().to_str().unwrap();
+    let (accepted, _, _) = run(&["--type", "hotp", "--workdir", workdir]);
+    assert!(accepted > 0.0);
+    let out = Command::new(bins::pibench())
+        .args(["--users", "40", "--clients", "4", "--duration", "0.5"])
+        .args(["--type", "totp", "--workdir", workdir])
+        .output()
+        .expect("pibench starts");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{all}");
+    assert!(all.contains("use another --workdir"), "{all}");
+}

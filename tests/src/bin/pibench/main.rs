@@ -202,6 +202,12 @@ fn run(args: Args) -> Result<(), String> {
     if !(0.0..=1.0).contains(&args.wrong_share) {
         return Err("--wrong-share must be between 0 and 1".into());
     }
+    if args
+        .pause_ms
+        .is_some_and(|ms| !(0.0..=60_000.0).contains(&ms))
+    {
+        return Err("--pause-ms must be between 0 and 60000".into());
+    }
     let users = args.users.max(1);
     let clients = args.clients.max(1).min(users);
     if let Some(ms) = args.pause_ms {
