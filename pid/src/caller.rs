@@ -10,7 +10,8 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Resolve admin rights once per connection. Blocking (NSS): call from `spawn_blocking`.
+    /// Resolve admin rights once per connection. Blocking (NSS) unless `uid` is 0 (root is an
+    /// administrator without a lookup): for anyone else, call from `spawn_blocking`.
     pub fn identify(uid: u32, gid: u32, pid: i32, admin_group: &str) -> Caller {
         let is_admin = uid == 0 || in_group(uid, gid, admin_group);
         Caller {

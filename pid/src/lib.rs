@@ -350,7 +350,16 @@ pub async fn run_daemon(config: Config, config_path: std::path::PathBuf) -> Resu
         "pid {} ready", env!("CARGO_PKG_VERSION")
     );
     let retention = tokio::spawn(audit_retention(state.clone()));
-    server::run(listener, state.clone(), signals(state.clone(), config_path)).await;
+    // The accept loop runs as a task, not on the thread that called `block_on`: a connection is
+    // then accepted and served on the same worker thread, one thread wake fewer per login.
+    let server = tokio::spawn(server::run(
+        listener,
+        state.clone(),
+        signals(state.clone(), config_path),
+    ));
+    if let Err(e) = server.await {
+        tracing::error!(error = %e, "the accept loop failed");
+    }
     retention.abort();
     let flushed = state.store.durable().await;
     let _ = std::fs::remove_file(&socket);
