@@ -10,8 +10,8 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Resolve admin rights once per connection. Blocking (NSS) unless `uid` is 0 (root is an
-    /// administrator without a lookup): for anyone else, call from `spawn_blocking`.
+    /// Resolve admin rights once per connection. Blocking (NSS): unless `identify_at_once`
+    /// answers, call from `spawn_blocking`.
     pub fn identify(uid: u32, gid: u32, pid: i32, admin_group: &str) -> Caller {
         let is_admin = uid == 0 || in_group(uid, gid, admin_group);
         Caller {
@@ -20,6 +20,12 @@ impl Caller {
             pid,
             is_admin,
         }
+    }
+
+    /// The caller, when that needs no group lookup: root (an administrator by definition; every
+    /// PAM login comes from a root process: sshd, sudo, su) or no `admin_group` configured.
+    pub fn identify_at_once(uid: u32, gid: u32, pid: i32, admin_group: &str) -> Option<Caller> {
+        (uid == 0 || admin_group.is_empty()).then(|| Caller::identify(uid, gid, pid, admin_group))
     }
 }
 
@@ -47,4 +53,22 @@ pub fn in_group(uid: u32, gid: u32, group: &str) -> bool {
     nix::unistd::getgrouplist(&name, Gid::from_raw(gid))
         .map(|groups| groups.contains(&group.gid))
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_callers_whose_rights_need_no_group_lookup_are_identified_at_once() {
+        let root = Caller::identify_at_once(0, 0, 1, "pi-admin").unwrap();
+        assert!(root.is_admin);
+        let nobody = Caller::identify_at_once(65534, 65534, 2, "").unwrap();
+        assert!(!nobody.is_admin, "without an admin group only root administers");
+        assert_eq!(
+            Caller::identify_at_once(65534, 65534, 3, "pi-admin"),
+            None,
+            "group membership comes from NSS, off the executor"
+        );
+    }
 }

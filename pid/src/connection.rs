@@ -28,17 +28,17 @@ pub async fn serve(state: Arc<State>, stream: UnixStream) {
     };
     let (uid, gid, pid) = (cred.uid(), cred.gid(), cred.pid().unwrap_or(0));
     let admin_group = state.live().config.admin_group.clone();
-    // Root is an administrator without a group lookup, so its connections (every PAM login:
-    // sshd, sudo, su run the module as root) skip the blocking pool; anyone else's group
-    // membership comes from NSS, which may block on LDAP.
-    let caller = if uid == 0 {
-        Caller::identify(uid, gid, pid, &admin_group)
-    } else {
-        match tokio::task::spawn_blocking(move || Caller::identify(uid, gid, pid, &admin_group))
-            .await
-        {
-            Ok(c) => c,
-            Err(_) => return,
+    // A group lookup goes through NSS, which may block on LDAP: on the blocking pool, and only
+    // when needed (a thread hop per connection is a visible part of a PAM login).
+    let caller = match Caller::identify_at_once(uid, gid, pid, &admin_group) {
+        Some(c) => c,
+        None => {
+            match tokio::task::spawn_blocking(move || Caller::identify(uid, gid, pid, &admin_group))
+                .await
+            {
+                Ok(c) => c,
+                Err(_) => return,
+            }
         }
     };
     tracing::debug!(uid, pid, admin = caller.is_admin, "connection");
