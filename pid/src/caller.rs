@@ -64,7 +64,10 @@ mod tests {
         let root = Caller::identify_at_once(0, 0, 1, "pi-admin").unwrap();
         assert!(root.is_admin);
         let nobody = Caller::identify_at_once(65534, 65534, 2, "").unwrap();
-        assert!(!nobody.is_admin, "without an admin group only root administers");
+        assert!(
+            !nobody.is_admin,
+            "without an admin group only root administers"
+        );
         assert_eq!(
             Caller::identify_at_once(65534, 65534, 3, "pi-admin"),
             None,
