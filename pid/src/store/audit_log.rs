@@ -172,12 +172,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn entries_page_newest_first_across_batches_and_survive_reopening() {
+    /// An audit log on a fresh store, with the journal its writes go through.
+    fn fresh_log() -> (tempfile::TempDir, Arc<Kv>, AuditLog, Journal) {
         let dir = tempfile::tempdir().unwrap();
         let kv = Arc::new(Kv::open(&dir.path().join("t.redb"), 1).unwrap());
         let log = AuditLog::open(kv.tree(TreeId::Audit)).unwrap();
-        let journal = Journal::new();
+        (dir, kv, log, Journal::new())
+    }
+
+    #[test]
+    fn entries_page_newest_first_across_batches_and_survive_reopening() {
+        let (_dir, kv, log, journal) = fresh_log();
         for batch in 0..5 {
             for i in 0..7 {
                 log.append(entry(&format!("{batch}-{i}")));
@@ -208,10 +213,7 @@ mod tests {
 
     #[test]
     fn pruning_drops_whole_old_records_in_bounded_steps_and_keeps_the_newest() {
-        let dir = tempfile::tempdir().unwrap();
-        let kv = Arc::new(Kv::open(&dir.path().join("t.redb"), 1).unwrap());
-        let log = AuditLog::open(kv.tree(TreeId::Audit)).unwrap();
-        let journal = Journal::new();
+        let (_dir, kv, log, journal) = fresh_log();
         // Records at times 100..=104, then one mixing 105 and 200, then one at 300.
         for t in 100..105 {
             log.append(entry_at("old", t));

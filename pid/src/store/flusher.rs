@@ -28,11 +28,11 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// ...or as soon as the current journal file reaches this size, which bounds the replay at
 /// start-up after a crash.
 const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
-/// How much nicer than the daemon the checkpoint thread runs. A checkpoint is background work (at a million tokens,
-/// ~60 ms of CPU every 500 ms under load) competing for the same cores as the logins that wait
-/// on the commit; at normal priority it preempts them and shows in their tail latency. Nice 10
-/// still gives it about a tenth of a busy core, and a checkpoint that falls behind only makes
-/// the next one bigger (the journal keeps everything).
+/// How much nicer than the daemon the checkpoint thread runs. A checkpoint is background work
+/// (at a million tokens, ~60 ms of CPU every 500 ms under load) competing for the same cores as
+/// the logins that wait on the commit; at normal priority it preempts them and shows in their
+/// tail latency. Nice 10 still gives it about a tenth of a busy core, and a checkpoint that
+/// falls behind only makes the next one bigger (the journal keeps everything).
 pub(super) const CHECKPOINT_NICER_BY: i32 = 10;
 
 type Waiter = oneshot::Sender<Result<(), String>>;
