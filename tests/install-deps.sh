@@ -17,7 +17,8 @@ if [ "${1:-}" = "--always" ]; then
 fi
 
 packages=(
-    gcc libc6-dev            # the linker rustc drives
+    gcc libc6-dev            # the linker rustc drives (gcc brings libgcc_eh.a, linked into pam_pi)
+    binutils                 # readelf: the test of what libpam_pi.so needs and exports
     libpam0g-dev             # libpam.so for pam_pi (pamsm links -lpam)
     libclang-dev             # pam-client (pid runs a PAM service for user-store passwords) generates its libpam bindings with bindgen
     pamtester                # a real PAM application for the tests
