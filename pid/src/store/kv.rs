@@ -136,8 +136,9 @@ impl Kv {
     }
 
     /// Make every write made so far durable in redb, then forget it from the overlay. Only the
-    /// checkpoint thread (and start-up, before it runs) calls this.
-    pub fn checkpoint(&self, journal: &Journal) -> Result<(), PidError> {
+    /// checkpoint thread (and start-up, before it runs) calls this. Returns how many writes it
+    /// made (0: nothing was owed).
+    pub fn checkpoint(&self, journal: &Journal) -> Result<usize, PidError> {
         let batch = journal.hold(|| {
             let mut o = self.write();
             let taken = std::mem::replace(&mut o.pending, empty());
@@ -154,7 +155,7 @@ impl Kv {
             o.flushing.clone()
         });
         if batch.iter().all(BTreeMap::is_empty) {
-            return Ok(());
+            return Ok(0);
         }
         let started = std::time::Instant::now();
         let mut tx = self.db.begin_write().map_err(store_err)?;
@@ -189,7 +190,7 @@ impl Kv {
             o.flushing = Arc::new(empty());
         }
         o.snapshot = committed;
-        Ok(())
+        Ok(batch.iter().map(BTreeMap::len).sum())
     }
 }
 
