@@ -13,7 +13,7 @@ pub fn disable_core_dumps() {
 /// Why: a checkpoint of a bulk import or of a journal replay frees tens of MiB (the overlay,
 /// redb's copies of the pages it changed) in small blocks, and glibc returns freed memory only
 /// from the top of each arena; the rest stays in the daemon's RSS until it restarts (a
-/// million-token `pictl import`: 118-125 MiB afterwards, 64-74 MiB once trimmed).
+/// million-token `pictl import`: 126 MiB afterwards, 64 MiB once trimmed).
 /// `malloc_trim(0)` also releases the whole free pages inside the arenas. It walks malloc's
 /// free lists with each arena locked in turn (7.6 ms after that import), so callers run it once
 /// a burst is over, not after every step of it. Elsewhere than glibc it does nothing.

@@ -37,7 +37,7 @@ pub(super) const CHECKPOINT_NICER_BY: i32 = 10;
 /// A checkpoint of at least this many writes is part of a burst (a bulk import, a replay,
 /// logins by the thousand per second). Its transient memory (the overlay, and redb's copies of
 /// every page it changes: up to 4 KiB per write in a big store) is freed afterwards but kept by
-/// malloc: a million-token `pictl import` left pid at 118-125 MiB instead of 64-74. Once the burst is
+/// malloc: a million-token `pictl import` left pid at 126 MiB instead of 64. Once the burst is
 /// over that heap is handed back to the system (`sys::release_freed_memory`).
 const BURST_CHECKPOINT_WRITES: usize = 4096;
 /// A burst is over when the next checkpoint is smaller, or when none comes for this long.
