@@ -166,6 +166,11 @@ impl State {
             })
             .collect();
         *self.live.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(live);
+        // The old realms' indexes (unless a request still holds them) and the new ones' load
+        // buffers are free now, but malloc would keep them: a million-user flatfile left pid at
+        // 64 MiB after three reloads instead of 38.
+        drop(old);
+        sys::release_freed_memory();
         Ok(warnings)
     }
 

@@ -141,7 +141,11 @@ impl FlatFile {
                 path.display()
             )));
         }
-        let mut rows: Vec<(&str, u32, u32)> = Vec::new();
+        // One row per user: (where the line, and so the login, starts; the login's length;
+        // the uid). Offsets instead of `&str` and the exact count up front keep the transient
+        // memory of a million-user file at 12 MB instead of up to 48 MB while the vector grew.
+        let mut rows: Vec<(u32, u32, u32)> =
+            Vec::with_capacity(text.bytes().filter(|&b| b == b'\n').count() + 1);
         let mut hashes = false;
         let mut offset = 0usize;
         for (i, raw) in text.split_inclusive('\n').enumerate() {
@@ -175,31 +179,32 @@ impl FlatFile {
                 }
                 _ => hashes = true,
             }
-            // `text.len()` fits u32 (checked above), so every offset does.
-            rows.push((login, uid, start as u32));
+            // `text.len()` fits u32 (checked above), so every offset and length does.
+            rows.push((start as u32, login.len() as u32, uid));
         }
-        rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        if let Some(w) = rows.windows(2).find(|w| w[0].0 == w[1].0) {
+        let login = |&(start, len, _): &(u32, u32, u32)| &text[start as usize..][..len as usize];
+        rows.sort_unstable_by(|a, b| login(a).cmp(login(b)));
+        if let Some(w) = rows.windows(2).find(|w| login(&w[0]) == login(&w[1])) {
             return Err(PidError::Config(format!(
                 "{}: user {:?} appears twice",
                 path.display(),
-                w[0].0
+                login(&w[0])
             )));
         }
         if hashes {
             warn_if_world_readable(path);
         }
-        let total: usize = rows.iter().map(|r| r.0.len()).sum();
+        let total: usize = rows.iter().map(|r| r.1 as usize).sum();
         let mut names = String::with_capacity(total);
         let mut ends = Vec::with_capacity(rows.len());
         let mut uids = Vec::with_capacity(rows.len());
         let mut lines = Vec::with_capacity(rows.len());
-        for (login, uid, line) in rows {
-            names.push_str(login);
+        for row in &rows {
+            names.push_str(login(row));
             // `total` <= `text.len()`, which fits u32.
             ends.push(names.len() as u32);
-            uids.push(uid);
-            lines.push(line);
+            uids.push(row.2);
+            lines.push(row.0);
         }
         Ok(FlatFile {
             path: path.to_path_buf(),
@@ -406,6 +411,18 @@ mod tests {
         assert_eq!(f.find("zoe"), Some(1002));
         assert_eq!(f.find("carol"), None);
         assert_eq!(f.find(""), None);
+    }
+
+    #[test]
+    fn a_user_listed_twice_is_refused_by_name() {
+        let (_d, p) =
+            write("bob:x:1:1::/:/\nalice:x:2:2::/:/\ncarol:x:3:3::/:/\nalice:x:4:4::/:/\n");
+        let msg = FlatFile::load(&p).err().unwrap().to_string();
+        assert!(msg.contains("\"alice\" appears twice"), "{msg}");
+        // A name that is a prefix of another is a different user.
+        let (_d, p) = write("al:x:1:1::/:/\nalice:x:2:2::/:/\n");
+        let f = FlatFile::load(&p).unwrap();
+        assert_eq!((f.find("al"), f.find("alice")), (Some(1), Some(2)));
     }
 
     #[test]
