@@ -24,7 +24,8 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// Longest line a password check reads at a recorded offset; passwd lines are far shorter.
+/// Longest line a load accepts and a password check reads at a recorded offset; passwd lines
+/// are far shorter.
 const MAX_LINE: usize = 64 * 1024;
 
 pub struct FlatFile {
@@ -160,7 +161,11 @@ impl FlatFile {
         let mut offset = 0u64;
         for number in 1.. {
             raw.clear();
-            let read = reader.read_until(b'\n', &mut raw).map_err(cannot_read)?;
+            // At most one byte past the longest line allowed, so a file without line ends
+            // cannot make pid hold all of it.
+            let read = std::io::Read::take(&mut reader, MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut raw)
+                .map_err(cannot_read)?;
             if read == 0 {
                 break;
             }
@@ -168,6 +173,9 @@ impl FlatFile {
             offset += read as u64;
             let bad =
                 |what: &str| PidError::Config(format!("{}, line {number}: {what}", path.display()));
+            if raw.len() > MAX_LINE {
+                return Err(bad("longer than 64 KiB; is this a passwd-format file?"));
+            }
             let line = std::str::from_utf8(&raw)
                 .map_err(|_| bad("not UTF-8 text"))?
                 .trim_end();
@@ -443,11 +451,18 @@ mod tests {
     }
 
     #[test]
-    fn a_line_that_is_not_utf8_is_named_and_nothing_loads() {
+    fn a_line_that_is_not_utf8_or_too_long_is_named_and_nothing_loads() {
         let (_d, p) = write("");
         std::fs::write(&p, b"ok:x:1:1::/:/\r\nb\xffd:x:2:2::/:/\nlast:x:3:3::/:/").unwrap();
         let msg = FlatFile::load(&p).err().unwrap().to_string();
         assert!(msg.contains("line 2: not UTF-8"), "{msg}");
+        std::fs::write(
+            &p,
+            [b"ok:x:1:1::/:/\n".as_slice(), &[b'a'; MAX_LINE + 1]].concat(),
+        )
+        .unwrap();
+        let msg = FlatFile::load(&p).err().unwrap().to_string();
+        assert!(msg.contains("line 2: longer than 64 KiB"), "{msg}");
         // CRLF line ends and a last line without one are fine.
         std::fs::write(&p, b"ok:x:1:1::/:/\r\nlast:x:3:3::/:/").unwrap();
         let f = FlatFile::load(&p).unwrap();
