@@ -379,12 +379,15 @@ pub fn open(
     }
     let seq = files.last().map(|(s, _)| s + 1).unwrap_or(1);
     let file = next_file(dir, seq)?;
-    prepare_for_writes(dir, seq).map_err(|e| {
-        PidError::Startup(format!(
-            "cannot extend the journal in {}: {e}",
+    if let Err(e) = prepare_for_writes(dir, seq) {
+        // Only speed is lost: the journal appends as it would without the extension. A full
+        // disk must not keep pid (and every login) down.
+        tracing::warn!(
+            "cannot extend the journal files in {} ({e}); commits are slower until a \
+             checkpoint recycles a file. Is the disk full?",
             dir.display()
-        ))
-    })?;
+        );
+    }
     Ok((
         Journal::new(),
         JournalFile {
