@@ -220,17 +220,18 @@ impl FlatFile {
         if hashes {
             warn_if_world_readable(path);
         }
+        // The names first, so that `logins` is gone before the other columns are allocated
+        // (a reload builds all this while the old index still serves).
         let mut names = String::with_capacity(logins.len());
         let mut ends = Vec::with_capacity(rows.len());
-        let mut uids = Vec::with_capacity(rows.len());
-        let mut lines = Vec::with_capacity(rows.len());
         for row in &rows {
             names.push_str(login(row));
             // `names` ends up as long as `logins`, which fits u32.
             ends.push(names.len() as u32);
-            uids.push(row.2);
-            lines.push(row.3);
         }
+        drop(logins);
+        let uids = rows.iter().map(|r| r.2).collect();
+        let lines = rows.iter().map(|r| r.3).collect();
         Ok(FlatFile {
             path: path.to_path_buf(),
             names,
