@@ -108,6 +108,13 @@ struct Args {
     only_privacyidea: bool,
 }
 
+impl Args {
+    /// One blocked thread per client: asked for, or implied by --reconnect and --pause-ms.
+    fn blocked_threads(&self) -> bool {
+        self.blocking || self.reconnect || self.pause_ms.is_some()
+    }
+}
+
 fn main() {
     let args = Args::parse();
     if let Err(e) = run(args) {
@@ -228,7 +235,7 @@ fn run(args: Args) -> Result<(), String> {
         },
         if args.reconnect {
             ", new connection per login, a blocked thread per client".to_string()
-        } else if args.blocking || args.pause_ms.is_some() {
+        } else if args.blocked_threads() {
             ", a blocked thread per client".to_string()
         } else {
             format!(
@@ -700,7 +707,7 @@ fn client_loop<T: Target>(
         if let Some(ms) = args.pause_ms {
             std::thread::sleep(Duration::from_secs_f64(ms / 1000.0));
         }
-        let mut begin = Instant::now();
+        let connect_started = Instant::now();
         if args.reconnect {
             conn = None;
         }
@@ -708,9 +715,12 @@ fn client_loop<T: Target>(
             Some(c) => c,
             None => conn.insert(target.connect()?),
         };
-        if !args.reconnect {
-            begin = Instant::now();
-        }
+        // With --reconnect the connect is part of the login, as under PAM.
+        let begin = if args.reconnect {
+            connect_started
+        } else {
+            Instant::now()
+        };
         let ok = target.login(c, &login_name(u.index), &pass)?;
         res.lat_us
             .push(begin.elapsed().as_micros().min(u32::MAX as u128) as u32);
@@ -824,7 +834,7 @@ fn bench_pid(args: &Args, users: u32, clients: u32) -> Result<Summary, String> {
         socket: daemon.socket.clone(),
         conversation: args.conversation,
     };
-    let (results, secs) = if args.blocking || args.reconnect || args.pause_ms.is_some() {
+    let (results, secs) = if args.blocked_threads() {
         drive(args, &target, users, clients, &counters, args.duration)?
     } else {
         polled::drive(
