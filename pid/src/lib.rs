@@ -183,18 +183,21 @@ impl State {
         self.idle_timeout()
     }
 
-    /// Find a user in its realm's resolvers, off the executor (NSS may block on LDAP).
+    /// Find a user in its realm's resolvers: on the worker when they can tell without blocking,
+    /// otherwise off the executor (NSS may block on LDAP). On an idle host the trip to the
+    /// blocking pool and back is two wake-ups across CPUs, most of a PAM login's first round trip.
     pub async fn lookup_user(
         &self,
         login: &str,
         realm: &str,
     ) -> Result<Option<users::ResolvedUser>, PidError> {
         let live = self.live();
-        if !live.realms.lookup_may_block(realm) {
-            return live.realms.lookup(login, realm);
+        if let Some(known) = live.realms.lookup_without_blocking(login, realm)? {
+            return Ok(known);
         }
         let (login, realm) = (login.to_owned(), realm.to_owned());
-        tokio::task::spawn_blocking(move || live.realms.lookup(&login, &realm))
+        let now = self.clock.now();
+        tokio::task::spawn_blocking(move || live.realms.lookup(&login, &realm, now))
             .await
             .map_err(|e| PidError::Internal(format!("user lookup task failed: {e}")))?
     }

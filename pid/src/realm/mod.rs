@@ -8,6 +8,7 @@
 //! `passwd` through a PAM service of the administrator's choosing, `flatfile` against the crypt
 //! hash in the file, `ldap` by binding as the user.
 
+pub mod etc_passwd;
 pub mod flatfile;
 pub mod ldap;
 pub mod pam_service;
@@ -16,6 +17,7 @@ use crate::config::{Config, ResolverType};
 use crate::error::PidError;
 use crate::store::Owner;
 use crate::users::ResolvedUser;
+use etc_passwd::EtcPasswd;
 use flatfile::FlatFile;
 use ldap::LdapResolver;
 use protocol::Secret;
@@ -26,6 +28,8 @@ pub enum Resolver {
     /// The host's accounts; passwords are checked by running this PAM service.
     Passwd {
         pam_service: String,
+        /// /etc/passwd as NSS's `files` source reads it, for lookups that need no NSS.
+        etc_passwd: EtcPasswd,
     },
     Flatfile(FlatFile),
     Ldap(Box<LdapResolver>),
@@ -43,7 +47,30 @@ pub struct Found {
     pub user_id: String,
 }
 
+impl Found {
+    fn host_account(uid: u32) -> Found {
+        Found {
+            host_uid: Some(uid),
+            user_id: format!("uid {uid}"),
+        }
+    }
+
+    fn flatfile_user(uid: u32) -> Found {
+        Found {
+            host_uid: None,
+            user_id: format!("uid {uid}"),
+        }
+    }
+}
+
 impl Resolver {
+    fn passwd(pam_service: String) -> Resolver {
+        Resolver::Passwd {
+            pam_service,
+            etc_passwd: EtcPasswd::system(),
+        }
+    }
+
     fn build(name: &str, r: &crate::config::ResolverConfig) -> Result<Resolver, PidError> {
         Ok(match r.kind {
             ResolverType::Passwd => {
@@ -61,7 +88,7 @@ impl Resolver {
                     }
                     Err(problem) => tracing::warn!("resolvers.{name}: {}", problem.message()),
                 }
-                Resolver::Passwd { pam_service }
+                Resolver::passwd(pam_service)
             }
             ResolverType::Flatfile => {
                 let path = r.file.as_ref().ok_or_else(|| {
@@ -75,22 +102,21 @@ impl Resolver {
         })
     }
 
-    /// The login's entry, if this resolver knows it. May block (NSS, LDAP): see `may_block`.
-    fn find(&self, login: &str) -> Result<Option<Found>, PidError> {
+    /// The login's entry, if this resolver knows it; `now` in Unix seconds. May block (NSS,
+    /// LDAP): see `find_without_blocking`.
+    fn find(&self, login: &str, now: i64) -> Result<Option<Found>, PidError> {
         match self {
-            Resolver::Passwd { .. } => match nix::unistd::User::from_name(login) {
-                Ok(u) => Ok(u.map(|u| Found {
-                    host_uid: Some(u.uid.as_raw()),
-                    user_id: format!("uid {}", u.uid.as_raw()),
-                })),
-                Err(e) => Err(PidError::UserStore(format!(
-                    "NSS lookup of {login:?} failed: {e}"
-                ))),
-            },
-            Resolver::Flatfile(f) => Ok(f.find(login).map(|uid| Found {
-                host_uid: None,
-                user_id: format!("uid {uid}"),
-            })),
+            Resolver::Passwd { etc_passwd, .. } => {
+                // Off the executor already: the place to re-read /etc/passwd if it changed.
+                etc_passwd.refresh(now);
+                match nix::unistd::User::from_name(login) {
+                    Ok(u) => Ok(u.map(|u| Found::host_account(u.uid.as_raw()))),
+                    Err(e) => Err(PidError::UserStore(format!(
+                        "NSS lookup of {login:?} failed: {e}"
+                    ))),
+                }
+            }
+            Resolver::Flatfile(f) => Ok(f.find(login).map(Found::flatfile_user)),
             Resolver::Ldap(l) => Ok(l.find(login)?.map(|id| Found {
                 host_uid: None,
                 user_id: id,
@@ -103,7 +129,7 @@ impl Resolver {
     /// closed). Blocking: call off the executor.
     fn check_password(&self, login: &str, password: &Secret) -> Result<bool, PidError> {
         match self {
-            Resolver::Passwd { pam_service } => {
+            Resolver::Passwd { pam_service, .. } => {
                 pam_service::check_password(pam_service, login, password)
             }
             Resolver::Flatfile(f) => f.check_password(login, password),
@@ -111,9 +137,17 @@ impl Resolver {
         }
     }
 
-    /// NSS may talk to LDAP or SSSD and block, LDAP does; a flatfile is in memory.
-    fn may_block(&self) -> bool {
-        !matches!(self, Resolver::Flatfile(_))
+    /// What `find` would return, when that is known without blocking: NSS may talk to LDAP or
+    /// SSSD and block (unless /etc/passwd answers, see `etc_passwd`), LDAP does, a flatfile is
+    /// in memory. `None`: only `find` can tell.
+    fn find_without_blocking(&self, login: &str) -> Option<Option<Found>> {
+        match self {
+            Resolver::Passwd { etc_passwd, .. } => etc_passwd
+                .known_uid(login)
+                .map(|uid| Some(Found::host_account(uid))),
+            Resolver::Flatfile(f) => Some(f.find(login).map(Found::flatfile_user)),
+            Resolver::Ldap(_) => None,
+        }
     }
 }
 
@@ -135,11 +169,10 @@ impl Realms {
         }
         let mut realms = BTreeMap::new();
         if config.realms.is_empty() {
-            let passwd = resolvers.get(IMPLICIT_PASSWD).cloned().unwrap_or_else(|| {
-                Arc::new(Resolver::Passwd {
-                    pam_service: DEFAULT_PAM_SERVICE.to_owned(),
-                })
-            });
+            let passwd = resolvers
+                .get(IMPLICIT_PASSWD)
+                .cloned()
+                .unwrap_or_else(|| Arc::new(Resolver::passwd(DEFAULT_PAM_SERVICE.to_owned())));
             realms.insert(
                 config.default_realm.clone(),
                 vec![(IMPLICIT_PASSWD.to_owned(), passwd)],
@@ -180,30 +213,43 @@ impl Realms {
         (user, &self.default_realm)
     }
 
-    /// Whether looking a user up in `realm` may block (then it belongs off the executor).
-    pub fn lookup_may_block(&self, realm: &str) -> bool {
-        self.realms
-            .get(realm)
-            .is_some_and(|rs| rs.iter().any(|(_, r)| r.may_block()))
+    /// What `lookup` would return, when the realm's resolvers can tell without blocking (a
+    /// flatfile; a host account NSS would read from /etc/passwd). `Ok(None)`: only `lookup` can
+    /// tell, off the executor.
+    pub fn lookup_without_blocking(
+        &self,
+        login: &str,
+        realm: &str,
+    ) -> Result<Option<Option<ResolvedUser>>, PidError> {
+        crate::users::validate_login(login)?;
+        let Some(resolvers) = self.realms.get(realm) else {
+            return Ok(Some(None));
+        };
+        for (name, r) in resolvers {
+            match r.find_without_blocking(login) {
+                Some(Some(found)) => return Ok(Some(Some(resolved(realm, login, name, found)))),
+                Some(None) => continue,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(None))
     }
 
-    /// Find the user in the realm's resolvers, in order. May block: see `lookup_may_block`.
-    pub fn lookup(&self, login: &str, realm: &str) -> Result<Option<ResolvedUser>, PidError> {
+    /// Find the user in the realm's resolvers, in order; `now` in Unix seconds. May block (NSS,
+    /// LDAP): call off the executor, after `lookup_without_blocking`.
+    pub fn lookup(
+        &self,
+        login: &str,
+        realm: &str,
+        now: i64,
+    ) -> Result<Option<ResolvedUser>, PidError> {
         crate::users::validate_login(login)?;
         let Some(resolvers) = self.realms.get(realm) else {
             return Ok(None);
         };
         for (name, r) in resolvers {
-            if let Some(found) = r.find(login)? {
-                return Ok(Some(ResolvedUser {
-                    owner: Owner {
-                        realm: realm.to_owned(),
-                        login: login.to_owned(),
-                    },
-                    host_uid: found.host_uid,
-                    user_id: found.user_id,
-                    resolver: name.clone(),
-                }));
+            if let Some(found) = r.find(login, now)? {
+                return Ok(Some(resolved(realm, login, name, found)));
             }
         }
         Ok(None)
@@ -226,9 +272,23 @@ impl Realms {
     }
 }
 
+fn resolved(realm: &str, login: &str, resolver: &str, found: Found) -> ResolvedUser {
+    ResolvedUser {
+        owner: Owner {
+            realm: realm.to_owned(),
+            login: login.to_owned(),
+        },
+        host_uid: found.host_uid,
+        user_id: found.user_id,
+        resolver: resolver.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NOW: i64 = 1_800_000_000;
 
     fn realms(extra: &str) -> (tempfile::TempDir, Realms) {
         let dir = tempfile::tempdir().unwrap();
@@ -246,10 +306,13 @@ mod tests {
     #[test]
     fn without_realms_the_default_realm_holds_host_accounts() {
         let r = Realms::load(&Config::default()).unwrap();
-        let root = r.lookup("root", "default").unwrap().unwrap();
+        let root = r.lookup("root", "default", NOW).unwrap().unwrap();
         assert_eq!(root.host_uid, Some(0));
-        assert!(r.lookup("no-such-user-pi", "default").unwrap().is_none());
-        assert!(r.lookup("root", "elsewhere").unwrap().is_none());
+        assert!(r
+            .lookup("no-such-user-pi", "default", NOW)
+            .unwrap()
+            .is_none());
+        assert!(r.lookup("root", "elsewhere", NOW).unwrap().is_none());
     }
 
     #[test]
@@ -257,15 +320,72 @@ mod tests {
         let (_d, r) = realms(
             "[realms.default]\nresolvers = [\"local\", \"people\"]\n[realms.ext]\nresolvers = [\"people\", \"local\"]\n",
         );
-        let root = r.lookup("root", "default").unwrap().unwrap();
+        let root = r.lookup("root", "default", NOW).unwrap().unwrap();
         assert_eq!((root.host_uid, root.resolver.as_str()), (Some(0), "local"));
-        let root_ext = r.lookup("root", "ext").unwrap().unwrap();
+        let root_ext = r.lookup("root", "ext", NOW).unwrap().unwrap();
         assert_eq!(
             (root_ext.host_uid, root_ext.resolver.as_str()),
             (None, "people")
         );
-        let alice = r.lookup("alice", "default").unwrap().unwrap();
+        let alice = r.lookup("alice", "default", NOW).unwrap().unwrap();
         assert_eq!(alice.host_uid, None);
+    }
+
+    #[test]
+    fn lookups_that_cannot_block_are_answered_on_the_worker_and_the_rest_are_left_to_nss() {
+        let (dir, mut r) = realms(
+            "[realms.default]\nresolvers = [\"local\"]\n[realms.flat]\nresolvers = [\"people\"]\n",
+        );
+        std::fs::write(dir.path().join("nsswitch.conf"), "passwd: files ldap\n").unwrap();
+        std::fs::write(dir.path().join("passwd"), "carol:x:1001:1001::/:/\n").unwrap();
+        let etc_passwd = EtcPasswd::at(dir.path().join("nsswitch.conf"), dir.path().join("passwd"));
+        let local = Arc::new(Resolver::Passwd {
+            pam_service: DEFAULT_PAM_SERVICE.to_owned(),
+            etc_passwd,
+        });
+        let people = r.realms["flat"][0].1.clone();
+        r.realms.insert(
+            "hosts".into(),
+            vec![
+                ("local".into(), local.clone()),
+                ("people".into(), people.clone()),
+            ],
+        );
+        r.realms.insert(
+            "mixed".into(),
+            vec![("people".into(), people), ("local".into(), local.clone())],
+        );
+        let quick = |login: &str, realm: &str| r.lookup_without_blocking(login, realm).unwrap();
+
+        assert!(
+            quick("carol", "hosts").is_none(),
+            "nothing parsed yet: NSS decides"
+        );
+        let Resolver::Passwd { etc_passwd, .. } = &*local else {
+            unreachable!()
+        };
+        etc_passwd.refresh(crate::clock::Clock::now(&crate::clock::SystemClock) + 10);
+        let carol = quick("carol", "hosts").unwrap().unwrap();
+        assert_eq!(
+            (
+                carol.host_uid,
+                carol.user_id.as_str(),
+                carol.resolver.as_str()
+            ),
+            (Some(1001), "uid 1001", "local")
+        );
+        let alice = quick("alice", "mixed").unwrap().unwrap();
+        assert_eq!((alice.host_uid, alice.resolver.as_str()), (None, "people"));
+        assert!(
+            quick("nobody-here", "mixed").is_none(),
+            "not in the flatfile nor /etc/passwd: LDAP behind NSS may know it"
+        );
+        assert!(
+            matches!(quick("nobody-here", "flat"), Some(None)),
+            "a flatfile knows"
+        );
+        assert!(matches!(quick("carol", "no-such-realm"), Some(None)));
+        assert!(r.lookup_without_blocking("a/b", "hosts").is_err());
     }
 
     #[test]
