@@ -4,10 +4,12 @@
 //! that only root can read; the AAD binds each ciphertext to its token serial and field, so a
 //! ciphertext copied into another record does not decrypt. PINs are argon2id PHC strings.
 
+use crate::argon2_memory::Argon2Memory;
 use crate::config::Argon2Config;
 use crate::error::PidError;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
+use argon2::password_hash::{self, Output, ParamsString, PasswordHash, Salt, SaltString};
 use rand::RngCore;
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -146,6 +148,8 @@ pub struct PinHasher {
     params: argon2::Params,
     /// argon2 verifications so far (a cost metric: wrong OTPs must not add to it).
     verifications: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Working memory reused between hashes, wiped after each.
+    memory: std::sync::Arc<Argon2Memory>,
 }
 
 impl PinHasher {
@@ -155,39 +159,86 @@ impl PinHasher {
         Ok(PinHasher {
             params,
             verifications: Default::default(),
+            memory: Default::default(),
         })
     }
 
-    fn argon2(&self) -> argon2::Argon2<'static> {
-        argon2::Argon2::new(
+    pub fn hash(&self, pin: &str) -> Result<String, PidError> {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let params = self.params.clone();
+        self.hash_in_pooled_memory(
             argon2::Algorithm::Argon2id,
             argon2::Version::V0x13,
-            self.params.clone(),
+            params,
+            pin,
+            salt.as_salt(),
         )
-    }
-
-    pub fn hash(&self, pin: &str) -> Result<String, PidError> {
-        use argon2::password_hash::{PasswordHasher, SaltString};
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        self.argon2()
-            .hash_password(pin.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| PidError::Crypto(format!("cannot hash PIN: {e}")))
+        .map(|h| h.to_string())
+        .map_err(|e| PidError::Crypto(format!("cannot hash PIN: {e}")))
     }
 
     /// Verify against a stored PHC string; the parameters embedded in the string are used, so
-    /// PINs hashed under an older cost still verify. Constant time inside argon2.
+    /// PINs hashed under an older cost still verify. The hashes compare in constant time.
     pub fn verify(&self, pin: &str, phc: &str) -> bool {
-        use argon2::password_hash::{PasswordHash, PasswordVerifier};
         self.verifications
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match PasswordHash::new(phc) {
-            Ok(parsed) => self
-                .argon2()
-                .verify_password(pin.as_bytes(), &parsed)
-                .is_ok(),
-            Err(_) => false,
-        }
+        PasswordHash::new(phc).is_ok_and(|stored| self.matches(pin, &stored).unwrap_or(false))
+    }
+
+    /// What `PasswordVerifier::verify_password` does, with pooled memory.
+    fn matches(&self, pin: &str, stored: &PasswordHash<'_>) -> password_hash::Result<bool> {
+        let (Some(salt), Some(expected)) = (stored.salt, &stored.hash) else {
+            return Ok(false);
+        };
+        let algorithm = argon2::Algorithm::try_from(stored.algorithm)?;
+        let version = stored
+            .version
+            .map(argon2::Version::try_from)
+            .transpose()?
+            .unwrap_or_default();
+        let params = argon2::Params::try_from(stored)?;
+        let computed = self.hash_in_pooled_memory(algorithm, version, params, pin, salt)?;
+        // `Output`'s equality is constant time.
+        Ok(computed.hash.as_ref() == Some(expected))
+    }
+
+    /// What `PasswordHasher::hash_password` does, with the working memory leased from the pool
+    /// (wiped when the lease drops) instead of allocated for this hash.
+    fn hash_in_pooled_memory<'a>(
+        &self,
+        algorithm: argon2::Algorithm,
+        version: argon2::Version,
+        params: argon2::Params,
+        pin: &str,
+        salt: Salt<'a>,
+    ) -> password_hash::Result<PasswordHash<'a>> {
+        let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+        let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
+        let output_len = params
+            .output_len()
+            .unwrap_or(argon2::Params::DEFAULT_OUTPUT_LEN);
+        let mut memory = self.memory.take(params.block_count());
+        let argon2 = argon2::Argon2::new(algorithm, version, params.clone());
+        let hash = Output::init_with(output_len, |out| {
+            Ok(argon2.hash_password_into_with_memory(
+                pin.as_bytes(),
+                salt_bytes,
+                out,
+                &mut *memory,
+            )?)
+        })?;
+        Ok(PasswordHash {
+            algorithm: algorithm.ident(),
+            version: Some(version.into()),
+            params: ParamsString::try_from(&params)?,
+            salt: Some(salt),
+            hash: Some(hash),
+        })
+    }
+
+    /// Free the spare working memory if no PIN was hashed since the last call (every minute).
+    pub fn release_idle_memory(&self) -> usize {
+        self.memory.release_idle()
     }
 }
 
@@ -286,5 +337,63 @@ mod tests {
         assert!(h.verify("1234", &phc));
         assert!(!h.verify("1235", &phc));
         assert!(!h.verify("1234", "not a phc string"));
+    }
+
+    /// PHC strings from libargon2 (argon2-cffi 25.1, `argon2.low_level.hash_secret`); the first
+    /// is the reference implementation's own argon2id test vector. Their costs are above, equal
+    /// to and below the hasher's, so the pooled memory grows and is reused across them.
+    const LIBARGON2_PHCS: [(&str, &str); 3] = [
+        (
+            "password",
+            "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+        ),
+        (
+            "1234",
+            "$argon2id$v=19$m=256,t=3,p=2$cGktdGVzdC1zYWx0LTE2Yg$KglUdcNuze4A6A9nxCkmjtNMAkpyfdJV95m0RcSS1Lk",
+        ),
+        (
+            "äö pin",
+            "$argon2id$v=19$m=32,t=1,p=4$cGktdGVzdC1zYWx0LTE2Yg$CDXrt4lZe2CysevFboCEIQ",
+        ),
+    ];
+
+    fn small_hasher() -> PinHasher {
+        PinHasher::new(&Argon2Config {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+            verified_pin_cache_secs: 0,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn pins_hashed_by_libargon2_verify_whatever_their_cost() {
+        let h = small_hasher();
+        for _ in 0..2 {
+            for (pin, phc) in LIBARGON2_PHCS {
+                assert!(h.verify(pin, phc), "{phc}");
+                assert!(!h.verify(&format!("{pin}0"), phc), "{phc}");
+                assert!(!h.verify("", phc), "{phc}");
+            }
+        }
+        let tampered = LIBARGON2_PHCS[1].1.replace("t=3", "t=2");
+        assert!(
+            !h.verify("1234", &tampered),
+            "the cost is part of what is checked"
+        );
+    }
+
+    #[test]
+    fn pins_hashed_here_verify_with_the_argon2_crates_own_verifier() {
+        use argon2::password_hash::PasswordVerifier;
+        let h = small_hasher();
+        let phc = h.hash("4321").unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=256,t=1,p=1$"), "{phc}");
+        let parsed = PasswordHash::new(&phc).unwrap();
+        let crate_verifier = argon2::Argon2::default();
+        assert!(crate_verifier.verify_password(b"4321", &parsed).is_ok());
+        assert!(crate_verifier.verify_password(b"4322", &parsed).is_err());
+        assert_ne!(phc, h.hash("4321").unwrap(), "a new salt every time");
     }
 }

@@ -1,6 +1,7 @@
 //! pid: the pi daemon. It owns the token store, the token algorithms, the audit trail, and
 //! answers pam_pi and pictl on one Unix socket, authorising every request by the peer's uid.
 
+pub mod argon2_memory;
 pub mod audit;
 pub mod auth;
 pub mod authority;
@@ -103,8 +104,8 @@ pub struct State {
 
 /// Audit records deleted per store write when pruning (a record holds one group commit's entries).
 const AUDIT_PRUNE_STEP: usize = 1000;
-/// How often the audit trail is checked against `audit.keep_days`.
-const AUDIT_PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// How often the audit trail is checked against `audit.keep_days`, and idle argon2 memory freed.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
 
 /// How many user-store password checks run at once (see `State::userstore_slots`).
 const USERSTORE_CHECKS_AT_ONCE: usize = 16;
@@ -357,7 +358,7 @@ pub async fn run_daemon(config: Config, config_path: std::path::PathBuf) -> Resu
         tokens = state.store.count_tokens(),
         "pid {} ready", env!("CARGO_PKG_VERSION")
     );
-    let retention = tokio::spawn(audit_retention(state.clone()));
+    let housekeeping_task = tokio::spawn(housekeeping(state.clone()));
     // The accept loop runs as a task, not on the thread that called `block_on`: a connection is
     // then accepted and served on the same worker thread, one thread wake fewer per login.
     let server = tokio::spawn(server::run(
@@ -368,7 +369,7 @@ pub async fn run_daemon(config: Config, config_path: std::path::PathBuf) -> Resu
     if let Err(e) = server.await {
         tracing::error!(error = %e, "the accept loop failed");
     }
-    retention.abort();
+    housekeeping_task.abort();
     let flushed = state.store.durable().await;
     let _ = std::fs::remove_file(&socket);
     flushed?;
@@ -376,12 +377,16 @@ pub async fn run_daemon(config: Config, config_path: std::path::PathBuf) -> Resu
     Ok(())
 }
 
-/// Apply `audit.keep_days` every minute (a reload takes effect at the next round).
-async fn audit_retention(state: Arc<State>) {
-    let mut every = tokio::time::interval(AUDIT_PRUNE_EVERY);
+/// Every minute: free argon2's spare working memory if no PIN was checked in the last minute,
+/// and apply `audit.keep_days` (a reload takes effect at the next round).
+async fn housekeeping(state: Arc<State>) {
+    let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
+        // Freeing tens of MiB and trimming the heap takes milliseconds: not on a worker.
+        let pins = state.pins.clone();
+        let _ = tokio::task::spawn_blocking(move || pins.release_idle_memory()).await;
         match state.prune_audit().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
