@@ -68,7 +68,10 @@ struct Args {
     /// Seconds of load per target.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
-    /// Share of logins sent with a wrong OTP (0.0 – 1.0).
+    /// Share of logins sent with a wrong OTP (0.0 – 1.0): the right one with every digit
+    /// changed. About one in 100,000 of those is the code of another counter in the HOTP
+    /// look-ahead window (TOTP: another time step in the window), is rightly accepted and
+    /// counts in `unexp`.
     #[arg(long, default_value_t = 0.0)]
     wrong_share: f64,
     /// Talk like pam_pi (AuthBegin, prompt, AuthContinue: two round trips) instead of passing
@@ -255,6 +258,16 @@ fn run(args: Args) -> Result<(), String> {
     println!("\n{HEADER}");
     for r in &rows {
         println!("{}", r.row());
+    }
+    for r in &rows {
+        // A handful is chance (see --wrong-share); more means the run measured something else.
+        if r.unexpected * 100 > r.accepted + r.rejected + r.unexpected {
+            eprintln!(
+                "pibench: {}: {} of the logins had the wrong outcome. Locked tokens? A \
+                 --wrong-share run raises every token's fail counter; use a fresh --workdir.",
+                r.target, r.unexpected
+            );
+        }
     }
     if rows.len() == 2 {
         let (a, b) = (&rows[0], &rows[1]);
