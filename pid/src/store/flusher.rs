@@ -288,9 +288,23 @@ impl Flusher {
             return None;
         }
         let mut committer = self.committer.try_lock().ok()?;
+        if committer.journal.queued_bytes() > SMALL_COMMIT {
+            return None;
+        }
         let started = Instant::now();
         let result = committer.commit();
         self.load.took(started.elapsed());
+        let checkpoint_due = committer.checkpoint_due();
+        drop(committer);
+        if checkpoint_due {
+            // The flusher starts checkpoints after its commits; with the commits made here it
+            // would wait for its idle timer, and the overlay (memory) and the journal would
+            // grow meanwhile: a bulk import through one pictl peaked at 269 MiB instead of
+            // 124. Wake it without waiting for it: it commits (nothing new) and checkpoints.
+            if let Some(tx) = &self.tx {
+                let _ = tx.send(oneshot::channel().0);
+            }
+        }
         Some(result.map_err(|e| PidError::Internal(format!("flush failed: {e}"))))
     }
 
@@ -352,8 +366,11 @@ struct CommitLoad {
     last_took: AtomicU64,
 }
 
-/// A lone caller commits on its own thread only if the last commit took less than this.
+/// A lone caller commits on its own thread only if the last commit took less than this...
 const FAST_COMMIT: Duration = Duration::from_millis(1);
+/// ...and if no more than this is queued (a login writes a few hundred bytes; a bulk import's
+/// batch, committed here, raised the import's peak memory by a fifth: 145 MiB instead of 122).
+const SMALL_COMMIT: usize = 64 * 1024;
 
 /// One caller counted in `CommitLoad::waiting` until dropped (also when `durable` is cancelled).
 struct Waiting<'a> {

@@ -195,6 +195,11 @@ impl Journal {
         f()
     }
 
+    /// Bytes of whole records waiting for the next commit.
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().complete
+    }
+
     /// Move the queued records into `into` (emptied first), leaving the queue empty.
     fn take(&self, into: &mut Vec<u8>) {
         into.clear();
