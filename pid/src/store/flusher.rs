@@ -1,9 +1,11 @@
 //! Group commit. "Durable before success": a counter advance must be on disk before `Accept` is
 //! sent, or a crash makes a spent OTP valid again. One fsync per request would cap throughput, so
-//! callers queue here and one thread commits the journal for all of them (see `journal`).
+//! callers queue here and one thread commits the journal for all of them (see `journal`). A
+//! caller that finds nobody else waiting commits on its own thread instead (a small commit, a
+//! fast disk): handing over to the flusher and being woken again would cost it two wake-ups.
 //!
-//! Invariant: a waiter is answered only by a commit that *started after* it queued, so every
-//! write it made before queueing is covered.
+//! Invariant: a waiter is answered only by a commit that *started after* it queued (or, alone,
+//! by the commit it ran itself), so every write it made before is covered.
 //!
 //! Checkpoints (the overlay written to redb in one durable transaction, then retiring the
 //! journal files it covers) run on a second thread so that a slow checkpoint never holds up a
