@@ -163,8 +163,8 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// Logins that overlap go through the flusher's group commit; one after a quiet moment commits
-/// on the thread that served it. Either way an accepted code is on disk before the answer:
+/// Logins that overlap go through the flusher's group commit; one alone after a quiet moment
+/// commits on the thread that served it. Either way an accepted code is on disk before the answer:
 /// a crash in the middle of such a mix must not bring any of them back.
 #[test]
 fn accepted_hotp_stays_spent_after_a_crash_when_logins_overlap() {
@@ -203,8 +203,9 @@ fn accepted_hotp_stays_spent_after_a_crash_when_logins_overlap() {
             });
         }
     });
-    // And the crash right after a login that came alone (committed on the serving thread).
-    std::thread::sleep(std::time::Duration::from_millis(5));
+    // And the crash right after a login that came alone, a while after the others (committed
+    // on the serving thread).
+    std::thread::sleep(std::time::Duration::from_millis(300));
     match login(&daemon, hotp(&keys[0], 10, 6)) {
         Response::AuthDone(Outcome::Accept { .. }) => {}
         other => panic!("a lone login: expected Accept, got {other:?}"),
