@@ -2,7 +2,7 @@
 //!
 //! Every PIN hash fills `argon2.memory_kib` of memory (19 MiB by default, 64 MiB at
 //! privacyIDEA's cost). Allocated per hash, it is faulted in and zeroed by the kernel each time;
-//! reused, two cores check 5–10% more PINs per second (docs/performance.md, ninth session).
+//! reused, two cores check 3–10% more PINs per second (docs/performance.md, ninth session).
 //!
 //! Threat: the blocks are derived from the PIN, the first ones by one Blake2b hash of the PIN
 //! and the salt, so blocks left in memory let whoever reads the daemon's memory test PIN
