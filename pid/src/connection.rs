@@ -16,6 +16,22 @@ use tokio_util::codec::Framed;
 #[derive(Default)]
 pub struct ConnState {
     pub sessions: Sessions,
+    /// A log line about the request being answered, written once the answer is sent: a write
+    /// to the log (journald's socket, a file) is nothing a login should wait for.
+    after_answer: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl ConnState {
+    /// Log `line` after the answer to the current request has been sent (or failed to send).
+    pub fn log_after_answer(&mut self, line: impl FnOnce() + Send + 'static) {
+        self.after_answer = Some(Box::new(line));
+    }
+
+    fn answered(&mut self) {
+        if let Some(line) = self.after_answer.take() {
+            line();
+        }
+    }
 }
 
 pub async fn serve(state: Arc<State>, stream: UnixStream) {
@@ -74,9 +90,32 @@ pub async fn serve(state: Arc<State>, stream: UnixStream) {
             }
         };
         let resp = dispatch(&state, &caller, &mut conn, req).await;
-        if let Err(e) = framed.send(resp).await {
+        let sent = framed.send(resp).await;
+        conn.answered();
+        if let Err(e) = sent {
             tracing::debug!(uid, error = %e, "could not answer; closing");
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_line_kept_for_after_the_answer_is_logged_once_and_not_before() {
+        let logged = Arc::new(AtomicUsize::new(0));
+        let mut conn = ConnState::default();
+        conn.answered();
+        let counter = logged.clone();
+        conn.log_after_answer(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        assert_eq!(logged.load(Ordering::SeqCst), 0, "not before the answer");
+        conn.answered();
+        conn.answered();
+        assert_eq!(logged.load(Ordering::SeqCst), 1, "once, for its own answer");
     }
 }

@@ -659,9 +659,14 @@ async fn finish(
         return open_session(state, conn, &login, Expect::ChallengeAnswer(again), &prompt)
             .unwrap_or_else(|e| error_response(&e));
     }
-    tracing::info!(
-        user = %user.owner.login, service = login.service, accepted = verdict.accepted, detail = %verdict.detail,
-        "authentication"
+    let (who, service, accepted, detail) = (
+        user.owner.login.clone(),
+        login.service.to_owned(),
+        verdict.accepted,
+        verdict.detail.clone(),
+    );
+    conn.log_after_answer(
+        move || tracing::info!(user = %who, service, accepted, detail = %detail, "authentication"),
     );
     if verdict.accepted {
         autosend(state, &live, &ctx, user, &verdict.serials).await;
