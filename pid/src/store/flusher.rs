@@ -110,8 +110,9 @@ struct Committer {
 }
 
 impl Committer {
-    /// Queue the audit entries and the token count, then write and sync the journal.
-    fn commit(&mut self) -> Result<(), PidError> {
+    /// Queue the audit entries and the token count, then write and sync the journal. Returns
+    /// whether anything was written.
+    fn commit(&mut self) -> Result<bool, PidError> {
         self.audit.write_pending(&self.journal)?;
         let count = self.token_count.load(Ordering::Relaxed);
         if self.saved_count != count {
@@ -124,7 +125,17 @@ impl Committer {
         }
         self.file
             .commit(&self.journal)
-            .map_err(|e| PidError::Internal(format!("cannot write the journal: {e}")))?;
+            .map_err(|e| PidError::Internal(format!("cannot write the journal: {e}")))
+    }
+
+    /// `commit`, noting in `load` how long it took when it wrote something: an empty commit
+    /// syncs nothing and says nothing about the disk.
+    fn commit_timed(&mut self, load: &CommitLoad) -> Result<(), PidError> {
+        let started = Instant::now();
+        let wrote = self.commit()?;
+        if wrote {
+            load.took(started.elapsed());
+        }
         Ok(())
     }
 
@@ -294,9 +305,7 @@ impl Flusher {
         if committer.journal.queued_bytes() > SMALL_COMMIT {
             return None;
         }
-        let started = Instant::now();
-        let result = committer.commit();
-        self.load.took(started.elapsed());
+        let result = committer.commit_timed(&self.load);
         let checkpoint_due = committer.checkpoint_due();
         drop(committer);
         if checkpoint_due {
@@ -346,9 +355,7 @@ fn flush_loop(committer: &Mutex<Committer>, load: &CommitLoad, rx: mpsc::Receive
             waiters.push(w);
         }
         let mut c = lock();
-        let started = Instant::now();
-        let result = c.commit().map_err(|e| e.to_string());
-        load.took(started.elapsed());
+        let result = c.commit_timed(load).map_err(|e| e.to_string());
         if let Err(e) = &result {
             tracing::error!(error = %e, "store commit failed");
         }
