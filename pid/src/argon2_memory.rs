@@ -12,7 +12,7 @@
 //! the pool or is freed; and spare buffers are freed when a minute passes without a PIN hash
 //! (`release_idle`), so an idle daemon does not hold them.
 
-use argon2::Block;
+use crate::argon2_hash::Block;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use zeroize::Zeroize;
@@ -40,7 +40,7 @@ impl Argon2Memory {
             Some(blocks) if blocks.len() >= block_count => blocks,
             // None spare, or a smaller one (a PIN hashed under a higher cost than the
             // configured one): a new buffer of the size needed; the small one (wiped) is freed.
-            _ => vec![Block::new(); block_count],
+            _ => vec![Block::ZERO; block_count],
         };
         Lease { pool: self, blocks }
     }
@@ -92,14 +92,12 @@ impl Drop for Lease<'_> {
 mod tests {
     use super::*;
 
-    fn block_of(byte: u64) -> Block {
-        let mut b = Block::new();
-        b.as_mut().fill(byte);
-        b
+    fn block_of(word: u64) -> Block {
+        Block([word; 128])
     }
 
     fn is_zero(b: &Block) -> bool {
-        b.as_ref().iter().all(|w| *w == 0)
+        b.0.iter().all(|w| *w == 0)
     }
 
     #[test]

@@ -203,7 +203,8 @@ impl PinHasher {
     }
 
     /// What `PasswordHasher::hash_password` does, with the working memory leased from the pool
-    /// (wiped when the lease drops) instead of allocated for this hash.
+    /// (wiped when the lease drops) instead of allocated for this hash, and the tag computed
+    /// with the lanes interleaved (argon2_hash.rs).
     fn hash_in_pooled_memory<'a>(
         &self,
         algorithm: argon2::Algorithm,
@@ -218,13 +219,15 @@ impl PinHasher {
             .output_len()
             .unwrap_or(argon2::Params::DEFAULT_OUTPUT_LEN);
         let mut memory = self.memory.take(params.block_count());
-        let argon2 = argon2::Argon2::new(algorithm, version, params.clone());
         let hash = Output::init_with(output_len, |out| {
-            Ok(argon2.hash_password_into_with_memory(
+            Ok(crate::argon2_hash::hash_into(
+                algorithm,
+                version,
+                &params,
                 pin.as_bytes(),
                 salt_bytes,
+                &mut memory,
                 out,
-                &mut *memory,
             )?)
         })?;
         Ok(PasswordHash {

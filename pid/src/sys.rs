@@ -1,5 +1,6 @@
-//! Process hardening and housekeeping. The only `unsafe` in the daemon is here: one call into
-//! glibc that nix and rustix do not wrap.
+//! Process hardening and housekeeping. Apart from argon2_hash.rs (CPU feature dispatch and
+//! prefetch hints), the only `unsafe` in the daemon is here: one call into glibc that nix and
+//! rustix do not wrap.
 
 /// Threat: a core dump of the daemon would contain decrypted OTP keys and PINs in transit.
 pub fn disable_core_dumps() {
