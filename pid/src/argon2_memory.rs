@@ -11,6 +11,10 @@
 //! there unwiped. Now every buffer is wiped as soon as its hash is done, before it goes back to
 //! the pool or is freed; and spare buffers are freed when a minute passes without a PIN hash
 //! (`release_idle`), so an idle daemon does not hold them.
+//!
+//! New buffers are advised onto transparent huge pages before their first write: argon2 reads
+//! them at pseudo-random places, and on 4 KiB pages nearly every such read also missed the TLB
+//! (+7–13% PIN logins/s, docs/performance.md, tenth session).
 
 use crate::argon2_hash::Block;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,7 +44,14 @@ impl Argon2Memory {
             Some(blocks) if blocks.len() >= block_count => blocks,
             // None spare, or a smaller one (a PIN hashed under a higher cost than the
             // configured one): a new buffer of the size needed; the small one (wiped) is freed.
-            _ => vec![Block::ZERO; block_count],
+            _ => {
+                // Advised before the first write faults the pages in: the kernel chooses the
+                // page size then.
+                let mut blocks = Vec::with_capacity(block_count);
+                crate::sys::prefer_huge_pages(blocks.spare_capacity_mut());
+                blocks.resize(block_count, Block::ZERO);
+                blocks
+            }
         };
         Lease { pool: self, blocks }
     }
@@ -124,6 +135,42 @@ mod tests {
         drop((a, b));
         assert!(pool.take(8).len() >= 8);
         assert!(pool.take(2).len() >= 2);
+    }
+
+    /// Huge pages spare most of the TLB misses of argon2's random reads (docs/performance.md,
+    /// tenth session: +13% PIN logins/s at privacyIDEA's cost).
+    #[test]
+    fn a_new_buffer_is_backed_by_huge_pages_unless_the_system_disables_them() {
+        let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+            .unwrap_or_default();
+        let pool = Argon2Memory::default();
+        // 40 MiB: above glibc's largest mmap threshold (32 MiB), so always a fresh mapping.
+        // Smaller buffers may come from malloc's heap, where pages already used stay small.
+        let lease = pool.take(40 * 1024);
+        let buffer = lease.as_ptr_range();
+        let buffer = buffer.start as usize..buffer.end as usize;
+        // The advice splits the mapping: sum over every mapping that overlaps the buffer.
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let (mut overlaps, mut huge_kib) = (false, 0u64);
+        for line in smaps.lines() {
+            let range = line.split_once(' ').and_then(|(r, _)| r.split_once('-'));
+            if let Some((Ok(from), Ok(to))) =
+                range.map(|(f, t)| (usize::from_str_radix(f, 16), usize::from_str_radix(t, 16)))
+            {
+                overlaps = from < buffer.end && buffer.start < to;
+            } else if let Some(kib) = line.strip_prefix("AnonHugePages:").filter(|_| overlaps) {
+                huge_kib += kib.trim().trim_end_matches(" kB").parse::<u64>().unwrap();
+            }
+        }
+        if thp.contains("[never]") {
+            assert_eq!(huge_kib, 0, "THP is off on this system");
+        } else {
+            // 40 MiB holds at least 19 whole 2 MiB pages wherever it starts.
+            assert!(
+                huge_kib >= 19 * 2048,
+                "{huge_kib} KiB on huge pages (THP: {thp})"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Process hardening and housekeeping. Apart from argon2_hash.rs (CPU feature dispatch and
-//! prefetch hints), the only `unsafe` in the daemon is here: one call into glibc that nix and
-//! rustix do not wrap.
+//! prefetch hints), the only `unsafe` in the daemon is here: two calls into glibc that nix
+//! and rustix (as configured) do not wrap.
 
 /// Threat: a core dump of the daemon would contain decrypted OTP keys and PINs in transit.
 pub fn disable_core_dumps() {
@@ -31,5 +31,39 @@ pub fn release_freed_memory() {
             took_us = started.elapsed().as_micros() as u64,
             "freed heap handed back to the system"
         );
+    }
+}
+
+/// Ask the kernel to back a big buffer with transparent huge pages (where the system's THP
+/// setting is `madvise`, as on Debian; with `always` it already does, with `never` it won't).
+///
+/// Why: argon2 reads its working memory (64 MiB at privacyIDEA's cost) at pseudo-random
+/// places; on 4 KiB pages nearly every such read also misses the TLB. Call it before the
+/// buffer is first written: the kernel picks the page size when it faults a page in.
+pub fn prefer_huge_pages<T>(buffer: &mut [T]) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE_PAGE: usize = 2 << 20;
+        let start = buffer.as_mut_ptr() as usize;
+        let end = start + std::mem::size_of_val(buffer);
+        let (first, last) = (start.next_multiple_of(HUGE_PAGE), end & !(HUGE_PAGE - 1));
+        if last > first {
+            // SAFETY: the range lies inside `buffer`, which is borrowed mutably here, and
+            // MADV_HUGEPAGE changes how the kernel backs those pages, never their contents.
+            #[allow(unsafe_code)]
+            let refused = unsafe {
+                libc::madvise(
+                    first as *mut libc::c_void,
+                    last - first,
+                    libc::MADV_HUGEPAGE,
+                )
+            } != 0;
+            if refused {
+                tracing::debug!(
+                    error = %std::io::Error::last_os_error(),
+                    "no transparent huge pages for the argon2 memory"
+                );
+            }
+        }
     }
 }
