@@ -42,6 +42,7 @@ pub(super) async fn import(
             batch.tokens.len()
         )));
     }
+    state.store.bulk_writes();
     let mut results = Vec::with_capacity(batch.tokens.len());
     let (mut enrolled, mut present, mut refused) = (0usize, 0usize, 0usize);
     for token in batch.tokens {

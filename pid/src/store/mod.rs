@@ -216,6 +216,12 @@ impl Store {
         &self.path
     }
 
+    /// A bulk writer (an import batch) is at work: the store checkpoints more often for a
+    /// while, so that its writes are not held in memory by the ten thousand.
+    pub fn bulk_writes(&self) {
+        self.flusher.bulk_writes();
+    }
+
     /// Wait until everything written so far is on disk (group commit).
     pub async fn durable(&self) -> Result<(), PidError> {
         self.flusher.durable().await
