@@ -445,14 +445,17 @@ pub const MAX_AUDIT_KEEP_DAYS: u32 = 36_500;
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// The store's page cache in MiB. The daemon's memory is about this plus the user index of
-    /// flatfile realms (~30 bytes per user) and the writes of the last checkpoint interval; a
-    /// million tokens work with 16.
+    /// flatfile realms (~30 bytes per user) and the writes of the last checkpoint interval. The
+    /// default, 8, holds a 10,000-token store whole; at a million tokens, whose reads land all
+    /// over a ~700 MB file, 16 gave 1.5% more logins/s (within noise) for 5–17 MiB more RSS
+    /// under load and 20 MiB more at an import's peak: the cached pages churn, and malloc keeps
+    /// the churn's holes (docs/performance.md, tenth session).
     pub cache_mib: u32,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { cache_mib: 16 }
+        StoreConfig { cache_mib: 8 }
     }
 }
 
