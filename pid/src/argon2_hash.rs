@@ -530,40 +530,60 @@ mod tests {
     const ALGORITHMS: [Algorithm; 3] =
         [Algorithm::Argon2d, Algorithm::Argon2i, Algorithm::Argon2id];
 
-    fn ours(
+    /// One hash to compute both ways.
+    struct Case<'a> {
         algorithm: Algorithm,
         version: Version,
-        params: &Params,
-        password: &[u8],
-        salt: &[u8],
+        params: &'a Params,
+        password: &'a [u8],
+        salt: &'a [u8],
         out_len: usize,
-    ) -> Result<Vec<u8>, Error> {
-        let mut memory = vec![Block::ZERO; params.block_count()];
-        let mut out = vec![0u8; out_len];
-        hash_into(
-            algorithm,
-            version,
-            params,
-            password,
-            salt,
-            &mut memory,
-            &mut out,
-        )?;
-        Ok(out)
     }
 
-    fn the_crates(
-        algorithm: Algorithm,
-        version: Version,
-        params: &Params,
-        password: &[u8],
-        salt: &[u8],
-        out_len: usize,
-    ) -> Result<Vec<u8>, Error> {
-        let mut out = vec![0u8; out_len];
-        Argon2::new(algorithm, version, params.clone())
-            .hash_password_into(password, salt, &mut out)?;
-        Ok(out)
+    impl Case<'_> {
+        fn ours(&self) -> Result<Vec<u8>, Error> {
+            self.ours_in(&mut vec![Block::ZERO; self.params.block_count()])
+        }
+
+        fn ours_in(&self, memory: &mut [Block]) -> Result<Vec<u8>, Error> {
+            let mut out = vec![0u8; self.out_len];
+            let (algorithm, version, params) = (self.algorithm, self.version, self.params);
+            hash_into(
+                algorithm,
+                version,
+                params,
+                self.password,
+                self.salt,
+                memory,
+                &mut out,
+            )?;
+            Ok(out)
+        }
+
+        fn the_crates(&self) -> Result<Vec<u8>, Error> {
+            let mut out = vec![0u8; self.out_len];
+            Argon2::new(self.algorithm, self.version, self.params.clone()).hash_password_into(
+                self.password,
+                self.salt,
+                &mut out,
+            )?;
+            Ok(out)
+        }
+
+        fn assert_same_tag(&self) {
+            let p = self.params;
+            assert_eq!(
+                self.ours().unwrap(),
+                self.the_crates().unwrap(),
+                "{:?} {:?} m={} t={} p={} tag {} bytes",
+                self.algorithm,
+                self.version,
+                p.m_cost(),
+                p.t_cost(),
+                p.p_cost(),
+                self.out_len
+            );
+        }
     }
 
     fn params(m: u32, t: u32, p: u32, data: &[u8]) -> Params {
@@ -646,11 +666,15 @@ mod tests {
                     let out_len = out_lens[case % out_lens.len()];
                     let password = passwords[case % passwords.len()];
                     let salt = &b"a salt of some length"[..8 + case % 13];
-                    assert_eq!(
-                        ours(algorithm, version, &params, password, salt, out_len).unwrap(),
-                        the_crates(algorithm, version, &params, password, salt, out_len).unwrap(),
-                        "{algorithm:?} {version:?} m={m} t={t} p={p} tag {out_len} bytes"
-                    );
+                    Case {
+                        algorithm,
+                        version,
+                        params: &params,
+                        password,
+                        salt,
+                        out_len,
+                    }
+                    .assert_same_tag();
                 }
             }
         }
@@ -662,53 +686,35 @@ mod tests {
     fn a_64_mib_four_lane_hash_matches_the_argon2_crate() {
         let params = params(65536, 1, 4, b"");
         for algorithm in ALGORITHMS {
-            assert_eq!(
-                ours(
-                    algorithm,
-                    Version::V0x13,
-                    &params,
-                    b"1234",
-                    b"saltsaltsalt",
-                    32
-                )
-                .unwrap(),
-                the_crates(
-                    algorithm,
-                    Version::V0x13,
-                    &params,
-                    b"1234",
-                    b"saltsaltsalt",
-                    32
-                )
-                .unwrap(),
-            );
+            Case {
+                algorithm,
+                version: Version::V0x13,
+                params: &params,
+                password: b"1234",
+                salt: b"saltsaltsalt",
+                out_len: 32,
+            }
+            .assert_same_tag();
+        }
+    }
+
+    fn pin_case<'a>(params: &'a Params, salt: &'a [u8], out_len: usize) -> Case<'a> {
+        Case {
+            algorithm: Algorithm::Argon2id,
+            version: Version::V0x13,
+            params,
+            password: b"pin",
+            salt,
+            out_len,
         }
     }
 
     #[test]
     fn what_the_working_memory_held_before_does_not_matter() {
         let params = params(64, 2, 2, b"");
-        let clean = ours(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            &params,
-            b"pin",
-            b"saltsalt",
-            32,
-        );
+        let case = pin_case(&params, b"saltsalt", 32);
         let mut dirty = vec![Block([0x5A5A_5A5A_5A5A_5A5A; BLOCK_WORDS]); 100];
-        let mut out = [0u8; 32];
-        hash_into(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            &params,
-            b"pin",
-            b"saltsalt",
-            &mut dirty,
-            &mut out,
-        )
-        .unwrap();
-        assert_eq!(clean.unwrap(), out);
+        assert_eq!(case.ours_in(&mut dirty).unwrap(), case.ours().unwrap());
     }
 
     #[test]
@@ -720,47 +726,19 @@ mod tests {
             .output_len(32)
             .build()
             .unwrap();
-        let cases: [(&Params, &[u8], usize, Error); 3] = [
-            (&params, b"7 bytes", 32, Error::SaltTooShort),
-            (&params, b"saltsalt", 3, Error::OutputTooShort),
-            (&fixed_len, b"saltsalt", 16, Error::OutputTooShort),
+        let cases = [
+            (pin_case(&params, b"7 bytes", 32), Error::SaltTooShort),
+            (pin_case(&params, b"saltsalt", 3), Error::OutputTooShort),
+            (pin_case(&fixed_len, b"saltsalt", 16), Error::OutputTooShort),
         ];
-        for (params, salt, out_len, error) in cases {
-            let theirs = the_crates(
-                Algorithm::Argon2id,
-                Version::V0x13,
-                params,
-                b"pin",
-                salt,
-                out_len,
-            );
-            assert_eq!(theirs, Err(error));
-            assert_eq!(
-                ours(
-                    Algorithm::Argon2id,
-                    Version::V0x13,
-                    params,
-                    b"pin",
-                    salt,
-                    out_len
-                ),
-                Err(error)
-            );
+        for (case, error) in cases {
+            assert_eq!(case.the_crates(), Err(error));
+            assert_eq!(case.ours(), Err(error));
         }
-        let mut too_little = vec![Block::ZERO; 63];
-        let mut out = [0u8; 32];
+        let case = pin_case(&params, b"saltsalt", 32);
         assert_eq!(
-            hash_into(
-                Algorithm::Argon2id,
-                Version::V0x13,
-                &params,
-                b"pin",
-                b"saltsalt",
-                &mut too_little,
-                &mut out
-            ),
+            case.ours_in(&mut vec![Block::ZERO; 63]),
             Err(Error::MemoryTooLittle)
         );
-        assert_eq!(out, [0u8; 32]);
     }
 }
