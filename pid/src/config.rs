@@ -198,6 +198,13 @@ pub struct RealmConfig {
 /// reveals for no gain a login would notice.
 pub const MAX_VERIFIED_PIN_CACHE_SECS: u32 = 3600;
 
+/// The highest argon2 cost the configuration accepts, and so the highest a stored PIN hash can
+/// have been made with: a stored hash asking for more is damage, not a PIN (crypto.rs refuses
+/// it rather than allocate what it asks for).
+pub const MAX_ARGON2_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+pub const MAX_ARGON2_ITERATIONS: u32 = 64;
+pub const MAX_ARGON2_PARALLELISM: u32 = 16;
+
 /// argon2id cost for token PINs. OWASP's minimum by default; privacyIDEA uses
 /// memory_kib = 65536, iterations = 9, parallelism = 4.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -671,16 +678,21 @@ impl Config {
             }
         }
         let a = &self.argon2;
-        if !(1..=16).contains(&a.parallelism) {
-            return Err("argon2.parallelism must be between 1 and 16".into());
+        if !(1..=MAX_ARGON2_PARALLELISM).contains(&a.parallelism) {
+            return Err(format!(
+                "argon2.parallelism must be between 1 and {MAX_ARGON2_PARALLELISM}"
+            ));
         }
-        if a.memory_kib < 8 * a.parallelism || a.memory_kib > 4 * 1024 * 1024 {
-            return Err(
-                "argon2.memory_kib must be at least 8 × parallelism and at most 4194304".into(),
-            );
+        if a.memory_kib < 8 * a.parallelism || a.memory_kib > MAX_ARGON2_MEMORY_KIB {
+            return Err(format!(
+                "argon2.memory_kib must be at least 8 × parallelism and at most \
+                 {MAX_ARGON2_MEMORY_KIB}"
+            ));
         }
-        if !(1..=64).contains(&a.iterations) {
-            return Err("argon2.iterations must be between 1 and 64".into());
+        if !(1..=MAX_ARGON2_ITERATIONS).contains(&a.iterations) {
+            return Err(format!(
+                "argon2.iterations must be between 1 and {MAX_ARGON2_ITERATIONS}"
+            ));
         }
         if a.verified_pin_cache_secs > MAX_VERIFIED_PIN_CACHE_SECS {
             return Err(format!(

@@ -197,6 +197,16 @@ impl PinHasher {
             .transpose()?
             .unwrap_or_default();
         let params = argon2::Params::try_from(stored)?;
+        if !within_configurable_cost(&params) {
+            tracing::warn!(
+                m_cost = params.m_cost(),
+                t_cost = params.t_cost(),
+                p_cost = params.p_cost(),
+                "a stored PIN hash asks for more argon2 work than any configuration allows; the \
+                 record is damaged, the PIN is refused (set a new one with `pictl token set SERIAL --pin -`)"
+            );
+            return Ok(false);
+        }
         let computed = self.hash_in_pooled_memory(algorithm, version, params, pin, salt)?;
         // `Output`'s equality is constant time.
         Ok(computed.hash.as_ref() == Some(expected))
@@ -250,6 +260,16 @@ impl PinHasher {
         self.verifications
             .load(std::sync::atomic::Ordering::Relaxed)
     }
+}
+
+/// Whether a stored hash's cost is one the configuration could have set. Stored hashes are made
+/// by this daemon, so anything above is damage; verifying it would allocate what it asks for
+/// (up to 4 TiB for m_cost) and abort the daemon.
+fn within_configurable_cost(params: &argon2::Params) -> bool {
+    use crate::config::{MAX_ARGON2_ITERATIONS, MAX_ARGON2_MEMORY_KIB, MAX_ARGON2_PARALLELISM};
+    params.m_cost() <= MAX_ARGON2_MEMORY_KIB
+        && params.t_cost() <= MAX_ARGON2_ITERATIONS
+        && params.p_cost() <= MAX_ARGON2_PARALLELISM
 }
 
 /// Constant-time equality of two byte strings (length is not secret).
@@ -385,6 +405,26 @@ mod tests {
             !h.verify("1234", &tampered),
             "the cost is part of what is checked"
         );
+    }
+
+    /// A damaged record must not make pid allocate what it asks for: m=4 TiB would abort it
+    /// (without the check this test dies in the allocation).
+    #[test]
+    fn a_stored_hash_beyond_any_configurable_cost_is_refused_without_hashing() {
+        let h = small_hasher();
+        let good = h.hash("1234").unwrap();
+        assert!(h.verify("1234", &good));
+        let huge = good.replace("m=256,", "m=4294967295,");
+        assert_ne!(huge, good, "the test edits the cost");
+        assert!(!h.verify("1234", &huge));
+        let cost = |m, t, p| within_configurable_cost(&argon2::Params::new(m, t, p, None).unwrap());
+        assert!(
+            cost(4 * 1024 * 1024, 64, 16),
+            "the configuration's own maximum"
+        );
+        assert!(!cost(4 * 1024 * 1024 + 1, 1, 1));
+        assert!(!cost(256, 65, 1));
+        assert!(!cost(256, 1, 17));
     }
 
     #[test]
