@@ -87,10 +87,8 @@ pub struct Flusher {
     tx: Option<mpsc::Sender<Waiter>>,
     /// Shared with the flusher thread, which holds it while it commits.
     committer: Arc<Mutex<Committer>>,
-    /// Who is waiting and how fast commits are, for `commit_here_if_alone`.
+    /// Who is waiting, how fast commits are and whether a bulk writer is at work.
     load: Arc<CommitLoad>,
-    /// Shared with the committer, which shortens the checkpoint interval while it lasts.
-    bulk: Arc<BulkWrites>,
     /// Joined on drop, so the store (and redb's file lock) is released when `Store` is.
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -119,8 +117,6 @@ struct Committer {
     /// Set while the checkpoint thread works on a file: no rotation meanwhile.
     checkpoint_busy: Arc<AtomicBool>,
     checkpointer: Option<std::thread::JoinHandle<()>>,
-    /// Until when a bulk writer is at work.
-    bulk: Arc<BulkWrites>,
 }
 
 impl Committer {
@@ -153,8 +149,8 @@ impl Committer {
         Ok(())
     }
 
-    fn checkpoint_due(&self) -> bool {
-        let every = if self.bulk.at_work(Instant::now()) {
+    fn checkpoint_due(&self, load: &CommitLoad) -> bool {
+        let every = if load.bulk_writer_at_work(Instant::now()) {
             BULK_CHECKPOINT_EVERY
         } else {
             CHECKPOINT_EVERY
@@ -275,7 +271,6 @@ impl Flusher {
     ) -> Result<Flusher, PidError> {
         let (tx, rx) = mpsc::channel::<Waiter>();
         let (checkpoints, checkpoint_rx) = mpsc::channel();
-        let bulk = Arc::new(BulkWrites::new());
         let checkpoint_busy = Arc::new(AtomicBool::new(false));
         let busy = checkpoint_busy.clone();
         let checkpoint_journal = journal.clone();
@@ -294,7 +289,6 @@ impl Flusher {
             checkpoints: Some(checkpoints),
             checkpoint_busy,
             checkpointer: Some(checkpointer),
-            bulk: bulk.clone(),
         };
         let committer = Arc::new(Mutex::new(committer));
         let load = Arc::new(CommitLoad::new(workers_that_can_steal()));
@@ -307,7 +301,6 @@ impl Flusher {
             tx: Some(tx),
             committer,
             load,
-            bulk,
             thread: Some(thread),
         })
     }
@@ -315,7 +308,7 @@ impl Flusher {
     /// A bulk writer (an import batch) is at work: checkpoint more often for the next second
     /// (see `BULK_CHECKPOINT_EVERY`).
     pub fn bulk_writes(&self) {
-        self.bulk.began(Instant::now());
+        self.load.bulk_writer_began(Instant::now());
     }
 
     /// A caller that is the only one waiting for durability commits on its own thread instead
@@ -334,7 +327,7 @@ impl Flusher {
             return None;
         }
         let result = committer.commit_timed(&self.load);
-        let checkpoint_due = committer.checkpoint_due();
+        let checkpoint_due = committer.checkpoint_due(&self.load);
         drop(committer);
         if checkpoint_due {
             // The flusher starts checkpoints after its commits; with the commits made here it
@@ -390,38 +383,11 @@ fn flush_loop(committer: &Mutex<Committer>, load: &CommitLoad, rx: mpsc::Receive
         for w in waiters {
             let _ = w.send(result.clone());
         }
-        if c.checkpoint_due() {
+        if c.checkpoint_due(load) {
             c.checkpoint();
         }
     }
     lock().finish();
-}
-
-/// When a bulk writer last said it was at work (see `BULK_CHECKPOINT_EVERY`).
-struct BulkWrites {
-    epoch: Instant,
-    /// Until when it counts as at work, in ns after `epoch` (0: never was).
-    until: AtomicU64,
-}
-
-impl BulkWrites {
-    fn new() -> BulkWrites {
-        BulkWrites {
-            epoch: Instant::now(),
-            until: AtomicU64::new(0),
-        }
-    }
-
-    fn began(&self, now: Instant) {
-        let until = now.saturating_duration_since(self.epoch) + BULK_LASTS;
-        self.until
-            .fetch_max(until.as_nanos() as u64, Ordering::Relaxed);
-    }
-
-    fn at_work(&self, now: Instant) -> bool {
-        (now.saturating_duration_since(self.epoch).as_nanos() as u64)
-            < self.until.load(Ordering::Relaxed)
-    }
 }
 
 /// Whether the runtime this is spawned in has two or more worker threads. A commit on the
@@ -436,7 +402,8 @@ fn workers_that_can_steal() -> bool {
     })
 }
 
-/// How many callers wait in `durable`, when they last overlapped, how long the last commit took.
+/// How many callers wait in `durable`, when they last overlapped, how long the last commit took,
+/// and until when a bulk writer counts as at work.
 struct CommitLoad {
     /// Commits may run on a caller's thread at all (see `workers_that_can_steal`).
     enabled: bool,
@@ -446,6 +413,8 @@ struct CommitLoad {
     overlapped_at: AtomicU64,
     /// Nanoseconds.
     last_took: AtomicU64,
+    /// Until when a bulk writer counts as at work (ns after `epoch`; 0: never was).
+    bulk_until: AtomicU64,
 }
 
 const NEVER: u64 = u64::MAX;
@@ -482,7 +451,18 @@ impl CommitLoad {
             waiting: AtomicUsize::new(0),
             overlapped_at: AtomicU64::new(NEVER),
             last_took: AtomicU64::new(0),
+            bulk_until: AtomicU64::new(0),
         }
+    }
+
+    /// A bulk writer (an import batch) is at work at `now` (see `BULK_CHECKPOINT_EVERY`).
+    fn bulk_writer_began(&self, now: Instant) {
+        self.bulk_until
+            .fetch_max(self.nanos(now + BULK_LASTS), Ordering::Relaxed);
+    }
+
+    fn bulk_writer_at_work(&self, now: Instant) -> bool {
+        self.nanos(now) < self.bulk_until.load(Ordering::Relaxed)
     }
 
     fn nanos(&self, at: Instant) -> u64 {
@@ -603,22 +583,22 @@ mod tests {
 
     #[test]
     fn bulk_writes_shorten_the_checkpoint_interval_for_a_second_after_each_batch() {
-        let bulk = BulkWrites::new();
-        let t0 = bulk.epoch + Duration::from_secs(5);
-        assert!(!bulk.at_work(t0), "no import yet");
-        bulk.began(t0);
-        assert!(bulk.at_work(t0));
-        assert!(bulk.at_work(t0 + BULK_LASTS - Duration::from_millis(1)));
+        let load = CommitLoad::new(true);
+        let t0 = load.epoch + Duration::from_secs(5);
+        assert!(!load.bulk_writer_at_work(t0), "no import yet");
+        load.bulk_writer_began(t0);
+        assert!(load.bulk_writer_at_work(t0));
+        assert!(load.bulk_writer_at_work(t0 + BULK_LASTS - Duration::from_millis(1)));
         assert!(
-            !bulk.at_work(t0 + BULK_LASTS),
+            !load.bulk_writer_at_work(t0 + BULK_LASTS),
             "over a second after the last batch"
         );
         // Batches that overlap (two pictl runs) extend it; a late-arriving earlier one does
         // not shorten it.
-        bulk.began(t0 + Duration::from_millis(800));
-        bulk.began(t0 + Duration::from_millis(300));
-        assert!(bulk.at_work(t0 + Duration::from_millis(1_700)));
-        assert!(!bulk.at_work(t0 + Duration::from_millis(1_800)));
+        load.bulk_writer_began(t0 + Duration::from_millis(800));
+        load.bulk_writer_began(t0 + Duration::from_millis(300));
+        assert!(load.bulk_writer_at_work(t0 + Duration::from_millis(1_700)));
+        assert!(!load.bulk_writer_at_work(t0 + Duration::from_millis(1_800)));
     }
 
     #[test]
