@@ -1,6 +1,6 @@
 //! Process hardening and housekeeping. Apart from argon2_hash.rs (CPU feature dispatch and
-//! prefetch hints), the only `unsafe` in the daemon is here: two calls into glibc that nix
-//! and rustix (as configured) do not wrap.
+//! prefetch hints), the only `unsafe` in the daemon is here: calls into glibc that nix and
+//! rustix (as configured) do not wrap.
 
 /// Threat: a core dump of the daemon would contain decrypted OTP keys and PINs in transit.
 pub fn disable_core_dumps() {
@@ -66,4 +66,30 @@ pub fn prefer_huge_pages<T>(buffer: &mut [T]) {
             }
         }
     }
+}
+
+/// Write the dirty pages of `file` in `offset..offset + len` to the disk and wait until they
+/// are written (`sync_file_range`). Not a durability point: it neither flushes the disk's
+/// cache nor writes metadata; an `fdatasync` must follow. Elsewhere than Linux it does nothing.
+pub fn write_back_and_wait(file: &std::fs::File, offset: u64, len: u64) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+            return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+        };
+        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+            | libc::SYNC_FILE_RANGE_WRITE
+            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        // SAFETY: sync_file_range takes a descriptor `file` keeps open for the call and plain
+        // integers; it reads no memory of ours.
+        #[allow(unsafe_code)]
+        let failed = unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, flags) } != 0;
+        if failed {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
+    Ok(())
 }

@@ -207,6 +207,7 @@ impl Committer {
 fn checkpoint_loop(
     kv: Arc<Kv>,
     journal: Arc<Journal>,
+    load: &CommitLoad,
     rx: mpsc::Receiver<Retired>,
     busy: Arc<AtomicBool>,
 ) {
@@ -220,6 +221,9 @@ fn checkpoint_loop(
     let mut retired: Vec<Retired> = Vec::new();
     // Writes made, 0 if the checkpoint failed (its overlay is still held).
     let checkpoint = |retired: &mut Vec<Retired>| {
+        // Logins' commits should not queue behind a checkpoint's pages; an import wants its
+        // checkpoints over quickly (see `paced_file`).
+        kv.pace_writeback(!load.bulk_writer_at_work(Instant::now()));
         let result = kv
             .checkpoint(&journal)
             .and_then(|writes| journal::retire(retired).map(|()| writes));
@@ -274,9 +278,19 @@ impl Flusher {
         let checkpoint_busy = Arc::new(AtomicBool::new(false));
         let busy = checkpoint_busy.clone();
         let checkpoint_journal = journal.clone();
+        let load = Arc::new(CommitLoad::new(workers_that_can_steal()));
+        let checkpoint_load = load.clone();
         let checkpointer = std::thread::Builder::new()
             .name("pid-checkpoint".into())
-            .spawn(move || checkpoint_loop(kv, checkpoint_journal, checkpoint_rx, busy))
+            .spawn(move || {
+                checkpoint_loop(
+                    kv,
+                    checkpoint_journal,
+                    &checkpoint_load,
+                    checkpoint_rx,
+                    busy,
+                )
+            })
             .map_err(|e| PidError::Startup(format!("cannot start the checkpoint thread: {e}")))?;
         let committer = Committer {
             journal,
@@ -291,7 +305,6 @@ impl Flusher {
             checkpointer: Some(checkpointer),
         };
         let committer = Arc::new(Mutex::new(committer));
-        let load = Arc::new(CommitLoad::new(workers_that_can_steal()));
         let (loop_committer, loop_load) = (committer.clone(), load.clone());
         let thread = std::thread::Builder::new()
             .name("pid-flusher".into())

@@ -25,6 +25,7 @@
 //!   rotated (see `flusher`), so redb holds all of that file durably before the file goes.
 
 use super::journal::{Journal, Record, TreeId};
+use super::paced_file::{PacedFile, Pacing};
 use crate::error::PidError;
 use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
 use std::collections::BTreeMap;
@@ -55,6 +56,8 @@ pub struct Kv {
     /// Declared before `db`: the snapshot's tables are dropped before the database they read.
     overlay: RwLock<Overlay>,
     db: redb::Database,
+    /// How checkpoints hand their pages to the disk (see `paced_file`).
+    pacing: Pacing,
 }
 
 struct Overlay {
@@ -84,7 +87,8 @@ fn empty() -> Vec<Writes> {
 impl Kv {
     /// Open (or create) the database file. `cache_mib` bounds redb's page cache.
     pub fn open(path: &Path, cache_mib: u32) -> Result<Kv, PidError> {
-        let db = open_database(path, cache_mib).map_err(|e| match e {
+        let pacing = Pacing::default();
+        let db = open_database(path, cache_mib, pacing.clone()).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => PidError::Startup(format!(
                 "the store {} is in use by another process: is another pid running with \
                      the same state_dir?",
@@ -109,7 +113,14 @@ impl Kv {
                 snapshot,
             }),
             db,
+            pacing,
         })
+    }
+
+    /// Whether the following checkpoints write their pages back a slice at a time (the
+    /// default: logins' commits do not queue behind them) or all at once (a bulk import).
+    pub fn pace_writeback(&self, paced: bool) {
+        self.pacing.set(paced);
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Overlay> {
@@ -195,8 +206,12 @@ impl Kv {
 }
 
 /// Open or create the redb file at `path`, readable by its owner only: it holds the tokens'
-/// (encrypted) secrets and every user's token list.
-pub fn open_database(path: &Path, cache_mib: u32) -> Result<redb::Database, redb::DatabaseError> {
+/// (encrypted) secrets and every user's token list. `pacing` decides how commits write back.
+pub fn open_database(
+    path: &Path,
+    cache_mib: u32,
+    pacing: Pacing,
+) -> Result<redb::Database, redb::DatabaseError> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -207,7 +222,7 @@ pub fn open_database(path: &Path, cache_mib: u32) -> Result<redb::Database, redb
         .open(path)?;
     redb::Database::builder()
         .set_cache_size(cache_mib as usize * 1024 * 1024)
-        .create_file(file)
+        .create_with_backend(PacedFile::new(file, pacing)?)
 }
 
 /// One tree of the store (a redb table and its overlay).

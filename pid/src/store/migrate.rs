@@ -13,6 +13,7 @@
 
 use super::journal::TreeId;
 use super::kv::{open_database, store_err, table};
+use super::paced_file::Pacing;
 use crate::error::PidError;
 use std::path::{Path, PathBuf};
 
@@ -58,7 +59,10 @@ pub fn from_sled(base: &Path, target: &Path, cache_mib: u32) -> Result<(), PidEr
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail(format!("cannot remove {}: {e}", partial.display()))),
     }
-    let db = open_database(&partial, cache_mib).map_err(|e| fail(e.to_string()))?;
+    // A one-time bulk copy: nobody's login waits behind its commits.
+    let at_once = Pacing::default();
+    at_once.set(false);
+    let db = open_database(&partial, cache_mib, at_once).map_err(|e| fail(e.to_string()))?;
     let mut copied = 0u64;
     for id in TreeId::ALL {
         let tree = sled_db

@@ -10,6 +10,7 @@ mod journal;
 mod kv;
 pub mod machines;
 mod migrate;
+mod paced_file;
 pub mod records;
 
 pub use flusher::Flusher;
