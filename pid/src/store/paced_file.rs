@@ -14,9 +14,10 @@
 //! over quickly, since writes pile up in memory while one runs (a million-token import peaked
 //! at 97–122 MiB paced, 86–99 at once).
 //!
-//! Invariant: pacing changes when pages reach the disk, never whether. `sync_data` always
-//! ends in the real `fdatasync`, and its result is the one returned; a failed slice is only
-//! logged, because the `fdatasync` after it writes (or reports) the same pages. Writing pages
+//! Invariant: pacing changes when pages reach the disk, never whether. `sync_data` succeeds
+//! only through the real `fdatasync`; a slice that fails to write fails it (the kernel reports
+//! a writeback error once per open file, so the `fdatasync` would not see it again), and where
+//! ranges cannot be written back at all the `fdatasync` does everything alone. Writing pages
 //! before the `fdatasync` creates no state a crash could not already leave: the kernel may
 //! write any dirty page back at any moment, and redb's commit protocol is built for that.
 
@@ -100,8 +101,16 @@ impl StorageBackend for PacedFile {
             return self.inner.sync_data();
         }
         for (offset, len) in slices(written, SLICE_BYTES) {
-            if let Err(e) = crate::sys::write_back_and_wait(&self.file, offset, len) {
-                tracing::debug!(error = %e, offset, len, "paced writeback failed; fdatasync follows");
+            match crate::sys::write_back_and_wait(&self.file, offset, len) {
+                Ok(()) => {}
+                Err(e) if cannot_pace(&e) => {
+                    tracing::debug!(error = %e, "no paced writeback here; fdatasync does it all");
+                    break;
+                }
+                // A writeback error is reported once per open file, and `self.file` shares
+                // redb's: the fdatasync below would not see this one again and would call
+                // the checkpoint durable. It fails here instead (the journal is kept).
+                Err(e) => return Err(e),
             }
         }
         self.inner.sync_data()
@@ -109,16 +118,27 @@ impl StorageBackend for PacedFile {
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
         self.inner.write(offset, data)?;
-        self.written
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((offset, data.len() as u64));
+        // Never a zero length: to sync_file_range that means "to the end of the file".
+        if !data.is_empty() {
+            self.written
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((offset, data.len() as u64));
+        }
         Ok(())
     }
 
     fn close(&self) -> Result<(), io::Error> {
         self.inner.close()
     }
+}
+
+/// The file system or platform cannot write back a range (as opposed to: writing it failed).
+fn cannot_pace(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP | libc::ESPIPE)
+    )
 }
 
 /// Group written ranges, in file order, into spans that each hold at most `slice` written
@@ -162,6 +182,28 @@ mod tests {
             vec![(0, 12288), (40960, 45056)],
             "two pages a slice, the gap between them included"
         );
+    }
+
+    #[test]
+    fn only_an_unsupported_writeback_falls_back_to_fdatasync_alone() {
+        for unsupported in [libc::ENOSYS, libc::EINVAL, libc::EOPNOTSUPP, libc::ESPIPE] {
+            assert!(cannot_pace(&io::Error::from_raw_os_error(unsupported)));
+        }
+        for failed in [libc::EIO, libc::ENOSPC, libc::EDQUOT, libc::EBADF] {
+            assert!(
+                !cannot_pace(&io::Error::from_raw_os_error(failed)),
+                "{failed}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_write_is_not_noted() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::fs::File::create(dir.path().join("f")).unwrap();
+        let backend = PacedFile::new(file, Pacing::default()).unwrap();
+        backend.write(4096, &[]).unwrap();
+        assert!(backend.written.lock().unwrap().is_empty());
     }
 
     #[test]
