@@ -123,6 +123,11 @@ impl Kv {
         self.pacing.set(paced);
     }
 
+    #[cfg(test)]
+    pub fn paces_writeback(&self) -> bool {
+        self.pacing.paced()
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, Overlay> {
         // Every change under the write lock is one assignment or map operation: a panic cannot
         // leave the overlay half changed, so a poisoned lock is still consistent.
@@ -233,6 +238,11 @@ pub struct Tree {
 }
 
 impl Tree {
+    #[cfg(test)]
+    pub fn kv(&self) -> &Kv {
+        &self.kv
+    }
+
     pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>, PidError> {
         let t = self.id as usize;
         let snapshot = {

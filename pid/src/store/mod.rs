@@ -131,6 +131,10 @@ impl Store {
             crate::sys::release_freed_memory();
         }
         let kv = Arc::new(Kv::open(&path, cache_mib)?);
+        // Until the daemon serves, no commit waits behind a checkpoint, and a journal replay's
+        // checkpoint should be over quickly: write back at once. The checkpoint thread decides
+        // for every checkpoint after that.
+        kv.pace_writeback(false);
         let meta = kv.tree(TreeId::Meta);
         let schema =
             match meta.get(SCHEMA_KEY)? {
@@ -646,6 +650,34 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn once_the_store_serves_its_checkpoints_write_back_in_slices() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let store = Store::open(&path, 4).unwrap();
+            let mut rec = record(TokenType::Hotp, 6, HashAlgorithm::Sha1);
+            rec.serial = "T5".into();
+            store.create_token(&rec).unwrap();
+        }
+        // Opened again: the start-up checkpoint writes back at once (pacing off).
+        let store = Store::open(&path, 4).unwrap();
+        let kv = store.tokens.kv();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        // The checkpoint thread's first checkpoint (half a second after the first commit)
+        // turns pacing on: no bulk writer is at work.
+        let mut rec = record(TokenType::Hotp, 6, HashAlgorithm::Sha1);
+        rec.serial = "T6".into();
+        store.create_token(&rec).unwrap();
+        while !kv.paces_writeback() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no paced checkpoint within 10 s of serving"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     #[test]

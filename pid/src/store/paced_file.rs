@@ -48,7 +48,7 @@ impl Pacing {
         self.0.store(paced, Ordering::Relaxed);
     }
 
-    fn paced(&self) -> bool {
+    pub fn paced(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
 }
