@@ -76,7 +76,8 @@ pub fn write_back_and_wait(file: &std::fs::File, offset: u64, len: u64) -> std::
     {
         use std::os::fd::AsRawFd;
         let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-            return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+            // What the kernel answers for a range it cannot take.
+            return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
         };
         let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
             | libc::SYNC_FILE_RANGE_WRITE

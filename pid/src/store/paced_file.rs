@@ -28,8 +28,8 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Dirty bytes handed to the disk per slice: enough to keep the device busy, small enough
-/// that a journal commit behind them waits a fraction of a millisecond.
+/// Written bytes handed to the disk per slice: 64 pages keep the device busy, and a journal
+/// commit finds no more than that ahead of it.
 const SLICE_BYTES: u64 = 256 * 1024;
 
 /// Whether `sync_data` paces its writeback (on unless turned off); shared by the backend,
