@@ -174,6 +174,16 @@ mod tests {
     use super::*;
     use redb::{ReadableDatabase, ReadableTableMetadata};
 
+    fn open_rw(path: &std::path::Path) -> File {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .unwrap()
+    }
+
     #[test]
     fn scattered_pages_are_grouped_in_file_order_up_to_the_slice_size() {
         let pages = vec![(40960, 4096), (0, 4096), (8192, 4096), (81920, 4096)];
@@ -195,6 +205,15 @@ mod tests {
                 "{failed}"
             );
         }
+    }
+
+    #[test]
+    fn a_written_range_of_a_regular_file_is_written_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = open_rw(&dir.path().join("f"));
+        std::os::unix::fs::FileExt::write_all_at(&file, &[1u8; 8192], 4096).unwrap();
+        crate::sys::write_back_and_wait(&file, 4096, 8192).unwrap();
+        crate::sys::write_back_and_wait(&file, 0, 1 << 20).unwrap();
     }
 
     #[test]
@@ -229,15 +248,8 @@ mod tests {
         let path = dir.path().join("t.redb");
         let table: redb::TableDefinition<&str, &str> = redb::TableDefinition::new("t");
         let open = || {
-            let file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .unwrap();
             redb::Database::builder()
-                .create_with_backend(PacedFile::new(file, Pacing::default()).unwrap())
+                .create_with_backend(PacedFile::new(open_rw(&path), Pacing::default()).unwrap())
                 .unwrap()
         };
         {
@@ -262,13 +274,7 @@ mod tests {
     #[test]
     fn every_sync_forgets_the_writes_it_covered_paced_or_not() {
         let dir = tempfile::tempdir().unwrap();
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dir.path().join("f"))
-            .unwrap();
+        let file = open_rw(&dir.path().join("f"));
         let pacing = Pacing::default();
         let backend = PacedFile::new(file, pacing.clone()).unwrap();
         for paced in [true, false] {
@@ -290,15 +296,7 @@ mod tests {
     fn a_second_open_of_the_same_file_is_still_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.redb");
-        let file = || {
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .unwrap()
-        };
+        let file = || open_rw(&path);
         let _db = redb::Database::builder()
             .create_with_backend(PacedFile::new(file(), Pacing::default()).unwrap())
             .unwrap();
