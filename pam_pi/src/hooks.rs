@@ -106,7 +106,10 @@ fn is_this_process(daemon: Option<i32>) -> bool {
 
 /// Connect to the daemon with the module's timeouts.
 pub fn connect(options: &Options) -> Result<Client, ClientError> {
-    Client::connect_with(&options.socket, options.connect_timeout(), options.timeout)
+    let mut client =
+        Client::connect_with(&options.socket, options.connect_timeout(), options.timeout)?;
+    client.set_busy_wait(options.busy_wait);
+    Ok(client)
 }
 
 /// `pam_sm_authenticate`: run the daemon's conversation and map its verdict (fail closed).

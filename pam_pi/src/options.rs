@@ -14,9 +14,15 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MIN_TIMEOUT_SECS: u64 = 1;
 /// Largest accepted `timeout=` (seconds): a login must never hang for longer on a stuck daemon.
 pub const MAX_TIMEOUT_SECS: u64 = 300;
+/// How long to keep the CPU waiting for each answer before sleeping, when `busy_wait_us=` is
+/// not given: an idle daemon answers a login (its `fdatasync` included) well within it.
+pub const DEFAULT_BUSY_WAIT: Duration = Duration::from_micros(1000);
+/// Largest accepted `busy_wait_us=`: beyond it, sleeping costs less than the CPU kept.
+pub const MAX_BUSY_WAIT_US: u64 = 10_000;
 
-const USAGE: &str = "valid options: socket=/ABSOLUTE/PATH timeout=SECONDS(1-300) use_first_pass \
-                     try_first_pass ignore_unknown_user nullok debug";
+const USAGE: &str = "valid options: socket=/ABSOLUTE/PATH timeout=SECONDS(1-300) \
+                     busy_wait_us=MICROSECONDS(0-10000) use_first_pass try_first_pass \
+                     ignore_unknown_user nullok debug";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -24,6 +30,8 @@ pub struct Options {
     pub socket: PathBuf,
     /// Read/write timeout for each exchange with the daemon.
     pub timeout: Duration,
+    /// Keep the CPU this long waiting for each answer before sleeping (`Client::set_busy_wait`).
+    pub busy_wait: Duration,
     /// Send the password of an earlier module (`PAM_AUTHTOK`) and never prompt for it.
     pub use_first_pass: bool,
     /// Send the password of an earlier module if there is one; prompt if it is rejected.
@@ -41,6 +49,7 @@ impl Default for Options {
         Options {
             socket: PathBuf::from(DEFAULT_SOCKET),
             timeout: DEFAULT_TIMEOUT,
+            busy_wait: DEFAULT_BUSY_WAIT,
             use_first_pass: false,
             try_first_pass: false,
             ignore_unknown_user: false,
@@ -93,6 +102,17 @@ impl Options {
                 }
                 self.timeout = Duration::from_secs(secs);
             }
+            Some(("busy_wait_us", value)) => {
+                let us: u64 = value.parse().map_err(|_| {
+                    format!("busy_wait_us={value} is not a whole number of microseconds")
+                })?;
+                if us > MAX_BUSY_WAIT_US {
+                    return Err(format!(
+                        "busy_wait_us={us} is outside 0..={MAX_BUSY_WAIT_US}"
+                    ));
+                }
+                self.busy_wait = Duration::from_micros(us);
+            }
             Some((name, _)) if is_flag(name) => {
                 return Err(format!("{name} takes no value, write just `{name}`"));
             }
@@ -103,7 +123,9 @@ impl Options {
                 "ignore_unknown_user" => self.ignore_unknown_user = true,
                 "nullok" => self.nullok = true,
                 "debug" => self.debug = true,
-                "socket" | "timeout" => return Err(format!("{arg} needs a value: {arg}=...")),
+                "socket" | "timeout" | "busy_wait_us" => {
+                    return Err(format!("{arg} needs a value: {arg}=..."))
+                }
                 _ => return Err(format!("unknown option `{arg}`")),
             },
         }
@@ -133,6 +155,7 @@ mod tests {
         assert_eq!(options, Options::default());
         assert_eq!(options.socket, PathBuf::from(DEFAULT_SOCKET));
         assert_eq!(options.timeout, Duration::from_secs(10));
+        assert_eq!(options.busy_wait, Duration::from_millis(1));
         assert!(!options.use_first_pass && !options.try_first_pass);
         assert!(!options.ignore_unknown_user && !options.nullok && !options.debug);
     }
@@ -142,6 +165,7 @@ mod tests {
         let (options, warnings) = parse(&[
             "socket=/tmp/pi.sock",
             "timeout=30",
+            "busy_wait_us=250",
             "use_first_pass",
             "try_first_pass",
             "ignore_unknown_user",
@@ -151,6 +175,7 @@ mod tests {
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(options.socket, PathBuf::from("/tmp/pi.sock"));
         assert_eq!(options.timeout, Duration::from_secs(30));
+        assert_eq!(options.busy_wait, Duration::from_micros(250));
         assert!(options.use_first_pass && options.try_first_pass);
         assert!(options.ignore_unknown_user && options.nullok && options.debug);
     }
@@ -187,6 +212,27 @@ mod tests {
         let (options, warnings) = parse(&["timeout=300"]);
         assert!(warnings.is_empty());
         assert_eq!(options.timeout, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn busy_wait_outside_the_range_keeps_the_default_and_zero_turns_it_off() {
+        for bad in [
+            "busy_wait_us=10001",
+            "busy_wait_us=-1",
+            "busy_wait_us=1ms",
+            "busy_wait_us=",
+            "busy_wait_us",
+        ] {
+            let (options, warnings) = parse(&[bad]);
+            assert_eq!(options.busy_wait, DEFAULT_BUSY_WAIT, "{bad}");
+            assert_eq!(warnings.len(), 1, "{bad}");
+        }
+        let (options, warnings) = parse(&["busy_wait_us=0"]);
+        assert!(warnings.is_empty());
+        assert!(options.busy_wait.is_zero());
+        let (options, warnings) = parse(&["busy_wait_us=10000"]);
+        assert!(warnings.is_empty());
+        assert_eq!(options.busy_wait, Duration::from_millis(10));
     }
 
     #[test]
