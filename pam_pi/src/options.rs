@@ -193,46 +193,62 @@ mod tests {
         assert!(warnings[1].contains("nullok_secure"));
     }
 
-    #[test]
-    fn timeout_outside_the_range_keeps_the_default() {
-        for bad in [
-            "timeout=0",
-            "timeout=301",
-            "timeout=-1",
-            "timeout=ten",
-            "timeout=",
-        ] {
+    /// Each of `bad` is refused with one warning and leaves `field` at `default`; each of
+    /// `good` is taken without a warning.
+    fn check_duration_option(
+        field: fn(&Options) -> Duration,
+        default: Duration,
+        bad: &[&str],
+        good: &[(&str, Duration)],
+    ) {
+        for bad in bad {
             let (options, warnings) = parse(&[bad]);
-            assert_eq!(options.timeout, DEFAULT_TIMEOUT, "{bad}");
+            assert_eq!(field(&options), default, "{bad}");
             assert_eq!(warnings.len(), 1, "{bad}");
         }
-        let (options, warnings) = parse(&["timeout=1"]);
-        assert!(warnings.is_empty());
-        assert_eq!(options.timeout, Duration::from_secs(1));
-        let (options, warnings) = parse(&["timeout=300"]);
-        assert!(warnings.is_empty());
-        assert_eq!(options.timeout, Duration::from_secs(300));
+        for (arg, want) in good {
+            let (options, warnings) = parse(&[arg]);
+            assert!(warnings.is_empty(), "{arg}");
+            assert_eq!(field(&options), *want, "{arg}");
+        }
+    }
+
+    #[test]
+    fn timeout_outside_the_range_keeps_the_default() {
+        check_duration_option(
+            |o| o.timeout,
+            DEFAULT_TIMEOUT,
+            &[
+                "timeout=0",
+                "timeout=301",
+                "timeout=-1",
+                "timeout=ten",
+                "timeout=",
+            ],
+            &[
+                ("timeout=1", Duration::from_secs(1)),
+                ("timeout=300", Duration::from_secs(300)),
+            ],
+        );
     }
 
     #[test]
     fn busy_wait_outside_the_range_keeps_the_default_and_zero_turns_it_off() {
-        for bad in [
-            "busy_wait_us=10001",
-            "busy_wait_us=-1",
-            "busy_wait_us=1ms",
-            "busy_wait_us=",
-            "busy_wait_us",
-        ] {
-            let (options, warnings) = parse(&[bad]);
-            assert_eq!(options.busy_wait, DEFAULT_BUSY_WAIT, "{bad}");
-            assert_eq!(warnings.len(), 1, "{bad}");
-        }
-        let (options, warnings) = parse(&["busy_wait_us=0"]);
-        assert!(warnings.is_empty());
-        assert!(options.busy_wait.is_zero());
-        let (options, warnings) = parse(&["busy_wait_us=10000"]);
-        assert!(warnings.is_empty());
-        assert_eq!(options.busy_wait, Duration::from_millis(10));
+        check_duration_option(
+            |o| o.busy_wait,
+            DEFAULT_BUSY_WAIT,
+            &[
+                "busy_wait_us=10001",
+                "busy_wait_us=-1",
+                "busy_wait_us=1ms",
+                "busy_wait_us=",
+                "busy_wait_us",
+            ],
+            &[
+                ("busy_wait_us=0", Duration::ZERO),
+                ("busy_wait_us=10000", Duration::from_millis(10)),
+            ],
+        );
     }
 
     #[test]
