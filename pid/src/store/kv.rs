@@ -87,7 +87,7 @@ fn empty() -> Vec<Writes> {
 impl Kv {
     /// Open (or create) the database file. `cache_mib` bounds redb's page cache.
     pub fn open(path: &Path, cache_mib: u32) -> Result<Kv, PidError> {
-        let pacing = Pacing::default();
+        let pacing = Pacing::new(true);
         let db = open_database(path, cache_mib, pacing.clone()).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => PidError::Startup(format!(
                 "the store {} is in use by another process: is another pid running with \

@@ -60,9 +60,8 @@ pub fn from_sled(base: &Path, target: &Path, cache_mib: u32) -> Result<(), PidEr
         Err(e) => return Err(fail(format!("cannot remove {}: {e}", partial.display()))),
     }
     // A one-time bulk copy: nobody's login waits behind its commits.
-    let at_once = Pacing::default();
-    at_once.set(false);
-    let db = open_database(&partial, cache_mib, at_once).map_err(|e| fail(e.to_string()))?;
+    let db =
+        open_database(&partial, cache_mib, Pacing::new(false)).map_err(|e| fail(e.to_string()))?;
     let mut copied = 0u64;
     for id in TreeId::ALL {
         let tree = sled_db

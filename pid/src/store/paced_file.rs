@@ -32,18 +32,16 @@ use std::sync::{Arc, Mutex};
 /// commit finds no more than that ahead of it.
 const SLICE_BYTES: u64 = 256 * 1024;
 
-/// Whether `sync_data` paces its writeback (on unless turned off); shared by the backend,
-/// which redb owns, and the store, which decides per checkpoint.
+/// Whether `sync_data` paces its writeback; shared by the backend, which redb owns, and the
+/// store, which decides per checkpoint.
 #[derive(Clone, Debug)]
 pub struct Pacing(Arc<AtomicBool>);
 
-impl Default for Pacing {
-    fn default() -> Self {
-        Pacing(Arc::new(AtomicBool::new(true)))
-    }
-}
-
 impl Pacing {
+    pub fn new(paced: bool) -> Pacing {
+        Pacing(Arc::new(AtomicBool::new(paced)))
+    }
+
     pub fn set(&self, paced: bool) {
         self.0.store(paced, Ordering::Relaxed);
     }
@@ -220,7 +218,7 @@ mod tests {
     fn an_empty_write_is_not_noted() {
         let dir = tempfile::tempdir().unwrap();
         let file = std::fs::File::create(dir.path().join("f")).unwrap();
-        let backend = PacedFile::new(file, Pacing::default()).unwrap();
+        let backend = PacedFile::new(file, Pacing::new(true)).unwrap();
         backend.write(4096, &[]).unwrap();
         assert!(backend.written.lock().unwrap().is_empty());
     }
@@ -249,7 +247,7 @@ mod tests {
         let table: redb::TableDefinition<&str, &str> = redb::TableDefinition::new("t");
         let open = || {
             redb::Database::builder()
-                .create_with_backend(PacedFile::new(open_rw(&path), Pacing::default()).unwrap())
+                .create_with_backend(PacedFile::new(open_rw(&path), Pacing::new(true)).unwrap())
                 .unwrap()
         };
         {
@@ -275,7 +273,7 @@ mod tests {
     fn every_sync_forgets_the_writes_it_covered_paced_or_not() {
         let dir = tempfile::tempdir().unwrap();
         let file = open_rw(&dir.path().join("f"));
-        let pacing = Pacing::default();
+        let pacing = Pacing::new(true);
         let backend = PacedFile::new(file, pacing.clone()).unwrap();
         for paced in [true, false] {
             pacing.set(paced);
@@ -298,10 +296,10 @@ mod tests {
         let path = dir.path().join("t.redb");
         let file = || open_rw(&path);
         let _db = redb::Database::builder()
-            .create_with_backend(PacedFile::new(file(), Pacing::default()).unwrap())
+            .create_with_backend(PacedFile::new(file(), Pacing::new(true)).unwrap())
             .unwrap();
         assert!(matches!(
-            PacedFile::new(file(), Pacing::default()),
+            PacedFile::new(file(), Pacing::new(true)),
             Err(redb::DatabaseError::DatabaseAlreadyOpen)
         ));
     }
