@@ -435,14 +435,35 @@ impl SshConfig {
     }
 }
 
-/// `[audit]`: retention of the audit trail in the store.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `[audit]`: what the audit trail keeps. A full disk fails every login, so the trail is
+/// bounded by default, in age and in number of entries (a login adds ~200 bytes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditConfig {
-    /// Entries older than this many days are deleted (checked every minute); 0 keeps them all,
-    /// as privacyIDEA does. A login adds ~200 bytes.
+    /// Entries older than this many days are deleted (checked every minute); 0 keeps them
+    /// whatever their age, as privacyIDEA does.
     pub keep_days: u32,
+    /// The oldest entries beyond this many are deleted (checked every minute); 0: no limit.
+    /// The default, a million, is ~200 MB.
+    pub max_entries: u64,
+    /// Entries one user (any account but root; `su` and `sudo` count for the account that
+    /// started them) has recorded one by one per minute; the rest are counted in one summary
+    /// entry per user and minute. Administrators' own entries are never summarised.
+    pub user_entries_per_minute: u32,
 }
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            keep_days: 365,
+            max_entries: 1_000_000,
+            user_entries_per_minute: 20,
+        }
+    }
+}
+
+/// The longest lock in minutes a configuration may ask for: a year.
+pub const MAX_LOCKOUT_MINS: u32 = 366 * 1440;
 
 /// The longest `audit.keep_days` that is not "forever": a hundred years.
 pub const MAX_AUDIT_KEEP_DAYS: u32 = 36_500;
@@ -466,17 +487,29 @@ impl Default for StoreConfig {
     }
 }
 
-/// What one peer can make the daemon hold.
+/// What one peer can make the daemon hold. "Users" here are every account but root, including
+/// the `su` and `sudo` prompts an account starts (they run as root, but for that account): no
+/// local account can take the share of the daemon that root's logins (sshd, login, su and sudo
+/// as root) need.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Connections served at once; further peers wait in the kernel backlog.
     pub max_connections: u32,
     /// A connection silent this long is closed; also the lifetime of an unanswered prompt.
+    /// A `Status` request does not count as activity.
     pub idle_timeout_secs: u64,
     pub sessions_per_connection: u32,
-    /// Authentications a non-root caller (a screen locker) may start per minute.
+    /// Authentications a user (a screen locker, `su` started by a user) may start per minute.
     pub user_auth_per_minute: u32,
+    /// Connections all users together may hold; the rest of `max_connections` is root's.
+    pub user_connections: u32,
+    /// Connections one user may hold (a screen locker and a `pictl` need one each).
+    pub user_connections_per_uid: u32,
+    /// `idle_timeout_secs` for users' connections.
+    pub user_idle_timeout_secs: u64,
+    /// `sessions_per_connection` for users' connections (one login needs one).
+    pub user_sessions_per_connection: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -491,10 +524,25 @@ pub struct TokenDefaults {
     /// OTP length for new tokens (6 or 8).
     pub digits: u8,
     pub hash: HashAlgorithm,
-    /// Failed attempts before a token is locked (privacyIDEA `DefaultMaxFailCount`).
+    /// Failed attempts from one source before the token is locked for that source
+    /// (privacyIDEA `DefaultMaxFailCount`; sources: see `auth::lockout`).
     pub maxfail: u32,
-    /// Minutes after which a locked fail counter clears itself; 0 = only `pictl token reset`.
+    /// How long the first lock lasts, in minutes; each further lock of the same source lasts
+    /// twice as long as the one before. 0 = until `pictl token reset` (privacyIDEA's
+    /// `failcounter_clear_timeout = 0`).
     pub failcounter_clear_timeout_mins: u32,
+    /// No lock lasts longer than this many minutes (unless the first already does).
+    pub lockout_max_mins: u32,
+}
+
+impl TokenDefaults {
+    /// The lock durations in force.
+    pub fn lockout(&self) -> crate::auth::lockout::LockoutRules {
+        crate::auth::lockout::LockoutRules {
+            first_secs: i64::from(self.failcounter_clear_timeout_mins) * 60,
+            max_secs: i64::from(self.lockout_max_mins) * 60,
+        }
+    }
 }
 
 impl Default for Config {
@@ -541,6 +589,10 @@ impl Default for LimitsConfig {
             idle_timeout_secs: 300,
             sessions_per_connection: 64,
             user_auth_per_minute: 30,
+            user_connections: 64,
+            user_connections_per_uid: 8,
+            user_idle_timeout_secs: 60,
+            user_sessions_per_connection: 4,
         }
     }
 }
@@ -554,7 +606,8 @@ impl Default for TokenDefaults {
             digits: 6,
             hash: HashAlgorithm::Sha1,
             maxfail: 10,
-            failcounter_clear_timeout_mins: 0,
+            failcounter_clear_timeout_mins: 1,
+            lockout_max_mins: 1440,
         }
     }
 }
@@ -710,11 +763,36 @@ impl Config {
             return Err("store.cache_mib must be between 1 and 65536".into());
         }
         let l = &self.limits;
-        if l.max_connections == 0 || l.sessions_per_connection == 0 {
+        if [
+            l.max_connections,
+            l.sessions_per_connection,
+            l.user_connections,
+            l.user_connections_per_uid,
+            l.user_sessions_per_connection,
+        ]
+        .contains(&0)
+        {
             return Err("limits.* must be at least 1".into());
         }
-        if !(1..=86_400).contains(&l.idle_timeout_secs) {
-            return Err("limits.idle_timeout_secs must be between 1 and 86400".into());
+        for (key, secs) in [
+            ("idle_timeout_secs", l.idle_timeout_secs),
+            ("user_idle_timeout_secs", l.user_idle_timeout_secs),
+        ] {
+            if !(1..=86_400).contains(&secs) {
+                return Err(format!("limits.{key} must be between 1 and 86400"));
+            }
+        }
+        if l.user_connections >= l.max_connections {
+            return Err(format!(
+                "limits.user_connections ({}) must be below limits.max_connections ({}): the \
+                 rest is kept for root's logins (sshd, login), which no other account can take",
+                l.user_connections, l.max_connections
+            ));
+        }
+        if l.user_connections_per_uid > l.user_connections {
+            return Err(
+                "limits.user_connections_per_uid must be at most limits.user_connections".into(),
+            );
         }
         let t = &self.tokens;
         if !matches!(t.digits, 6 | 8) {
@@ -734,6 +812,15 @@ impl Config {
         }
         if !(1..=1000).contains(&t.maxfail) {
             return Err("tokens.maxfail must be between 1 and 1000".into());
+        }
+        if t.failcounter_clear_timeout_mins > MAX_LOCKOUT_MINS
+            || !(1..=MAX_LOCKOUT_MINS).contains(&t.lockout_max_mins)
+        {
+            return Err(format!(
+                "tokens.failcounter_clear_timeout_mins must be at most {MAX_LOCKOUT_MINS} (0: \
+                 until an administrator resets the token) and tokens.lockout_max_mins between 1 \
+                 and {MAX_LOCKOUT_MINS}"
+            ));
         }
         crate::users::validate_name("realm", &self.default_realm)
             .map_err(|e| format!("default_realm: {e}"))?;

@@ -31,7 +31,7 @@ use clock::Clock;
 use config::Config;
 use crypto::{Cipher, PinHasher};
 use error::PidError;
-use limits::{RateLimiter, UserLocks};
+use limits::{RateLimiter, UserConnections, UserLocks};
 use protocol::Secret;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -89,6 +89,10 @@ pub struct State {
     pub started: Instant,
     pub user_locks: UserLocks,
     pub rate: RateLimiter,
+    /// Users' audit entries this minute (see `audit`).
+    pub audit_budget: audit::Budget,
+    /// Connections held by accounts other than root (see `limits::UserConnections`).
+    pub user_connections: Arc<UserConnections>,
     /// Shown as the issuer in authenticator apps.
     pub hostname: String,
     /// argon2 runs at most this many at a time. Each run holds `argon2.memory_kib` of memory, so
@@ -135,6 +139,8 @@ impl State {
             clock,
             started: Instant::now(),
             user_locks: UserLocks::default(),
+            user_connections: Arc::default(),
+            audit_budget: audit::Budget::default(),
             hostname,
             argon2_slots: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism()
@@ -176,13 +182,29 @@ impl State {
         Ok(warnings)
     }
 
-    pub fn idle_timeout(&self) -> Duration {
-        Duration::from_secs(self.live().config.limits.idle_timeout_secs)
+    /// How long a connection of `caller` may stay silent (`Status` requests count as silence).
+    pub fn idle_timeout(&self, caller: &caller::Caller) -> Duration {
+        let limits = &self.live().config.limits;
+        Duration::from_secs(if caller.is_root_account() {
+            limits.idle_timeout_secs
+        } else {
+            limits.user_idle_timeout_secs
+        })
     }
 
     /// An unanswered prompt lives as long as an idle connection.
-    pub fn session_ttl(&self) -> Duration {
-        self.idle_timeout()
+    pub fn session_ttl(&self, caller: &caller::Caller) -> Duration {
+        self.idle_timeout(caller)
+    }
+
+    /// How many conversations one connection of `caller` may have open.
+    pub fn sessions_per_connection(&self, caller: &caller::Caller) -> usize {
+        let limits = &self.live().config.limits;
+        if caller.is_root_account() {
+            limits.sessions_per_connection as usize
+        } else {
+            limits.user_sessions_per_connection as usize
+        }
     }
 
     /// Find a user in its realm's resolvers: on the worker when they can tell without blocking,
@@ -282,22 +304,32 @@ impl State {
             .map_err(|_| PidError::Internal("argon2 slots closed".into()))
     }
 
-    /// Delete the audit records older than `audit.keep_days` (nothing if it is 0), in steps
-    /// that hold the store's write lock only briefly. Returns how many records went.
+    /// Delete the audit records older than `audit.keep_days` and beyond the newest
+    /// `audit.max_entries` (0: no such limit), in steps that hold the store's write lock only
+    /// briefly. Returns how many entries went.
     pub async fn prune_audit(self: &Arc<Self>) -> Result<usize, PidError> {
-        let keep_days = self.live().config.audit.keep_days;
-        if keep_days == 0 {
+        let audit = self.live().config.audit.clone();
+        if audit.keep_days == 0 && audit.max_entries == 0 {
             return Ok(0);
         }
-        let before = self.clock.now() - i64::from(keep_days) * 86_400;
+        let before = match audit.keep_days {
+            0 => i64::MIN,
+            days => self.clock.now() - i64::from(days) * 86_400,
+        };
+        let max_entries = match audit.max_entries {
+            0 => u64::MAX,
+            n => n,
+        };
         let state = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut pruned = 0;
+            let mut entries = 0;
             loop {
-                let n = state.store.prune_audit(before, AUDIT_PRUNE_STEP)?;
-                pruned += n;
-                if n < AUDIT_PRUNE_STEP {
-                    return Ok(pruned);
+                let step = state
+                    .store
+                    .prune_audit(before, max_entries, AUDIT_PRUNE_STEP)?;
+                entries += step.entries;
+                if step.records < AUDIT_PRUNE_STEP {
+                    return Ok(entries);
                 }
             }
         })
@@ -371,6 +403,7 @@ pub async fn run_daemon(config: Config, config_path: std::path::PathBuf) -> Resu
         tracing::error!(error = %e, "the accept loop failed");
     }
     housekeeping_task.abort();
+    audit::close_minute(&state);
     let flushed = state.store.durable().await;
     let _ = std::fs::remove_file(&socket);
     flushed?;
@@ -379,7 +412,8 @@ pub async fn run_daemon(config: Config, config_path: std::path::PathBuf) -> Resu
 }
 
 /// Every minute: free argon2's spare working memory if no PIN was checked in the last minute,
-/// and apply `audit.keep_days` (a reload takes effect at the next round).
+/// write the minute's audit summaries, and apply `audit.keep_days` and `audit.max_entries` (a
+/// reload takes effect at the next round).
 async fn housekeeping(state: Arc<State>) {
     let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -388,13 +422,19 @@ async fn housekeeping(state: Arc<State>) {
         // Freeing tens of MiB and trimming the heap takes milliseconds: not on a worker.
         let pins = state.pins.clone();
         let _ = tokio::task::spawn_blocking(move || pins.release_idle_memory()).await;
+        audit::close_minute(&state);
         match state.prune_audit().await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(
-                records = n,
-                keep_days = state.live().config.audit.keep_days,
-                "deleted audit records past audit.keep_days"
-            ),
+            Ok(n) => {
+                let audit = &state.live().config.audit;
+                tracing::info!(
+                    entries = n,
+                    "deleted the oldest {n} audit entries: the trail keeps {} days and {} \
+                     entries at most (audit.keep_days, audit.max_entries; 0 = no limit)",
+                    audit.keep_days,
+                    audit.max_entries
+                );
+            }
             Err(e) => tracing::error!(error = %e, "cannot prune the audit trail"),
         }
     }

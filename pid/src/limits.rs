@@ -1,10 +1,11 @@
-//! Small in-memory limiters: per-user serialisation of checks and per-uid rate limits.
+//! Small in-memory limiters: per-user serialisation of checks, per-uid rate limits, and the
+//! connections users (every account but root) hold.
 
 use crate::store::Owner;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 const SHARDS: usize = 256;
 
@@ -57,9 +58,117 @@ impl RateLimiter {
     }
 }
 
+/// Connections held by users (every account but root, see `Caller::account`). Threat: one
+/// local account opening connections until the daemon serves no more, which fails every login
+/// on the host. Users together hold at most `limits.user_connections`, one user at most
+/// `limits.user_connections_per_uid`; root's connections are not counted here, so the rest of
+/// `max_connections` is always root's.
+#[derive(Default)]
+pub struct UserConnections {
+    held: Mutex<Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    total: u32,
+    by_uid: HashMap<u32, u32>,
+}
+
+/// Why a user's connection was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConnectionRefused {
+    /// This uid holds its share already.
+    Uid { held: u32 },
+    /// Users together hold theirs.
+    AllUsers { held: u32 },
+}
+
+/// One connection counted in `UserConnections`, released on drop.
+pub struct UserConnection {
+    connections: Arc<UserConnections>,
+    uid: u32,
+}
+
+impl UserConnections {
+    /// Count a connection of `uid`, unless that would exceed either limit (passed in so a
+    /// reload takes effect at once).
+    pub fn admit(
+        self: &Arc<Self>,
+        uid: u32,
+        per_uid: u32,
+        all_users: u32,
+    ) -> Result<UserConnection, ConnectionRefused> {
+        let mut held = self.lock();
+        let mine = held.by_uid.get(&uid).copied().unwrap_or(0);
+        if mine >= per_uid {
+            return Err(ConnectionRefused::Uid { held: mine });
+        }
+        if held.total >= all_users {
+            return Err(ConnectionRefused::AllUsers { held: held.total });
+        }
+        held.total += 1;
+        *held.by_uid.entry(uid).or_insert(0) += 1;
+        Ok(UserConnection {
+            connections: self.clone(),
+            uid,
+        })
+    }
+
+    /// Connections users hold now, and how many of them the uid holding most has.
+    pub fn held(&self) -> (u32, Option<(u32, u32)>) {
+        let held = self.lock();
+        let top = held
+            .by_uid
+            .iter()
+            .max_by_key(|(_, &n)| n)
+            .map(|(&uid, &n)| (uid, n));
+        (held.total, top)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        // Counters only: a panic elsewhere cannot leave them half-updated.
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for UserConnection {
+    fn drop(&mut self) {
+        let mut held = self.connections.lock();
+        held.total = held.total.saturating_sub(1);
+        if let std::collections::hash_map::Entry::Occupied(mut e) = held.by_uid.entry(self.uid) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_holds_at_most_its_share_and_users_together_theirs() {
+        let c = Arc::new(UserConnections::default());
+        let a1 = c.admit(1000, 2, 3).unwrap();
+        let _a2 = c.admit(1000, 2, 3).unwrap();
+        assert_eq!(
+            c.admit(1000, 2, 3).err(),
+            Some(ConnectionRefused::Uid { held: 2 })
+        );
+        let _b1 = c.admit(1001, 2, 3).unwrap();
+        assert_eq!(
+            c.admit(1002, 2, 3).err(),
+            Some(ConnectionRefused::AllUsers { held: 3 })
+        );
+        assert_eq!(c.held(), (3, Some((1000, 2))));
+        drop(a1);
+        let _c1 = c
+            .admit(1002, 2, 3)
+            .expect("a closed connection frees its place");
+        assert_eq!(c.held().0, 3, "three held again");
+    }
 
     #[test]
     fn rate_limit_counts_per_uid_and_resets_each_minute() {

@@ -1,5 +1,7 @@
 //! The accept loop. Bounded: at most `max_connections` are served at once; the rest wait in the
-//! kernel's backlog, so a flood of connections costs the daemon nothing but a queue.
+//! kernel's backlog, so a flood of connections costs the daemon nothing but a queue. Users
+//! (every account but root) have a smaller share of that, counted as each connection is
+//! accepted (see `connection::admit`): the rest is root's, for sshd, login, su and sudo.
 
 use crate::error::PidError;
 use crate::State;
@@ -83,9 +85,12 @@ pub async fn run(listener: UnixListener, state: Arc<State>, shutdown: impl Futur
                 }
             },
         };
+        let Some(peer) = crate::connection::admit(&state, &stream) else {
+            continue;
+        };
         let state = state.clone();
         tasks.spawn(async move {
-            crate::connection::serve(state, stream).await;
+            crate::connection::serve(state, stream, peer).await;
             drop(permit);
         });
         while tasks.try_join_next().is_some() {}

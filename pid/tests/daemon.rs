@@ -400,6 +400,35 @@ fn fail_counter_clears_itself_after_the_configured_timeout() {
 }
 
 #[test]
+fn after_a_lock_ends_one_more_failure_locks_again_for_twice_as_long() {
+    let d = Daemon::start_with(
+        "[tokens]\nfailcounter_clear_timeout_mins = 1\nlockout_max_mins = 3\nmaxfail = 2",
+        1_000_000,
+    );
+    let serial = d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    for _ in 0..2 {
+        assert!(!accepted(&d.login("root", "000000")));
+    }
+    assert!(d.show(&serial).locked);
+    d.clock.advance(60);
+    assert!(!d.show(&serial).locked, "the first lock lasts a minute");
+    assert!(!accepted(&d.login("root", "000000")));
+    assert!(d.show(&serial).locked, "one failure is enough now");
+    d.clock.advance(119);
+    assert!(
+        !accepted(&d.login("root", HOTP[0])),
+        "still locked: two minutes"
+    );
+    d.clock.advance(1);
+    assert!(!accepted(&d.login("root", "000000")));
+    d.clock.advance(179);
+    assert!(d.show(&serial).locked, "three minutes at most, but three");
+    d.clock.advance(1);
+    assert!(accepted(&d.login("root", HOTP[0])));
+    assert_eq!(d.show(&serial).failcount, 0, "a success clears the source");
+}
+
+#[test]
 fn disabled_revoked_and_expired_tokens_are_refused() {
     let d = Daemon::start();
     let serial = d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
@@ -783,6 +812,7 @@ fn non_admin_caller_may_only_authenticate_itself() {
         gid: 65534,
         pid: 1,
         is_admin: false,
+        account: 65534,
     };
     let mut conn = ConnState::default();
     let run = |req: Request, conn: &mut ConnState| {
@@ -880,6 +910,7 @@ fn non_admin_callers_are_rate_limited() {
         gid: 65534,
         pid: 1,
         is_admin: false,
+        account: 65534,
     };
     let mut conn = ConnState::default();
     let begin = Request::AuthBegin(AuthBegin {
@@ -1008,6 +1039,7 @@ fn status_reports_tokens_and_hides_paths_from_non_admins() {
         gid: 65534,
         pid: 1,
         is_admin: false,
+        account: 65534,
     };
     let r = d.rt.block_on(pid::dispatch::dispatch(
         &d.state,
@@ -1090,6 +1122,7 @@ fn flatfile_realm_users_authenticate_with_user_at_realm() {
         gid: 4242,
         pid: 1,
         is_admin: false,
+        account: 4242,
     };
     let begin = Request::AuthBegin(AuthBegin {
         user: "alice@ext".into(),
@@ -1129,6 +1162,7 @@ fn refusals_reach_the_audit_trail_even_when_nobody_waits_for_a_commit() {
         gid: 65534,
         pid: 7,
         is_admin: false,
+        account: 65534,
     };
     let audit = Request::Admin(AdminRequest::AuditShow {
         user: None,
@@ -1236,8 +1270,8 @@ fn audit_records_past_keep_days_are_deleted_and_newer_ones_stay() {
 }
 
 #[test]
-fn with_keep_days_0_the_audit_trail_is_kept_forever() {
-    let d = Daemon::start();
+fn with_keep_days_and_max_entries_0_the_audit_trail_is_kept_forever() {
+    let d = Daemon::start_with("[audit]\nkeep_days = 0\nmax_entries = 0\n", 1_111_111_109);
     d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
     assert!(accepted(&d.login("root", HOTP[0])));
     let before = d.audit().len();
@@ -1245,6 +1279,22 @@ fn with_keep_days_0_the_audit_trail_is_kept_forever() {
     assert!(accepted(&d.login("root", HOTP[1])));
     assert_eq!(d.rt.block_on(d.state.prune_audit()).unwrap(), 0);
     assert!(d.audit().len() > before);
+}
+
+#[test]
+fn by_default_the_audit_trail_keeps_a_year() {
+    let d = Daemon::start();
+    d.enroll(TokenType::Hotp, "root", KEY20, None, 6);
+    assert!(accepted(&d.login("root", HOTP[0])));
+    d.clock.advance(364 * 86_400);
+    assert!(accepted(&d.login("root", HOTP[1])));
+    assert_eq!(d.rt.block_on(d.state.prune_audit()).unwrap(), 0);
+    d.clock.advance(2 * 86_400);
+    assert!(accepted(&d.login("root", HOTP[2])));
+    assert!(
+        d.rt.block_on(d.state.prune_audit()).unwrap() > 0,
+        "older than 365 days"
+    );
 }
 
 #[test]
@@ -1812,6 +1862,7 @@ fn nobody(is_admin: bool) -> Caller {
         gid: 65534,
         pid: 1,
         is_admin,
+        account: 65534,
     }
 }
 
@@ -2695,6 +2746,7 @@ fn caller(uid: u32, is_admin: bool) -> Caller {
         gid: uid,
         pid: 1,
         is_admin,
+        account: uid,
     }
 }
 

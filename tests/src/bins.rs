@@ -48,6 +48,11 @@ pub fn pibench() -> PathBuf {
     locate("pibench")
 }
 
+/// What an unprivileged local account can throw at the socket (tests/src/bin/piflood.rs).
+pub fn piflood() -> PathBuf {
+    locate("piflood")
+}
+
 /// The PAM module, as an absolute path (libpam needs one outside its module directory).
 pub fn pam_pi() -> PathBuf {
     locate("libpam_pi.so")

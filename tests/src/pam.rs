@@ -261,12 +261,26 @@ impl Pam {
     /// The exact return code of `pam_authenticate`, through libpamtest's Python binding
     /// (`python3-pypamtest`); each answer goes to one echo-off prompt.
     pub fn return_code(&self, user: &str, answers: &[&str]) -> i32 {
+        self.return_code_of(None, user, answers)
+    }
+
+    /// `return_code` from a set-uid root program started by `uid`, as `su` and `sudo` are: the
+    /// application switches its real uid to `uid` (effective uid 0) before PAM starts. (A
+    /// process started that way from the outside would not load libpam_wrapper: the dynamic
+    /// linker ignores LD_PRELOAD when the real and effective uid differ.)
+    pub fn return_code_as_su_by(&self, uid: u32, user: &str, answers: &[&str]) -> i32 {
+        self.return_code_of(Some(uid), user, answers)
+    }
+
+    fn return_code_of(&self, real_uid: Option<u32>, user: &str, answers: &[&str]) -> i32 {
         const SCRIPT: &str = r#"
-import re, sys
+import os, re, sys
 try:
     import pypamtest
 except ImportError:
     print("missing=pypamtest"); sys.exit(3)
+if sys.argv[3]:
+    os.setresuid(int(sys.argv[3]), 0, 0)
 answers = [line.rstrip("\n") for line in sys.stdin]
 case = pypamtest.TestCase(pypamtest.PAMTEST_AUTHENTICATE, expected_rv=0)
 try:
@@ -280,7 +294,8 @@ except pypamtest.PamTestError as e:
 "#;
         // The system python: that is where Debian's python3-pypamtest lives.
         let mut cmd = self.wrapped(Caller::Root, &[], "/usr/bin/python3");
-        cmd.args(["-c", SCRIPT, user, self.service.as_str()]);
+        let real_uid = real_uid.map(|u| u.to_string()).unwrap_or_default();
+        cmd.args(["-c", SCRIPT, user, self.service.as_str(), &real_uid]);
         let stdin: String = answers.iter().map(|a| format!("{a}\n")).collect();
         let out = {
             let _wrapper = pam_wrapper_lock();

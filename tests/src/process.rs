@@ -16,6 +16,10 @@ pub const COMMAND_DEADLINE: Duration = Duration::from_secs(30);
 pub enum Caller {
     Root,
     Nobody,
+    /// A set-uid root program started by this uid, as `su` and `sudo` are: real uid `N`,
+    /// effective uid 0. Not for a PAM application under libpam_wrapper (the dynamic linker
+    /// ignores LD_PRELOAD when real and effective uid differ): see `Pam::return_code_as_su_by`.
+    SetuidRootFor(u32),
 }
 
 impl Caller {
@@ -27,6 +31,11 @@ impl Caller {
                 let mut cmd = Command::new("setpriv");
                 cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
                 cmd.arg(program);
+                cmd
+            }
+            Caller::SetuidRootFor(uid) => {
+                let mut cmd = Command::new("setpriv");
+                cmd.arg(format!("--ruid={uid}")).arg("--").arg(program);
                 cmd
             }
         }

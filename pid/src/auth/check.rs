@@ -10,6 +10,7 @@
 //! The evaluation is pure with respect to the store: it returns the new records, and the caller
 //! swaps them in by compare-and-swap, redoing the whole check if a token changed meanwhile.
 
+use crate::auth::lockout::{LockoutRules, Source};
 use crate::error::PidError;
 use crate::policy::OtpPin;
 use crate::store::{TokenRecord, Versioned};
@@ -93,9 +94,11 @@ pub struct Rules {
     /// `last_auth`: a token whose last successful login is older than this many seconds is
     /// refused even with the right OTP (the OTP is spent all the same).
     pub last_auth: Option<i64>,
-    /// `tokens.failcounter_clear_timeout_mins` in seconds (0 = never), from the same configuration
-    /// snapshot as the rest of the rules.
-    pub failcounter_clear_secs: i64,
+    /// Where the attempt comes from: its failures count there (see `lockout`).
+    pub source: Source,
+    /// How long a locked source stays locked, from the same configuration snapshot as the rest
+    /// of the rules.
+    pub lockout: LockoutRules,
     /// The PAM service of the login (application-specific passwords are bound to one).
     pub service: String,
 }
@@ -174,6 +177,10 @@ pub async fn evaluate(
     rules: &Rules,
     pins: &mut PinCheck<'_>,
 ) -> Result<Plan, PidError> {
+    let attempt = Attempt {
+        now,
+        source: &rules.source,
+    };
     let tokens: Vec<Versioned> = match input {
         Input::Pass(_) => tokens,
         Input::Answer { challenged, .. } => tokens
@@ -204,15 +211,11 @@ pub async fn evaluate(
     // privacyIDEA weighs token types by their first letter; the sort is stable (serial order).
     live.sort_by_key(|(v, _)| v.rec.token_type.as_str().as_bytes()[0]);
 
-    let clear_after = rules.failcounter_clear_secs;
     let mut unusable_msgs: Vec<&'static str> = Vec::new();
     let mut fail_locked_only = true;
     let reasons: Vec<Option<&'static str>> = live
         .iter_mut()
-        .map(|(_, rec)| {
-            clear_failcounter_if_due(rec, now, clear_after);
-            unusable(rec, now)
-        })
+        .map(|(_, rec)| unusable(rec, &rules.source, now))
         .collect();
     let sole_usable = reasons.iter().filter(|r| r.is_none()).count() == 1;
     let mut classes: Vec<Option<Class>> = Vec::with_capacity(live.len());
@@ -230,7 +233,7 @@ pub async fn evaluate(
         }
         let class = match input {
             Input::Pass(pass) if rec.token_type == protocol::TokenType::FourEyes => {
-                four_eyes(state, rec, pass, now, &mut others).await?
+                four_eyes(state, rec, pass, attempt, &mut others).await?
             }
             Input::Pass(pass) => classify(state, rec, pass, now, sole_usable, rules, pins).await?,
             Input::Answer { otp, challenged } => {
@@ -243,7 +246,8 @@ pub async fn evaluate(
                     .unwrap_or_default();
                 if rec.token_type == protocol::TokenType::FourEyes {
                     let class =
-                        four_eyes_answer(state, rec, data, otp.expose(), now, &mut others).await?;
+                        four_eyes_answer(state, rec, data, otp.expose(), attempt, &mut others)
+                            .await?;
                     classes.push(Some(class));
                     continue;
                 }
@@ -301,18 +305,17 @@ pub async fn evaluate(
             if let Some(Class::Valid(cs, material)) = &classes[i] {
                 let rec = &mut live[i].1;
                 spend(state, rec, cs, material.as_ref().map(|m| m.as_slice()))?;
-                rec.failcount = 0;
-                rec.failcounter_exceeded_at = None;
+                rec.clear_source(&rules.source);
                 rec.count_auth += 1;
                 rec.count_auth_success += 1;
                 rec.last_auth = Some(now);
             }
         }
         if rules.reset_all_user_tokens {
-            // privacyIDEA resets every token of the list, the unusable ones included.
+            // privacyIDEA resets every token of the list, the unusable ones included (for this
+            // source: a success here forgives nobody else's failures).
             for (_, rec) in live.iter_mut() {
-                rec.failcount = 0;
-                rec.failcounter_exceeded_at = None;
+                rec.clear_source(&rules.source);
             }
         }
         let serials = serials(&live, &valid);
@@ -371,7 +374,7 @@ pub async fn evaluate(
         }
         v
     } else if !pin_matched.is_empty() {
-        charge_failure(&mut live, &pin_matched, now);
+        charge_failure(&mut live, &pin_matched, now, rules);
         let previous = pin_matched.len() == 1
             && matches!(
                 classes[pin_matched[0]],
@@ -393,7 +396,7 @@ pub async fn evaluate(
         v.token_type = single_type(&live, &pin_matched);
         v
     } else if !wrong_otp.is_empty() {
-        charge_failure(&mut live, &wrong_otp, now);
+        charge_failure(&mut live, &wrong_otp, now, rules);
         let detail = match input {
             Input::Answer { .. } => "Response did not match the challenge.",
             Input::Pass(_) => "wrong otp value (PIN not checked)",
@@ -401,15 +404,18 @@ pub async fn evaluate(
         let mut v = reject(detail, GENERIC_REJECT, serials(&live, &wrong_otp));
         v.token_type = single_type(&live, &wrong_otp);
         v.may_retry = matches!(input, Input::Answer { .. })
-            && wrong_otp.iter().any(|&i| !live[i].1.fail_locked());
+            && wrong_otp
+                .iter()
+                .any(|&i| !live[i].1.locked_for(&rules.source, now));
         v
     } else if !invalid.is_empty() {
-        charge_failure(&mut live, &invalid, now);
+        charge_failure(&mut live, &invalid, now, rules);
         reject("wrong otp pin", GENERIC_REJECT, serials(&live, &invalid))
     } else if !unusable_msgs.is_empty() {
         unusable_msgs.dedup();
         let user = if fail_locked_only {
-            "Too many failed attempts: your token is locked. Ask an administrator to reset it."
+            "Too many failed attempts: your token is locked for a while. Wait, or ask an \
+             administrator to reset it."
         } else {
             GENERIC_REJECT
         };
@@ -450,6 +456,13 @@ pub async fn evaluate(
     Ok(Plan { changes, verdict })
 }
 
+/// When and from where the attempt comes (for the tokens of other users a 4eyes login uses).
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    now: i64,
+    source: &'a Source,
+}
+
 /// The most tokens of one realm a 4eyes check looks at.
 const FOUR_EYES_MAX_TOKENS: usize = 10_000;
 
@@ -462,7 +475,7 @@ async fn four_eyes(
     state: &State,
     rec: &TokenRecord,
     pass: &Secret,
-    now: i64,
+    attempt: Attempt<'_>,
     others: &mut Vec<(Versioned, TokenRecord)>,
 ) -> Result<Class, PidError> {
     if state
@@ -474,7 +487,7 @@ async fn four_eyes(
     let req = four_eyes_requirement(state, rec)?;
     let mut used: Vec<(String, String)> = Vec::new();
     for part in pass.expose().split(req.separator).filter(|p| !p.is_empty()) {
-        four_eyes_match(state, rec, &req, &mut used, part, now, others).await?;
+        four_eyes_match(state, rec, &req, &mut used, part, attempt, others).await?;
     }
     Ok(if four_eyes_missing(&req, &used).is_none() {
         Class::Valid(unchanged(rec), None)
@@ -490,7 +503,7 @@ async fn four_eyes_answer(
     rec: &TokenRecord,
     data: &[u8],
     answer: &str,
-    now: i64,
+    attempt: Attempt<'_>,
     others: &mut Vec<(Versioned, TokenRecord)>,
 ) -> Result<Class, PidError> {
     let req = four_eyes_requirement(state, rec)?;
@@ -500,7 +513,7 @@ async fn four_eyes_answer(
         .filter_map(|l| l.split_once('\t'))
         .map(|(r, s)| (r.to_owned(), s.to_owned()))
         .collect();
-    if !four_eyes_match(state, rec, &req, &mut used, answer, now, others).await? {
+    if !four_eyes_match(state, rec, &req, &mut used, answer, attempt, others).await? {
         return Ok(Class::WrongOtp);
     }
     Ok(match four_eyes_missing(&req, &used) {
@@ -552,9 +565,10 @@ async fn four_eyes_match(
     req: &crate::tokens::foureyes::Requirement,
     used: &mut Vec<(String, String)>,
     part: &str,
-    now: i64,
+    attempt: Attempt<'_>,
     others: &mut Vec<(Versioned, TokenRecord)>,
 ) -> Result<bool, PidError> {
+    let now = attempt.now;
     for (realm, n) in &req.realms {
         if used.iter().filter(|(r, _)| r == realm).count() >= *n {
             continue;
@@ -566,7 +580,7 @@ async fn four_eyes_match(
                 || used.iter().any(|(_, s)| *s == t.serial)
                 || others.iter().any(|(o, _)| o.rec.serial == t.serial)
                 || t.revoked
-                || unusable(t, now).is_some()
+                || unusable(t, attempt.source, now).is_some()
             {
                 continue;
             }
@@ -636,35 +650,18 @@ fn single_type(live: &[(Versioned, TokenRecord)], idx: &[usize]) -> Option<Strin
     }
 }
 
-/// privacyIDEA `inc_failcount` + `inc_count_auth`: the counter stops at maxfail and the moment it
-/// got there is recorded for `failcounter_clear_timeout`.
-fn charge_failure(live: &mut [(Versioned, TokenRecord)], idx: &[usize], now: i64) {
+/// privacyIDEA `inc_failcount` + `inc_count_auth`, with the failure counted for its source
+/// (see `lockout`).
+fn charge_failure(live: &mut [(Versioned, TokenRecord)], idx: &[usize], now: i64, rules: &Rules) {
     for &i in idx {
         let rec = &mut live[i].1;
-        if rec.failcount < rec.maxfail {
-            rec.failcount += 1;
-            if rec.failcount >= rec.maxfail {
-                rec.failcounter_exceeded_at = Some(now);
-            }
-        }
+        rec.charge(&rules.source, now, &rules.lockout);
         rec.count_auth += 1;
     }
 }
 
-/// privacyIDEA `check_reset_failcount`.
-fn clear_failcounter_if_due(rec: &mut TokenRecord, now: i64, clear_after: i64) {
-    if clear_after > 0 && rec.fail_locked() {
-        if let Some(at) = rec.failcounter_exceeded_at {
-            if now > at + clear_after {
-                rec.failcount = 0;
-                rec.failcounter_exceeded_at = None;
-            }
-        }
-    }
-}
-
 /// privacyIDEA `check_all`, in its order.
-pub fn unusable(rec: &TokenRecord, now: i64) -> Option<&'static str> {
+pub fn unusable(rec: &TokenRecord, source: &Source, now: i64) -> Option<&'static str> {
     if (rec.count_auth_max > 0 && rec.count_auth >= rec.count_auth_max)
         || (rec.count_auth_success_max > 0 && rec.count_auth_success >= rec.count_auth_success_max)
     {
@@ -673,7 +670,7 @@ pub fn unusable(rec: &TokenRecord, now: i64) -> Option<&'static str> {
     if !rec.active {
         return Some("Token is disabled");
     }
-    if rec.fail_locked() {
+    if rec.locked_for(source, now) {
         return Some("Failcounter exceeded");
     }
     if rec.validity_start.is_some_and(|s| now < s) || rec.validity_end.is_some_and(|e| now > e) {

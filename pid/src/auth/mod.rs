@@ -1,6 +1,7 @@
 //! Authentication: the check pipeline and the per-connection conversation sessions.
 
 pub mod check;
+pub mod lockout;
 pub mod session;
 
 use crate::error::PidError;

@@ -111,7 +111,7 @@ async fn run(
     state: &State,
     gate: &Gate<'_>,
     req: AdminRequest,
-    entry: &mut AuditEntry,
+    entry: &mut audit::Draft,
 ) -> Result<AdminResponse, PidError> {
     match req {
         AdminRequest::TokenEnroll(spec) => enroll(state, gate, *spec, entry).await,
@@ -174,8 +174,7 @@ async fn run(
         }
         AdminRequest::TokenReset { serial } => {
             modify(state, gate, Action::Reset, &serial, entry, |r| {
-                r.failcount = 0;
-                r.failcounter_exceeded_at = None;
+                r.clear_all_sources();
                 Ok(format!("fail counter of token {} reset", r.serial))
             })
         }
@@ -235,8 +234,7 @@ async fn run(
                 // privacyIDEA unassign: the PIN belonged to the old owner; the counter stays.
                 r.owner = None;
                 r.pin_hash = None;
-                r.failcount = 0;
-                r.failcounter_exceeded_at = None;
+                r.clear_all_sources();
                 Ok(format!("token {} unassigned", r.serial))
             })
         }
@@ -331,16 +329,18 @@ async fn policy_check(
 
 /// A token as administrators see it, with what only its type has (an SSH key's fingerprint).
 fn info(state: &State, rec: &TokenRecord) -> protocol::TokenInfo {
-    let mut info = rec.info();
+    let mut info = rec.info(state.clock.now());
     let alg = algorithm(rec.token_type);
     if alg.has_details() {
-        info.details = match state.cipher.open(&rec.serial, "otpkey", &rec.otpkey) {
+        let of_type = match state.cipher.open(&rec.serial, "otpkey", &rec.otpkey) {
             Ok(material) => alg.details(&material),
             Err(_) => vec![(
                 "integrity".into(),
                 "FAILED: the stored key does not belong to this serial".into(),
             )],
         };
+        // The type's own details first, then the fail counters per source.
+        info.details = of_type.into_iter().chain(info.details).collect();
     }
     info
 }
@@ -720,9 +720,8 @@ pub(super) async fn new_token(
         active: true,
         revoked: false,
         locked: false,
-        failcount: 0,
         maxfail: defaults.maxfail,
-        failcounter_exceeded_at: None,
+        fails: Vec::new(),
         count_auth: 0,
         count_auth_max: 0,
         count_auth_success: 0,

@@ -6,6 +6,7 @@
 
 use crate::audit;
 use crate::auth::check::Input;
+use crate::auth::lockout::Source;
 use crate::auth::session::{Challenge, Expect, Session};
 use crate::caller::Caller;
 use crate::connection::ConnState;
@@ -52,8 +53,10 @@ async fn begin_inner(
     entry.rhost = req.rhost.clone();
     let live = state.live();
     let per_minute = live.config.limits.user_auth_per_minute;
-    if !caller.is_admin && !state.rate.allow(caller.uid, now, per_minute) {
-        entry.message = "rate limit for non-root callers reached".into();
+    // Users (su and sudo count for the account that started them) are rate limited; root's
+    // logins (sshd, login) are bounded by the fail counters.
+    if !caller.is_root_account() && !state.rate.allow(caller.account, now, per_minute) {
+        entry.message = "rate limit for users reached (limits.user_auth_per_minute)".into();
         audit::record(state, entry);
         return Err(PidError::RateLimited(
             "too many authentication attempts from this uid; wait a minute".into(),
@@ -117,6 +120,7 @@ async fn begin_inner(
                 Some(password) => Ok(passthru(state, caller, login, password, &policy).await),
                 None => open_session(
                     state,
+                    caller,
                     conn,
                     &login,
                     Expect::StorePassword { policy },
@@ -155,7 +159,7 @@ async fn begin_inner(
     } else {
         "One-time password: "
     };
-    open_session(state, conn, &login, Expect::Pass, text)
+    open_session(state, caller, conn, &login, Expect::Pass, text)
 }
 
 pub async fn proceed(
@@ -165,7 +169,7 @@ pub async fn proceed(
     session: u64,
     answer: Secret,
 ) -> Response {
-    let Some(s) = conn.sessions.take(session, state.session_ttl()) else {
+    let Some(s) = conn.sessions.take(session, state.session_ttl(caller)) else {
         return error_response(&PidError::SessionExpired(
             "the authentication session is unknown or expired; start again".into(),
         ));
@@ -213,6 +217,7 @@ pub async fn proceed(
 /// what the answer is.
 fn open_session(
     state: &State,
+    caller: &Caller,
     conn: &mut ConnState,
     login: &Login<'_>,
     expect: Expect,
@@ -225,8 +230,11 @@ fn open_session(
         started: std::time::Instant::now(),
         expect,
     };
-    let max = state.live().config.limits.sessions_per_connection as usize;
-    match conn.sessions.insert(session, max, state.session_ttl()) {
+    let max = state.sessions_per_connection(caller);
+    match conn
+        .sessions
+        .insert(session, max, state.session_ttl(caller))
+    {
         Some(id) => Ok(Response::AuthStep {
             session: id,
             prompt: Prompt::Secret {
@@ -250,7 +258,7 @@ struct Login<'a> {
 
 impl Login<'_> {
     /// The audit entry for this login, to be completed with the verdict.
-    fn audit_entry(&self, state: &State, caller: &Caller) -> protocol::AuditEntry {
+    fn audit_entry(&self, state: &State, caller: &Caller) -> audit::Draft {
         let mut entry = audit::entry(caller, "auth", state.clock.now());
         entry.user = Some(self.user.owner.login.clone());
         entry.realm = Some(self.user.owner.realm.clone());
@@ -331,8 +339,8 @@ fn refuse_over_limit(
     state: &State,
     live: &crate::Live,
     login: &Login<'_>,
-    mut entry: protocol::AuditEntry,
-) -> Result<protocol::AuditEntry, Response> {
+    mut entry: audit::Draft,
+) -> Result<audit::Draft, Response> {
     match over_limit(state, live, login) {
         Ok(None) => Ok(entry),
         Ok(Some(msg)) => {
@@ -491,7 +499,7 @@ async fn autosend(
 
 /// A store (user store, token store) could not answer: the login fails closed, the audit says
 /// why, the operator's log has the cause.
-fn unavailable(state: &State, mut entry: protocol::AuditEntry, e: &PidError) -> Response {
+fn unavailable(state: &State, mut entry: audit::Draft, e: &PidError) -> Response {
     tracing::error!(error = %e, user = ?entry.user, "authentication check failed");
     entry.message = match e {
         PidError::UserStore(m) => format!("check failed: {m}"),
@@ -532,7 +540,7 @@ fn mangled_user(live: &crate::Live, req: &AuthBegin, now: i64) -> (String, Strin
 /// such, and durable like any other accept.
 async fn pass_by_policy(
     state: &State,
-    mut entry: protocol::AuditEntry,
+    mut entry: audit::Draft,
     why: &str,
     policy: &str,
 ) -> Response {
@@ -585,7 +593,8 @@ async fn finish(
             .flag(Action::ResetAllUserTokens, &ctx)
             .is_some(),
         last_auth: live.policies.last_auth(&ctx),
-        failcounter_clear_secs: live.config.tokens.failcounter_clear_timeout_mins as i64 * 60,
+        source: Source::of(caller.account, login.rhost),
+        lockout: live.config.tokens.lockout(),
         service: login.service.to_owned(),
         // An answer to a challenge is the OTP alone; it never triggers another challenge.
         challenge_types: match input {
@@ -641,7 +650,7 @@ async fn finish(
             }
         }
         let expect = Expect::ChallengeAnswer(Challenge::new(verdict.challenge, text.clone()));
-        return open_session(state, conn, &login, expect, &text)
+        return open_session(state, caller, conn, &login, expect, &text)
             .unwrap_or_else(|e| error_response(&e));
     }
     record_outcome(state, &live, &login, now, verdict.accepted);
@@ -656,8 +665,15 @@ async fn finish(
         .and_then(Challenge::retry)
     {
         let prompt = format!("Wrong code, try again. {}", again.prompt);
-        return open_session(state, conn, &login, Expect::ChallengeAnswer(again), &prompt)
-            .unwrap_or_else(|e| error_response(&e));
+        return open_session(
+            state,
+            caller,
+            conn,
+            &login,
+            Expect::ChallengeAnswer(again),
+            &prompt,
+        )
+        .unwrap_or_else(|e| error_response(&e));
     }
     let (who, service, accepted, detail) = (
         user.owner.login.clone(),

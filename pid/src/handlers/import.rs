@@ -29,7 +29,7 @@ pub(super) async fn import(
     state: &State,
     gate: &Gate<'_>,
     batch: ImportRequest,
-    entry: &mut AuditEntry,
+    entry: &mut audit::Draft,
 ) -> Result<AdminResponse, PidError> {
     if gate.authority.is_self_service() {
         return Err(PidError::PermissionDenied(

@@ -14,6 +14,13 @@ use protocol::AuditEntry;
 use std::ops::Bound;
 use std::sync::Mutex;
 
+/// What one pruning step deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub records: usize,
+    pub entries: usize,
+}
+
 pub struct AuditLog {
     tree: Tree,
     pending: Mutex<Pending>,
@@ -71,33 +78,41 @@ impl AuditLog {
         })
     }
 
-    /// Delete the oldest records whose entries are all older than `before` (Unix seconds), at
-    /// most `max_records` of them; returns how many went. The newest record always stays: the
-    /// next sequence number is read from it at start-up, so numbers never repeat. Durable with
-    /// the next group commit.
+    /// Delete the oldest records whose entries are all older than `before` (Unix seconds), or
+    /// that hold more than `max_entries` entries with those after them; at most `max_records`
+    /// records. The newest record always stays: the next sequence number is read from it at
+    /// start-up, so numbers never repeat. Durable with the next group commit.
     pub fn prune(
         &self,
         journal: &Journal,
         before: i64,
+        max_entries: u64,
         max_records: usize,
-    ) -> Result<usize, PidError> {
+    ) -> Result<Pruned, PidError> {
+        let next_seq = self.lock().next_seq;
         let mut expired = Vec::new();
+        let mut entries = 0;
         let mut records = self.tree.iter()?.peekable();
         while let Some(item) = records.next() {
             if expired.len() >= max_records || records.peek().is_none() {
                 break;
             }
             let (key, raw) = item?;
+            let first = <[u8; 8]>::try_from(&*key)
+                .map(u64::from_be_bytes)
+                .map_err(|_| PidError::Corrupt("an audit record has a damaged key".into()))?;
             let batch: Vec<AuditEntry> = decode_value(&raw)?;
             // Records are in sequence order, and times follow it but for clock steps: stop at
             // the first record with anything to keep rather than search past it.
-            if batch.iter().any(|e| e.time >= before) {
+            let too_many = next_seq.saturating_sub(first) > max_entries;
+            if !too_many && batch.iter().any(|e| e.time >= before) {
                 break;
             }
+            entries += batch.len();
             expired.push(key);
         }
         if expired.is_empty() {
-            return Ok(0);
+            return Ok(Pruned::default());
         }
         journal.write(|r| {
             for key in &expired {
@@ -105,7 +120,10 @@ impl AuditLog {
             }
             Ok(())
         })?;
-        Ok(expired.len())
+        Ok(Pruned {
+            records: expired.len(),
+            entries,
+        })
     }
 
     /// Entries newest first with `seq < before`, at most `limit` of those `keep` accepts.
@@ -172,6 +190,31 @@ mod tests {
         }
     }
 
+    #[test]
+    fn pruning_keeps_at_most_max_entries_whatever_their_age() {
+        let (_dir, _kv, log, journal) = fresh_log();
+        // Ten records of three entries each (seq 1..=30), all recent.
+        for _ in 0..10 {
+            for _ in 0..3 {
+                log.append(entry_at("recent", 1000));
+            }
+            log.write_pending(&journal).unwrap();
+        }
+        let pruned = log.prune(&journal, 0, 10, 100).unwrap();
+        // Whole records only: 12 entries would still be more than 10, 9 are not.
+        assert_eq!(
+            pruned,
+            Pruned {
+                records: 7,
+                entries: 21
+            }
+        );
+        let left = log.page(None, 100, |_| true).unwrap().0;
+        assert_eq!(left.len(), 9);
+        assert_eq!(left.last().unwrap().seq, 22, "the oldest went");
+        assert_eq!(log.prune(&journal, 0, 10, 100).unwrap(), Pruned::default());
+    }
+
     /// An audit log on a fresh store, with the journal its writes go through.
     fn fresh_log() -> (tempfile::TempDir, Arc<Kv>, AuditLog, Journal) {
         let dir = tempfile::tempdir().unwrap();
@@ -227,21 +270,28 @@ mod tests {
         let all = |log: &AuditLog| log.page(None, 100, |_| true).unwrap().0;
         assert_eq!(all(&log).len(), 8);
 
+        let records = |p: Pruned| p.records;
         assert_eq!(
-            log.prune(&journal, 150, 3).unwrap(),
+            records(log.prune(&journal, 150, u64::MAX, 3).unwrap()),
             3,
             "at most 3 per step"
         );
-        assert_eq!(log.prune(&journal, 150, 3).unwrap(), 2);
+        assert_eq!(records(log.prune(&journal, 150, u64::MAX, 3).unwrap()), 2);
         assert_eq!(
-            log.prune(&journal, 150, 3).unwrap(),
+            records(log.prune(&journal, 150, u64::MAX, 3).unwrap()),
             0,
             "a record with an entry to keep stays whole"
         );
         let left: Vec<i64> = all(&log).iter().map(|e| e.time).collect();
         assert_eq!(left, [300, 200, 105]);
 
-        assert_eq!(log.prune(&journal, i64::MAX, 100).unwrap(), 1);
+        assert_eq!(
+            log.prune(&journal, i64::MAX, u64::MAX, 100).unwrap(),
+            Pruned {
+                records: 1,
+                entries: 2
+            }
+        );
         assert_eq!(all(&log).len(), 1, "the newest record always stays");
         kv.checkpoint(&journal).unwrap();
         drop(log);

@@ -5,6 +5,7 @@
 //! were read, so two logins racing with the same OTP cannot both advance from the same counter.
 
 mod audit_log;
+pub use audit_log::Pruned;
 mod flusher;
 mod journal;
 mod kv;
@@ -503,15 +504,21 @@ impl Store {
         self.audit.page(before, limit, keep)
     }
 
-    /// Delete audit records older than `before` (Unix seconds), at most `max_records` of them
-    /// (see `AuditLog::prune`). Returns how many went.
-    pub fn prune_audit(&self, before: i64, max_records: usize) -> Result<usize, PidError> {
-        self.audit.prune(&self.journal, before, max_records)
+    /// Delete audit records older than `before` (Unix seconds) or beyond the newest
+    /// `max_entries`, at most `max_records` of them (see `AuditLog::prune`).
+    pub fn prune_audit(
+        &self,
+        before: i64,
+        max_entries: u64,
+        max_records: usize,
+    ) -> Result<Pruned, PidError> {
+        self.audit
+            .prune(&self.journal, before, max_entries, max_records)
     }
 }
 
 fn decode_token(raw: Bytes) -> Result<Versioned, PidError> {
-    let rec: TokenRecord = decode_value(&raw)?;
+    let rec = TokenRecord::decode(&raw)?;
     if rec.schema != records::TOKEN_SCHEMA {
         return Err(PidError::Corrupt(format!(
             "token {} has record schema {}, this pid reads {}",

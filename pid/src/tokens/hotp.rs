@@ -155,7 +155,7 @@ pub(crate) mod tests {
 
     pub(crate) fn record(t: TokenType, digits: u8, hash: HashAlgorithm) -> TokenRecord {
         TokenRecord {
-            schema: 1,
+            schema: crate::store::records::TOKEN_SCHEMA,
             serial: "T1".into(),
             token_type: t,
             owner: None,
@@ -171,9 +171,8 @@ pub(crate) mod tests {
             active: true,
             revoked: false,
             locked: false,
-            failcount: 0,
             maxfail: 10,
-            failcounter_exceeded_at: None,
+            fails: Vec::new(),
             count_auth: 0,
             count_auth_max: 0,
             count_auth_success: 0,
