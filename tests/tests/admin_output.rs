@@ -1,0 +1,93 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
+//! What an administrator reads: text that came from outside (a remote host name, a description)
+//! shown by `pictl` without invisible characters that would reorder or hide it.
+
+use pi_tests::{hotp, test_key, Caller, Daemon, Pam};
+use std::process::Command;
+
+/// Every character of Unicode general category Cf, Zl and Zp, as Python's `unicodedata` (an
+/// implementation independent of pictl's table) knows them.
+fn invisible_characters() -> String {
+    let out = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import sys, unicodedata\n\
+             sys.stdout.write(''.join(chr(c) for c in range(0x110000)\n\
+                 if unicodedata.category(chr(c)) in ('Cf', 'Zl', 'Zp')))",
+        ])
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.chars().count() > 150, "too few: {text:?}");
+    text
+}
+
+fn shows_none_of(shown: &str, hidden: &str, context: &str) {
+    if let Some(c) = shown.chars().find(|c| hidden.contains(*c)) {
+        panic!(
+            "U+{:04X} reached the terminal in {context}:\n{shown}",
+            u32::from(c)
+        );
+    }
+}
+
+#[test]
+fn a_right_to_left_override_in_a_remote_host_is_shown_escaped_by_audit_show() {
+    let daemon = Daemon::start();
+    let key = test_key("bidi-rhost", 20);
+    daemon.enroll_hotp("root", &key, None);
+    let rhost = "203.0.113.9\u{202e}moc.elpmaxe";
+    Pam::new(&daemon, "")
+        .login_with(
+            Caller::Root,
+            "root",
+            &[&hotp(&key, 0, 6)],
+            &[("rhost", rhost)],
+            &[],
+        )
+        .assert_accepted("right code");
+
+    let out = daemon.pictl(&["audit", "show", "--limit", "5"]);
+    assert!(out.success(), "{}", out.describe());
+    shows_none_of(&out.stdout, "\u{202e}", "`pictl audit show`");
+    assert!(
+        out.stdout.contains("203.0.113.9\\u{202e}moc.elpmaxe"),
+        "{}",
+        out.describe()
+    );
+    // Programs reading --json get the text exactly as the login sent it.
+    assert!(
+        daemon.audit(5).iter().any(|e| e["rhost"] == rhost),
+        "{:#?}",
+        daemon.audit(5)
+    );
+}
+
+#[test]
+fn invisible_characters_in_a_description_are_shown_escaped_by_token_list_and_show() {
+    let daemon = Daemon::start();
+    let hidden = invisible_characters();
+    let description = format!("phone{hidden}end");
+    let serial = pi_tests::daemon::serial_of(&daemon.enroll(&[
+        "totp",
+        "--user",
+        "root",
+        "--description",
+        &description,
+    ]));
+    for args in [
+        vec!["token", "list"],
+        vec!["token", "show", serial.as_str()],
+        vec!["token", "list", "--user", "root"],
+    ] {
+        let out = daemon.pictl(&args);
+        assert!(out.success(), "{}", out.describe());
+        shows_none_of(&out.stdout, &hidden, &format!("`pictl {}`", args.join(" ")));
+        assert!(
+            out.stdout.contains("phone\\u{ad}\\u{600}"),
+            "{}",
+            out.describe()
+        );
+    }
+}
