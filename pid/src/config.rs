@@ -495,6 +495,10 @@ pub struct TokenDefaults {
     pub maxfail: u32,
     /// Minutes after which a locked fail counter clears itself; 0 = only `pictl token reset`.
     pub failcounter_clear_timeout_mins: u32,
+    /// The name authenticator apps file new tokens under (the otpauth URL's issuer). Unset: this
+    /// host's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
 }
 
 impl Default for Config {
@@ -555,6 +559,7 @@ impl Default for TokenDefaults {
             hash: HashAlgorithm::Sha1,
             maxfail: 10,
             failcounter_clear_timeout_mins: 0,
+            issuer: None,
         }
     }
 }
@@ -735,6 +740,9 @@ impl Config {
         if !(1..=1000).contains(&t.maxfail) {
             return Err("tokens.maxfail must be between 1 and 1000".into());
         }
+        if let Some(issuer) = &t.issuer {
+            validate_issuer(issuer).map_err(|e| format!("tokens.issuer {e}"))?;
+        }
         crate::users::validate_name("realm", &self.default_realm)
             .map_err(|e| format!("default_realm: {e}"))?;
         for (name, r) in &self.resolvers {
@@ -799,6 +807,33 @@ impl Config {
     pub fn db_path(&self) -> PathBuf {
         self.state_dir.join("db")
     }
+}
+
+/// Longest `tokens.issuer`, in characters: apps show the issuer on one line beside the code.
+pub const MAX_ISSUER_CHARS: usize = 64;
+
+/// An issuer an authenticator app can show: it heads the account's entry, and the otpauth label
+/// is `ISSUER:ACCOUNT`, so a colon would split it in the wrong place.
+fn validate_issuer(issuer: &str) -> Result<(), String> {
+    if issuer.trim().is_empty() {
+        return Err(
+            "is empty: name the organisation or host, e.g. issuer = \"ACME ssh\", or \
+                    remove the key to use the host name"
+                .into(),
+        );
+    }
+    if issuer.chars().count() > MAX_ISSUER_CHARS {
+        return Err(format!(
+            "has {} characters: use at most {MAX_ISSUER_CHARS}, apps show it on one line",
+            issuer.chars().count()
+        ));
+    }
+    if let Some(c) = issuer.chars().find(|c| c.is_control() || *c == ':') {
+        return Err(format!(
+            "contains {c:?}: use letters, digits, spaces and punctuation other than ':'"
+        ));
+    }
+    Ok(())
 }
 
 /// Keys whose new value a reload cannot apply: they shape what was opened or sized at start.
@@ -871,6 +906,34 @@ mod tests {
         ] {
             assert!(Config::parse(bad, "f").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_issuer_is_checked_and_unset_by_default() {
+        assert_eq!(Config::default().tokens.issuer, None);
+        let c = Config::parse("[tokens]\nissuer = \"ACME Corp ssh\"\n", "f").unwrap();
+        assert_eq!(c.tokens.issuer.as_deref(), Some("ACME Corp ssh"));
+        assert_eq!(Config::parse(&c.to_toml(), "f").unwrap(), c);
+        for (bad, says) in [
+            ("\"\"", "is empty"),
+            ("\"  \"", "is empty"),
+            ("\"a\\u0007b\"", "contains"),
+            ("\"ACME:ssh\"", "':'"),
+            (
+                &format!("\"{}\"", "x".repeat(MAX_ISSUER_CHARS + 1)),
+                "at most 64",
+            ),
+        ] {
+            let err = Config::parse(&format!("[tokens]\nissuer = {bad}\n"), "f")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("tokens.issuer") && err.contains(says),
+                "{bad}: {err}"
+            );
+        }
+        let longest = format!("[tokens]\nissuer = \"{}\"\n", "é".repeat(MAX_ISSUER_CHARS));
+        assert!(Config::parse(&longest, "f").is_ok());
     }
 
     #[test]

@@ -89,7 +89,8 @@ pub struct State {
     pub started: Instant,
     pub user_locks: UserLocks,
     pub rate: RateLimiter,
-    /// Shown as the issuer in authenticator apps.
+    /// This host's name: the default machine of `pictl machine`, and the issuer authenticator
+    /// apps show unless pid.toml `[tokens] issuer` names another.
     pub hostname: String,
     /// argon2 runs at most this many at a time. Each run holds `argon2.memory_kib` of memory, so
     /// without a bound a burst of logins (a brute force through sshd is root's) could exhaust
