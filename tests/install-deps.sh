@@ -26,6 +26,7 @@ packages=(
     python3 python3-pypamtest  # exact PAM return codes (libpamtest)
     oathtool                 # independent HOTP/TOTP implementation
     python3-pyotp            # an independent otpauth:// URL parser (issuer, account name, codes)
+    libpam-oath              # the real pam_oath writes the usersfile that pictl import oath reads
     slapd ldap-utils openssl # a private OpenLDAP server for the ldap resolver tests (never the system one)
     util-linux               # setpriv: run as uid 65534
     openssh-server openssh-client  # a private sshd on 127.0.0.1 (AuthorizedKeysCommand + PAM)

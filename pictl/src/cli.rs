@@ -144,8 +144,10 @@ own: one the daemon refuses (an unknown user, a key too short, a policy) is list
 are imported. A token the user already has (same type and key) is left alone, so running the
 import again after fixing refused lines is safe. Keys travel to pid over its socket only.
 
-Replay protection comes along: an HOTP token continues at the old counter; a TOTP token
-accepts no code from before the import.
+Replay protection comes along: no code pam_oath accepted is accepted after the import. An HOTP
+token continues after the last counter pam_oath accepted; a TOTP token accepts neither a code
+from before the import nor any up to pam_oath's last code (found near the line's timestamp, read
+in this host's time zone).
 
 Examples:
   sudo pictl import oath /etc/users.oath --dry-run
@@ -158,8 +160,8 @@ The old files still hold the secrets in clear text: delete them once logins work
 
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
-    /// pam_oath's usersfile: one token per line (`HOTP/T30 alice - 3132…`), HOTP counters and
-    /// per-line passwords (as token PINs) carried over.
+    /// pam_oath's usersfile: one token per line (`HOTP/T30 alice - 3132…`), per-line passwords
+    /// (as token PINs) and the last code each line accepted carried over.
     Oath(ImportOathArgs),
     /// google-authenticator-libpam's secret files: the TOTP or HOTP secret as a token, and the
     /// unused scratch codes as a TAN list (each accepted once).
