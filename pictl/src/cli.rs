@@ -14,7 +14,7 @@ Examples:
   pictl status                               is the daemon up, am I an administrator?
   sudo pictl token enroll totp --user alice  give alice an authenticator-app token
   sudo pictl token list --user alice         her tokens, their state and fail counters
-  pictl auth test --user alice               try a login the way PAM does it
+  pictl auth test --user alice               a real login the way PAM does it (spends the code)
   sudo pictl audit show --limit 20           the 20 newest audit entries
   sudo pictl import oath /etc/users.oath     bring pam_oath's tokens over (also google-authenticator)
 
@@ -63,6 +63,9 @@ Examples:
   sudo pictl token set OATH0001 --count-auth-max 100     at most 100 authentication attempts";
 
 const AUTH_TEST_AFTER_HELP: &str = "\
+This is a real login, checked exactly as PAM's: a code it accepts is spent (the next login needs
+a new one), and a wrong answer counts towards the token's fail counter and lockout.
+
 pictl prints the daemon's prompts on stderr and reads one answer per prompt from stdin, with
 echo off when stdin is a terminal. Answers can be piped in for scripts.
 
@@ -112,7 +115,7 @@ pub enum Command {
     /// Enroll, list, change and remove tokens (root or the admin group).
     #[command(subcommand, after_help = TOKEN_AFTER_HELP)]
     Token(TokenCommand),
-    /// Try an authentication the way the PAM module does.
+    /// Log in the way the PAM module does (a real login: an accepted code is spent).
     #[command(subcommand)]
     Auth(AuthCommand),
     /// Show the daemon's version, store, token count, uptime and whether you are an administrator.
@@ -313,7 +316,7 @@ pub enum SshCommand {
 
 const SSH_KEYS_AFTER_HELP: &str = "\
 In /etc/ssh/sshd_config:
-  AuthorizedKeysCommand /usr/bin/pictl ssh keys %u
+  AuthorizedKeysCommand /usr/local/sbin/pictl ssh keys %u
   AuthorizedKeysCommandUser nobody
 
 Prints the keys of enabled, unrevoked, unexpired sshkey tokens attached to this host for LOGIN
@@ -363,7 +366,8 @@ pub enum TokenCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuthCommand {
-    /// Run the PAM conversation for a user on this terminal and report the verdict.
+    /// Log in as a user the way PAM does, on this terminal, and report the verdict: a real login
+    /// that spends the code it is given.
     #[command(after_help = AUTH_TEST_AFTER_HELP)]
     Test(AuthTestArgs),
 }

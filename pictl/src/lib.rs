@@ -68,7 +68,19 @@ fn report(e: &Error, json: bool, io: &mut Io<'_>) {
             return;
         }
     }
-    let _ = writeln!(io.stderr, "pictl: {message}");
+    let _ = write!(io.stderr, "{}", human_error(&message));
+}
+
+/// `pictl: ` before the first line of an error; the lines after it (advice, one problem each)
+/// indented below it.
+fn human_error(message: &str) -> String {
+    let mut out = String::new();
+    for (i, line) in message.lines().enumerate() {
+        out.push_str(if i == 0 { "pictl: " } else { "  " });
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Whether `--json` appears before a `--` separator: a usage error must honour it too.
@@ -239,6 +251,34 @@ mod tests {
         assert_eq!(exit, Exit::Usage);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["error"]["code"], "usage");
+    }
+
+    #[test]
+    fn a_daemon_refusal_prints_the_message_then_the_advice_below_it() {
+        let e = Error::Daemon {
+            code: protocol::ErrorCode::PermissionDenied,
+            message: "only administrators may read the audit trail".into(),
+        };
+        let (mut stdin, mut stdout, mut stderr): (&[u8], Vec<u8>, Vec<u8>) = (b"", vec![], vec![]);
+        let mut io = Io {
+            stdin: &mut stdin,
+            stdout: &mut stdout,
+            stderr: &mut stderr,
+            stdin_is_terminal: false,
+            stdout_is_terminal: false,
+        };
+        report(&e, false, &mut io);
+        let err = String::from_utf8(stderr).unwrap();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
+        assert_eq!(
+            lines[0],
+            "pictl: only administrators may read the audit trail (permission_denied)"
+        );
+        assert!(
+            lines[1].starts_with("  the message above says who may"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -91,3 +91,112 @@ fn invisible_characters_in_a_description_are_shown_escaped_by_token_list_and_sho
         );
     }
 }
+
+#[test]
+fn a_refusal_says_in_words_what_was_asked_with_the_advice_on_the_line_below() {
+    let daemon = Daemon::start();
+    let out = daemon.pictl_as(Caller::Nobody, &["audit", "show"], "");
+    assert_eq!(out.code(), 1, "{}", out.describe());
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.describe());
+    assert!(
+        lines[0].starts_with("pictl: only administrators may read the audit trail"),
+        "{}",
+        out.describe()
+    );
+    assert!(!out.stderr.contains("auditlog"), "{}", out.describe());
+    assert!(
+        lines[1].starts_with("  the message above says who may: run pictl as root"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn an_unknown_user_is_not_answered_with_advice_about_serials() {
+    let daemon = Daemon::start();
+    let out = daemon.pictl(&["token", "enroll", "totp", "--user", "no-such-user-pi"]);
+    assert_eq!(out.code(), 1, "{}", out.describe());
+    assert!(
+        out.stderr.contains("no-such-user-pi") && out.stderr.contains("getent passwd"),
+        "{}",
+        out.describe()
+    );
+    assert!(!out.stderr.contains("serial"), "{}", out.describe());
+}
+
+#[test]
+fn a_directory_given_as_the_socket_is_called_a_directory() {
+    let daemon = Daemon::start();
+    let dir = daemon.dir().display().to_string();
+    let out = daemon.pictl(&["--socket", &dir, "status"]);
+    assert_eq!(out.code(), 3, "{}", out.describe());
+    assert!(
+        out.stderr
+            .contains(&format!("pictl: {dir} is a directory, not pid's socket")),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.stderr.contains("/run/pi/pid.sock") && !out.stderr.contains("refused"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn the_sshkey_enrollment_names_the_pictl_that_runs_for_sshd_config() {
+    let daemon = Daemon::start();
+    let key = daemon.dir().join("id_ed25519");
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .output()
+        .expect("run ssh-keygen");
+    assert!(keygen.status.success(), "{keygen:?}");
+    let public = format!("{}.pub", key.display());
+    let out = daemon.pictl(&[
+        "token",
+        "enroll",
+        "sshkey",
+        "--user",
+        "root",
+        "--sshkey-file",
+        &public,
+    ]);
+    assert!(out.success(), "{}", out.describe());
+    let line = format!(
+        "AuthorizedKeysCommand {} ssh keys %u",
+        pi_tests::bins::pictl().display()
+    );
+    assert!(
+        out.stdout.contains(&line),
+        "expected {line:?}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn auth_test_says_that_it_spends_the_code() {
+    let daemon = Daemon::start();
+    let help = daemon.pictl(&["auth", "test", "--help"]);
+    assert!(
+        help.stdout.contains("a code it accepts is spent"),
+        "{}",
+        help.describe()
+    );
+    let key = test_key("auth-test-spends", 20);
+    daemon.enroll_hotp("root", &key, None);
+    let out = daemon.pictl_as(
+        Caller::Root,
+        &["auth", "test", "--user", "root"],
+        &format!("{}\n", hotp(&key, 0, 6)),
+    );
+    assert!(out.success(), "{}", out.describe());
+    assert!(
+        out.stderr
+            .contains("this is a real login for root: a code accepted now is spent"),
+        "{}",
+        out.describe()
+    );
+}

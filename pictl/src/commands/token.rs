@@ -267,6 +267,7 @@ fn enrolled_text(
         text.push_str(&codes_text(t.token_type, &e.codes));
     }
     if e.otpauth_url.is_empty() {
+        let sshd_line;
         let advice = match t.token_type {
             TokenType::Spass => {
                 "The spass token has no key for an app: the PIN is what the user types."
@@ -312,8 +313,12 @@ fn enrolled_text(
                 "The password works only through its PAM service, after the PIN if one is set."
             }
             TokenType::Sshkey => {
-                "Attach the key to a host for sshd: pictl machine attach SERIAL --app ssh \
-                 --user LOGIN (sshd_config: AuthorizedKeysCommand /usr/bin/pictl ssh keys %u)."
+                sshd_line = format!(
+                    "Attach the key to a host for sshd: pictl machine attach SERIAL --app ssh \
+                     --user LOGIN (sshd_config: AuthorizedKeysCommand {} ssh keys %u).",
+                    output::sanitize(&own_path())
+                );
+                &sshd_line
             }
             _ => "This token has no key for an app.",
         };
@@ -339,6 +344,15 @@ fn enrolled_text(
         output::sanitize(login)
     ));
     (text, problem)
+}
+
+/// The absolute path this pictl runs from, for lines to copy into sshd_config (sshd runs the
+/// command by its absolute path); where the README installs pictl if it cannot be told.
+fn own_path() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.to_str().map(str::to_owned))
+        .unwrap_or_else(|| "/usr/local/sbin/pictl".into())
 }
 
 /// The codes an enrollment shows once: a numbered list for paper, one line otherwise.
