@@ -177,6 +177,41 @@ fn the_sshkey_enrollment_names_the_pictl_that_runs_for_sshd_config() {
 }
 
 #[test]
+fn pam_pi_log_lines_do_not_repeat_the_module_name() {
+    let daemon = Daemon::start();
+    let key = test_key("log-prefix", 20);
+    daemon.enroll_hotp("root", &key, None);
+    let run = Pam::new(&daemon, "debug").login_with(
+        Caller::Root,
+        "root",
+        &[&hotp(&key, 0, 6)],
+        &[],
+        // pam_wrapper prints what the module hands pam_syslog (which adds `pam_pi(SERVICE:auth): `
+        // in front of it on a real system) on stderr, down to LOG_DEBUG.
+        &[("PAM_WRAPPER_DEBUGLEVEL", "2")],
+    );
+    run.assert_accepted("right code");
+    let messages: Vec<&str> = run
+        .out
+        .stderr
+        .lines()
+        .filter_map(|l| l.split_once("SYSLOG(").map(|(_, rest)| rest))
+        .filter_map(|rest| rest.split_once("): ").map(|(_, message)| message))
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("authenticate user=root"))
+            && messages.iter().any(|m| m.starts_with("user root accepted")),
+        "no pam_pi log lines to check:\n{}",
+        run.out.stderr
+    );
+    for message in &messages {
+        assert!(!message.starts_with("pam_pi"), "{message}");
+    }
+}
+
+#[test]
 fn auth_test_says_that_it_spends_the_code() {
     let daemon = Daemon::start();
     let help = daemon.pictl(&["auth", "test", "--help"]);
