@@ -836,23 +836,24 @@ fn validate_issuer(issuer: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Keys whose new value a reload cannot apply: they shape what was opened or sized at start.
-pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+/// Keys whose new value a reload cannot apply (they shape what was opened or sized at start)
+/// and that differ between `started`, the configuration the daemon started with, and `new`.
+pub fn restart_only_changes(started: &Config, new: &Config) -> Vec<&'static str> {
     let mut keys = Vec::new();
     let mut check = |key, changed: bool| {
         if changed {
             keys.push(key);
         }
     };
-    check("socket", old.socket != new.socket);
-    check("state_dir", old.state_dir != new.state_dir);
-    check("enckey_file", old.enckey_file != new.enckey_file);
-    check("log_level", old.log_level != new.log_level);
-    check("argon2", old.argon2 != new.argon2);
-    check("store", old.store != new.store);
+    check("socket", started.socket != new.socket);
+    check("state_dir", started.state_dir != new.state_dir);
+    check("enckey_file", started.enckey_file != new.enckey_file);
+    check("log_level", started.log_level != new.log_level);
+    check("argon2", started.argon2 != new.argon2);
+    check("store", started.store != new.store);
     check(
         "limits.max_connections",
-        old.limits.max_connections != new.limits.max_connections,
+        started.limits.max_connections != new.limits.max_connections,
     );
     keys
 }

@@ -89,6 +89,10 @@ pub struct State {
     pub started: Instant,
     pub user_locks: UserLocks,
     pub rate: RateLimiter,
+    /// The configuration at start. Keys a reload cannot apply keep these values until the next
+    /// restart, so a reload compares against it, not against the last file loaded: a key
+    /// changed and then changed back needs no restart.
+    started_with: Config,
     /// This host's name: the default machine of `pictl machine`, and the issuer authenticator
     /// apps show unless pid.toml `[tokens] issuer` names another.
     pub hostname: String,
@@ -117,6 +121,7 @@ impl State {
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<State, PidError> {
         let cipher = Cipher::load_or_create(&config.enckey_file)?;
         let pins = PinHasher::new(&config.argon2)?;
+        let started_with = config.clone();
         let live = Live::build(config)?;
         let config = &live.config;
         let store = Store::open(&config.db_path(), config.store.cache_mib)?;
@@ -136,6 +141,7 @@ impl State {
             clock,
             started: Instant::now(),
             user_locks: UserLocks::default(),
+            started_with,
             hostname,
             argon2_slots: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism()
@@ -155,15 +161,17 @@ impl State {
 
     /// Re-read the configuration file (SIGHUP). A file that does not validate, or realms that do
     /// not load, change nothing: the running configuration stays and the error says why. Keys
-    /// that only take effect at start are named in the returned warnings.
+    /// that only take effect at start and differ from their values at start are named in the
+    /// returned warnings.
     pub fn reload(&self, path: &std::path::Path) -> Result<Vec<String>, PidError> {
         let live = Live::build(Config::load(path)?)?;
         let old = self.live();
-        let warnings = config::restart_only_changes(&old.config, &live.config)
+        let warnings = config::restart_only_changes(&self.started_with, &live.config)
             .into_iter()
             .map(|key| {
                 format!(
-                    "{key} changed in {}: it takes effect at the next restart",
+                    "{key} in {} differs from the value pid started with: it takes effect at \
+                     the next restart",
                     path.display()
                 )
             })

@@ -212,6 +212,37 @@ fn pam_pi_log_lines_do_not_repeat_the_module_name() {
 }
 
 #[test]
+fn a_restart_only_key_changed_back_before_a_reload_draws_no_restart_warning() {
+    let daemon = Daemon::start();
+    let started = daemon.config_text();
+    let warnings = |daemon: &Daemon| {
+        daemon
+            .log()
+            .matches("takes effect at the next restart")
+            .count()
+    };
+    let changed = started.replace("log_level = \"debug\"", "log_level = \"info\"");
+    assert_ne!(changed, started);
+    assert!(daemon.reload_config(&changed), "{}", daemon.log());
+    assert_eq!(warnings(&daemon), 1, "{}", daemon.log());
+    assert!(
+        daemon.log().contains("log_level in") && daemon.log().contains("started with"),
+        "{}",
+        daemon.log()
+    );
+    assert!(daemon.reload_config(&started), "{}", daemon.log());
+    assert_eq!(
+        warnings(&daemon),
+        1,
+        "back to the value pid started with, yet warned:\n{}",
+        daemon.log()
+    );
+    // Changed again, it is still not in force: warned again.
+    assert!(daemon.reload_config(&changed), "{}", daemon.log());
+    assert_eq!(warnings(&daemon), 2, "{}", daemon.log());
+}
+
+#[test]
 fn auth_test_says_that_it_spends_the_code() {
     let daemon = Daemon::start();
     let help = daemon.pictl(&["auth", "test", "--help"]);
