@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 //! What an administrator does with `pictl`, checked against what a login then experiences.
 
 use pi_tests::oath::hotp_b32;
