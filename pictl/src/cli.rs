@@ -42,7 +42,14 @@ The answer shows the serial, the otpauth:// URL, the key in base32 and a QR code
 only time pid reveals the key: scan the QR code with the user's authenticator app (or type the
 base32 key), then check it with `pictl auth test --user USER`.
 
-The QR code is drawn when stdout is a terminal; --qr forces it, --no-qr suppresses it.
+The QR code is drawn when stdout is a terminal; --qr forces it, --no-qr suppresses it. On a
+terminal it sets its own colours, so it scans on light and dark themes alike. Redirected to a
+file (--qr) it is plain text, drawn like ink on paper: it scans where the text is dark on a light
+background (printed, a light editor or terminal theme); on a dark theme it shows inverted, which
+only some scanners read. --qr-png and --qr-svg write images that scan everywhere: each is a new
+file with mode 0600 (the image holds the key), written whole or not at all; a path that exists,
+even as a symbolic link, is refused before anything is enrolled, never replaced. Delete the image
+once the code is scanned.
 
 Examples:
   sudo pictl token enroll totp --user alice
@@ -50,7 +57,8 @@ Examples:
   sudo pictl token enroll hotp --user bob --otpkey 3132333435363738393031323334353637383930 --no-qr
   sudo pictl --json token enroll totp --user carol --digits 8 --hash sha256
   sudo pictl token enroll sshkey --user alice --sshkey-file ~alice/.ssh/id_ed25519.pub
-  sudo pictl token enroll totp --user root --serial UBOM12345678_2 --otpkey HEX   (Yubikey slot 2, LUKS)";
+  sudo pictl token enroll totp --user root --serial UBOM12345678_2 --otpkey HEX   (Yubikey slot 2, LUKS)
+  sudo pictl token enroll totp --user alice --qr-png /root/alice-qr.png";
 
 const SET_AFTER_HELP: &str = "\
 Only the given settings change. Times (T) are RFC 3339 (2025-01-31T18:00:00Z), a date
@@ -643,6 +651,15 @@ pub struct EnrollArgs {
     /// Do not draw the QR code (the otpauth URL and the base32 key are still printed).
     #[arg(long, overrides_with = "qr")]
     pub no_qr: bool,
+
+    /// Also write the QR code as a PNG image to PATH: a new file, mode 0600 (it holds the key).
+    /// An existing PATH, even a symbolic link, is refused, never replaced.
+    #[arg(long, value_name = "PATH")]
+    pub qr_png: Option<std::path::PathBuf>,
+
+    /// Also write the QR code as an SVG image to PATH, like --qr-png.
+    #[arg(long, value_name = "PATH")]
+    pub qr_svg: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

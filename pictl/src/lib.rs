@@ -12,6 +12,7 @@ pub mod input;
 pub mod luks;
 pub mod output;
 pub mod qr;
+pub mod secret_file;
 
 pub use cli::Cli;
 pub use error::{Error, Exit};
