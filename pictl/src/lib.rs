@@ -120,7 +120,8 @@ fn report_usage(e: &clap::Error, json: bool, io: &mut Io<'_>) -> Exit {
 mod tests {
     use super::*;
 
-    fn run_with(args: &[&str]) -> (Exit, String, String) {
+    /// `f` with empty stdin and captured stdout and stderr, which are returned with its result.
+    fn captured<T>(f: impl FnOnce(&mut Io<'_>) -> T) -> (T, String, String) {
         let mut stdin: &[u8] = b"";
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
         let mut io = Io {
@@ -130,13 +131,17 @@ mod tests {
             stdin_is_terminal: false,
             stdout_is_terminal: false,
         };
-        let argv = std::iter::once("pictl").chain(args.iter().copied());
-        let exit = run_args(argv, &mut io);
+        let result = f(&mut io);
         (
-            exit,
+            result,
             String::from_utf8(stdout).unwrap(),
             String::from_utf8(stderr).unwrap(),
         )
+    }
+
+    fn run_with(args: &[&str]) -> (Exit, String, String) {
+        let argv = std::iter::once("pictl").chain(args.iter().copied());
+        captured(|io| run_args(argv, io))
     }
 
     // The socket does not exist: a usage error must be found before pictl tries to connect.
@@ -260,16 +265,7 @@ mod tests {
             code: protocol::ErrorCode::PermissionDenied,
             message: "only administrators may read the audit trail".into(),
         };
-        let (mut stdin, mut stdout, mut stderr): (&[u8], Vec<u8>, Vec<u8>) = (b"", vec![], vec![]);
-        let mut io = Io {
-            stdin: &mut stdin,
-            stdout: &mut stdout,
-            stderr: &mut stderr,
-            stdin_is_terminal: false,
-            stdout_is_terminal: false,
-        };
-        report(&e, false, &mut io);
-        let err = String::from_utf8(stderr).unwrap();
+        let ((), _, err) = captured(|io| report(&e, false, io));
         let lines: Vec<&str> = err.lines().collect();
         assert_eq!(lines.len(), 2, "{err}");
         assert_eq!(

@@ -213,24 +213,18 @@ mod tests {
             describe(Action::Enroll, Some(TokenType::Totp)),
             "enroll totp tokens"
         );
-        for action in [
-            Action::Enroll,
-            Action::Delete,
-            Action::Enable,
-            Action::Disable,
-            Action::Reset,
-            Action::Resync,
-            Action::SetPin,
-            Action::Revoke,
-            Action::Set,
-            Action::Assign,
-            Action::Unassign,
-            Action::TokenList,
-            Action::AuditLog,
-            Action::PolicyCheck,
-            Action::ManageMachineTokens,
-        ] {
+        // Every operation a user or an administrator can be refused.
+        let operations = Action::ALL.into_iter().filter(|a| {
+            a.scopes()
+                .iter()
+                .any(|s| matches!(s, Scope::User | Scope::Admin))
+        });
+        for action in operations {
             let words = describe(action, None);
+            assert!(
+                !words.starts_with("use "),
+                "{action:?} has no words: {words}"
+            );
             for name in ["auditlog", "tokenlist", "policycheck", "setpin", "_"] {
                 assert!(!words.contains(name), "{action:?}: {words}");
             }

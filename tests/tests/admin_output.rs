@@ -147,14 +147,8 @@ fn a_directory_given_as_the_socket_is_called_a_directory() {
 #[test]
 fn the_sshkey_enrollment_names_the_pictl_that_runs_for_sshd_config() {
     let daemon = Daemon::start();
-    let key = daemon.dir().join("id_ed25519");
-    let keygen = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .output()
-        .expect("run ssh-keygen");
-    assert!(keygen.status.success(), "{keygen:?}");
-    let public = format!("{}.pub", key.display());
+    let key = pi_tests::sshd::SshKey::generate(daemon.dir(), "id_ed25519", &["-t", "ed25519"]);
+    let public = key.public.display().to_string();
     let out = daemon.pictl(&[
         "token",
         "enroll",
@@ -186,18 +180,11 @@ fn pam_pi_log_lines_do_not_repeat_the_module_name() {
         "root",
         &[&hotp(&key, 0, 6)],
         &[],
-        // pam_wrapper prints what the module hands pam_syslog (which adds `pam_pi(SERVICE:auth): `
-        // in front of it on a real system) on stderr, down to LOG_DEBUG.
+        // Down to LOG_DEBUG (see `PamRun::syslog_messages`).
         &[("PAM_WRAPPER_DEBUGLEVEL", "2")],
     );
     run.assert_accepted("right code");
-    let messages: Vec<&str> = run
-        .out
-        .stderr
-        .lines()
-        .filter_map(|l| l.split_once("SYSLOG(").map(|(_, rest)| rest))
-        .filter_map(|rest| rest.split_once("): ").map(|(_, message)| message))
-        .collect();
+    let messages = run.syslog_messages();
     assert!(
         messages
             .iter()

@@ -116,19 +116,9 @@ fn pyotp_reads(url: &str, at: u64) -> Value {
 
 #[test]
 fn the_otpauth_url_names_the_configured_issuer_and_the_realm_of_other_realms_users() {
-    let daemon = Daemon::start_with(DaemonOptions {
-        extra_toml: "[tokens]\nissuer = \"ACME Corp ssh\"\n\
-                     [resolvers.local]\ntype = \"passwd\"\n\
-                     [resolvers.people]\ntype = \"flatfile\"\nfile = \"{dir}/people\"\n\
-                     [realms.default]\nresolvers = [\"local\"]\n\
-                     [realms.ext]\nresolvers = [\"people\"]\n"
-            .into(),
-        files: vec![(
-            "people".into(),
-            "alice:x:4242:4242::/nonexistent:/bin/false\n".into(),
-        )],
-        ..Default::default()
-    });
+    let daemon = Daemon::start_with(DaemonOptions::with_file_realm(
+        "[tokens]\nissuer = \"ACME Corp ssh\"",
+    ));
     let at = 1_700_000_000;
     for (user, name) in [("root", "root"), ("alice@ext", "alice@ext")] {
         let doc = daemon.enroll(&["totp", "--user", user]);
