@@ -880,7 +880,7 @@ pub fn check_otp(name: &str, otp: &str) -> Result<(), String> {
     Ok(())
 }
 
-// `pictl luks …` (issue 6): LUKS key slots opened by a Yubikey's HMAC-SHA1 response.
+// `pictl luks …`: LUKS key slots opened by a Yubikey's HMAC-SHA1 response.
 
 const LUKS_AFTER_HELP: &str = "\
 A key slot's passphrase is the Yubikey's HMAC-SHA1 response to a password, as 40 hex digits

@@ -1,4 +1,4 @@
-//! `pictl`: the administrator's command line for the pi daemon (DESIGN §8).
+//! `pictl`: the administrator's command line for the pi daemon.
 //!
 //! Everything goes through the daemon's socket with the blocking `protocol::Client`; pictl never
 //! opens the store. `run_args` is the whole program with its streams passed in, so tests drive
@@ -75,11 +75,10 @@ fn report(e: &Error, json: bool, io: &mut Io<'_>) {
 /// `pictl: ` before the first line of an error; the lines after it (advice, one problem each)
 /// indented below it.
 fn human_error(message: &str) -> String {
-    let mut out = String::new();
-    for (i, line) in message.lines().enumerate() {
-        out.push_str(if i == 0 { "pictl: " } else { "  " });
-        out.push_str(line);
-        out.push('\n');
+    let mut lines = message.lines();
+    let mut out = format!("pictl: {}\n", lines.next().unwrap_or_default());
+    for line in lines {
+        out.push_str(&format!("  {line}\n"));
     }
     out
 }

@@ -309,8 +309,6 @@ fn qr_images(args: &EnrollArgs) -> Result<Vec<QrImage>, Error> {
     Ok(images)
 }
 
-/// The human report of an enrollment, and a remark if the QR code could not be drawn. The text
-/// holds the key, so it is wiped from memory once printed.
 /// A public key file: its one key line (comments and blank lines skipped), bounded in size.
 fn read_sshkey_file(path: &std::path::Path) -> Result<String, Error> {
     const MAX: u64 = 64 * 1024;
@@ -349,6 +347,8 @@ fn read_sshkey_file(path: &std::path::Path) -> Result<String, Error> {
     }
 }
 
+/// The human report of an enrollment, and a remark if the QR code could not be drawn. The text
+/// holds the key, so it is wiped from memory once printed.
 fn enrolled_text(
     e: &Enrolled,
     draw_qr: bool,
