@@ -7,9 +7,10 @@
 //!   followed), nothing. The operator removes it or picks another name; there is no option to
 //!   overwrite, as a token's key image has no business replacing anything;
 //! - the file is created with mode 0600 under a temporary name in the same directory
-//!   (`O_CREAT|O_EXCL|O_NOFOLLOW`: a name planted there makes the write fail, it is not used),
-//!   written, flushed to disk, and only then renamed to its name with `RENAME_NOREPLACE`. The
-//!   name holds the whole file or nothing, and a file that appeared there meanwhile is kept.
+//!   (`O_CREAT|O_EXCL|O_NOFOLLOW`: a name that exists there, planted or left over, is skipped,
+//!   never opened), written, flushed to disk, and only then renamed to its name with
+//!   `RENAME_NOREPLACE`. The name holds the whole file or nothing, and a file that appeared
+//!   there meanwhile is kept.
 
 use nix::fcntl::{renameat2, RenameFlags};
 use std::fs::{File, OpenOptions, Permissions};
