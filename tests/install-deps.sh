@@ -25,6 +25,11 @@ packages=(
     libpam-wrapper           # LD_PRELOAD'ed so tests use private PAM service files
     python3 python3-pypamtest  # exact PAM return codes (libpamtest)
     oathtool                 # independent HOTP/TOTP implementation
+    python3-pyotp            # an independent otpauth:// URL parser (issuer, account name, codes)
+    libpam-oath              # the real pam_oath writes the usersfile that pictl import oath reads
+    zbar-tools               # zbarimg: a real QR scanner reads back the codes pictl draws
+    librsvg2-bin             # rsvg-convert: the SVG QR code (and the PNG on a dark page) as an image
+    bsdutils                 # script: pictl on a pseudo-terminal, where it draws in ANSI colours
     slapd ldap-utils openssl # a private OpenLDAP server for the ldap resolver tests (never the system one)
     util-linux               # setpriv: run as uid 65534
     openssh-server openssh-client  # a private sshd on 127.0.0.1 (AuthorizedKeysCommand + PAM)

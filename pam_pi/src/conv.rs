@@ -37,7 +37,7 @@ pub fn log_panic(pamh: &Pam, hook: Hook) {
     PamConversation { pamh }.log(
         LogLevel::Error,
         &format!(
-            "pam_pi: internal error in {hook:?}: a panic was caught and the call failed closed; \
+            "internal error in {hook:?}: a panic was caught and the call failed closed; \
              please report this bug with the messages logged before it"
         ),
     );

@@ -198,16 +198,13 @@ impl<C: Conversation> Auth<'_, C> {
             Ok(_) => {
                 self.log(
                     LogLevel::Notice,
-                    "pam_pi: the PAM user name is not valid UTF-8; treated as an unknown user \
+                    "the PAM user name is not valid UTF-8; treated as an unknown user \
                      and not sent to the daemon",
                 );
                 return self.code(Event::UnusableUserName);
             }
             Err(ConvFailed(why)) => {
-                self.log(
-                    LogLevel::Error,
-                    &format!("pam_pi: cannot get the user name: {why}"),
-                );
+                self.log(LogLevel::Error, &format!("cannot get the user name: {why}"));
                 return self.code(Event::ConversationFailed);
             }
         }
@@ -215,7 +212,7 @@ impl<C: Conversation> Auth<'_, C> {
             self.log(
                 LogLevel::Notice,
                 &format!(
-                    "pam_pi: user name of {} bytes exceeds the daemon's limit of {MAX_USER_LEN}; \
+                    "user name of {} bytes exceeds the daemon's limit of {MAX_USER_LEN}; \
                      authentication refused",
                     self.user.len()
                 ),
@@ -234,7 +231,7 @@ impl<C: Conversation> Auth<'_, C> {
             self.log(
                 LogLevel::Notice,
                 &format!(
-                    "pam_pi: use_first_pass is set but no earlier module left a usable password \
+                    "use_first_pass is set but no earlier module left a usable password \
                      for user {}; refused without prompting (put pam_pi after the password \
                      module, or use try_first_pass)",
                     self.user
@@ -252,7 +249,7 @@ impl<C: Conversation> Auth<'_, C> {
             authtok: None,
         };
         self.debug(&format!(
-            "pam_pi: authenticate user={} service={} rhost={} tty={} ruser={} earlier_password={}",
+            "authenticate user={} service={} rhost={} tty={} ruser={} earlier_password={}",
             base.user,
             base.service,
             base.rhost.as_deref().unwrap_or("-"),
@@ -264,7 +261,7 @@ impl<C: Conversation> Auth<'_, C> {
         let mut transport = match connect(self.options) {
             Ok(transport) => transport,
             Err(e) => {
-                self.log(LogLevel::Error, &format!("pam_pi: {e}"));
+                self.log(LogLevel::Error, &e.to_string());
                 return self.code(Event::Transport(&e));
             }
         };
@@ -274,7 +271,7 @@ impl<C: Conversation> Auth<'_, C> {
             self.log(
                 LogLevel::Error,
                 &format!(
-                    "pam_pi: pam_pi loaded by the PAM service pid uses for password checks \
+                    "pam_pi loaded by the PAM service pid uses for password checks \
                      (service {}, user {}); remove it from that service (use pam_unix.so there)",
                     self.conv.service().unwrap_or_else(|| "?".into()),
                     self.user
@@ -299,7 +296,7 @@ impl<C: Conversation> Auth<'_, C> {
                 // The earlier module's password was not this user's second factor: ask for it.
                 // The reject message is not shown, it was about a password the user never
                 // typed for us.
-                self.debug("pam_pi: earlier password rejected; prompting (try_first_pass)");
+                self.debug("earlier password rejected; prompting (try_first_pass)");
                 ended = self.converse(&mut transport, base);
             }
         }
@@ -334,7 +331,7 @@ impl<C: Conversation> Auth<'_, C> {
                 return Err(Failure::Endless);
             }
             self.debug(&format!(
-                "pam_pi: step {steps}: daemon asks {} (session {session})",
+                "step {steps}: daemon asks {} (session {session})",
                 prompt_kind(&prompt)
             ));
             let answer = match &prompt {
@@ -378,16 +375,16 @@ impl<C: Conversation> Auth<'_, C> {
                 match &outcome {
                     Outcome::Accept { message } => {
                         self.tell(MessageStyle::Info, message);
-                        self.log(LogLevel::Info, &format!("pam_pi: user {user} accepted"));
+                        self.log(LogLevel::Info, &format!("user {user} accepted"));
                     }
                     Outcome::Reject { message } => {
                         self.tell(MessageStyle::Error, message);
-                        self.log(LogLevel::Notice, &format!("pam_pi: user {user} rejected"));
+                        self.log(LogLevel::Notice, &format!("user {user} rejected"));
                     }
                     Outcome::NoToken => self.log(
                         LogLevel::Notice,
                         &format!(
-                            "pam_pi: user {user} has no token{}",
+                            "user {user} has no token{}",
                             if self.options.nullok {
                                 "; ignored (nullok)"
                             } else {
@@ -398,12 +395,12 @@ impl<C: Conversation> Auth<'_, C> {
                     ),
                     Outcome::UnknownUser => self.log(
                         LogLevel::Notice,
-                        &format!("pam_pi: the pi daemon does not know user {user}"),
+                        &format!("the pi daemon does not know user {user}"),
                     ),
                     Outcome::Unavailable => self.log(
                         LogLevel::Error,
                         &format!(
-                            "pam_pi: the pi daemon could not decide for user {user} (store or \
+                            "the pi daemon could not decide for user {user} (store or \
                              upstream failure); see `journalctl -u pid`"
                         ),
                     ),
@@ -420,7 +417,7 @@ impl<C: Conversation> Auth<'_, C> {
                     // Its message already says what to check.
                     ClientError::Unreachable { .. } => "",
                 };
-                self.log(LogLevel::Error, &format!("pam_pi: user {user}: {e}{hint}"));
+                self.log(LogLevel::Error, &format!("user {user}: {e}{hint}"));
                 if engaged {
                     self.code(Event::LostMidSession(&e))
                 } else {
@@ -435,14 +432,14 @@ impl<C: Conversation> Auth<'_, C> {
                 };
                 self.log(
                     LogLevel::Error,
-                    &format!("pam_pi: the pi daemon refused user {user}: {code}: {message}{hint}"),
+                    &format!("the pi daemon refused user {user}: {code}: {message}{hint}"),
                 );
                 self.code(Event::DaemonError(code))
             }
             Err(Failure::Unexpected) => {
                 self.log(
                     LogLevel::Error,
-                    "pam_pi: the pi daemon sent a message that does not belong to an \
+                    "the pi daemon sent a message that does not belong to an \
                      authentication (are pam_pi and pid the same version?)",
                 );
                 self.code(Event::UnexpectedResponse)
@@ -451,7 +448,7 @@ impl<C: Conversation> Auth<'_, C> {
                 self.log(
                     LogLevel::Error,
                     &format!(
-                        "pam_pi: the pi daemon sent more than {MAX_STEPS} prompts for user {user}; \
+                        "the pi daemon sent more than {MAX_STEPS} prompts for user {user}; \
                          refused (check the daemon's policies and `journalctl -u pid`)"
                     ),
                 );
@@ -460,16 +457,14 @@ impl<C: Conversation> Auth<'_, C> {
             Err(Failure::Conversation(ConvFailed(why))) => {
                 self.log(
                     LogLevel::Notice,
-                    &format!("pam_pi: conversation with user {user} failed: {why}"),
+                    &format!("conversation with user {user} failed: {why}"),
                 );
                 self.code(Event::ConversationFailed)
             }
             Err(Failure::AnswerTooLong) => {
                 self.log(
                     LogLevel::Notice,
-                    &format!(
-                        "pam_pi: answer of user {user} longer than {MAX_ANSWER_LEN} bytes; refused"
-                    ),
+                    &format!("answer of user {user} longer than {MAX_ANSWER_LEN} bytes; refused"),
                 );
                 self.code(Event::InputTooLong)
             }
@@ -483,7 +478,7 @@ impl<C: Conversation> Auth<'_, C> {
             return;
         }
         if let Err(ConvFailed(why)) = self.conv.message(style, text) {
-            self.debug(&format!("pam_pi: could not show the final message: {why}"));
+            self.debug(&format!("could not show the final message: {why}"));
         }
     }
 
@@ -1283,9 +1278,8 @@ mod tests {
         assert!(conv.shown.is_empty(), "nobody is asked anything");
         let logged = conv.logged();
         assert!(
-            logged.contains(
-                "Error: pam_pi: pam_pi loaded by the PAM service pid uses for password checks"
-            ) && logged.contains("service pi-userstore")
+            logged.contains("Error: pam_pi loaded by the PAM service pid uses for password checks")
+                && logged.contains("service pi-userstore")
                 && logged.contains("remove it from that service"),
             "{logged}"
         );

@@ -67,7 +67,7 @@ impl Options {
         let mut warnings = Vec::new();
         for arg in args {
             if let Err(warning) = options.apply(arg.as_ref()) {
-                warnings.push(format!("pam_pi: {warning}; option ignored ({USAGE})"));
+                warnings.push(format!("{warning}; option ignored ({USAGE})"));
             }
         }
         (options, warnings)

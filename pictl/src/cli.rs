@@ -14,7 +14,7 @@ Examples:
   pictl status                               is the daemon up, am I an administrator?
   sudo pictl token enroll totp --user alice  give alice an authenticator-app token
   sudo pictl token list --user alice         her tokens, their state and fail counters
-  pictl auth test --user alice               try a login the way PAM does it
+  pictl auth test --user alice               a real login the way PAM does it (spends the code)
   sudo pictl audit show --limit 20           the 20 newest audit entries
   sudo pictl import oath /etc/users.oath     bring pam_oath's tokens over (also google-authenticator)
 
@@ -42,7 +42,14 @@ The answer shows the serial, the otpauth:// URL, the key in base32 and a QR code
 only time pid reveals the key: scan the QR code with the user's authenticator app (or type the
 base32 key), then check it with `pictl auth test --user USER`.
 
-The QR code is drawn when stdout is a terminal; --qr forces it, --no-qr suppresses it.
+The QR code is drawn when stdout is a terminal; --qr forces it, --no-qr suppresses it. On a
+terminal it sets its own colours, so it scans on light and dark themes alike. Redirected to a
+file (--qr) it is plain text, drawn like ink on paper: it scans where the text is dark on a light
+background (printed, a light editor or terminal theme); on a dark theme it shows inverted, which
+only some scanners read. --qr-png and --qr-svg write images that scan everywhere: each is a new
+file with mode 0600 (the image holds the key), written whole or not at all; a path that exists,
+even as a symbolic link, is refused before anything is enrolled, never replaced. Delete the image
+once the code is scanned.
 
 Examples:
   sudo pictl token enroll totp --user alice
@@ -50,7 +57,8 @@ Examples:
   sudo pictl token enroll hotp --user bob --otpkey 3132333435363738393031323334353637383930 --no-qr
   sudo pictl --json token enroll totp --user carol --digits 8 --hash sha256
   sudo pictl token enroll sshkey --user alice --sshkey-file ~alice/.ssh/id_ed25519.pub
-  sudo pictl token enroll totp --user root --serial UBOM12345678_2 --otpkey HEX   (Yubikey slot 2, LUKS)";
+  sudo pictl token enroll totp --user root --serial UBOM12345678_2 --otpkey HEX   (Yubikey slot 2, LUKS)
+  sudo pictl token enroll totp --user alice --qr-png /root/alice-qr.png";
 
 const SET_AFTER_HELP: &str = "\
 Only the given settings change. Times (T) are RFC 3339 (2025-01-31T18:00:00Z), a date
@@ -63,6 +71,9 @@ Examples:
   sudo pictl token set OATH0001 --count-auth-max 100     at most 100 authentication attempts";
 
 const AUTH_TEST_AFTER_HELP: &str = "\
+This is a real login, checked exactly as PAM's: a code it accepts is spent (the next login needs
+a new one), and a wrong answer counts towards the token's fail counter and lockout.
+
 pictl prints the daemon's prompts on stderr and reads one answer per prompt from stdin, with
 echo off when stdin is a terminal. Answers can be piped in for scripts.
 
@@ -112,7 +123,7 @@ pub enum Command {
     /// Enroll, list, change and remove tokens (root or the admin group).
     #[command(subcommand, after_help = TOKEN_AFTER_HELP)]
     Token(TokenCommand),
-    /// Try an authentication the way the PAM module does.
+    /// Log in the way the PAM module does (a real login: an accepted code is spent).
     #[command(subcommand)]
     Auth(AuthCommand),
     /// Show the daemon's version, store, token count, uptime and whether you are an administrator.
@@ -144,8 +155,10 @@ own: one the daemon refuses (an unknown user, a key too short, a policy) is list
 are imported. A token the user already has (same type and key) is left alone, so running the
 import again after fixing refused lines is safe. Keys travel to pid over its socket only.
 
-Replay protection comes along: an HOTP token continues at the old counter; a TOTP token
-accepts no code from before the import.
+Replay protection comes along: no code pam_oath accepted is accepted after the import. An HOTP
+token continues after the last counter pam_oath accepted; a TOTP token accepts neither a code
+from before the import nor any up to pam_oath's last code (found near the line's timestamp, read
+in this host's time zone).
 
 Examples:
   sudo pictl import oath /etc/users.oath --dry-run
@@ -158,8 +171,8 @@ The old files still hold the secrets in clear text: delete them once logins work
 
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
-    /// pam_oath's usersfile: one token per line (`HOTP/T30 alice - 3132…`), HOTP counters and
-    /// per-line passwords (as token PINs) carried over.
+    /// pam_oath's usersfile: one token per line (`HOTP/T30 alice - 3132…`), per-line passwords
+    /// (as token PINs) and the last code each line accepted carried over.
     Oath(ImportOathArgs),
     /// google-authenticator-libpam's secret files: the TOTP or HOTP secret as a token, and the
     /// unused scratch codes as a TAN list (each accepted once).
@@ -311,7 +324,7 @@ pub enum SshCommand {
 
 const SSH_KEYS_AFTER_HELP: &str = "\
 In /etc/ssh/sshd_config:
-  AuthorizedKeysCommand /usr/bin/pictl ssh keys %u
+  AuthorizedKeysCommand /usr/local/sbin/pictl ssh keys %u
   AuthorizedKeysCommandUser nobody
 
 Prints the keys of enabled, unrevoked, unexpired sshkey tokens attached to this host for LOGIN
@@ -361,7 +374,8 @@ pub enum TokenCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuthCommand {
-    /// Run the PAM conversation for a user on this terminal and report the verdict.
+    /// Log in as a user the way PAM does, on this terminal, and report the verdict: a real login
+    /// that spends the code it is given.
     #[command(after_help = AUTH_TEST_AFTER_HELP)]
     Test(AuthTestArgs),
 }
@@ -637,6 +651,15 @@ pub struct EnrollArgs {
     /// Do not draw the QR code (the otpauth URL and the base32 key are still printed).
     #[arg(long, overrides_with = "qr")]
     pub no_qr: bool,
+
+    /// Also write the QR code as a PNG image to PATH: a new file, mode 0600 (it holds the key).
+    /// An existing PATH, even a symbolic link, is refused, never replaced.
+    #[arg(long, value_name = "PATH")]
+    pub qr_png: Option<std::path::PathBuf>,
+
+    /// Also write the QR code as an SVG image to PATH, like --qr-png.
+    #[arg(long, value_name = "PATH")]
+    pub qr_svg: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -857,7 +880,7 @@ pub fn check_otp(name: &str, otp: &str) -> Result<(), String> {
     Ok(())
 }
 
-// `pictl luks …` (issue 6): LUKS key slots opened by a Yubikey's HMAC-SHA1 response.
+// `pictl luks …`: LUKS key slots opened by a Yubikey's HMAC-SHA1 response.
 
 const LUKS_AFTER_HELP: &str = "\
 A key slot's passphrase is the Yubikey's HMAC-SHA1 response to a password, as 40 hex digits

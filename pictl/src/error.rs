@@ -6,7 +6,7 @@
 use protocol::{ClientError, ErrorCode, Response};
 use std::process::ExitCode;
 
-/// The process exit status, as documented in `pictl --help` (DESIGN §8).
+/// The process exit status, as documented in `pictl --help`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     /// Success.
@@ -130,7 +130,8 @@ pub fn hint(code: ErrorCode) -> &'static str {
              (pid.toml `admin_group`, `[[policy]]`, `[ssh] keys_users`)"
         }
         ErrorCode::NotFound => {
-            "check the serial with `pictl token list` and the user name with `getent passwd USER`"
+            "nothing by the name the message above gives exists: correct it and run the command \
+             again"
         }
         ErrorCode::AlreadyExists => {
             "it exists already: choose another name (for a token, another --serial, or leave it \
@@ -157,17 +158,26 @@ pub fn hint(code: ErrorCode) -> &'static str {
     }
 }
 
+/// The daemon's message on the first line, the advice below it: the advice refers to the
+/// message ("the message above says who may").
 fn daemon_message(code: ErrorCode, message: &str) -> String {
     let message = crate::output::sanitize(message.trim());
     if message.is_empty() {
-        format!("pid refused the request ({code}); {}", hint(code))
+        format!("pid refused the request ({code})\n{}", hint(code))
     } else {
-        format!("{message} ({code}); {}", hint(code))
+        format!("{message} ({code})\n{}", hint(code))
     }
 }
 
 fn client_message(e: &ClientError) -> String {
     match e {
+        // Connecting to a directory says "Connection refused", as if pid were down.
+        ClientError::Unreachable { path, .. } if std::path::Path::new(path).is_dir() => format!(
+            "{} is a directory, not pid's socket: name the socket itself with --socket PATH or \
+             PI_SOCKET (pid.toml `socket`; the default is {})",
+            crate::output::sanitize(path),
+            protocol::paths::DEFAULT_SOCKET
+        ),
         ClientError::Unreachable { .. } => format!(
             "{e}; if pid listens on another socket, name it with --socket PATH or PI_SOCKET"
         ),
@@ -260,6 +270,25 @@ mod tests {
     }
 
     #[test]
+    fn the_advice_stands_on_its_own_line_below_the_message() {
+        for code in ALL_CODES {
+            let text = Error::Daemon {
+                code,
+                message: "daemon says no".into(),
+            }
+            .to_string();
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(
+                lines,
+                [format!("daemon says no ({code})").as_str(), hint(code)],
+                "{code:?}"
+            );
+        }
+        let not_found = hint(ErrorCode::NotFound);
+        assert!(!not_found.contains("serial"), "{not_found}");
+    }
+
+    #[test]
     fn permission_denied_names_the_admin_group() {
         let text = Error::Daemon {
             code: ErrorCode::PermissionDenied,
@@ -291,6 +320,27 @@ mod tests {
         assert_eq!(protocol.exit(), Exit::Unreachable);
         assert_eq!(protocol.code(), "protocol");
         assert!(protocol.to_string().contains("matching versions"));
+    }
+
+    #[test]
+    fn a_directory_named_as_the_socket_is_called_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().display().to_string();
+        let e = Error::Client(ClientError::Unreachable {
+            path: path.clone(),
+            source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        });
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("{path} is a directory")),
+            "{text}"
+        );
+        assert!(
+            text.contains("/run/pi/pid.sock") && text.contains("`socket`"),
+            "{text}"
+        );
+        assert!(!text.contains("refused"), "{text}");
+        assert_eq!(e.exit(), Exit::Unreachable);
     }
 
     #[test]

@@ -72,13 +72,11 @@ fn oath_line(
             .map_err(|_| "the counter (5th field) is not a whole number".to_string())?,
         None => 0,
     };
-    if token_type == TokenType::Totp && counter != 0 {
-        parsed.note(
-            "TOTP lines: no code from before the import is accepted after it (the counter field \
-             is not used)"
-                .into(),
-        );
-    }
+    let (last_otp, last_time) = (rest.get(1).copied(), rest.get(2).copied());
+    let counter = match period {
+        None => hotp_next_counter(counter, last_otp)?,
+        Some(period) => totp_last_step(&key, digits, period, last_otp, last_time)?,
+    };
     Ok(ImportedToken {
         source: source.to_owned(),
         user: user_ref(login, realm)?,
@@ -87,15 +85,122 @@ fn oath_line(
         digits,
         hash: HashAlgorithm::Sha1,
         period,
-        counter: if token_type == TokenType::Hotp {
-            counter
-        } else {
-            0
-        },
+        counter,
         pin,
         tans: Vec::new(),
         description: format!("imported from pam_oath ({source})"),
     })
+}
+
+/// The counter pi expects next, from an HOTP line's COUNTER and LASTOTP fields. liboath
+/// (`usersfile.c`) starts its search at COUNTER, inclusive, and after a login writes the counter
+/// of the accepted code there, with that code as LASTOTP; the only replay it refuses is a code
+/// equal to LASTOTP. So a line with LASTOTP has spent COUNTER and pi starts after it; a line
+/// without (never used, or written by hand) has spent nothing and pi starts at COUNTER.
+fn hotp_next_counter(counter: u64, last_otp: Option<&str>) -> Result<u64, String> {
+    match last_otp {
+        None => Ok(counter),
+        Some(_) => counter
+            .checked_add(1)
+            .ok_or_else(|| "the counter (5th field) is at its largest value".to_string()),
+    }
+}
+
+/// How many time steps either side of a TOTP line's timestamp its last code is looked for:
+/// liboath searches `window` steps either side of the time of the login (pam_oath's default
+/// window is 5).
+const LAST_TOTP_SEARCH_STEPS: i64 = 20;
+
+/// The last time step a TOTP line has spent (0: none, then the daemon takes the step of the
+/// import, so no code shown before the import is accepted after it). liboath writes no time step
+/// for TOTP lines: their COUNTER adds up window positions. What it keeps is the last accepted
+/// code (LASTOTP) and when it accepted it (TIMESTAMP, local time, `2024-01-31T18:00:00L`). That
+/// code belongs to a step near that time, possibly ahead of it, and that step and every earlier
+/// one are spent. Of several steps with the same code the latest is taken: one step too late only
+/// makes the user wait for the next code, one too early would accept a spent code again.
+fn totp_last_step(
+    key: &Secret,
+    digits: u8,
+    period: u32,
+    last_otp: Option<&str>,
+    last_time: Option<&str>,
+) -> Result<u64, String> {
+    let Some(last_otp) = last_otp else {
+        return Ok(0);
+    };
+    let Some(last_time) = last_time else {
+        return Err(
+            "the last code (6th field) comes without its time (7th field), so pi \
+                    cannot tell which codes are spent: if that login is more than an hour in \
+                    the past, delete the 6th field, else wait an hour and then delete it"
+                .into(),
+        );
+    };
+    let times = local_times(last_time)?;
+    let key = Zeroizing::new(hex::decode(key.expose()).map_err(|_| {
+        "the secret (4th field) is not hexadecimal with an even number of digits".to_string()
+    })?);
+    let steps = times.iter().map(|t| t.div_euclid(i64::from(period)));
+    let (first, last) = (steps.clone().min(), steps.max());
+    let (Some(first), Some(last)) = (first, last) else {
+        return Err("the time (7th field) names no moment".into());
+    };
+    let first = (first - LAST_TOTP_SEARCH_STEPS).max(0);
+    let last = last + LAST_TOTP_SEARCH_STEPS;
+    (first..=last)
+        .rev()
+        .map(|step| step as u64)
+        .find(|&step| oath_code(&key, step, digits).as_bytes() == last_otp.as_bytes())
+        .ok_or_else(|| {
+            format!(
+                "the last code (6th field) is not the code of any time step within \
+                 {LAST_TOTP_SEARCH_STEPS} steps of its time (7th field), read in this host's \
+                 time zone: run pictl in the time zone pam_oath ran in (TZ), or, if that login \
+                 is more than an hour in the past, delete the 6th and 7th fields"
+            )
+        })
+}
+
+/// pam_oath's TIMESTAMP (`%Y-%m-%dT%H:%M:%SL`, this host's local time) as the Unix times it can
+/// stand for: two in the hour a change from summer time repeats.
+fn local_times(text: &str) -> Result<Vec<i64>, String> {
+    use chrono::{Local, NaiveDateTime};
+    let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%SL").map_err(|_| {
+        "the time (7th field) is not pam_oath's YYYY-MM-DDTHH:MM:SSL (local time)".to_string()
+    })?;
+    let local = naive.and_local_timezone(Local);
+    let times: Vec<i64> = [local.earliest(), local.latest()]
+        .into_iter()
+        .flatten()
+        .map(|t| t.timestamp())
+        .collect();
+    if times.is_empty() {
+        return Err(
+            "the time (7th field) does not exist in this host's time zone (it falls into the \
+             hour skipped by the change to summer time): check TZ"
+                .into(),
+        );
+    }
+    Ok(times)
+}
+
+/// The RFC 4226 value of `counter` (a TOTP's time step) with HMAC-SHA1, pam_oath's only hash.
+fn oath_code(key: &[u8], counter: u64, digits: u8) -> String {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = <Hmac<sha1::Sha1> as Mac>::new_from_slice(key) else {
+        return String::new();
+    };
+    mac.update(&counter.to_be_bytes());
+    let digest = mac.finalize().into_bytes();
+    let offset = usize::from(digest[19] & 0x0f);
+    let word = u32::from_be_bytes([
+        digest[offset],
+        digest[offset + 1],
+        digest[offset + 2],
+        digest[offset + 3],
+    ]) & 0x7fff_ffff;
+    let value = u64::from(word) % 10u64.pow(u32::from(digits));
+    format!("{value:0width$}", width = usize::from(digits))
 }
 
 /// `HOTP`, `HOTP/E`, `HOTP/E/8`, `HOTP/T30`, `HOTP/T60/8`: the type, TOTP period and digits.
@@ -305,7 +410,7 @@ mod tests {
 # pam_oath usersfile
 HOTP     alice   -     3132333435363738393031323334353637383930 7
 HOTP/E/8 bob     1234  3132333435363738393031323334353637383930
-HOTP/T30 carol   +     3132333435363738393031323334353637383930 0 755224 2024-01-01T00:00:00L
+HOTP/T30 carol   +     3132333435363738393031323334353637383930
 
 HOTP/T60/8 dave@corp - 3132333435363738393031323334353637383930
 ";
@@ -327,7 +432,8 @@ HOTP/T60/8 dave@corp - 3132333435363738393031323334353637383930
         assert_eq!(t[1].pin.as_ref().map(Secret::expose), Some("1234"));
         assert_eq!(
             (t[2].token_type, t[2].period, t[2].counter),
-            (TokenType::Totp, Some(30), 0)
+            (TokenType::Totp, Some(30), 0),
+            "a TOTP line never used has spent no step"
         );
         assert!(t[2].pin.is_none(), "+ means another module checks it");
         assert_eq!((t[3].period, t[3].digits), (Some(60), 8));
@@ -337,6 +443,88 @@ HOTP/T60/8 dave@corp - 3132333435363738393031323334353637383930
             "{:?}",
             p.notes
         );
+    }
+
+    const RFC_KEY: &str = "3132333435363738393031323334353637383930";
+
+    /// `unix` as pam_oath writes it: local time with a literal `L`.
+    fn pam_oath_time(unix: i64) -> String {
+        use chrono::TimeZone;
+        chrono::Local
+            .timestamp_opt(unix, 0)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%SL")
+            .to_string()
+    }
+
+    fn one_line(line: &str) -> Result<ImportedToken, Vec<String>> {
+        oath_usersfile("u", line, None).map(|mut p| p.tokens.remove(0))
+    }
+
+    #[test]
+    fn codes_are_rfc_4226_values() {
+        let key = hex::decode(RFC_KEY).unwrap();
+        let expected = [
+            "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583",
+            "399871", "520489",
+        ];
+        for (counter, code) in expected.iter().enumerate() {
+            assert_eq!(
+                oath_code(&key, counter as u64, 6),
+                *code,
+                "counter {counter}"
+            );
+        }
+        // RFC 6238's SHA-1 vector for T = 1234567890: step 41152263.
+        assert_eq!(oath_code(&key, 41_152_263, 8), "89005924");
+    }
+
+    #[test]
+    fn an_hotp_line_that_pam_oath_used_continues_after_its_counter() {
+        let fresh = one_line(&format!("HOTP alice - {RFC_KEY} 7\n")).unwrap();
+        assert_eq!(fresh.counter, 7, "COUNTER is where pam_oath would start");
+        let used = one_line(&format!(
+            "HOTP\talice\t-\t{RFC_KEY}\t7\t162583\t{}\n",
+            pam_oath_time(1_700_000_000)
+        ))
+        .unwrap();
+        assert_eq!(used.counter, 8, "pam_oath accepted counter 7 (LASTOTP)");
+        let errors = one_line(&format!(
+            "HOTP alice - {RFC_KEY} 18446744073709551615 123456\n"
+        ))
+        .unwrap_err();
+        assert!(errors[0].contains("largest"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_totp_line_that_pam_oath_used_has_spent_the_step_of_its_last_code() {
+        // pam_oath accepted RFC 6238's code of step 41152263 two minutes before that step began
+        // (a window of 4 or more): the step is found although it lies ahead of the timestamp.
+        for ahead in [0, 120, 600] {
+            let line = format!(
+                "HOTP/T30/8\tcarol\t-\t{RFC_KEY}\t4\t89005924\t{}\n",
+                pam_oath_time(1_234_567_890 - ahead)
+            );
+            assert_eq!(one_line(&line).unwrap().counter, 41_152_263, "{line}");
+        }
+        let far = format!(
+            "HOTP/T30/8 carol - {RFC_KEY} 4 89005924 {}\n",
+            pam_oath_time(1_234_567_890 - 3600)
+        );
+        let errors = one_line(&far).unwrap_err();
+        assert!(
+            errors[0].contains("not the code of any time step") && errors[0].contains("TZ"),
+            "{errors:?}"
+        );
+        assert!(!errors[0].contains("89005924"), "the code is not echoed");
+        for (fields, says) in [
+            ("4 89005924", "without its time"),
+            ("4 89005924 2009-02-13 23:31:30", "YYYY-MM-DDTHH:MM:SSL"),
+            ("4 89005924 yesterday", "YYYY-MM-DDTHH:MM:SSL"),
+        ] {
+            let errors = one_line(&format!("HOTP/T30/8 carol - {RFC_KEY} {fields}\n")).unwrap_err();
+            assert!(errors[0].contains(says), "{fields}: {errors:?}");
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `pictl`: the administrator's command line for the pi daemon (DESIGN §8).
+//! `pictl`: the administrator's command line for the pi daemon.
 //!
 //! Everything goes through the daemon's socket with the blocking `protocol::Client`; pictl never
 //! opens the store. `run_args` is the whole program with its streams passed in, so tests drive
@@ -12,6 +12,7 @@ pub mod input;
 pub mod luks;
 pub mod output;
 pub mod qr;
+pub mod secret_file;
 
 pub use cli::Cli;
 pub use error::{Error, Exit};
@@ -68,7 +69,18 @@ fn report(e: &Error, json: bool, io: &mut Io<'_>) {
             return;
         }
     }
-    let _ = writeln!(io.stderr, "pictl: {message}");
+    let _ = write!(io.stderr, "{}", human_error(&message));
+}
+
+/// `pictl: ` before the first line of an error; the lines after it (advice, one problem each)
+/// indented below it.
+fn human_error(message: &str) -> String {
+    let mut lines = message.lines();
+    let mut out = format!("pictl: {}\n", lines.next().unwrap_or_default());
+    for line in lines {
+        out.push_str(&format!("  {line}\n"));
+    }
+    out
 }
 
 /// Whether `--json` appears before a `--` separator: a usage error must honour it too.
@@ -107,7 +119,8 @@ fn report_usage(e: &clap::Error, json: bool, io: &mut Io<'_>) -> Exit {
 mod tests {
     use super::*;
 
-    fn run_with(args: &[&str]) -> (Exit, String, String) {
+    /// `f` with empty stdin and captured stdout and stderr, which are returned with its result.
+    fn captured<T>(f: impl FnOnce(&mut Io<'_>) -> T) -> (T, String, String) {
         let mut stdin: &[u8] = b"";
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
         let mut io = Io {
@@ -117,13 +130,17 @@ mod tests {
             stdin_is_terminal: false,
             stdout_is_terminal: false,
         };
-        let argv = std::iter::once("pictl").chain(args.iter().copied());
-        let exit = run_args(argv, &mut io);
+        let result = f(&mut io);
         (
-            exit,
+            result,
             String::from_utf8(stdout).unwrap(),
             String::from_utf8(stderr).unwrap(),
         )
+    }
+
+    fn run_with(args: &[&str]) -> (Exit, String, String) {
+        let argv = std::iter::once("pictl").chain(args.iter().copied());
+        captured(|io| run_args(argv, io))
     }
 
     // The socket does not exist: a usage error must be found before pictl tries to connect.
@@ -239,6 +256,25 @@ mod tests {
         assert_eq!(exit, Exit::Usage);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["error"]["code"], "usage");
+    }
+
+    #[test]
+    fn a_daemon_refusal_prints_the_message_then_the_advice_below_it() {
+        let e = Error::Daemon {
+            code: protocol::ErrorCode::PermissionDenied,
+            message: "only administrators may read the audit trail".into(),
+        };
+        let ((), _, err) = captured(|io| report(&e, false, io));
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
+        assert_eq!(
+            lines[0],
+            "pictl: only administrators may read the audit trail (permission_denied)"
+        );
+        assert!(
+            lines[1].starts_with("  the message above says who may"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -204,9 +204,15 @@ fn permission_denied_exits_1_with_the_admin_group_hint() {
     );
     assert!(run.stderr.contains("admin_group"), "{}", run.stderr);
     assert_eq!(
-        run.stderr.lines().count(),
+        run.stderr.matches("may not administer tokens").count(),
         1,
         "printed once: {}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.lines().count(),
+        2,
+        "the message, then the advice below it: {}",
         run.stderr
     );
 }

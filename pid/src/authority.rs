@@ -113,12 +113,13 @@ impl Authority {
                 } else {
                     Err(PidError::PermissionDenied(format!(
                         "no admin policy lets uid {uid} {} {}; see the [[policy]] entries with \
-                         scope = \"admin\" in pid.toml",
+                         scope = \"admin\" in pid.toml (the action is {:?})",
                         describe(action, token_type),
                         target.map_or("here".to_owned(), |o| format!(
                             "for {}@{}",
                             o.login, o.realm
-                        ))
+                        )),
+                        action.name()
                     )))
                 }
             }
@@ -148,8 +149,9 @@ impl Authority {
                 } else {
                     Err(PidError::PermissionDenied(format!(
                         "users may not {} here; ask an administrator (or see the [[policy]] \
-                         entries with scope = \"user\" in pid.toml)",
-                        describe(action, token_type)
+                         entries with scope = \"user\" in pid.toml, action {:?})",
+                        describe(action, token_type),
+                        action.name()
                     )))
                 }
             }
@@ -170,9 +172,62 @@ fn context<'a>(target: Option<&'a Owner>, groups: &'a [String], now: i64) -> Con
     }
 }
 
+/// What the caller asked for, in words. Policies name actions (`auditlog`), people ask to read
+/// the audit trail: the messages say the latter, and add the name where a policy could allow it.
 fn describe(action: Action, token_type: Option<TokenType>) -> String {
-    match (action, token_type) {
-        (Action::Enroll, Some(t)) => format!("enroll {} tokens", t.as_str()),
-        (a, _) => format!("{} tokens", a.name()),
+    let words = match action {
+        Action::Enroll => {
+            return match token_type {
+                Some(t) => format!("enroll {} tokens", t.as_str()),
+                None => "enroll tokens".into(),
+            }
+        }
+        Action::Delete => "delete tokens",
+        Action::Enable => "enable tokens",
+        Action::Disable => "disable tokens",
+        Action::Reset => "clear tokens' fail counters",
+        Action::Resync => "resynchronise tokens",
+        Action::SetPin => "set token PINs",
+        Action::Revoke => "revoke tokens",
+        Action::Set => "change token settings",
+        Action::Assign => "give tokens to users",
+        Action::Unassign => "take tokens away from users",
+        Action::TokenList => "list tokens",
+        Action::AuditLog => "read the audit trail",
+        Action::PolicyCheck => "see which policies apply to a login",
+        Action::ManageMachineTokens => "attach tokens to hosts or detach them",
+        // Authentication and enrollment settings are never asked for as operations.
+        other => return format!("use {}", other.name()),
+    };
+    words.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_say_in_words_what_was_asked_for() {
+        assert_eq!(describe(Action::AuditLog, None), "read the audit trail");
+        assert_eq!(
+            describe(Action::Enroll, Some(TokenType::Totp)),
+            "enroll totp tokens"
+        );
+        // Every operation a user or an administrator can be refused.
+        let operations = Action::ALL.into_iter().filter(|a| {
+            a.scopes()
+                .iter()
+                .any(|s| matches!(s, Scope::User | Scope::Admin))
+        });
+        for action in operations {
+            let words = describe(action, None);
+            assert!(
+                !words.starts_with("use "),
+                "{action:?} has no words: {words}"
+            );
+            for name in ["auditlog", "tokenlist", "policycheck", "setpin", "_"] {
+                assert!(!words.contains(name), "{action:?}: {words}");
+            }
+        }
     }
 }

@@ -533,6 +533,10 @@ pub struct TokenDefaults {
     pub failcounter_clear_timeout_mins: u32,
     /// No lock lasts longer than this many minutes (unless the first already does).
     pub lockout_max_mins: u32,
+    /// The name authenticator apps file new tokens under (the otpauth URL's issuer). Unset: this
+    /// host's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
 }
 
 impl TokenDefaults {
@@ -608,6 +612,7 @@ impl Default for TokenDefaults {
             maxfail: 10,
             failcounter_clear_timeout_mins: 1,
             lockout_max_mins: 1440,
+            issuer: None,
         }
     }
 }
@@ -822,6 +827,9 @@ impl Config {
                  and {MAX_LOCKOUT_MINS}"
             ));
         }
+        if let Some(issuer) = &t.issuer {
+            validate_issuer(issuer).map_err(|e| format!("tokens.issuer {e}"))?;
+        }
         crate::users::validate_name("realm", &self.default_realm)
             .map_err(|e| format!("default_realm: {e}"))?;
         for (name, r) in &self.resolvers {
@@ -888,23 +896,51 @@ impl Config {
     }
 }
 
-/// Keys whose new value a reload cannot apply: they shape what was opened or sized at start.
-pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+/// Longest `tokens.issuer`, in characters: apps show the issuer on one line beside the code.
+pub const MAX_ISSUER_CHARS: usize = 64;
+
+/// An issuer an authenticator app can show: it heads the account's entry, and the otpauth label
+/// is `ISSUER:ACCOUNT`, so a colon would split it in the wrong place.
+fn validate_issuer(issuer: &str) -> Result<(), String> {
+    if issuer.trim().is_empty() {
+        return Err(
+            "is empty: name the organisation or host, e.g. issuer = \"ACME ssh\", or \
+                    remove the key to use the host name"
+                .into(),
+        );
+    }
+    if issuer.chars().count() > MAX_ISSUER_CHARS {
+        return Err(format!(
+            "has {} characters: use at most {MAX_ISSUER_CHARS}, apps show it on one line",
+            issuer.chars().count()
+        ));
+    }
+    if let Some(c) = issuer.chars().find(|c| c.is_control() || *c == ':') {
+        return Err(format!(
+            "contains {c:?}: use letters, digits, spaces and punctuation other than ':'"
+        ));
+    }
+    Ok(())
+}
+
+/// Keys whose new value a reload cannot apply (they shape what was opened or sized at start)
+/// and that differ between `started`, the configuration the daemon started with, and `new`.
+pub fn restart_only_changes(started: &Config, new: &Config) -> Vec<&'static str> {
     let mut keys = Vec::new();
     let mut check = |key, changed: bool| {
         if changed {
             keys.push(key);
         }
     };
-    check("socket", old.socket != new.socket);
-    check("state_dir", old.state_dir != new.state_dir);
-    check("enckey_file", old.enckey_file != new.enckey_file);
-    check("log_level", old.log_level != new.log_level);
-    check("argon2", old.argon2 != new.argon2);
-    check("store", old.store != new.store);
+    check("socket", started.socket != new.socket);
+    check("state_dir", started.state_dir != new.state_dir);
+    check("enckey_file", started.enckey_file != new.enckey_file);
+    check("log_level", started.log_level != new.log_level);
+    check("argon2", started.argon2 != new.argon2);
+    check("store", started.store != new.store);
     check(
         "limits.max_connections",
-        old.limits.max_connections != new.limits.max_connections,
+        started.limits.max_connections != new.limits.max_connections,
     );
     keys
 }
@@ -958,6 +994,34 @@ mod tests {
         ] {
             assert!(Config::parse(bad, "f").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_issuer_is_checked_and_unset_by_default() {
+        assert_eq!(Config::default().tokens.issuer, None);
+        let c = Config::parse("[tokens]\nissuer = \"ACME Corp ssh\"\n", "f").unwrap();
+        assert_eq!(c.tokens.issuer.as_deref(), Some("ACME Corp ssh"));
+        assert_eq!(Config::parse(&c.to_toml(), "f").unwrap(), c);
+        for (bad, says) in [
+            ("\"\"", "is empty"),
+            ("\"  \"", "is empty"),
+            ("\"a\\u0007b\"", "contains"),
+            ("\"ACME:ssh\"", "':'"),
+            (
+                &format!("\"{}\"", "x".repeat(MAX_ISSUER_CHARS + 1)),
+                "at most 64",
+            ),
+        ] {
+            let err = Config::parse(&format!("[tokens]\nissuer = {bad}\n"), "f")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("tokens.issuer") && err.contains(says),
+                "{bad}: {err}"
+            );
+        }
+        let longest = format!("[tokens]\nissuer = \"{}\"\n", "é".repeat(MAX_ISSUER_CHARS));
+        assert!(Config::parse(&longest, "f").is_ok());
     }
 
     #[test]

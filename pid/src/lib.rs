@@ -93,7 +93,12 @@ pub struct State {
     pub audit_budget: audit::Budget,
     /// Connections held by accounts other than root (see `limits::UserConnections`).
     pub user_connections: Arc<UserConnections>,
-    /// Shown as the issuer in authenticator apps.
+    /// The configuration at start. Keys a reload cannot apply keep these values until the next
+    /// restart, so a reload compares against it, not against the last file loaded: a key
+    /// changed and then changed back needs no restart.
+    started_with: Config,
+    /// This host's name: the default machine of `pictl machine`, and the issuer authenticator
+    /// apps show unless pid.toml `[tokens] issuer` names another.
     pub hostname: String,
     /// argon2 runs at most this many at a time. Each run holds `argon2.memory_kib` of memory, so
     /// without a bound a burst of logins (a brute force through sshd is root's) could exhaust
@@ -120,6 +125,7 @@ impl State {
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<State, PidError> {
         let cipher = Cipher::load_or_create(&config.enckey_file)?;
         let pins = PinHasher::new(&config.argon2)?;
+        let started_with = config.clone();
         let live = Live::build(config)?;
         let config = &live.config;
         let store = Store::open(&config.db_path(), config.store.cache_mib)?;
@@ -141,6 +147,7 @@ impl State {
             user_locks: UserLocks::default(),
             user_connections: Arc::default(),
             audit_budget: audit::Budget::default(),
+            started_with,
             hostname,
             argon2_slots: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism()
@@ -160,15 +167,17 @@ impl State {
 
     /// Re-read the configuration file (SIGHUP). A file that does not validate, or realms that do
     /// not load, change nothing: the running configuration stays and the error says why. Keys
-    /// that only take effect at start are named in the returned warnings.
+    /// that only take effect at start and differ from their values at start are named in the
+    /// returned warnings.
     pub fn reload(&self, path: &std::path::Path) -> Result<Vec<String>, PidError> {
         let live = Live::build(Config::load(path)?)?;
         let old = self.live();
-        let warnings = config::restart_only_changes(&old.config, &live.config)
+        let warnings = config::restart_only_changes(&self.started_with, &live.config)
             .into_iter()
             .map(|key| {
                 format!(
-                    "{key} changed in {}: it takes effect at the next restart",
+                    "{key} in {} differs from the value pid started with: it takes effect at \
+                     the next restart",
                     path.display()
                 )
             })

@@ -35,6 +35,27 @@ pub struct DaemonOptions {
     pub env: Vec<(String, String)>,
 }
 
+impl DaemonOptions {
+    /// `extra_toml`, then two realms: `default_realm` holds the host's accounts, `ext` is a
+    /// passwd-format file holding `alice` (uid 4242, not an account of this host).
+    pub fn with_file_realm(extra_toml: &str) -> DaemonOptions {
+        DaemonOptions {
+            extra_toml: format!(
+                "{extra_toml}\n\
+                 [resolvers.local]\ntype = \"passwd\"\n\
+                 [resolvers.people]\ntype = \"flatfile\"\nfile = \"{{dir}}/people\"\n\
+                 [realms.default]\nresolvers = [\"local\"]\n\
+                 [realms.ext]\nresolvers = [\"people\"]\n"
+            ),
+            files: vec![(
+                "people".into(),
+                "alice:x:4242:4242::/nonexistent:/bin/false\n".into(),
+            )],
+            ..Default::default()
+        }
+    }
+}
+
 pub struct Daemon {
     dir: TempDir,
     config: PathBuf,

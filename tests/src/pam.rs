@@ -330,6 +330,19 @@ impl PamRun {
         format!("{}\n--- PAM stack ---\n{}", self.out.describe(), self.stack)
     }
 
+    /// What the modules handed `pam_syslog`, one message each, as libpam_wrapper prints it on
+    /// stderr (`PWRAP_…SYSLOG(LEVEL): MESSAGE`; run with `PAM_WRAPPER_DEBUGLEVEL` 2 for all
+    /// levels down to `LOG_DEBUG`). On a real system syslog shows `MODULE(SERVICE:auth): `
+    /// before each.
+    pub fn syslog_messages(&self) -> Vec<&str> {
+        self.out
+            .stderr
+            .lines()
+            .filter_map(|l| l.split_once("SYSLOG(").map(|(_, rest)| rest))
+            .filter_map(|rest| rest.split_once("): ").map(|(_, message)| message))
+            .collect()
+    }
+
     /// pamtester exited 0 and reported success.
     pub fn accepted(&self) -> bool {
         self.out.code() == 0 && self.out.stdout.contains("successfully authenticated")

@@ -29,12 +29,15 @@ fn an_oath_usersfile_imports_once_and_logins_continue_where_pam_oath_stopped() {
     let daemon = Daemon::start();
     let hkey = test_key("import-oath-hotp", 20);
     let tkey = test_key("import-oath-totp", 20);
+    // The HOTP line as pam_oath leaves it after accepting counter 5 (written at a time long
+    // past, so only its counter matters), the TOTP line never used.
     let file = write(
         &daemon,
         "users.oath",
         &format!(
-            "# pam_oath's file\nHOTP root - {hkey} 5 123456 2024-01-01T00:00:00L\n\n\
-             HOTP/T30 nobody - {tkey}\n"
+            "# pam_oath's file\nHOTP root - {hkey} 5 {} 2024-01-01T00:00:00L\n\n\
+             HOTP/T30 nobody - {tkey}\n",
+            hotp(&hkey, 5, 6)
         ),
     );
     let now = wait_for_fresh_totp_step(30);
@@ -51,7 +54,9 @@ fn an_oath_usersfile_imports_once_and_logins_continue_where_pam_oath_stopped() {
     pam.login("root", &hotp(&hkey, 4, 6))
         .assert_rejected("counter 4 was spent under pam_oath");
     pam.login("root", &hotp(&hkey, 5, 6))
-        .assert_accepted("the HOTP continues at pam_oath's counter");
+        .assert_rejected("pam_oath accepted counter 5 last");
+    pam.login("root", &hotp(&hkey, 6, 6))
+        .assert_accepted("the HOTP continues after pam_oath's last counter");
     pam.login("nobody", &totp(&tkey, "sha1", 6, 30, now))
         .assert_rejected("a TOTP code shown before the import");
     pam.login("nobody", &totp(&tkey, "sha1", 6, 30, now + 30))
@@ -74,6 +79,62 @@ fn an_oath_usersfile_imports_once_and_logins_continue_where_pam_oath_stopped() {
         imports >= 6,
         "one audit entry per token and per request: {imports}"
     );
+}
+
+/// A PAM service that logs in with the real pam_oath against `usersfile`, which pam_oath
+/// rewrites after every login (its directory must be writable).
+fn pam_oath(daemon: &Daemon, usersfile: &str) -> Pam {
+    Pam::with_auth_stack(
+        daemon.socket(),
+        &format!("auth required pam_oath.so usersfile={usersfile} window=5"),
+    )
+}
+
+#[test]
+fn no_code_the_real_pam_oath_accepted_is_accepted_after_the_import() {
+    let daemon = Daemon::start();
+    let hkey = test_key("pam-oath-used-hotp", 20);
+    let tkey = test_key("pam-oath-used-totp", 20);
+    let file = write(
+        &daemon,
+        "users.oath",
+        &format!("HOTP root - {hkey}\nHOTP/T30 nobody - {tkey}\n"),
+    );
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let old = pam_oath(&daemon, &file);
+    // HOTP: counter 1, within pam_oath's window. TOTP: the code of two steps ahead, which its
+    // window also takes.
+    let now = wait_for_fresh_totp_step(30);
+    let hotp_used = hotp(&hkey, 1, 6);
+    let totp_used = totp(&tkey, "sha1", 6, 30, now + 60);
+    old.login("root", &hotp_used)
+        .assert_accepted("pam_oath: an HOTP code within its window");
+    old.login("nobody", &totp_used)
+        .assert_accepted("pam_oath: a TOTP code within its window");
+    old.login("root", &hotp_used)
+        .assert_rejected("pam_oath itself refuses its last HOTP code again");
+    old.login("nobody", &totp_used)
+        .assert_rejected("pam_oath itself refuses its last TOTP code again");
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        written.contains(&hotp_used) && written.contains(&totp_used),
+        "pam_oath did not record its logins:\n{written}"
+    );
+
+    let out = daemon.pictl(&["import", "oath", &file]);
+    assert!(out.success(), "{}", out.describe());
+    says(&out, &out.stdout, "2 imported");
+    let pam = Pam::new(&daemon, "");
+    pam.login("root", &hotp_used)
+        .assert_rejected("pam_oath's last HOTP code, after the import");
+    pam.login("nobody", &totp_used)
+        .assert_rejected("pam_oath's last TOTP code, after the import");
+    pam.login("nobody", &totp(&tkey, "sha1", 6, 30, now + 30))
+        .assert_rejected("a TOTP step before pam_oath's last one");
+    pam.login("root", &hotp(&hkey, 2, 6))
+        .assert_accepted("the HOTP code after pam_oath's last one");
+    pam.login("nobody", &totp(&tkey, "sha1", 6, 30, now + 90))
+        .assert_accepted("the TOTP step after pam_oath's last one");
 }
 
 #[test]

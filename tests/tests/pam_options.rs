@@ -87,7 +87,7 @@ fn debug_logging_never_contains_the_pin_or_the_code() {
         .filter(|l| l.contains("SYSLOG"))
         .collect();
     assert!(
-        syslog.iter().any(|l| l.contains("pam_pi")),
+        syslog.iter().any(|l| l.contains("authenticate user=root")),
         "`debug` produced no pam_pi log lines to check:\n{}",
         run.out.stderr
     );

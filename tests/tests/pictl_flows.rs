@@ -1,7 +1,8 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 //! What an administrator does with `pictl`, checked against what a login then experiences.
 
 use pi_tests::oath::hotp_b32;
-use pi_tests::{hotp, test_key, Daemon, Pam};
+use pi_tests::{hotp, test_key, totp_b32, Daemon, DaemonOptions, Pam};
 use serde_json::Value;
 
 fn ok(daemon: &Daemon, args: &[&str]) {
@@ -91,6 +92,55 @@ fn totp_enroll_json_url_names_the_algorithm_digits_and_period() {
     for part in ["algorithm=sha256", "digits=8", "period=60"] {
         assert!(lower.contains(part), "URL lacks {part}: {url}");
     }
+}
+
+/// What pyotp (an independent otpauth parser, which also insists that the label's issuer and the
+/// `issuer` parameter agree) reads from an enrollment's URL: issuer, account name, and the code
+/// for `at`.
+fn pyotp_reads(url: &str, at: u64) -> Value {
+    let script = "import json, sys, pyotp\n\
+                  t = pyotp.parse_uri(sys.argv[1])\n\
+                  print(json.dumps({'issuer': t.issuer, 'name': t.name, \
+                  'code': t.at(int(sys.argv[2]))}))";
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", script, url, &at.to_string()])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "pyotp cannot read {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("pyotp's answer is JSON")
+}
+
+#[test]
+fn the_otpauth_url_names_the_configured_issuer_and_the_realm_of_other_realms_users() {
+    let daemon = Daemon::start_with(DaemonOptions::with_file_realm(
+        "[tokens]\nissuer = \"ACME Corp ssh\"",
+    ));
+    let at = 1_700_000_000;
+    for (user, name) in [("root", "root"), ("alice@ext", "alice@ext")] {
+        let doc = daemon.enroll(&["totp", "--user", user]);
+        let url = doc["otpauth_url"].as_str().unwrap_or_default();
+        let read = pyotp_reads(url, at);
+        assert_eq!(read["issuer"], "ACME Corp ssh", "{url}");
+        assert_eq!(read["name"], name, "{url}");
+        let b32 = doc["otpkey_base32"].as_str().unwrap_or_default();
+        assert_eq!(read["code"], totp_b32(b32, "sha1", 6, 30, at), "{url}");
+    }
+}
+
+#[test]
+fn without_an_issuer_setting_apps_see_the_host_name() {
+    let daemon = Daemon::start();
+    let doc = daemon.enroll(&["totp", "--user", "root"]);
+    let url = doc["otpauth_url"].as_str().unwrap_or_default();
+    let host = std::process::Command::new("hostname").output().unwrap();
+    let host = String::from_utf8(host.stdout).unwrap();
+    let read = pyotp_reads(url, 0);
+    assert_eq!(read["issuer"], host.trim(), "{url}");
+    assert_eq!(read["name"], "root", "{url}");
 }
 
 #[test]

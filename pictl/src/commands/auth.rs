@@ -32,6 +32,13 @@ pub fn test(ctx: &mut Ctx<'_, '_>, args: &AuthTestArgs) -> Result<Exit, Error> {
                          pictl gave up; check pid's log (`journalctl -u pid`) and its policies"
                     )));
                 }
+                if steps == 1 {
+                    ctx.note(&format!(
+                        "pictl auth test: this is a real login for {}: a code accepted now is \
+                         spent, a wrong one counts towards the token's lockout",
+                        output::sanitize(&args.user)
+                    ))?;
+                }
                 let answer = answer(ctx, &prompt)?;
                 response = ctx.call(&Request::AuthContinue { session, answer })?;
             }

@@ -44,13 +44,14 @@ pub fn check(ctx: &mut Ctx<'_, '_>, args: PolicyCheckArgs) -> Result<Exit, Error
             "policies  none apply: privacyIDEA's defaults hold (token PIN, a token required)\n",
         );
     } else {
-        out.push_str(&format!("policies  {}\n", report.matching.join(", ")));
+        let names: Vec<String> = report.matching.iter().map(|n| sanitize_text(n)).collect();
+        out.push_str(&format!("policies  {}\n", names.join(", ")));
         out.push_str("\nACTION                        VALUE      FROM POLICY\n");
         for d in &report.effective {
             out.push_str(&format!(
                 "{:<29} {:<10} {}\n",
-                d.action,
-                d.value,
+                sanitize_text(&d.action),
+                sanitize_text(&d.value),
                 sanitize_text(&d.policy)
             ));
         }

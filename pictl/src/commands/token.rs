@@ -7,7 +7,7 @@ use crate::cli::{
 };
 use crate::error::{Error, Exit};
 use crate::qr::{self, Colors};
-use crate::{input, output};
+use crate::{input, output, secret_file};
 use protocol::admin::MAX_PAGE;
 use protocol::{
     AdminRequest, AdminResponse, EnrollRequest, Enrolled, Response, Secret, TokenInfo,
@@ -121,6 +121,7 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
             "the TOTP time step is 30 or 60 seconds: use --period 30 or --period 60".into(),
         ));
     }
+    let images = qr_images(&args)?;
     let stdin_reads = [&args.pin, &args.motppin, &args.password]
         .iter()
         .filter(|a| matches!(a, Some(PinArg::Stdin)))
@@ -171,17 +172,37 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
         AdminResponse::Enrolled(enrolled) => enrolled,
         other => return Err(unexpected("token enroll", other)),
     };
+    let written: Vec<(&QrImage, Result<(), String>)> = images
+        .iter()
+        .map(|image| (image, image.write(enrolled.otpauth_url.expose())))
+        .collect();
+    let failed: Vec<String> = written
+        .iter()
+        .filter_map(|(_, result)| result.as_ref().err().cloned())
+        .collect();
     if ctx.json {
         let t = &enrolled.token;
+        let files: Vec<_> = written
+            .iter()
+            .map(|(image, result)| match result {
+                Ok(()) => json!({ "path": image.path, "format": image.format.name() }),
+                Err(e) => json!({ "path": image.path, "format": image.format.name(), "error": e }),
+            })
+            .collect();
         ctx.print_json(&json!({
             "serial": t.serial,
             "type": t.token_type.as_str(),
             "otpauth_url": enrolled.otpauth_url.expose(),
             "otpkey_base32": enrolled.otpkey_base32.expose(),
             "codes": enrolled.codes.iter().map(|c| c.expose()).collect::<Vec<_>>(),
+            "qr_files": files,
             "token": output::token_json(t),
         }))?;
-        return Ok(Exit::Ok);
+        return Ok(if failed.is_empty() {
+            Exit::Ok
+        } else {
+            Exit::Failed
+        });
     }
     // A token with nothing for an authenticator app (spass) has no URL to draw.
     let draw_qr =
@@ -191,16 +212,103 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
     } else {
         Colors::Plain
     };
-    let text = enrolled_text(&enrolled, draw_qr, colors);
+    let mut text = enrolled_text(&enrolled, draw_qr, colors);
+    for (image, result) in &written {
+        if result.is_ok() {
+            text.0.push_str(&format!(
+                "The QR code is in {} ({}, mode 0600): delete it once it is scanned.\n",
+                output::sanitize(&image.path.display().to_string()),
+                image.format.name()
+            ));
+        }
+    }
     ctx.print(&text.0)?;
     if let Some(problem) = text.1 {
         ctx.note(&problem)?;
     }
+    if !failed.is_empty() {
+        return Err(Error::Failed(format!(
+            "token {} is enrolled and its key is shown above, but {}",
+            output::sanitize(&enrolled.token.serial),
+            failed.join("; and ")
+        )));
+    }
     Ok(Exit::Ok)
 }
 
-/// The human report of an enrollment, and a remark if the QR code could not be drawn. The text
-/// holds the key, so it is wiped from memory once printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum QrFormat {
+    Png,
+    Svg,
+}
+
+impl QrFormat {
+    fn name(self) -> &'static str {
+        match self {
+            QrFormat::Png => "PNG",
+            QrFormat::Svg => "SVG",
+        }
+    }
+}
+
+/// A QR code image to write for the new token.
+#[derive(Debug)]
+struct QrImage {
+    format: QrFormat,
+    path: std::path::PathBuf,
+}
+
+impl QrImage {
+    /// Draw `url` and write the image as a new file. The message names the path and the
+    /// problem, never the URL (it holds the key).
+    fn write(&self, url: &str) -> Result<(), String> {
+        if url.is_empty() {
+            return Err(format!(
+                "the daemon gave no otpauth URL for it, so {} was not written",
+                self.path.display()
+            ));
+        }
+        let bytes = Zeroizing::new(match self.format {
+            QrFormat::Png => qr::png(url)?,
+            QrFormat::Svg => qr::svg(url)?.into_bytes(),
+        });
+        secret_file::write_new(&self.path, &bytes)
+    }
+}
+
+/// The images --qr-png and --qr-svg ask for, checked before anything is enrolled: a token type
+/// with a QR code, distinct paths, and new files in existing directories.
+fn qr_images(args: &EnrollArgs) -> Result<Vec<QrImage>, Error> {
+    let images: Vec<QrImage> = [(QrFormat::Png, &args.qr_png), (QrFormat::Svg, &args.qr_svg)]
+        .into_iter()
+        .filter_map(|(format, path)| path.clone().map(|path| QrImage { format, path }))
+        .collect();
+    if images.is_empty() {
+        return Ok(images);
+    }
+    if !matches!(
+        args.token_type,
+        TokenTypeArg::Hotp | TokenTypeArg::Totp | TokenTypeArg::Daypassword
+    ) {
+        return Err(Error::Usage(format!(
+            "--qr-png and --qr-svg draw the otpauth URL of hotp, totp and daypassword tokens; a \
+             {} token has none: leave them out",
+            TokenType::from(args.token_type).as_str()
+        )));
+    }
+    if let [a, b] = images.as_slice() {
+        if a.path == b.path {
+            return Err(Error::Usage(
+                "--qr-png and --qr-svg name the same file: give each its own path".into(),
+            ));
+        }
+    }
+    for image in &images {
+        secret_file::check_new(&image.path).map_err(Error::Usage)?;
+    }
+    Ok(images)
+}
+
 /// A public key file: its one key line (comments and blank lines skipped), bounded in size.
 fn read_sshkey_file(path: &std::path::Path) -> Result<String, Error> {
     const MAX: u64 = 64 * 1024;
@@ -239,6 +347,8 @@ fn read_sshkey_file(path: &std::path::Path) -> Result<String, Error> {
     }
 }
 
+/// The human report of an enrollment, and a remark if the QR code could not be drawn. The text
+/// holds the key, so it is wiped from memory once printed.
 fn enrolled_text(
     e: &Enrolled,
     draw_qr: bool,
@@ -267,6 +377,7 @@ fn enrolled_text(
         text.push_str(&codes_text(t.token_type, &e.codes));
     }
     if e.otpauth_url.is_empty() {
+        let sshd_line;
         let advice = match t.token_type {
             TokenType::Spass => {
                 "The spass token has no key for an app: the PIN is what the user types."
@@ -312,8 +423,12 @@ fn enrolled_text(
                 "The password works only through its PAM service, after the PIN if one is set."
             }
             TokenType::Sshkey => {
-                "Attach the key to a host for sshd: pictl machine attach SERIAL --app ssh \
-                 --user LOGIN (sshd_config: AuthorizedKeysCommand /usr/bin/pictl ssh keys %u)."
+                sshd_line = format!(
+                    "Attach the key to a host for sshd: pictl machine attach SERIAL --app ssh \
+                     --user LOGIN (sshd_config: AuthorizedKeysCommand {} ssh keys %u).",
+                    output::sanitize(&own_path())
+                );
+                &sshd_line
             }
             _ => "This token has no key for an app.",
         };
@@ -339,6 +454,15 @@ fn enrolled_text(
         output::sanitize(login)
     ));
     (text, problem)
+}
+
+/// The absolute path this pictl runs from, for lines to copy into sshd_config (sshd runs the
+/// command by its absolute path); where the README installs pictl if it cannot be told.
+fn own_path() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.to_str().map(str::to_owned))
+        .unwrap_or_else(|| "/usr/local/sbin/pictl".into())
 }
 
 /// The codes an enrollment shows once: a numbered list for paper, one line otherwise.

@@ -761,19 +761,27 @@ fn generate_serial(state: &State, prefix: &str) -> Result<String, PidError> {
 }
 
 /// `otpauth://TYPE/ISSUER:LABEL?secret=…&issuer=…&algorithm=…&digits=…` + type parameters.
-/// The issuer is this host's name, so a person with several hosts can tell the entries apart.
+/// The issuer is pid.toml `[tokens] issuer`, else this host's name, so a person with tokens on
+/// several hosts can tell the entries apart. The label is the login, with `@realm` for a realm
+/// other than the default one: `alice` of two realms would otherwise show as two equal entries.
 fn otpauth_url(state: &State, rec: &TokenRecord, kind: &str, secret_b32: &str) -> String {
-    let label = rec
-        .owner
-        .as_ref()
-        .map(|o| o.login.as_str())
-        .unwrap_or(rec.serial.as_str());
-    let issuer = &state.hostname;
+    let live = state.live();
+    let label = match &rec.owner {
+        Some(o) if o.realm != live.config.default_realm => format!("{}@{}", o.login, o.realm),
+        Some(o) => o.login.clone(),
+        None => rec.serial.clone(),
+    };
+    let issuer = live
+        .config
+        .tokens
+        .issuer
+        .as_deref()
+        .unwrap_or(&state.hostname);
     format!(
         "otpauth://{}/{}:{}?secret={}&issuer={}&algorithm={}&digits={}{}",
         kind,
         percent_encode(issuer),
-        percent_encode(label),
+        percent_encode(&label),
         secret_b32,
         percent_encode(issuer),
         rec.hash.as_str().to_uppercase(),

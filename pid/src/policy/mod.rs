@@ -322,7 +322,7 @@ impl Action {
         }
     }
 
-    const ALL: [Action; 43] = [
+    pub(crate) const ALL: [Action; 43] = [
         Action::PassOnNoToken,
         Action::PassOnNoUser,
         Action::OtpPin,
