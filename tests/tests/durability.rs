@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
 //! Durability before success (DESIGN §5): an OTP that was accepted is spent on disk before the
 //! login succeeds, so killing the daemon right afterwards cannot make it valid again.
 
@@ -228,4 +229,87 @@ fn accepted_hotp_stays_spent_after_a_crash_when_logins_overlap() {
             other => panic!("{serial}: the next code after the crash: {other:?}"),
         }
     }
+}
+
+/// The journal's records as the daemon writes them: `[u32 length][u32 CRC][u64 file number]
+/// [u64 offset where the record's commit began][payload]`. Returns (start, commit start) of
+/// each intact record of the file's own number, in order.
+fn journal_records(data: &[u8], seq: u64) -> Vec<(usize, u64)> {
+    const HEADER: usize = 24;
+    let le32 = |b: &[u8]| u32::from_le_bytes(b[..4].try_into().unwrap()) as usize;
+    let le64 = |b: &[u8]| u64::from_le_bytes(b[..8].try_into().unwrap());
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + HEADER <= data.len() {
+        let len = le32(&data[pos..]);
+        if len == 0 || pos + HEADER + len > data.len() || le64(&data[pos + 8..]) != seq {
+            break;
+        }
+        out.push((pos, le64(&data[pos + 16..])));
+        pos += HEADER + len;
+    }
+    out
+}
+
+/// The newest journal file of a stopped daemon, its number and contents.
+fn newest_journal(daemon: &Daemon) -> (std::path::PathBuf, u64, Vec<u8>) {
+    let dir = daemon.dir().join("state").join("db.journal");
+    let (seq, path) = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let seq = name.strip_prefix("journal-")?.parse::<u64>().ok()?;
+            Some((seq, e.path()))
+        })
+        .max()
+        .expect("a journal file");
+    let data = std::fs::read(&path).unwrap();
+    (path, seq, data)
+}
+
+#[test]
+fn damage_to_an_acknowledged_journal_record_refuses_to_start_and_says_what_to_do() {
+    let mut daemon = Daemon::start();
+    let key = test_key("damaged-journal", 20);
+    daemon.enroll_hotp("root", &key, None);
+    let pam = Pam::new(&daemon, "");
+    // Logins in quick succession, then a crash: the newest journal file holds several commits
+    // (a checkpoint every half second retires the files it covers, so try a few times).
+    let mut counter = 0;
+    let (path, damaged) = loop {
+        for _ in 0..4 {
+            pam.login("root", &hotp(&key, counter, 6))
+                .assert_accepted("fresh code");
+            counter += 1;
+        }
+        daemon.kill9();
+        let (path, seq, data) = newest_journal(&daemon);
+        let records = journal_records(&data, seq);
+        // A record of a commit that another commit followed: acknowledged.
+        let acknowledged = records
+            .iter()
+            .find(|(_, commit)| records.iter().any(|(_, later)| later > commit));
+        if let Some(&(at, _)) = acknowledged {
+            break (path, at);
+        }
+        assert!(
+            counter < 40,
+            "no journal file with two commits: {records:?}"
+        );
+        daemon.restart();
+    };
+    let mut data = std::fs::read(&path).unwrap();
+    data[damaged + 24] ^= 0x01;
+    std::fs::write(&path, &data).unwrap();
+    let (status, log) = daemon
+        .try_restart()
+        .expect_err("a damaged journal must stop the start");
+    assert!(!status.success());
+    assert!(
+        log.contains(&format!("{} is damaged at byte {damaged}", path.display()))
+            && log.contains("Restore")
+            && log.contains("move"),
+        "the refusal names the file, the place and what to do:\n{log}"
+    );
 }

@@ -129,16 +129,17 @@ fn a_users_flood_of_every_kind_of_connection_leaves_roots_logins_alone() {
         summary(&quiet),
         summary(&flooded)
     );
-    // pamtester's own spread is a few ms at p90 and up to ~10 ms at p99 between quiet runs.
-    for (q, slack_ms) in [(90, 10), (99, 25)] {
-        let (quiet, flooded) = (percentile(&quiet, q), percentile(&flooded, q));
-        assert!(
-            flooded < quiet + Duration::from_millis(slack_ms),
-            "root's p{q} under the flood {:.1} ms, quiet {:.1} ms",
-            ms(flooded),
-            ms(quiet)
-        );
-    }
+    // Before users had their own quotas, the flood took every connection and root's logins
+    // waited in the backlog until pam_pi gave up (10 s). How close the flooded figure stays to
+    // the quiet one is measured on a quiet machine by tests/bench/flood.sh (docs/security.md);
+    // here other tests and builds may share the CPU, so the bound is loose.
+    let (quiet, flooded) = (percentile(&quiet, 99), percentile(&flooded, 99));
+    assert!(
+        flooded < (quiet * 2).max(quiet + Duration::from_millis(50)),
+        "root's p99 under the flood {:.1} ms, quiet {:.1} ms",
+        ms(flooded),
+        ms(quiet)
+    );
 }
 
 #[test]

@@ -26,9 +26,19 @@
 //!   logins/s. Every record carries the number of the file it was written for, so the leftovers
 //!   of an earlier use after the last fresh record end the replay like a torn write does.
 //!
-//! File format: records of `[u32 LE payload length][u32 LE CRC-32 of the next two][u64 LE file
-//! number][payload]`; the payload is a run of ops `[u8 tree][u8 1=put|0=delete][u32 LE key
-//! length][key]` followed, for a put, by `[u32 LE value length][value]`.
+//! - A torn write is normal, damage is not. Each record carries the offset at which its commit
+//!   began. A commit's records were all acknowledged once a later commit began, so an intact
+//!   record whose commit began after a damaged one proves the damage hit acknowledged data:
+//!   replaying only what comes before it would bring spent one-time passwords back, and start-up
+//!   refuses instead. A file ends with a closing record before the next file is started, so a
+//!   file that is not the last and stops early is damaged too.
+//!
+//! File format: records of `[u32 LE payload length][u32 LE CRC-32 of the rest of the header and
+//! the payload][u64 LE file number][u64 LE offset where the record's commit began][payload]`;
+//! the payload is a run of ops `[u8 tree][u8 1=put|0=delete][u32 LE key length][key]` followed,
+//! for a put, by `[u32 LE value length][value]`, or the single op `[u8 255]` that closes the
+//! file. Files written before commits were recorded lack the offset field (`HEADER_V1`); they are
+//! still replayed, without the damage checks.
 
 use crate::error::PidError;
 use std::fs::{File, OpenOptions};
@@ -87,7 +97,11 @@ impl TreeId {
     }
 }
 
-const HEADER: usize = 16;
+const HEADER: usize = 24;
+/// The header of files written before records carried their commit's offset.
+const HEADER_V1: usize = 16;
+/// The op that closes a file (never a tree number).
+const CLOSE: u8 = 0xFF;
 /// A record larger than this is damage, not data (the largest real one is an audit batch).
 const MAX_RECORD: usize = 256 * 1024 * 1024;
 const FILE_PREFIX: &str = "journal-";
@@ -227,7 +241,7 @@ impl JournalFile {
         if self.spare.is_empty() {
             return Ok(false);
         }
-        stamp(&mut self.spare, self.seq);
+        stamp(&mut self.spare, self.seq, self.size);
         self.file.write_all_at(&self.spare, self.size)?;
         self.file.sync_data()?;
         self.size += self.spare.len() as u64;
@@ -250,6 +264,20 @@ impl JournalFile {
         if self.size == 0 {
             return Ok(None);
         }
+        // Closed and durable before the next file exists: a file followed by another must end
+        // with this record, or it is damaged (see the module comment).
+        let mut close = vec![0; HEADER];
+        close.push(CLOSE);
+        close[..4].copy_from_slice(&1u32.to_le_bytes());
+        stamp(&mut close, self.seq, self.size);
+        let path = file_path(&self.dir, self.seq);
+        self.file
+            .write_all_at(&close, self.size)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| {
+                PidError::Internal(format!("cannot close journal {}: {e}", path.display()))
+            })?;
+        self.size += close.len() as u64;
         let file = next_file(&self.dir, self.seq + 1)?;
         drop(std::mem::replace(&mut self.file, file));
         let retired = Retired {
@@ -327,12 +355,13 @@ fn preallocate(path: &Path, len: u64) -> std::io::Result<()> {
     file.sync_data()
 }
 
-/// Fill in each queued record's file number and checksum.
-fn stamp(buf: &mut [u8], seq: u64) {
+/// Fill in each queued record's file number, the offset its commit begins at, and checksum.
+fn stamp(buf: &mut [u8], seq: u64, commit_at: u64) {
     let mut pos = 0;
     while pos < buf.len() {
         let len = le_u32(&buf[pos..]) as usize;
-        buf[pos + 8..pos + HEADER].copy_from_slice(&seq.to_le_bytes());
+        buf[pos + 8..pos + 16].copy_from_slice(&seq.to_le_bytes());
+        buf[pos + 16..pos + HEADER].copy_from_slice(&commit_at.to_le_bytes());
         let crc = crc32fast::hash(&buf[pos + 8..pos + HEADER + len]);
         buf[pos + 4..pos + 8].copy_from_slice(&crc.to_le_bytes());
         pos += HEADER + len;
@@ -353,26 +382,58 @@ pub fn open(
     files.sort();
     let mut replayed = 0u64;
     let mut retired = Vec::new();
-    for (seq, path) in &files {
+    for (i, (seq, path)) in files.iter().enumerate() {
         let data = std::fs::read(path).map_err(|e| {
             PidError::Startup(format!("cannot read journal {}: {e}", path.display()))
         })?;
-        let (records, whole) = for_each_op(&data, *seq, &mut apply).map_err(|e| match e {
+        let damaged = |at: usize, why: String| {
+            PidError::Startup(format!(
+                "journal {} is damaged at byte {at}: {why}. Replaying only what comes before \
+                 would bring back one-time passwords already used. Restore {} from a backup; \
+                 or, accepting that the logins and changes since the store's last checkpoint are \
+                 lost (a code used since then may work once more), move {} aside and start pid \
+                 again",
+                path.display(),
+                dir.display(),
+                dir.display()
+            ))
+        };
+        let header = Format::of(&data, *seq).header();
+        let replay = for_each_op(&data, *seq, header, &mut apply).map_err(|e| match e {
             PidError::Corrupt(m) => PidError::Startup(format!(
-                "journal {} is damaged: {m}; restore the state directory from a backup",
-                path.display()
+                "journal {} is damaged: {m}; restore {} from a backup",
+                path.display(),
+                dir.display()
             )),
             other => other,
         })?;
-        if records > 0 {
-            tracing::info!(journal = %path.display(), records, "journal replayed");
+        let whole = replay.end;
+        if header == HEADER && !replay.closed {
+            if i + 1 < files.len() {
+                return Err(damaged(
+                    whole,
+                    format!(
+                        "a newer journal file follows, so this one was closed, but its closing \
+                         record is not found (the records before byte {whole} replay)"
+                    ),
+                ));
+            }
+            if let Some(at) = acknowledged_after(&data, whole, *seq) {
+                return Err(damaged(
+                    whole,
+                    format!("an intact record of a later commit follows at byte {at}"),
+                ));
+            }
         }
-        if data[whole..].iter().take(HEADER).any(|&b| b != 0) {
+        if replay.records > 0 {
+            tracing::info!(journal = %path.display(), records = replay.records, "journal replayed");
+        }
+        if !replay.closed && data[whole..].iter().take(header).any(|&b| b != 0) {
             // A torn last write (never acknowledged) or what an earlier use of a recycled
             // file left behind.
             tracing::debug!(journal = %path.display(), "journal ends at byte {whole}");
         }
-        replayed += records;
+        replayed += replay.records;
         retired.push(Retired {
             path: path.clone(),
             used: whole as u64,
@@ -406,28 +467,92 @@ pub fn open(
     ))
 }
 
-/// Apply the ops of every whole, intact record in `data`. Returns the number of records and
-/// the length of the intact prefix. A record whose checksum fails ends the replay (it is the
-/// torn last write of a crash); an intact record that does not parse is damage.
+/// How a file's records are framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Current,
+    /// Written before records carried their commit's offset.
+    V1,
+}
+
+impl Format {
+    /// The format of a file: its first record is intact in only one of them (a file with no
+    /// record of its own is read as current: there is nothing to replay either way).
+    fn of(data: &[u8], seq: u64) -> Format {
+        if record_at(data, 0, seq, HEADER).is_none() && record_at(data, 0, seq, HEADER_V1).is_some()
+        {
+            Format::V1
+        } else {
+            Format::Current
+        }
+    }
+
+    fn header(self) -> usize {
+        match self {
+            Format::Current => HEADER,
+            Format::V1 => HEADER_V1,
+        }
+    }
+}
+
+/// The payload length of the intact record of file `seq` at `pos`, if there is one.
+fn record_at(data: &[u8], pos: usize, seq: u64, header: usize) -> Option<usize> {
+    let rest = data.get(pos..)?;
+    if rest.len() < header || rest[8..16] != seq.to_le_bytes() {
+        return None;
+    }
+    let len = le_u32(rest) as usize;
+    if len == 0 || len > MAX_RECORD || rest.len() - header < len {
+        return None;
+    }
+    (crc32fast::hash(&rest[8..header + len]) == le_u32(&rest[4..])).then_some(len)
+}
+
+/// Where the first intact record of file `seq` after `from` lies whose commit began after
+/// `from`: proof that whatever is damaged at `from` had been acknowledged.
+fn acknowledged_after(data: &[u8], from: usize, seq: u64) -> Option<usize> {
+    let marker = seq.to_le_bytes();
+    // Cheap filter first: a record of this file has its number at offset 8.
+    (from + 1..data.len().saturating_sub(HEADER - 1))
+        .filter(|&at| data[at + 8..at + 16] == marker)
+        .find(|&at| {
+            record_at(data, at, seq, HEADER).is_some()
+                && u64::from_le_bytes(data[at + 16..at + 24].try_into().unwrap_or_default())
+                    > from as u64
+        })
+}
+
+/// What replaying one file found.
+#[derive(Debug, PartialEq, Eq)]
+struct Replayed {
+    records: u64,
+    /// The length of the intact prefix.
+    end: usize,
+    /// The file ends with its closing record.
+    closed: bool,
+}
+
+/// Apply the ops of every whole, intact record in `data`, up to the closing record if there is
+/// one. A record whose checksum fails ends the replay (a torn write, or damage: the caller
+/// tells which); an intact record that does not parse is damage.
 fn for_each_op(
     data: &[u8],
     seq: u64,
+    header: usize,
     apply: &mut impl FnMut(TreeId, &[u8], Option<&[u8]>) -> Result<(), PidError>,
-) -> Result<(u64, usize), PidError> {
+) -> Result<Replayed, PidError> {
     let mut pos = 0;
     let mut records = 0;
-    while data.len() - pos >= HEADER {
-        let len = le_u32(&data[pos..]) as usize;
-        let crc = le_u32(&data[pos + 4..]);
-        if len == 0 || len > MAX_RECORD || data.len() - pos - HEADER < len {
-            break;
+    while let Some(len) = record_at(data, pos, seq, header) {
+        let payload = &data[pos + header..pos + header + len];
+        pos += header + len;
+        if payload == [CLOSE] {
+            return Ok(Replayed {
+                records,
+                end: pos,
+                closed: true,
+            });
         }
-        if crc32fast::hash(&data[pos + 8..pos + HEADER + len]) != crc
-            || data[pos + 8..pos + HEADER] != seq.to_le_bytes()
-        {
-            break;
-        }
-        let payload = &data[pos + HEADER..pos + HEADER + len];
         let mut ops = Reader(payload);
         while !ops.0.is_empty() {
             let tree = ops.byte()?;
@@ -438,10 +563,13 @@ fn for_each_op(
             let value = if put { Some(ops.bytes()?) } else { None };
             apply(tree, key, value)?;
         }
-        pos += HEADER + len;
         records += 1;
     }
-    Ok((records, pos))
+    Ok(Replayed {
+        records,
+        end: pos,
+        closed: false,
+    })
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -683,7 +811,7 @@ mod tests {
     }
 
     #[test]
-    fn a_record_with_a_flipped_bit_ends_the_replay() {
+    fn a_flipped_bit_in_the_last_commit_ends_the_replay_there() {
         let dir = tempfile::tempdir().unwrap();
         let (journal, mut file, _) = open(dir.path(), |_, _, _| Ok(()), || Ok(())).unwrap();
         for v in [b"one", b"two"] {
@@ -700,6 +828,119 @@ mod tests {
         let (_, n) = replay_into(dir.path(), &mut model);
         assert_eq!(n, 1);
         assert_eq!(model[&(4, b"k".to_vec())], b"one");
+    }
+
+    /// Commit each group of values as one commit of one record per value; returns the file's
+    /// path, the offsets where each record starts, and the journal half to continue with.
+    fn commits(dir: &Path, groups: &[&[&[u8]]]) -> (PathBuf, Vec<usize>, Journal, JournalFile) {
+        let (journal, mut file, _) = open(dir, |_, _, _| Ok(()), || Ok(())).unwrap();
+        let mut starts = Vec::new();
+        for group in groups {
+            let mut at = file.size() as usize;
+            for v in *group {
+                starts.push(at);
+                put(&journal, TreeId::Tokens, b"k", v);
+                at = journal.queued_bytes() + file.size() as usize;
+            }
+            file.commit(&journal).unwrap();
+        }
+        (file_path(dir, file.seq), starts, journal, file)
+    }
+
+    fn flip(path: &Path, at: usize) {
+        let mut data = std::fs::read(path).unwrap();
+        data[at] ^= 0x10;
+        std::fs::write(path, data).unwrap();
+    }
+
+    #[test]
+    fn damage_followed_by_a_later_commit_refuses_to_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, starts, _, file) = commits(dir.path(), &[&[b"one", b"two"], &[b"three"]]);
+        drop(file);
+        // A bit of the second record's payload: the first commit was acknowledged long before
+        // the second began.
+        flip(&path, starts[1] + HEADER + 2);
+        let err = open(dir.path(), |_, _, _| Ok(()), || Ok(()))
+            .err()
+            .expect("refused");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("damaged at byte {}", starts[1]))
+                && msg.contains(&format!("later commit follows at byte {}", starts[2]))
+                && msg.contains("move"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_torn_last_commit_whose_later_records_reached_the_disk_replays_up_to_the_tear() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, starts, _, file) =
+            commits(dir.path(), &[&[b"one"], &[b"two", b"three", b"four"]]);
+        drop(file);
+        // The last commit's first record lost, its later ones on disk: a power cut during a
+        // write the disk reordered. Nothing of that commit was acknowledged.
+        flip(&path, starts[1] + HEADER + 2);
+        let mut model = Model::new();
+        let (_, n) = replay_into(dir.path(), &mut model);
+        assert_eq!(n, 1);
+        assert_eq!(model[&(1, b"k".to_vec())], b"one");
+    }
+
+    /// Two commits, a rotation, and a third commit in the next file.
+    fn two_files(dir: &Path) -> (PathBuf, Vec<usize>) {
+        let (path, starts, journal, mut file) = commits(dir, &[&[b"one"], &[b"two"]]);
+        assert!(file.rotate().unwrap().is_some());
+        put(&journal, TreeId::Tokens, b"k", b"three");
+        file.commit(&journal).unwrap();
+        (path, starts)
+    }
+
+    #[test]
+    fn a_file_followed_by_another_replays_whole_and_must_end_with_its_closing_record() {
+        let dir = tempfile::tempdir().unwrap();
+        two_files(dir.path());
+        let mut model = Model::new();
+        let (_, n) = replay_into(dir.path(), &mut model);
+        assert_eq!(n, 3);
+        assert_eq!(model[&(1, b"k".to_vec())], b"three");
+
+        // Damage in the last commit of the first file: no later commit in that file shows it,
+        // the newer file does.
+        let dir = tempfile::tempdir().unwrap();
+        let (path, starts) = two_files(dir.path());
+        flip(&path, starts[1] + HEADER + 2);
+        let err = open(dir.path(), |_, _, _| Ok(()), || Ok(()))
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("closing record"), "{err}");
+    }
+
+    #[test]
+    fn a_file_written_before_records_carried_their_commit_still_replays() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut data = Vec::new();
+        for value in [b"old1", b"old2"] {
+            let mut payload = vec![TreeId::Tokens as u8, 1];
+            payload.extend_from_slice(&1u32.to_le_bytes());
+            payload.push(b'k');
+            payload.extend_from_slice(&4u32.to_le_bytes());
+            payload.extend_from_slice(value);
+            let mut rec = (payload.len() as u32).to_le_bytes().to_vec();
+            rec.extend_from_slice(&[0; 4]);
+            rec.extend_from_slice(&3u64.to_le_bytes());
+            rec.extend_from_slice(&payload);
+            let crc = crc32fast::hash(&rec[8..]);
+            rec[4..8].copy_from_slice(&crc.to_le_bytes());
+            data.extend_from_slice(&rec);
+        }
+        data.extend_from_slice(&[0; 4096]);
+        std::fs::write(file_path(dir.path(), 3), data).unwrap();
+        let mut model = Model::new();
+        let (_, n) = replay_into(dir.path(), &mut model);
+        assert_eq!(n, 2);
+        assert_eq!(model[&(1, b"k".to_vec())], b"old2");
     }
 
     #[test]
@@ -775,7 +1016,7 @@ mod tests {
         let mut data = (payload.len() as u32).to_le_bytes().to_vec();
         data.extend_from_slice(&[0; HEADER - 4]);
         data.extend_from_slice(&payload);
-        stamp(&mut data, 7);
+        stamp(&mut data, 7, 0);
         std::fs::write(file_path(dir.path(), 7), data).unwrap();
         let err = open(dir.path(), |_, _, _| Ok(()), || Ok(()))
             .err()
