@@ -955,6 +955,7 @@ mod tests {
             tokens: 0,
             uptime_secs: 0,
             caller_is_admin: false,
+            notices: Vec::new(),
         });
         let mut daemon = MockDaemon::new(vec![Ok(status)]);
         assert_eq!(

@@ -525,6 +525,7 @@ fn status_shows_uptime_for_humans() {
             tokens: 3,
             uptime_secs: 3 * 3600 + 2 * 60 + 5,
             caller_is_admin: true,
+            notices: Vec::new(),
         })
     });
     let run = pictl(&daemon.socket, &["status"], "");

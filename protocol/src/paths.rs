@@ -14,7 +14,7 @@ pub const DEFAULT_ENCKEY_FILE: &str = "/etc/pi/enckey";
 pub const SOCKET_ENV: &str = "PI_SOCKET";
 
 /// The protocol version carried in every frame. A peer speaking another version is refused.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 /// Largest frame (version + body) either side accepts. Checked before anything is buffered.
 pub const MAX_FRAME: usize = 64 * 1024;
 

@@ -67,4 +67,7 @@ pub struct StatusInfo {
     pub uptime_secs: u64,
     /// Whether the asking uid may administer (root or `admin_group`).
     pub caller_is_admin: bool,
+    /// What an administrator should know and act on (a realm that did not load, failing store
+    /// checkpoints, users holding many connections); empty for other callers.
+    pub notices: Vec<String>,
 }

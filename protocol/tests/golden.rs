@@ -239,6 +239,7 @@ fn responses() -> Vec<Response> {
             tokens: 2,
             uptime_secs: 3,
             caller_is_admin: true,
+            notices: vec!["n".into()],
         }),
         admin(AdminResponse::Done {
             message: "m".into(),
@@ -407,7 +408,7 @@ fn error_code_numbers_are_pinned() {
 #[test]
 fn the_frame_header_is_length_then_version() {
     let bytes = protocol::frame::encode(&Request::Status).unwrap();
-    assert_eq!(bytes, [0, 0, 0, 3, 0, 3, 0]);
+    assert_eq!(bytes, [0, 0, 0, 3, 0, 4, 0]);
 }
 
 // Generated once from the code above, then frozen.
@@ -450,7 +451,7 @@ const GOLDEN_RESPONSES: &[&str] = &[
     "0202",
     "0203",
     "0204",
-    "030176010170020301",
+    "03017601017002030101016e",
     "0400016d",
     // protocol 2 appended the codes (01 0131); protocol 3 the token's details (01 016b 0176).
     "0401015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e000001016b01760b6f7470617574683a2f2f78024142010131",

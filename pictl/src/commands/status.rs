@@ -19,6 +19,7 @@ pub fn run(ctx: &mut Ctx<'_, '_>) -> Result<Exit, Error> {
             "tokens": info.tokens,
             "uptime_secs": info.uptime_secs,
             "caller_is_admin": info.caller_is_admin,
+            "notices": info.notices,
         }))?;
     } else {
         ctx.print(&status_text(&info))?;
@@ -37,7 +38,7 @@ fn status_text(info: &StatusInfo) -> String {
     } else {
         "no (token administration needs root or the admin group, pid.toml `admin_group`)"
     };
-    format!(
+    let mut text = format!(
         "pid version   {}\n\
          protocol      {}\n\
          store         {store}\n\
@@ -48,7 +49,11 @@ fn status_text(info: &StatusInfo) -> String {
         info.protocol,
         info.tokens,
         output::duration(info.uptime_secs),
-    )
+    );
+    for notice in &info.notices {
+        text.push_str(&format!("notice        {}\n", output::sanitize(notice)));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -67,6 +72,7 @@ mod tests {
             tokens: 12,
             uptime_secs: 3 * 3600 + 2 * 60,
             caller_is_admin: admin,
+            notices: Vec::new(),
         }
     }
 
@@ -77,6 +83,18 @@ mod tests {
         assert!(text.contains("uptime        3h 2m"), "{text}");
         assert!(text.contains("tokens        12"), "{text}");
         assert!(text.contains("you are admin yes"), "{text}");
+    }
+
+    #[test]
+    fn notices_are_shown_one_a_line() {
+        let mut i = info(true);
+        i.notices = vec!["store: trouble".into(), "realm x: \u{1b}[31mgone".into()];
+        let text = status_text(&i);
+        assert!(text.contains("notice        store: trouble\n"), "{text}");
+        assert!(
+            text.contains("notice        realm x: \\u{1b}[31mgone\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -16,5 +16,25 @@ pub fn status(state: &State, caller: &Caller) -> Response {
         tokens: state.store.count_tokens(),
         uptime_secs: state.started.elapsed().as_secs(),
         caller_is_admin: caller.is_admin,
+        notices: if caller.is_admin {
+            notices(state)
+        } else {
+            Vec::new()
+        },
     })
+}
+
+/// What an administrator should know about the daemon's health.
+fn notices(state: &State) -> Vec<String> {
+    let mut notices: Vec<String> = state.store.health().into_iter().collect();
+    let (held, top) = state.user_connections.held();
+    let limits = &state.live().config.limits;
+    if let Some((uid, n)) = top.filter(|_| held * 2 >= limits.user_connections) {
+        notices.push(format!(
+            "connections: users hold {held} of their {} (limits.user_connections); uid {uid} \
+             holds {n}",
+            limits.user_connections
+        ));
+    }
+    notices
 }

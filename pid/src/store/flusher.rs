@@ -83,12 +83,67 @@ impl HeapTrim {
 
 type Waiter = oneshot::Sender<Result<(), String>>;
 
+/// How checkpoints fared: failures and reopenings since the daemon started.
+#[derive(Default)]
+struct Health {
+    state: Mutex<HealthState>,
+}
+
+#[derive(Default)]
+struct HealthState {
+    failures: u64,
+    reopened: u64,
+    /// The last failure: when and why.
+    last: Option<(Instant, String)>,
+    /// Whether the newest checkpoint failed.
+    failing: bool,
+}
+
+impl Health {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HealthState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn checkpointed(&self) {
+        self.lock().failing = false;
+    }
+
+    fn failed(&self, e: &PidError, reopened: bool) {
+        let mut h = self.lock();
+        h.failures += 1;
+        h.reopened += u64::from(reopened);
+        h.failing = true;
+        h.last = Some((Instant::now(), e.to_string()));
+    }
+
+    /// `None` while no checkpoint ever failed.
+    fn describe(&self) -> Option<String> {
+        let h = self.lock();
+        let (at, why) = h.last.as_ref()?;
+        let state = if h.failing {
+            "checkpoints are failing; every write is kept in the journal and logins go on, but \
+             the journal grows until they succeed: free disk space in the state directory"
+        } else {
+            "checkpoints succeed again"
+        };
+        Some(format!(
+            "store: {} checkpoints failed since start, the last {} s ago: {why}; the store was \
+             opened again {} times; {state}",
+            h.failures,
+            at.elapsed().as_secs(),
+            h.reopened
+        ))
+    }
+}
+
 pub struct Flusher {
     tx: Option<mpsc::Sender<Waiter>>,
     /// Shared with the flusher thread, which holds it while it commits.
     committer: Arc<Mutex<Committer>>,
     /// Who is waiting, how fast commits are and whether a bulk writer is at work.
     load: Arc<CommitLoad>,
+    /// How the checkpoints fare, for `pictl status`.
+    health: Arc<Health>,
     /// Joined on drop, so the store (and redb's file lock) is released when `Store` is.
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -208,6 +263,7 @@ fn checkpoint_loop(
     kv: Arc<Kv>,
     journal: Arc<Journal>,
     load: &CommitLoad,
+    health: &Health,
     rx: mpsc::Receiver<Retired>,
     busy: Arc<AtomicBool>,
 ) {
@@ -230,10 +286,26 @@ fn checkpoint_loop(
         match result {
             Ok(writes) => {
                 retired.clear();
+                health.checkpointed();
                 writes
             }
             Err(e) => {
-                tracing::error!(error = %e, "store checkpoint failed; the journal is kept");
+                // redb refuses everything after a failed write until it is opened again.
+                let reopened = kv.reopen();
+                match &reopened {
+                    Ok(()) => tracing::error!(
+                        error = %e,
+                        "store checkpoint failed (a full disk?); the journal keeps every write \
+                         and the store was opened again: the next checkpoint retries"
+                    ),
+                    Err(again) => tracing::error!(
+                        error = %e,
+                        reopen = %again,
+                        "store checkpoint failed (a full disk?) and the store cannot be opened \
+                         again yet; the journal keeps every write, the next checkpoint retries"
+                    ),
+                }
+                health.failed(&e, reopened.is_ok());
                 0
             }
         }
@@ -280,6 +352,8 @@ impl Flusher {
         let checkpoint_journal = journal.clone();
         let load = Arc::new(CommitLoad::new(workers_that_can_steal()));
         let checkpoint_load = load.clone();
+        let health = Arc::new(Health::default());
+        let checkpoint_health = health.clone();
         let checkpointer = std::thread::Builder::new()
             .name("pid-checkpoint".into())
             .spawn(move || {
@@ -287,6 +361,7 @@ impl Flusher {
                     kv,
                     checkpoint_journal,
                     &checkpoint_load,
+                    &checkpoint_health,
                     checkpoint_rx,
                     busy,
                 )
@@ -314,8 +389,14 @@ impl Flusher {
             tx: Some(tx),
             committer,
             load,
+            health,
             thread: Some(thread),
         })
+    }
+
+    /// What went wrong with checkpoints lately, if anything (`pictl status`).
+    pub fn health(&self) -> Option<String> {
+        self.health.describe()
     }
 
     /// A bulk writer (an import batch) is at work: checkpoint more often for the next second

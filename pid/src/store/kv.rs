@@ -29,9 +29,11 @@ use super::paced_file::{PacedFile, Pacing};
 use crate::error::PidError;
 use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// A stored value, shared between the overlay and readers without copying.
 pub type Bytes = Arc<[u8]>;
@@ -55,9 +57,20 @@ pub(super) fn table(id: TreeId) -> Table {
 pub struct Kv {
     /// Declared before `db`: the snapshot's tables are dropped before the database they read.
     overlay: RwLock<Overlay>,
-    db: redb::Database,
+    /// Only checkpoints (and `reopen`) use it; readers use the snapshot.
+    db: Mutex<Open>,
     /// How checkpoints hand their pages to the disk (see `paced_file`).
     pacing: Pacing,
+    cache_mib: u32,
+}
+
+/// The database as opened, with what opening it again needs.
+struct Open {
+    db: redb::Database,
+    /// Keeps the backend's `close` from releasing the file's lock (see `Kv::reopen`).
+    hand_over: Arc<AtomicBool>,
+    /// A duplicate of the backend's descriptor: the same open file, so the same lock.
+    file: File,
 }
 
 struct Overlay {
@@ -88,16 +101,19 @@ impl Kv {
     /// Open (or create) the database file. `cache_mib` bounds redb's page cache.
     pub fn open(path: &Path, cache_mib: u32) -> Result<Kv, PidError> {
         let pacing = Pacing::new(true);
-        let db = open_database(path, cache_mib, pacing.clone()).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => PidError::Startup(format!(
-                "the store {} is in use by another process: is another pid running with \
+        let open = open_file(path)
+            .and_then(|file| on_file(file, cache_mib, pacing.clone()))
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => PidError::Startup(format!(
+                    "the store {} is in use by another process: is another pid running with \
                      the same state_dir?",
-                path.display()
-            )),
-            other => {
-                PidError::Startup(format!("cannot open the store {}: {other}", path.display()))
-            }
-        })?;
+                    path.display()
+                )),
+                other => {
+                    PidError::Startup(format!("cannot open the store {}: {other}", path.display()))
+                }
+            })?;
+        let db = &open.db;
         // Every table exists from the start, so a read never meets a missing one.
         let mut tx = db.begin_write().map_err(store_err)?;
         tx.set_quick_repair(true);
@@ -105,16 +121,50 @@ impl Kv {
             tx.open_table(table(id)).map_err(store_err)?;
         }
         tx.commit().map_err(store_err)?;
-        let snapshot = snapshot(&db)?;
+        let snapshot = snapshot(db)?;
         Ok(Kv {
             overlay: RwLock::new(Overlay {
                 pending: empty(),
                 flushing: Arc::new(empty()),
                 snapshot,
             }),
-            db,
+            db: Mutex::new(open),
             pacing,
+            cache_mib,
         })
+    }
+
+    fn db(&self) -> MutexGuard<'_, Open> {
+        // Replaced in one assignment: a panic cannot leave it half changed.
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Open the database again in place of the one in use, after a checkpoint failed. redb
+    /// refuses every operation after a failed write (it cannot know what the write left
+    /// behind) until the database is opened again: without this, a disk that filled up and
+    /// then had space again would leave every later checkpoint failing, the journal growing
+    /// and reads of the store failing until pid restarted.
+    ///
+    /// The new database runs on a duplicate of the old one's descriptor, so the file's lock
+    /// never lapses (another process opening the store meanwhile is still refused); the old
+    /// backend is told not to release it when it closes. Opening runs redb's own recovery;
+    /// readers then switch to the new snapshot, which holds what the old one did (the failed
+    /// checkpoint committed nothing). What that checkpoint owed is still in `flushing` and goes
+    /// in with the next one.
+    pub fn reopen(&self) -> Result<(), PidError> {
+        let mut current = self.db();
+        let file = current.file.try_clone().map_err(|e| {
+            PidError::Store(format!("cannot duplicate the store's descriptor: {e}"))
+        })?;
+        let fresh = on_file(file, self.cache_mib, self.pacing.clone())
+            .map_err(|e| PidError::Store(format!("cannot open the store again: {e}")))?;
+        let snapshot = snapshot(&fresh.db)?;
+        current.hand_over.store(true, Ordering::Release);
+        let old = std::mem::replace(&mut *current, fresh);
+        self.write().snapshot = snapshot;
+        drop(current);
+        drop(old);
+        Ok(())
     }
 
     /// Whether the following checkpoints write their pages back a slice at a time (the
@@ -174,7 +224,8 @@ impl Kv {
             return Ok(0);
         }
         let started = std::time::Instant::now();
-        let mut tx = self.db.begin_write().map_err(store_err)?;
+        let open = self.db();
+        let mut tx = open.db.begin_write().map_err(store_err)?;
         // Saves the allocator state with the commit: opening after a crash takes milliseconds
         // instead of a walk over the whole file.
         tx.set_quick_repair(true);
@@ -193,7 +244,8 @@ impl Kv {
         }
         let inserted = started.elapsed();
         tx.commit().map_err(store_err)?;
-        let committed = snapshot(&self.db)?;
+        let committed = snapshot(&open.db)?;
+        drop(open);
         tracing::debug!(
             entries = ?batch.iter().map(BTreeMap::len).collect::<Vec<_>>(),
             value_bytes = batch.iter().flat_map(|t| t.values()).flatten().map(|v| v.len()).sum::<usize>(),
@@ -217,17 +269,33 @@ pub fn open_database(
     cache_mib: u32,
     pacing: Pacing,
 ) -> Result<redb::Database, redb::DatabaseError> {
+    Ok(on_file(open_file(path)?, cache_mib, pacing)?.db)
+}
+
+fn open_file(path: &Path) -> Result<File, redb::DatabaseError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
+    Ok(std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .open(path)?;
-    redb::Database::builder()
+        .open(path)?)
+}
+
+/// The database on `file` (which takes redb's lock on it).
+fn on_file(file: File, cache_mib: u32, pacing: Pacing) -> Result<Open, redb::DatabaseError> {
+    let dup = file.try_clone()?;
+    let backend = PacedFile::new(file, pacing)?;
+    let hand_over = backend.hand_over_switch();
+    let db = redb::Database::builder()
         .set_cache_size(cache_mib as usize * 1024 * 1024)
-        .create_with_backend(PacedFile::new(file, pacing)?)
+        .create_with_backend(backend)?;
+    Ok(Open {
+        db,
+        hand_over,
+        file: dup,
+    })
 }
 
 /// One tree of the store (a redb table and its overlay).

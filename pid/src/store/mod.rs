@@ -218,6 +218,11 @@ impl Store {
         Ok(store)
     }
 
+    /// What went wrong with writing the store lately, if anything (`pictl status`).
+    pub fn health(&self) -> Option<String> {
+        self.flusher.health()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

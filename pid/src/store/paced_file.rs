@@ -60,6 +60,9 @@ pub struct PacedFile {
     file: File,
     /// (offset, length) of every write since the last `sync_data`.
     written: Mutex<Vec<(u64, u64)>>,
+    /// Set when a newer backend on the same open file took over (see `Kv::reopen`): closing
+    /// this one must then leave the lock they share in place.
+    handed_over: Arc<AtomicBool>,
 }
 
 impl PacedFile {
@@ -71,7 +74,15 @@ impl PacedFile {
             pacing,
             file: second,
             written: Mutex::new(Vec::new()),
+            handed_over: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// The switch that keeps `close` from releasing the file's lock, for when a newer backend
+    /// on a duplicate of this one's descriptor takes over. (Both share one open file, and so
+    /// one lock: the newer one's `FileBackend::new` finds it already held by itself.)
+    pub fn hand_over_switch(&self) -> Arc<AtomicBool> {
+        self.handed_over.clone()
     }
 
     fn take_written(&self) -> Vec<(u64, u64)> {
@@ -127,6 +138,9 @@ impl StorageBackend for PacedFile {
     }
 
     fn close(&self) -> Result<(), io::Error> {
+        if self.handed_over.load(Ordering::Acquire) {
+            return Ok(());
+        }
         self.inner.close()
     }
 }
@@ -288,6 +302,29 @@ mod tests {
             backend.read(63 * 8192, &mut page).unwrap();
             assert_eq!(page, [7u8; 4096]);
         }
+    }
+
+    #[test]
+    fn a_backend_on_a_duplicate_descriptor_takes_over_and_keeps_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let first = open_rw(&path);
+        let dup = first.try_clone().unwrap();
+        let old = PacedFile::new(first, Pacing::new(true)).unwrap();
+        let new = PacedFile::new(dup, Pacing::new(true)).expect("the same open file: its own lock");
+        old.hand_over_switch().store(true, Ordering::Release);
+        old.close().unwrap();
+        drop(old);
+        assert!(
+            matches!(
+                PacedFile::new(open_rw(&path), Pacing::new(true)),
+                Err(redb::DatabaseError::DatabaseAlreadyOpen)
+            ),
+            "another open of the file is still refused"
+        );
+        new.close().unwrap();
+        drop(new);
+        assert!(PacedFile::new(open_rw(&path), Pacing::new(true)).is_ok());
     }
 
     #[test]
