@@ -104,10 +104,12 @@ fn is_this_process(daemon: Option<i32>) -> bool {
     daemon.and_then(|p| u32::try_from(p).ok()) == Some(std::process::id())
 }
 
-/// Connect to the daemon with the module's timeouts.
+/// Connect to the daemon with the module's timeouts, and make sure it is the daemon: a process
+/// of another uid on the socket is refused before the user name or any answer reaches it.
 pub fn connect(options: &Options) -> Result<Client, ClientError> {
     let mut client =
         Client::connect_with(&options.socket, options.connect_timeout(), options.timeout)?;
+    client.require_peer_uid(options.daemon_uid)?;
     client.set_busy_wait(options.busy_wait);
     Ok(client)
 }
@@ -264,7 +266,7 @@ impl<C: Conversation> Auth<'_, C> {
         let mut transport = match connect(self.options) {
             Ok(transport) => transport,
             Err(e) => {
-                self.log(LogLevel::Error, &format!("pam_pi: {e}"));
+                self.log(LogLevel::Error, &format!("pam_pi: {e}{}", advice(&e)));
                 return self.code(Event::Transport(&e));
             }
         };
@@ -411,16 +413,10 @@ impl<C: Conversation> Auth<'_, C> {
                 self.code(Event::Done(&outcome))
             }
             Err(Failure::Transport { error: e, engaged }) => {
-                let hint = match &e {
-                    ClientError::Timeout => " (check `journalctl -u pid`, or raise timeout=)",
-                    ClientError::Protocol(FrameError::Closed | FrameError::Io(_)) => {
-                        " (the daemon closed the connection; check `journalctl -u pid`)"
-                    }
-                    ClientError::Protocol(_) => " (are pam_pi and pid the same version?)",
-                    // Its message already says what to check.
-                    ClientError::Unreachable { .. } => "",
-                };
-                self.log(LogLevel::Error, &format!("pam_pi: user {user}: {e}{hint}"));
+                self.log(
+                    LogLevel::Error,
+                    &format!("pam_pi: user {user}: {e}{}", advice(&e)),
+                );
                 if engaged {
                     self.code(Event::LostMidSession(&e))
                 } else {
@@ -499,6 +495,25 @@ impl<C: Conversation> Auth<'_, C> {
         if self.options.debug {
             self.conv.log(LogLevel::Debug, message);
         }
+    }
+}
+
+/// What to check after a transport failure, appended to its message.
+fn advice(e: &ClientError) -> String {
+    match e {
+        ClientError::Timeout => " (check `journalctl -u pid`, or raise timeout=)".into(),
+        ClientError::Protocol(FrameError::Closed | FrameError::Io(_)) => {
+            " (the daemon closed the connection; check `journalctl -u pid`)".into()
+        }
+        ClientError::Protocol(_) => " (are pam_pi and pid the same version?)".into(),
+        ClientError::UntrustedDaemon { found, .. } => {
+            let uid = found.map_or_else(|| "N".to_string(), |u| u.to_string());
+            format!(
+                "; if pid runs as uid {uid} on purpose, add daemon_uid={uid} to the pam_pi line"
+            )
+        }
+        // Its message already says what to check.
+        ClientError::Unreachable { .. } => String::new(),
     }
 }
 
@@ -906,6 +921,24 @@ mod tests {
             "{}",
             conv.logged()
         );
+    }
+
+    #[test]
+    fn an_impostor_on_the_socket_gives_authinfo_unavail_and_says_how_to_trust_it() {
+        let mut conv = MockConv::new(&["123456"]);
+        let code = authenticate(&mut conv, &options(), false, |o| {
+            Err::<&mut MockDaemon, _>(ClientError::UntrustedDaemon {
+                path: o.socket.display().to_string(),
+                found: Some(65534),
+                expected: o.daemon_uid,
+            })
+        });
+        assert_eq!(code, PamCode::AuthinfoUnavail);
+        assert!(conv.shown.is_empty(), "the user is asked nothing");
+        let logged = conv.logged();
+        for needle in ["/run/pi/pid.sock", "uid 65534", "daemon_uid=65534"] {
+            assert!(logged.contains(needle), "{needle}: {logged}");
+        }
     }
 
     #[test]

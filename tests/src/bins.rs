@@ -48,6 +48,11 @@ pub fn pibench() -> PathBuf {
     locate("pibench")
 }
 
+/// A stand-in that answers on a socket like a daemon letting everybody in (`src/bin/pi-impostor.rs`).
+pub fn impostor() -> PathBuf {
+    locate("pi-impostor")
+}
+
 /// The PAM module, as an absolute path (libpam needs one outside its module directory).
 pub fn pam_pi() -> PathBuf {
     locate("libpam_pi.so")
