@@ -24,6 +24,7 @@ pub mod server;
 pub mod store;
 pub mod sys;
 pub mod tokens;
+pub mod trust;
 pub mod users;
 pub mod yubico_client;
 
@@ -114,11 +115,11 @@ const USERSTORE_CHECKS_AT_ONCE: usize = 16;
 impl State {
     /// Open the key file and the store. Must run inside the tokio runtime.
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<State, PidError> {
-        let cipher = Cipher::load_or_create(&config.enckey_file)?;
         let pins = PinHasher::new(&config.argon2)?;
         let live = Live::build(config)?;
         let config = &live.config;
         let store = Store::open(&config.db_path(), config.store.cache_mib)?;
+        let cipher = open_key(&config.enckey_file, &store)?;
         let verified_pins = pin_cache::VerifiedPins::new(Duration::from_secs(
             config.argon2.verified_pin_cache_secs.into(),
         ));
@@ -326,6 +327,90 @@ impl State {
     }
 }
 
+/// The key file the store's secrets are sealed with, checked against the fingerprint the store
+/// recorded when the key was first used.
+///
+/// Threat: a lost or replaced key file. Made anew, it would let pid serve while every token's
+/// key fails to decrypt: every login refused, and the way back (the old key) perhaps
+/// overwritten by then. So a new key is made only for a store without tokens; otherwise a
+/// missing or different key file stops the start, naming the fingerprint to look for.
+fn open_key(path: &std::path::Path, store: &Store) -> Result<Cipher, PidError> {
+    use crypto::KeyFingerprint;
+    let (key, store_path) = (path.display(), store.path().display());
+    let recorded = store
+        .key_fingerprint()?
+        .map(|b| {
+            KeyFingerprint::from_bytes(&b).ok_or_else(|| {
+                PidError::Startup(format!("store {store_path} has a damaged key fingerprint"))
+            })
+        })
+        .transpose()?;
+    let tokens = store.count_tokens();
+    let find_backup = "`pid --key-fingerprint FILE` prints a file's fingerprint";
+    let cipher = match (Cipher::load(path)?, recorded) {
+        (Some(cipher), Some(want)) if cipher.fingerprint() == want => return Ok(cipher),
+        (Some(cipher), Some(want)) if tokens > 0 => {
+            return Err(PidError::Startup(format!(
+                "key file {key} has fingerprint {}, but the {tokens} tokens in the store \
+                 {store_path} are sealed with the key of fingerprint {want}: put that key file \
+                 back from a backup ({find_backup})",
+                cipher.fingerprint()
+            )))
+        }
+        (None, Some(want)) if tokens > 0 => {
+            return Err(PidError::Startup(format!(
+                "key file {key} is missing, but the {tokens} tokens in the store {store_path} \
+                 are sealed with the key of fingerprint {want}; pid makes no new key for them \
+                 (every login would fail): restore the key file from a backup ({find_backup})"
+            )))
+        }
+        (None, None) if tokens > 0 => {
+            return Err(PidError::Startup(format!(
+                "key file {key} is missing, but the {tokens} tokens in the store {store_path} \
+                 are sealed with a key; pid makes no new key for them (every login would fail): \
+                 restore the key file from a backup"
+            )))
+        }
+        (Some(cipher), None) if tokens > 0 => {
+            // A store from before fingerprints were kept: the key must open its secrets.
+            let (first, _) = store.list_tokens(None, None, 1)?;
+            if let Some(rec) = first.first() {
+                if cipher.open(&rec.serial, "otpkey", &rec.otpkey).is_err() {
+                    return Err(PidError::Startup(format!(
+                        "key file {key} (fingerprint {}) does not open the secrets of the \
+                         tokens in the store {store_path}: put the right key file back from a \
+                         backup",
+                        cipher.fingerprint()
+                    )));
+                }
+            }
+            cipher
+        }
+        (Some(cipher), recorded) => {
+            if recorded.is_some() {
+                tracing::warn!(
+                    key = %key,
+                    fingerprint = %cipher.fingerprint(),
+                    "the key file is not the one the store recorded, but the store holds no \
+                     tokens: the store now records this key"
+                );
+            }
+            cipher
+        }
+        (None, recorded) => {
+            if recorded.is_some() {
+                tracing::warn!(
+                    key = %key,
+                    "the key file is missing; the store holds no tokens, so a new key is made"
+                );
+            }
+            Cipher::create(path)?
+        }
+    };
+    store.set_key_fingerprint(cipher.fingerprint().as_bytes())?;
+    Ok(cipher)
+}
+
 /// Start logging to stderr (journald keeps it). RUST_LOG overrides the configured level.
 pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -342,6 +427,8 @@ pub fn init_logging(level: &str) {
 /// Run the daemon in the foreground until SIGTERM or SIGINT.
 pub async fn run_daemon(config: Config, config_path: std::path::PathBuf) -> Result<(), PidError> {
     sys::disable_core_dumps();
+    // Nothing is opened below a directory someone else could swap files in.
+    trust::prepare_directories(&config)?;
     // Bind first: a second daemon on the same socket is refused with a clear message before it
     // touches the store another daemon holds.
     let listener = server::bind(&config.socket)?;
@@ -357,6 +444,7 @@ pub async fn run_daemon(config: Config, config_path: std::path::PathBuf) -> Resu
         socket = %socket.display(),
         store = %state.store.path().display(),
         tokens = state.store.count_tokens(),
+        key_fingerprint = %state.cipher.fingerprint(),
         "pid {} ready", env!("CARGO_PKG_VERSION")
     );
     let housekeeping_task = tokio::spawn(housekeeping(state.clone()));

@@ -18,15 +18,38 @@ struct Args {
     /// Validate FILE, print the effective configuration, and exit (0 = valid, 2 = invalid).
     #[arg(long, value_name = "FILE", conflicts_with = "config")]
     check_config: Option<PathBuf>,
+    /// Print the fingerprint of a key file (e.g. a backup of enckey_file) and exit. pid names
+    /// the fingerprint of the key a store needs when that key is missing or wrong.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "check_config"])]
+    key_fingerprint: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(path) = args.key_fingerprint {
+        return match pid::crypto::fingerprint_of_file(&path) {
+            Ok(fingerprint) => {
+                println!("{fingerprint}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("pid: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Some(path) = args.check_config {
         return match pid::config::Config::load(&path) {
             Ok(c) => {
                 for w in c.warnings() {
                     eprintln!("pid: warning: {w}");
+                }
+                let problems = pid::trust::check_directories(&c);
+                if !problems.is_empty() {
+                    for p in problems {
+                        eprintln!("pid: would refuse to start: {p}");
+                    }
+                    return ExitCode::from(2);
                 }
                 print!("{}", c.to_toml());
                 ExitCode::SUCCESS

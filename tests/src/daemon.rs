@@ -294,6 +294,15 @@ impl Daemon {
         self.spawn();
     }
 
+    /// `restart`, for a start that may be refused: `Err` holds the exit status and the log.
+    pub fn try_restart(&mut self) -> Result<(), (ExitStatus, String)> {
+        if self.is_running() {
+            self.stop();
+        }
+        self.child = None;
+        self.try_spawn().map_err(|status| (status, self.log()))
+    }
+
     /// SIGSTOP: the socket still accepts connections but nobody answers — a hung daemon.
     pub fn freeze(&self) {
         self.signal(Signal::SIGSTOP);

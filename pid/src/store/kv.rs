@@ -218,13 +218,15 @@ pub fn open_database(
     pacing: Pacing,
 ) -> Result<redb::Database, redb::DatabaseError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)?;
+    let file = crate::trust::open_nofollow(
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600),
+        path,
+    )?;
     redb::Database::builder()
         .set_cache_size(cache_mib as usize * 1024 * 1024)
         .create_with_backend(PacedFile::new(file, pacing)?)
