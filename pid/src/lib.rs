@@ -53,7 +53,7 @@ impl Live {
     fn build(config: Config) -> Result<Live, PidError> {
         let realms = realm::Realms::load(&config)?;
         let policies = config.load_policies().map_err(PidError::Config)?;
-        for w in policies.warnings() {
+        for w in policies.warnings().iter().chain(&config.host_warnings()) {
             tracing::warn!("{w}");
         }
         let ssh_key_readers = config

@@ -41,7 +41,7 @@ fn main() -> ExitCode {
     if let Some(path) = args.check_config {
         return match pid::config::Config::load(&path) {
             Ok(c) => {
-                for w in c.warnings() {
+                for w in c.warnings().into_iter().chain(c.host_warnings()) {
                     eprintln!("pid: warning: {w}");
                 }
                 let problems = pid::trust::check_directories(&c);
