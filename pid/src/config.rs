@@ -27,6 +27,11 @@ pub struct Config {
     /// `error`, `warn`, `info`, `debug`, `trace`, or directives naming them
     /// (`info,pid::realm=debug`); RUST_LOG overrides.
     pub log_level: String,
+    /// Where the log goes: `auto` (the journal under systemd, or when stderr is a terminal or
+    /// nothing and journald listens; otherwise stderr), `journal` or `stderr`.
+    pub log_target: LogTarget,
+    /// journald's native socket.
+    pub journal_socket: PathBuf,
     pub argon2: Argon2Config,
     pub limits: LimitsConfig,
     pub tokens: TokenDefaults,
@@ -49,6 +54,18 @@ pub struct Config {
     /// Policies (`[[policy]]`), see `policy/`.
     #[serde(rename = "policy", skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<crate::policy::PolicyConfig>,
+}
+
+/// Where journald listens for native log records.
+pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+/// `log_target` (see `logging`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTarget {
+    Auto,
+    Journal,
+    Stderr,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -508,6 +525,8 @@ impl Default for Config {
             admin_group: "pi-admin".into(),
             default_realm: "default".into(),
             log_level: "info".into(),
+            log_target: LogTarget::Auto,
+            journal_socket: PathBuf::from(JOURNAL_SOCKET),
             argon2: Argon2Config::default(),
             limits: LimitsConfig::default(),
             tokens: TokenDefaults::default(),
@@ -670,6 +689,7 @@ impl Config {
             ("socket", &self.socket),
             ("state_dir", &self.state_dir),
             ("enckey_file", &self.enckey_file),
+            ("journal_socket", &self.journal_socket),
         ] {
             if !p.is_absolute() {
                 return Err(format!(
@@ -868,6 +888,8 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     check("state_dir", old.state_dir != new.state_dir);
     check("enckey_file", old.enckey_file != new.enckey_file);
     check("log_level", old.log_level != new.log_level);
+    check("log_target", old.log_target != new.log_target);
+    check("journal_socket", old.journal_socket != new.journal_socket);
     check("argon2", old.argon2 != new.argon2);
     check("store", old.store != new.store);
     check(

@@ -16,6 +16,7 @@ pub mod dispatch;
 pub mod error;
 pub mod handlers;
 pub mod limits;
+pub mod logging;
 pub mod machines;
 pub mod pin_cache;
 pub mod policy;
@@ -411,17 +412,9 @@ fn open_key(path: &std::path::Path, store: &Store) -> Result<Cipher, PidError> {
     Ok(cipher)
 }
 
-/// Start logging to stderr (journald keeps it). RUST_LOG overrides the configured level.
-pub fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(false)
-        .try_init();
+/// Start logging as the configuration says (see `logging`); keep the guard until exit.
+pub fn init_logging(config: &Config) -> logging::LogGuard {
+    logging::init(config)
 }
 
 /// Run the daemon in the foreground until SIGTERM or SIGINT.

@@ -63,26 +63,41 @@ fn main() -> ExitCode {
     let config = match pid::config::Config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("pid: {e}");
+            say(&format!("pid: {e}"));
             return ExitCode::from(2);
         }
     };
-    pid::init_logging(&config.log_level);
+    let logging = pid::init_logging(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("pid: cannot start the async runtime: {e}");
+            say(&format!("pid: cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(pid::run_daemon(config, args.config)) {
+    let result = runtime.block_on(pid::run_daemon(config, args.config));
+    if let Err(e) = &result {
+        if logging.to_journal() {
+            tracing::error!("{e}");
+        }
+    }
+    // Write out what is queued before the last line, and before the exit.
+    drop(logging);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pid: {e}");
+            say(&format!("pid: {e}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// One line on stderr for whoever started pid. Unlike `eprintln!` it cannot panic: stderr
+/// may be a terminal that is gone.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

@@ -56,6 +56,19 @@ impl Daemon {
         daemon
     }
 
+    /// A daemon whose stderr is `stderr` (a pipe, /dev/full …) instead of its log file, for
+    /// this first start; stdout still goes to the log.
+    pub fn start_with_stderr(opts: DaemonOptions, stderr: Stdio) -> Daemon {
+        let mut daemon = Daemon::prepare(opts);
+        if let Err(status) = daemon.try_spawn_with(Some(stderr)) {
+            panic!(
+                "pid exited with {status} before it was ready\n--- pid log ---\n{}",
+                daemon.log()
+            );
+        }
+        daemon
+    }
+
     /// Start a daemon that may refuse to start: `Err` holds its exit status and log.
     pub fn try_start_with(opts: DaemonOptions) -> Result<Daemon, (ExitStatus, String)> {
         let mut daemon = Daemon::prepare(opts);
@@ -130,6 +143,11 @@ impl Daemon {
 
     /// Start the process and wait until it answers; `Err` if it exited first.
     fn try_spawn(&mut self) -> Result<(), ExitStatus> {
+        self.try_spawn_with(None)
+    }
+
+    /// `try_spawn`, with stderr going to `stderr` instead of the log if given.
+    fn try_spawn_with(&mut self, stderr: Option<Stdio>) -> Result<(), ExitStatus> {
         assert!(self.child.is_none(), "daemon already running");
         let log = OpenOptions::new()
             .create(true)
@@ -150,7 +168,7 @@ impl Daemon {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log)
-            .stderr(log2)
+            .stderr(stderr.unwrap_or_else(|| log2.into()))
             .spawn()
             .expect("start pid");
         self.child = Some(child);
