@@ -1,5 +1,5 @@
-//! The fail-closed mapping from everything that can end a PAM call to a PAM return code
-//! (DESIGN §7). It is one function so the whole policy can be read, and tested, in one place.
+//! The fail-closed mapping from everything that can end a PAM call to a PAM return code.
+//! It is one function so the whole policy can be read, and tested, in one place.
 //!
 //! The invariant: only `Outcome::Accept` gives `PAM_SUCCESS`. `PAM_IGNORE` comes only from the
 //! two options an administrator sets on purpose (`ignore_unknown_user`, `nullok`), and only for

@@ -1,7 +1,7 @@
 //! What the module does, without libpam: generic over the PAM conversation and the transport to
 //! the daemon, so every path is unit-tested with scripted mocks (bottom of this file).
 //!
-//! The module renders, the daemon decides (DESIGN §1). Threats handled here:
+//! The module renders, the daemon decides. Threats handled here:
 //! - a daemon that never ends a session → at most `MAX_STEPS` prompts per session;
 //! - input a user controls (name, answers) that would overflow a frame → refused locally as a
 //!   failed login, so it can never surface as a transport error (`PAM_AUTHINFO_UNAVAIL`, which

@@ -6,7 +6,7 @@
 use protocol::{ClientError, ErrorCode, Response};
 use std::process::ExitCode;
 
-/// The process exit status, as documented in `pictl --help` (DESIGN §8).
+/// The process exit status, as documented in `pictl --help`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     /// Success.

@@ -43,7 +43,7 @@ pub fn pictl() -> PathBuf {
     locate("pictl")
 }
 
-/// The load generator (DESIGN §12).
+/// The load generator (`src/bin/pibench/`).
 pub fn pibench() -> PathBuf {
     locate("pibench")
 }

@@ -1,5 +1,5 @@
 //! The store. This module is the only one that knows tree names, keys and encodings; tree
-//! names are a contract with future migrations (DESIGN §5).
+//! names are a contract with future migrations.
 //!
 //! Concurrency invariant: a token changes only by compare-and-swap against the exact bytes that
 //! were read, so two logins racing with the same OTP cannot both advance from the same counter.
