@@ -905,14 +905,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn unreachable_daemon_gives_authinfo_unavail_without_prompting() {
+    /// Authenticate with a connection that fails with `error`.
+    fn refused_at_connect(error: impl FnOnce(&Options) -> ClientError) -> (PamCode, MockConv) {
         let mut conv = MockConv::new(&["123456"]);
         let code = authenticate(&mut conv, &options(), false, |o| {
-            Err::<&mut MockDaemon, _>(ClientError::Unreachable {
-                path: o.socket.display().to_string(),
-                source: std::io::Error::from(std::io::ErrorKind::NotFound),
-            })
+            Err::<&mut MockDaemon, _>(error(o))
+        });
+        (code, conv)
+    }
+
+    #[test]
+    fn unreachable_daemon_gives_authinfo_unavail_without_prompting() {
+        let (code, conv) = refused_at_connect(|o| ClientError::Unreachable {
+            path: o.socket.display().to_string(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
         });
         assert_eq!(code, PamCode::AuthinfoUnavail);
         assert!(conv.shown.is_empty());
@@ -925,13 +931,10 @@ mod tests {
 
     #[test]
     fn an_impostor_on_the_socket_gives_authinfo_unavail_and_says_how_to_trust_it() {
-        let mut conv = MockConv::new(&["123456"]);
-        let code = authenticate(&mut conv, &options(), false, |o| {
-            Err::<&mut MockDaemon, _>(ClientError::UntrustedDaemon {
-                path: o.socket.display().to_string(),
-                found: Some(65534),
-                expected: o.daemon_uid,
-            })
+        let (code, conv) = refused_at_connect(|o| ClientError::UntrustedDaemon {
+            path: o.socket.display().to_string(),
+            found: Some(65534),
+            expected: o.daemon_uid,
         });
         assert_eq!(code, PamCode::AuthinfoUnavail);
         assert!(conv.shown.is_empty(), "the user is asked nothing");

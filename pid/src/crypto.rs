@@ -414,12 +414,18 @@ mod tests {
         assert_eq!(&c2.open("S", "f", &sealed).unwrap()[..], b"x");
     }
 
+    /// A key file of `len` bytes of 1 with `mode` at `dir/name`.
+    fn key_file(dir: &Path, name: &str, len: usize, mode: u32) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, vec![1u8; len]).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
     #[test]
     fn group_readable_key_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("enckey");
-        std::fs::write(&path, [1u8; 32]).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o440)).unwrap();
+        let path = key_file(dir.path(), "enckey", 32, 0o440);
         let msg = Cipher::load_or_create(&path).err().unwrap().to_string();
         assert!(msg.contains("chmod 0400"), "{msg}");
     }
@@ -444,9 +450,7 @@ mod tests {
     #[test]
     fn a_key_file_behind_a_symlink_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let real = dir.path().join("real");
-        std::fs::write(&real, [1u8; 32]).unwrap();
-        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o400)).unwrap();
+        let real = key_file(dir.path(), "real", 32, 0o400);
         let link = dir.path().join("enckey");
         std::os::unix::fs::symlink(&real, &link).unwrap();
         let msg = Cipher::load(&link).err().unwrap().to_string();
@@ -462,9 +466,7 @@ mod tests {
     #[test]
     fn key_file_of_wrong_size_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("enckey");
-        std::fs::write(&path, [1u8; 31]).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        let path = key_file(dir.path(), "enckey", 31, 0o400);
         assert!(Cipher::load_or_create(&path).is_err());
     }
 

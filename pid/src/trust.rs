@@ -207,6 +207,12 @@ mod tests {
         nix::unistd::geteuid().as_raw()
     }
 
+    /// A directory at `path` that uid 65534 owns.
+    fn dir_of_nobody(path: &Path) {
+        std::fs::create_dir(path).unwrap();
+        std::os::unix::fs::chown(path, Some(65534), Some(65534)).unwrap();
+    }
+
     #[test]
     fn a_private_directory_under_tmp_is_trusted() {
         let dir = base();
@@ -225,8 +231,7 @@ mod tests {
     fn a_directory_of_another_user_is_refused_with_its_path_and_fix() {
         let dir = base();
         let state = dir.path().join("state");
-        std::fs::create_dir(&state).unwrap();
-        std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
+        dir_of_nobody(&state);
         let problems = check_chain(&state, 0);
         assert_eq!(problems.len(), 1, "{problems:?}");
         let shown = state.display().to_string();
@@ -273,8 +278,7 @@ mod tests {
     fn a_link_is_checked_where_it_points() {
         let dir = base();
         let elsewhere = dir.path().join("elsewhere");
-        std::fs::create_dir(&elsewhere).unwrap();
-        std::os::unix::fs::chown(&elsewhere, Some(65534), Some(65534)).unwrap();
+        dir_of_nobody(&elsewhere);
         let link = dir.path().join("state");
         std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
         let problems = check_chain(&link, 0);

@@ -8,7 +8,6 @@ use nix::unistd::Pid;
 use protocol::{Client, Request, Response, StatusInfo};
 use serde_json::Value;
 use std::fs::{self, OpenOptions};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -85,13 +84,8 @@ impl Daemon {
             "the cross-binary suite runs as root: it administers the daemon as uid 0 and \
              switches to uid 65534 with setpriv (use a VM or container)"
         );
-        let dir = tempfile::Builder::new()
-            .prefix("pi-test-")
-            .tempdir()
-            .expect("create a temporary directory");
         // uid 65534 must reach the socket and the PAM service files below this directory.
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
-            .expect("chmod the temporary directory");
+        let dir = crate::reachable_tempdir("pi-test-");
         let socket = dir.path().join("pid.sock");
         let config = dir.path().join("pid.toml");
         let log = dir.path().join("pid.log");

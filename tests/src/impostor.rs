@@ -5,7 +5,6 @@ use crate::bins;
 use crate::process::Caller;
 use crate::NOBODY_UID;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -21,12 +20,7 @@ pub struct Impostor {
 impl Impostor {
     /// Start it and wait until it accepts connections.
     pub fn start() -> Impostor {
-        let dir = tempfile::Builder::new()
-            .prefix("pi-test-impostor-")
-            .tempdir()
-            .expect("create a temporary directory");
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
-            .expect("chmod the temporary directory");
+        let dir = crate::reachable_tempdir("pi-test-impostor-");
         // The directory the impostor owns, as an attacker owns their home or /tmp files.
         let run = dir.path().join("run");
         fs::create_dir(&run).expect("create the impostor's directory");

@@ -17,12 +17,7 @@ fn chmod(path: &Path, mode: u32) {
 
 /// A root-owned 0755 directory for one test's own layout.
 fn workdir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("pi-test-trust-")
-        .tempdir()
-        .unwrap();
-    chmod(dir.path(), 0o755);
-    dir
+    pi_tests::reachable_tempdir("pi-test-trust-")
 }
 
 struct Layout {
@@ -162,50 +157,43 @@ fn refused_after(daemon: &mut Daemon, tamper: impl FnOnce(&Path)) -> String {
     }
 }
 
-/// A root file that a link in the store's place points at; it must stay as it is.
-fn victim(dir: &Path) -> PathBuf {
-    let path = dir.join("victim");
-    fs::write(&path, "root's file\n").unwrap();
-    chmod(&path, 0o600);
-    path
+/// Stop a daemon, let `plant` put links to a root file (its second argument) in place of store
+/// files in the daemon's directory (its first): the start must be refused with a message
+/// naming `named` and the link, and the root file must stay as it was.
+fn assert_link_refused(named: &str, plant: impl FnOnce(&Path, &Path)) {
+    let mut daemon = Daemon::start();
+    let victim = daemon.dir().join("victim");
+    fs::write(&victim, "root's file\n").unwrap();
+    chmod(&victim, 0o600);
+    let log = refused_after(&mut daemon, |dir| plant(dir, &victim));
+    assert!(
+        log.contains(named) && log.contains("symbolic link"),
+        "{log}"
+    );
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "root's file\n");
 }
 
 #[test]
 fn a_store_database_behind_a_symlink_is_refused() {
-    let mut daemon = Daemon::start();
-    let victim = victim(daemon.dir());
-    let log = refused_after(&mut daemon, |dir| {
+    assert_link_refused("db.redb", |dir, victim| {
         let db = dir.join("state/db.redb");
         fs::rename(&db, dir.join("moved.redb")).unwrap();
-        std::os::unix::fs::symlink(&victim, &db).unwrap();
+        std::os::unix::fs::symlink(victim, &db).unwrap();
     });
-    assert!(
-        log.contains("db.redb") && log.contains("symbolic link"),
-        "{log}"
-    );
-    assert_eq!(fs::read_to_string(&victim).unwrap(), "root's file\n");
 }
 
 #[test]
 fn a_journal_file_behind_a_symlink_is_refused() {
-    let mut daemon = Daemon::start();
-    let victim = victim(daemon.dir());
-    let log = refused_after(&mut daemon, |dir| {
-        let journal = dir.join("state/db.journal");
+    assert_link_refused("db.journal", |dir, victim| {
         let mut planted = 0;
-        for entry in fs::read_dir(&journal).unwrap() {
+        for entry in fs::read_dir(dir.join("state/db.journal")).unwrap() {
             let path = entry.unwrap().path();
             fs::remove_file(&path).unwrap();
-            std::os::unix::fs::symlink(&victim, &path).unwrap();
+            std::os::unix::fs::symlink(victim, &path).unwrap();
             planted += 1;
         }
         assert!(planted > 0, "the journal directory had files");
     });
-    assert!(
-        log.contains("db.journal") && log.contains("symbolic link"),
-        "{log}"
-    );
-    assert_eq!(fs::read_to_string(&victim).unwrap(), "root's file\n");
 }
 
 /// The fingerprint of a key, computed by openssl (an HMAC-SHA256 of a fixed label, first 16
