@@ -48,11 +48,6 @@ pub fn pibench() -> PathBuf {
     locate("pibench")
 }
 
-/// A stand-in that answers on a socket like a daemon letting everybody in (`src/bin/pi-impostor.rs`).
-pub fn impostor() -> PathBuf {
-    locate("pi-impostor")
-}
-
 /// The PAM module, as an absolute path (libpam needs one outside its module directory).
 pub fn pam_pi() -> PathBuf {
     locate("libpam_pi.so")
@@ -61,4 +56,9 @@ pub fn pam_pi() -> PathBuf {
 /// `examples/` of the workspace (shipped configurations, the demo).
 pub fn examples_dir() -> PathBuf {
     workspace_root().join("examples")
+}
+
+/// A stand-in that answers on a socket like a daemon letting everybody in (`src/bin/pi-impostor.rs`).
+pub fn impostor() -> PathBuf {
+    locate("pi-impostor")
 }
