@@ -80,8 +80,9 @@ impl Cipher {
         self.fingerprint
     }
 
-    /// Load the key file, creating it (0400, 32 random bytes) when absent. Only for a store
-    /// that holds no secrets yet: see `State::open`, which decides.
+    /// Load the key file, creating it when absent (tests; the daemon decides in `open_key`
+    /// whether a new key may be made).
+    #[cfg(test)]
     pub fn load_or_create(path: &Path) -> Result<Cipher, PidError> {
         match Cipher::load(path)? {
             Some(cipher) => Ok(cipher),

@@ -44,7 +44,7 @@ const FLUSH_DEADLINE: Duration = Duration::from_secs(2);
 const MAX_JOURNAL_VALUE: usize = 8 * 1024;
 
 /// Where records go, for `Lossy`.
-pub trait Sink {
+trait Sink {
     /// Deliver one record, or fail without blocking for long.
     fn send(&mut self, record: &[u8]) -> std::io::Result<()>;
     /// The record that says `lost` records were dropped.
@@ -52,24 +52,24 @@ pub trait Sink {
 }
 
 /// A sink whose failures drop the record instead of reaching the caller.
-pub struct Lossy<S> {
+struct Lossy<S> {
     sink: S,
     lost: u64,
 }
 
 impl<S: Sink> Lossy<S> {
-    pub fn new(sink: S) -> Lossy<S> {
+    fn new(sink: S) -> Lossy<S> {
         Lossy { sink, lost: 0 }
     }
 
     /// Records dropped elsewhere (a full queue) count as lost here.
-    pub fn add_lost(&mut self, n: u64) {
+    fn add_lost(&mut self, n: u64) {
         self.lost += n;
     }
 
     /// Send one record. If it fails, it is counted; the first record that gets through after
     /// losses is preceded by a note saying how many were lost.
-    pub fn send(&mut self, record: &[u8]) {
+    fn send(&mut self, record: &[u8]) {
         if self.lost > 0 {
             let note = self.sink.lost_note(self.lost);
             if self.sink.send(&note).is_err() {
@@ -199,14 +199,14 @@ impl<'a> MakeWriter<'a> for StderrQueue {
 }
 
 /// journald's native socket as a `Sink`: one datagram per record, never waiting.
-pub struct Journal {
+struct Journal {
     socket: UnixDatagram,
     path: PathBuf,
 }
 
 impl Journal {
     /// A socket to `path`, if journald (or whoever binds it) takes a datagram now.
-    pub fn connect(path: &Path) -> std::io::Result<Journal> {
+    fn connect(path: &Path) -> std::io::Result<Journal> {
         let socket = UnixDatagram::unbound()?;
         socket.set_nonblocking(true)?;
         let mut journal = Journal {
@@ -239,10 +239,10 @@ impl Sink for Journal {
 /// One record in journald's native protocol: `NAME=value\n`, or for a value with a newline
 /// `NAME\n`, its length as 64-bit little endian, the value, `\n`.
 #[derive(Default)]
-pub struct JournalRecord(pub Vec<u8>);
+struct JournalRecord(Vec<u8>);
 
 impl JournalRecord {
-    pub fn field(&mut self, name: &str, value: &[u8]) {
+    fn field(&mut self, name: &str, value: &[u8]) {
         let value = &value[..value.len().min(MAX_JOURNAL_VALUE)];
         self.0.extend_from_slice(name.as_bytes());
         if value.contains(&b'\n') {
@@ -278,7 +278,7 @@ const RESERVED_FIELDS: [&str; 14] = [
 
 /// A tracing field name as a journal field name: upper case, `[A-Z0-9_]`, starting with a
 /// letter (journald drops other names, and keeps those starting with `_` for itself).
-pub fn journal_field_name(name: &str) -> String {
+fn journal_field_name(name: &str) -> String {
     let upper: String = name
         .chars()
         .map(|c| {
@@ -335,7 +335,7 @@ fn priority(level: &tracing::Level) -> &'static [u8] {
 
 /// The journal record of one event. MESSAGE carries the fields too (`… user=alice`), as the
 /// stderr log does, because `journalctl` shows only MESSAGE unless asked for more.
-pub fn journal_record(event: &tracing::Event<'_>) -> Vec<u8> {
+fn journal_record(event: &tracing::Event<'_>) -> Vec<u8> {
     let mut fields = Fields::default();
     event.record(&mut fields);
     let meta = event.metadata();
@@ -374,7 +374,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for JournalLayer {
 }
 
 /// Whether `JOURNAL_STREAM` (`DEVICE:INODE`, set by systemd) names the file `fd` is open on.
-pub fn names_stream(journal_stream: &str, fd: std::os::fd::RawFd) -> bool {
+fn names_stream(journal_stream: &str, fd: std::os::fd::RawFd) -> bool {
     let Some((dev, ino)) = journal_stream.split_once(':') else {
         return false;
     };
