@@ -1,7 +1,7 @@
 //! The only file that talks to libpam (through pamsm; `lib.rs` only names pamsm's types for the
 //! entry points). Everything here is a thin translation; decisions live in `hooks.rs`.
 //!
-//! pamsm facts this file works around (reference: peers.md §10):
+//! pamsm facts this file works around:
 //! - `conv()` sends one message per call, so every prompt and info line is its own round trip;
 //! - `get_authtok()` stores whatever it prompts for as `PAM_AUTHTOK`, where every later module
 //!   would see our OTP as the password: it is never called here. Prompts go through `conv()`,

@@ -1,5 +1,5 @@
-//! The fail-closed mapping from everything that can end a PAM call to a PAM return code
-//! (DESIGN §7). It is one function so the whole policy can be read, and tested, in one place.
+//! The fail-closed mapping from everything that can end a PAM call to a PAM return code.
+//! It is one function so the whole policy can be read, and tested, in one place.
 //!
 //! The invariant: only `Outcome::Accept` gives `PAM_SUCCESS`. `PAM_IGNORE` comes only from the
 //! two options an administrator sets on purpose (`ignore_unknown_user`, `nullok`), and only for
@@ -90,8 +90,13 @@ pub fn pam_code(event: &Event<'_>, options: &Options) -> PamCode {
             }
         }
         Event::Done(Outcome::Unavailable) => PamCode::AuthinfoUnavail,
+        // An impostor on the socket means the daemon is not there: whoever can plant one can
+        // as well remove the socket, so this gives nothing a missing daemon would not.
         Event::Transport(
-            ClientError::Unreachable { .. } | ClientError::Timeout | ClientError::Protocol(_),
+            ClientError::Unreachable { .. }
+            | ClientError::Timeout
+            | ClientError::Protocol(_)
+            | ClientError::UntrustedDaemon { .. },
         ) => PamCode::AuthinfoUnavail,
         Event::UnexpectedResponse => PamCode::AuthinfoUnavail,
         Event::LostMidSession(_) => PamCode::AuthErr,
@@ -213,6 +218,19 @@ mod tests {
         let e = ClientError::Unreachable {
             path: "/run/pi/pid.sock".into(),
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert_eq!(
+            both(Event::Transport(&e)),
+            (PamCode::AuthinfoUnavail, PamCode::AuthinfoUnavail)
+        );
+    }
+
+    #[test]
+    fn a_peer_that_is_not_the_daemons_user_is_authinfo_unavail() {
+        let e = ClientError::UntrustedDaemon {
+            path: "/run/pi/pid.sock".into(),
+            found: Some(65534),
+            expected: 0,
         };
         assert_eq!(
             both(Event::Transport(&e)),

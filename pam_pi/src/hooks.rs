@@ -1,7 +1,7 @@
 //! What the module does, without libpam: generic over the PAM conversation and the transport to
 //! the daemon, so every path is unit-tested with scripted mocks (bottom of this file).
 //!
-//! The module renders, the daemon decides (DESIGN §1). Threats handled here:
+//! The module renders, the daemon decides. Threats handled here:
 //! - a daemon that never ends a session → at most `MAX_STEPS` prompts per session;
 //! - input a user controls (name, answers) that would overflow a frame → refused locally as a
 //!   failed login, so it can never surface as a transport error (`PAM_AUTHINFO_UNAVAIL`, which
@@ -104,10 +104,12 @@ fn is_this_process(daemon: Option<i32>) -> bool {
     daemon.and_then(|p| u32::try_from(p).ok()) == Some(std::process::id())
 }
 
-/// Connect to the daemon with the module's timeouts.
+/// Connect to the daemon with the module's timeouts, and make sure it is the daemon: a process
+/// of another uid on the socket is refused before the user name or any answer reaches it.
 pub fn connect(options: &Options) -> Result<Client, ClientError> {
     let mut client =
         Client::connect_with(&options.socket, options.connect_timeout(), options.timeout)?;
+    client.require_peer_uid(options.daemon_uid)?;
     client.set_busy_wait(options.busy_wait);
     Ok(client)
 }
@@ -261,7 +263,7 @@ impl<C: Conversation> Auth<'_, C> {
         let mut transport = match connect(self.options) {
             Ok(transport) => transport,
             Err(e) => {
-                self.log(LogLevel::Error, &e.to_string());
+                self.log(LogLevel::Error, &format!("{e}{}", advice(&e)));
                 return self.code(Event::Transport(&e));
             }
         };
@@ -408,16 +410,7 @@ impl<C: Conversation> Auth<'_, C> {
                 self.code(Event::Done(&outcome))
             }
             Err(Failure::Transport { error: e, engaged }) => {
-                let hint = match &e {
-                    ClientError::Timeout => " (check `journalctl -u pid`, or raise timeout=)",
-                    ClientError::Protocol(FrameError::Closed | FrameError::Io(_)) => {
-                        " (the daemon closed the connection; check `journalctl -u pid`)"
-                    }
-                    ClientError::Protocol(_) => " (are pam_pi and pid the same version?)",
-                    // Its message already says what to check.
-                    ClientError::Unreachable { .. } => "",
-                };
-                self.log(LogLevel::Error, &format!("user {user}: {e}{hint}"));
+                self.log(LogLevel::Error, &format!("user {user}: {e}{}", advice(&e)));
                 if engaged {
                     self.code(Event::LostMidSession(&e))
                 } else {
@@ -494,6 +487,25 @@ impl<C: Conversation> Auth<'_, C> {
         if self.options.debug {
             self.conv.log(LogLevel::Debug, message);
         }
+    }
+}
+
+/// What to check after a transport failure, appended to its message.
+fn advice(e: &ClientError) -> String {
+    match e {
+        ClientError::Timeout => " (check `journalctl -u pid`, or raise timeout=)".into(),
+        ClientError::Protocol(FrameError::Closed | FrameError::Io(_)) => {
+            " (the daemon closed the connection; check `journalctl -u pid`)".into()
+        }
+        ClientError::Protocol(_) => " (are pam_pi and pid the same version?)".into(),
+        ClientError::UntrustedDaemon { found, .. } => {
+            let uid = found.map_or_else(|| "N".to_string(), |u| u.to_string());
+            format!(
+                "; if pid runs as uid {uid} on purpose, add daemon_uid={uid} to the pam_pi line"
+            )
+        }
+        // Its message already says what to check.
+        ClientError::Unreachable { .. } => String::new(),
     }
 }
 
@@ -885,14 +897,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn unreachable_daemon_gives_authinfo_unavail_without_prompting() {
+    /// Authenticate with a connection that fails with `error`.
+    fn refused_at_connect(error: impl FnOnce(&Options) -> ClientError) -> (PamCode, MockConv) {
         let mut conv = MockConv::new(&["123456"]);
         let code = authenticate(&mut conv, &options(), false, |o| {
-            Err::<&mut MockDaemon, _>(ClientError::Unreachable {
-                path: o.socket.display().to_string(),
-                source: std::io::Error::from(std::io::ErrorKind::NotFound),
-            })
+            Err::<&mut MockDaemon, _>(error(o))
+        });
+        (code, conv)
+    }
+
+    #[test]
+    fn unreachable_daemon_gives_authinfo_unavail_without_prompting() {
+        let (code, conv) = refused_at_connect(|o| ClientError::Unreachable {
+            path: o.socket.display().to_string(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
         });
         assert_eq!(code, PamCode::AuthinfoUnavail);
         assert!(conv.shown.is_empty());
@@ -901,6 +919,21 @@ mod tests {
             "{}",
             conv.logged()
         );
+    }
+
+    #[test]
+    fn an_impostor_on_the_socket_gives_authinfo_unavail_and_says_how_to_trust_it() {
+        let (code, conv) = refused_at_connect(|o| ClientError::UntrustedDaemon {
+            path: o.socket.display().to_string(),
+            found: Some(65534),
+            expected: o.daemon_uid,
+        });
+        assert_eq!(code, PamCode::AuthinfoUnavail);
+        assert!(conv.shown.is_empty(), "the user is asked nothing");
+        let logged = conv.logged();
+        for needle in ["/run/pi/pid.sock", "uid 65534", "daemon_uid=65534"] {
+            assert!(logged.contains(needle), "{needle}: {logged}");
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `pam_pi`: the PAM module that forwards the conversation to the pi daemon (DESIGN §7).
+//! `pam_pi`: the PAM module that forwards the conversation to the pi daemon.
 //!
 //! It renders what the daemon asks and maps the verdict fail-closed; it never decides policy.
 //! Layout: `options` (module arguments), `hooks` (logic, generic over PAM and the transport),
@@ -24,7 +24,7 @@ pub struct PamPi;
 
 // Every hook is deliberate (pamsm's defaults all return PAM_SERVICE_ERR) and runs inside the
 // panic guard: pamsm's entry points do not catch unwinding, and a panic crossing `extern "C"`
-// aborts sshd, sudo or login (peers.md §10.2).
+// aborts sshd, sudo or login.
 impl PamServiceModule for PamPi {
     fn authenticate(pamh: Pam, flags: PamFlags, args: Vec<String>) -> PamError {
         guard(&pamh, Hook::Authenticate, || {

@@ -21,8 +21,8 @@ pub const DEFAULT_BUSY_WAIT: Duration = Duration::from_micros(1000);
 pub const MAX_BUSY_WAIT_US: u64 = 10_000;
 
 const USAGE: &str = "valid options: socket=/ABSOLUTE/PATH timeout=SECONDS(1-300) \
-                     busy_wait_us=MICROSECONDS(0-10000) use_first_pass try_first_pass \
-                     ignore_unknown_user nullok debug";
+                     busy_wait_us=MICROSECONDS(0-10000) daemon_uid=UID use_first_pass \
+                     try_first_pass ignore_unknown_user nullok debug";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -32,6 +32,9 @@ pub struct Options {
     pub timeout: Duration,
     /// Keep the CPU this long waiting for each answer before sleeping (`Client::set_busy_wait`).
     pub busy_wait: Duration,
+    /// The uid the daemon runs as: a process of any other uid listening on the socket is
+    /// refused before anything is sent to it (`Client::require_peer_uid`).
+    pub daemon_uid: u32,
     /// Send the password of an earlier module (`PAM_AUTHTOK`) and never prompt for it.
     pub use_first_pass: bool,
     /// Send the password of an earlier module if there is one; prompt if it is rejected.
@@ -50,6 +53,7 @@ impl Default for Options {
             socket: PathBuf::from(DEFAULT_SOCKET),
             timeout: DEFAULT_TIMEOUT,
             busy_wait: DEFAULT_BUSY_WAIT,
+            daemon_uid: 0,
             use_first_pass: false,
             try_first_pass: false,
             ignore_unknown_user: false,
@@ -113,6 +117,11 @@ impl Options {
                 }
                 self.busy_wait = Duration::from_micros(us);
             }
+            Some(("daemon_uid", value)) => {
+                self.daemon_uid = value
+                    .parse()
+                    .map_err(|_| format!("daemon_uid={value} is not a numeric uid"))?;
+            }
             Some((name, _)) if is_flag(name) => {
                 return Err(format!("{name} takes no value, write just `{name}`"));
             }
@@ -123,7 +132,7 @@ impl Options {
                 "ignore_unknown_user" => self.ignore_unknown_user = true,
                 "nullok" => self.nullok = true,
                 "debug" => self.debug = true,
-                "socket" | "timeout" | "busy_wait_us" => {
+                "socket" | "timeout" | "busy_wait_us" | "daemon_uid" => {
                     return Err(format!("{arg} needs a value: {arg}=..."))
                 }
                 _ => return Err(format!("unknown option `{arg}`")),
@@ -158,6 +167,10 @@ mod tests {
         assert_eq!(options.busy_wait, Duration::from_millis(1));
         assert!(!options.use_first_pass && !options.try_first_pass);
         assert!(!options.ignore_unknown_user && !options.nullok && !options.debug);
+        assert_eq!(
+            options.daemon_uid, 0,
+            "only a daemon run by root is trusted"
+        );
     }
 
     #[test]
@@ -166,6 +179,7 @@ mod tests {
             "socket=/tmp/pi.sock",
             "timeout=30",
             "busy_wait_us=250",
+            "daemon_uid=998",
             "use_first_pass",
             "try_first_pass",
             "ignore_unknown_user",
@@ -176,6 +190,7 @@ mod tests {
         assert_eq!(options.socket, PathBuf::from("/tmp/pi.sock"));
         assert_eq!(options.timeout, Duration::from_secs(30));
         assert_eq!(options.busy_wait, Duration::from_micros(250));
+        assert_eq!(options.daemon_uid, 998);
         assert!(options.use_first_pass && options.try_first_pass);
         assert!(options.ignore_unknown_user && options.nullok && options.debug);
     }
@@ -195,11 +210,11 @@ mod tests {
 
     /// Each of `bad` is refused with one warning and leaves `field` at `default`; each of
     /// `good` is taken without a warning.
-    fn check_duration_option(
-        field: fn(&Options) -> Duration,
-        default: Duration,
+    fn check_option<T: PartialEq + std::fmt::Debug>(
+        field: fn(&Options) -> T,
+        default: T,
         bad: &[&str],
-        good: &[(&str, Duration)],
+        good: &[(&str, T)],
     ) {
         for bad in bad {
             let (options, warnings) = parse(&[bad]);
@@ -215,7 +230,7 @@ mod tests {
 
     #[test]
     fn timeout_outside_the_range_keeps_the_default() {
-        check_duration_option(
+        check_option(
             |o| o.timeout,
             DEFAULT_TIMEOUT,
             &[
@@ -234,7 +249,7 @@ mod tests {
 
     #[test]
     fn busy_wait_outside_the_range_keeps_the_default_and_zero_turns_it_off() {
-        check_duration_option(
+        check_option(
             |o| o.busy_wait,
             DEFAULT_BUSY_WAIT,
             &[
@@ -253,16 +268,35 @@ mod tests {
 
     #[test]
     fn relative_or_empty_socket_path_keeps_the_default() {
-        for bad in [
-            "socket=",
-            "socket=pid.sock",
-            "socket=run/pi/pid.sock",
-            "socket",
-        ] {
-            let (options, warnings) = parse(&[bad]);
-            assert_eq!(options.socket, PathBuf::from(DEFAULT_SOCKET), "{bad}");
-            assert_eq!(warnings.len(), 1, "{bad}");
-        }
+        check_option(
+            |o| o.socket.clone(),
+            PathBuf::from(DEFAULT_SOCKET),
+            &[
+                "socket=",
+                "socket=pid.sock",
+                "socket=run/pi/pid.sock",
+                "socket",
+            ],
+            &[(
+                "socket=/run/pi/other.sock",
+                PathBuf::from("/run/pi/other.sock"),
+            )],
+        );
+    }
+
+    #[test]
+    fn a_daemon_uid_that_is_not_a_number_keeps_root() {
+        check_option(
+            |o| o.daemon_uid,
+            0,
+            &[
+                "daemon_uid=",
+                "daemon_uid=pi",
+                "daemon_uid=-1",
+                "daemon_uid",
+            ],
+            &[("daemon_uid=65534", 65534)],
+        );
     }
 
     #[test]

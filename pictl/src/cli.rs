@@ -2,7 +2,7 @@
 //! does and what happens when it is left out.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use protocol::paths::{DEFAULT_SOCKET, SOCKET_ENV};
+use protocol::paths::{DAEMON_UID_ENV, DEFAULT_SOCKET, SOCKET_ENV};
 use protocol::{HashAlgorithm, Secret, TokenType};
 use std::path::PathBuf;
 use time::format_description::well_known::Rfc3339;
@@ -18,7 +18,8 @@ Examples:
   sudo pictl audit show --limit 20           the 20 newest audit entries
   sudo pictl import oath /etc/users.oath     bring pam_oath's tokens over (also google-authenticator)
 
-The socket is --socket PATH, else $PI_SOCKET, else /run/pi/pid.sock.
+The socket is --socket PATH, else $PI_SOCKET, else /run/pi/pid.sock. Whoever listens there must
+run as root (or as --daemon-uid / $PI_DAEMON_UID), or pictl sends it nothing.
 Token administration and the audit trail need root or membership of the admin group
 (pid.toml `admin_group`, default \"pi-admin\").
 
@@ -109,6 +110,18 @@ pub struct Cli {
         help_heading = "Global options"
     )]
     pub socket: PathBuf,
+
+    /// The uid pid runs as. pictl refuses to talk to a process of any other uid on the socket
+    /// (it could be an impostor collecting PINs and keys).
+    #[arg(
+        long,
+        global = true,
+        value_name = "UID",
+        env = DAEMON_UID_ENV,
+        default_value_t = 0,
+        help_heading = "Global options"
+    )]
+    pub daemon_uid: u32,
 
     /// Print exactly one JSON document on stdout, errors included (`{"error": {"code", "message"}}`).
     #[arg(long, global = true, help_heading = "Global options")]

@@ -82,6 +82,7 @@ impl Error {
             Error::Usage(_) => "usage",
             Error::Client(ClientError::Unreachable { .. }) => "unreachable",
             Error::Client(ClientError::Timeout) => "timeout",
+            Error::Client(ClientError::UntrustedDaemon { .. }) => "untrusted_daemon",
             Error::Client(ClientError::Protocol(_)) | Error::Unexpected { .. } => "protocol",
             Error::Daemon { code, .. } => code.as_str(),
             Error::Failed(_) => "failed",
@@ -188,6 +189,14 @@ fn client_message(e: &ClientError) -> String {
         ClientError::Protocol(_) => format!(
             "{e}; pictl and pid probably come from different releases: install matching versions"
         ),
+        ClientError::UntrustedDaemon { found, .. } => {
+            let uid = found.map_or_else(|| "N".to_string(), |u| u.to_string());
+            format!(
+                "{e}. If pid runs as uid {uid} on purpose, pass --daemon-uid {uid} or set \
+                 {}={uid}",
+                protocol::paths::DAEMON_UID_ENV
+            )
+        }
     }
 }
 
@@ -315,6 +324,18 @@ mod tests {
         assert_eq!(timeout.exit(), Exit::Unreachable);
         assert_eq!(timeout.code(), "timeout");
         assert!(timeout.to_string().contains("systemctl status pid"));
+
+        let impostor = Error::Client(ClientError::UntrustedDaemon {
+            path: "/run/pi/pid.sock".into(),
+            found: Some(65534),
+            expected: 0,
+        });
+        assert_eq!(impostor.exit(), Exit::Unreachable);
+        assert_eq!(impostor.code(), "untrusted_daemon");
+        let text = impostor.to_string();
+        for needle in ["uid 65534", "--daemon-uid 65534", "PI_DAEMON_UID=65534"] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
 
         let protocol = Error::Client(ClientError::Protocol(FrameError::Closed));
         assert_eq!(protocol.exit(), Exit::Unreachable);

@@ -24,8 +24,14 @@ pub struct Config {
     pub admin_group: String,
     /// The realm users belong to until realms are configured.
     pub default_realm: String,
-    /// `error`, `warn`, `info`, `debug`, `trace` (RUST_LOG overrides).
+    /// `error`, `warn`, `info`, `debug`, `trace`, or directives naming them
+    /// (`info,pid::realm=debug`); RUST_LOG overrides.
     pub log_level: String,
+    /// Where the log goes: `auto` (the journal under systemd, or when stderr is a terminal or
+    /// nothing and journald listens; otherwise stderr), `journal` or `stderr`.
+    pub log_target: LogTarget,
+    /// journald's native socket.
+    pub journal_socket: PathBuf,
     pub argon2: Argon2Config,
     pub limits: LimitsConfig,
     pub tokens: TokenDefaults,
@@ -48,6 +54,18 @@ pub struct Config {
     /// Policies (`[[policy]]`), see `policy/`.
     #[serde(rename = "policy", skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<crate::policy::PolicyConfig>,
+}
+
+/// Where journald listens for native log records.
+pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+/// `log_target` (see `logging`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTarget {
+    Auto,
+    Journal,
+    Stderr,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -559,6 +577,8 @@ impl Default for Config {
             admin_group: "pi-admin".into(),
             default_realm: "default".into(),
             log_level: "info".into(),
+            log_target: LogTarget::Auto,
+            journal_socket: PathBuf::from(JOURNAL_SOCKET),
             argon2: Argon2Config::default(),
             limits: LimitsConfig::default(),
             tokens: TokenDefaults::default(),
@@ -727,6 +747,7 @@ impl Config {
             ("socket", &self.socket),
             ("state_dir", &self.state_dir),
             ("enckey_file", &self.enckey_file),
+            ("journal_socket", &self.journal_socket),
         ] {
             if !p.is_absolute() {
                 return Err(format!(
@@ -856,13 +877,29 @@ impl Config {
             ));
         }
         self.load_policies()?;
-        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
-            return Err(format!(
-                "log_level = {:?} is not a valid level",
-                self.log_level
-            ));
-        }
+        validate_log_level(&self.log_level)?;
         Ok(())
+    }
+
+    /// What this host lacks for the file to work as written, for the operator: checked by
+    /// `pid --check-config`, at start and at every reload.
+    pub fn host_warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if !self.admin_group.is_empty() {
+            let missing = match nix::unistd::Group::from_name(&self.admin_group) {
+                Ok(Some(_)) => None,
+                Ok(None) => Some("names no group on this host".to_string()),
+                Err(e) => Some(format!("cannot be looked up ({e})")),
+            };
+            if let Some(why) = missing {
+                warnings.push(format!(
+                    "admin_group = {:?} {why}, so only root administers; create it with \
+                     `groupadd {}` or set admin_group = \"\"",
+                    self.admin_group, self.admin_group
+                ));
+            }
+        }
+        warnings
     }
 
     /// What a valid file sets that has no effect here (e.g. `u2f_facets`), for the operator.
@@ -923,6 +960,44 @@ fn validate_issuer(issuer: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The levels `log_level` accepts, alone or after `TARGET=`.
+pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+
+/// `log_level` is a level, or comma-separated directives each naming one (`info,pid::realm=debug`).
+///
+/// Why this is stricter than tracing's own parser: that one reads a word it does not know as a
+/// target name, so `"verbose"` or `"warning"` would pass and switch every log line off.
+fn validate_log_level(value: &str) -> Result<(), String> {
+    let refuse = || {
+        format!(
+            "log_level = {value:?} is not a level: use one of {} (or directives such as \
+             \"info,pid::realm=debug\")",
+            LOG_LEVELS.join(", ")
+        )
+    };
+    for directive in value.split(',') {
+        let level = match directive.trim().split_once('=') {
+            Some((target, level)) => {
+                let target_ok = !target.is_empty()
+                    && target
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+                if !target_ok {
+                    return Err(refuse());
+                }
+                level
+            }
+            None => directive.trim(),
+        };
+        if !LOG_LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(refuse());
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(value)
+        .map(drop)
+        .map_err(|_| refuse())
+}
+
 /// Keys whose new value a reload cannot apply (they shape what was opened or sized at start)
 /// and that differ between `started`, the configuration the daemon started with, and `new`.
 pub fn restart_only_changes(started: &Config, new: &Config) -> Vec<&'static str> {
@@ -936,6 +1011,11 @@ pub fn restart_only_changes(started: &Config, new: &Config) -> Vec<&'static str>
     check("state_dir", started.state_dir != new.state_dir);
     check("enckey_file", started.enckey_file != new.enckey_file);
     check("log_level", started.log_level != new.log_level);
+    check("log_target", started.log_target != new.log_target);
+    check(
+        "journal_socket",
+        started.journal_socket != new.journal_socket,
+    );
     check("argon2", started.argon2 != new.argon2);
     check("store", started.store != new.store);
     check(
@@ -1022,6 +1102,56 @@ mod tests {
         }
         let longest = format!("[tokens]\nissuer = \"{}\"\n", "é".repeat(MAX_ISSUER_CHARS));
         assert!(Config::parse(&longest, "f").is_ok());
+    }
+
+    #[test]
+    fn a_log_level_that_names_no_level_is_refused_with_the_valid_ones() {
+        for bad in [
+            "verbose",
+            "warning",
+            "",
+            "info,",
+            "pid=verbose",
+            "=debug",
+            "pid realm=debug",
+        ] {
+            let msg = Config::parse(&format!("log_level = {bad:?}"), "f")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                msg.contains("error, warn, info, debug, trace"),
+                "{bad}: {msg}"
+            );
+        }
+        for good in [
+            "error",
+            "warn",
+            "info",
+            "debug",
+            "trace",
+            "INFO",
+            "info,pid::realm=debug",
+        ] {
+            let parsed = Config::parse(&format!("log_level = {good:?}"), "f");
+            assert!(parsed.is_ok(), "{good}: {parsed:?}");
+        }
+    }
+
+    #[test]
+    fn an_admin_group_the_host_lacks_is_a_warning_that_says_what_to_do() {
+        let config = |group: &str| Config {
+            admin_group: group.into(),
+            ..Config::default()
+        };
+        let warnings = config("pi-test-no-such-group").host_warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("groupadd pi-test-no-such-group")
+                && warnings[0].contains("admin_group = \"\""),
+            "{warnings:?}"
+        );
+        assert!(config("root").host_warnings().is_empty());
+        assert!(config("").host_warnings().is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use crate::argon2_memory::Argon2Memory;
 use crate::config::Argon2Config;
 use crate::error::PidError;
+use crate::trust::open_nofollow;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use argon2::password_hash::{self, Output, ParamsString, PasswordHash, Salt, SaltString};
@@ -21,44 +22,117 @@ use zeroize::Zeroizing;
 const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 12;
 
+/// What the key's fingerprint is computed over (HMAC-SHA256 keyed with the key).
+const FINGERPRINT_LABEL: &[u8] = b"pi enckey fingerprint v1";
+/// Bytes of the HMAC kept as the fingerprint: enough to tell keys apart, shown as 32 hex digits.
+const FINGERPRINT_LEN: usize = 16;
+
+/// Names a key without revealing anything about it: the first 16 bytes of
+/// HMAC-SHA256(key, "pi enckey fingerprint v1"). The store keeps the fingerprint of the key its
+/// secrets are sealed with, so a lost or wrong key file is noticed at start, and an operator can
+/// find the right backup (`pid --key-fingerprint FILE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyFingerprint([u8; FINGERPRINT_LEN]);
+
+impl KeyFingerprint {
+    fn of(key: &[u8; KEY_LEN]) -> KeyFingerprint {
+        use hmac::{Hmac, Mac};
+        let mut fingerprint = [0u8; FINGERPRINT_LEN];
+        // HMAC takes a key of any length: this cannot fail.
+        if let Ok(mut mac) = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key) {
+            mac.update(FINGERPRINT_LABEL);
+            fingerprint.copy_from_slice(&mac.finalize().into_bytes()[..FINGERPRINT_LEN]);
+        }
+        KeyFingerprint(fingerprint)
+    }
+
+    /// As the store keeps it; `None` for bytes that are no fingerprint.
+    pub fn from_bytes(bytes: &[u8]) -> Option<KeyFingerprint> {
+        bytes.try_into().ok().map(KeyFingerprint)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for KeyFingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
 /// Seals and opens secrets with the daemon's key. The key lives only inside the cipher state.
 pub struct Cipher {
     aead: Aes256Gcm,
+    fingerprint: KeyFingerprint,
 }
 
 impl Cipher {
     pub fn from_key(key: &[u8; KEY_LEN]) -> Cipher {
         Cipher {
             aead: Aes256Gcm::new(key.into()),
+            fingerprint: KeyFingerprint::of(key),
         }
     }
 
-    /// Load the key file, creating it (0400, 32 random bytes) when absent. A key file readable
-    /// by group or others, owned by someone else, or of the wrong size is refused: the daemon
-    /// would otherwise run with a key an unprivileged user may have read or planted.
+    pub fn fingerprint(&self) -> KeyFingerprint {
+        self.fingerprint
+    }
+
+    /// Load the key file, creating it when absent (tests; the daemon decides in `open_key`
+    /// whether a new key may be made).
+    #[cfg(test)]
     pub fn load_or_create(path: &Path) -> Result<Cipher, PidError> {
-        let shown = path.display();
-        if !path.exists() {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    PidError::Startup(format!("cannot create {}: {e}", dir.display()))
-                })?;
-            }
-            let mut key = Zeroizing::new([0u8; KEY_LEN]);
-            rand::rngs::OsRng.fill_bytes(&mut key[..]);
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o400)
-                .open(path)
-                .map_err(|e| PidError::Startup(format!("cannot create key file {shown}: {e}")))?;
-            f.write_all(&key[..])
-                .and_then(|_| f.sync_all())
-                .map_err(|e| PidError::Startup(format!("cannot write key file {shown}: {e}")))?;
-            tracing::info!(path = %shown, "created a new encryption key file");
-            return Ok(Cipher::from_key(&key));
+        match Cipher::load(path)? {
+            Some(cipher) => Ok(cipher),
+            None => Cipher::create(path),
         }
-        let meta = std::fs::metadata(path)
+    }
+
+    /// Create a new key file (0400, 32 random bytes); refused if the path exists.
+    pub fn create(path: &Path) -> Result<Cipher, PidError> {
+        let shown = path.display();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| PidError::Startup(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        rand::rngs::OsRng.fill_bytes(&mut key[..]);
+        let mut f = open_nofollow(
+            OpenOptions::new().write(true).create_new(true).mode(0o400),
+            path,
+        )
+        .map_err(|e| PidError::Startup(format!("cannot create key file {shown}: {e}")))?;
+        f.write_all(&key[..])
+            .and_then(|_| f.sync_all())
+            .map_err(|e| PidError::Startup(format!("cannot write key file {shown}: {e}")))?;
+        let cipher = Cipher::from_key(&key);
+        tracing::info!(
+            path = %shown,
+            fingerprint = %cipher.fingerprint(),
+            "created a new encryption key file; back it up apart from the store"
+        );
+        Ok(cipher)
+    }
+
+    /// Read the key file; `None` if there is none. A key file readable by group or others,
+    /// owned by someone else, a symbolic link, or of the wrong size is refused: the daemon
+    /// would otherwise run with a key an unprivileged user may have read or planted.
+    pub fn load(path: &Path) -> Result<Option<Cipher>, PidError> {
+        let shown = path.display();
+        let file = match open_nofollow(OpenOptions::new().read(true), path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(PidError::Startup(format!(
+                    "cannot open key file {shown}: {e}"
+                )))
+            }
+        };
+        // The open file's own metadata: the path could name another file by now.
+        let meta = file
+            .metadata()
             .map_err(|e| PidError::Startup(format!("cannot stat key file {shown}: {e}")))?;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
@@ -75,17 +149,7 @@ impl Cipher {
                 meta.uid()
             )));
         }
-        let mut bytes = Zeroizing::new(Vec::with_capacity(KEY_LEN + 1));
-        std::fs::File::open(path)
-            .and_then(|f| f.take(KEY_LEN as u64 + 1).read_to_end(&mut bytes))
-            .map_err(|e| PidError::Startup(format!("cannot read key file {shown}: {e}")))?;
-        let key: &[u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| {
-            PidError::Startup(format!(
-                "key file {shown} must hold exactly {KEY_LEN} bytes, it holds {}",
-                bytes.len()
-            ))
-        })?;
-        Ok(Cipher::from_key(key))
+        read_key(file, path).map(|key| Some(Cipher::from_key(&key)))
     }
 
     /// `nonce || ciphertext+tag`, bound to (serial, field).
@@ -130,6 +194,30 @@ impl Cipher {
                 ))
             })
     }
+}
+
+/// Exactly `KEY_LEN` bytes from an open key file.
+fn read_key(file: std::fs::File, path: &Path) -> Result<Zeroizing<[u8; KEY_LEN]>, PidError> {
+    let shown = path.display();
+    let mut bytes = Zeroizing::new(Vec::with_capacity(KEY_LEN + 1));
+    file.take(KEY_LEN as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| PidError::Startup(format!("cannot read key file {shown}: {e}")))?;
+    let key: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| {
+        PidError::Startup(format!(
+            "key file {shown} must hold exactly {KEY_LEN} bytes, it holds {}",
+            bytes.len()
+        ))
+    })?;
+    Ok(Zeroizing::new(key))
+}
+
+/// The fingerprint of any key file, e.g. a backup (`pid --key-fingerprint FILE`). Unlike
+/// `Cipher::load` it accepts any owner and mode: it only reads, and prints nothing secret.
+pub fn fingerprint_of_file(path: &Path) -> Result<KeyFingerprint, PidError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| PidError::Startup(format!("cannot open key file {}: {e}", path.display())))?;
+    read_key(file, path).map(|key| KeyFingerprint::of(&key))
 }
 
 /// Length-prefixed so ("ab","c") and ("a","bc") differ.
@@ -327,22 +415,59 @@ mod tests {
         assert_eq!(&c2.open("S", "f", &sealed).unwrap()[..], b"x");
     }
 
+    /// A key file of `len` bytes of 1 with `mode` at `dir/name`.
+    fn key_file(dir: &Path, name: &str, len: usize, mode: u32) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, vec![1u8; len]).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
     #[test]
     fn group_readable_key_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("enckey");
-        std::fs::write(&path, [1u8; 32]).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o440)).unwrap();
+        let path = key_file(dir.path(), "enckey", 32, 0o440);
         let msg = Cipher::load_or_create(&path).err().unwrap().to_string();
         assert!(msg.contains("chmod 0400"), "{msg}");
+    }
+
+    /// The value comes from Python's hmac module (and `openssl dgst -sha256 -mac HMAC`), not
+    /// from this code.
+    #[test]
+    fn the_fingerprint_is_the_keyed_hash_of_the_label() {
+        assert_eq!(
+            cipher().fingerprint().to_string(),
+            "4916963e6ad3431a035dbe4dec24ce1d"
+        );
+        assert_ne!(
+            Cipher::from_key(&[8u8; 32]).fingerprint(),
+            cipher().fingerprint()
+        );
+        let fp = cipher().fingerprint();
+        assert_eq!(KeyFingerprint::from_bytes(fp.as_bytes()), Some(fp));
+        assert_eq!(KeyFingerprint::from_bytes(&[0u8; 15]), None);
+    }
+
+    #[test]
+    fn a_key_file_behind_a_symlink_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = key_file(dir.path(), "real", 32, 0o400);
+        let link = dir.path().join("enckey");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let msg = Cipher::load(&link).err().unwrap().to_string();
+        assert!(msg.contains("symbolic link"), "{msg}");
+        assert!(Cipher::load(&real).unwrap().is_some());
+        // A backup may sit anywhere: its fingerprint is readable through the link.
+        assert_eq!(
+            fingerprint_of_file(&link).unwrap(),
+            Cipher::from_key(&[1u8; 32]).fingerprint()
+        );
     }
 
     #[test]
     fn key_file_of_wrong_size_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("enckey");
-        std::fs::write(&path, [1u8; 31]).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        let path = key_file(dir.path(), "enckey", 31, 0o400);
         assert!(Cipher::load_or_create(&path).is_err());
     }
 

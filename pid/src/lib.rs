@@ -16,6 +16,7 @@ pub mod dispatch;
 pub mod error;
 pub mod handlers;
 pub mod limits;
+pub mod logging;
 pub mod machines;
 pub mod pin_cache;
 pub mod policy;
@@ -24,6 +25,7 @@ pub mod server;
 pub mod store;
 pub mod sys;
 pub mod tokens;
+pub mod trust;
 pub mod users;
 pub mod yubico_client;
 
@@ -52,7 +54,7 @@ impl Live {
     fn build(config: Config) -> Result<Live, PidError> {
         let realms = realm::Realms::load(&config)?;
         let policies = config.load_policies().map_err(PidError::Config)?;
-        for w in policies.warnings() {
+        for w in policies.warnings().iter().chain(&config.host_warnings()) {
             tracing::warn!("{w}");
         }
         let ssh_key_readers = config
@@ -123,12 +125,12 @@ const USERSTORE_CHECKS_AT_ONCE: usize = 16;
 impl State {
     /// Open the key file and the store. Must run inside the tokio runtime.
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<State, PidError> {
-        let cipher = Cipher::load_or_create(&config.enckey_file)?;
         let pins = PinHasher::new(&config.argon2)?;
         let started_with = config.clone();
         let live = Live::build(config)?;
         let config = &live.config;
         let store = Store::open(&config.db_path(), config.store.cache_mib)?;
+        let cipher = open_key(&config.enckey_file, &store)?;
         let verified_pins = pin_cache::VerifiedPins::new(Duration::from_secs(
             config.argon2.verified_pin_cache_secs.into(),
         ));
@@ -367,22 +369,100 @@ impl State {
     }
 }
 
-/// Start logging to stderr (journald keeps it). RUST_LOG overrides the configured level.
-pub fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(false)
-        .try_init();
+/// The key file the store's secrets are sealed with, checked against the fingerprint the store
+/// recorded when the key was first used.
+///
+/// Threat: a lost or replaced key file. Made anew, it would let pid serve while every token's
+/// key fails to decrypt: every login refused, and the way back (the old key) perhaps
+/// overwritten by then. So a new key is made only for a store without tokens; otherwise a
+/// missing or different key file stops the start, naming the fingerprint to look for.
+fn open_key(path: &std::path::Path, store: &Store) -> Result<Cipher, PidError> {
+    use crypto::KeyFingerprint;
+    let (key, store_path) = (path.display(), store.path().display());
+    let recorded = store
+        .key_fingerprint()?
+        .map(|b| {
+            KeyFingerprint::from_bytes(&b).ok_or_else(|| {
+                PidError::Startup(format!("store {store_path} has a damaged key fingerprint"))
+            })
+        })
+        .transpose()?;
+    let tokens = store.count_tokens();
+    let find_backup = "`pid --key-fingerprint FILE` prints a file's fingerprint";
+    let cipher = match (Cipher::load(path)?, recorded) {
+        (Some(cipher), Some(want)) if cipher.fingerprint() == want => return Ok(cipher),
+        (Some(cipher), Some(want)) if tokens > 0 => {
+            return Err(PidError::Startup(format!(
+                "key file {key} has fingerprint {}, but the {tokens} tokens in the store \
+                 {store_path} are sealed with the key of fingerprint {want}: put that key file \
+                 back from a backup ({find_backup})",
+                cipher.fingerprint()
+            )))
+        }
+        (None, Some(want)) if tokens > 0 => {
+            return Err(PidError::Startup(format!(
+                "key file {key} is missing, but the {tokens} tokens in the store {store_path} \
+                 are sealed with the key of fingerprint {want}; pid makes no new key for them \
+                 (every login would fail): restore the key file from a backup ({find_backup})"
+            )))
+        }
+        (None, None) if tokens > 0 => {
+            return Err(PidError::Startup(format!(
+                "key file {key} is missing, but the {tokens} tokens in the store {store_path} \
+                 are sealed with a key; pid makes no new key for them (every login would fail): \
+                 restore the key file from a backup"
+            )))
+        }
+        (Some(cipher), None) if tokens > 0 => {
+            // A store from before fingerprints were kept: the key must open its secrets.
+            let (first, _) = store.list_tokens(None, None, 1)?;
+            if let Some(rec) = first.first() {
+                if cipher.open(&rec.serial, "otpkey", &rec.otpkey).is_err() {
+                    return Err(PidError::Startup(format!(
+                        "key file {key} (fingerprint {}) does not open the secrets of the \
+                         tokens in the store {store_path}: put the right key file back from a \
+                         backup",
+                        cipher.fingerprint()
+                    )));
+                }
+            }
+            cipher
+        }
+        (Some(cipher), recorded) => {
+            if recorded.is_some() {
+                tracing::warn!(
+                    key = %key,
+                    fingerprint = %cipher.fingerprint(),
+                    "the key file is not the one the store recorded, but the store holds no \
+                     tokens: the store now records this key"
+                );
+            }
+            cipher
+        }
+        (None, recorded) => {
+            if recorded.is_some() {
+                tracing::warn!(
+                    key = %key,
+                    "the key file is missing; the store holds no tokens, so a new key is made"
+                );
+            }
+            Cipher::create(path)?
+        }
+    };
+    store.set_key_fingerprint(cipher.fingerprint().as_bytes())?;
+    Ok(cipher)
+}
+
+/// Start logging as the configuration says (see `logging`); keep the guard until exit.
+pub fn init_logging(config: &Config) -> logging::LogGuard {
+    logging::init(config)
 }
 
 /// Run the daemon in the foreground until SIGTERM or SIGINT.
 pub async fn run_daemon(config: Config, config_path: std::path::PathBuf) -> Result<(), PidError> {
     sys::disable_core_dumps();
+    // Nothing is opened below a directory someone else could swap files in.
+    trust::prepare_directories(&config)?;
     // Bind first: a second daemon on the same socket is refused with a clear message before it
     // touches the store another daemon holds.
     let listener = server::bind(&config.socket)?;
@@ -398,6 +478,7 @@ pub async fn run_daemon(config: Config, config_path: std::path::PathBuf) -> Resu
         socket = %socket.display(),
         store = %state.store.path().display(),
         tokens = state.store.count_tokens(),
+        key_fingerprint = %state.cipher.fingerprint(),
         "pid {} ready", env!("CARGO_PKG_VERSION")
     );
     let housekeeping_task = tokio::spawn(housekeeping(state.clone()));

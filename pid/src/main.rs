@@ -18,15 +18,38 @@ struct Args {
     /// Validate FILE, print the effective configuration, and exit (0 = valid, 2 = invalid).
     #[arg(long, value_name = "FILE", conflicts_with = "config")]
     check_config: Option<PathBuf>,
+    /// Print the fingerprint of a key file (e.g. a backup of enckey_file) and exit. pid names
+    /// the fingerprint of the key a store needs when that key is missing or wrong.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "check_config"])]
+    key_fingerprint: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(path) = args.key_fingerprint {
+        return match pid::crypto::fingerprint_of_file(&path) {
+            Ok(fingerprint) => {
+                println!("{fingerprint}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("pid: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Some(path) = args.check_config {
         return match pid::config::Config::load(&path) {
             Ok(c) => {
-                for w in c.warnings() {
+                for w in c.warnings().into_iter().chain(c.host_warnings()) {
                     eprintln!("pid: warning: {w}");
+                }
+                let problems = pid::trust::check_directories(&c);
+                if !problems.is_empty() {
+                    for p in problems {
+                        eprintln!("pid: would refuse to start: {p}");
+                    }
+                    return ExitCode::from(2);
                 }
                 print!("{}", c.to_toml());
                 ExitCode::SUCCESS
@@ -40,26 +63,41 @@ fn main() -> ExitCode {
     let config = match pid::config::Config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("pid: {e}");
+            say(&format!("pid: {e}"));
             return ExitCode::from(2);
         }
     };
-    pid::init_logging(&config.log_level);
+    let logging = pid::init_logging(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("pid: cannot start the async runtime: {e}");
+            say(&format!("pid: cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(pid::run_daemon(config, args.config)) {
+    let result = runtime.block_on(pid::run_daemon(config, args.config));
+    if let Err(e) = &result {
+        if logging.to_journal() {
+            tracing::error!("{e}");
+        }
+    }
+    // Write out what is queued before the last line, and before the exit.
+    drop(logging);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pid: {e}");
+            say(&format!("pid: {e}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// One line on stderr for whoever started pid. Unlike `eprintln!` it cannot panic: stderr
+/// may be a terminal that is gone.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

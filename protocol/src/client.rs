@@ -30,6 +30,31 @@ impl Client {
             .map(|c| c.pid())
     }
 
+    /// The uid of the process that created the listening socket (SO_PEERCRED), if the kernel
+    /// told us.
+    pub fn peer_uid(&self) -> Option<u32> {
+        nix::sys::socket::getsockopt(&self.stream, nix::sys::socket::sockopt::PeerCredentials)
+            .ok()
+            .map(|c| c.uid())
+    }
+
+    /// Refuse a peer that is not the daemon's user.
+    ///
+    /// Threat: whoever can create the socket path (a writable socket directory, a daemon that
+    /// is down and a directory someone else owns) can answer in the daemon's place: "accept"
+    /// to any login, and collect what `pictl` sends (PINs, OTP keys). The kernel's record of who
+    /// listens cannot be forged by the peer, so it is checked before anything is sent.
+    pub fn require_peer_uid(&self, expected: u32) -> Result<(), ClientError> {
+        match self.peer_uid() {
+            Some(uid) if uid == expected => Ok(()),
+            found => Err(ClientError::UntrustedDaemon {
+                path: self.path.display().to_string(),
+                found,
+                expected,
+            }),
+        }
+    }
+
     /// Connect with the default timeouts.
     pub fn connect(path: impl AsRef<Path>) -> Result<Client, ClientError> {
         Client::connect_with(path, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT)
@@ -179,6 +204,28 @@ mod tests {
                 "answer after {delay:?}, busy wait {budget:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_peer_of_another_uid_is_refused_and_named() {
+        let (_dir, path) = serve_once(Duration::ZERO, true);
+        let mut client =
+            Client::connect_with(&path, Duration::from_secs(2), Duration::from_secs(5)).unwrap();
+        let me = nix::unistd::geteuid().as_raw();
+        assert_eq!(client.peer_uid(), Some(me));
+        client.require_peer_uid(me).unwrap();
+        let other = me.wrapping_add(1);
+        match client.require_peer_uid(other) {
+            Err(e @ ClientError::UntrustedDaemon { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains(&format!("uid {me}")), "{text}");
+                assert!(text.contains(&format!("uid {other}")), "{text}");
+                assert!(text.contains(&path.display().to_string()), "{text}");
+            }
+            other => panic!("expected UntrustedDaemon, got {other:?}"),
+        }
+        // The check itself sends nothing; the stand-in still waits for its one request.
+        client.call(&Request::Status).unwrap();
     }
 
     #[test]

@@ -90,6 +90,19 @@ pub enum ClientError {
     },
     #[error("the pi daemon did not answer in time")]
     Timeout,
+    /// The process listening on the socket is not the daemon's user: it may be an impostor,
+    /// so nothing was sent to it.
+    #[error(
+        "refusing the process on {path}: it runs as {}, but the pi daemon runs as uid \
+         {expected}; nothing was sent to it. Check who created the socket (`ls -ld {path}` and \
+         its directory) and start pid as it should run",
+        found.map_or_else(|| "an unknown uid".to_string(), |uid| format!("uid {uid}"))
+    )]
+    UntrustedDaemon {
+        path: String,
+        found: Option<u32>,
+        expected: u32,
+    },
     #[error("protocol error talking to the pi daemon: {0}")]
     Protocol(FrameError),
 }

@@ -12,6 +12,8 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/pi";
 pub const DEFAULT_ENCKEY_FILE: &str = "/etc/pi/enckey";
 /// Environment variable that overrides the socket path for `pictl`.
 pub const SOCKET_ENV: &str = "PI_SOCKET";
+/// Environment variable naming the uid `pictl` expects the daemon to run as (default 0).
+pub const DAEMON_UID_ENV: &str = "PI_DAEMON_UID";
 
 /// The protocol version carried in every frame. A peer speaking another version is refused.
 pub const PROTOCOL_VERSION: u16 = 4;

@@ -43,7 +43,7 @@ pub fn pictl() -> PathBuf {
     locate("pictl")
 }
 
-/// The load generator (DESIGN §12).
+/// The load generator (`src/bin/pibench/`).
 pub fn pibench() -> PathBuf {
     locate("pibench")
 }
@@ -61,4 +61,9 @@ pub fn pam_pi() -> PathBuf {
 /// `examples/` of the workspace (shipped configurations, the demo).
 pub fn examples_dir() -> PathBuf {
     workspace_root().join("examples")
+}
+
+/// A stand-in that answers on a socket like a daemon letting everybody in (`src/bin/pi-impostor.rs`).
+pub fn impostor() -> PathBuf {
+    locate("pi-impostor")
 }

@@ -8,7 +8,6 @@ use nix::unistd::Pid;
 use protocol::{Client, Request, Response, StatusInfo};
 use serde_json::Value;
 use std::fs::{self, OpenOptions};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -77,6 +76,19 @@ impl Daemon {
         daemon
     }
 
+    /// A daemon whose stderr is `stderr` (a pipe, /dev/full …) instead of its log file, for
+    /// this first start; stdout still goes to the log.
+    pub fn start_with_stderr(opts: DaemonOptions, stderr: Stdio) -> Daemon {
+        let mut daemon = Daemon::prepare(opts);
+        if let Err(status) = daemon.try_spawn_with(Some(stderr)) {
+            panic!(
+                "pid exited with {status} before it was ready\n--- pid log ---\n{}",
+                daemon.log()
+            );
+        }
+        daemon
+    }
+
     /// Start a daemon that may refuse to start: `Err` holds its exit status and log.
     pub fn try_start_with(opts: DaemonOptions) -> Result<Daemon, (ExitStatus, String)> {
         let mut daemon = Daemon::prepare(opts);
@@ -93,13 +105,8 @@ impl Daemon {
             "the cross-binary suite runs as root: it administers the daemon as uid 0 and \
              switches to uid 65534 with setpriv (use a VM or container)"
         );
-        let dir = tempfile::Builder::new()
-            .prefix("pi-test-")
-            .tempdir()
-            .expect("create a temporary directory");
         // uid 65534 must reach the socket and the PAM service files below this directory.
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
-            .expect("chmod the temporary directory");
+        let dir = crate::reachable_tempdir("pi-test-");
         let socket = dir.path().join("pid.sock");
         let config = dir.path().join("pid.toml");
         let log = dir.path().join("pid.log");
@@ -151,6 +158,11 @@ impl Daemon {
 
     /// Start the process and wait until it answers; `Err` if it exited first.
     fn try_spawn(&mut self) -> Result<(), ExitStatus> {
+        self.try_spawn_with(None)
+    }
+
+    /// `try_spawn`, with stderr going to `stderr` instead of the log if given.
+    fn try_spawn_with(&mut self, stderr: Option<Stdio>) -> Result<(), ExitStatus> {
         assert!(self.child.is_none(), "daemon already running");
         let log = OpenOptions::new()
             .create(true)
@@ -171,7 +183,7 @@ impl Daemon {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log)
-            .stderr(log2)
+            .stderr(stderr.unwrap_or_else(|| log2.into()))
             .spawn()
             .expect("start pid");
         self.child = Some(child);
@@ -315,7 +327,7 @@ impl Daemon {
         self.spawn();
     }
 
-    /// `restart` for a daemon that may refuse to start: `Err` holds its exit status and log.
+    /// `restart`, for a start that may be refused: `Err` holds the exit status and the log.
     pub fn try_restart(&mut self) -> Result<(), (ExitStatus, String)> {
         if self.is_running() {
             self.stop();

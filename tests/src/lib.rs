@@ -12,6 +12,7 @@
 
 pub mod bins;
 pub mod daemon;
+pub mod impostor;
 pub mod oath;
 pub mod pam;
 pub mod process;
@@ -24,6 +25,19 @@ pub use daemon::{Daemon, DaemonOptions};
 pub use oath::{hotp, test_key, totp, totp_b32, unix_now, wait_for_fresh_totp_step};
 pub use pam::{Pam, PamRun};
 pub use process::{Caller, CmdOutput};
+
+/// A fresh directory below the temporary directory, root's and mode 0755: uid 65534 reaches
+/// what is inside (a socket, a PAM service file), nobody else may write there, so pid trusts it.
+pub fn reachable_tempdir(prefix: &str) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("create a temporary directory");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod the temporary directory");
+    dir
+}
 
 /// A login that exists on every Debian system and is not root: the unprivileged caller.
 pub const NOBODY: &str = "nobody";

@@ -99,13 +99,8 @@ impl Pam {
             "{}\naccount required pam_permit.so\n",
             auth.trim_end().replace("{pam_pi}", &module)
         );
-        let dir = tempfile::Builder::new()
-            .prefix("pi-test-pam-")
-            .tempdir()
-            .expect("create the PAM service directory");
         // pamtester may run as uid 65534, which must read the service file.
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
-            .expect("chmod the PAM service directory");
+        let dir = crate::reachable_tempdir("pi-test-pam-");
         let service = format!("{SERVICE_PREFIX}-{}", next_service_number());
         let file = dir.path().join(&service);
         fs::write(&file, &stack).expect("write the PAM service file");

@@ -15,6 +15,7 @@ pub mod token;
 use crate::cli::{AuditCommand, AuthCommand, Cli, Command, PolicyCommand, SshCommand};
 use crate::error::{Error, Exit};
 use crate::{output, Io};
+use protocol::paths::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT};
 use protocol::{AdminRequest, AdminResponse, Client, Request, Response};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -24,17 +25,28 @@ pub struct Ctx<'a, 'io> {
     pub io: &'a mut Io<'io>,
     pub json: bool,
     socket: PathBuf,
+    /// The uid the daemon must run as (`--daemon-uid`).
+    daemon_uid: u32,
     client: Option<Client>,
 }
 
 impl<'a, 'io> Ctx<'a, 'io> {
-    pub fn new(io: &'a mut Io<'io>, json: bool, socket: PathBuf) -> Self {
+    pub fn new(io: &'a mut Io<'io>, json: bool, socket: PathBuf, daemon_uid: u32) -> Self {
         Ctx {
             io,
             json,
             socket,
+            daemon_uid,
             client: None,
         }
+    }
+
+    /// Connect and make sure the daemon's uid listens: nothing (a PIN, an OTP key, a LUKS
+    /// passphrase) is sent to a process of another uid that took the socket.
+    fn open(&self, connect: std::time::Duration, io: std::time::Duration) -> Result<Client, Error> {
+        let client = Client::connect_with(&self.socket, connect, io)?;
+        client.require_peer_uid(self.daemon_uid)?;
+        Ok(client)
     }
 
     /// Connect now with these timeouts instead of the defaults (sshd waits on `ssh keys`).
@@ -43,17 +55,19 @@ impl<'a, 'io> Ctx<'a, 'io> {
         connect: std::time::Duration,
         io: std::time::Duration,
     ) -> Result<(), Error> {
-        self.client = Some(Client::connect_with(&self.socket, connect, io)?);
+        self.client = Some(self.open(connect, io)?);
         Ok(())
     }
 
     /// Send one request. `Response::Error` becomes `Error::Daemon`.
     pub fn call(&mut self, request: &Request) -> Result<Response, Error> {
-        let client = match &mut self.client {
+        let mut client = match self.client.take() {
             Some(client) => client,
-            None => self.client.insert(Client::connect(&self.socket)?),
+            None => self.open(DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT)?,
         };
-        match client.call(request)? {
+        let answer = client.call(request);
+        self.client = Some(client);
+        match answer? {
             Response::Error { code, message } => Err(Error::Daemon { code, message }),
             response => Ok(response),
         }
@@ -92,7 +106,7 @@ impl<'a, 'io> Ctx<'a, 'io> {
 }
 
 pub fn dispatch(cli: Cli, io: &mut Io<'_>) -> Result<Exit, Error> {
-    let mut ctx = Ctx::new(io, cli.json, cli.socket);
+    let mut ctx = Ctx::new(io, cli.json, cli.socket, cli.daemon_uid);
     match cli.command {
         Command::Token(command) => token::run(&mut ctx, command),
         Command::Auth(AuthCommand::Test(args)) => auth::test(&mut ctx, &args),

@@ -41,6 +41,7 @@
 //! still replayed, without the damage checks.
 
 use crate::error::PidError;
+use crate::trust::open_nofollow;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -327,12 +328,14 @@ pub fn retire(files: &[Retired]) -> Result<(), PidError> {
 fn prepare_for_writes(dir: &Path, seq: u64) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let free = dir.join(FREE_FILE);
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&free)?;
+    open_nofollow(
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600),
+        &free,
+    )?;
     preallocate(&file_path(dir, seq), FREE_FILE_MIN)?;
     preallocate(&free, FREE_FILE_MIN)?;
     File::open(dir)?.sync_all()
@@ -341,7 +344,7 @@ fn prepare_for_writes(dir: &Path, seq: u64) -> std::io::Result<()> {
 /// Extend `path` with zeros to `len` bytes (really written: space that `fallocate` reserves
 /// is marked unwritten, and the first write into it changes metadata again).
 fn preallocate(path: &Path, len: u64) -> std::io::Result<()> {
-    let file = OpenOptions::new().write(true).open(path)?;
+    let file = open_nofollow(OpenOptions::new().write(true), path)?;
     let mut at = file.metadata()?.len();
     if at >= len {
         return Ok(());
@@ -383,9 +386,12 @@ pub fn open(
     let mut replayed = 0u64;
     let mut retired = Vec::new();
     for (i, (seq, path)) in files.iter().enumerate() {
-        let data = std::fs::read(path).map_err(|e| {
-            PidError::Startup(format!("cannot read journal {}: {e}", path.display()))
-        })?;
+        let mut data = Vec::new();
+        open_nofollow(OpenOptions::new().read(true), path)
+            .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut data))
+            .map_err(|e| {
+                PidError::Startup(format!("cannot read journal {}: {e}", path.display()))
+            })?;
         let damaged = |at: usize, why: String| {
             PidError::Startup(format!(
                 "journal {} is damaged at byte {at}: {why}. Replaying only what comes before \
@@ -638,15 +644,15 @@ fn next_file(dir: &Path, seq: u64) -> Result<File, PidError> {
             )))
         }
     }
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| {
-            PidError::Internal(format!("cannot create journal {}: {e}", path.display()))
-        })?;
+    let file = open_nofollow(
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600),
+        &path,
+    )
+    .map_err(|e| PidError::Internal(format!("cannot create journal {}: {e}", path.display())))?;
     sync_dir(dir)?;
     Ok(file)
 }

@@ -274,13 +274,15 @@ pub fn open_database(
 
 fn open_file(path: &Path) -> Result<File, redb::DatabaseError> {
     use std::os::unix::fs::OpenOptionsExt;
-    Ok(std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)?)
+    Ok(crate::trust::open_nofollow(
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600),
+        path,
+    )?)
 }
 
 /// The database on `file` (which takes redb's lock on it).

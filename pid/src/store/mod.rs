@@ -1,5 +1,5 @@
 //! The store. This module is the only one that knows tree names, keys and encodings; tree
-//! names are a contract with future migrations (DESIGN §5).
+//! names are a contract with future migrations.
 //!
 //! Concurrency invariant: a token changes only by compare-and-swap against the exact bytes that
 //! were read, so two logins racing with the same OTP cannot both advance from the same counter.
@@ -31,6 +31,8 @@ use std::sync::Arc;
 pub const SCHEMA_VERSION: u16 = 1;
 const SCHEMA_KEY: &[u8] = b"schema";
 const TOKEN_COUNT_KEY: &[u8] = b"token_count";
+/// The fingerprint of the key the tokens' secrets are sealed with (`crypto::KeyFingerprint`).
+const KEY_FINGERPRINT_KEY: &[u8] = b"enckey_fingerprint";
 
 /// A user's recent login outcomes, newest last, for privacyIDEA's `auth_max_fail` /
 /// `auth_max_success` (which count audit entries; a per-user record answers the same question
@@ -83,6 +85,8 @@ pub struct Versioned {
 }
 
 pub struct Store {
+    /// Schema marker, saved token count, key fingerprint.
+    meta: Tree,
     /// Tokens in the store, kept by create and delete and saved with every group commit.
     /// Counting a tree walks all of it, so the walk happens only for a store that has no saved
     /// count yet.
@@ -197,6 +201,7 @@ impl Store {
         // from now on, starts.
         kv.checkpoint(&journal)?;
         let store = Store {
+            meta: meta.clone(),
             tokens,
             user_tokens: kv.tree(TreeId::UserTokens),
             auth_history: kv.tree(TreeId::AuthHistory),
@@ -487,6 +492,21 @@ impl Store {
 
     fn write_index(&self, r: &mut Record<'_>, owner: &Owner, serials: Option<&[u8]>) {
         self.user_tokens.set(r, &user_key(owner), serials);
+    }
+
+    /// The fingerprint of the key the store's secrets are sealed with, as recorded when the
+    /// key was first used (raw bytes; `None` for a new store or one from before it was kept).
+    pub fn key_fingerprint(&self) -> Result<Option<Vec<u8>>, PidError> {
+        Ok(self.meta.get(KEY_FINGERPRINT_KEY)?.map(|v| v.to_vec()))
+    }
+
+    /// Record the key's fingerprint. Durable with the next group commit, before any secret
+    /// sealed with the key (those are written after it).
+    pub fn set_key_fingerprint(&self, fingerprint: &[u8]) -> Result<(), PidError> {
+        self.journal.write(|r| {
+            self.meta.set(r, KEY_FINGERPRINT_KEY, Some(fingerprint));
+            Ok(())
+        })
     }
 
     /// Tokens in the store.

@@ -1,0 +1,315 @@
+//! What pid trusts on disk before it opens anything there: the directories of the socket, the
+//! store and the key file, and the files themselves.
+//!
+//! Threat: a directory that another user owns or may write in lets that user swap what pid
+//! opens as root. With the state directory theirs, a symbolic link named like a journal file
+//! made pid overwrite a root file of their choice with journal records; with the socket's
+//! directory theirs, they answer logins in pid's place.
+//!
+//! The rule, as OpenSSH (`StrictModes`) and sudo apply it to their files: each of these
+//! directories, and every directory above it up to `/`, belongs to root or to the uid pid runs
+//! as and is writable by nobody else. A directory above may be writable by group or others only
+//! with the sticky bit (like `/tmp`): there nobody may rename or delete what another user
+//! created, and the directory below it is checked itself, so it belongs to root or pid. The
+//! directory itself must never be writable by others, sticky bit or not: others could create
+//! files pid then opens. Symbolic links on the way are followed to where they point, and both
+//! the path as written and the resolved one are checked.
+//!
+//! On top of that every store and key file is opened with `O_NOFOLLOW` ([`open_nofollow`]):
+//! a link left in place of one of them is refused, never followed.
+
+use crate::config::Config;
+use crate::error::PidError;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// A directory pid relies on, what it is for, and the mode pid creates it with.
+struct Place {
+    what: &'static str,
+    dir: PathBuf,
+    mode: u32,
+}
+
+fn places(config: &Config) -> Vec<Place> {
+    let parent = |p: &Path| p.parent().unwrap_or(Path::new("/")).to_path_buf();
+    vec![
+        Place {
+            what: "the socket's directory",
+            dir: parent(&config.socket),
+            // Every local user reaches the socket through it.
+            mode: 0o755,
+        },
+        Place {
+            what: "state_dir",
+            dir: config.state_dir.clone(),
+            mode: 0o700,
+        },
+        Place {
+            what: "the key file's directory",
+            dir: parent(&config.enckey_file),
+            mode: 0o700,
+        },
+    ]
+}
+
+/// At start: create the directories that are missing (with the modes above), then check them
+/// and everything above them. The error lists every problem with its fix.
+pub fn prepare_directories(config: &Config) -> Result<(), PidError> {
+    for place in places(config) {
+        if !place.dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(place.mode)
+                .create(&place.dir)
+                .map_err(|e| {
+                    PidError::Startup(format!(
+                        "cannot create {} {}: {e}",
+                        place.what,
+                        place.dir.display()
+                    ))
+                })?;
+        }
+    }
+    let problems = check_directories(config);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(PidError::Startup(problems.join("\n")))
+    }
+}
+
+/// The problems with the configured directories as they are now, one line each with its fix
+/// (`pid --check-config`). A directory that does not exist yet is created at start; the
+/// directories above it are checked.
+pub fn check_directories(config: &Config) -> Vec<String> {
+    let trusted = nix::unistd::geteuid().as_raw();
+    let mut problems = Vec::new();
+    for place in places(config) {
+        for problem in check_chain(&place.dir, trusted) {
+            let line = format!("{} {}: {problem}", place.what, place.dir.display());
+            if !problems.contains(&line) {
+                problems.push(line);
+            }
+        }
+    }
+    problems
+}
+
+/// Check `target` (if it exists) and every directory above it, as written and as resolved.
+fn check_chain(target: &Path, trusted: u32) -> Vec<String> {
+    let mut existing = target;
+    while !existing.exists() {
+        match existing.parent() {
+            Some(up) => existing = up,
+            None => return vec![format!("no directory of {} exists", target.display())],
+        }
+    }
+    let target_exists = existing == target;
+    let mut chain: Vec<(PathBuf, bool)> = Vec::new();
+    let mut add = |start: &Path| {
+        for (depth, dir) in start.ancestors().enumerate() {
+            let is_target = depth == 0 && target_exists;
+            if !chain.iter().any(|(d, _)| d == dir) {
+                chain.push((dir.to_path_buf(), is_target));
+            }
+        }
+    };
+    add(existing);
+    match std::fs::canonicalize(existing) {
+        Ok(resolved) => add(&resolved),
+        Err(e) => return vec![format!("cannot resolve {}: {e}", existing.display())],
+    }
+    chain
+        .iter()
+        .filter_map(|(dir, is_target)| check_one(dir, *is_target, trusted).err())
+        .collect()
+}
+
+/// One directory: a directory, owned by root or `trusted`, writable by nobody else (above the
+/// target: unless the sticky bit is set).
+fn check_one(dir: &Path, is_target: bool, trusted: u32) -> Result<(), String> {
+    let shown = dir.display();
+    let meta = std::fs::metadata(dir).map_err(|e| format!("cannot inspect {shown}: {e}"))?;
+    if !meta.is_dir() {
+        return Err(format!("{shown} is not a directory"));
+    }
+    let owners = if trusted == 0 {
+        "root".to_string()
+    } else {
+        format!("root or uid {trusted} (which pid runs as)")
+    };
+    if meta.uid() != 0 && meta.uid() != trusted {
+        return Err(format!(
+            "{shown} belongs to uid {}, but pid trusts a directory only if it and every \
+             directory above it belong to {owners} (their owner could swap the files pid \
+             opens); fix: `chown root:root {shown} && chmod go-w {shown}`",
+            meta.uid()
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    let writable_by_others = mode & 0o022 != 0;
+    let sticky = mode & 0o1000 != 0;
+    if writable_by_others && (is_target || !sticky) {
+        let why = if is_target {
+            "others could create the files pid opens there"
+        } else {
+            "without the sticky bit (as /tmp has), others could rename what is inside"
+        };
+        return Err(format!(
+            "{shown} is writable by group or others (mode {mode:04o}): {why}; fix: \
+             `chmod go-w {shown}`"
+        ));
+    }
+    Ok(())
+}
+
+/// Open a file of pid's own (the store, its journal, the key file) without following a
+/// symbolic link in the last component: a link in its place is refused with a message saying
+/// so, never written through.
+pub fn open_nofollow(options: &mut OpenOptions, path: &Path) -> std::io::Result<File> {
+    options
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{} is a symbolic link; pid never opens its files through a link: put \
+                         the file itself there (or restore it from a backup)",
+                        path.display()
+                    ),
+                )
+            } else {
+                e
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn chmod(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// A root-owned 0755 directory under /tmp, like the suite's daemon directories.
+    fn base() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        chmod(dir.path(), 0o755);
+        dir
+    }
+
+    fn me() -> u32 {
+        nix::unistd::geteuid().as_raw()
+    }
+
+    /// A directory at `path` that uid 65534 owns.
+    fn dir_of_nobody(path: &Path) {
+        std::fs::create_dir(path).unwrap();
+        std::os::unix::fs::chown(path, Some(65534), Some(65534)).unwrap();
+    }
+
+    #[test]
+    fn a_private_directory_under_tmp_is_trusted() {
+        let dir = base();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        chmod(&state, 0o700);
+        assert_eq!(check_chain(&state, me()), Vec::<String>::new());
+        // Not there yet: /tmp's sticky bit makes the directories above acceptable.
+        assert_eq!(
+            check_chain(&dir.path().join("new/deeper"), me()),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_directory_of_another_user_is_refused_with_its_path_and_fix() {
+        let dir = base();
+        let state = dir.path().join("state");
+        dir_of_nobody(&state);
+        let problems = check_chain(&state, 0);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let shown = state.display().to_string();
+        assert!(problems[0].contains("uid 65534"), "{problems:?}");
+        assert!(
+            problems[0].contains(&format!("chown root:root {shown}")),
+            "{problems:?}"
+        );
+        // Below it, too: the owner could swap the whole subtree.
+        assert_eq!(check_chain(&state.join("sub"), 0).len(), 1);
+    }
+
+    #[test]
+    fn a_writable_directory_is_refused_even_with_the_sticky_bit() {
+        let dir = base();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        for mode in [0o775, 0o757, 0o1777] {
+            chmod(&state, mode);
+            let problems = check_chain(&state, me());
+            assert_eq!(problems.len(), 1, "{mode:o}: {problems:?}");
+            assert!(problems[0].contains("chmod go-w"), "{problems:?}");
+        }
+    }
+
+    #[test]
+    fn a_writable_parent_is_refused_unless_sticky() {
+        let dir = base();
+        let parent = dir.path().join("shared");
+        let state = parent.join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        chmod(&parent, 0o777);
+        let problems = check_chain(&state, me());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains(&parent.display().to_string()) && problems[0].contains("sticky"),
+            "{problems:?}"
+        );
+        chmod(&parent, 0o1777);
+        assert_eq!(check_chain(&state, me()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_link_is_checked_where_it_points() {
+        let dir = base();
+        let elsewhere = dir.path().join("elsewhere");
+        dir_of_nobody(&elsewhere);
+        let link = dir.path().join("state");
+        std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+        let problems = check_chain(&link, 0);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains(&elsewhere.display().to_string())),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_file_in_place_of_a_directory_is_refused() {
+        let dir = base();
+        let file = dir.path().join("state");
+        std::fs::write(&file, "").unwrap();
+        let problems = check_chain(&file, me());
+        assert!(problems[0].contains("not a directory"), "{problems:?}");
+    }
+
+    #[test]
+    fn open_nofollow_refuses_a_link_and_names_it() {
+        let dir = base();
+        let target = dir.path().join("target");
+        std::fs::write(&target, "keep").unwrap();
+        let link = dir.path().join("db.redb");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = open_nofollow(OpenOptions::new().write(true), &link).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(err.to_string().contains("db.redb"), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        open_nofollow(OpenOptions::new().read(true), &target).unwrap();
+    }
+}
