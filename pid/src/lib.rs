@@ -108,6 +108,9 @@ pub struct State {
     argon2_slots: tokio::sync::Semaphore,
     /// PINs argon2 accepted lately (`argon2.verified_pin_cache_secs`; off by default).
     verified_pins: pin_cache::VerifiedPins,
+    /// How long an argon2 PIN check takes here (microseconds, a moving average): a wrong OTP
+    /// on a token with a PIN is answered after as long (see `wait_as_long_as_a_pin_check`).
+    pin_check_micros: std::sync::atomic::AtomicU64,
     /// User-store password checks in flight at most. A yescrypt hash takes ~16 MiB, pam_unix
     /// sleeps ~2 s after a wrong password on a blocking thread, an LDAP bind waits for the
     /// server: unbounded, a password-guessing burst would pin the blocking pool and memory.
@@ -134,6 +137,11 @@ impl State {
         let verified_pins = pin_cache::VerifiedPins::new(Duration::from_secs(
             config.argon2.verified_pin_cache_secs.into(),
         ));
+        // One hash at the configured cost, so the first wrong OTP already waits as long as a
+        // PIN check would take (a few ms to a few hundred, once at start).
+        let started = Instant::now();
+        pins.hash("the cost of one PIN check")?;
+        let pin_check_micros = started.elapsed().as_micros() as u64;
         let hostname = nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
@@ -158,6 +166,7 @@ impl State {
             ),
             userstore_slots: tokio::sync::Semaphore::new(USERSTORE_CHECKS_AT_ONCE),
             verified_pins,
+            pin_check_micros: std::sync::atomic::AtomicU64::new(pin_check_micros),
         })
     }
 
@@ -348,6 +357,17 @@ impl State {
         .map_err(|e| PidError::Internal(format!("audit pruning task failed: {e}")))?
     }
 
+    /// Wait as long as an argon2 PIN check takes, without using the CPU. A wrong OTP on the
+    /// user's only token is refused without checking the PIN (a guessed OTP must not buy an
+    /// argon2 run), but answered this much later: otherwise the answer's timing would tell a
+    /// guesser that the OTP part was right and only the PIN wrong.
+    pub async fn wait_as_long_as_a_pin_check(&self) {
+        let micros = self
+            .pin_check_micros
+            .load(std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_micros(micros)).await;
+    }
+
     /// A token without a PIN matches only an empty PIN part (privacyIDEA `check_pin`).
     pub async fn verify_pin(&self, stored: Option<&str>, pin: &str) -> Result<bool, PidError> {
         let Some(phc) = stored else {
@@ -358,10 +378,18 @@ impl State {
         }
         let _slot = self.argon2_slot().await?;
         let (pins, owned_phc, owned_pin) = (self.pins.clone(), phc.to_owned(), Secret::new(pin));
+        let started = Instant::now();
         let accepted =
             tokio::task::spawn_blocking(move || pins.verify(owned_pin.expose(), &owned_phc))
                 .await
                 .map_err(|e| PidError::Internal(format!("PIN check task failed: {e}")))?;
+        let took = started.elapsed().as_micros() as u64;
+        let average = &self.pin_check_micros;
+        let before = average.load(std::sync::atomic::Ordering::Relaxed);
+        average.store(
+            before - before / 8 + took / 8,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         if accepted {
             self.verified_pins.remember(phc, pin, Instant::now());
         }

@@ -1298,6 +1298,34 @@ fn by_default_the_audit_trail_keeps_a_year() {
 }
 
 #[test]
+fn a_wrong_otp_is_answered_no_sooner_than_a_right_otp_with_a_wrong_pin() {
+    // A real argon2 cost: a PIN check takes tens of milliseconds.
+    let d = Daemon::start_with(
+        "[argon2]\nmemory_kib = 4096\niterations = 2\nparallelism = 1\n\
+         [tokens]\nmaxfail = 100",
+        1_111_111_109,
+    );
+    d.enroll(TokenType::Hotp, "root", KEY20, Some("1234"), 6);
+    let timed = |pass: &str| {
+        let started = std::time::Instant::now();
+        assert!(!accepted(&d.login("root", pass)));
+        started.elapsed()
+    };
+    let median = |mut t: Vec<std::time::Duration>| {
+        t.sort();
+        t[t.len() / 2]
+    };
+    // HOTP[1..] stay unused: a right OTP with a wrong PIN is refused and not spent.
+    let right_otp = median((0..5).map(|_| timed(&format!("9999{}", HOTP[1]))).collect());
+    let wrong_otp = median((0..5).map(|_| timed("1234000000")).collect());
+    assert!(
+        wrong_otp * 10 >= right_otp * 7,
+        "a wrong OTP took {wrong_otp:?}, a right one with a wrong PIN {right_otp:?}: the \
+         difference tells a guesser which part was right"
+    );
+}
+
+#[test]
 fn with_several_tokens_only_the_pin_matching_one_is_charged() {
     let d = Daemon::start();
     let a = d.enroll(TokenType::Hotp, "root", KEY20, Some("1111"), 6);

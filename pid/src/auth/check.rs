@@ -125,6 +125,11 @@ impl<'a> PinCheck<'a> {
         }
     }
 
+    /// Whether checking `rec`'s PIN part costs an argon2 run.
+    fn runs_argon2(&self, rec: &TokenRecord) -> bool {
+        self.otppin == OtpPin::TokenPin && rec.pin_hash.is_some()
+    }
+
     async fn matches(&mut self, rec: &TokenRecord, pin: &str) -> Result<bool, PidError> {
         match self.otppin {
             OtpPin::TokenPin => self.state.verify_pin(rec.pin_hash.as_deref(), pin).await,
@@ -719,6 +724,9 @@ async fn classify(
     };
     let previous_otp = matched.is_none() && alg.is_previous_otp(rec, &key, otp, now);
     if sole_usable && matched.is_none() && !previous_otp {
+        if pins.runs_argon2(rec) {
+            state.wait_as_long_as_a_pin_check().await;
+        }
         return Ok(Class::WrongOtp);
     }
     // spass: an empty PIN part never passes (privacyIDEA would accept an empty answer for a
