@@ -254,15 +254,18 @@ impl PinHasher {
     pub fn hash(&self, pin: &str) -> Result<String, PidError> {
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
         let params = self.params.clone();
-        self.hash_in_pooled_memory(
-            argon2::Algorithm::Argon2id,
-            argon2::Version::V0x13,
-            params,
-            pin,
-            salt.as_salt(),
-        )
-        .map(|h| h.to_string())
-        .map_err(|e| PidError::Crypto(format!("cannot hash PIN: {e}")))
+        let hashed = self
+            .hash_in_pooled_memory(
+                argon2::Algorithm::Argon2id,
+                argon2::Version::V0x13,
+                params,
+                pin,
+                salt.as_salt(),
+            )
+            .map(|h| h.to_string())
+            .map_err(|e| PidError::Crypto(format!("cannot hash PIN: {e}")));
+        scrub_stack();
+        hashed
     }
 
     /// Verify against a stored PHC string; the parameters embedded in the string are used, so
@@ -270,7 +273,10 @@ impl PinHasher {
     pub fn verify(&self, pin: &str, phc: &str) -> bool {
         self.verifications
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        PasswordHash::new(phc).is_ok_and(|stored| self.matches(pin, &stored).unwrap_or(false))
+        let matched =
+            PasswordHash::new(phc).is_ok_and(|stored| self.matches(pin, &stored).unwrap_or(false));
+        scrub_stack();
+        matched
     }
 
     /// What `PasswordVerifier::verify_password` does, with pooled memory.
@@ -341,6 +347,21 @@ impl PinHasher {
     pub fn release_idle_memory(&self) -> usize {
         self.memory.release_idle()
     }
+}
+
+/// Stack below the caller that `scrub_stack` overwrites: more than hashing a PIN uses.
+const STACK_SCRUB_BYTES: usize = 64 * 1024;
+
+/// Overwrite the stack the PIN hashing just used. Blake2b, which argon2 feeds the PIN through,
+/// keeps its input in a buffer it does not wipe, and the copies of that state left in stack
+/// frames below the caller would otherwise stay in the (reused) thread's memory until
+/// something else happened to overwrite them.
+#[inline(never)]
+fn scrub_stack() {
+    let mut area = [0u8; STACK_SCRUB_BYTES];
+    // Volatile writes: not optimised away, though nothing reads them.
+    zeroize::Zeroize::zeroize(&mut area[..]);
+    std::hint::black_box(&area);
 }
 
 impl PinHasher {

@@ -318,6 +318,14 @@ impl Daemon {
         self.child = None;
     }
 
+    /// The running daemon's process id.
+    pub fn process_id(&self) -> u32 {
+        self.child
+            .as_ref()
+            .map(std::process::Child::id)
+            .expect("the daemon is running")
+    }
+
     /// Start again on the same config, store and key file (stops it first if it is running).
     pub fn restart(&mut self) {
         if self.is_running() {
