@@ -48,11 +48,28 @@ pub struct Live {
     pub policies: policy::Policies,
     /// The uids of `ssh.keys_users`, looked up when the configuration is loaded.
     pub ssh_key_readers: Vec<u32>,
+    /// Resolvers that could not be set up at start (their realms fail closed).
+    pub unavailable: Vec<String>,
+}
+
+/// How strictly a configuration's resolvers must load.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resolvers {
+    /// Every one, or the configuration is refused (a reload: the running one stays).
+    All,
+    /// What loads; the realms of the others fail closed (start-up: there is nothing to keep).
+    Serving,
 }
 
 impl Live {
-    fn build(config: Config) -> Result<Live, PidError> {
-        let realms = realm::Realms::load(&config)?;
+    fn build(config: Config, resolvers: Resolvers) -> Result<Live, PidError> {
+        let (realms, unavailable) = match resolvers {
+            Resolvers::All => (realm::Realms::load(&config)?, Vec::new()),
+            Resolvers::Serving => realm::Realms::load_serving(&config)?,
+        };
+        for problem in &unavailable {
+            tracing::error!("{problem}");
+        }
         let policies = config.load_policies().map_err(PidError::Config)?;
         for w in policies.warnings().iter().chain(&config.host_warnings()) {
             tracing::warn!("{w}");
@@ -77,6 +94,7 @@ impl Live {
             realms,
             policies,
             ssh_key_readers,
+            unavailable,
         })
     }
 }
@@ -130,7 +148,7 @@ impl State {
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<State, PidError> {
         let pins = PinHasher::new(&config.argon2)?;
         let started_with = config.clone();
-        let live = Live::build(config)?;
+        let live = Live::build(config, Resolvers::Serving)?;
         let config = &live.config;
         let store = Store::open(&config.db_path(), config.store.cache_mib)?;
         let cipher = open_key(&config.enckey_file, &store)?;
@@ -181,7 +199,7 @@ impl State {
     /// that only take effect at start and differ from their values at start are named in the
     /// returned warnings.
     pub fn reload(&self, path: &std::path::Path) -> Result<Vec<String>, PidError> {
-        let live = Live::build(Config::load(path)?)?;
+        let live = Live::build(Config::load(path)?, Resolvers::All)?;
         let old = self.live();
         let warnings = config::restart_only_changes(&self.started_with, &live.config)
             .into_iter()

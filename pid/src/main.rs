@@ -51,6 +51,11 @@ fn main() -> ExitCode {
                     }
                     return ExitCode::from(2);
                 }
+                // pid would start, but without these realms (and a reload would be refused).
+                if let Err(e) = pid::realm::Realms::load(&c) {
+                    eprintln!("pid: {e}");
+                    return ExitCode::from(2);
+                }
                 print!("{}", c.to_toml());
                 ExitCode::SUCCESS
             }

@@ -89,3 +89,33 @@ fn every_shipped_toml_config_is_valid() {
     }
     assert!(checked > 0, "no *.toml under examples/");
 }
+
+#[test]
+fn a_bad_line_in_a_user_file_is_an_error_that_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let people = dir.path().join("people");
+    std::fs::write(
+        &people,
+        "alice:x:4242:4242::/:/bin/false\nbad user:x:1:1::/:/\n",
+    )
+    .unwrap();
+    let path = dir.path().join("pid.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[resolvers.people]\ntype = \"flatfile\"\nfile = \"{}\"\n\
+             [resolvers.local]\ntype = \"passwd\"\n\
+             [realms.default]\nresolvers = [\"local\"]\n[realms.ext]\nresolvers = [\"people\"]\n",
+            people.display()
+        ),
+    )
+    .unwrap();
+    let out = check_config(&path);
+    assert_eq!(out.code(), 2, "{}", out.describe());
+    assert!(
+        out.stderr
+            .contains(&format!("{}, line 2", people.display())),
+        "{}",
+        out.describe()
+    );
+}

@@ -71,7 +71,12 @@ async fn begin_inner(
         audit::record(state, entry);
         return Ok(Response::AuthDone(Outcome::UnknownUser));
     }
-    let resolved = state.lookup_user(login, realm).await?;
+    // A user store that cannot answer (LDAP down, a realm whose file did not load) fails the
+    // login closed, as unavailable, never as an unknown user (that could pass by policy).
+    let resolved = match state.lookup_user(login, realm).await {
+        Ok(resolved) => resolved,
+        Err(e) => return Ok(unavailable(state, entry, &e)),
+    };
     // A non-admin caller learns nothing about accounts other than its own.
     if !caller.is_admin && resolved.as_ref().and_then(|u| u.host_uid) != Some(caller.uid) {
         entry.message = format!("uid {} may only authenticate its own account", caller.uid);

@@ -27,6 +27,7 @@ pub fn status(state: &State, caller: &Caller) -> Response {
 /// What an administrator should know about the daemon's health.
 fn notices(state: &State) -> Vec<String> {
     let mut notices: Vec<String> = state.store.health().into_iter().collect();
+    notices.extend(state.live().unavailable.iter().cloned());
     let (held, top) = state.user_connections.held();
     let limits = &state.live().config.limits;
     if let Some((uid, n)) = top.filter(|_| held * 2 >= limits.user_connections) {

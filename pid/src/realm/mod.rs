@@ -33,6 +33,10 @@ pub enum Resolver {
     },
     Flatfile(FlatFile),
     Ldap(Box<LdapResolver>),
+    /// A resolver that could not be set up when the daemon started (a flatfile with a bad
+    /// line, an unreadable file): every lookup in it fails, so its realms fail closed while the
+    /// others serve. The text says which resolver and why.
+    Unavailable(String),
 }
 
 /// The PAM service a `passwd` resolver runs when none is configured.
@@ -121,6 +125,7 @@ impl Resolver {
                 host_uid: None,
                 user_id: id,
             })),
+            Resolver::Unavailable(why) => Err(PidError::UserStore(why.clone())),
         }
     }
 
@@ -134,6 +139,7 @@ impl Resolver {
             }
             Resolver::Flatfile(f) => f.check_password(login, password),
             Resolver::Ldap(l) => l.check_password(login, password),
+            Resolver::Unavailable(why) => Err(PidError::UserStore(why.clone())),
         }
     }
 
@@ -146,7 +152,7 @@ impl Resolver {
                 .known_uid(login)
                 .map(|uid| Some(Found::host_account(uid))),
             Resolver::Flatfile(f) => Some(f.find(login).map(Found::flatfile_user)),
-            Resolver::Ldap(_) => None,
+            Resolver::Ldap(_) | Resolver::Unavailable(_) => None,
         }
     }
 }
@@ -161,12 +167,50 @@ pub const IMPLICIT_PASSWD: &str = "passwd";
 
 impl Realms {
     /// Build from the config, loading flatfiles. Without `[realms]`, the default realm holds the
-    /// host's accounts.
+    /// host's accounts. Any resolver that cannot be set up is an error (a reload keeps the
+    /// running configuration then).
     pub fn load(config: &Config) -> Result<Realms, PidError> {
         let mut resolvers: BTreeMap<String, Arc<Resolver>> = BTreeMap::new();
         for (name, r) in &config.resolvers {
             resolvers.insert(name.clone(), Arc::new(Resolver::build(name, r)?));
         }
+        Realms::with(config, resolvers)
+    }
+
+    /// `load` for a daemon that is starting: a resolver that cannot be set up makes its realms
+    /// fail closed instead of keeping every realm (root's logins included) from being served.
+    /// Returns what could not be set up, one line per resolver and its realms.
+    pub fn load_serving(config: &Config) -> Result<(Realms, Vec<String>), PidError> {
+        let mut resolvers: BTreeMap<String, Arc<Resolver>> = BTreeMap::new();
+        let mut problems = Vec::new();
+        for (name, r) in &config.resolvers {
+            let resolver = match Resolver::build(name, r) {
+                Ok(resolver) => resolver,
+                Err(e) => {
+                    let realms: Vec<&str> = config
+                        .realms
+                        .iter()
+                        .filter(|(_, rc)| rc.resolvers.contains(name))
+                        .map(|(realm, _)| realm.as_str())
+                        .collect();
+                    let problem = format!(
+                        "resolver {name} did not load, so logins in realm {} fail until it is \
+                         fixed and pid reloaded (systemctl reload pid): {e}",
+                        realms.join(", ")
+                    );
+                    problems.push(problem.clone());
+                    Resolver::Unavailable(problem)
+                }
+            };
+            resolvers.insert(name.clone(), Arc::new(resolver));
+        }
+        Ok((Realms::with(config, resolvers)?, problems))
+    }
+
+    fn with(
+        config: &Config,
+        resolvers: BTreeMap<String, Arc<Resolver>>,
+    ) -> Result<Realms, PidError> {
         let mut realms = BTreeMap::new();
         if config.realms.is_empty() {
             let passwd = resolvers
