@@ -177,16 +177,18 @@ impl Realms {
         Realms::with(config, resolvers)
     }
 
-    /// `load` for a daemon that is starting: a resolver that cannot be set up makes its realms
+    /// `load` for a daemon that is starting: a user file that cannot be loaded makes its realms
     /// fail closed instead of keeping every realm (root's logins included) from being served.
-    /// Returns what could not be set up, one line per resolver and its realms.
+    /// Returns what could not be loaded, one line per resolver and its realms.
     pub fn load_serving(config: &Config) -> Result<(Realms, Vec<String>), PidError> {
         let mut resolvers: BTreeMap<String, Arc<Resolver>> = BTreeMap::new();
         let mut problems = Vec::new();
         for (name, r) in &config.resolvers {
             let resolver = match Resolver::build(name, r) {
                 Ok(resolver) => resolver,
-                Err(e) => {
+                // A user file that cannot be read or has a bad line. Anything else is a
+                // configuration error (a PAM service that would recurse into pi, …): refused.
+                Err(e) if r.kind == ResolverType::Flatfile && r.file.is_some() => {
                     let realms: Vec<&str> = config
                         .realms
                         .iter()
@@ -201,6 +203,7 @@ impl Realms {
                     problems.push(problem.clone());
                     Resolver::Unavailable(problem)
                 }
+                Err(e) => return Err(e),
             };
             resolvers.insert(name.clone(), Arc::new(resolver));
         }
