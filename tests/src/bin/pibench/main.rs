@@ -372,12 +372,16 @@ fn start_daemon(args: &Args, users: u32) -> Result<Daemon, String> {
         Argon::Cheap => (64, 1, 1),
     };
     let socket = dir.join("pid.sock");
+    // maxfail at its highest: with --wrong-share, ten wrong codes in a row for one user would
+    // lock the token and turn its right codes into "unexpected" answers; the bench measures
+    // rejections, not lockouts.
     let config = format!(
         "socket = \"{s}\"\nstate_dir = \"{d}/state\"\nenckey_file = \"{d}/enckey\"\n\
          default_realm = \"bench\"\nlog_level = \"warn\"\n\
          [argon2]\nmemory_kib = {m}\niterations = {t}\nparallelism = {p}\n\
          verified_pin_cache_secs = {c}\n\
          [limits]\nmax_connections = 4096\n\
+         [tokens]\nmaxfail = 1000\n\
          [resolvers.bench]\ntype = \"flatfile\"\nfile = \"{u}\"\n\
          [realms.bench]\nresolvers = [\"bench\"]\n",
         s = socket.display(),
