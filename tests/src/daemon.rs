@@ -37,6 +37,10 @@ pub struct DaemonOptions {
 
 pub struct Daemon {
     dir: TempDir,
+    /// `state_dir` (the store and its journal) and `enckey_file`: in the temporary directory,
+    /// or where the test chose (a LazyFS mount).
+    state_dir: PathBuf,
+    enckey: PathBuf,
     config: PathBuf,
     socket: PathBuf,
     log: PathBuf,
@@ -56,6 +60,15 @@ impl Daemon {
         daemon
     }
 
+    /// A daemon whose store (`state_dir`) and key file are where the test says, e.g. on a file
+    /// system that can simulate a power cut; config, socket and log stay in its temporary
+    /// directory.
+    pub fn start_with_storage(opts: DaemonOptions, state_dir: &Path, enckey_file: &Path) -> Daemon {
+        let mut daemon = Daemon::prepare_in(opts, Some((state_dir, enckey_file)));
+        daemon.spawn();
+        daemon
+    }
+
     /// Start a daemon that may refuse to start: `Err` holds its exit status and log.
     pub fn try_start_with(opts: DaemonOptions) -> Result<Daemon, (ExitStatus, String)> {
         let mut daemon = Daemon::prepare(opts);
@@ -67,6 +80,10 @@ impl Daemon {
 
     /// Directory, config and files; nothing started.
     fn prepare(opts: DaemonOptions) -> Daemon {
+        Daemon::prepare_in(opts, None)
+    }
+
+    fn prepare_in(opts: DaemonOptions, storage: Option<(&Path, &Path)>) -> Daemon {
         assert!(
             nix::unistd::geteuid().is_root(),
             "the cross-binary suite runs as root: it administers the daemon as uid 0 and \
@@ -79,6 +96,10 @@ impl Daemon {
         // uid 65534 must reach the socket and the PAM service files below this directory.
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
             .expect("chmod the temporary directory");
+        let (state_dir, enckey) = match storage {
+            Some((state, key)) => (state.to_path_buf(), key.to_path_buf()),
+            None => (dir.path().join("state"), dir.path().join("enckey")),
+        };
         let socket = dir.path().join("pid.sock");
         let config = dir.path().join("pid.toml");
         let log = dir.path().join("pid.log");
@@ -95,8 +116,8 @@ impl Daemon {
              iterations = 1\n\
              parallelism = 1\n",
             socket = socket.display().to_string(),
-            state = dir.path().join("state").display().to_string(),
-            key = dir.path().join("enckey").display().to_string(),
+            state = state_dir.display().to_string(),
+            key = enckey.display().to_string(),
             extra = opts.extra_toml.replace("{dir}", &dir.path().display().to_string()),
         );
         for (name, content) in &opts.files {
@@ -111,6 +132,8 @@ impl Daemon {
             .collect();
         Daemon {
             dir,
+            state_dir,
+            enckey,
             config,
             socket,
             log,
@@ -202,7 +225,12 @@ impl Daemon {
     }
 
     pub fn enckey_path(&self) -> PathBuf {
-        self.dir.path().join("enckey")
+        self.enckey.clone()
+    }
+
+    /// The store's directory (`state_dir`).
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone()
     }
 
     /// Everything the daemon wrote to stdout and stderr, over all its starts.
@@ -277,6 +305,12 @@ impl Daemon {
         }
     }
 
+    /// The running process's id, e.g. to kill it from another thread while this one is borrowed
+    /// by a load (then [`Daemon::kill9`] reaps it).
+    pub fn process_id(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL: no shutdown code runs, only what is already on disk survives.
     pub fn kill9(&mut self) {
         let child = self.child_mut();
@@ -292,6 +326,17 @@ impl Daemon {
         }
         self.child = None;
         self.spawn();
+    }
+
+    /// Start again on the same config, store and key file, which may fail: `Err` holds the
+    /// exit status and the log (the daemon must not be running).
+    pub fn try_restart(&mut self) -> Result<(), (ExitStatus, String)> {
+        assert!(
+            !self.is_running(),
+            "try_restart: the daemon is still running"
+        );
+        self.child = None;
+        self.try_spawn().map_err(|status| (status, self.log()))
     }
 
     /// SIGSTOP: the socket still accepts connections but nobody answers — a hung daemon.

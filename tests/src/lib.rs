@@ -12,6 +12,7 @@
 
 pub mod bins;
 pub mod daemon;
+pub mod lazyfs;
 pub mod oath;
 pub mod pam;
 pub mod process;
