@@ -5,7 +5,7 @@
 //! which on command drops every write that was not `fsync`ed or `fdatasync`ed, or tears a
 //! write in parts and dies.
 //!
-//! Each power cut: concurrent HOTP logins of root through pamtester + pam_pi (codes from
+//! Each power cut: concurrent HOTP logins through pamtester + pam_pi (codes from
 //! `oathtool`) and, at the same time, enrollments and changes by `pictl`; the daemon is killed
 //! while the last logins are in flight, the power goes (LazyFS drops its unsynced data or a torn
 //! write has just killed it), and the daemon starts again. Then every code that was answered
@@ -18,32 +18,60 @@
 
 use pi_tests::lazyfs::LazyFs;
 use pi_tests::pam::LoginBatch;
-use pi_tests::{hotp, test_key, Daemon, DaemonOptions, Pam, PamRun, NOBODY};
+use pi_tests::{hotp, test_key, Daemon, DaemonOptions, Pam, PamRun};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Logins in flight at once, each with its own HOTP token of root.
+/// Logins in flight at once, each of its own user with its own HOTP token.
 const LOGINS_AT_ONCE: usize = 4;
 /// Batches of logins per power cut; the power goes while the last is in flight.
 const BATCHES: usize = 3;
 /// Power cuts in one run of the clear-cache test unless `PI_POWER_CUT_CYCLES` says otherwise:
 /// enough to cut at many points of the group commit and of checkpoints, bounded for CI.
 const DEFAULT_CYCLES: u32 = 24;
-/// At most this many tokens of nobody are kept (the admin load deletes the oldest), so that
-/// one page of `token list` shows them all.
-const MAX_NOBODY_TOKENS: usize = 8;
+/// At most this many tokens of the admin load are kept (it deletes the oldest), so that one
+/// page of `token list` shows them all with the login tokens.
+const MAX_MANAGED_TOKENS: usize = 8;
 /// The daemon checkpoints its journal into the database every half second; after this much
 /// quiet the current journal file stays the same until the next write.
 const QUIET: Duration = Duration::from_millis(1200);
 
-/// Replays make the daemon count failures on every token of root: far below this lockout.
-const CONFIG: &str = "[tokens]\nmaxfail = 1000\n";
+/// The users: `u<i>@pc` log in concurrently, `a<n>@pc` get the tokens the admin load enrolls;
+/// a passwd-format file (`users`, written by `users_file`) holds them. Replays make the daemon
+/// count failures; the lockout is far above what a run needs between two good logins.
+const CONFIG: &str = "[resolvers.local]\ntype = \"passwd\"\n\
+                      [resolvers.pc]\ntype = \"flatfile\"\nfile = \"{dir}/users\"\n\
+                      [realms.default]\nresolvers = [\"local\"]\n\
+                      [realms.pc]\nresolvers = [\"pc\"]\n\
+                      [tokens]\nmaxfail = 1000\n";
+/// Users the admin load enrolls for, in turn: more than it ever keeps tokens of at once.
+const ADMIN_USERS: u32 = 64;
 
-/// One HOTP token and the next counter to log in with.
+fn users_file() -> String {
+    let logins = (0..LOGINS_AT_ONCE).map(|i| format!("u{i}"));
+    let admins = (0..ADMIN_USERS).map(|n| format!("a{n}"));
+    logins
+        .chain(admins)
+        .enumerate()
+        .map(|(uid, name)| {
+            format!(
+                "{name}:x:{}:{}::/nonexistent:/bin/false\n",
+                5000 + uid,
+                5000 + uid
+            )
+        })
+        .collect()
+}
+
+/// One HOTP token, its user and the next counter to log in with. Every token has a user of its
+/// own: with several tokens per user, a code of one can happen to be in the look-ahead window
+/// of another (one in 10^5 per token and login at six digits and a window of ten), which would
+/// spend that token's codes behind the test's back.
 struct Hotp {
     serial: String,
+    user: String,
     key: String,
     next: u64,
 }
@@ -54,14 +82,14 @@ impl Hotp {
     }
 }
 
-/// What `pictl token list` must show for a token of nobody.
+/// What `pictl token list` must show for a token of the admin load.
 #[derive(Clone, Debug, PartialEq)]
 struct Shown {
     description: String,
     active: bool,
 }
 
-/// A token of nobody that the admin load created, with every state the store may now hold:
+/// A token the admin load created, with every state the store may now hold:
 /// one after an acknowledged change, two (before and after) while a change was in flight at a
 /// power cut. `None` is "not there".
 struct Managed {
@@ -79,15 +107,19 @@ impl Managed {
     }
 }
 
-/// One login per token of root, all in flight at once; returns the batch with its answers sent,
+/// One login per login token, all in flight at once; returns the batch with its answers sent,
 /// and the counters they used.
-fn start_batch(pam: &Pam, root: &mut [Hotp]) -> (LoginBatch, Vec<u64>) {
-    let counters: Vec<u64> = root.iter().map(|t| t.next).collect();
-    let codes: Vec<String> = root.iter().map(|t| t.code(t.next)).collect();
-    for token in root.iter_mut() {
+fn start_batch(pam: &Pam, tokens: &mut [Hotp]) -> (LoginBatch, Vec<u64>) {
+    let counters: Vec<u64> = tokens.iter().map(|t| t.next).collect();
+    let codes: Vec<String> = tokens.iter().map(|t| t.code(t.next)).collect();
+    for token in tokens.iter_mut() {
         token.next += 1;
     }
-    let logins: Vec<(&str, &str)> = codes.iter().map(|c| ("root", c.as_str())).collect();
+    let logins: Vec<(&str, &str)> = tokens
+        .iter()
+        .zip(&codes)
+        .map(|(t, c)| (t.user.as_str(), c.as_str()))
+        .collect();
     let mut batch = pam.start_logins(&logins);
     batch.answer();
     (batch, counters)
@@ -134,9 +166,11 @@ struct World {
     daemon: Daemon,
     pam: Pam,
     fs: LazyFs,
-    root: Vec<Hotp>,
-    nobody: BTreeMap<String, Managed>,
-    /// Every (token of root, counter) answered Accept since the start.
+    /// The tokens of the concurrent logins.
+    logins: Vec<Hotp>,
+    /// The admin load's tokens, by serial.
+    managed: BTreeMap<String, Managed>,
+    /// Every (login token, counter) answered Accept since the start.
     accepted: Vec<(usize, u64)>,
     figures: Figures,
     serials: u32,
@@ -151,17 +185,20 @@ impl World {
         let daemon = Daemon::start_with_storage(
             DaemonOptions {
                 extra_toml: CONFIG.into(),
+                files: vec![("users".into(), users_file())],
                 ..Default::default()
             },
             &fs.mount_point(),
             &fs.mount_point().join("enckey"),
         );
-        let root = (0..LOGINS_AT_ONCE)
+        let logins = (0..LOGINS_AT_ONCE)
             .map(|i| {
                 let key = test_key(&format!("{name}-{i}"), 20);
-                let serial = daemon.enroll_hotp("root", &key, None);
+                let user = format!("u{i}@pc");
+                let serial = daemon.enroll_hotp(&user, &key, None);
                 Hotp {
                     serial,
+                    user,
                     key,
                     next: 0,
                 }
@@ -172,8 +209,8 @@ impl World {
             fs,
             daemon,
             pam,
-            root,
-            nobody: BTreeMap::new(),
+            logins,
+            managed: BTreeMap::new(),
             accepted: Vec::new(),
             figures: Figures::default(),
             serials: 0,
@@ -234,7 +271,7 @@ impl World {
         let torn = matches!(cut, Cut::TornOp { .. });
         // Before the last batch: logins the daemon answers normally, spread over checkpoints.
         for batch_number in 0..BATCHES - 1 {
-            let (batch, counters) = start_batch(&self.pam, &mut self.root);
+            let (batch, counters) = start_batch(&self.pam, &mut self.logins);
             let runs = batch.finish();
             for i in self.record(&runs, &counters, true) {
                 accepted_now.push((i, counters[i]));
@@ -250,17 +287,17 @@ impl World {
             ));
         }
         let serials = &mut self.serials;
-        let nobody = &mut self.nobody;
+        let managed = &mut self.managed;
         let daemon = &self.daemon;
         let fs = &mut self.fs;
-        let (pam, root) = (&self.pam, &mut self.root);
+        let (pam, logins) = (&self.pam, &mut self.logins);
         let pid = daemon.process_id().expect("the daemon runs");
         let (runs, counters, admin) = std::thread::scope(|s| {
             let _stop = StopOnDrop(&stop);
-            let admin = s.spawn(|| admin_load(daemon, nobody, serials, cycle, &stop));
+            let admin = s.spawn(|| admin_load(daemon, managed, serials, cycle, &stop));
             // Let the admin load start before the logins, so the cut finds both in flight.
             std::thread::sleep(Duration::from_millis(15));
-            let (batch, counters) = start_batch(pam, root);
+            let (batch, counters) = start_batch(pam, logins);
             if torn {
                 assert!(
                     fs.wait_for_crash(Duration::from_secs(15)),
@@ -302,7 +339,8 @@ impl World {
             );
             self.fs.arm(&command);
             // With its disk gone in the middle of the start, the daemon may refuse to start or
-            // start and fail every commit; either way it answers no login with yes.
+            // start with every write failing; either way it is killed and, on the disk as the
+            // torn writes left it, started again.
             if self.daemon.try_restart().is_ok() {
                 assert!(
                     self.fs.wait_for_crash(Duration::from_secs(15)),
@@ -333,7 +371,7 @@ impl World {
             .into_iter()
             .map(|t| (t["serial"].as_str().unwrap_or_default().to_owned(), t))
             .collect();
-        for (i, token) in self.root.iter().enumerate() {
+        for (i, token) in self.logins.iter().enumerate() {
             let spent = self
                 .accepted
                 .iter()
@@ -355,15 +393,15 @@ impl World {
             );
         }
         let mut gone = Vec::new();
-        for (serial, managed) in &mut self.nobody {
+        for (serial, managed) in &mut self.managed {
             let now = listed.get(serial).map(|t| Shown {
                 description: t["description"].as_str().unwrap_or_default().to_owned(),
                 active: t["active"].as_bool().unwrap_or(false),
             });
             assert!(
                 managed.may_be.contains(&now),
-                "power cut {cycle}: token {serial} of nobody is {now:?}, but only {:?} was \
-                 acknowledged or in flight",
+                "power cut {cycle}: token {serial} is {now:?}, but only {:?} was acknowledged \
+                 or in flight",
                 managed.may_be
             );
             match now {
@@ -372,13 +410,13 @@ impl World {
             }
         }
         for serial in gone {
-            self.nobody.remove(&serial);
+            self.managed.remove(&serial);
         }
-        // The store works: each token of root takes its next code, and each active token of
-        // nobody its next one (its key, sealed with the key file, decrypts after the cut).
-        for (i, token) in self.root.iter_mut().enumerate() {
+        // The store works: each login token takes its next code, and each active token of the
+        // admin load its next one (its key, sealed with the key file, decrypts after the cut).
+        for (i, token) in self.logins.iter_mut().enumerate() {
             self.pam
-                .login("root", &token.code(token.next))
+                .login(&token.user, &token.code(token.next))
                 .assert_accepted(&format!(
                     "power cut {cycle}: the next code of {}",
                     token.serial
@@ -387,26 +425,28 @@ impl World {
             self.figures.logins_accepted += 1;
             token.next += 1;
         }
-        let nobody_active: Vec<String> = self
-            .nobody
+        let active: Vec<String> = self
+            .managed
             .iter()
             .filter(|(_, m)| m.known().is_some_and(|s| s.active))
             .map(|(s, _)| s.clone())
             .collect();
-        for serial in nobody_active {
-            let managed = self.nobody.get_mut(&serial).expect("listed above");
+        for serial in active {
+            let managed = self.managed.get_mut(&serial).expect("listed above");
             let code = managed.token.code(managed.token.next);
-            self.pam.login(NOBODY, &code).assert_accepted(&format!(
-                "power cut {cycle}: token {serial} of nobody, enrolled by an acknowledged pictl"
-            ));
+            self.pam
+                .login(&managed.token.user, &code)
+                .assert_accepted(&format!(
+                    "power cut {cycle}: token {serial}, enrolled by an acknowledged pictl"
+                ));
             managed.token.next += 1;
         }
     }
 
-    /// Code `counter` of root's token `i`, accepted before a power cut, must be refused now.
+    /// Code `counter` of login token `i`, accepted before a power cut, must be refused now.
     fn replay(&mut self, i: usize, counter: u64, cycle: u32) {
-        let token = &self.root[i];
-        let run = self.pam.login("root", &token.code(counter));
+        let token = &self.logins[i];
+        let run = self.pam.login(&token.user, &token.code(counter));
         self.figures.codes_replayed += 1;
         if run.accepted() {
             self.figures.replays_accepted += 1;
@@ -418,11 +458,11 @@ impl World {
     }
 }
 
-/// Enrollments and changes of nobody's tokens by `pictl`, one after the other until `stop`.
+/// Enrollments, changes and deletions of tokens by `pictl`, one after the other until `stop`.
 /// Returns (acknowledged, in flight or refused because the daemon was down).
 fn admin_load(
     daemon: &Daemon,
-    nobody: &mut BTreeMap<String, Managed>,
+    managed: &mut BTreeMap<String, Managed>,
     serials: &mut u32,
     cycle: u32,
     stop: &AtomicBool,
@@ -431,77 +471,86 @@ fn admin_load(
     let mut step = 0u32;
     while !stop.load(Ordering::SeqCst) {
         step += 1;
-        let known: Vec<String> = nobody
+        let known: Vec<String> = managed
             .iter()
             .filter(|(_, m)| m.known().is_some())
             .map(|(s, _)| s.clone())
             .collect();
-        let (serial, args, after): (String, Vec<String>, Option<Shown>) =
-            if known.is_empty() || step % 4 == 1 {
-                *serials += 1;
-                let serial = format!("PWRCUT{:06}", *serials);
-                let key = test_key(&serial, 20);
-                let description = format!("enrolled at cut {cycle}");
-                nobody.insert(
-                    serial.clone(),
-                    Managed {
-                        token: Hotp {
-                            serial: serial.clone(),
-                            key: key.clone(),
-                            next: 0,
-                        },
-                        may_be: vec![None],
+        let enroll = known.len() < MAX_MANAGED_TOKENS / 2
+            || (step % 4 == 1 && known.len() < MAX_MANAGED_TOKENS);
+        let delete = known.len() >= MAX_MANAGED_TOKENS || step % 4 == 3;
+        let (serial, args, after): (String, Vec<String>, Option<Shown>) = if enroll {
+            *serials += 1;
+            let serial = format!("PWRCUT{:06}", *serials);
+            let key = test_key(&serial, 20);
+            // Users in turn: the oldest tokens are deleted long before their user comes again.
+            let user = format!("a{}@pc", *serials % ADMIN_USERS);
+            assert!(
+                managed.values().all(|m| m.token.user != user),
+                "{user} still has a token of the admin load: raise ADMIN_USERS"
+            );
+            let description = format!("enrolled at cut {cycle}");
+            managed.insert(
+                serial.clone(),
+                Managed {
+                    token: Hotp {
+                        serial: serial.clone(),
+                        user: user.clone(),
+                        key: key.clone(),
+                        next: 0,
                     },
-                );
-                let args = [
-                    "token",
-                    "enroll",
-                    "hotp",
-                    "--user",
-                    NOBODY,
-                    "--serial",
-                    &serial,
-                    "--otpkey",
-                    &key,
-                    "--description",
-                    &description,
-                    "--no-qr",
-                ];
-                let after = Shown {
-                    description: description.clone(),
-                    active: true,
-                };
-                (serial.clone(), args.map(String::from).to_vec(), Some(after))
-            } else if known.len() > MAX_NOBODY_TOKENS && step % 4 == 3 {
-                let serial = known[0].clone();
-                let args = ["token", "delete", &serial].map(String::from).to_vec();
-                (serial, args, None)
-            } else {
-                let serial = known[step as usize % known.len()].clone();
-                let mut shown = nobody[&serial].known().expect("known").clone();
-                let args = if step.is_multiple_of(2) {
-                    shown.description = format!("changed at cut {cycle}, step {step}");
-                    vec!["token", "set", &serial, "--description", &shown.description]
-                        .into_iter()
-                        .map(String::from)
-                        .collect()
-                } else {
-                    shown.active = !shown.active;
-                    let verb = if shown.active { "enable" } else { "disable" };
-                    ["token", verb, &serial].map(String::from).to_vec()
-                };
-                (serial, args, Some(shown))
+                    may_be: vec![None],
+                },
+            );
+            let args = [
+                "token",
+                "enroll",
+                "hotp",
+                "--user",
+                &user,
+                "--serial",
+                &serial,
+                "--otpkey",
+                &key,
+                "--description",
+                &description,
+                "--no-qr",
+            ];
+            let after = Shown {
+                description: description.clone(),
+                active: true,
             };
+            (serial.clone(), args.map(String::from).to_vec(), Some(after))
+        } else if delete {
+            let serial = known[0].clone();
+            let args = ["token", "delete", &serial].map(String::from).to_vec();
+            (serial, args, None)
+        } else {
+            let serial = known[step as usize % known.len()].clone();
+            let mut shown = managed[&serial].known().expect("known").clone();
+            let args = if step.is_multiple_of(2) {
+                shown.description = format!("changed at cut {cycle}, step {step}");
+                vec!["token", "set", &serial, "--description", &shown.description]
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            } else {
+                shown.active = !shown.active;
+                let verb = if shown.active { "enable" } else { "disable" };
+                ["token", verb, &serial].map(String::from).to_vec()
+            };
+            (serial, args, Some(shown))
+        };
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = daemon.pictl(&args);
-        let managed = nobody.get_mut(&serial).expect("tracked");
+        let token = managed.get_mut(&serial).expect("tracked");
         if out.success() {
             acknowledged += 1;
-            managed.may_be = vec![after];
+            token.may_be = vec![after];
         } else {
             // The daemon died under it (or was already gone): either state is right.
             unacknowledged += 1;
-            managed.may_be.push(after);
+            token.may_be.push(after);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
