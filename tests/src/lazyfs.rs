@@ -30,7 +30,8 @@ use tempfile::TempDir;
 
 /// The environment variable naming the LazyFS source tree.
 pub const SOURCE_ENV: &str = "PI_LAZYFS_SRC";
-/// LazyFS reads its fault fifo in chunks of this many bytes: a longer command is cut in two.
+/// LazyFS reads its fault fifo in chunks of this many bytes, the last one read standing for the
+/// newline: a longer command is cut in two.
 const MAX_COMMAND: usize = 100;
 /// How long mounting, a fault command's acknowledgment or a crash may take.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -80,7 +81,6 @@ pub struct LazyFs {
     /// The "completed" fifo, open for reading and writing: LazyFS opens it for writing and
     /// blocks until a reader exists, and an `O_RDWR` descriptor never blocks its opener.
     completed: File,
-    mounts: u32,
 }
 
 impl LazyFs {
@@ -123,7 +123,7 @@ impl LazyFs {
         let completed = OpenOptions::new()
             .read(true)
             .write(true)
-            .custom_flags(libc_o_nonblock())
+            .custom_flags(o_nonblock())
             .open(dir.path().join("completed.fifo"))
             .expect("open LazyFS's completed fifo");
         let mut lazyfs = LazyFs {
@@ -132,7 +132,6 @@ impl LazyFs {
             binary,
             child: None,
             completed,
-            mounts: 0,
         };
         lazyfs.spawn();
         lazyfs
@@ -186,7 +185,6 @@ impl LazyFs {
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", self.binary.display()));
         self.child = Some(child);
-        self.mounts += 1;
         let started = Instant::now();
         while !self.is_mounted() {
             if let Some(status) = self
@@ -216,11 +214,6 @@ impl LazyFs {
             .unwrap_or(false)
     }
 
-    /// How many times LazyFS was started over this backing directory.
-    pub fn mounts(&self) -> u32 {
-        self.mounts
-    }
-
     /// Send one command line to LazyFS's fault fifo.
     fn send(&self, command: &str) {
         assert!(
@@ -235,12 +228,11 @@ impl LazyFs {
         let mut fifo = loop {
             match OpenOptions::new()
                 .write(true)
-                .custom_flags(libc_o_nonblock())
+                .custom_flags(o_nonblock())
                 .open(&path)
             {
                 Ok(f) => break f,
-                Err(e) if started.elapsed() < DEADLINE => {
-                    let _ = e;
+                Err(_) if started.elapsed() < DEADLINE => {
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 Err(e) => panic!("open {}: {e}\n{}", path.display(), self.log()),
@@ -416,8 +408,8 @@ impl LazyFs {
     }
 }
 
-/// `O_NONBLOCK` without a libc dependency: nix re-exports it.
-fn libc_o_nonblock() -> i32 {
+/// `O_NONBLOCK` for `OpenOptionsExt::custom_flags`.
+fn o_nonblock() -> i32 {
     nix::fcntl::OFlag::O_NONBLOCK.bits()
 }
 

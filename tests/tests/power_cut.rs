@@ -17,10 +17,11 @@
 //! run (`tests/build.rs`). `PI_POWER_CUT_CYCLES` sets the number of power cuts of the long test.
 
 use pi_tests::lazyfs::LazyFs;
+use pi_tests::oath::hotp_range;
 use pi_tests::pam::LoginBatch;
 use pi_tests::{hotp, test_key, Daemon, DaemonOptions, Pam, PamRun};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -157,6 +158,7 @@ struct Figures {
     logins_unanswered: u64,
     codes_replayed: u64,
     replays_accepted: u64,
+    replays_left_out: u64,
     admin_acknowledged: u64,
     admin_in_flight: u64,
 }
@@ -362,9 +364,7 @@ impl World {
     /// After a power cut: replays refused, counters past every accepted code, every
     /// acknowledged enrollment and change there, and the store usable.
     fn check(&mut self, cycle: u32, accepted_now: &[(usize, u64)]) {
-        for &(i, counter) in accepted_now {
-            self.replay(i, counter, cycle);
-        }
+        self.replay(accepted_now, cycle);
         let listed: BTreeMap<String, Value> = self
             .daemon
             .tokens(None)
@@ -443,18 +443,44 @@ impl World {
         }
     }
 
-    /// Code `counter` of login token `i`, accepted before a power cut, must be refused now.
-    fn replay(&mut self, i: usize, counter: u64, cycle: u32) {
-        let token = &self.logins[i];
-        let run = self.pam.login(&token.user, &token.code(counter));
-        self.figures.codes_replayed += 1;
-        if run.accepted() {
-            self.figures.replays_accepted += 1;
+    /// `codes` (login token, counter), each accepted before a power cut, must be refused now.
+    /// Six digits repeat: an old code can have the digits of one the token accepts now (at
+    /// its counter or in its look-ahead window), about once in 10^5 replays. Such a code is no
+    /// replay and is left out, counted; the counters, checked in `check`, hold either way.
+    fn replay(&mut self, codes: &[(usize, u64)], cycle: u32) {
+        let listed = self.daemon.tokens(None);
+        let still_valid: Vec<HashSet<String>> = self
+            .logins
+            .iter()
+            .map(|token| {
+                let t = listed
+                    .iter()
+                    .find(|t| t["serial"] == token.serial.as_str())
+                    .unwrap_or_else(|| panic!("power cut {cycle}: {} is gone", token.serial));
+                let count = t["count"].as_u64().unwrap_or(0);
+                let window = t["count_window"].as_u64().unwrap_or(0);
+                hotp_range(&token.key, count, window, 6)
+                    .into_iter()
+                    .collect()
+            })
+            .collect();
+        for &(i, counter) in codes {
+            let token = &self.logins[i];
+            let code = token.code(counter);
+            if still_valid[i].contains(&code) {
+                self.figures.replays_left_out += 1;
+                continue;
+            }
+            let run = self.pam.login(&token.user, &code);
+            self.figures.codes_replayed += 1;
+            if run.accepted() {
+                self.figures.replays_accepted += 1;
+            }
+            run.assert_rejected(&format!(
+                "power cut {cycle}: code {counter} of {} was accepted before the cut",
+                token.serial
+            ));
         }
-        run.assert_rejected(&format!(
-            "power cut {cycle}: code {counter} of {} was accepted before the cut",
-            token.serial
-        ));
     }
 }
 
@@ -571,18 +597,18 @@ fn report(name: &str, world: &mut World, started: Instant) {
     world.fs.assert_cache_not_full();
     // And once more at the end: every code ever accepted, all refused.
     let all = world.accepted.clone();
-    for (i, counter) in all {
-        world.replay(i, counter, world.figures.cuts);
-    }
+    world.replay(&all, world.figures.cuts);
     let f = &world.figures;
     println!(
         "{name}: {} power cuts, {} logins accepted, {} in flight at a cut, {} codes replayed, \
-         {} of them accepted, {} admin changes acknowledged, {} in flight; {:.1} s",
+         {} of them accepted ({} left out: the digits of a code valid now), {} admin changes \
+         acknowledged, {} in flight; {:.1} s",
         f.cuts,
         f.logins_accepted,
         f.logins_unanswered,
         f.codes_replayed,
         f.replays_accepted,
+        f.replays_left_out,
         f.admin_acknowledged,
         f.admin_in_flight,
         started.elapsed().as_secs_f64()
