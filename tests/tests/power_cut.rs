@@ -444,12 +444,13 @@ impl World {
     }
 
     /// `codes` (login token, counter), each accepted before a power cut, must be refused now.
-    /// Six digits repeat: an old code can have the digits of one the token accepts now (at
-    /// its counter or in its look-ahead window), about once in 10^5 replays. Such a code is no
-    /// replay and is left out, counted; the counters, checked in `check`, hold either way.
+    /// Six digits repeat: a code from below the token's counter can have the digits of one the
+    /// token accepts now (at its counter or in its look-ahead window), about once in 10^5
+    /// replays. Such a code is no replay and is left out, counted. A code at or above the
+    /// counter is always replayed: it is what a lost counter advance would make valid again.
     fn replay(&mut self, codes: &[(usize, u64)], cycle: u32) {
         let listed = self.daemon.tokens(None);
-        let still_valid: Vec<HashSet<String>> = self
+        let still_valid: Vec<(u64, HashSet<String>)> = self
             .logins
             .iter()
             .map(|token| {
@@ -459,15 +460,17 @@ impl World {
                     .unwrap_or_else(|| panic!("power cut {cycle}: {} is gone", token.serial));
                 let count = t["count"].as_u64().unwrap_or(0);
                 let window = t["count_window"].as_u64().unwrap_or(0);
-                hotp_range(&token.key, count, window, 6)
+                let digits = hotp_range(&token.key, count, window, 6)
                     .into_iter()
-                    .collect()
+                    .collect();
+                (count, digits)
             })
             .collect();
         for &(i, counter) in codes {
             let token = &self.logins[i];
             let code = token.code(counter);
-            if still_valid[i].contains(&code) {
+            let (count, digits) = &still_valid[i];
+            if counter < *count && digits.contains(&code) {
                 self.figures.replays_left_out += 1;
                 continue;
             }
