@@ -96,13 +96,13 @@ impl Daemon {
         // uid 65534 must reach the socket and the PAM service files below this directory.
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
             .expect("chmod the temporary directory");
+        let socket = dir.path().join("pid.sock");
+        let config = dir.path().join("pid.toml");
+        let log = dir.path().join("pid.log");
         let (state_dir, enckey) = match storage {
             Some((state, key)) => (state.to_path_buf(), key.to_path_buf()),
             None => (dir.path().join("state"), dir.path().join("enckey")),
         };
-        let socket = dir.path().join("pid.sock");
-        let config = dir.path().join("pid.toml");
-        let log = dir.path().join("pid.log");
         let text = format!(
             "version = 1\n\
              socket = {socket:?}\n\
@@ -305,18 +305,20 @@ impl Daemon {
         }
     }
 
-    /// The running process's id, e.g. to kill it from another thread while this one is borrowed
-    /// by a load (then [`Daemon::kill9`] reaps it).
-    pub fn process_id(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
     /// SIGKILL: no shutdown code runs, only what is already on disk survives.
     pub fn kill9(&mut self) {
         let child = self.child_mut();
         let _ = child.kill();
         let _ = child.wait();
         self.child = None;
+    }
+
+    /// The running daemon's process id.
+    pub fn process_id(&self) -> u32 {
+        self.child
+            .as_ref()
+            .map(std::process::Child::id)
+            .expect("the daemon is running")
     }
 
     /// Start again on the same config, store and key file (stops it first if it is running).
@@ -328,13 +330,11 @@ impl Daemon {
         self.spawn();
     }
 
-    /// Start again on the same config, store and key file, which may fail: `Err` holds the
-    /// exit status and the log (the daemon must not be running).
+    /// `restart`, for a start that may be refused: `Err` holds the exit status and the log.
     pub fn try_restart(&mut self) -> Result<(), (ExitStatus, String)> {
-        assert!(
-            !self.is_running(),
-            "try_restart: the daemon is still running"
-        );
+        if self.is_running() {
+            self.stop();
+        }
         self.child = None;
         self.try_spawn().map_err(|status| (status, self.log()))
     }
