@@ -60,15 +60,6 @@ impl Daemon {
         daemon
     }
 
-    /// A daemon whose store (`state_dir`) and key file are where the test says, e.g. on a file
-    /// system that can simulate a power cut; config, socket and log stay in its temporary
-    /// directory.
-    pub fn start_with_storage(opts: DaemonOptions, state_dir: &Path, enckey_file: &Path) -> Daemon {
-        let mut daemon = Daemon::prepare_in(opts, Some((state_dir, enckey_file)));
-        daemon.spawn();
-        daemon
-    }
-
     /// Start a daemon that may refuse to start: `Err` holds its exit status and log.
     pub fn try_start_with(opts: DaemonOptions) -> Result<Daemon, (ExitStatus, String)> {
         let mut daemon = Daemon::prepare(opts);
@@ -76,6 +67,15 @@ impl Daemon {
             Ok(()) => Ok(daemon),
             Err(status) => Err((status, daemon.log())),
         }
+    }
+
+    /// A daemon whose store (`state_dir`) and key file are where the test says, e.g. on a file
+    /// system that can simulate a power cut; config, socket and log stay in its temporary
+    /// directory.
+    pub fn start_with_storage(opts: DaemonOptions, state_dir: &Path, enckey_file: &Path) -> Daemon {
+        let mut daemon = Daemon::prepare_in(opts, Some((state_dir, enckey_file)));
+        daemon.spawn();
+        daemon
     }
 
     /// Directory, config and files; nothing started.
