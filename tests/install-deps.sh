@@ -36,6 +36,8 @@ packages=(
     cryptsetup-bin           # LUKS on a file image (pictl luks assign / unlock)
     libpcsclite-dev pkg-config  # pictl talks to a Yubikey over PC/SC (CCID)
     ca-certificates curl     # rustup, if there is no toolchain
+    # LazyFS for the power-cut tests (tests/lazyfs/build.sh builds it offline against these)
+    cmake g++ make libfuse3-dev fuse3 libspdlog-dev libfmt-dev libtoml11-dev
     "$@"
 )
 

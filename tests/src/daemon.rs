@@ -57,6 +57,10 @@ impl DaemonOptions {
 
 pub struct Daemon {
     dir: TempDir,
+    /// `state_dir` (the store and its journal) and `enckey_file`: in the temporary directory,
+    /// or where the test chose (a LazyFS mount).
+    state_dir: PathBuf,
+    enckey: PathBuf,
     config: PathBuf,
     socket: PathBuf,
     log: PathBuf,
@@ -98,8 +102,21 @@ impl Daemon {
         }
     }
 
+    /// A daemon whose store (`state_dir`) and key file are where the test says, e.g. on a file
+    /// system that can simulate a power cut; config, socket and log stay in its temporary
+    /// directory.
+    pub fn start_with_storage(opts: DaemonOptions, state_dir: &Path, enckey_file: &Path) -> Daemon {
+        let mut daemon = Daemon::prepare_in(opts, Some((state_dir, enckey_file)));
+        daemon.spawn();
+        daemon
+    }
+
     /// Directory, config and files; nothing started.
     fn prepare(opts: DaemonOptions) -> Daemon {
+        Daemon::prepare_in(opts, None)
+    }
+
+    fn prepare_in(opts: DaemonOptions, storage: Option<(&Path, &Path)>) -> Daemon {
         assert!(
             nix::unistd::geteuid().is_root(),
             "the cross-binary suite runs as root: it administers the daemon as uid 0 and \
@@ -110,6 +127,10 @@ impl Daemon {
         let socket = dir.path().join("pid.sock");
         let config = dir.path().join("pid.toml");
         let log = dir.path().join("pid.log");
+        let (state_dir, enckey) = match storage {
+            Some((state, key)) => (state.to_path_buf(), key.to_path_buf()),
+            None => (dir.path().join("state"), dir.path().join("enckey")),
+        };
         let text = format!(
             "version = 1\n\
              socket = {socket:?}\n\
@@ -123,8 +144,8 @@ impl Daemon {
              iterations = 1\n\
              parallelism = 1\n",
             socket = socket.display().to_string(),
-            state = dir.path().join("state").display().to_string(),
-            key = dir.path().join("enckey").display().to_string(),
+            state = state_dir.display().to_string(),
+            key = enckey.display().to_string(),
             extra = opts.extra_toml.replace("{dir}", &dir.path().display().to_string()),
         );
         for (name, content) in &opts.files {
@@ -139,6 +160,8 @@ impl Daemon {
             .collect();
         Daemon {
             dir,
+            state_dir,
+            enckey,
             config,
             socket,
             log,
@@ -235,7 +258,12 @@ impl Daemon {
     }
 
     pub fn enckey_path(&self) -> PathBuf {
-        self.dir.path().join("enckey")
+        self.enckey.clone()
+    }
+
+    /// The store's directory (`state_dir`).
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone()
     }
 
     /// Everything the daemon wrote to stdout and stderr, over all its starts.

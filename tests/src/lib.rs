@@ -13,6 +13,7 @@
 pub mod bins;
 pub mod daemon;
 pub mod impostor;
+pub mod lazyfs;
 pub mod oath;
 pub mod pam;
 pub mod process;

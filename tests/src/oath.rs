@@ -27,6 +27,20 @@ pub fn hotp(key_hex: &str, counter: u64, digits: u8) -> String {
     ])
 }
 
+/// HOTP values `counter ..= counter + window` of a hex key, in order (`oathtool --window`).
+pub fn hotp_range(key_hex: &str, counter: u64, window: u64, digits: u8) -> Vec<String> {
+    oathtool(&[
+        "--hotp".into(),
+        format!("--digits={digits}"),
+        format!("--counter={counter}"),
+        format!("--window={window}"),
+        key_hex.into(),
+    ])
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
 /// HOTP value `counter` of a base32 key (as `pictl` prints it at enrollment).
 pub fn hotp_b32(key_base32: &str, counter: u64, digits: u8) -> String {
     oathtool(&[
@@ -111,6 +125,13 @@ mod tests {
         let sha512 =
             hex::encode("1234567890123456789012345678901234567890123456789012345678901234");
         assert_eq!(totp(&sha512, "sha512", 8, 30, 1234567890), "93441116");
+    }
+
+    #[test]
+    fn a_range_of_hotp_values_is_the_values_one_by_one() {
+        let key = hex::encode("12345678901234567890");
+        let one_by_one: Vec<String> = (3..=7).map(|c| hotp(&key, c, 6)).collect();
+        assert_eq!(hotp_range(&key, 3, 4, 6), one_by_one);
     }
 
     #[test]

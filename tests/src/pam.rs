@@ -383,3 +383,133 @@ impl PamRun {
         );
     }
 }
+
+/// Several `pamtester` logins in flight at once, so that the daemon serves them concurrently.
+/// Each process is started only once the one before it shows its prompt: pam_wrapper has set up
+/// its private directory by then (see [`pam_wrapper_lock`], held for the whole batch), and the
+/// daemon has begun its session. [`LoginBatch::answer`] then sends every answer at once.
+pub struct LoginBatch {
+    running: Vec<RunningLogin>,
+    stack: String,
+    _wrapper: Flock<fs::File>,
+}
+
+struct RunningLogin {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    answer: String,
+    stdout: std::thread::JoinHandle<Vec<u8>>,
+    stderr: std::thread::JoinHandle<Vec<u8>>,
+    prompted: std::sync::mpsc::Receiver<()>,
+}
+
+impl Pam {
+    /// Start one `pamtester` as root per `(user, answer)` and wait until each shows its prompt.
+    pub fn start_logins(&self, logins: &[(&str, &str)]) -> LoginBatch {
+        use std::process::Stdio;
+        let wrapper = pam_wrapper_lock();
+        let mut running = Vec::new();
+        for (user, answer) in logins {
+            let mut cmd = self.wrapped(Caller::Root, &[], "pamtester");
+            cmd.args([self.service.as_str(), user, "authenticate"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = cmd.spawn().expect("start pamtester");
+            let stdin = child.stdin.take();
+            let mut out = child.stdout.take().expect("stdout is piped");
+            let mut err = child.stderr.take().expect("stderr is piped");
+            let (tx, prompted) = std::sync::mpsc::channel();
+            let stdout = std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut out, &mut buf);
+                buf
+            });
+            // pamtester writes its prompts to stderr, and nothing before the first one.
+            let stderr = std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while let Ok(n) = std::io::Read::read(&mut err, &mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let _ = tx.send(());
+                }
+                buf
+            });
+            let login = RunningLogin {
+                child,
+                stdin,
+                answer: (*answer).to_owned(),
+                stdout,
+                stderr,
+                prompted,
+            };
+            // A process that ends without a prompt (the daemon is down) is reported by `finish`.
+            let _ = login.prompted.recv_timeout(process::COMMAND_DEADLINE);
+            running.push(login);
+        }
+        LoginBatch {
+            running,
+            stack: self.stack.clone(),
+            _wrapper: wrapper,
+        }
+    }
+}
+
+impl LoginBatch {
+    /// Send every login its answer, one right after the other.
+    pub fn answer(&mut self) {
+        use std::io::Write;
+        for login in &mut self.running {
+            if let Some(mut stdin) = login.stdin.take() {
+                // A process that already ended does not read it; `finish` reports how it ended.
+                let _ = stdin.write_all(format!("{}\n", login.answer).as_bytes());
+            }
+        }
+    }
+
+    /// Wait for every process (answering first if [`LoginBatch::answer`] was not called).
+    pub fn finish(mut self) -> Vec<PamRun> {
+        self.answer();
+        let started = std::time::Instant::now();
+        let mut runs = Vec::new();
+        for mut login in std::mem::take(&mut self.running) {
+            let status = loop {
+                if let Some(status) = login.child.try_wait().expect("wait for pamtester") {
+                    break status;
+                }
+                if started.elapsed() > process::COMMAND_DEADLINE {
+                    let _ = login.child.kill();
+                    let _ = login.child.wait();
+                    panic!(
+                        "pamtester did not finish within {:?}\n{}",
+                        process::COMMAND_DEADLINE,
+                        self.stack
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            };
+            let lossy = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+            runs.push(PamRun {
+                out: CmdOutput {
+                    status,
+                    stdout: lossy(login.stdout.join().unwrap_or_default()),
+                    stderr: lossy(login.stderr.join().unwrap_or_default()),
+                },
+                stack: self.stack.clone(),
+            });
+        }
+        runs
+    }
+}
+
+impl Drop for LoginBatch {
+    fn drop(&mut self) {
+        for login in &mut self.running {
+            let _ = login.child.kill();
+            let _ = login.child.wait();
+        }
+    }
+}

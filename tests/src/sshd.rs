@@ -236,6 +236,27 @@ pub fn ssh_keys(daemon: &Daemon, caller: Caller, login: &str) -> CmdOutput {
     daemon.pictl_as(caller, &["ssh", "keys", login], "")
 }
 
+/// The directives of Debian 12's shipped `/etc/ssh/sshd_config` (openssh-server 9.2), without
+/// its `Include /etc/ssh/sshd_config.d/*.conf`, which would read the host's files: what an
+/// admin starts from. Everything else is OpenSSH's default (`PasswordAuthentication yes`,
+/// `PermitRootLogin prohibit-password`, `AuthorizedKeysFile .ssh/authorized_keys …`).
+pub const DEBIAN_DEFAULT_CONFIG: &str = "KbdInteractiveAuthentication no\n\
+                                         UsePAM yes\n\
+                                         X11Forwarding yes\n\
+                                         PrintMotd no\n\
+                                         AcceptEnv LANG LC_*\n\
+                                         Subsystem sftp /usr/lib/openssh/sftp-server\n";
+
+/// What a server's `sshd_config` says beyond where it listens and logs.
+#[derive(Clone, Debug)]
+enum Settings {
+    /// The harness's own configuration (keys only from `pictl ssh keys`).
+    Harness(SshdOptions),
+    /// Directives as an admin would write them; `{keys_command}` stands for this server's
+    /// `AuthorizedKeysCommand` script, `{keys_dir}` for the root-owned directory it is in.
+    Directives(String),
+}
+
 /// Settings of one server.
 #[derive(Clone, Debug)]
 pub struct SshdOptions {
@@ -271,8 +292,23 @@ impl Sshd {
         Sshd::for_socket(daemon.socket(), opts)
     }
 
+    /// A server configured by `directives` (e.g. [`DEBIAN_DEFAULT_CONFIG`] and a recipe's
+    /// lines) after the harness's `ListenAddress`, `Port`, `HostKey`, `PidFile` and
+    /// `LogLevel VERBOSE` (which makes sshd log "Partial publickey"); `{keys_command}` stands for
+    /// this server's `AuthorizedKeysCommand` script, `{keys_dir}` for the root-owned directory
+    /// it is in. Its PAM service is
+    /// `auth required pam_pi.so`: the recipe's `/etc/pam.d/sshd` with `common-auth` commented
+    /// out.
+    pub fn start_with_config(daemon: &Daemon, directives: &str) -> Sshd {
+        Sshd::configured(daemon.socket(), Settings::Directives(directives.to_owned()))
+    }
+
     /// A server whose key command and PAM module talk to the daemon at `socket`.
     pub fn for_socket(socket: &Path, opts: SshdOptions) -> Sshd {
+        Sshd::configured(socket, Settings::Harness(opts))
+    }
+
+    fn configured(socket: &Path, settings: Settings) -> Sshd {
         assert!(
             Path::new(SSHD).is_file(),
             "{SSHD} not found: apt-get install openssh-server (tests/install-deps.sh does)"
@@ -320,7 +356,7 @@ impl Sshd {
         // A free port can be taken by another test between our probe and sshd's bind: retry.
         for attempt in 0..5 {
             sshd.port = free_port();
-            fs::write(&sshd.config, sshd.config_text(&opts)).expect("write sshd_config");
+            fs::write(&sshd.config, sshd.config_text(&settings)).expect("write sshd_config");
             sshd.check_config();
             if sshd.spawn() {
                 return sshd;
@@ -330,13 +366,28 @@ impl Sshd {
         panic!("sshd did not start\n--- sshd log ---\n{}", sshd.log());
     }
 
-    fn config_text(&self, opts: &SshdOptions) -> String {
+    fn config_text(&self, settings: &Settings) -> String {
         let root = self.dir.path();
-        format!(
+        let head = format!(
             "ListenAddress 127.0.0.1\n\
              Port {port}\n\
              HostKey {root}/hostkey\n\
              PidFile {root}/sshd.pid\n\
+             LogLevel VERBOSE\n",
+            port = self.port,
+            root = root.display(),
+        );
+        let opts = match settings {
+            Settings::Harness(opts) => opts,
+            Settings::Directives(directives) => {
+                return head
+                    + &directives
+                        .replace("{keys_command}", &self.keys.path().display().to_string())
+                        .replace("{keys_dir}", &self.keys.dir().display().to_string());
+            }
+        };
+        format!(
+            "{head}\
              UsePAM yes\n\
              PubkeyAuthentication yes\n\
              PasswordAuthentication no\n\
@@ -347,11 +398,8 @@ impl Sshd {
              AuthorizedKeysCommandUser nobody\n\
              PermitRootLogin yes\n\
              StrictModes no\n\
-             LogLevel VERBOSE\n\
              PrintMotd no\n\
              X11Forwarding no\n",
-            port = self.port,
-            root = root.display(),
             methods = opts.authentication_methods,
             akc = self.keys.path().display(),
         )
@@ -470,21 +518,40 @@ impl Sshd {
     /// prompts are answered with it (through `SSH_ASKPASS`, one prompt at most); without, the
     /// client runs in batch mode and never prompts.
     pub fn login(&self, key: &SshKey, user: &str, answer: Option<&str>) -> Outcome {
+        self.login_with(Some(key), user, answer, &[])
+    }
+
+    /// `ssh USER@127.0.0.1 'echo REMOTE-OK'` with `key` if given, and without any public key
+    /// (`PubkeyAuthentication=no`) if not; `answer` as for [`Sshd::login`]; `options` are
+    /// further `-o` options (e.g. `PreferredAuthentications=password`).
+    pub fn login_with(
+        &self,
+        key: Option<&SshKey>,
+        user: &str,
+        answer: Option<&str>,
+        options: &[&str],
+    ) -> Outcome {
         let root = self.dir.path();
         let prompts = root.join("askpass-prompts");
         let _ = fs::remove_file(&prompts);
         // `setsid -w`: no controlling terminal, so ssh cannot ask on a tty; it uses the askpass
         // program (`SSH_ASKPASS_REQUIRE=force`) or, in batch mode, gives up.
         let mut cmd = Command::new("setsid");
-        cmd.arg("-w").arg("ssh").args([
-            "-F",
-            "/dev/null",
-            "-n",
-            "-p",
-            &self.port.to_string(),
-            "-i",
-        ]);
-        cmd.arg(&key.private).args([
+        cmd.arg("-w")
+            .arg("ssh")
+            .args(["-F", "/dev/null", "-n", "-p", &self.port.to_string()]);
+        match key {
+            Some(key) => {
+                cmd.arg("-i").arg(&key.private);
+            }
+            None => {
+                cmd.args(["-o", "PubkeyAuthentication=no"]);
+            }
+        }
+        for option in options {
+            cmd.arg("-o").arg(option);
+        }
+        cmd.args([
             "-o",
             "StrictHostKeyChecking=no",
             "-o",
@@ -603,6 +670,26 @@ impl Outcome {
         assert!(
             self.logged_in(),
             "expected the ssh login to succeed: {why}\n{}",
+            self.describe()
+        );
+    }
+
+    /// sshd let `user` in, `method` completing the authentication ("Accepted password",
+    /// "Accepted keyboard-interactive/pam" in its log), and a session was opened: for a login
+    /// whose shell is `nologin`, like nobody's, the remote command cannot run, but nologin's
+    /// message comes back over the session.
+    pub fn assert_authenticated(&self, user: &str, method: &str, why: &str) {
+        let accepted = format!("Accepted {method} for {user} ");
+        assert!(
+            self.sshd_log.contains(&accepted)
+                && self.out.code() != 255
+                && !self.out.stderr.contains("Permission denied")
+                && (self.out.stdout.contains(REMOTE_OK)
+                    || self
+                        .out
+                        .text()
+                        .contains("This account is currently not available")),
+            "expected sshd to let {user} in by {method}: {why}\n{}",
             self.describe()
         );
     }
