@@ -45,9 +45,9 @@ base32 key), then check it with `pictl auth test --user USER`.
 
 The QR code is drawn when stdout is a terminal; --qr forces it, --no-qr suppresses it. On a
 terminal it sets its own colours, so it scans on light and dark themes alike. Redirected to a
-file (--qr) it is plain text, drawn like ink on paper: it scans where the text is dark on a light
-background (printed, a light editor or terminal theme); on a dark theme it shows inverted, which
-only some scanners read. --qr-png and --qr-svg write images that scan everywhere: each is a new
+file (--qr) it is plain text, which has no colours of its own: the code comes twice, one to scan
+where the text is dark on a light background (printed, a light theme), one where it is light on
+a dark background. --qr-png and --qr-svg write images that scan everywhere: each is a new
 file with mode 0600 (the image holds the key), written whole or not at all; a path that exists,
 even as a symbolic link, is refused before anything is enrolled, never replaced. Delete the image
 once the code is scanned.

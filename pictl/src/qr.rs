@@ -13,13 +13,13 @@
 //!   light and dark terminal themes alike.
 //! - `Colors::Plain` (stdout redirected, e.g. to a file that is later printed, shown with `cat` or
 //!   opened in an editor) cannot carry colours: escape sequences would show up as garbage in an
-//!   editor. It draws the dark modules as characters and leaves the light ones and the quiet zone
-//!   blank, like ink on paper, so the code reads as a normal one wherever text is dark on a light
-//!   background (paper, a light editor or terminal theme). On a dark theme it is inverted: only
-//!   scanners that also look for inverted codes read it there. Trailing blanks are left out
-//!   (the background is the quiet zone), so an editor that marks trailing whitespace cannot
-//!   draw into it. For a code that reads everywhere, write an image (`png`, `svg`): they carry
-//!   their own light background and quiet zone.
+//!   editor. It draws the code twice, each under a line saying where to scan it: once with the
+//!   dark modules as characters (ink on paper: a normal code where text is dark on a light
+//!   background), once with the light modules and the quiet zone as characters (a normal code
+//!   where text is light on a dark background). Whatever the viewer's colours, one of the two
+//!   reads as a normal code. The first one's trailing blanks are left out (the background is its
+//!   quiet zone), so an editor that marks trailing whitespace cannot draw into it. Images (`png`,
+//!   `svg`) carry their own light background and quiet zone.
 
 use qrcode::{Color, QrCode};
 
@@ -63,37 +63,59 @@ fn modules(data: &str) -> Result<Vec<Vec<bool>>, String> {
 /// version.
 pub fn render(data: &str, colors: Colors) -> Result<String, String> {
     let rows = modules(data)?;
-    let size = rows.len();
-    // The module drawn as a block: light ones on the forced black of `Ansi`, dark ones as ink.
-    let inked = |dark: bool| match colors {
-        Colors::Ansi => !dark,
-        Colors::Plain => dark,
-    };
-    let mut out = String::new();
-    for y in (0..size).step_by(2) {
-        let mut line = String::new();
-        for x in 0..size {
-            let top = inked(rows[y][x]);
-            // An odd size leaves a last half row: it belongs to the quiet zone, so it is light.
-            let bottom = inked(rows.get(y + 1).is_some_and(|row| row[x]));
-            line.push(match (top, bottom) {
-                (true, true) => '█',
-                (true, false) => '▀',
-                (false, true) => '▄',
-                (false, false) => ' ',
-            });
-        }
-        match colors {
-            Colors::Ansi => {
-                out.push_str("\x1b[97;40m");
-                out.push_str(&line);
-                out.push_str("\x1b[0m");
+    Ok(match colors {
+        // The light modules as blocks on the forced black.
+        Colors::Ansi => lines(&rows, |dark| !dark)
+            .iter()
+            .map(|line| format!("\x1b[97;40m{line}\x1b[0m\n"))
+            .collect(),
+        // The same characters show a code on a light background and its inverse on a dark one,
+        // and plain text cannot say which it will get: it carries the code once for each.
+        Colors::Plain => {
+            let mut out = String::from(PLAIN_ON_LIGHT);
+            for line in lines(&rows, |dark| dark) {
+                out.push_str(line.trim_end());
+                out.push('\n');
             }
-            Colors::Plain => out.push_str(line.trim_end()),
+            out.push('\n');
+            out.push_str(PLAIN_ON_DARK);
+            for line in lines(&rows, |dark| !dark) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+            out
         }
-        out.push('\n');
-    }
-    Ok(out)
+    })
+}
+
+/// What the first of the two plain codes is for.
+const PLAIN_ON_LIGHT: &str = "Scan this one where the text is dark on a light background \
+                              (paper, a light theme):\n";
+/// What the second is for.
+const PLAIN_ON_DARK: &str = "Scan this one where the text is light on a dark background \
+                             (a dark theme):\n";
+
+/// The modules as lines of half blocks, two rows a line; `inked` says which modules are drawn
+/// as blocks (the others are blanks).
+fn lines(rows: &[Vec<bool>], inked: impl Fn(bool) -> bool) -> Vec<String> {
+    (0..rows.len())
+        .step_by(2)
+        .map(|y| {
+            (0..rows[y].len())
+                .map(|x| {
+                    let top = inked(rows[y][x]);
+                    // An odd size leaves a last half row: it belongs to the quiet zone, light.
+                    let bottom = inked(rows.get(y + 1).is_some_and(|row| row[x]));
+                    match (top, bottom) {
+                        (true, true) => '█',
+                        (true, false) => '▀',
+                        (false, true) => '▄',
+                        (false, false) => ' ',
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// `data` as a PNG image: 8-bit grey, opaque, black modules on white with the quiet zone.
@@ -182,16 +204,27 @@ mod tests {
     }
 
     #[test]
-    fn plain_drawing_inks_exactly_the_dark_modules() {
+    fn plain_drawing_inks_the_dark_modules_then_the_light_ones_each_under_its_heading() {
         let drawing = render(URL, Colors::Plain).unwrap();
         let (size, dark) = expected_dark();
-        assert_eq!(drawing.lines().count(), size.div_ceil(2));
-        assert_eq!(inked(&drawing, size), dark);
-        assert!(!drawing.contains('\x1b'));
+        let lines = size.div_ceil(2);
+        let (first, second) = drawing
+            .strip_prefix(PLAIN_ON_LIGHT)
+            .and_then(|rest| rest.split_once(&format!("\n{PLAIN_ON_DARK}")))
+            .expect("two codes, each under its heading");
+        assert_eq!(first.lines().count(), lines);
+        assert_eq!(inked(first, size), dark, "ink for a light background");
         assert!(
-            drawing.lines().all(|l| !l.ends_with(' ')),
-            "no trailing blanks: {drawing:?}"
+            first.lines().all(|l| !l.ends_with(' ')),
+            "no trailing blanks: {first:?}"
         );
+        let light: Vec<Vec<bool>> = dark
+            .iter()
+            .map(|row| row.iter().map(|d| !d).collect())
+            .collect();
+        assert_eq!(second.lines().count(), lines);
+        assert_eq!(inked(second, size), light, "ink for a dark background");
+        assert!(!drawing.contains('\x1b'));
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! light scheme (dark text on a light background) and a dark one (light on dark), with the ANSI
 //! colours it sets applied; the PNG and SVG files as written, and placed on a dark page.
 //!
-//! zbarimg reads an inverted code (light modules on dark) only with `-Stest-inverted`; every
-//! check below says which of the two it needs.
+//! zbarimg reads an inverted code (light modules on dark) only with `-Stest-inverted`, as many
+//! phone scanners do not at all: every check reads a normal code, without it.
 
 use pi_tests::{CmdOutput, Daemon};
 use std::os::unix::fs::MetadataExt;
@@ -74,6 +74,10 @@ fn qr_cells(text: &str, scheme: Scheme) -> Vec<Vec<(u8, u8, char)>> {
         lines.push(cells);
     }
     let drawn = |cells: &Vec<(u8, u8, char)>| cells.iter().any(|c| "█▀▄".contains(c.2));
+    // A line of words between two codes shows as a line of background.
+    for cells in lines.iter_mut().filter(|cells| !drawn(cells)) {
+        cells.clear();
+    }
     let first = lines
         .iter()
         .position(drawn)
@@ -119,14 +123,10 @@ fn text_to_pgm(text: &str, scheme: Scheme) -> Vec<u8> {
     pgm
 }
 
-/// What zbarimg reads in `image` (`None`: nothing); `inverted` also looks for inverted codes.
-fn zbarimg(image: &Path, inverted: bool) -> Option<String> {
-    let mut cmd = Command::new("zbarimg");
-    cmd.args(["--nodbus", "--raw", "-q"]);
-    if inverted {
-        cmd.arg("-Stest-inverted");
-    }
-    let out = cmd
+/// What zbarimg reads in `image` (`None`: nothing).
+fn zbarimg(image: &Path) -> Option<String> {
+    let out = Command::new("zbarimg")
+        .args(["--nodbus", "--raw", "-q"])
         .arg(image)
         .output()
         .expect("run zbarimg (apt-get install zbar-tools)");
@@ -144,16 +144,10 @@ fn url_in(out: &CmdOutput) -> String {
         .to_owned()
 }
 
-fn scan_text(
-    daemon: &Daemon,
-    name: &str,
-    text: &str,
-    scheme: Scheme,
-    inverted: bool,
-) -> Option<String> {
+fn scan_text(daemon: &Daemon, name: &str, text: &str, scheme: Scheme) -> Option<String> {
     let path = daemon.dir().join(format!("{name}.pgm"));
     std::fs::write(&path, text_to_pgm(text, scheme)).unwrap();
-    zbarimg(&path, inverted)
+    zbarimg(&path)
 }
 
 /// `image` (a PNG or SVG beside it) drawn in the middle of a black page, as a PNG.
@@ -206,14 +200,7 @@ fn the_qr_code_on_a_terminal_scans_on_light_and_dark_themes() {
     let url = url_in(&out);
     for scheme in [Scheme::Light, Scheme::Dark] {
         assert_eq!(
-            scan_text(
-                &daemon,
-                &format!("ansi-{scheme:?}"),
-                &out.stdout,
-                scheme,
-                false
-            )
-            .as_deref(),
+            scan_text(&daemon, &format!("ansi-{scheme:?}"), &out.stdout, scheme).as_deref(),
             Some(url.as_str()),
             "{scheme:?} theme"
         );
@@ -221,7 +208,7 @@ fn the_qr_code_on_a_terminal_scans_on_light_and_dark_themes() {
 }
 
 #[test]
-fn the_plain_qr_code_in_a_file_scans_as_printed_and_inverted_on_a_dark_theme() {
+fn the_plain_qr_code_in_a_file_scans_on_light_and_dark_backgrounds() {
     let daemon = Daemon::start();
     let out = daemon.pictl(&["token", "enroll", "totp", "--user", "root", "--qr"]);
     assert!(out.success(), "{}", out.describe());
@@ -230,21 +217,13 @@ fn the_plain_qr_code_in_a_file_scans_as_printed_and_inverted_on_a_dark_theme() {
         "plain text carries no escapes"
     );
     let url = url_in(&out);
-    assert_eq!(
-        scan_text(&daemon, "plain-light", &out.stdout, Scheme::Light, false).as_deref(),
-        Some(url.as_str()),
-        "dark text on a light background (paper, a light theme) is a normal code"
-    );
-    assert_eq!(
-        scan_text(&daemon, "plain-dark", &out.stdout, Scheme::Dark, false),
-        None,
-        "light text on a dark background shows the code inverted"
-    );
-    assert_eq!(
-        scan_text(&daemon, "plain-dark-inv", &out.stdout, Scheme::Dark, true).as_deref(),
-        Some(url.as_str()),
-        "scanners that look for inverted codes read it on a dark theme"
-    );
+    for scheme in [Scheme::Light, Scheme::Dark] {
+        assert_eq!(
+            scan_text(&daemon, &format!("plain-{scheme:?}"), &out.stdout, scheme).as_deref(),
+            Some(url.as_str()),
+            "{scheme:?}: one of the two codes is a normal one"
+        );
+    }
 }
 
 #[test]
@@ -271,13 +250,13 @@ fn png_and_svg_files_scan_on_their_own_and_on_a_dark_page_and_are_mode_0600() {
         assert_eq!(meta.mode() & 0o7777, 0o600, "{}", file.display());
         assert!(meta.file_type().is_file());
         assert_eq!(
-            zbarimg(&on_a_dark_page(file), false).as_deref(),
+            zbarimg(&on_a_dark_page(file)).as_deref(),
             Some(url.as_str()),
             "{} on a dark page",
             file.display()
         );
     }
-    assert_eq!(zbarimg(&png, false).as_deref(), Some(url.as_str()));
+    assert_eq!(zbarimg(&png).as_deref(), Some(url.as_str()));
     let white = daemon.dir().join("svg-on-white.png");
     let out = Command::new("rsvg-convert")
         .args(["--background-color", "white", "-o"])
@@ -286,7 +265,7 @@ fn png_and_svg_files_scan_on_their_own_and_on_a_dark_page_and_are_mode_0600() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(zbarimg(&white, false).as_deref(), Some(url.as_str()));
+    assert_eq!(zbarimg(&white).as_deref(), Some(url.as_str()));
 
     // A human enrollment says where the image is.
     let third = daemon.dir().join("third.png");
