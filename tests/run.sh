@@ -17,6 +17,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --workspace
 status=0
 cargo test --workspace -- "$@" || status=$?
+# pid's opt-in argon2 fill (feature interleaved-argon2): its own tests and the daemon's again,
+# with every PIN hash computed by it.
+cargo test -p pid --features interleaved-argon2 -- "$@" || status=$?
 # Ignored tests are easy to miss in the output: say it last, where it is seen.
 if [ -z "${PI_LAZYFS_SRC:-}" ]; then
     echo "power_cut: NOT RUN: PI_LAZYFS_SRC is unset (docs/testing.md, \"Power cuts\")" >&2

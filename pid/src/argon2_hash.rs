@@ -78,6 +78,24 @@ impl Zeroize for Block {
     }
 }
 
+impl Default for Block {
+    fn default() -> Block {
+        Block::ZERO
+    }
+}
+
+impl AsRef<[u64]> for Block {
+    fn as_ref(&self) -> &[u64] {
+        &self.0
+    }
+}
+
+impl AsMut<[u64]> for Block {
+    fn as_mut(&mut self) -> &mut [u64] {
+        &mut self.0
+    }
+}
+
 /// Compute the argon2 tag of `password` and `salt` into `out` (its length is the tag length),
 /// using `memory` (at least `params.block_count()` blocks, any contents) as working memory.
 /// Errors and their conditions are the `argon2` crate's `hash_password_into`'s.

@@ -16,7 +16,12 @@
 //! them at pseudo-random places, and on 4 KiB pages nearly every such read also missed the TLB
 //! (+7–13% PIN logins/s, docs/performance.md, tenth session).
 
-use crate::argon2_hash::Block;
+/// The block the PIN hash fills: the `argon2` crate's, or the interleaved fill's (the
+/// `interleaved-argon2` feature); the same 1 KiB either way.
+#[cfg(feature = "interleaved-argon2")]
+pub use crate::argon2_hash::Block;
+#[cfg(not(feature = "interleaved-argon2"))]
+pub use argon2::Block;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use zeroize::Zeroize;
@@ -49,7 +54,7 @@ impl Argon2Memory {
                 // page size then.
                 let mut blocks = Vec::with_capacity(block_count);
                 crate::sys::prefer_huge_pages(blocks.spare_capacity_mut());
-                blocks.resize(block_count, Block::ZERO);
+                blocks.resize(block_count, Block::default());
                 blocks
             }
         };
@@ -104,11 +109,13 @@ mod tests {
     use super::*;
 
     fn block_of(word: u64) -> Block {
-        Block([word; 128])
+        let mut block = Block::default();
+        block.as_mut().fill(word);
+        block
     }
 
     fn is_zero(b: &Block) -> bool {
-        b.0.iter().all(|w| *w == 0)
+        b.as_ref().iter().all(|w| *w == 0)
     }
 
     #[test]

@@ -307,8 +307,8 @@ impl PinHasher {
     }
 
     /// What `PasswordHasher::hash_password` does, with the working memory leased from the pool
-    /// (wiped when the lease drops) instead of allocated for this hash, and the tag computed
-    /// with the lanes interleaved (argon2_hash.rs).
+    /// (wiped when the lease drops) instead of allocated for this hash. The tag comes from the
+    /// `argon2` crate, or from the interleaved fill with the `interleaved-argon2` feature.
     fn hash_in_pooled_memory<'a>(
         &self,
         algorithm: argon2::Algorithm,
@@ -324,7 +324,8 @@ impl PinHasher {
             .unwrap_or(argon2::Params::DEFAULT_OUTPUT_LEN);
         let mut memory = self.memory.take(params.block_count());
         let hash = Output::init_with(output_len, |out| {
-            Ok(crate::argon2_hash::hash_into(
+            #[cfg(feature = "interleaved-argon2")]
+            let tagged = crate::argon2_hash::hash_into(
                 algorithm,
                 version,
                 &params,
@@ -332,7 +333,11 @@ impl PinHasher {
                 salt_bytes,
                 &mut memory,
                 out,
-            )?)
+            );
+            #[cfg(not(feature = "interleaved-argon2"))]
+            let tagged = argon2::Argon2::new(algorithm, version, params.clone())
+                .hash_password_into_with_memory(pin.as_bytes(), salt_bytes, out, &mut *memory);
+            Ok(tagged?)
         })?;
         Ok(PasswordHash {
             algorithm: algorithm.ident(),

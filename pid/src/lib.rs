@@ -1,6 +1,7 @@
 //! pid: the pi daemon. It owns the token store, the token algorithms, the audit trail, and
 //! answers pam_pi and pictl on one Unix socket, authorising every request by the peer's uid.
 
+#[cfg(feature = "interleaved-argon2")]
 pub mod argon2_hash;
 pub mod argon2_memory;
 pub mod audit;
