@@ -20,6 +20,8 @@ cargo test --workspace -- "$@" || status=$?
 # pid's opt-in argon2 fill (feature interleaved-argon2): its own tests and the daemon's again,
 # with every PIN hash computed by it.
 cargo test -p pid --features interleaved-argon2 -- "$@" || status=$?
+# That replaced target/*/pid with the feature's build: put the default one back for later runs.
+cargo build -p pid --quiet || status=$?
 # Ignored tests are easy to miss in the output: say it last, where it is seen.
 if [ -z "${PI_LAZYFS_SRC:-}" ]; then
     echo "power_cut: NOT RUN: PI_LAZYFS_SRC is unset (docs/testing.md, \"Power cuts\")" >&2
