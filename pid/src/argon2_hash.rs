@@ -1,19 +1,18 @@
 //! The argon2 computation (RFC 9106), with the lanes of a hash filled side by side so that the
 //! memory reads of one lane overlap the compression of the others.
 //!
-//! Why our own fill instead of the `argon2` crate's: a PIN at privacyIDEA's cost (64 MiB, 9
-//! passes, 4 lanes) is 589,824 block compressions, each reading one block at a
-//! pseudo-random place in the 64 MiB. The crate fills one lane after the other, so every
-//! compression first waits for its reference block to arrive from memory: 0.47–0.50 µs per
-//! block against 0.26 µs when the memory fits in the cache (docs/performance.md, ninth and tenth
-//! sessions). The lanes of one slice are independent by construction (a block references only
-//! its own lane's current segment and other lanes' finished slices), so they can be computed in
-//! turns: as soon as a lane's block is done, the index of its next reference block is known
-//! (from the new block's first word, or from the address block), and that block is prefetched
-//! while the other lanes compress. Output is bit for bit the RFC's; only the order of
+//! Why our own fill instead of the `argon2` crate's: a PIN at privacyIDEA's cost (64 MiB, 9 passes,
+//! 4 lanes) is 589,824 block compressions, each reading one block at a pseudo-random place in the
+//! 64 MiB. The crate fills one lane after the other, so every compression first waits for its
+//! reference block to arrive from memory: 0.47–0.50 µs per block against 0.26 µs when the memory
+//! fits in the cache (a 2-vCPU Xeon VM). The lanes of one slice are independent by construction (a
+//! block references only its own lane's current segment and other lanes' finished slices), so they
+//! can be computed in turns: as soon as a lane's block is done, the index of its next reference
+//! block is known (from the new block's first word, or from the address block), and that block is
+//! prefetched while the other lanes compress. Output is bit for bit the RFC's; only the order of
 //! independent steps changes.
 //!
-//! Trust: the `argon2` crate still parses and formats the PHC strings and validates the
+//! Trust: the `argon2` crate parses and formats the PHC strings and validates the
 //! parameters; this module computes the tag. Its tests check it against the RFC 9106 test
 //! vectors and, over a sweep of algorithms, versions, costs, lane counts, output lengths and
 //! inputs, against the crate's own implementation (an independent one), and crypto.rs checks

@@ -2,19 +2,19 @@
 //!
 //! Every PIN hash fills `argon2.memory_kib` of memory (19 MiB by default, 64 MiB at
 //! privacyIDEA's cost). Allocated per hash, it is faulted in and zeroed by the kernel each time;
-//! reused, two cores check 3–10% more PINs per second (docs/performance.md, ninth session).
+//! reused, two cores check 3–10% more PINs per second (default cost, 2-vCPU VM).
 //!
 //! Threat: the blocks are derived from the PIN, the first ones by one Blake2b hash of the PIN
 //! and the salt, so blocks left in memory let whoever reads the daemon's memory test PIN
-//! guesses at Blake2b speed instead of argon2's. Before this pool, a freed buffer that glibc kept
-//! in its heap (below its mmap threshold, as the default 19 MiB is after the first hash) stayed
-//! there unwiped. Now every buffer is wiped as soon as its hash is done, before it goes back to
+//! guesses at Blake2b speed instead of argon2's. A freed buffer that glibc keeps in its heap
+//! (below its mmap threshold, as the default 19 MiB is after the first hash) would stay there
+//! unwiped. So every buffer is wiped as soon as its hash is done, before it goes back to
 //! the pool or is freed; and spare buffers are freed when a minute passes without a PIN hash
 //! (`release_idle`), so an idle daemon does not hold them.
 //!
 //! New buffers are advised onto transparent huge pages before their first write: argon2 reads
-//! them at pseudo-random places, and on 4 KiB pages nearly every such read also missed the TLB
-//! (+7–13% PIN logins/s, docs/performance.md, tenth session).
+//! them at pseudo-random places, and on 4 KiB pages nearly every such read also misses the TLB
+//! (huge pages: +7–13% PIN logins/s on a 2-vCPU VM).
 
 /// The block the PIN hash fills: the `argon2` crate's, or the interleaved fill's (the
 /// `interleaved-argon2` feature); the same 1 KiB either way.
@@ -144,8 +144,8 @@ mod tests {
         assert!(pool.take(2).len() >= 2);
     }
 
-    /// Huge pages spare most of the TLB misses of argon2's random reads (docs/performance.md,
-    /// tenth session: +13% PIN logins/s at privacyIDEA's cost).
+    /// Huge pages spare most of the TLB misses of argon2's random reads (+13% PIN logins/s at
+    /// privacyIDEA's cost on a 2-vCPU VM).
     #[test]
     fn a_new_buffer_is_backed_by_huge_pages_unless_the_system_disables_them() {
         let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")

@@ -2761,7 +2761,7 @@ fn a_yubikey_challenges_on_the_pin_when_the_policy_lists_it() {
     assert!(accepted(&outcome), "{outcome:?}");
 }
 
-// ---- MachineTokens: SSH keys and LUKS (issue 6) ----
+// ---- MachineTokens: SSH keys and LUKS ----
 
 /// A key made with `ssh-keygen -t ed25519 -C test@pi`; its fingerprint from `ssh-keygen -lf`.
 const SSH_ED25519: &str =

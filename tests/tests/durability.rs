@@ -56,9 +56,9 @@ fn every_accepted_hotp_stays_spent_after_a_crash_under_a_series_of_logins() {
     }
 }
 
-/// The store's journal is checkpointed into sled every half second and its files are reused:
+/// The store's journal is checkpointed into redb every half second and its files are reused:
 /// logins spread over several checkpoints, then a crash, must all stay spent, whichever of
-/// them sled or the journal holds.
+/// them redb or the journal holds.
 #[test]
 fn accepted_hotp_stays_spent_across_journal_checkpoints_and_a_crash() {
     let mut daemon = Daemon::start();

@@ -514,14 +514,14 @@ struct CommitLoad {
 const NEVER: u64 = u64::MAX;
 
 /// A lone caller commits on its own thread only if no two callers overlapped for this long:
-/// with two clients taking turns, a commit here while the other's write arrives made that one
-/// wait for it and then for a flusher commit of its own, where both used to share one
+/// with two clients taking turns, a commit here while the other's write arrives makes that one
+/// wait for it and then for a flusher commit of its own, where otherwise both share one
 /// (2 clients: 6,308 instead of 6,997 logins/s)...
 const QUIET_AFTER_OVERLAP: Duration = Duration::from_millis(100);
 /// ...if the last commit took less than this (a slow disk stays with the flusher)...
 const FAST_COMMIT: Duration = Duration::from_millis(1);
 /// ...and if no more than this is queued (a login writes a few hundred bytes; a bulk import's
-/// batch, committed here, raised the import's peak memory by a fifth: 145 MiB instead of 122).
+/// batch, committed here, raises the import's peak memory by a fifth: 145 MiB instead of 122).
 const SMALL_COMMIT: usize = 64 * 1024;
 
 /// One caller counted in `CommitLoad::waiting` until dropped (also when `durable` is cancelled).

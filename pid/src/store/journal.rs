@@ -71,7 +71,7 @@ impl TreeId {
         TreeId::Audit,
     ];
 
-    /// The tree's table name on disk (the names the sled store used for its trees).
+    /// The tree's table name on disk (the names of a sled store's trees, which `migrate` copies).
     pub fn name(self) -> &'static str {
         match self {
             TreeId::Meta => "meta",

@@ -4,11 +4,11 @@
 //! writes into the page cache and then hands to the disk all at once with one `fdatasync`.
 //! While those ~16 MiB drain, every journal commit — a login waiting to be told yes — queues
 //! behind them: its own write waits in the device queue, and its cache flush has to make
-//! the checkpoint's pages durable too. Half of the logins slower than the run's p99 fell in
-//! that one window (3% of the time). Here `sync_data` first writes the pages back in slices
+//! the checkpoint's pages durable too: unpaced, half of the logins slower than the run's p99
+//! fall in that one window (3% of the time). Here `sync_data` first writes the pages back in slices
 //! of `SLICE_BYTES`, waiting for each before starting the next, so a commit never finds more
 //! than one slice ahead of it; then the `fdatasync` redb asked for, which is what makes the
-//! checkpoint durable, as before (it now has only the flush and the inode left to do).
+//! checkpoint durable (it then has only the flush and the inode left to do).
 //!
 //! A bulk import turns pacing off (`Pacing`): its checkpoints are big and it wants them
 //! over quickly, since writes pile up in memory while one runs (a million-token import peaked
