@@ -87,10 +87,21 @@ impl LazyFs {
     /// Build (if needed) and mount.
     pub fn mount() -> LazyFs {
         let binary = binary();
+        // LazyFS ignores a `--config-path` whose value contains "-o" in any case (it takes it
+        // for a FUSE option) and looks for config/default.toml instead: no dash before the
+        // random part, and a check.
         let dir = tempfile::Builder::new()
-            .prefix("pi-test-lazyfs-")
+            .prefix("pi-test-lazyfs.")
             .tempdir()
             .expect("create LazyFS's temporary directory");
+        assert!(
+            !dir.path()
+                .to_string_lossy()
+                .to_ascii_lowercase()
+                .contains("-o"),
+            "LazyFS would ignore a config path with \"-o\" in it: {} (set TMPDIR elsewhere)",
+            dir.path().display()
+        );
         fs::create_dir(dir.path().join("mnt")).expect("create LazyFS's mount point");
         let backing = tempfile::Builder::new()
             .prefix("lz")
