@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed setup should stop the test loudly
 //! In-process daemon tests: the real server on a temp socket and a temp store, driven through
 //! `protocol::Client`, the blocking client pam_pi uses. OTPs come from the published RFC 4226 /
-//! RFC 6238 vectors (shared/testvectors/oath.tsv), with the daemon's clock set to the vector's time.
+//! RFC 6238 vectors (testdata/oath.tsv), with the daemon's clock set to the vector's time.
 
 use pid::caller::Caller;
 use pid::clock::FixedClock;
@@ -2305,7 +2305,7 @@ fn a_paper_list_is_rfc_4226_and_used_in_order() {
 
 #[test]
 fn motp_codes_from_the_published_vectors_work_once() {
-    // shared/testvectors/motp.tsv row 1: secret e3632a5cb2a4c3a5, PIN 1234, t=1111111111.
+    // testdata/motp.tsv row 1: secret e3632a5cb2a4c3a5, PIN 1234, t=1111111111.
     let d = Daemon::start_with("", 1_111_111_111);
     let e = enroll_spec(
         &d,
@@ -2736,11 +2736,10 @@ fn a_yubikey_challenges_on_the_pin_when_the_policy_lists_it() {
          actions = { challenge_response = \"yubikey\" }\n",
         1_000_000,
     );
-    let path = concat!(
+    let text = include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/testvectors/yubico_otp.tsv"
-    );
-    let text = std::fs::read_to_string(path).unwrap();
+        "/../testdata/yubico_otp.tsv"
+    ));
     let otp = text
         .lines()
         .find(|l| !l.starts_with('#') && !l.trim().is_empty())
@@ -3128,7 +3127,7 @@ fn users_cannot_attach_their_own_tokens_to_machines() {
 #[test]
 fn luks_responses_are_the_yubikeys_answer_and_only_root_gets_them() {
     let d = Daemon::start();
-    // shared/testvectors/luks_hmac.tsv, first vector.
+    // testdata/luks_hmac.tsv, first vector.
     let serial = enroll_spec(
         &d,
         EnrollRequest {

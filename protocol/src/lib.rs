@@ -1,4 +1,4 @@
-//! The wire protocol between `pam_pi`, `pictl` and the `pid` daemon (DESIGN §4).
+//! The wire protocol between `pam_pi`, `pictl` and the `pid` daemon (docs/protocol.md).
 //!
 //! Frame: `u32` big-endian length, `u16` big-endian version, bincode-2 body. Every enum here is
 //! append-only because bincode encodes variant indices; `tests/golden.rs` pins the bytes.

@@ -40,7 +40,7 @@ pub enum Prompt {
     Error { text: String },
 }
 
-/// The verdict. PAM maps it fail-closed (DESIGN §7).
+/// The verdict. PAM maps it fail-closed (`pam_pi/src/error.rs`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
     Accept {

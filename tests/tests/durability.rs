@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
-//! Durability before success (DESIGN §5): an OTP that was accepted is spent on disk before the
-//! login succeeds, so killing the daemon right afterwards cannot make it valid again.
+//! Durability before success (docs/security.md): an OTP that was accepted is spent on disk
+//! before the login succeeds, so killing the daemon right afterwards cannot make it valid again.
 
 use pi_tests::{hotp, test_key, totp, wait_for_fresh_totp_step, Daemon, Pam};
 

@@ -1,5 +1,5 @@
 //! Any local process can connect to the socket (mode 0666). Whatever it sends, the daemon drops
-//! that connection and keeps serving everyone else (DESIGN §4, §10).
+//! that connection and keeps serving everyone else (docs/security.md).
 
 use pi_tests::wire::{self, Raw};
 use pi_tests::{hotp, test_key, Daemon, Pam};

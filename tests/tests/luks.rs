@@ -6,7 +6,6 @@
 //! the expected passphrases come from. Nothing is mapped: every check is `open
 //! --test-passphrase` on a file image, so no loop or device-mapper device is needed.
 
-use pi_tests::bins::workspace_root;
 use pi_tests::process::{self, CmdOutput};
 use pi_tests::{Caller, Daemon};
 use serde_json::Value;
@@ -23,7 +22,7 @@ const INITIAL: &str = "initial passphrase 0";
 /// cryptsetup's PBKDF for new slots: tests measure behaviour, not KDFs.
 const FAST_PBKDF: [&str; 4] = ["--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"];
 
-/// One line of `shared/testvectors/luks_hmac.tsv`.
+/// One line of `testdata/luks_hmac.tsv`.
 struct Vector {
     secret_hex: String,
     password: String,
@@ -32,9 +31,10 @@ struct Vector {
 
 /// The published ykchalresp vectors (secret, challenge text, response).
 fn vectors() -> Vec<Vector> {
-    let path = workspace_root().join("../shared/testvectors/luks_hmac.tsv");
-    let text = fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (shared/ must sit beside the repo)", path.display()));
+    let text = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/luks_hmac.tsv"
+    ));
     let vectors: Vec<Vector> = text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
@@ -48,7 +48,10 @@ fn vectors() -> Vec<Vector> {
             }
         })
         .collect();
-    assert!(vectors.len() >= 2, "{} has too few vectors", path.display());
+    assert!(
+        vectors.len() >= 2,
+        "testdata/luks_hmac.tsv has too few vectors"
+    );
     vectors
 }
 

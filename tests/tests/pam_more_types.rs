@@ -178,13 +178,12 @@ fn an_application_specific_password_opens_only_its_pam_service() {
         .assert_rejected("through any other service");
 }
 
-/// shared/testvectors/yubico_otp.tsv: the AES key and the device's OTPs in emission order.
+/// testdata/yubico_otp.tsv: the AES key and the device's OTPs in emission order.
 fn yubico_vectors() -> (String, Vec<String>) {
-    let path = concat!(
+    let text = include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/testvectors/yubico_otp.tsv"
-    );
-    let text = std::fs::read_to_string(path).unwrap();
+        "/../testdata/yubico_otp.tsv"
+    ));
     let key = text
         .split("aes_key_hex=")
         .nth(1)

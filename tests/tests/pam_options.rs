@@ -1,4 +1,4 @@
-//! pam_pi's options (DESIGN §7) and the PAM items it passes to the daemon, observed through a real
+//! pam_pi's options (README.md) and the PAM items it passes to the daemon, observed through a real
 //! PAM stack.
 
 use pi_tests::pam::pam_wrapper_module;

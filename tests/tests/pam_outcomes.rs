@@ -1,5 +1,5 @@
-//! How each daemon outcome reaches the PAM stack (DESIGN §7): fail closed, and `nullok` /
-//! `ignore_unknown_user` turn exactly one outcome into `PAM_IGNORE`, never into success.
+//! How each daemon outcome reaches the PAM stack (`pam_pi/src/error.rs`): fail closed, and
+//! `nullok` / `ignore_unknown_user` turn exactly one outcome into `PAM_IGNORE`, never into success.
 
 use pi_tests::pam::{PAM_AUTHINFO_UNAVAIL, PAM_AUTH_ERR, PAM_SUCCESS, PAM_USER_UNKNOWN};
 use pi_tests::{hotp, test_key, Caller, Daemon, Pam, NO_SUCH_USER};

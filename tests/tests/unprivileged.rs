@@ -1,5 +1,5 @@
 //! A local unprivileged process (a screen locker, or an attacker with a shell) as uid 65534:
-//! it may check its own account's second factor and nothing else (DESIGN §10).
+//! it may check its own account's second factor and nothing else (docs/security.md).
 
 use pi_tests::{hotp, test_key, Caller, Daemon, Pam, NOBODY};
 

@@ -1,5 +1,5 @@
-//! The check pipeline: privacyIDEA 3.14's `check_token_list` for PIN+OTP logins
-//! (reference/privacyidea.md §1.3–1.5).
+//! The check pipeline: privacyIDEA 3.14's `check_token_list` for PIN+OTP logins, with its
+//! PIN/OTP split, fail counters, auth counters and validity periods.
 //!
 //! Every token of the user is tried, with no early exit. Outcome, first matching branch wins:
 //! a valid token → success, its fail counter reset and its counter advanced; else tokens whose

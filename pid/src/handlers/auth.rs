@@ -1,5 +1,5 @@
-//! The authentication conversation (DESIGN §4): AuthBegin → AuthStep{prompt} → AuthContinue →
-//! AuthDone. The daemon decides the prompts; the module only renders them.
+//! The authentication conversation: AuthBegin → AuthStep{prompt} → AuthContinue → AuthDone
+//! (docs/protocol.md). The daemon decides the prompts; the module only renders them.
 //!
 //! Authorisation: an administrator (root: sshd, sudo, login) may authenticate any user; any
 //! other uid (a screen locker) only the account whose uid it runs as, and only so often.

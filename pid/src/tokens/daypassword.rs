@@ -50,7 +50,7 @@ mod tests {
     use crate::tokens::hotp::tests::{record, vectors};
     use protocol::{HashAlgorithm, TokenType};
 
-    /// RFC 4226's key and codes (shared/testvectors/oath.tsv): with a day-long step, day N's
+    /// RFC 4226's key and codes (testdata/oath.tsv): with a day-long step, day N's
     /// code is HOTP(N).
     #[test]
     fn the_code_of_the_day_works_all_day_and_again() {

@@ -121,17 +121,12 @@ pub(crate) mod tests {
     use super::*;
     use protocol::TokenType;
 
-    /// A row of `shared/testvectors/oath.tsv`: (kind, hash, key, counter_or_time, period, digits, otp).
+    /// A row of `testdata/oath.tsv`: (kind, hash, key, counter_or_time, period, digits, otp).
     pub(crate) type Vector = (String, HashAlgorithm, Vec<u8>, u64, Option<u32>, u8, String);
 
     pub(crate) fn vectors() -> Vec<Vector> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/testvectors/oath.tsv"
-        );
-        let text =
-            std::fs::read_to_string(path).expect("shared/testvectors/oath.tsv beside the repo");
-        text.lines()
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/oath.tsv"))
+            .lines()
             .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
             .map(|l| {
                 let f: Vec<&str> = l.split('\t').collect();

@@ -120,14 +120,9 @@ mod tests {
     use crate::tokens::hotp::tests::record;
     use protocol::{HashAlgorithm, TokenType};
 
-    /// shared/testvectors/motp.tsv: (secret_text, pin, unix_time, digits, otp).
+    /// testdata/motp.tsv: (secret_text, pin, unix_time, digits, otp).
     fn vectors() -> Vec<(String, String, i64, u8, String)> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/testvectors/motp.tsv"
-        );
-        std::fs::read_to_string(path)
-            .unwrap()
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/motp.tsv"))
             .lines()
             .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
             .map(|l| {

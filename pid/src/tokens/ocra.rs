@@ -319,14 +319,9 @@ mod tests {
     use super::*;
     use sha1::Digest;
 
-    /// shared/testvectors/ocra.tsv: (suite, key hex, question, counter, pin, response).
+    /// testdata/ocra.tsv: (suite, key hex, question, counter, pin, response).
     fn vectors() -> Vec<Vec<String>> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/testvectors/ocra.tsv"
-        );
-        std::fs::read_to_string(path)
-            .unwrap()
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/ocra.tsv"))
             .lines()
             .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
             .map(|l| l.split('\t').map(str::to_owned).collect())

@@ -166,14 +166,13 @@ mod tests {
     use crate::tokens::hotp::tests::record;
     use protocol::{HashAlgorithm, TokenType};
 
-    /// shared/testvectors/yubico_otp.tsv: (otp, private uid hex, privacyIDEA counter), in the
-    /// order the device emitted them.
+    /// testdata/yubico_otp.tsv: (otp, private uid hex, privacyIDEA counter), in the order the
+    /// device emitted them.
     fn vectors() -> (Vec<u8>, Vec<(String, String, u64)>) {
-        let path = concat!(
+        let text = include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/testvectors/yubico_otp.tsv"
-        );
-        let text = std::fs::read_to_string(path).unwrap();
+            "/../testdata/yubico_otp.tsv"
+        ));
         let key_line = text.lines().find(|l| l.contains("aes_key_hex=")).unwrap();
         let key_hex = key_line
             .split("aes_key_hex=")

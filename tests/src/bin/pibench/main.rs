@@ -1,6 +1,6 @@
 //! pibench: load generator for the real `pid` binary over the real socket, durability on, and —
 //! with `--privacyidea URL` — the same workload against a privacyIDEA server's /validate/check in
-//! the same run. It prints numbers; it asserts nothing (DESIGN §12, docs/performance.md).
+//! the same run. It prints numbers; it asserts nothing (docs/performance.md).
 //!
 //! Users are `pibench-u%07d` in a flatfile realm `bench`; user i's key is the first 20 bytes of
 //! SHA-256("pibench-key-<i>"), serial `PB%07d` (tests/bench/README.md has the same scheme for
