@@ -7,9 +7,9 @@
 use crate::audit;
 use crate::auth::check::Input;
 use crate::auth::lockout::Source;
+use crate::auth::session::ConnState;
 use crate::auth::session::{Challenge, Expect, Session};
 use crate::caller::Caller;
-use crate::connection::ConnState;
 use crate::error::PidError;
 use crate::handlers::{error_response, validate_text};
 use crate::policy::{self, Action, AuthLimit, MangleKey};
