@@ -1,16 +1,18 @@
 //! The daemon's shared state: the configuration in force (`Live`, replaced by a reload) and
 //! everything a request handler may use (`State`), opened once at start.
 
+use crate::auth::Verifier;
 use crate::clock::Clock;
 use crate::config::{self, Config};
 use crate::crypto::{self, Cipher, PinHasher};
 use crate::error::PidError;
 use crate::limits::{RateLimiter, UserConnections, UserLocks};
-use crate::store::Store;
+use crate::store::{Store, TokenRecord, Versioned};
 use crate::{audit, caller, pin_cache, policy, realm, sys, users, yubico_client};
 use protocol::Secret;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 /// What a SIGHUP replaces: the configuration and what is built from it. Each request takes one
 /// snapshot (`State::live`) and uses it throughout, so a reload never mixes two configurations
@@ -265,38 +267,6 @@ impl State {
         }
     }
 
-    /// Check a user's password in the user store that found the user (LDAP bind, PAM, crypt
-    /// hash), off the executor: every store but a flatfile may block.
-    pub async fn check_user_password(
-        &self,
-        user: &users::ResolvedUser,
-        password: Secret,
-    ) -> Result<bool, PidError> {
-        let _slot = self
-            .userstore_slots
-            .acquire()
-            .await
-            .map_err(|_| PidError::Internal("user-store slots closed".into()))?;
-        let live = self.live();
-        let user = user.clone();
-        tokio::task::spawn_blocking(move || live.realms.check_password(&user, &password))
-            .await
-            .map_err(|e| PidError::Internal(format!("password check task failed: {e}")))?
-    }
-
-    /// Ask the Yubico validation servers about `otp`, off the executor.
-    pub async fn verify_yubico(&self, otp: &str) -> Result<bool, PidError> {
-        let cfg = self.live().config.yubico.clone();
-        let otp = otp.to_owned();
-        let verdict = tokio::task::spawn_blocking(move || yubico_client::verify(&cfg, &otp))
-            .await
-            .map_err(|e| PidError::Internal(format!("validation task failed: {e}")))??;
-        if let yubico_client::Verdict::Refused(status) = &verdict {
-            tracing::info!(status = %status, "the Yubico validation server refused an OTP");
-        }
-        Ok(verdict == yubico_client::Verdict::Ok)
-    }
-
     /// argon2id off the executor.
     pub async fn hash_pin(&self, pin: Secret) -> Result<String, PidError> {
         let _slot = self.argon2_slot().await?;
@@ -345,20 +315,67 @@ impl State {
         .await
         .map_err(|e| PidError::Internal(format!("audit pruning task failed: {e}")))?
     }
+}
 
-    /// Wait as long as an argon2 PIN check takes, without using the CPU. A wrong OTP on the
-    /// user's only token is refused without checking the PIN (a guessed OTP must not buy an
-    /// argon2 run), but answered this much later: otherwise the answer's timing would tell a
-    /// guesser that the OTP part was right and only the PIN wrong.
-    pub async fn wait_as_long_as_a_pin_check(&self) {
+/// The daemon's answers to the check pipeline: its key file, argon2 (bounded by
+/// `argon2_slots`, remembered by `verified_pins`), the realms' user stores (bounded by
+/// `userstore_slots`) and the Yubico validation servers, each off the executor when it may
+/// block.
+impl Verifier for State {
+    fn open_secret(&self, rec: &TokenRecord) -> Result<Zeroizing<Vec<u8>>, PidError> {
+        self.cipher.open(&rec.serial, "otpkey", &rec.otpkey)
+    }
+
+    fn seal_secret(&self, serial: &str, secret: &[u8]) -> Result<Vec<u8>, PidError> {
+        self.cipher.seal(serial, "otpkey", secret)
+    }
+
+    fn tokens_in_realm(&self, realm: &str, limit: usize) -> Result<Vec<Versioned>, PidError> {
+        self.store.tokens_in_realm(realm, limit)
+    }
+
+    /// Off the executor: every user store but a flatfile may block.
+    async fn check_user_password(
+        &self,
+        user: &users::ResolvedUser,
+        password: Secret,
+    ) -> Result<bool, PidError> {
+        let _slot = self
+            .userstore_slots
+            .acquire()
+            .await
+            .map_err(|_| PidError::Internal("user-store slots closed".into()))?;
+        let live = self.live();
+        let user = user.clone();
+        tokio::task::spawn_blocking(move || live.realms.check_password(&user, &password))
+            .await
+            .map_err(|e| PidError::Internal(format!("password check task failed: {e}")))?
+    }
+
+    /// Off the executor: the servers answer over the network.
+    async fn verify_yubico(&self, otp: &str) -> Result<bool, PidError> {
+        let cfg = self.live().config.yubico.clone();
+        let otp = otp.to_owned();
+        let verdict = tokio::task::spawn_blocking(move || yubico_client::verify(&cfg, &otp))
+            .await
+            .map_err(|e| PidError::Internal(format!("validation task failed: {e}")))??;
+        if let yubico_client::Verdict::Refused(status) = &verdict {
+            tracing::info!(status = %status, "the Yubico validation server refused an OTP");
+        }
+        Ok(verdict == yubico_client::Verdict::Ok)
+    }
+
+    /// As long as argon2 took lately here (`pin_check_micros`).
+    async fn wait_as_long_as_a_pin_check(&self) {
         let micros = self
             .pin_check_micros
             .load(std::sync::atomic::Ordering::Relaxed);
         tokio::time::sleep(Duration::from_micros(micros)).await;
     }
 
-    /// A token without a PIN matches only an empty PIN part (privacyIDEA `check_pin`).
-    pub async fn verify_pin(&self, stored: Option<&str>, pin: &str) -> Result<bool, PidError> {
+    /// A PIN argon2 accepted lately is taken from `verified_pins`; each argon2 run feeds the
+    /// moving average `wait_as_long_as_a_pin_check` waits.
+    async fn verify_pin(&self, stored: Option<&str>, pin: &str) -> Result<bool, PidError> {
         let Some(phc) = stored else {
             return Ok(pin.is_empty());
         };

@@ -9,6 +9,7 @@ use crate::auth::check::Input;
 use crate::auth::lockout::Source;
 use crate::auth::session::ConnState;
 use crate::auth::session::{Challenge, Expect, Session};
+use crate::auth::Verifier;
 use crate::caller::Caller;
 use crate::error::PidError;
 use crate::handlers::{error_response, validate_text};
