@@ -742,3 +742,6 @@ async fn classify<V: Verifier>(
         (false, _) => Class::Invalid,
     })
 }
+
+#[cfg(test)]
+mod tests;
