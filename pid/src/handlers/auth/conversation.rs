@@ -2,7 +2,7 @@
 //! checks what the module already has or asks for it; `proceed` takes an answer; `finish`
 //! checks PIN and OTP, `passthru` the user store's password.
 
-use super::{unavailable, Decision, Login, Turn};
+use super::{delivery, limits, mangle, unavailable, Decision, Login, Turn};
 use crate::audit;
 use crate::auth::check::{Challenged, Input, GENERIC_REJECT};
 use crate::auth::lockout::Source;
@@ -10,10 +10,8 @@ use crate::auth::session::{Challenge, Expect, Session};
 use crate::auth::Verifier;
 use crate::error::PidError;
 use crate::handlers::validate_text;
-use crate::policy::{self, Action, AuthLimit, MangleKey};
-use crate::store::HistoryKeep;
+use crate::policy::{self, Action};
 use crate::store::Versioned;
-use crate::tokens::{Channel, Delivery};
 use crate::users::{self, ResolvedUser};
 use crate::Live;
 use protocol::paths::MAX_ANSWER_LEN;
@@ -43,14 +41,14 @@ async fn begin_with(turn: &Turn<'_>, req: AuthBegin) -> Result<Decision, PidErro
     let mut entry = audit::entry(caller, "auth", now);
     entry.service = Some(req.service.clone());
     entry.rhost = req.rhost.clone();
-    if over_user_rate(turn, now) {
+    if limits::over_user_rate(turn, now) {
         entry.message = "rate limit for users reached (limits.user_auth_per_minute)".into();
         return Ok(Decision::refused(PidError::RateLimited(
             "too many authentication attempts from this uid; wait a minute".into(),
         ))
         .audited(entry));
     }
-    let (login, realm) = mangled_user(live, &req, now);
+    let (login, realm) = mangle::user(live, &req, now);
     entry.user = Some(login.clone());
     entry.realm = Some(realm.clone());
     if let Err(e) = users::validate_login(&login) {
@@ -147,7 +145,7 @@ async fn start(
     }
     Ok(match authtok {
         Some(authtok) => {
-            let authtok = mangled_pass(live, &login, authtok);
+            let authtok = mangle::pass(live, &login, authtok);
             finish(turn, login, Input::Pass(&authtok), Some(tokens), None).await
         }
         None => {
@@ -191,7 +189,7 @@ pub(super) async fn proceed(turn: &Turn<'_>, session: Session, answer: Secret) -
         })
         .audited(entry);
     }
-    let answer = mangled_pass(&turn.live, &login, answer);
+    let answer = mangle::pass(&turn.live, &login, answer);
     match &expect {
         Expect::Pass => finish(turn, login, Input::Pass(&answer), None, None).await,
         Expect::ChallengeAnswer(ch) if ch.expired() => {
@@ -217,7 +215,7 @@ pub(super) async fn proceed(turn: &Turn<'_>, session: Session, answer: Secret) -
 /// them.
 async fn passthru(turn: &Turn<'_>, login: Login, password: Secret, policy: &str) -> Decision {
     let entry = login.audit_entry(turn);
-    let mut entry = match refuse_over_limit(turn, &login, entry) {
+    let mut entry = match limits::refuse_over_limit(turn, &login, entry) {
         Ok(entry) => entry,
         Err(refused) => return refused,
     };
@@ -225,7 +223,7 @@ async fn passthru(turn: &Turn<'_>, login: Login, password: Secret, policy: &str)
         Ok(ok) => ok,
         Err(e) => return unavailable(entry, &e),
     };
-    record_outcome(turn, &login, accepted);
+    limits::record_outcome(turn, &login, accepted);
     entry.success = accepted;
     entry.message = if accepted {
         format!("against userstore due to '{policy}'")
@@ -281,7 +279,7 @@ async fn finish(
 ) -> Decision {
     let live = &turn.live;
     let entry = login.audit_entry(turn);
-    let mut entry = match refuse_over_limit(turn, &login, entry) {
+    let mut entry = match limits::refuse_over_limit(turn, &login, entry) {
         Ok(entry) => entry,
         Err(refused) => return refused,
     };
@@ -316,7 +314,7 @@ async fn finish(
         // A challenge is not a login attempt: auth_max_* do not count it (privacyIDEA).
         let text = challenge_prompt(live, &ctx, &login.user, &verdict.challenge);
         for d in &verdict.deliveries {
-            if let Err(e) = deliver(live, &ctx, &login.user, d).await {
+            if let Err(e) = delivery::deliver(live, &ctx, &login.user, d).await {
                 tracing::error!(error = %e, user = %login.user.owner.login, "no code sent");
                 let mut failed = login.audit_entry(turn);
                 failed.message = e.to_string();
@@ -332,7 +330,7 @@ async fn finish(
         let expect = Expect::ChallengeAnswer(Challenge::new(verdict.challenge, text.clone()));
         return Decision::ask(login, expect, text).audited(entry);
     }
-    record_outcome(turn, &login, verdict.accepted);
+    limits::record_outcome(turn, &login, verdict.accepted);
     if let Some(again) = answering
         .filter(|_| verdict.may_retry)
         .and_then(Challenge::retry)
@@ -391,204 +389,4 @@ fn challenge_prompt(
         }
     }
     messages.join(", ")
-}
-
-/// Threat: a local user guessing OTPs through a screen locker. Users (su and sudo count for the
-/// account that started them) may start `limits.user_auth_per_minute` logins a minute; root's
-/// logins (sshd, login) are bounded by the fail counters. Counts this login; whether it is one
-/// too many.
-fn over_user_rate(turn: &Turn<'_>, now: i64) -> bool {
-    let per_minute = turn.live.config.limits.user_auth_per_minute;
-    !turn.caller.is_root_account() && !turn.state.rate.allow(turn.caller.account, now, per_minute)
-}
-
-/// privacyIDEA's `auth_max_fail` / `auth_max_success`: the user's logins in the period have
-/// reached a limit, so this one is refused without looking at tokens or passwords. The message.
-fn over_limit(turn: &Turn<'_>, login: &Login) -> Result<Option<String>, PidError> {
-    let (live, now) = (&turn.live, login.now);
-    let ctx = login.context();
-    let limits = [
-        (false, live.policies.limit(Action::AuthMaxFail, &ctx)),
-        (true, live.policies.limit(Action::AuthMaxSuccess, &ctx)),
-    ];
-    if limits.iter().all(|(_, l)| l.is_none()) {
-        return Ok(None);
-    }
-    let history = turn.state.store.auth_history(&login.user.owner)?;
-    for (success, limit) in limits {
-        let Some(AuthLimit {
-            count,
-            secs,
-            period,
-            ..
-        }) = limit
-        else {
-            continue;
-        };
-        if history.count_since(success, now - secs) >= count as usize {
-            let kind = if success { "successful" } else { "failed" };
-            return Ok(Some(format!(
-                "Only {count} {kind} authentications per {period} allowed."
-            )));
-        }
-    }
-    Ok(None)
-}
-
-/// The login goes on (its audit entry handed back) unless a limit policy refuses it; then the
-/// refusal, audited, is the decision.
-fn refuse_over_limit(
-    turn: &Turn<'_>,
-    login: &Login,
-    mut entry: audit::Draft,
-) -> Result<audit::Draft, Decision> {
-    match over_limit(turn, login) {
-        Ok(None) => Ok(entry),
-        Ok(Some(msg)) => {
-            entry.message = msg.clone();
-            Err(Decision::done(Outcome::Reject { message: msg }).audited(entry))
-        }
-        Err(e) => Err(unavailable(entry, &e)),
-    }
-}
-
-/// Remember this login's outcome when a limit policy applies to the user. Durable with the
-/// group commit the answer waits for.
-fn record_outcome(turn: &Turn<'_>, login: &Login, success: bool) {
-    let ctx = login.context();
-    let keep = [Action::AuthMaxFail, Action::AuthMaxSuccess]
-        .into_iter()
-        .filter_map(|a| turn.live.policies.limit(a, &ctx))
-        .fold(None, |acc: Option<HistoryKeep>, l| {
-            let (count, secs) = (l.count as usize, l.secs);
-            Some(match acc {
-                None => HistoryKeep { count, secs },
-                Some(k) => HistoryKeep {
-                    count: k.count.max(count),
-                    secs: k.secs.max(secs),
-                },
-            })
-        });
-    if let Some(keep) = keep {
-        if let Err(e) = turn
-            .state
-            .store
-            .record_auth(&login.user.owner, login.now, success, keep)
-        {
-            // Fail closed on the next login instead: its history read fails the same way.
-            tracing::error!(error = %e, "could not record the login for auth_max_* policies");
-        }
-    }
-}
-
-/// Send a challenge's code with the texts the policies choose (privacyIDEA's defaults: the code
-/// alone, subject "Your OTP").
-async fn deliver(
-    live: &Live,
-    ctx: &policy::Context<'_>,
-    user: &ResolvedUser,
-    d: &Delivery,
-) -> Result<(), PidError> {
-    let tags = [
-        ("otp", d.otp.as_str()),
-        ("serial", d.serial.as_str()),
-        ("user", user.owner.login.as_str()),
-        ("realm", user.owner.realm.as_str()),
-    ];
-    let (text_action, default) = match d.channel {
-        Channel::Email => (Action::EmailText, "<otp>"),
-        Channel::Sms => (Action::SmsText, "<otp>"),
-    };
-    let body = zeroize::Zeroizing::new(
-        live.policies
-            .text(text_action, ctx, &tags)
-            .unwrap_or_else(|| policy::fill_tags(default, &tags)),
-    );
-    let subject = live
-        .policies
-        .text(Action::EmailSubject, ctx, &tags)
-        .unwrap_or_else(|| "Your OTP".to_owned());
-    crate::delivery::send(&live.config, d, &subject, body).await
-}
-
-/// `emailautosend` / `smsautosend`: after a login with an e-mail or SMS token, send its next code
-/// right away. A failure is logged; the login it follows stands.
-pub(super) async fn autosend(turn: &Turn<'_>, login: &Login, serials: &[String]) {
-    let (state, live) = (turn.state, &turn.live);
-    let ctx = login.context();
-    // The common case costs two policy look-ups, no store read.
-    let email = live.policies.flag(Action::EmailAutoSend, &ctx).is_some();
-    let sms = live.policies.flag(Action::SmsAutoSend, &ctx).is_some();
-    if !email && !sms {
-        return;
-    }
-    for serial in serials {
-        let Ok(Some(v)) = state.store.get_token(serial) else {
-            continue;
-        };
-        let wanted = match v.rec.token_type {
-            protocol::TokenType::Email => email,
-            protocol::TokenType::Sms => sms,
-            _ => false,
-        };
-        if !wanted {
-            continue;
-        }
-        let sent = async {
-            let key = state.cipher.open(&v.rec.serial, "otpkey", &v.rec.otpkey)?;
-            let c = crate::tokens::algorithm(v.rec.token_type)
-                .challenge(&v.rec, &key, state.clock.now())
-                .map_err(PidError::Delivery)?;
-            match c.delivery {
-                Some(d) => deliver(live, &ctx, &login.user, &d).await,
-                None => Ok(()),
-            }
-        }
-        .await;
-        if let Err(e) = sent {
-            tracing::error!(error = %e, serial = %serial, "autosend: the next code was not sent");
-        }
-    }
-}
-
-/// The login and realm after `mangle`: the rewrites chosen for the name as typed apply to the
-/// name (then split again into login and realm) and to the realm.
-fn mangled_user(live: &Live, req: &AuthBegin, now: i64) -> (String, String) {
-    let (login, realm) = live.realms.split(&req.user, None);
-    let ctx = policy::Context {
-        realm,
-        resolver: None,
-        login,
-        service: &req.service,
-        rhost: req.rhost.as_deref(),
-        now: Some(now),
-        admin_groups: &[],
-    };
-    let mangles = live.policies.mangles(&ctx);
-    if mangles.is_empty() {
-        return (login.to_owned(), realm.to_owned());
-    }
-    let user = mangles
-        .iter()
-        .fold(req.user.clone(), |u, m| m.apply(MangleKey::User, &u));
-    let (login, realm) = live.realms.split(&user, None);
-    let realm = mangles
-        .iter()
-        .fold(realm.to_owned(), |r, m| m.apply(MangleKey::Realm, &r));
-    (login.to_owned(), realm)
-}
-
-/// What the user typed after the rewrites of `pass` chosen for this login. The intermediate
-/// texts are wiped like the answer itself.
-fn mangled_pass(live: &Live, login: &Login, pass: Secret) -> Secret {
-    let mangles = live.policies.mangles(&login.context());
-    if !mangles.iter().any(|m| m.key == MangleKey::Pass) {
-        return pass;
-    }
-    let rewritten = mangles
-        .iter()
-        .fold(zeroize::Zeroizing::new(pass.expose().to_owned()), |p, m| {
-            zeroize::Zeroizing::new(m.apply(MangleKey::Pass, &p))
-        });
-    Secret::new(rewritten.as_str())
 }

@@ -14,8 +14,15 @@
 //! - a refusal before any check (rate limit, unknown user, a limit policy …) and a prompt are
 //!   audited but answered at once: they change nothing a crash could undo, and a flood of them
 //!   must not queue for group commits. Their entries go to disk with the next commit.
+//!
+//! The parts: `conversation` (begin, proceed and their steps), `limits` (users' rate limit,
+//! `auth_max_fail` / `auth_max_success`), `delivery` (codes sent for a challenge, autosend),
+//! `mangle` (privacyIDEA's rewrites of the user name and of what the user typed).
 
 mod conversation;
+mod delivery;
+mod limits;
+mod mangle;
 
 use crate::audit;
 use crate::auth::session::{ConnState, Expect, Session};
@@ -235,7 +242,7 @@ async fn settle(turn: &Turn<'_>, conn: &mut ConnState, decision: Decision) -> Re
             tracing::info!(user = %who, service, accepted, detail = %detail, "authentication")
         });
         if accepted {
-            conversation::autosend(turn, &login, &serials).await;
+            delivery::autosend(turn, &login, &serials).await;
         }
     }
     match decision.answer {
