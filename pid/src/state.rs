@@ -317,7 +317,7 @@ impl State {
     }
 }
 
-/// The daemon's answers to the check pipeline: its key file, argon2 (bounded by
+/// The daemon's answers to the check pipeline: its key file and store, argon2 (bounded by
 /// `argon2_slots`, remembered by `verified_pins`), the realms' user stores (bounded by
 /// `userstore_slots`) and the Yubico validation servers, each off the executor when it may
 /// block.

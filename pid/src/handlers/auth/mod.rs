@@ -11,9 +11,11 @@
 //!
 //! - durable before success: a spent OTP stays spent if the daemon dies right after answering;
 //! - durable before a retry prompt: the wrong answer's fail-counter charge is not lost;
-//! - a refusal before any check (rate limit, unknown user, a limit policy …) and a prompt are
-//!   audited but answered at once: they change nothing a crash could undo, and a flood of them
-//!   must not queue for group commits. Their entries go to disk with the next commit.
+//! - everything else is answered without waiting: a refusal before a check, or of a check that
+//!   could not run (rate limit, unknown user, a limit policy, a store that did not answer),
+//!   changed no token, a challenge charges no fail counter, and a flood of refusals must not
+//!   queue for group commits. What they recorded goes to disk with the next commit, before any
+//!   later success is answered.
 //!
 //! The parts: `conversation` (begin, proceed and their steps), `limits` (users' rate limit,
 //! `auth_max_fail` / `auth_max_success`), `delivery` (codes sent for a challenge, autosend),
@@ -198,6 +200,8 @@ impl Decision {
         self
     }
 
+    /// The login ends here: once durable, its log line is kept for after the answer and, on
+    /// success, autosend sends the next codes.
     fn concluded(mut self, concluded: Concluded) -> Decision {
         self.concluded = Some(Box::new(concluded));
         self
