@@ -1,7 +1,6 @@
 //! One client connection: identify the peer once, then serve frames until it goes quiet,
 //! misbehaves or leaves.
 
-use crate::auth::session::Sessions;
 use crate::caller::Caller;
 use crate::dispatch::dispatch;
 use crate::limits::{ConnectionRefused, UserConnection};
@@ -13,27 +12,9 @@ use std::sync::Arc;
 use tokio::net::UnixStream;
 use tokio_util::codec::Framed;
 
-/// State that lives as long as the connection (sessions cannot be addressed from elsewhere).
-#[derive(Default)]
-pub struct ConnState {
-    pub sessions: Sessions,
-    /// A log line about the request being answered, written once the answer is sent: a write
-    /// to the log (journald's socket, a file) is nothing a login should wait for.
-    after_answer: Option<Box<dyn FnOnce() + Send>>,
-}
-
-impl ConnState {
-    /// Log `line` after the answer to the current request has been sent (or failed to send).
-    pub fn log_after_answer(&mut self, line: impl FnOnce() + Send + 'static) {
-        self.after_answer = Some(Box::new(line));
-    }
-
-    fn answered(&mut self) {
-        if let Some(line) = self.after_answer.take() {
-            line();
-        }
-    }
-}
+/// What a connection keeps between its requests: the conversation's sessions (see
+/// `auth::session`).
+pub use crate::auth::session::ConnState;
 
 /// A peer let in: who it is, and its place among users' connections (none for root).
 pub struct Admitted {
@@ -177,26 +158,5 @@ pub async fn serve(state: Arc<State>, stream: UnixStream, peer: Admitted) {
             tracing::debug!(uid, error = %e, "could not answer; closing");
             break;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    #[test]
-    fn a_line_kept_for_after_the_answer_is_logged_once_and_not_before() {
-        let logged = Arc::new(AtomicUsize::new(0));
-        let mut conn = ConnState::default();
-        conn.answered();
-        let counter = logged.clone();
-        conn.log_after_answer(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-        });
-        assert_eq!(logged.load(Ordering::SeqCst), 0, "not before the answer");
-        conn.answered();
-        conn.answered();
-        assert_eq!(logged.load(Ordering::SeqCst), 1, "once, for its own answer");
     }
 }

@@ -1,8 +1,8 @@
 //! The one exhaustive match over requests. Authorisation happens here, before any handler runs:
 //! a new request variant does not compile until someone decides who may send it.
 
+use crate::auth::session::ConnState;
 use crate::caller::Caller;
-use crate::connection::ConnState;
 use crate::handlers::{self, error_response};
 use crate::State;
 use protocol::{Request, Response};

@@ -9,14 +9,16 @@
 //!
 //! The evaluation is pure with respect to the store: it returns the new records, and the caller
 //! swaps them in by compare-and-swap, redoing the whole check if a token changed meanwhile.
+//! What it cannot decide from the records, the input, the rules and `now` (a sealed secret, a
+//! PIN hash, the user store, a validation server) it asks its `Verifier`.
 
 use crate::auth::lockout::{LockoutRules, Source};
+use crate::auth::Verifier;
 use crate::error::PidError;
 use crate::policy::OtpPin;
 use crate::store::{TokenRecord, Versioned};
 use crate::tokens::{algorithm, CounterState};
 use crate::users::ResolvedUser;
-use crate::State;
 use protocol::Secret;
 use zeroize::Zeroizing;
 
@@ -75,12 +77,12 @@ pub const GENERIC_REJECT: &str = "Authentication failed.";
 const NOT_FOR_THIS_SERVICE: &str = "Token is not for this service";
 
 /// Whether the token may be used through `service` (only tokens bound to one need their key).
-fn serves(state: &State, rec: &TokenRecord, service: &str) -> Result<bool, PidError> {
+fn serves(verifier: &impl Verifier, rec: &TokenRecord, service: &str) -> Result<bool, PidError> {
     let alg = algorithm(rec.token_type);
     if !alg.bound_to_service() {
         return Ok(true);
     }
-    let key = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
+    let key = verifier.open_secret(rec)?;
     Ok(alg.serves(&key, service))
 }
 
@@ -105,8 +107,8 @@ pub struct Rules {
 
 /// Checks the PIN part of what the user typed where `otppin` says: against the token's PIN hash,
 /// against the user's password in the user store, or not at all (the part must be empty).
-pub struct PinCheck<'a> {
-    state: &'a State,
+pub struct PinCheck<'a, V> {
+    verifier: &'a V,
     user: &'a ResolvedUser,
     otppin: OtpPin,
     /// The user store's answers during this login. Tokens of different OTP lengths split the
@@ -115,10 +117,10 @@ pub struct PinCheck<'a> {
     store_answers: Vec<(Zeroizing<String>, bool)>,
 }
 
-impl<'a> PinCheck<'a> {
-    pub fn new(state: &'a State, user: &'a ResolvedUser, otppin: OtpPin) -> PinCheck<'a> {
+impl<'a, V: Verifier> PinCheck<'a, V> {
+    pub fn new(verifier: &'a V, user: &'a ResolvedUser, otppin: OtpPin) -> PinCheck<'a, V> {
         PinCheck {
-            state,
+            verifier,
             user,
             otppin,
             store_answers: Vec::new(),
@@ -132,7 +134,7 @@ impl<'a> PinCheck<'a> {
 
     async fn matches(&mut self, rec: &TokenRecord, pin: &str) -> Result<bool, PidError> {
         match self.otppin {
-            OtpPin::TokenPin => self.state.verify_pin(rec.pin_hash.as_deref(), pin).await,
+            OtpPin::TokenPin => self.verifier.verify_pin(rec.pin_hash.as_deref(), pin).await,
             OtpPin::None => Ok(pin.is_empty()),
             // An empty password never reaches a user store (an empty LDAP bind is anonymous).
             OtpPin::UserStore if pin.is_empty() => Ok(false),
@@ -141,7 +143,7 @@ impl<'a> PinCheck<'a> {
                     return Ok(*ok);
                 }
                 let ok = self
-                    .state
+                    .verifier
                     .check_user_password(self.user, Secret::new(pin))
                     .await?;
                 self.store_answers
@@ -174,13 +176,13 @@ enum Class {
 
 /// Evaluate what the user typed against the user's tokens at `now` (for an answer: against the
 /// challenged tokens only).
-pub async fn evaluate(
-    state: &State,
+pub async fn evaluate<V: Verifier>(
+    verifier: &V,
     tokens: Vec<Versioned>,
     input: Input<'_>,
     now: i64,
     rules: &Rules,
-    pins: &mut PinCheck<'_>,
+    pins: &mut PinCheck<'_, V>,
 ) -> Result<Plan, PidError> {
     let attempt = Attempt {
         now,
@@ -227,7 +229,7 @@ pub async fn evaluate(
     let mut others: Vec<(Versioned, TokenRecord)> = Vec::new();
     for ((_, rec), reason) in live.iter().zip(reasons) {
         let reason = match reason {
-            None if !serves(state, rec, &rules.service)? => Some(NOT_FOR_THIS_SERVICE),
+            None if !serves(verifier, rec, &rules.service)? => Some(NOT_FOR_THIS_SERVICE),
             other => other,
         };
         if let Some(msg) = reason {
@@ -238,11 +240,13 @@ pub async fn evaluate(
         }
         let class = match input {
             Input::Pass(pass) if rec.token_type == protocol::TokenType::FourEyes => {
-                four_eyes(state, rec, pass, attempt, &mut others).await?
+                four_eyes(verifier, rec, pass, attempt, &mut others).await?
             }
-            Input::Pass(pass) => classify(state, rec, pass, now, sole_usable, rules, pins).await?,
+            Input::Pass(pass) => {
+                classify(verifier, rec, pass, now, sole_usable, rules, pins).await?
+            }
             Input::Answer { otp, challenged } => {
-                let key = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
+                let key = verifier.open_secret(rec)?;
                 let alg = algorithm(rec.token_type);
                 let data = challenged
                     .iter()
@@ -251,7 +255,7 @@ pub async fn evaluate(
                     .unwrap_or_default();
                 if rec.token_type == protocol::TokenType::FourEyes {
                     let class =
-                        four_eyes_answer(state, rec, data, otp.expose(), attempt, &mut others)
+                        four_eyes_answer(verifier, rec, data, otp.expose(), attempt, &mut others)
                             .await?;
                     classes.push(Some(class));
                     continue;
@@ -291,7 +295,7 @@ pub async fn evaluate(
             if let Some(Class::Valid(cs, material)) = &classes[i] {
                 // The OTP is spent; the token's last success stays where it was.
                 spend(
-                    state,
+                    verifier,
                     &mut live[i].1,
                     cs,
                     material.as_ref().map(|m| m.as_slice()),
@@ -309,7 +313,7 @@ pub async fn evaluate(
         for &i in &valid {
             if let Some(Class::Valid(cs, material)) = &classes[i] {
                 let rec = &mut live[i].1;
-                spend(state, rec, cs, material.as_ref().map(|m| m.as_slice()))?;
+                spend(verifier, rec, cs, material.as_ref().map(|m| m.as_slice()))?;
                 rec.clear_source(&rules.source);
                 rec.count_auth += 1;
                 rec.count_auth_success += 1;
@@ -358,7 +362,7 @@ pub async fn evaluate(
         v.token_type = single_type(&live, &challenge);
         for &i in &challenge {
             let rec = &live[i].1;
-            let key = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
+            let key = verifier.open_secret(rec)?;
             match algorithm(rec.token_type).challenge(rec, &key, now) {
                 Ok(c) => {
                     v.challenge.push(Challenged {
@@ -477,22 +481,22 @@ const FOUR_EYES_MAX_TOKENS: usize = 10_000;
 /// is met. Tokens used are added to `others` with their new counters; tokens of the 4eyes user
 /// themself never count.
 async fn four_eyes(
-    state: &State,
+    verifier: &impl Verifier,
     rec: &TokenRecord,
     pass: &Secret,
     attempt: Attempt<'_>,
     others: &mut Vec<(Versioned, TokenRecord)>,
 ) -> Result<Class, PidError> {
-    if state
+    if verifier
         .verify_pin(rec.pin_hash.as_deref(), pass.expose())
         .await?
     {
         return Ok(Class::ChallengeRequest);
     }
-    let req = four_eyes_requirement(state, rec)?;
+    let req = four_eyes_requirement(verifier, rec)?;
     let mut used: Vec<(String, String)> = Vec::new();
     for part in pass.expose().split(req.separator).filter(|p| !p.is_empty()) {
-        four_eyes_match(state, rec, &req, &mut used, part, attempt, others).await?;
+        four_eyes_match(verifier, rec, &req, &mut used, part, attempt, others).await?;
     }
     Ok(if four_eyes_missing(&req, &used).is_none() {
         Class::Valid(unchanged(rec), None)
@@ -504,21 +508,21 @@ async fn four_eyes(
 /// One answer of the 4eyes challenge form: `data` holds the tokens used so far
 /// (`realm TAB serial` lines).
 async fn four_eyes_answer(
-    state: &State,
+    verifier: &impl Verifier,
     rec: &TokenRecord,
     data: &[u8],
     answer: &str,
     attempt: Attempt<'_>,
     others: &mut Vec<(Versioned, TokenRecord)>,
 ) -> Result<Class, PidError> {
-    let req = four_eyes_requirement(state, rec)?;
+    let req = four_eyes_requirement(verifier, rec)?;
     let mut used: Vec<(String, String)> = std::str::from_utf8(data)
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.split_once('\t'))
         .map(|(r, s)| (r.to_owned(), s.to_owned()))
         .collect();
-    if !four_eyes_match(state, rec, &req, &mut used, answer, attempt, others).await? {
+    if !four_eyes_match(verifier, rec, &req, &mut used, answer, attempt, others).await? {
         return Ok(Class::WrongOtp);
     }
     Ok(match four_eyes_missing(&req, &used) {
@@ -543,10 +547,10 @@ fn unchanged(rec: &TokenRecord) -> CounterState {
 }
 
 fn four_eyes_requirement(
-    state: &State,
+    verifier: &impl Verifier,
     rec: &TokenRecord,
 ) -> Result<crate::tokens::foureyes::Requirement, PidError> {
-    let material = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
+    let material = verifier.open_secret(rec)?;
     crate::tokens::foureyes::requirement(&material)
         .ok_or_else(|| PidError::Corrupt(format!("4eyes token {} has no requirement", rec.serial)))
 }
@@ -565,7 +569,7 @@ fn four_eyes_missing(
 /// Find the token of a realm still short whose code (PIN+OTP) `part` is; spend it. `false`: no
 /// such token.
 async fn four_eyes_match(
-    state: &State,
+    verifier: &impl Verifier,
     rec: &TokenRecord,
     req: &crate::tokens::foureyes::Requirement,
     used: &mut Vec<(String, String)>,
@@ -578,8 +582,8 @@ async fn four_eyes_match(
         if used.iter().filter(|(r, _)| r == realm).count() >= *n {
             continue;
         }
-        for v in state.store.tokens_in_realm(realm, FOUR_EYES_MAX_TOKENS)? {
-            let t = &v.rec;
+        for candidate in verifier.tokens_in_realm(realm, FOUR_EYES_MAX_TOKENS)? {
+            let t = &candidate.rec;
             if t.owner == rec.owner
                 || t.token_type == protocol::TokenType::FourEyes
                 || used.iter().any(|(_, s)| *s == t.serial)
@@ -594,18 +598,18 @@ async fn four_eyes_match(
                 continue;
             }
             let (pin, otp) = part.split_at(part.len() - digits);
-            let key = state.cipher.open(&t.serial, "otpkey", &t.otpkey)?;
+            let key = verifier.open_secret(t)?;
             let Some(cs) = algorithm(t.token_type).check(t, &key, otp, now) else {
                 continue;
             };
-            if !state.verify_pin(t.pin_hash.as_deref(), pin).await? {
+            if !verifier.verify_pin(t.pin_hash.as_deref(), pin).await? {
                 continue;
             }
             let mut spent = t.clone();
             spent.count = cs.count;
             spent.time_shift = cs.time_shift;
             spent.last_auth = Some(now);
-            others.push((v.clone(), spent));
+            others.push((candidate.clone(), spent));
             used.push((realm.clone(), t.serial.clone()));
             return Ok(true);
         }
@@ -616,7 +620,7 @@ async fn four_eyes_match(
 /// Record that the token's answer was used: its counter state, and its new secrets if using
 /// them changed them.
 fn spend(
-    state: &State,
+    verifier: &impl Verifier,
     rec: &mut TokenRecord,
     cs: &CounterState,
     material: Option<&[u8]>,
@@ -624,7 +628,7 @@ fn spend(
     rec.count = cs.count;
     rec.time_shift = cs.time_shift;
     if let Some(m) = material {
-        rec.otpkey = state.cipher.seal(&rec.serial, "otpkey", m)?;
+        rec.otpkey = verifier.seal_secret(&rec.serial, m)?;
     }
     Ok(())
 }
@@ -692,14 +696,14 @@ pub fn unusable(rec: &TokenRecord, source: &Source, now: i64) -> Option<&'static
 /// privacyIDEA's outcome does not depend on the PIN (the token's fail counter rises whether the
 /// PIN matched or not), so the PIN is only verified to show the "previous OTP" hint. With several
 /// usable tokens the PINs decide whose counters rise, so they are all checked.
-async fn classify(
-    state: &State,
+async fn classify<V: Verifier>(
+    verifier: &V,
     rec: &TokenRecord,
     pass: &Secret,
     now: i64,
     sole_usable: bool,
     rules: &Rules,
-    pins: &mut PinCheck<'_>,
+    pins: &mut PinCheck<'_, V>,
 ) -> Result<Class, PidError> {
     // privacyIDEA's is_challenge_request: the whole answer is the PIN (as `otppin` defines it)
     // of a token whose type the policy lets challenge (an empty answer matches a token without
@@ -716,16 +720,16 @@ async fn classify(
         return Ok(Class::Invalid);
     }
     let (pin, otp) = pass.split_at(pass.len() - digits);
-    let key = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
+    let key = verifier.open_secret(rec)?;
     let matched = match alg.check(rec, &key, otp, now) {
         // Locally plausible; the validation server decides (a failure to ask fails closed).
-        Some(cs) if alg.verified_remotely() => state.verify_yubico(otp).await?.then_some(cs),
+        Some(cs) if alg.verified_remotely() => verifier.verify_yubico(otp).await?.then_some(cs),
         other => other,
     };
     let previous_otp = matched.is_none() && alg.is_previous_otp(rec, &key, otp, now);
     if sole_usable && matched.is_none() && !previous_otp {
         if pins.runs_argon2(rec) {
-            state.wait_as_long_as_a_pin_check().await;
+            verifier.wait_as_long_as_a_pin_check().await;
         }
         return Ok(Class::WrongOtp);
     }
@@ -738,3 +742,6 @@ async fn classify(
         (false, _) => Class::Invalid,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,8 +1,12 @@
-//! Authentication: the check pipeline and the per-connection conversation sessions.
+//! Authentication: the check pipeline, what it asks the daemon (`Verifier`), fail counters per
+//! source, and the per-connection conversation sessions.
 
 pub mod check;
 pub mod lockout;
 pub mod session;
+mod verifier;
+
+pub use verifier::Verifier;
 
 use crate::error::PidError;
 use crate::policy::OtpPin;

@@ -1,5 +1,5 @@
-//! Conversation sessions. They live per connection, so a session id is useless on any other
-//! socket; they are bounded in number and in age.
+//! Conversation sessions. They live per connection (`ConnState`), so a session id is useless
+//! on any other socket; they are bounded in number and in age.
 
 use crate::users::ResolvedUser;
 use std::collections::HashMap;
@@ -24,6 +24,32 @@ pub enum Expect {
     /// The user's password in the user store: `passthru` for a user without tokens, allowed by
     /// this policy.
     StorePassword { policy: String },
+}
+
+/// What lives as long as the connection: its conversations' sessions (they cannot be addressed
+/// from elsewhere), and the log line of the request being answered. The connection owns it and
+/// hands it to each request.
+#[derive(Default)]
+pub struct ConnState {
+    pub sessions: Sessions,
+    /// A log line about the request being answered, written once the answer is sent: a write
+    /// to the log (journald's socket, a file) is nothing a login should wait for.
+    after_answer: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl ConnState {
+    /// Log `line` after the answer to the current request has been sent (or failed to send).
+    pub fn log_after_answer(&mut self, line: impl FnOnce() + Send + 'static) {
+        self.after_answer = Some(Box::new(line));
+    }
+
+    /// The answer to the current request was sent, or could not be: write the line kept for
+    /// then.
+    pub fn answered(&mut self) {
+        if let Some(line) = self.after_answer.take() {
+            line();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -97,5 +123,27 @@ impl Challenge {
             retries_left: self.retries_left - 1,
             ..self.clone()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_line_kept_for_after_the_answer_is_logged_once_and_not_before() {
+        let logged = Arc::new(AtomicUsize::new(0));
+        let mut conn = ConnState::default();
+        conn.answered();
+        let counter = logged.clone();
+        conn.log_after_answer(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        assert_eq!(logged.load(Ordering::SeqCst), 0, "not before the answer");
+        conn.answered();
+        conn.answered();
+        assert_eq!(logged.load(Ordering::SeqCst), 1, "once, for its own answer");
     }
 }

@@ -1,0 +1,126 @@
+//! Running the daemon: bind the socket, open the state, serve until a signal says stop, and the
+//! minute-by-minute housekeeping meanwhile.
+
+use crate::config::Config;
+use crate::error::PidError;
+use crate::state::State;
+use crate::{audit, clock, logging, server, sys, trust};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the audit trail is checked against `audit.keep_days`, and idle argon2 memory freed.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+
+/// Start logging as the configuration says (see `logging`); keep the guard until exit.
+pub fn init_logging(config: &Config) -> logging::LogGuard {
+    logging::init(config)
+}
+
+/// Run the daemon in the foreground until SIGTERM or SIGINT.
+pub async fn run_daemon(config: Config, config_path: std::path::PathBuf) -> Result<(), PidError> {
+    sys::disable_core_dumps();
+    // Nothing is opened below a directory someone else could swap files in.
+    trust::prepare_directories(&config)?;
+    // Bind first: a second daemon on the same socket is refused with a clear message before it
+    // touches the store another daemon holds.
+    let listener = server::bind(&config.socket)?;
+    let socket = config.socket.clone();
+    let state = match State::open(config, Arc::new(clock::SystemClock)) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            let _ = std::fs::remove_file(&socket);
+            return Err(e);
+        }
+    };
+    tracing::info!(
+        socket = %socket.display(),
+        store = %state.store.path().display(),
+        tokens = state.store.count_tokens(),
+        key_fingerprint = %state.cipher.fingerprint(),
+        "pid {} ready", env!("CARGO_PKG_VERSION")
+    );
+    let housekeeping_task = tokio::spawn(housekeeping(state.clone()));
+    // The accept loop runs as a task, not on the thread that called `block_on`: a connection is
+    // then accepted and served on the same worker thread, one thread wake fewer per login.
+    let server = tokio::spawn(server::run(
+        listener,
+        state.clone(),
+        signals(state.clone(), config_path),
+    ));
+    if let Err(e) = server.await {
+        tracing::error!(error = %e, "the accept loop failed");
+    }
+    housekeeping_task.abort();
+    audit::close_minute(&state);
+    let flushed = state.store.durable().await;
+    let _ = std::fs::remove_file(&socket);
+    flushed?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Every minute: free argon2's spare working memory if no PIN was checked in the last minute,
+/// write the minute's audit summaries, and apply `audit.keep_days` and `audit.max_entries` (a
+/// reload takes effect at the next round).
+async fn housekeeping(state: Arc<State>) {
+    let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        // Freeing tens of MiB and trimming the heap takes milliseconds: not on a worker.
+        let pins = state.pins.clone();
+        let _ = tokio::task::spawn_blocking(move || pins.release_idle_memory()).await;
+        audit::close_minute(&state);
+        match state.prune_audit().await {
+            Ok(0) => {}
+            Ok(n) => {
+                let audit = &state.live().config.audit;
+                tracing::info!(
+                    entries = n,
+                    "deleted the oldest {n} audit entries: the trail keeps {} days and {} \
+                     entries at most (audit.keep_days, audit.max_entries; 0 = no limit)",
+                    audit.keep_days,
+                    audit.max_entries
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "cannot prune the audit trail"),
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT; reloads the configuration on SIGHUP.
+async fn signals(state: Arc<State>, config_path: std::path::PathBuf) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the daemon with SIGKILL");
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                let (state, path) = (state.clone(), config_path.clone());
+                // Reading a flatfile of a million users takes a while: off the executor.
+                let result = tokio::task::spawn_blocking(move || state.reload(&path)).await;
+                match result {
+                    Ok(Ok(warnings)) => {
+                        for w in warnings {
+                            tracing::warn!("{w}");
+                        }
+                        tracing::info!(config = %config_path.display(), "configuration reloaded");
+                    }
+                    Ok(Err(e)) => tracing::error!(
+                        "reload refused, the running configuration stays in force: {e}"
+                    ),
+                    Err(e) => tracing::error!("reload failed: {e}"),
+                }
+            }
+        }
+    }
+    tracing::info!("shutting down");
+}
