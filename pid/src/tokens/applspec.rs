@@ -54,26 +54,16 @@ impl OtpAlgorithm for Applspec {
 
     fn check(&self, rec: &TokenRecord, key: &[u8], otp: &str, _now: i64) -> Option<CounterState> {
         let (_, password) = parts(key)?;
-        secret_matches(password, otp).then_some(CounterState {
-            count: rec.count,
-            time_shift: 0,
-        })
+        secret_matches(password, otp).then_some(CounterState::at(rec.count))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokens::hotp::tests::record;
+    use crate::tokens::hotp::tests::{enroll_base as base, record};
     use protocol::{HashAlgorithm, Secret, TokenType};
 
-    fn base() -> EnrollBase {
-        EnrollBase {
-            key: Zeroizing::new(vec![1; 20]),
-            digits: 6,
-            hash: HashAlgorithm::Sha1,
-        }
-    }
 
     #[test]
     fn the_password_serves_only_its_service() {

@@ -28,10 +28,7 @@ impl OtpAlgorithm for Daypassword {
             return None;
         }
         let step = step_of(now, rec.period);
-        code_matches(rec, key, step, otp).then_some(CounterState {
-            count: step,
-            time_shift: 0,
-        })
+        code_matches(rec, key, step, otp).then_some(CounterState::at(step))
     }
 
     fn otpauth_type(&self) -> Option<&'static str> {

@@ -76,10 +76,8 @@ impl OtpAlgorithm for Hotp {
             return None;
         }
         let end = rec.count.saturating_add(rec.count_window as u64);
-        find_counter(key, rec.count..end, otp, rec.digits, rec.hash).map(|c| CounterState {
-            count: c + 1,
-            time_shift: 0,
-        })
+        find_counter(key, rec.count..end, otp, rec.digits, rec.hash)
+            .map(|c| CounterState::at(c + 1))
     }
 
     fn is_previous_otp(&self, rec: &TokenRecord, key: &[u8], otp: &str, _now: i64) -> bool {
@@ -99,10 +97,7 @@ impl OtpAlgorithm for Hotp {
         _now: i64,
     ) -> Option<CounterState> {
         let end = rec.count.saturating_add(SYNC_WINDOW);
-        find_consecutive(rec, key, rec.count..end, otp1, otp2).map(|c| CounterState {
-            count: c + 2,
-            time_shift: 0,
-        })
+        find_consecutive(rec, key, rec.count..end, otp1, otp2).map(|c| CounterState::at(c + 2))
     }
 
     fn otpauth_type(&self) -> Option<&'static str> {
@@ -146,6 +141,15 @@ pub(crate) mod tests {
                 )
             })
             .collect()
+    }
+
+    /// What enrollment hands a type: a 20-byte key, 6 digits, SHA-1.
+    pub(crate) fn enroll_base() -> crate::tokens::EnrollBase {
+        crate::tokens::EnrollBase {
+            key: zeroize::Zeroizing::new(vec![1; 20]),
+            digits: 6,
+            hash: HashAlgorithm::Sha1,
+        }
     }
 
     pub(crate) fn record(t: TokenType, digits: u8, hash: HashAlgorithm) -> TokenRecord {

@@ -87,10 +87,7 @@ impl OtpAlgorithm for Indexedsecret {
                 .collect::<Option<String>>()?,
         );
         (!expected.is_empty() && crate::crypto::ct_eq(expected.as_bytes(), answer.as_bytes()))
-            .then_some(CounterState {
-                count: rec.count,
-                time_shift: 0,
-            })
+            .then_some(CounterState::at(rec.count))
     }
 }
 

@@ -119,6 +119,16 @@ pub struct CounterState {
     pub time_shift: i64,
 }
 
+impl CounterState {
+    /// The state at `count`, without clock drift (every type but TOTP).
+    pub fn at(count: u64) -> CounterState {
+        CounterState {
+            count,
+            time_shift: 0,
+        }
+    }
+}
+
 pub trait OtpAlgorithm: Sync {
     /// Prefix of generated serials (privacyIDEA's: `OATH` for HOTP, `TOTP` for TOTP).
     fn serial_prefix(&self) -> &'static str;

@@ -97,10 +97,7 @@ impl OtpAlgorithm for Motp {
                 found = Some(s);
             }
         }
-        found.map(|s| CounterState {
-            count: s as u64,
-            time_shift: 0,
-        })
+        found.map(|s| CounterState::at(s as u64))
     }
 
     fn is_previous_otp(&self, rec: &TokenRecord, key: &[u8], otp: &str, _now: i64) -> bool {

@@ -307,10 +307,7 @@ impl OtpAlgorithm for Ocra {
                 }
             }
         }
-        found.map(|c| CounterState {
-            count: if suite.counter { c + 1 } else { rec.count },
-            time_shift: 0,
-        })
+        found.map(|c| CounterState::at(if suite.counter { c + 1 } else { rec.count }))
     }
 }
 

@@ -61,26 +61,16 @@ impl OtpAlgorithm for Pw {
     }
 
     fn check(&self, rec: &TokenRecord, key: &[u8], otp: &str, _now: i64) -> Option<CounterState> {
-        secret_matches(key, otp).then_some(CounterState {
-            count: rec.count,
-            time_shift: 0,
-        })
+        secret_matches(key, otp).then_some(CounterState::at(rec.count))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokens::hotp::tests::record;
+    use crate::tokens::hotp::tests::{enroll_base as base, record};
     use protocol::{HashAlgorithm, Secret, TokenType};
 
-    fn base() -> EnrollBase {
-        EnrollBase {
-            key: Zeroizing::new(vec![1; 20]),
-            digits: 6,
-            hash: protocol::HashAlgorithm::Sha1,
-        }
-    }
 
     #[test]
     fn the_password_is_the_one_time_part_and_stays_valid() {

@@ -95,17 +95,15 @@ impl OtpAlgorithm for Question {
         let i = u32::from_be_bytes(data.try_into().ok()?) as usize;
         let pairs = decode(material)?;
         let (_, expected) = pairs.get(i)?;
-        crate::crypto::ct_eq(expected.as_bytes(), answer.as_bytes()).then_some(CounterState {
-            count: rec.count,
-            time_shift: 0,
-        })
+        crate::crypto::ct_eq(expected.as_bytes(), answer.as_bytes())
+            .then_some(CounterState::at(rec.count))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokens::hotp::tests::record;
+    use crate::tokens::hotp::tests::{enroll_base as base, record};
     use protocol::{HashAlgorithm, Secret, TokenType};
 
     fn spec(n: usize) -> EnrollRequest {
@@ -117,13 +115,6 @@ mod tests {
         }
     }
 
-    fn base() -> EnrollBase {
-        EnrollBase {
-            key: Zeroizing::new(vec![1; 20]),
-            digits: 6,
-            hash: HashAlgorithm::Sha1,
-        }
-    }
 
     #[test]
     fn the_answer_to_the_asked_question_passes_exactly() {

@@ -37,10 +37,7 @@ impl OtpAlgorithm for Registration {
     }
 
     fn check(&self, rec: &TokenRecord, key: &[u8], otp: &str, _now: i64) -> Option<CounterState> {
-        secret_matches(key, otp).then_some(CounterState {
-            count: rec.count,
-            time_shift: 0,
-        })
+        secret_matches(key, otp).then_some(CounterState::at(rec.count))
     }
 }
 

@@ -96,10 +96,7 @@ impl OtpAlgorithm for Tan {
         if !super::well_formed(otp, rec.digits) {
             return None;
         }
-        position(key, otp).map(|_| CounterState {
-            count: rec.count + 1,
-            time_shift: 0,
-        })
+        position(key, otp).map(|_| CounterState::at(rec.count + 1))
     }
 
     fn after_use(&self, material: &[u8], otp: &str) -> Option<Zeroizing<Vec<u8>>> {

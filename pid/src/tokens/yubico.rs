@@ -61,9 +61,6 @@ impl OtpAlgorithm for Yubico {
         (otp.len() == OTP_LEN as usize
             && otp.as_bytes().starts_with(key)
             && otp.chars().all(|c| MODHEX.contains(c)))
-        .then_some(CounterState {
-            count: rec.count + 1,
-            time_shift: 0,
-        })
+        .then_some(CounterState::at(rec.count + 1))
     }
 }

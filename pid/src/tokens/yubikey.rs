@@ -141,10 +141,7 @@ impl OtpAlgorithm for Yubikey {
                 return None;
             }
         }
-        (d.counter >= rec.count).then_some(CounterState {
-            count: d.counter + 1,
-            time_shift: 0,
-        })
+        (d.counter >= rec.count).then_some(CounterState::at(d.counter + 1))
     }
 
     fn after_use(&self, material: &[u8], otp: &str) -> Option<Zeroizing<Vec<u8>>> {
