@@ -5,6 +5,7 @@
 
 use crate::config::{Config, SmsConfig, SmtpConfig, SmtpTls};
 use crate::error::PidError;
+use crate::percent::percent_encode;
 use crate::tokens::{Channel, Delivery};
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -131,20 +132,6 @@ fn fill(template: &str, phone: &str, message: &str, encode: fn(&str) -> String) 
     template
         .replace("{phone}", &encode(phone))
         .replace("{message}", &encode(message))
-}
-
-/// RFC 3986 percent-encoding of everything but the unreserved characters (for URLs and form
-/// bodies; also the otpauth:// URL of an enrollment).
-pub(crate) fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn json_escape(s: &str) -> String {

@@ -6,9 +6,9 @@
 use crate::audit;
 use crate::authority::Authority;
 use crate::caller::Caller;
-use crate::delivery::percent_encode;
 use crate::error::PidError;
 use crate::handlers::{error_response, import, machine, validate_text};
+use crate::percent::percent_encode;
 use crate::policy::{Action, Context};
 use crate::store::{Owner, Swap, TokenRecord, Versioned};
 use crate::tokens::{algorithm, CounterState};
