@@ -2,6 +2,7 @@
 //! error that names the key and its line, like `sshd -t` would.
 
 use crate::error::PidError;
+use crate::realm::{RealmConfig, RealmsConfig, ResolverConfig, IMPLICIT_PASSWD};
 use protocol::paths;
 use protocol::HashAlgorithm;
 use serde::{Deserialize, Serialize};
@@ -66,150 +67,6 @@ pub enum LogTarget {
     Auto,
     Journal,
     Stderr,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ResolverType {
-    /// The host's accounts through NSS (getpwnam).
-    Passwd,
-    /// A passwd-format file: `login:password:uid:gid:gecos:home:shell`.
-    Flatfile,
-    /// An LDAP directory.
-    Ldap,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResolverConfig {
-    #[serde(rename = "type")]
-    pub kind: ResolverType,
-    /// The user file of a `flatfile` resolver.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<PathBuf>,
-    /// `passwd`: the PAM service the daemon runs to check a user's password (`otppin =
-    /// "userstore"`, `passthru`); default `pi-userstore`. It must not use pam_pi.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pam_service: Option<String>,
-    /// `ldap`: `ldap://host[:port]` or `ldaps://host[:port]`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uri: Option<String>,
-    /// `ldap`: where users are searched (subtree).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base: Option<String>,
-    /// `ldap`: the service account that searches; anonymous when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bind_dn: Option<String>,
-    /// `ldap`: a root-only file holding the service account's password (never the password
-    /// itself in pid.toml).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bind_password_file: Option<PathBuf>,
-    /// `ldap`: extra search filter ANDed with `(login_attribute=LOGIN)`; default
-    /// `(objectClass=posixAccount)`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filter: Option<String>,
-    /// `ldap`: the attribute holding the login name; default `uid`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub login_attribute: Option<String>,
-    /// `ldap`: the attribute holding a stable user id (privacyIDEA's UID type); default
-    /// `entryUUID`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uid_attribute: Option<String>,
-    /// `ldap`: upgrade `ldap://` with STARTTLS (refused together with `ldaps://`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub starttls: Option<bool>,
-    /// `ldap`: CA certificate(s) in PEM that sign the server's certificate; the system's trust
-    /// store when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<PathBuf>,
-    /// `ldap`: connect and operation timeout in seconds; default 5.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_secs: Option<u64>,
-}
-
-impl ResolverConfig {
-    /// The keys this resolver's table sets beyond `type`, for refusing keys of another type.
-    fn keys_set(&self) -> Vec<&'static str> {
-        let set = [
-            ("file", self.file.is_some()),
-            ("pam_service", self.pam_service.is_some()),
-            ("uri", self.uri.is_some()),
-            ("base", self.base.is_some()),
-            ("bind_dn", self.bind_dn.is_some()),
-            ("bind_password_file", self.bind_password_file.is_some()),
-            ("filter", self.filter.is_some()),
-            ("login_attribute", self.login_attribute.is_some()),
-            ("uid_attribute", self.uid_attribute.is_some()),
-            ("starttls", self.starttls.is_some()),
-            ("ca_file", self.ca_file.is_some()),
-            ("timeout_secs", self.timeout_secs.is_some()),
-        ];
-        set.into_iter()
-            .filter(|(_, s)| *s)
-            .map(|(k, _)| k)
-            .collect()
-    }
-
-    /// Check the keys that belong to this resolver's type.
-    fn validate(&self, name: &str) -> Result<(), String> {
-        let allowed: &[&str] = match self.kind {
-            ResolverType::Passwd => &["pam_service"],
-            ResolverType::Flatfile => &["file"],
-            ResolverType::Ldap => &[
-                "uri",
-                "base",
-                "bind_dn",
-                "bind_password_file",
-                "filter",
-                "login_attribute",
-                "uid_attribute",
-                "starttls",
-                "ca_file",
-                "timeout_secs",
-            ],
-        };
-        if let Some(k) = self.keys_set().into_iter().find(|k| !allowed.contains(k)) {
-            return Err(format!(
-                "resolvers.{name}: a {} resolver takes no `{k}` (its keys: {})",
-                self.kind.name(),
-                allowed.join(", ")
-            ));
-        }
-        match self.kind {
-            ResolverType::Flatfile => match &self.file {
-                None => Err(format!(
-                    "resolvers.{name}: a flatfile resolver needs `file`"
-                )),
-                Some(f) if !f.is_absolute() => {
-                    Err(format!("resolvers.{name}.file must be an absolute path"))
-                }
-                Some(_) => Ok(()),
-            },
-            ResolverType::Passwd => match &self.pam_service {
-                Some(s) => crate::users::validate_name("PAM service", s)
-                    .map_err(|e| format!("resolvers.{name}.pam_service: {e}")),
-                None => Ok(()),
-            },
-            ResolverType::Ldap => crate::realm::ldap::validate_config(name, self),
-        }
-    }
-}
-
-impl ResolverType {
-    pub fn name(self) -> &'static str {
-        match self {
-            ResolverType::Passwd => "passwd",
-            ResolverType::Flatfile => "flatfile",
-            ResolverType::Ldap => "ldap",
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RealmConfig {
-    /// Tried in order; the first resolver that knows the login wins.
-    pub resolvers: Vec<String>,
 }
 
 /// The longest `argon2.verified_pin_cache_secs`: an hour. Longer widens what a memory dump
@@ -495,7 +352,7 @@ pub struct StoreConfig {
     /// default, 8, holds a 10,000-token store whole; at a million tokens, whose reads land all
     /// over a ~700 MB file, 16 gave 1.5% more logins/s (within noise) for 5–17 MiB more RSS
     /// under load and 20 MiB more at an import's peak: the cached pages churn, and malloc keeps
-    /// the churn's holes (docs/performance.md, tenth session).
+    /// the churn's holes (docs/performance.md).
     pub cache_mib: u32,
 }
 
@@ -918,9 +775,18 @@ impl Config {
         };
         let mut resolvers: Vec<&str> = self.resolvers.keys().map(String::as_str).collect();
         if self.resolvers.is_empty() {
-            resolvers.push(crate::realm::IMPLICIT_PASSWD);
+            resolvers.push(IMPLICIT_PASSWD);
         }
         crate::policy::Policies::load(&self.policies, &realms, &resolvers)
+    }
+
+    /// The resolvers, realms and default realm, for `Realms::load`.
+    pub fn realms_config(&self) -> RealmsConfig<'_> {
+        RealmsConfig {
+            resolvers: &self.resolvers,
+            realms: &self.realms,
+            default_realm: &self.default_realm,
+        }
     }
 
     /// The effective configuration as TOML, for `pid --check-config`.
