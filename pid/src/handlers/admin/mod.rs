@@ -68,8 +68,12 @@ async fn run(
         }
         AdminRequest::TokenShow { serial } => token::show(state, gate, &serial, entry),
         AdminRequest::TokenDelete { serial } => token::delete(state, gate, &serial, entry),
-        AdminRequest::TokenEnable { serial } => token::enable(state, gate, &serial, entry),
-        AdminRequest::TokenDisable { serial } => token::disable(state, gate, &serial, entry),
+        AdminRequest::TokenEnable { serial } => {
+            token::set_active(state, gate, &serial, true, entry)
+        }
+        AdminRequest::TokenDisable { serial } => {
+            token::set_active(state, gate, &serial, false, entry)
+        }
         AdminRequest::TokenRevoke { serial } => token::revoke(state, gate, &serial, entry),
         AdminRequest::TokenReset { serial } => token::reset(state, gate, &serial, entry),
         AdminRequest::TokenSet { serial, settings } => {

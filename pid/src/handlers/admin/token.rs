@@ -70,27 +70,22 @@ pub(super) fn delete(
     }
 }
 
-pub(super) fn enable(
+/// `token enable` (`active`) or `token disable`: whether the token may be used to log in.
+pub(super) fn set_active(
     state: &State,
     gate: &Gate<'_>,
     serial: &str,
+    active: bool,
     entry: &mut AuditEntry,
 ) -> Result<AdminResponse, PidError> {
-    modify(state, gate, Action::Enable, serial, entry, |r| {
-        r.active = true;
-        Ok(format!("token {} enabled", r.serial))
-    })
-}
-
-pub(super) fn disable(
-    state: &State,
-    gate: &Gate<'_>,
-    serial: &str,
-    entry: &mut AuditEntry,
-) -> Result<AdminResponse, PidError> {
-    modify(state, gate, Action::Disable, serial, entry, |r| {
-        r.active = false;
-        Ok(format!("token {} disabled", r.serial))
+    let (action, now) = if active {
+        (Action::Enable, "enabled")
+    } else {
+        (Action::Disable, "disabled")
+    };
+    modify(state, gate, action, serial, entry, |r| {
+        r.active = active;
+        Ok(format!("token {} {now}", r.serial))
     })
 }
 
