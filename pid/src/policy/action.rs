@@ -34,7 +34,7 @@ const ADMIN: &[Scope] = &[Scope::Admin];
 
 /// What an action's value is, and so how it is written and checked when loaded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(super) enum Kind {
     /// `true` or `false`.
     Flag,
     /// `passthru`: a flag, or `"userstore"` (true). privacyIDEA's other values name a RADIUS
@@ -99,7 +99,7 @@ macro_rules! actions {
             }
 
             /// What its value is.
-            pub fn kind(self) -> Kind {
+            pub(super) fn kind(self) -> Kind {
                 match self {
                     $(Action::$variant => $kind,)+
                 }
