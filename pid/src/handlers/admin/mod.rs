@@ -3,7 +3,8 @@
 //! with a `Gate` (that authority and the configuration of this request), to the file of its
 //! area: `token`, `enroll`, `import`, `machine`, `policy`, `audit`. Every request checks the gate
 //! against its target before anything is read out or written; every bad parameter is refused
-//! before anything is written. The areas share only `gate`, never this file.
+//! before anything is written. The areas use `gate` and, one way, each other (`import` uses
+//! `enroll`, which uses `token`); none uses this file.
 
 mod audit;
 mod enroll;
