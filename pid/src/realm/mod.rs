@@ -318,9 +318,26 @@ fn resolved(realm: &str, login: &str, resolver: &str, found: Found) -> ResolvedU
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
 
     const NOW: i64 = 1_800_000_000;
+
+    /// The `[resolvers.*]` and `[realms.*]` tables of a pid.toml.
+    #[derive(serde::Deserialize)]
+    struct Tables {
+        #[serde(default)]
+        resolvers: BTreeMap<String, ResolverConfig>,
+        #[serde(default)]
+        realms: BTreeMap<String, RealmConfig>,
+    }
+
+    fn load(text: &str) -> Result<Realms, PidError> {
+        let tables: Tables = toml::from_str(text).map_err(|e| PidError::Config(e.to_string()))?;
+        Realms::load(RealmsConfig {
+            resolvers: &tables.resolvers,
+            realms: &tables.realms,
+            default_realm: "default",
+        })
+    }
 
     fn realms(extra: &str) -> (tempfile::TempDir, Realms) {
         let dir = tempfile::tempdir().unwrap();
@@ -330,14 +347,12 @@ mod tests {
             "[resolvers.local]\ntype = \"passwd\"\n[resolvers.people]\ntype = \"flatfile\"\nfile = \"{}\"\n{extra}",
             users.display()
         );
-        let cfg = Config::parse(&text, "t").unwrap();
-        let r = Realms::load(cfg.realms_config()).unwrap();
-        (dir, r)
+        (dir, load(&text).unwrap())
     }
 
     #[test]
     fn without_realms_the_default_realm_holds_host_accounts() {
-        let r = Realms::load(Config::default().realms_config()).unwrap();
+        let r = load("").unwrap();
         let root = r.lookup("root", "default", NOW).unwrap().unwrap();
         assert_eq!(root.host_uid, Some(0));
         assert!(r
@@ -436,9 +451,7 @@ mod tests {
 
     #[test]
     fn unknown_resolver_in_a_realm_is_a_config_error() {
-        let msg = Config::parse("[realms.default]\nresolvers = [\"nope\"]\n", "t")
-            .map(|c| Realms::load(c.realms_config()).map(|_| ()))
-            .unwrap_or_else(Err)
+        let msg = load("[realms.default]\nresolvers = [\"nope\"]\n")
             .err()
             .unwrap()
             .to_string();

@@ -261,10 +261,10 @@ pub(super) fn user_filter(filter: &str, login_attribute: &str, login: &str) -> S
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
 
-    pub(in crate::realm::ldap) fn ldap_config(extra: &[(&str, &str)]) -> LdapConfig {
+    fn ldap_config(extra: &[(&str, &str)]) -> LdapConfig {
         let mut text = String::new();
         let has = |k: &str| extra.iter().any(|(key, _)| *key == k);
         if !has("uri") {

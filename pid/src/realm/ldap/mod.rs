@@ -156,10 +156,18 @@ impl LdapResolver {
 
 #[cfg(test)]
 mod tests {
-    use super::config::tests::ldap_config;
     use super::*;
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
+
+    /// A directory at `uri` under `dc=pi,dc=test`.
+    fn at(uri: &str) -> LdapConfig {
+        LdapConfig {
+            uri: Some(uri.into()),
+            base: Some("ou=people,dc=pi,dc=test".into()),
+            ..LdapConfig::default()
+        }
+    }
 
     #[test]
     fn debug_never_shows_the_bind_password() {
@@ -168,7 +176,7 @@ mod tests {
         let mut f = std::fs::File::create(&path).unwrap();
         f.write_all(b"s3cret-bind-pw\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let mut config = ldap_config(&[]);
+        let mut config = at("ldap://127.0.0.1:3389");
         config.bind_dn = Some("cn=pi,dc=pi,dc=test".into());
         config.bind_password_file = Some(path);
         let r = LdapResolver::new("dir", &config).unwrap();
@@ -182,7 +190,10 @@ mod tests {
         // Port 1 on loopback: nothing listens there; new() must still succeed.
         let r = LdapResolver::new(
             "dir",
-            &ldap_config(&[("uri", "\"ldap://127.0.0.1:1\""), ("timeout_secs", "2")]),
+            &LdapConfig {
+                timeout_secs: Some(2),
+                ..at("ldap://127.0.0.1:1")
+            },
         )
         .unwrap();
         let err = r.find("alice").unwrap_err();
@@ -199,8 +210,7 @@ mod tests {
     #[test]
     fn an_empty_password_is_refused_without_asking_the_server() {
         // Nothing listens on port 1: any server round trip would be an error, not Ok(false).
-        let r =
-            LdapResolver::new("dir", &ldap_config(&[("uri", "\"ldap://127.0.0.1:1\"")])).unwrap();
+        let r = LdapResolver::new("dir", &at("ldap://127.0.0.1:1")).unwrap();
         assert!(!r.check_password("alice", &Secret::new("")).unwrap());
     }
 }
