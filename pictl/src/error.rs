@@ -226,20 +226,6 @@ mod tests {
     use super::*;
     use protocol::FrameError;
 
-    const ALL_CODES: [ErrorCode; 11] = [
-        ErrorCode::VersionMismatch,
-        ErrorCode::Malformed,
-        ErrorCode::PermissionDenied,
-        ErrorCode::NotFound,
-        ErrorCode::AlreadyExists,
-        ErrorCode::InvalidArgument,
-        ErrorCode::RateLimited,
-        ErrorCode::SessionExpired,
-        ErrorCode::TokenState,
-        ErrorCode::Internal,
-        ErrorCode::Unsupported,
-    ];
-
     #[test]
     fn exit_codes_are_the_documented_numbers() {
         assert_eq!(Exit::Ok.code(), 0);
@@ -250,7 +236,7 @@ mod tests {
 
     #[test]
     fn every_error_code_maps_to_an_exit_code() {
-        for code in ALL_CODES {
+        for code in ErrorCode::ALL {
             let err = Error::Daemon {
                 code,
                 message: "x".into(),
@@ -266,7 +252,7 @@ mod tests {
 
     #[test]
     fn every_error_code_message_carries_advice() {
-        for code in ALL_CODES {
+        for code in ErrorCode::ALL {
             let text = Error::Daemon {
                 code,
                 message: "daemon says no".into(),
@@ -280,7 +266,7 @@ mod tests {
 
     #[test]
     fn the_advice_stands_on_its_own_line_below_the_message() {
-        for code in ALL_CODES {
+        for code in ErrorCode::ALL {
             let text = Error::Daemon {
                 code,
                 message: "daemon says no".into(),

@@ -5,6 +5,7 @@
 
 use crate::config::{Config, SmsConfig, SmtpConfig, SmtpTls};
 use crate::error::PidError;
+use crate::percent::percent_encode;
 use crate::tokens::{Channel, Delivery};
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -133,39 +134,14 @@ fn fill(template: &str, phone: &str, message: &str, encode: fn(&str) -> String) 
         .replace("{message}", &encode(message))
 }
 
-/// RFC 3986 percent-encoding of everything but the unreserved characters (for URLs and form
-/// bodies; also the otpauth:// URL of an enrollment).
-pub(crate) fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
+/// `s` as the inside of a JSON string literal, for `{phone}` and `{message}` in a JSON body.
 fn json_escape(s: &str) -> String {
-    let quoted = serde_json_escape(s);
-    quoted[1..quoted.len() - 1].to_owned()
-}
-
-/// A JSON string literal for `s`.
-fn serde_json_escape(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    let literal = serde_json::Value::from(s).to_string();
+    literal
+        .strip_prefix('"')
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap_or(&literal)
+        .to_owned()
 }
 
 fn send_by_http(

@@ -11,7 +11,8 @@
 //!   `handlers`; `limits` bounds what users may hold and ask.
 //! - Deciding: `auth` checks what a user typed against their tokens (`tokens`, one file per
 //!   type) under the rules of `policy`, for users that `realm` finds (`users`); `delivery` sends
-//!   codes by e-mail and SMS, `yubico_client` asks the Yubico validation servers.
+//!   codes by e-mail and SMS, `yubico_client` asks the Yubico validation servers (`percent`
+//!   encodes what goes into their URLs).
 //! - Keeping: `store` (tokens, audit trail, machine assignments, durable by group commit),
 //!   `audit`, `crypto` (sealed secrets, PIN hashes: `argon2_memory`, `pin_cache`, and
 //!   `argon2_hash` with the `interleaved-argon2` feature), `machines` (SSH keys and LUKS slots
@@ -36,6 +37,7 @@ pub mod handlers;
 pub mod limits;
 pub mod logging;
 pub mod machines;
+pub mod percent;
 pub mod pin_cache;
 pub mod policy;
 pub mod realm;

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
                 // pid would start, but without these realms (and a reload would be refused).
-                if let Err(e) = pid::realm::Realms::load(&c) {
+                if let Err(e) = pid::realm::Realms::load(c.realms_config()) {
                     eprintln!("pid: {e}");
                     return ExitCode::from(2);
                 }

@@ -39,8 +39,8 @@ enum Resolvers {
 impl Live {
     fn build(config: Config, resolvers: Resolvers) -> Result<Live, PidError> {
         let (realms, unavailable) = match resolvers {
-            Resolvers::All => (realm::Realms::load(&config)?, Vec::new()),
-            Resolvers::Serving => realm::Realms::load_serving(&config)?,
+            Resolvers::All => (realm::Realms::load(config.realms_config())?, Vec::new()),
+            Resolvers::Serving => realm::Realms::load_serving(config.realms_config())?,
         };
         for problem in &unavailable {
             tracing::error!("{problem}");

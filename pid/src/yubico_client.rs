@@ -6,6 +6,7 @@
 
 use crate::config::YubicoConfig;
 use crate::error::PidError;
+use crate::percent::percent_encode;
 use hmac::{Hmac, Mac};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -28,18 +29,6 @@ fn sign(key: &[u8], params: &BTreeMap<String, String>) -> Option<String> {
     let mut mac = <Hmac<sha1::Sha1> as hmac::digest::KeyInit>::new_from_slice(key).ok()?;
     mac.update(text.join("&").as_bytes());
     Some(data_encoding::BASE64.encode(&mac.finalize().into_bytes()))
-}
-
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Verify `otp` with the configured servers. Blocking: call off the executor.
@@ -77,7 +66,7 @@ pub fn verify(cfg: &YubicoConfig, otp: &str) -> Result<Verdict, PidError> {
     }
     let query: Vec<String> = params
         .iter()
-        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
         .collect();
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(cfg.timeout_secs))

@@ -2,6 +2,7 @@
 
 use crate::machine::{LuksResponse, MachineApp, MachineAttach, MachineTokenInfo};
 use crate::secret::Secret;
+pub use crate::token::{HashAlgorithm, TokenType};
 use serde::{Deserialize, Serialize};
 
 /// Largest page the daemon returns for listings; every page fits comfortably in one frame.
@@ -126,124 +127,6 @@ impl AdminRequest {
 pub struct UserRef {
     pub login: String,
     pub realm: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenType {
-    Hotp,
-    Totp,
-    /// privacyIDEA's simple pass: the PIN (or the user-store password) alone.
-    Spass,
-    /// A TOTP whose code stays valid, and reusable, for a whole long period (a day by default).
-    Daypassword,
-    /// mOTP: md5 of the time, a secret and the device PIN (`motppin`), 10-second slots.
-    Motp,
-    /// A fixed password as the one-time part (privacyIDEA's `pw`), typed after the PIN.
-    Pw,
-    /// A printed list of HOTP codes (`count` of them), used in order.
-    Paper,
-    /// A one-time code, deleted once used: the recovery code a user prints and keeps.
-    Registration,
-    /// A printed list of TANs, each usable once, in any order.
-    Tan,
-    /// An application-specific password, valid only through one PAM service.
-    Applspec,
-    /// A Yubikey in Yubico OTP (AES) mode: touch the key at the prompt.
-    Yubikey,
-    /// A shared secret text; the challenge asks for the characters at random positions.
-    Indexedsecret,
-    /// A questionnaire: the challenge asks one of the user's questions.
-    Question,
-    /// OCRA (RFC 6287) challenge-response: the device computes the answer to a question.
-    Ocra,
-    /// A code sent by e-mail when the PIN is typed.
-    Email,
-    /// A code sent by SMS when the PIN is typed.
-    Sms,
-    /// A Yubikey verified by a Yubico validation server (YubiCloud or your own).
-    Yubico,
-    /// A daplug dongle: HOTP typed as letter pairs.
-    Daplug,
-    /// The two-man rule: codes of tokens from named realms, entered together.
-    FourEyes,
-    /// An SSH public key for sshd's `AuthorizedKeysCommand` (`pictl ssh keys`); never a login
-    /// factor through PAM.
-    Sshkey,
-}
-
-impl TokenType {
-    /// Every type, in wire order.
-    pub const ALL: [TokenType; 20] = [
-        TokenType::Hotp,
-        TokenType::Totp,
-        TokenType::Spass,
-        TokenType::Daypassword,
-        TokenType::Motp,
-        TokenType::Pw,
-        TokenType::Paper,
-        TokenType::Registration,
-        TokenType::Tan,
-        TokenType::Applspec,
-        TokenType::Yubikey,
-        TokenType::Indexedsecret,
-        TokenType::Question,
-        TokenType::Ocra,
-        TokenType::Email,
-        TokenType::Sms,
-        TokenType::Yubico,
-        TokenType::Daplug,
-        TokenType::FourEyes,
-        TokenType::Sshkey,
-    ];
-
-    /// The type named `name` (`hotp`, `4eyes`, …).
-    pub fn from_name(name: &str) -> Option<TokenType> {
-        TokenType::ALL.into_iter().find(|t| t.as_str() == name)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenType::Hotp => "hotp",
-            TokenType::Totp => "totp",
-            TokenType::Spass => "spass",
-            TokenType::Daypassword => "daypassword",
-            TokenType::Motp => "motp",
-            TokenType::Pw => "pw",
-            TokenType::Paper => "paper",
-            TokenType::Registration => "registration",
-            TokenType::Tan => "tan",
-            TokenType::Applspec => "applspec",
-            TokenType::Yubikey => "yubikey",
-            TokenType::Indexedsecret => "indexedsecret",
-            TokenType::Question => "question",
-            TokenType::Ocra => "ocra",
-            TokenType::Email => "email",
-            TokenType::Sms => "sms",
-            TokenType::Yubico => "yubico",
-            TokenType::Daplug => "daplug",
-            TokenType::FourEyes => "4eyes",
-            TokenType::Sshkey => "sshkey",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HashAlgorithm {
-    Sha1,
-    Sha256,
-    Sha512,
-}
-
-impl HashAlgorithm {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HashAlgorithm::Sha1 => "sha1",
-            HashAlgorithm::Sha256 => "sha256",
-            HashAlgorithm::Sha512 => "sha512",
-        }
-    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

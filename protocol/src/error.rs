@@ -1,51 +1,36 @@
-//! Stable error codes. The numeric value of every code is part of the wire contract and of
-//! `pictl --json` output: append new codes at the end, never reorder or reuse.
+//! Stable error codes. The numeric value of every code is part of the wire contract, its name
+//! part of `pictl --json` output: append new codes at the end, never reorder or reuse.
 
+use crate::named::named_enum;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ErrorCode {
-    /// The peer speaks another protocol version; the connection is closed after this answer.
-    VersionMismatch,
-    /// The frame or its body could not be decoded.
-    Malformed,
-    /// The caller's uid may not do this.
-    PermissionDenied,
-    /// No such token, user, session or entry.
-    NotFound,
-    /// A token with that serial already exists.
-    AlreadyExists,
-    /// A parameter is out of range or badly formed; the message names it.
-    InvalidArgument,
-    /// Too many requests, sessions or connections; try again later.
-    RateLimited,
-    /// The authentication session is unknown or expired; start again.
-    SessionExpired,
-    /// The operation is not possible in the token's state (revoked, locked ...).
-    TokenState,
-    /// The daemon failed internally (store, crypto). Details are in its log, never on the wire.
-    Internal,
-    /// The request is valid but this daemon does not provide it (yet).
-    Unsupported,
-}
-
-impl ErrorCode {
-    /// A short stable name for JSON output and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::VersionMismatch => "version_mismatch",
-            ErrorCode::Malformed => "malformed",
-            ErrorCode::PermissionDenied => "permission_denied",
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::AlreadyExists => "already_exists",
-            ErrorCode::InvalidArgument => "invalid_argument",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::SessionExpired => "session_expired",
-            ErrorCode::TokenState => "token_state",
-            ErrorCode::Internal => "internal",
-            ErrorCode::Unsupported => "unsupported",
-        }
+named_enum! {
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    pub enum ErrorCode {
+        /// The peer speaks another protocol version; the connection is closed after this answer.
+        VersionMismatch => "version_mismatch",
+        /// The frame or its body could not be decoded.
+        Malformed => "malformed",
+        /// The caller's uid may not do this.
+        PermissionDenied => "permission_denied",
+        /// No such token, user, session or entry.
+        NotFound => "not_found",
+        /// A token with that serial already exists.
+        AlreadyExists => "already_exists",
+        /// A parameter is out of range or badly formed; the message names it.
+        InvalidArgument => "invalid_argument",
+        /// Too many requests, sessions or connections; try again later.
+        RateLimited => "rate_limited",
+        /// The authentication session is unknown or expired; start again.
+        SessionExpired => "session_expired",
+        /// The operation is not possible in the token's state (revoked, locked ...).
+        TokenState => "token_state",
+        /// The daemon failed internally (store, crypto). Details are in its log, never on the
+        /// wire.
+        Internal => "internal",
+        /// The request is valid but this daemon does not provide it (yet).
+        Unsupported => "unsupported",
     }
 }
 

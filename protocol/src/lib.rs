@@ -10,15 +10,16 @@ pub mod codec;
 pub mod error;
 pub mod frame;
 pub mod machine;
+mod named;
 pub mod paths;
 pub mod request;
 pub mod response;
 pub mod secret;
+pub mod token;
 
 pub use admin::{
-    AdminRequest, AdminResponse, AuditEntry, EnrollRequest, Enrolled, HashAlgorithm, ImportOutcome,
-    ImportRequest, ImportResult, ImportedToken, PolicyDecision, PolicyReport, TokenInfo,
-    TokenSettings, TokenType, UserRef,
+    AdminRequest, AdminResponse, AuditEntry, EnrollRequest, Enrolled, ImportOutcome, ImportRequest,
+    ImportResult, ImportedToken, PolicyDecision, PolicyReport, TokenInfo, TokenSettings, UserRef,
 };
 pub use client::Client;
 pub use error::{ClientError, ErrorCode, FrameError};
@@ -26,3 +27,4 @@ pub use machine::{LuksResponse, MachineApp, MachineAttach, MachineOptions, Machi
 pub use request::{AuthBegin, Request};
 pub use response::{Outcome, Prompt, Response, StatusInfo};
 pub use secret::Secret;
+pub use token::{HashAlgorithm, TokenType};

@@ -2,36 +2,23 @@
 //! application — an SSH key for sshd, a Yubikey secret for a LUKS volume, HOTP values for
 //! offline use. Append-only, like every wire type.
 
-use crate::admin::TokenType;
+use crate::named::named_enum;
 use crate::secret::Secret;
+use crate::token::TokenType;
 use serde::{Deserialize, Serialize};
 
-/// What the attached token is for on the host.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MachineApp {
-    /// An `sshkey` token's public key, printed by `pictl ssh keys` for sshd.
-    Ssh,
-    /// A Yubikey's HMAC-SHA1 challenge-response secret (a TOTP token `UBOM…`) unlocking a
-    /// LUKS volume.
-    Luks,
-    /// HOTP values handed out for logins while the token's server cannot be reached.
-    Offline,
-}
-
-impl MachineApp {
-    pub const ALL: [MachineApp; 3] = [MachineApp::Ssh, MachineApp::Luks, MachineApp::Offline];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MachineApp::Ssh => "ssh",
-            MachineApp::Luks => "luks",
-            MachineApp::Offline => "offline",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<MachineApp> {
-        MachineApp::ALL.into_iter().find(|a| a.as_str() == name)
+named_enum! {
+    /// What the attached token is for on the host.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum MachineApp {
+        /// An `sshkey` token's public key, printed by `pictl ssh keys` for sshd.
+        Ssh => "ssh",
+        /// A Yubikey's HMAC-SHA1 challenge-response secret (a TOTP token `UBOM…`) unlocking a
+        /// LUKS volume.
+        Luks => "luks",
+        /// HOTP values handed out for logins while the token's server cannot be reached.
+        Offline => "offline",
     }
 }
 

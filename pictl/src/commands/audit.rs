@@ -1,7 +1,7 @@
 //! `pictl audit show`: the audit trail, newest first.
 
 use super::Ctx;
-use crate::cli::AuditShowArgs;
+use crate::cli::audit::AuditShowArgs;
 use crate::error::{Error, Exit};
 use crate::output;
 use protocol::admin::MAX_PAGE;

@@ -4,7 +4,7 @@
 //! nothing. The number of prompts is bounded so a confused daemon cannot keep it asking forever.
 
 use super::Ctx;
-use crate::cli::AuthTestArgs;
+use crate::cli::auth::AuthTestArgs;
 use crate::error::{Error, Exit};
 use crate::{input, output};
 use protocol::{AuthBegin, Outcome, Prompt, Request, Response, Secret};

@@ -2,7 +2,7 @@
 //! tokens to the daemon in batches, with progress on stderr for long imports.
 
 use super::Ctx;
-use crate::cli::{ImportCommand, ImportGoogleArgs, ImportOathArgs};
+use crate::cli::import::{ImportCommand, ImportGoogleArgs, ImportOathArgs};
 use crate::error::{Error, Exit};
 use crate::import::{self, Parsed};
 use crate::output::sanitize;

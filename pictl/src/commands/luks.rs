@@ -6,7 +6,7 @@
 //! writing and a step fails, the error says which slots were already changed.
 
 use super::Ctx;
-use crate::cli::{LuksAssignArgs, LuksCommand, LuksUnlockArgs};
+use crate::cli::luks::{LuksAssignArgs, LuksCommand, LuksUnlockArgs};
 use crate::error::{Error, Exit};
 use crate::luks::ccid::{self, YubikeySlot};
 use crate::luks::cryptsetup::{Cryptsetup, KeyOptions};

@@ -1,7 +1,7 @@
 //! `pictl machine attach|detach|list`: MachineToken assignments.
 
 use super::Ctx;
-use crate::cli::{MachineAttachArgs, MachineCommand, MachineDetachArgs, MachineListArgs};
+use crate::cli::machine::{MachineAttachArgs, MachineCommand, MachineDetachArgs, MachineListArgs};
 use crate::error::{Error, Exit};
 use crate::output::{utc, Table};
 use protocol::{

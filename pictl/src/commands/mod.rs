@@ -12,7 +12,11 @@ pub mod ssh;
 pub mod status;
 pub mod token;
 
-use crate::cli::{AuditCommand, AuthCommand, Cli, Command, PolicyCommand, SshCommand};
+use crate::cli::audit::AuditCommand;
+use crate::cli::auth::AuthCommand;
+use crate::cli::policy::PolicyCommand;
+use crate::cli::ssh::SshCommand;
+use crate::cli::{Cli, Command};
 use crate::error::{Error, Exit};
 use crate::{output, Io};
 use protocol::paths::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_IO_TIMEOUT};

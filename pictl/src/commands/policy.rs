@@ -1,7 +1,7 @@
 //! `pictl policy check`: which policies apply to a login, and what they decide.
 
 use super::Ctx;
-use crate::cli::PolicyCheckArgs;
+use crate::cli::policy::PolicyCheckArgs;
 use crate::error::{Error, Exit};
 use crate::output::sanitize_text;
 use protocol::{AdminRequest, AdminResponse, Response, UserRef};

@@ -5,7 +5,7 @@
 //! line on stderr for sshd's log) — sshd then goes on with its other methods.
 
 use super::Ctx;
-use crate::cli::SshKeysArgs;
+use crate::cli::ssh::SshKeysArgs;
 use crate::error::{Error, Exit};
 use protocol::{Request, Response};
 use std::time::Duration;

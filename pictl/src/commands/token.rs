@@ -1,10 +1,10 @@
 //! `pictl token …`: enrollment and administration of tokens.
 
 use super::Ctx;
-use crate::cli::{
-    check_hex_key, check_otp, AssignArgs, EnrollArgs, ListArgs, PinArg, ResyncArgs, SerialArg,
-    SetArgs, TokenCommand, TokenTypeArg,
+use crate::cli::token::{
+    AssignArgs, EnrollArgs, ListArgs, ResyncArgs, SerialArg, SetArgs, TokenCommand, TokenTypeArg,
 };
+use crate::cli::values::{check_hex_key, check_otp, PinArg};
 use crate::error::{Error, Exit};
 use crate::qr::{self, Colors};
 use crate::{input, output, secret_file};

@@ -3,8 +3,7 @@
 
 pub mod admin;
 pub mod auth;
-mod import;
-pub mod machine;
+pub mod ssh_keys;
 pub mod status;
 
 use crate::error::PidError;

@@ -1,6 +1,6 @@
 //! MachineToken applications (privacyIDEA's `lib/applications`): what each application accepts
 //! as a token and as options, and what it hands out. Storage is `store::machines`; requests are
-//! handled in `handlers::machine`.
+//! handled in `handlers::admin::machine` and `handlers::ssh_keys`.
 
 pub mod luks;
 pub mod ssh;

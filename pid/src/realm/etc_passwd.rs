@@ -3,7 +3,7 @@
 //! A `passwd` resolver asks NSS (`getpwnam`), which may talk to LDAP or SSSD and block, so the
 //! lookup runs on tokio's blocking pool. On an idle host that costs every login two wake-ups
 //! across CPUs (the pool thread, then the worker again): 0.1 ms of a PAM login's 0.15 ms first
-//! round trip on a 2-vCPU VM (docs/performance.md, ninth session). Yet when
+//! round trip on a 2-vCPU VM (docs/performance.md). Yet when
 //! `/etc/nsswitch.conf` lists plain `files` first for `passwd` (Debian's default is
 //! `files systemd`), NSS answers a login found in /etc/passwd from that file and asks no other
 //! source. This keeps the file parsed so that such a login is answered without NSS.

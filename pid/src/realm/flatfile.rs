@@ -21,10 +21,35 @@
 
 use crate::error::PidError;
 use protocol::Secret;
+use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// A `[resolvers.NAME]` table of `type = "flatfile"`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlatfileConfig {
+    /// The user file: `login:password:uid:gid:gecos:home:shell`, an absolute path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+}
+
+impl FlatfileConfig {
+    /// The user file of resolver `name`; `Err` says what the table lacks.
+    pub fn path(&self, name: &str) -> Result<&Path, String> {
+        match &self.file {
+            None => Err(format!(
+                "resolvers.{name}: a flatfile resolver needs `file`"
+            )),
+            Some(f) if !f.is_absolute() => {
+                Err(format!("resolvers.{name}.file must be an absolute path"))
+            }
+            Some(f) => Ok(f),
+        }
+    }
+}
 
 /// Longest line a load accepts and a password check reads at a recorded offset; passwd lines
 /// are far shorter.

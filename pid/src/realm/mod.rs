@@ -8,18 +8,21 @@
 //! `passwd` through a PAM service of the administrator's choosing, `flatfile` against the crypt
 //! hash in the file, `ldap` by binding as the user.
 
+mod config;
 pub mod etc_passwd;
 pub mod flatfile;
 pub mod ldap;
 pub mod pam_service;
+pub mod passwd;
 
-use crate::config::{Config, ResolverType};
 use crate::error::PidError;
 use crate::store::Owner;
 use crate::users::ResolvedUser;
+pub use config::{RealmConfig, RealmsConfig, ResolverConfig};
 use etc_passwd::EtcPasswd;
-use flatfile::FlatFile;
+use flatfile::{FlatFile, FlatfileConfig};
 use ldap::LdapResolver;
+use passwd::DEFAULT_PAM_SERVICE;
 use protocol::Secret;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,9 +41,6 @@ pub enum Resolver {
     /// others serve. The text says which resolver and why.
     Unavailable(String),
 }
-
-/// The PAM service a `passwd` resolver runs when none is configured.
-pub const DEFAULT_PAM_SERVICE: &str = "pi-userstore";
 
 /// A login a resolver knows.
 pub struct Found {
@@ -75,34 +75,13 @@ impl Resolver {
         }
     }
 
-    fn build(name: &str, r: &crate::config::ResolverConfig) -> Result<Resolver, PidError> {
-        Ok(match r.kind {
-            ResolverType::Passwd => {
-                let pam_service = r
-                    .pam_service
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_PAM_SERVICE.to_owned());
-                // A service that loads pam_pi would recurse into pi on every password check:
-                // refused. Anything else only matters once a policy checks passwords, which
-                // most hosts never do: a warning.
-                match pam_service::inspect_service_file(&pam_service) {
-                    Ok(()) => {}
-                    Err(pam_service::ServiceProblem::LoadsPamPi(msg)) => {
-                        return Err(PidError::Config(format!("resolvers.{name}: {msg}")))
-                    }
-                    Err(problem) => tracing::warn!("resolvers.{name}: {}", problem.message()),
-                }
-                Resolver::passwd(pam_service)
+    fn build(name: &str, r: &ResolverConfig) -> Result<Resolver, PidError> {
+        Ok(match r {
+            ResolverConfig::Passwd(c) => Resolver::passwd(c.pam_service(name)?),
+            ResolverConfig::Flatfile(c) => {
+                Resolver::Flatfile(FlatFile::load(c.path(name).map_err(PidError::Config)?)?)
             }
-            ResolverType::Flatfile => {
-                let path = r.file.as_ref().ok_or_else(|| {
-                    PidError::Config(format!(
-                        "resolvers.{name}: a flatfile resolver needs `file`"
-                    ))
-                })?;
-                Resolver::Flatfile(FlatFile::load(path)?)
-            }
-            ResolverType::Ldap => Resolver::Ldap(Box::new(LdapResolver::new(name, r)?)),
+            ResolverConfig::Ldap(c) => Resolver::Ldap(Box::new(LdapResolver::new(name, c)?)),
         })
     }
 
@@ -169,9 +148,9 @@ impl Realms {
     /// Build from the config, loading flatfiles. Without `[realms]`, the default realm holds the
     /// host's accounts. Any resolver that cannot be set up is an error (a reload keeps the
     /// running configuration then).
-    pub fn load(config: &Config) -> Result<Realms, PidError> {
+    pub fn load(config: RealmsConfig<'_>) -> Result<Realms, PidError> {
         let mut resolvers: BTreeMap<String, Arc<Resolver>> = BTreeMap::new();
-        for (name, r) in &config.resolvers {
+        for (name, r) in config.resolvers {
             resolvers.insert(name.clone(), Arc::new(Resolver::build(name, r)?));
         }
         Realms::with(config, resolvers)
@@ -180,15 +159,20 @@ impl Realms {
     /// `load` for a daemon that is starting: a user file that cannot be loaded makes its realms
     /// fail closed instead of keeping every realm (root's logins included) from being served.
     /// Returns what could not be loaded, one line per resolver and its realms.
-    pub fn load_serving(config: &Config) -> Result<(Realms, Vec<String>), PidError> {
+    pub fn load_serving(config: RealmsConfig<'_>) -> Result<(Realms, Vec<String>), PidError> {
         let mut resolvers: BTreeMap<String, Arc<Resolver>> = BTreeMap::new();
         let mut problems = Vec::new();
-        for (name, r) in &config.resolvers {
+        for (name, r) in config.resolvers {
             let resolver = match Resolver::build(name, r) {
                 Ok(resolver) => resolver,
                 // A user file that cannot be read or has a bad line. Anything else is a
                 // configuration error (a PAM service that would recurse into pi, …): refused.
-                Err(e) if r.kind == ResolverType::Flatfile && r.file.is_some() => {
+                Err(e)
+                    if matches!(
+                        r,
+                        ResolverConfig::Flatfile(FlatfileConfig { file: Some(_) })
+                    ) =>
+                {
                     let realms: Vec<&str> = config
                         .realms
                         .iter()
@@ -211,7 +195,7 @@ impl Realms {
     }
 
     fn with(
-        config: &Config,
+        config: RealmsConfig<'_>,
         resolvers: BTreeMap<String, Arc<Resolver>>,
     ) -> Result<Realms, PidError> {
         let mut realms = BTreeMap::new();
@@ -221,11 +205,11 @@ impl Realms {
                 .cloned()
                 .unwrap_or_else(|| Arc::new(Resolver::passwd(DEFAULT_PAM_SERVICE.to_owned())));
             realms.insert(
-                config.default_realm.clone(),
+                config.default_realm.to_owned(),
                 vec![(IMPLICIT_PASSWD.to_owned(), passwd)],
             );
         }
-        for (realm, rc) in &config.realms {
+        for (realm, rc) in config.realms {
             let mut list = Vec::new();
             for name in &rc.resolvers {
                 let r = resolvers.get(name).ok_or_else(|| {
@@ -237,7 +221,7 @@ impl Realms {
         }
         Ok(Realms {
             realms,
-            default_realm: config.default_realm.clone(),
+            default_realm: config.default_realm.to_owned(),
         })
     }
 
@@ -337,6 +321,24 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000;
 
+    /// The `[resolvers.*]` and `[realms.*]` tables of a pid.toml.
+    #[derive(serde::Deserialize)]
+    struct Tables {
+        #[serde(default)]
+        resolvers: BTreeMap<String, ResolverConfig>,
+        #[serde(default)]
+        realms: BTreeMap<String, RealmConfig>,
+    }
+
+    fn load(text: &str) -> Result<Realms, PidError> {
+        let tables: Tables = toml::from_str(text).map_err(|e| PidError::Config(e.to_string()))?;
+        Realms::load(RealmsConfig {
+            resolvers: &tables.resolvers,
+            realms: &tables.realms,
+            default_realm: "default",
+        })
+    }
+
     fn realms(extra: &str) -> (tempfile::TempDir, Realms) {
         let dir = tempfile::tempdir().unwrap();
         let users = dir.path().join("users");
@@ -345,14 +347,12 @@ mod tests {
             "[resolvers.local]\ntype = \"passwd\"\n[resolvers.people]\ntype = \"flatfile\"\nfile = \"{}\"\n{extra}",
             users.display()
         );
-        let cfg = Config::parse(&text, "t").unwrap();
-        let r = Realms::load(&cfg).unwrap();
-        (dir, r)
+        (dir, load(&text).unwrap())
     }
 
     #[test]
     fn without_realms_the_default_realm_holds_host_accounts() {
-        let r = Realms::load(&Config::default()).unwrap();
+        let r = load("").unwrap();
         let root = r.lookup("root", "default", NOW).unwrap().unwrap();
         assert_eq!(root.host_uid, Some(0));
         assert!(r
@@ -451,9 +451,7 @@ mod tests {
 
     #[test]
     fn unknown_resolver_in_a_realm_is_a_config_error() {
-        let msg = Config::parse("[realms.default]\nresolvers = [\"nope\"]\n", "t")
-            .map(|c| Realms::load(&c).map(|_| ()))
-            .unwrap_or_else(Err)
+        let msg = load("[realms.default]\nresolvers = [\"nope\"]\n")
             .err()
             .unwrap()
             .to_string();

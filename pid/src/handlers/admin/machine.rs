@@ -1,21 +1,15 @@
-//! MachineToken assignments (`pictl machine …`), the SSH keys sshd asks for (`pictl ssh keys`)
-//! and the LUKS passphrase material (`pictl luks assign`). Reached through `admin::run` (after
-//! the caller's authority was decided) or, for SSH keys, straight from dispatch after the
-//! caller was found to be root or an `ssh.keys_users` account.
+//! MachineToken assignments (`pictl machine …`) and the LUKS passphrase material (`pictl luks
+//! assign`). The SSH keys of those assignments are served by `handlers::ssh_keys`.
 
-use super::admin::{done, get, Gate};
-use crate::audit;
+use super::gate::{done, get, Gate};
 use crate::authority::Authority;
-use crate::caller::Caller;
 use crate::error::PidError;
-use crate::handlers::error_response;
-use crate::machines::{self, luks, ssh};
+use crate::machines::{self, luks};
 use crate::policy::Action;
 use crate::store::machines::{MachineRecord, MACHINE_SCHEMA};
 use crate::State;
 use protocol::{
-    AdminResponse, AuditEntry, LuksResponse, MachineApp, MachineAttach, MachineTokenInfo, Response,
-    Secret,
+    AdminResponse, AuditEntry, LuksResponse, MachineApp, MachineAttach, MachineTokenInfo, Secret,
 };
 
 /// The host a request names, or this one.
@@ -167,86 +161,4 @@ pub(super) fn luks_responses(
         out.len()
     );
     Ok(AdminResponse::LuksResponses(out))
-}
-
-/// The authorized keys of `login`: keys attached to this host for it, or with `service_id` the
-/// keys attached for that service on any host. Every request is audited (sshd asks on every
-/// connection attempt: the trail shows who tried which account).
-pub fn ssh_keys(
-    state: &State,
-    caller: &Caller,
-    login: String,
-    service_id: Option<String>,
-) -> Response {
-    let now = state.clock.now();
-    let mut entry = audit::entry(caller, "ssh keys", now);
-    entry.user = Some(login.clone());
-    let result = authorized_keys(state, &login, service_id.as_deref(), now);
-    match &result {
-        Ok(keys) => {
-            entry.success = true;
-            entry.message = format!("{} key(s) for {login}", keys.len());
-        }
-        Err(e) => entry.message = e.public_message(),
-    }
-    audit::record(state, entry);
-    match result {
-        Ok(keys) => Response::SshKeys { keys },
-        Err(e) => error_response(&e),
-    }
-}
-
-fn authorized_keys(
-    state: &State,
-    login: &str,
-    service_id: Option<&str>,
-    now: i64,
-) -> Result<Vec<String>, PidError> {
-    crate::users::validate_login(login)?;
-    let attachments = match service_id {
-        Some(id) => {
-            crate::handlers::validate_text("the service id", id)?;
-            state
-                .store
-                .attachments(Some(MachineApp::Ssh), None)?
-                .into_iter()
-                .filter(|a| a.rec.options.service_id.as_deref() == Some(id))
-                .collect()
-        }
-        None => state
-            .store
-            .attachments(Some(MachineApp::Ssh), Some(&state.hostname))?,
-    };
-    let mut keys = Vec::new();
-    for a in attachments {
-        let Some(token) = state.store.get_token(&a.serial)? else {
-            continue;
-        };
-        if !ssh::grants(&a, &token.rec, login, now) {
-            continue;
-        }
-        // The line was validated and re-encoded at enrollment and is sealed to the serial: a
-        // key that fails to open (its integrity check) is skipped and logged, the others still
-        // let their owners in, as privacyIDEA does.
-        let line = state
-            .cipher
-            .open(&a.serial, "otpkey", &token.rec.otpkey)
-            .map_err(|e| e.to_string())
-            .and_then(|m| String::from_utf8(m.to_vec()).map_err(|e| e.to_string()))
-            .and_then(|l| {
-                if l.contains(['\n', '\r']) {
-                    Err("the stored key spans several lines".to_owned())
-                } else {
-                    Ok(l)
-                }
-            });
-        match line {
-            Ok(l) if !keys.contains(&l) => keys.push(l),
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!(serial = %a.serial, error = %e, "SSH key failed its integrity check; skipped")
-            }
-        }
-    }
-    Ok(keys)
 }

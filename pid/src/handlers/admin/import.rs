@@ -8,9 +8,10 @@
 //! creating duplicates. Replay state comes along: an HOTP token continues at the old system's
 //! counter, and a TOTP token accepts no code of a time step the old system may have accepted.
 
+use super::enroll::{new_token, parse_key, store_new_token};
+use super::gate::{existing_user, Gate};
 use crate::audit;
 use crate::error::PidError;
-use crate::handlers::admin::{existing_user, new_token, parse_key, store_new_token, Gate};
 use crate::policy::Action;
 use crate::store::Owner;
 use crate::tokens::tan;
@@ -129,9 +130,7 @@ async fn import_one(
     entry.serial = Some(serial.clone());
     match kind {
         TokenType::Hotp => new.rec.count = token.counter,
-        TokenType::Totp => {
-            new.rec.count = totp_last_step(token.counter, new.rec.period, gate.now())?
-        }
+        TokenType::Totp => new.rec.count = totp_last_step(token.counter, new.rec.period, gate.now)?,
         _ => {
             // The list enrollment made from a fresh key is replaced by the TANs brought over.
             if let Some(bad) = token

@@ -1,0 +1,355 @@
+//! Enrollment: a new token checked against the caller's rights and the enrollment policies
+//! (OTP length, hash, period, PIN rules, tokens per user), its key made or taken, sealed and
+//! stored; the answer shows the key and otpauth URL this once.
+
+use super::gate::{Gate, MAX_SERIAL_LEN};
+use super::token::{info, owner_context, validate_pin};
+use crate::error::PidError;
+use crate::handlers::validate_text;
+use crate::percent::percent_encode;
+use crate::policy::Action;
+use crate::store::TokenRecord;
+use crate::tokens::algorithm;
+use crate::users::ResolvedUser;
+use crate::State;
+use protocol::{
+    AdminResponse, AuditEntry, EnrollRequest, Enrolled, HashAlgorithm, Secret, TokenType,
+};
+use zeroize::Zeroizing;
+
+const MAX_KEY_BYTES: usize = 128;
+/// The longest daypassword period: a week.
+const MAX_DAYPASSWORD_PERIOD: u32 = 7 * 86_400;
+
+pub(super) async fn enroll(
+    state: &State,
+    gate: &Gate<'_>,
+    spec: EnrollRequest,
+    entry: &mut AuditEntry,
+) -> Result<AdminResponse, PidError> {
+    let token_type = spec.token_type.ok_or_else(|| {
+        PidError::InvalidArgument("say which token type to enroll: hotp or totp".into())
+    })?;
+    entry.token_type = Some(token_type.as_str().to_owned());
+    let user = gate.target(state, spec.user.as_ref(), entry).await?;
+    let new = new_token(state, gate, token_type, spec, user).await?;
+    entry.serial = Some(new.rec.serial.clone());
+    store_new_token(state, &new)?;
+    let (rec, key, material) = (new.rec, new.key, new.material);
+    let serial = &rec.serial;
+    entry.message = format!("{} token {serial} enrolled", token_type.as_str());
+    // A token with nothing for an authenticator app (spass) shows neither key nor URL: the key
+    // is never used, and an otpauth URL would only confuse.
+    let (otpkey_base32, otpauth_url) = match algorithm(token_type).otpauth_type() {
+        Some(kind) => {
+            let b32 = Secret::new(data_encoding::BASE32_NOPAD.encode(&key));
+            let url = Secret::new(otpauth_url(state, &rec, kind, b32.expose()));
+            (b32, url)
+        }
+        None => (Secret::new(""), Secret::new("")),
+    };
+    Ok(AdminResponse::Enrolled(Box::new(Enrolled {
+        token: info(state, &rec),
+        otpauth_url,
+        otpkey_base32,
+        codes: material
+            .codes
+            .iter()
+            .map(|c| Secret::new(c.as_str()))
+            .collect(),
+    })))
+}
+
+/// A token about to be enrolled: checked against the caller's rights and the enrollment
+/// policies, its key and PIN hash made, not yet stored.
+pub(super) struct NewToken {
+    pub(super) rec: TokenRecord,
+    user: Option<ResolvedUser>,
+    key: Zeroizing<Vec<u8>>,
+    material: crate::tokens::Material,
+}
+
+pub(super) async fn new_token(
+    state: &State,
+    gate: &Gate<'_>,
+    token_type: TokenType,
+    spec: EnrollRequest,
+    user: Option<ResolvedUser>,
+) -> Result<NewToken, PidError> {
+    let live = gate.live;
+    let defaults = &live.config.tokens;
+    let owner = user.as_ref().map(|u| u.owner.clone());
+    gate.check(Action::Enroll, owner.as_ref(), Some(token_type))?;
+    let ctx = owner_context(owner.as_ref(), gate.now);
+    let (len_action, hash_action) = match token_type {
+        TokenType::Hotp | TokenType::Paper | TokenType::Tan | TokenType::Daplug => {
+            (Action::HotpOtpLen, Action::HotpHashlib)
+        }
+        _ => (Action::TotpOtpLen, Action::TotpHashlib),
+    };
+    let digits = if token_type == TokenType::Spass {
+        // A simple pass has no one-time part: the whole answer is the PIN.
+        if spec.digits.is_some() || spec.otpkey.is_some() || spec.hash.is_some() {
+            return Err(PidError::InvalidArgument(
+                "a spass token is its PIN alone: leave out --digits, --otpkey and --hash".into(),
+            ));
+        }
+        0
+    } else {
+        enrollment_value(
+            gate,
+            spec.digits,
+            live.policies.number(len_action, &ctx).map(|n| n as u8),
+            defaults.digits,
+            "the OTP length",
+        )?
+    };
+    let alg = algorithm(token_type);
+    if alg.standard_digits() && !matches!((token_type, digits), (TokenType::Spass, 0) | (_, 6 | 8))
+    {
+        return Err(PidError::InvalidArgument(format!(
+            "{digits} digits is not supported; use 6 or 8"
+        )));
+    }
+    let hash = enrollment_value(
+        gate,
+        spec.hash,
+        live.policies.hash(hash_action, &ctx),
+        defaults.hash,
+        "the hash algorithm",
+    )?;
+    let period = match token_type {
+        TokenType::Totp => {
+            let p = enrollment_value(
+                gate,
+                spec.period,
+                live.policies.number(Action::TotpTimestep, &ctx),
+                defaults.totp_period,
+                "the TOTP period",
+            )?;
+            if !matches!(p, 30 | 60) {
+                return Err(PidError::InvalidArgument(format!(
+                    "a TOTP period of {p} s is not supported; use 30 or 60"
+                )));
+            }
+            p
+        }
+        TokenType::Daypassword => {
+            let p = spec
+                .period
+                .unwrap_or(crate::tokens::daypassword::DEFAULT_PERIOD);
+            if !(60..=MAX_DAYPASSWORD_PERIOD).contains(&p) {
+                return Err(PidError::InvalidArgument(format!(
+                    "a daypassword period of {p} s is not supported; use 60 to \
+                     {MAX_DAYPASSWORD_PERIOD} s (86400, a day, is the default)"
+                )));
+            }
+            p
+        }
+        _ if spec.period.is_some() => {
+            return Err(PidError::InvalidArgument(
+                "--period applies to totp and daypassword tokens only".into(),
+            ))
+        }
+        _ => defaults.totp_period,
+    };
+    if let Some(d) = &spec.description {
+        validate_text("the description", d)?;
+    }
+    if let Some(pin) = &spec.pin {
+        validate_pin(pin)?;
+    }
+    live.policies
+        .pin_rules(&ctx)
+        .check(spec.pin.as_ref().map(Secret::expose))
+        .map_err(PidError::InvalidArgument)?;
+    if let (Some(o), Some(max)) = (&owner, live.policies.number(Action::MaxTokenPerUser, &ctx)) {
+        let has = state.store.serials_of(o)?.len();
+        if has >= max as usize {
+            return Err(PidError::PermissionDenied(format!(
+                "{}@{} already has {has} tokens; the enrollment policy allows at most {max} \
+                 (max_token_per_user): delete one first",
+                o.login, o.realm
+            )));
+        }
+    }
+    let serial = match &spec.serial {
+        Some(s) => {
+            validate_serial(s)?;
+            s.clone()
+        }
+        None => generate_serial(state, alg.serial_prefix())?,
+    };
+    let key = match &spec.otpkey {
+        Some(k) => parse_key(k, alg.min_key_bytes())?,
+        None => crate::crypto::random_bytes(key_len_for(hash)),
+    };
+    let base = crate::tokens::EnrollBase {
+        key: key.clone(),
+        digits,
+        hash,
+    };
+    let material = alg.enroll(&spec, base).map_err(PidError::InvalidArgument)?;
+    let pin_hash = match spec.pin {
+        Some(pin) if !pin.is_empty() => Some(state.hash_pin(pin).await?),
+        _ => None,
+    };
+    let rec = TokenRecord {
+        schema: crate::store::records::TOKEN_SCHEMA,
+        serial: serial.clone(),
+        token_type,
+        owner,
+        otpkey: state.cipher.seal(&serial, "otpkey", &material.secret)?,
+        pin_hash,
+        digits: material.digits,
+        hash,
+        count: 0,
+        count_window: material.count_window.unwrap_or(defaults.hotp_window),
+        period,
+        time_window: defaults.totp_window_secs,
+        time_shift: 0,
+        active: true,
+        revoked: false,
+        locked: false,
+        maxfail: defaults.maxfail,
+        fails: Vec::new(),
+        count_auth: 0,
+        count_auth_max: 0,
+        count_auth_success: 0,
+        count_auth_success_max: 0,
+        validity_start: None,
+        validity_end: None,
+        description: spec.description.unwrap_or_default(),
+        created: state.clock.now(),
+        last_auth: None,
+    };
+    Ok(NewToken {
+        rec,
+        user,
+        key,
+        material,
+    })
+}
+
+pub(super) fn store_new_token(state: &State, new: &NewToken) -> Result<(), PidError> {
+    if let Some(u) = &new.user {
+        state.bind_tokens_to(u)?;
+    }
+    state.store.create_token(&new.rec)
+}
+
+fn generate_serial(state: &State, prefix: &str) -> Result<String, PidError> {
+    for _ in 0..16 {
+        let candidate = format!(
+            "{prefix}{}",
+            hex::encode_upper(&crate::crypto::random_bytes(4)[..])
+        );
+        if !state.store.token_exists(&candidate)? {
+            return Ok(candidate);
+        }
+    }
+    Err(PidError::Internal("could not find a free serial".into()))
+}
+
+/// `otpauth://TYPE/ISSUER:LABEL?secret=…&issuer=…&algorithm=…&digits=…` + type parameters.
+/// The issuer is pid.toml `[tokens] issuer`, else this host's name, so a person with tokens on
+/// several hosts can tell the entries apart. The label is the login, with `@realm` for a realm
+/// other than the default one: `alice` of two realms would otherwise show as two equal entries.
+fn otpauth_url(state: &State, rec: &TokenRecord, kind: &str, secret_b32: &str) -> String {
+    let live = state.live();
+    let label = match &rec.owner {
+        Some(o) if o.realm != live.config.default_realm => format!("{}@{}", o.login, o.realm),
+        Some(o) => o.login.clone(),
+        None => rec.serial.clone(),
+    };
+    let issuer = live
+        .config
+        .tokens
+        .issuer
+        .as_deref()
+        .unwrap_or(&state.hostname);
+    format!(
+        "otpauth://{}/{}:{}?secret={}&issuer={}&algorithm={}&digits={}{}",
+        kind,
+        percent_encode(issuer),
+        percent_encode(&label),
+        secret_b32,
+        percent_encode(issuer),
+        rec.hash.as_str().to_uppercase(),
+        rec.digits,
+        algorithm(rec.token_type).otpauth_params(rec),
+    )
+}
+
+/// An enrollment parameter: what the request asks, else the enrollment policy, else the
+/// daemon's default. Users enrolling for themselves get the policy's value or nothing.
+fn enrollment_value<T: PartialEq + std::fmt::Debug + Copy>(
+    gate: &Gate<'_>,
+    asked: Option<T>,
+    policy: Option<T>,
+    default: T,
+    what: &str,
+) -> Result<T, PidError> {
+    match (asked, policy) {
+        (Some(a), Some(p)) if gate.authority.is_self_service() && a != p => {
+            Err(PidError::PermissionDenied(format!(
+                "the enrollment policy sets {what} to {p:?} for your tokens; leave the option out"
+            )))
+        }
+        (Some(a), _) => Ok(a),
+        (None, Some(p)) => Ok(p),
+        (None, None) => Ok(default),
+    }
+}
+
+fn validate_serial(serial: &str) -> Result<(), PidError> {
+    if serial.is_empty()
+        || serial.len() > MAX_SERIAL_LEN
+        || !serial
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(PidError::InvalidArgument(format!(
+            "serial {serial:?} is not valid: use 1 to {MAX_SERIAL_LEN} letters, digits, '-', '_' \
+             or '.'"
+        )));
+    }
+    Ok(())
+}
+
+/// Decode an operator-supplied hex key; refuse keys too short to be safe.
+pub(super) fn parse_key(
+    hex_key: &Secret,
+    min_bytes: usize,
+) -> Result<Zeroizing<Vec<u8>>, PidError> {
+    let cleaned: Zeroizing<String> = Zeroizing::new(
+        hex_key
+            .expose()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect(),
+    );
+    let key = hex::decode(cleaned.as_bytes())
+        .map(Zeroizing::new)
+        .map_err(|_| {
+            PidError::InvalidArgument(
+                "--otpkey must be hexadecimal (0-9, a-f) with an even number of digits".into(),
+            )
+        })?;
+    if key.len() < min_bytes || key.len() > MAX_KEY_BYTES {
+        return Err(PidError::InvalidArgument(format!(
+            "the key has {} bytes; use {min_bytes} to {MAX_KEY_BYTES} bytes (20 for sha1, \
+             32 for sha256, 64 for sha512 are usual)",
+            key.len()
+        )));
+    }
+    Ok(key)
+}
+
+fn key_len_for(hash: HashAlgorithm) -> usize {
+    match hash {
+        HashAlgorithm::Sha1 => 20,
+        HashAlgorithm::Sha256 => 32,
+        HashAlgorithm::Sha512 => 64,
+    }
+}

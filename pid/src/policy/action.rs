@@ -1,0 +1,213 @@
+//! The actions a policy can set: one table, from which come the `Action` enum, each action's
+//! name in pid.toml, the scopes it belongs to, the kind of value it takes (`Kind`), and
+//! `Action::ALL`. An action this version does not implement is not in the table, so a policy
+//! naming it is refused when loaded, never silently ignored.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// How a login is checked.
+    Authentication,
+    /// Rules for new tokens and PINs, whoever enrolls them.
+    Enrollment,
+    /// What users may do with their own tokens (self-service through `pictl` as themselves).
+    User,
+    /// What members of admin groups may do. Without any admin policy every administrator may do
+    /// everything; once one exists, an administrator other than root may do only what an admin
+    /// policy allows (privacyIDEA).
+    Admin,
+}
+
+impl Scope {
+    /// As written in pid.toml (serde's lower-case variant name).
+    fn name(self) -> String {
+        format!("{self:?}").to_ascii_lowercase()
+    }
+}
+
+const AUTHENTICATION: &[Scope] = &[Scope::Authentication];
+const ENROLLMENT: &[Scope] = &[Scope::Enrollment];
+const USER_AND_ADMIN: &[Scope] = &[Scope::User, Scope::Admin];
+const ADMIN: &[Scope] = &[Scope::Admin];
+
+/// What an action's value is, and so how it is written and checked when loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// `true` or `false`.
+    Flag,
+    /// `passthru`: a flag, or `"userstore"` (true). privacyIDEA's other values name a RADIUS
+    /// server, which pi does not forward to.
+    Passthru,
+    /// `otppin`: `"tokenpin"`, `"userstore"` or `"none"`.
+    OtpPin,
+    /// privacyIDEA's period: a number and one of s, m, h, d, y (`"10d"`).
+    Period,
+    /// Token types whose PIN alone triggers a challenge: never `spass`, which has no one-time
+    /// part.
+    ChallengeTypes,
+    /// Token types (`"hotp totp"` or a list).
+    TokenTypes,
+    /// A number that must be one of the two.
+    Either(u32, u32),
+    /// A number in this range, both ends included.
+    Range(u32, u32),
+    /// An HMAC hash: `"sha1"`, `"sha256"` or `"sha512"`.
+    Hash,
+    /// `otp_pin_contents`'s character classes (`"cn"`, `"-s"`, `"+cn"`).
+    PinContents,
+    /// `key/regex/replacement/` rewrites, one or a list.
+    Mangle,
+    /// A text of at most 1,000 characters whose `{tags}` are these (what the daemon fills in).
+    Text(&'static [&'static str]),
+    /// privacyIDEA's `COUNT/PERIOD` (`"3/5m"`).
+    Limit,
+    /// Any text, accepted for compatibility and ignored, for the reason given (a warning at
+    /// load).
+    Ignored(&'static str),
+}
+
+/// `actions! { Variant: "name", SCOPES, Kind; … }`: the enum and its table in one place.
+macro_rules! actions {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident: $name:literal, $scopes:ident, $kind:expr;
+    )+) => {
+        /// The actions this version enforces.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+        pub enum Action {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl Action {
+            /// Every action, in the order of the table (`pictl policy check` lists them so).
+            pub const ALL: [Action; [$($name),+].len()] = [$(Action::$variant),+];
+
+            /// As written in pid.toml.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Action::$variant => $name,)+
+                }
+            }
+
+            /// The scopes in which the action means something.
+            pub fn scopes(self) -> &'static [Scope] {
+                match self {
+                    $(Action::$variant => $scopes,)+
+                }
+            }
+
+            /// What its value is.
+            pub(super) fn kind(self) -> Kind {
+                match self {
+                    $(Action::$variant => $kind,)+
+                }
+            }
+        }
+    };
+}
+
+actions! {
+    PassOnNoToken: "passOnNoToken", AUTHENTICATION, Kind::Flag;
+    PassOnNoUser: "passOnNoUser", AUTHENTICATION, Kind::Flag;
+    OtpPin: "otppin", AUTHENTICATION, Kind::OtpPin;
+    ResetAllUserTokens: "reset_all_user_tokens", AUTHENTICATION, Kind::Flag;
+    HideSpecificErrorMessage: "hide_specific_error_message", AUTHENTICATION, Kind::Flag;
+    LastAuth: "last_auth", AUTHENTICATION, Kind::Period;
+    ChallengeResponse: "challenge_response", AUTHENTICATION, Kind::ChallengeTypes;
+    Mangle: "mangle", AUTHENTICATION, Kind::Mangle;
+    Passthru: "passthru", AUTHENTICATION, Kind::Passthru;
+    ChallengeText: "challenge_text", AUTHENTICATION, Kind::Text(&["user", "realm", "serial"]);
+    AuthMaxFail: "auth_max_fail", AUTHENTICATION, Kind::Limit;
+    AuthMaxSuccess: "auth_max_success", AUTHENTICATION, Kind::Limit;
+    SmsText: "smstext", AUTHENTICATION, Kind::Text(&["otp", "user", "realm", "serial"]);
+    SmsAutoSend: "smsautosend", AUTHENTICATION, Kind::Flag;
+    EmailText: "emailtext", AUTHENTICATION, Kind::Text(&["otp", "user", "realm", "serial"]);
+    EmailSubject: "emailsubject", AUTHENTICATION, Kind::Text(&["otp", "user", "realm", "serial"]);
+    EmailAutoSend: "emailautosend", AUTHENTICATION, Kind::Flag;
+    U2fFacets: "u2f_facets", AUTHENTICATION, Kind::Ignored(
+        "it restricts web origins of U2F tokens, and logins through PAM have no web origin"
+    );
+    HotpOtpLen: "hotp_otplen", ENROLLMENT, Kind::Either(6, 8);
+    TotpOtpLen: "totp_otplen", ENROLLMENT, Kind::Either(6, 8);
+    HotpHashlib: "hotp_hashlib", ENROLLMENT, Kind::Hash;
+    TotpHashlib: "totp_hashlib", ENROLLMENT, Kind::Hash;
+    TotpTimestep: "totp_timestep", ENROLLMENT, Kind::Either(30, 60);
+    PinMinLength: "otp_pin_minlength", ENROLLMENT, Kind::Range(0, 256);
+    PinMaxLength: "otp_pin_maxlength", ENROLLMENT, Kind::Range(0, 256);
+    PinContents: "otp_pin_contents", ENROLLMENT, Kind::PinContents;
+    PinRequired: "otp_pin_required", ENROLLMENT, Kind::Flag;
+    MaxTokenPerUser: "max_token_per_user", ENROLLMENT, Kind::Range(1, 10_000);
+    // User and admin scopes: token operations.
+    Enroll: "enroll", USER_AND_ADMIN, Kind::TokenTypes;
+    Delete: "delete", USER_AND_ADMIN, Kind::Flag;
+    Enable: "enable", USER_AND_ADMIN, Kind::Flag;
+    Disable: "disable", USER_AND_ADMIN, Kind::Flag;
+    Reset: "reset", USER_AND_ADMIN, Kind::Flag;
+    Resync: "resync", USER_AND_ADMIN, Kind::Flag;
+    SetPin: "setpin", USER_AND_ADMIN, Kind::Flag;
+    // Admin scope only.
+    Revoke: "revoke", ADMIN, Kind::Flag;
+    Set: "set", ADMIN, Kind::Flag;
+    Assign: "assign", ADMIN, Kind::Flag;
+    Unassign: "unassign", ADMIN, Kind::Flag;
+    TokenList: "tokenlist", ADMIN, Kind::Flag;
+    AuditLog: "auditlog", ADMIN, Kind::Flag;
+    PolicyCheck: "policycheck", ADMIN, Kind::Flag;
+    /// Attach, detach and list MachineToken assignments (privacyIDEA's `manage_machine_tokens`).
+    ManageMachineTokens: "manage_machine_tokens", ADMIN, Kind::Flag;
+}
+
+/// privacyIDEA authentication actions that are recognised but not enforced yet: refused, so a
+/// rule is never silently ignored.
+const NOT_YET: &[&str] = &[
+    "passthru_assign",
+    "auth_cache",
+    "force_challenge_response",
+    "increase_failcounter_on_challenge",
+];
+
+impl Action {
+    /// The action a policy of `scope` names `key`; `Err` says what to write instead.
+    pub fn parse(scope: Scope, key: &str) -> Result<Action, String> {
+        let Some(action) = Action::ALL.into_iter().find(|a| a.name() == key) else {
+            if let Some(t) = key.strip_prefix("enroll") {
+                return Err(format!(
+                    "write enroll = \"{}\" (the token types, e.g. \"hotp totp\") instead of {key:?}",
+                    t.to_ascii_lowercase()
+                ));
+            }
+            if NOT_YET.contains(&key) {
+                return Err(format!(
+                    "action {key:?} is a privacyIDEA action this version of pi does not enforce \
+                     yet; remove it (pi refuses rules it would silently ignore)"
+                ));
+            }
+            return Err(format!("unknown action {key:?}"));
+        };
+        if !action.scopes().contains(&scope) {
+            let names: Vec<String> = action.scopes().iter().map(|s| s.name()).collect();
+            return Err(format!(
+                "action {key:?} belongs to scope {}, not {}",
+                names.join(" or "),
+                scope.name()
+            ));
+        }
+        Ok(action)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_has_its_own_name_and_a_scope() {
+        for (i, a) in Action::ALL.iter().enumerate() {
+            assert!(!a.scopes().is_empty(), "{a:?}");
+            assert_eq!(Action::ALL[..i].iter().find(|b| b.name() == a.name()), None);
+            assert_eq!(Action::parse(a.scopes()[0], a.name()), Ok(*a));
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Binds: the service account's, which the search connection runs as, and a user's, which
+//! checks the user's password on a connection of its own. Neither ever sends an empty password
+//! (an unauthenticated bind, see the threats in `ldap`).
+
+use super::connection::{rc_name, Server, RC_INVALID_CREDENTIALS, RC_SUCCESS};
+use crate::error::PidError;
+use protocol::Secret;
+use std::fmt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// The service account that binds the search connection.
+pub(super) struct ServiceBind {
+    dn: String,
+    password: Zeroizing<String>,
+    file: PathBuf,
+}
+
+impl fmt::Debug for ServiceBind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceBind")
+            .field("dn", &self.dn)
+            .field("password", &"***")
+            .field("file", &self.file)
+            .finish()
+    }
+}
+
+impl ServiceBind {
+    /// The service account `dn` of resolver `name`, its password read from `file`.
+    pub(super) fn read(name: &str, dn: &str, file: &Path) -> Result<ServiceBind, PidError> {
+        Ok(ServiceBind {
+            dn: dn.to_owned(),
+            password: read_bind_password(name, file)?,
+            file: file.to_path_buf(),
+        })
+    }
+
+    /// Bind `conn` as the service account; `Err` is phrased for the operator.
+    pub(super) async fn bind(&self, conn: &mut ldap3::Ldap, server: &Server) -> Result<(), String> {
+        let res = conn
+            .with_timeout(server.timeout)
+            .simple_bind(&self.dn, &self.password)
+            .await
+            .map_err(|e| server.describe(&e))?;
+        match res.rc {
+            RC_SUCCESS => Ok(()),
+            RC_INVALID_CREDENTIALS => Err(format!(
+                "the service account {:?} was refused (invalidCredentials); check bind_dn and \
+                 the password in {}",
+                self.dn,
+                self.file.display()
+            )),
+            rc => Err(format!(
+                "the service account {:?} could not bind: {} {:?}; check bind_dn and the \
+                 server's log",
+                self.dn,
+                rc_name(rc),
+                res.text
+            )),
+        }
+    }
+}
+
+/// Bind as `dn` on a connection of its own, then drop that connection: whether `password` is
+/// the entry's password. `Err` (phrased for the operator) when the server cannot tell.
+pub(super) async fn bind_as_user(
+    server: &Server,
+    dn: &str,
+    password: &Secret,
+) -> Result<bool, String> {
+    if password.is_empty() {
+        return Ok(false);
+    }
+    let mut conn = server.connect().await?;
+    let res = conn
+        .with_timeout(server.timeout)
+        .simple_bind(dn, password.expose())
+        .await
+        .map_err(|e| server.describe(&e));
+    let _ = conn.with_timeout(server.timeout).unbind().await;
+    let res = res?;
+    match res.rc {
+        RC_SUCCESS => Ok(true),
+        RC_INVALID_CREDENTIALS => Ok(false),
+        rc => Err(format!(
+            "binding as {dn:?} failed: {} {:?}; check the server's log (a locked or expired \
+             account answers this way on some servers)",
+            rc_name(rc),
+            res.text
+        )),
+    }
+}
+
+/// The service account's password: a file only the daemon's user can read, like the key file.
+fn read_bind_password(name: &str, path: &Path) -> Result<Zeroizing<String>, PidError> {
+    let shown = path.display();
+    let key = format!("resolvers.{name}.bind_password_file");
+    let meta = std::fs::metadata(path)
+        .map_err(|e| PidError::Config(format!("{key}: cannot read {shown}: {e}")))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(PidError::Config(format!(
+            "{key}: {shown} has mode {mode:o}: it must not be readable by group or others; run \
+             `chmod 0600 {shown}` (and consider changing the service account's password)"
+        )));
+    }
+    let euid = nix::unistd::geteuid().as_raw();
+    if meta.uid() != euid {
+        return Err(PidError::Config(format!(
+            "{key}: {shown} is owned by uid {}, not by the daemon's uid {euid}; run `chown {euid} \
+             {shown}`",
+            meta.uid()
+        )));
+    }
+    let bytes = Zeroizing::new(
+        std::fs::read(path)
+            .map_err(|e| PidError::Config(format!("{key}: cannot read {shown}: {e}")))?,
+    );
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        PidError::Config(format!(
+            "{key}: {shown} is not UTF-8 text; write the password as text on one line"
+        ))
+    })?;
+    let line = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(text);
+    if line.is_empty() {
+        // An empty password would make the service bind an unauthenticated (anonymous) bind.
+        return Err(PidError::Config(format!(
+            "{key}: {shown} is empty; write the service account's password in it, or remove \
+             bind_dn and bind_password_file for anonymous search"
+        )));
+    }
+    if line.contains('\n') {
+        return Err(PidError::Config(format!(
+            "{key}: {shown} has more than one line; write only the password"
+        )));
+    }
+    Ok(Zeroizing::new(line.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn password_file(mode: u32, content: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bind.pw");
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(content.as_bytes()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        (dir, path)
+    }
+
+    fn read(path: &Path) -> Result<ServiceBind, PidError> {
+        ServiceBind::read("dir", "cn=pi,dc=pi,dc=test", path)
+    }
+
+    #[test]
+    fn a_group_or_world_readable_bind_password_file_is_refused_with_the_chmod_that_fixes_it() {
+        let (_d, path) = password_file(0o644, "s3cret\n");
+        let msg = read(&path).unwrap_err().to_string();
+        assert!(
+            msg.contains(&format!("chmod 0600 {}", path.display())),
+            "{msg}"
+        );
+        assert!(!msg.contains("s3cret"), "{msg}");
+    }
+
+    #[test]
+    fn an_empty_bind_password_file_is_refused() {
+        let (_d, path) = password_file(0o600, "\n");
+        let msg = read(&path).unwrap_err().to_string();
+        assert!(msg.contains("is empty"), "{msg}");
+    }
+
+    #[test]
+    fn the_password_is_the_line_without_its_newline_and_debug_never_shows_it() {
+        let (_d, path) = password_file(0o600, "s3cret-bind-pw\n");
+        let bind = read(&path).unwrap();
+        assert_eq!(bind.password.as_str(), "s3cret-bind-pw");
+        let shown = format!("{bind:?}");
+        assert!(!shown.contains("s3cret-bind-pw"), "{shown}");
+        assert!(shown.contains("cn=pi,dc=pi,dc=test"), "{shown}");
+    }
+}
