@@ -19,9 +19,10 @@ pub const SERVICE_PREFIX: &str = "pi-test";
 /// Held while a `libpam_wrapper` process starts and runs. pam_wrapper picks its working directory
 /// from a few dozen fixed names (`/tmp/pam.X`) with a check-then-create race: two wrapped processes
 /// starting together can share one directory and read each other's service files, i.e. log in
-/// against another test's daemon. A file lock serialises the wrapped runs of all test binaries;
-/// each `Pam` also has its own service name, so a collision with a wrapped process outside the
-/// suite fails loudly instead of reaching the wrong daemon.
+/// against another test's daemon. A file lock serialises the wrapped runs of every test: `flock`
+/// on a file opened anew for each run, so it keeps out the other threads of the same test binary
+/// as well as other processes. Each `Pam` also has its own service name, so a collision with a
+/// wrapped process outside the suite fails loudly instead of reaching the wrong daemon.
 pub(crate) fn pam_wrapper_lock() -> Flock<fs::File> {
     let path = std::env::temp_dir().join("pi-tests-pam-wrapper.lock");
     let file = fs::OpenOptions::new()
@@ -64,7 +65,8 @@ pub fn pam_wrapper_module(name: &str) -> PathBuf {
     panic!("{name} from libpam-wrapper not found under /usr/lib: apt-get install libpam-wrapper")
 }
 
-/// Distinct per `Pam` within this process; the process id separates test binaries.
+/// Distinct per `Pam` within this process; the process id separates test processes (the
+/// binaries of this suite, another checkout's run).
 fn next_service_number() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     format!(

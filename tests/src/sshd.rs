@@ -40,7 +40,7 @@ pub const LOGIN_DEADLINE: Duration = Duration::from_secs(20);
 /// What the remote command prints: seeing it proves a session was opened.
 pub const REMOTE_OK: &str = "REMOTE-OK";
 
-/// Distinct per `Sshd` within this process; the process id separates test binaries, so two
+/// Distinct per `Sshd` within this process; the process id separates test processes, so two
 /// servers never share a PAM service name (see `pam::pam_wrapper_lock`).
 fn next_service_name() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
