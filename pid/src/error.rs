@@ -1,7 +1,13 @@
 //! The daemon's one error enum. Operator-facing messages say what to do; internal causes (the store,
 //! I/O, crypto) are logged and never sent on the wire.
+//!
+//! An error says what failed and what to do once; what caused it is its source, and the source's
+//! source, and so on. Wherever an error is shown (the log, an audit message, an answer to a
+//! peer) it is shown with that chain of causes: [`chain`].
 
 use protocol::ErrorCode;
+use std::error::Error;
+use std::fmt;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PidError {
@@ -74,7 +80,7 @@ impl PidError {
                     PidError::UserStore(_) | PidError::Delivery(_) | PidError::Remote(_)
                 ) =>
             {
-                self.to_string()
+                chain(self).to_string()
             }
             ErrorCode::Internal => {
                 "internal error in the pi daemon; its log (journalctl -u pid) has the cause".into()
@@ -91,3 +97,39 @@ impl From<protocol::FrameError> for PidError {
 }
 
 pub type Result<T, E = PidError> = std::result::Result<T, E>;
+
+/// `error` and every cause below it, outermost first: `what failed: why: why …`.
+pub fn chain<'a>(error: &'a (dyn Error + 'static)) -> Chain<'a> {
+    Chain(error)
+}
+
+/// Shows an error with its causes (see [`chain`]).
+pub struct Chain<'a>(&'a (dyn Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot open the door")]
+    struct Door(#[source] std::io::Error);
+
+    #[test]
+    fn an_error_is_shown_with_each_cause_once() {
+        let e = Door(std::io::Error::other("the key broke"));
+        assert_eq!(e.to_string(), "cannot open the door");
+        assert_eq!(chain(&e).to_string(), "cannot open the door: the key broke");
+    }
+}

@@ -181,8 +181,9 @@ impl Realms {
                         .collect();
                     let problem = format!(
                         "resolver {name} did not load, so logins in realm {} fail until it is \
-                         fixed and pid reloaded (systemctl reload pid): {e}",
-                        realms.join(", ")
+                         fixed and pid reloaded (systemctl reload pid): {}",
+                        realms.join(", "),
+                        crate::error::chain(&e)
                     );
                     problems.push(problem.clone());
                     Resolver::Unavailable(problem)

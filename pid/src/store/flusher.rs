@@ -14,7 +14,7 @@
 use super::audit_log::AuditLog;
 use super::journal::{self, Journal, JournalFile, Retired};
 use super::kv::{Kv, Tree};
-use crate::error::PidError;
+use crate::error::{chain, PidError};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -113,7 +113,7 @@ impl Health {
         h.failures += 1;
         h.reopened += u64::from(reopened);
         h.failing = true;
-        h.last = Some((Instant::now(), e.to_string()));
+        h.last = Some((Instant::now(), chain(e).to_string()));
     }
 
     /// `None` while no checkpoint ever failed.
@@ -234,14 +234,14 @@ impl Committer {
                 }
             }
             Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, "cannot start a new journal file"),
+            Err(e) => tracing::error!(error = %chain(&e), "cannot start a new journal file"),
         }
     }
 
     /// Hand over the last file and wait for the final checkpoint.
     fn finish(&mut self) {
         if let Err(e) = self.commit() {
-            tracing::error!(error = %e, "store commit at shutdown failed");
+            tracing::error!(error = %chain(&e), "store commit at shutdown failed");
         }
         if let Some(tx) = self.checkpoints.take() {
             if let Ok(Some(retired)) = self.file.rotate() {
@@ -294,13 +294,13 @@ fn checkpoint_loop(
                 let reopened = kv.reopen();
                 match &reopened {
                     Ok(()) => tracing::error!(
-                        error = %e,
+                        error = %chain(&e),
                         "store checkpoint failed (a full disk?); the journal keeps every write \
                          and the store was opened again: the next checkpoint retries"
                     ),
                     Err(again) => tracing::error!(
-                        error = %e,
-                        reopen = %again,
+                        error = %chain(&e),
+                        reopen = %chain(again),
                         "store checkpoint failed (a full disk?) and the store cannot be opened \
                          again yet; the journal keeps every write, the next checkpoint retries"
                     ),
@@ -470,7 +470,7 @@ fn flush_loop(committer: &Mutex<Committer>, load: &CommitLoad, rx: mpsc::Receive
             waiters.push(w);
         }
         let mut c = lock();
-        let result = c.commit_timed(load).map_err(|e| e.to_string());
+        let result = c.commit_timed(load).map_err(|e| chain(&e).to_string());
         if let Err(e) = &result {
             tracing::error!(error = %e, "store commit failed");
         }

@@ -447,7 +447,7 @@ pub fn open(
     }
     if !retired.is_empty() {
         checkpoint()?;
-        retire(&retired).map_err(|e| PidError::Startup(e.to_string()))?;
+        retire(&retired).map_err(|e| PidError::Startup(crate::error::chain(&e).to_string()))?;
     }
     let seq = files.last().map(|(s, _)| s + 1).unwrap_or(1);
     let file = next_file(dir, seq)?;

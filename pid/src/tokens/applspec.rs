@@ -64,7 +64,6 @@ mod tests {
     use crate::tokens::hotp::tests::{enroll_base as base, record};
     use protocol::{HashAlgorithm, Secret, TokenType};
 
-
     #[test]
     fn the_password_serves_only_its_service() {
         let spec = EnrollRequest {

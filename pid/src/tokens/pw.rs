@@ -71,7 +71,6 @@ mod tests {
     use crate::tokens::hotp::tests::{enroll_base as base, record};
     use protocol::{HashAlgorithm, Secret, TokenType};
 
-
     #[test]
     fn the_password_is_the_one_time_part_and_stays_valid() {
         let spec = EnrollRequest {

@@ -115,7 +115,6 @@ mod tests {
         }
     }
 
-
     #[test]
     fn the_answer_to_the_asked_question_passes_exactly() {
         let m = Question.enroll(&spec(5), base()).unwrap();
