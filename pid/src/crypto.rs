@@ -5,7 +5,7 @@
 //! ciphertext copied into another record does not decrypt. PINs are argon2id PHC strings.
 
 use crate::argon2_memory::Argon2Memory;
-use crate::config::Argon2Config;
+use crate::config::{Argon2Config, ConfigError, Reason};
 use crate::error::PidError;
 use crate::trust::open_nofollow;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -243,7 +243,7 @@ pub struct PinHasher {
 impl PinHasher {
     pub fn new(cfg: &Argon2Config) -> Result<PinHasher, PidError> {
         let params = argon2::Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None)
-            .map_err(|e| PidError::Config(format!("argon2 parameters: {e}")))?;
+            .map_err(|e| ConfigError::new(None, Reason::Argon2(e)))?;
         Ok(PinHasher {
             params,
             verifications: Default::default(),

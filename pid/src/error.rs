@@ -5,14 +5,17 @@
 //! source, and so on. Wherever an error is shown (the log, an audit message, an answer to a
 //! peer) it is shown with that chain of causes: [`chain`].
 
+use crate::config::ConfigError;
 use protocol::ErrorCode;
 use std::error::Error;
 use std::fmt;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PidError {
-    #[error("configuration error: {0}")]
-    Config(String),
+    /// pid.toml, or a file it names, is wrong: where, and what to write instead. Boxed: it is
+    /// rare, and the rest stay small enough to return everywhere.
+    #[error("configuration error")]
+    Config(#[source] Box<ConfigError>),
     #[error("{0}")]
     Startup(String),
     #[error("store error: {0}")]
@@ -87,6 +90,12 @@ impl PidError {
             }
             _ => self.to_string(),
         }
+    }
+}
+
+impl From<ConfigError> for PidError {
+    fn from(e: ConfigError) -> Self {
+        PidError::Config(Box::new(e))
     }
 }
 

@@ -2,7 +2,7 @@
 //! configuration and prints the effective one.
 
 use clap::Parser;
-use pid::error::chain;
+use pid::error::{chain, PidError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("pid: {}", chain(&e));
+                eprintln!("pid: {}", chain(&PidError::from(e)));
                 ExitCode::from(2)
             }
         };
@@ -69,7 +69,7 @@ fn main() -> ExitCode {
     let config = match pid::config::Config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
-            say(&format!("pid: {}", chain(&e)));
+            say(&format!("pid: {}", chain(&PidError::from(e))));
             return ExitCode::from(2);
         }
     };

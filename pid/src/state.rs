@@ -45,7 +45,7 @@ impl Live {
         for problem in &unavailable {
             tracing::error!("{problem}");
         }
-        let policies = config.load_policies().map_err(PidError::Config)?;
+        let policies = config.load_policies()?;
         for w in policies.warnings().iter().chain(&config.host_warnings()) {
             tracing::warn!("{w}");
         }
