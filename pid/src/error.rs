@@ -7,8 +7,11 @@
 
 use crate::config::ConfigError;
 use protocol::ErrorCode;
+use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PidError {
@@ -16,10 +19,55 @@ pub enum PidError {
     /// rare, and the rest stay small enough to return everywhere.
     #[error("configuration error")]
     Config(#[source] Box<ConfigError>),
+    /// The daemon cannot start as it finds things; the text says what to do.
     #[error("{0}")]
     Startup(String),
-    #[error("store error: {0}")]
-    Store(String),
+    /// A file or directory the daemon needs could not be used: what was done to which one.
+    #[error("cannot {action} {}", path.display())]
+    File {
+        action: Cow<'static, str>,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store's journal files could not be used. The store goes on with what it holds in
+    /// memory; the journal's existing files keep what was committed.
+    #[error("internal error: cannot {action} {}", path.display())]
+    JournalFile {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A journal file found at start is damaged: pid does not start rather than lose or
+    /// replay one-time passwords.
+    #[error(transparent)]
+    Journal(#[from] crate::store::Damaged),
+    /// A thread the daemon needs could not be started.
+    #[error("cannot start the {0} thread")]
+    Thread(&'static str, #[source] std::io::Error),
+    /// The store's database file could not be opened.
+    #[error("cannot {action} the store {}", path.display())]
+    StoreOpen {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: redb::DatabaseError,
+    },
+    /// The store's database failed. Boxed: redb's errors are large.
+    #[error("store error")]
+    Store(#[source] Box<redb::Error>),
+    /// An earlier pi's sled store could not be brought over to redb.
+    #[error(transparent)]
+    Migrate(Box<crate::store::MigrateError>),
+    /// What the store holds could not be made durable: the flusher's error, shared by every
+    /// caller that waited for the same commit.
+    #[error("internal error: flush failed")]
+    Flush(#[source] Arc<PidError>),
+    /// A stored record does not decode.
+    #[error("store record could not be decoded")]
+    Frame(#[from] protocol::FrameError),
+    /// A stored record is damaged: which, and how.
     #[error("store record could not be decoded: {0}")]
     Corrupt(String),
     #[error("crypto error: {0}")]
@@ -64,7 +112,15 @@ impl PidError {
             PidError::SessionExpired(_) => ErrorCode::SessionExpired,
             PidError::Config(_)
             | PidError::Startup(_)
+            | PidError::File { .. }
+            | PidError::JournalFile { .. }
+            | PidError::Journal(_)
+            | PidError::Thread(..)
+            | PidError::StoreOpen { .. }
             | PidError::Store(_)
+            | PidError::Migrate(_)
+            | PidError::Flush(_)
+            | PidError::Frame(_)
             | PidError::Corrupt(_)
             | PidError::Crypto(_)
             | PidError::UserStore(_)
@@ -99,9 +155,31 @@ impl From<ConfigError> for PidError {
     }
 }
 
-impl From<protocol::FrameError> for PidError {
-    fn from(e: protocol::FrameError) -> Self {
-        PidError::Corrupt(e.to_string())
+impl From<redb::Error> for PidError {
+    fn from(e: redb::Error) -> Self {
+        PidError::Store(Box::new(e))
+    }
+}
+
+impl From<crate::store::MigrateError> for PidError {
+    fn from(e: crate::store::MigrateError) -> Self {
+        PidError::Migrate(Box::new(e))
+    }
+}
+
+impl PidError {
+    /// `action` on `path` failed (`action` says what and on what kind of file: "create key
+    /// file").
+    pub fn file(
+        action: impl Into<Cow<'static, str>>,
+        path: &Path,
+        source: std::io::Error,
+    ) -> PidError {
+        PidError::File {
+            action: action.into(),
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 

@@ -455,7 +455,9 @@ mod tests {
 
     #[test]
     fn unknown_resolver_in_a_realm_is_a_config_error() {
-        let err = load("[realms.default]\nresolvers = [\"nope\"]\n").err().unwrap();
+        let err = load("[realms.default]\nresolvers = [\"nope\"]\n")
+            .err()
+            .unwrap();
         let msg = crate::error::chain(&err).to_string();
         assert!(msg.contains("nope"), "{msg}");
     }
