@@ -43,6 +43,9 @@ pub enum PidError {
     /// replay one-time passwords.
     #[error(transparent)]
     Journal(#[from] crate::store::Damaged),
+    /// Directories pid would open files in that others could tamper with, each with its fix.
+    #[error("{}", crate::trust::lines(.0))]
+    Untrusted(Vec<crate::trust::Untrusted>),
     /// A thread the daemon needs could not be started.
     #[error("cannot start the {0} thread")]
     Thread(&'static str, #[source] std::io::Error),
@@ -70,8 +73,12 @@ pub enum PidError {
     /// A stored record is damaged: which, and how.
     #[error("store record could not be decoded: {0}")]
     Corrupt(String),
+    /// A secret does not seal or open: which, and why.
     #[error("crypto error: {0}")]
     Crypto(String),
+    /// argon2 could not hash a PIN.
+    #[error("crypto error: cannot hash PIN")]
+    PinHash(#[source] argon2::password_hash::Error),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -96,6 +103,13 @@ pub enum PidError {
     /// A validation server (Yubico) could not give an answer.
     #[error("validation server unavailable: {0}")]
     Remote(String),
+    /// A task the daemon ran off the executor panicked or was cancelled.
+    #[error("internal error: {task} task failed")]
+    Task {
+        task: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -112,6 +126,7 @@ impl PidError {
             PidError::SessionExpired(_) => ErrorCode::SessionExpired,
             PidError::Config(_)
             | PidError::Startup(_)
+            | PidError::Untrusted(_)
             | PidError::File { .. }
             | PidError::JournalFile { .. }
             | PidError::Journal(_)
@@ -123,9 +138,11 @@ impl PidError {
             | PidError::Frame(_)
             | PidError::Corrupt(_)
             | PidError::Crypto(_)
+            | PidError::PinHash(_)
             | PidError::UserStore(_)
             | PidError::Delivery(_)
             | PidError::Remote(_)
+            | PidError::Task { .. }
             | PidError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -168,6 +185,11 @@ impl From<crate::store::MigrateError> for PidError {
 }
 
 impl PidError {
+    /// The `task` run off the executor failed.
+    pub fn task(task: &'static str, source: tokio::task::JoinError) -> PidError {
+        PidError::Task { task, source }
+    }
+
     /// `action` on `path` failed (`action` says what and on what kind of file: "create key
     /// file").
     pub fn file(

@@ -48,7 +48,7 @@ fn main() -> ExitCode {
                 let problems = pid::trust::check_directories(&c);
                 if !problems.is_empty() {
                     for p in problems {
-                        eprintln!("pid: would refuse to start: {p}");
+                        eprintln!("pid: would refuse to start: {}", chain(&p));
                     }
                     return ExitCode::from(2);
                 }
