@@ -217,10 +217,17 @@ pub struct Chain<'a>(&'a (dyn Error + 'static));
 
 impl fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
+        let mut shown = self.0.to_string();
+        f.write_str(&shown)?;
         let mut cause = self.0.source();
         while let Some(c) = cause {
-            write!(f, ": {c}")?;
+            let text = c.to_string();
+            // Some libraries (ldap3, lettre, ureq) end their own message with their source's
+            // and also return it as the source: it is shown once.
+            if !shown.ends_with(&text) {
+                write!(f, ": {text}")?;
+            }
+            shown = text;
             cause = c.source();
         }
         Ok(())
@@ -235,10 +242,17 @@ mod tests {
     #[error("cannot open the door")]
     struct Door(#[source] std::io::Error);
 
+    #[derive(Debug, thiserror::Error)]
+    #[error("the lock jammed: {0}")]
+    struct Lock(#[source] std::io::Error);
+
     #[test]
     fn an_error_is_shown_with_each_cause_once() {
         let e = Door(std::io::Error::other("the key broke"));
         assert_eq!(e.to_string(), "cannot open the door");
         assert_eq!(chain(&e).to_string(), "cannot open the door: the key broke");
+        // A library error that shows its source in its own message.
+        let e = Lock(std::io::Error::other("rust"));
+        assert_eq!(chain(&e).to_string(), "the lock jammed: rust");
     }
 }
