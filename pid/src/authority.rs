@@ -46,7 +46,7 @@ pub async fn authorize(state: &State, caller: &Caller) -> Result<Authority, PidE
                 .collect()
         })
         .await
-        .map_err(|e| PidError::Internal(format!("group lookup task failed: {e}")))?;
+        .map_err(|e| PidError::task("group lookup", e))?;
         return Ok(Authority::Admin {
             uid: caller.uid,
             groups,
@@ -67,7 +67,7 @@ pub async fn authorize(state: &State, caller: &Caller) -> Result<Authority, PidE
             .map(|u| u.name)
     })
     .await
-    .map_err(|e| PidError::Internal(format!("user lookup task failed: {e}")))?
+    .map_err(|e| PidError::task("user lookup", e))?
     .ok_or_else(denied)?;
     let (login, realm) = live.realms.split(&name, None);
     match state.lookup_user(login, realm).await? {

@@ -5,7 +5,7 @@
 //! ciphertext copied into another record does not decrypt. PINs are argon2id PHC strings.
 
 use crate::argon2_memory::Argon2Memory;
-use crate::config::Argon2Config;
+use crate::config::{Argon2Config, ConfigError, Reason};
 use crate::error::PidError;
 use crate::trust::open_nofollow;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -94,8 +94,7 @@ impl Cipher {
     pub fn create(path: &Path) -> Result<Cipher, PidError> {
         let shown = path.display();
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| PidError::Startup(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| PidError::file("create", dir, e))?;
         }
         let mut key = Zeroizing::new([0u8; KEY_LEN]);
         rand::rngs::OsRng.fill_bytes(&mut key[..]);
@@ -103,10 +102,10 @@ impl Cipher {
             OpenOptions::new().write(true).create_new(true).mode(0o400),
             path,
         )
-        .map_err(|e| PidError::Startup(format!("cannot create key file {shown}: {e}")))?;
+        .map_err(|e| PidError::file("create key file", path, e))?;
         f.write_all(&key[..])
             .and_then(|_| f.sync_all())
-            .map_err(|e| PidError::Startup(format!("cannot write key file {shown}: {e}")))?;
+            .map_err(|e| PidError::file("write key file", path, e))?;
         let cipher = Cipher::from_key(&key);
         tracing::info!(
             path = %shown,
@@ -124,16 +123,12 @@ impl Cipher {
         let file = match open_nofollow(OpenOptions::new().read(true), path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(PidError::Startup(format!(
-                    "cannot open key file {shown}: {e}"
-                )))
-            }
+            Err(e) => return Err(PidError::file("open key file", path, e)),
         };
         // The open file's own metadata: the path could name another file by now.
         let meta = file
             .metadata()
-            .map_err(|e| PidError::Startup(format!("cannot stat key file {shown}: {e}")))?;
+            .map_err(|e| PidError::file("stat key file", path, e))?;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(PidError::Startup(format!(
@@ -202,7 +197,7 @@ fn read_key(file: std::fs::File, path: &Path) -> Result<Zeroizing<[u8; KEY_LEN]>
     let mut bytes = Zeroizing::new(Vec::with_capacity(KEY_LEN + 1));
     file.take(KEY_LEN as u64 + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| PidError::Startup(format!("cannot read key file {shown}: {e}")))?;
+        .map_err(|e| PidError::file("read key file", path, e))?;
     let key: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| {
         PidError::Startup(format!(
             "key file {shown} must hold exactly {KEY_LEN} bytes, it holds {}",
@@ -215,8 +210,7 @@ fn read_key(file: std::fs::File, path: &Path) -> Result<Zeroizing<[u8; KEY_LEN]>
 /// The fingerprint of any key file, e.g. a backup (`pid --key-fingerprint FILE`). Unlike
 /// `Cipher::load` it accepts any owner and mode: it only reads, and prints nothing secret.
 pub fn fingerprint_of_file(path: &Path) -> Result<KeyFingerprint, PidError> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| PidError::Startup(format!("cannot open key file {}: {e}", path.display())))?;
+    let file = std::fs::File::open(path).map_err(|e| PidError::file("open key file", path, e))?;
     read_key(file, path).map(|key| KeyFingerprint::of(&key))
 }
 
@@ -243,7 +237,7 @@ pub struct PinHasher {
 impl PinHasher {
     pub fn new(cfg: &Argon2Config) -> Result<PinHasher, PidError> {
         let params = argon2::Params::new(cfg.memory_kib, cfg.iterations, cfg.parallelism, None)
-            .map_err(|e| PidError::Config(format!("argon2 parameters: {e}")))?;
+            .map_err(|e| ConfigError::new(None, Reason::Argon2(e)))?;
         Ok(PinHasher {
             params,
             verifications: Default::default(),
@@ -263,7 +257,7 @@ impl PinHasher {
                 salt.as_salt(),
             )
             .map(|h| h.to_string())
-            .map_err(|e| PidError::Crypto(format!("cannot hash PIN: {e}")));
+            .map_err(PidError::PinHash);
         scrub_stack();
         hashed
     }
@@ -453,7 +447,7 @@ mod tests {
     fn group_readable_key_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = key_file(dir.path(), "enckey", 32, 0o440);
-        let msg = Cipher::load_or_create(&path).err().unwrap().to_string();
+        let msg = crate::error::chain(&Cipher::load_or_create(&path).err().unwrap()).to_string();
         assert!(msg.contains("chmod 0400"), "{msg}");
     }
 
@@ -480,7 +474,7 @@ mod tests {
         let real = key_file(dir.path(), "real", 32, 0o400);
         let link = dir.path().join("enckey");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        let msg = Cipher::load(&link).err().unwrap().to_string();
+        let msg = crate::error::chain(&Cipher::load(&link).err().unwrap()).to_string();
         assert!(msg.contains("symbolic link"), "{msg}");
         assert!(Cipher::load(&real).unwrap().is_some());
         // A backup may sit anywhere: its fingerprint is readable through the link.

@@ -2,7 +2,7 @@
 //! minute-by-minute housekeeping meanwhile.
 
 use crate::config::Config;
-use crate::error::PidError;
+use crate::error::{chain, PidError};
 use crate::state::State;
 use crate::{audit, clock, logging, server, sys, trust};
 use std::sync::Arc;
@@ -83,7 +83,7 @@ async fn housekeeping(state: Arc<State>) {
                     audit.max_entries
                 );
             }
-            Err(e) => tracing::error!(error = %e, "cannot prune the audit trail"),
+            Err(e) => tracing::error!(error = %chain(&e), "cannot prune the audit trail"),
         }
     }
 }
@@ -115,7 +115,8 @@ async fn signals(state: Arc<State>, config_path: std::path::PathBuf) {
                         tracing::info!(config = %config_path.display(), "configuration reloaded");
                     }
                     Ok(Err(e)) => tracing::error!(
-                        "reload refused, the running configuration stays in force: {e}"
+                        "reload refused, the running configuration stays in force: {}",
+                        chain(&e)
                     ),
                     Err(e) => tracing::error!("reload failed: {e}"),
                 }

@@ -43,7 +43,7 @@ pub async fn dispatch(
             Ok(a) => Some(a),
             Err(e) => {
                 let mut entry = crate::audit::entry(caller, "admin", state.clock.now());
-                entry.message = format!("refused: {e}");
+                entry.message = format!("refused: {}", crate::error::chain(&e));
                 crate::audit::record(state, entry);
                 return error_response(&e);
             }

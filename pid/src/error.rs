@@ -1,20 +1,84 @@
 //! The daemon's one error enum. Operator-facing messages say what to do; internal causes (the store,
 //! I/O, crypto) are logged and never sent on the wire.
+//!
+//! An error says what failed and what to do once; what caused it is its source, and the source's
+//! source, and so on. Wherever an error is shown (the log, an audit message, an answer to a
+//! peer) it is shown with that chain of causes: [`chain`].
 
+use crate::config::ConfigError;
 use protocol::ErrorCode;
+use std::borrow::Cow;
+use std::error::Error;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PidError {
-    #[error("configuration error: {0}")]
-    Config(String),
+    /// pid.toml, or a file it names, is wrong: where, and what to write instead. Boxed: it is
+    /// rare, and the rest stay small enough to return everywhere.
+    #[error("configuration error")]
+    Config(#[source] Box<ConfigError>),
+    /// The daemon cannot start as it finds things; the text says what to do.
     #[error("{0}")]
     Startup(String),
-    #[error("store error: {0}")]
-    Store(String),
+    /// A file or directory the daemon needs could not be used: what was done to which one.
+    #[error("cannot {action} {}", path.display())]
+    File {
+        action: Cow<'static, str>,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store's journal files could not be used. The store goes on with what it holds in
+    /// memory; the journal's existing files keep what was committed.
+    #[error("internal error: cannot {action} {}", path.display())]
+    JournalFile {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A journal file found at start is damaged: pid does not start rather than lose or
+    /// replay one-time passwords.
+    #[error(transparent)]
+    Journal(#[from] crate::store::Damaged),
+    /// Directories pid would open files in that others could tamper with, each with its fix.
+    #[error("{}", crate::trust::lines(.0))]
+    Untrusted(Vec<crate::trust::Untrusted>),
+    /// A thread the daemon needs could not be started.
+    #[error("cannot start the {0} thread")]
+    Thread(&'static str, #[source] std::io::Error),
+    /// The store's database file could not be opened.
+    #[error("cannot {action} the store {}", path.display())]
+    StoreOpen {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: redb::DatabaseError,
+    },
+    /// The store's database failed. Boxed: redb's errors are large.
+    #[error("store error")]
+    Store(#[source] Box<redb::Error>),
+    /// An earlier pi's sled store could not be brought over to redb.
+    #[error(transparent)]
+    Migrate(Box<crate::store::MigrateError>),
+    /// What the store holds could not be made durable: the flusher's error, shared by every
+    /// caller that waited for the same commit.
+    #[error("internal error: flush failed")]
+    Flush(#[source] Arc<PidError>),
+    /// A stored record does not decode.
+    #[error("store record could not be decoded")]
+    Frame(#[from] protocol::FrameError),
+    /// A stored record is damaged: which, and how.
     #[error("store record could not be decoded: {0}")]
     Corrupt(String),
+    /// A secret does not seal or open: which, and why.
     #[error("crypto error: {0}")]
     Crypto(String),
+    /// argon2 could not hash a PIN.
+    #[error("crypto error: cannot hash PIN")]
+    PinHash(#[source] argon2::password_hash::Error),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -39,6 +103,13 @@ pub enum PidError {
     /// A validation server (Yubico) could not give an answer.
     #[error("validation server unavailable: {0}")]
     Remote(String),
+    /// A task the daemon ran off the executor panicked or was cancelled.
+    #[error("internal error: {task} task failed")]
+    Task {
+        task: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -55,12 +126,23 @@ impl PidError {
             PidError::SessionExpired(_) => ErrorCode::SessionExpired,
             PidError::Config(_)
             | PidError::Startup(_)
+            | PidError::Untrusted(_)
+            | PidError::File { .. }
+            | PidError::JournalFile { .. }
+            | PidError::Journal(_)
+            | PidError::Thread(..)
+            | PidError::StoreOpen { .. }
             | PidError::Store(_)
+            | PidError::Migrate(_)
+            | PidError::Flush(_)
+            | PidError::Frame(_)
             | PidError::Corrupt(_)
             | PidError::Crypto(_)
+            | PidError::PinHash(_)
             | PidError::UserStore(_)
             | PidError::Delivery(_)
             | PidError::Remote(_)
+            | PidError::Task { .. }
             | PidError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -74,7 +156,7 @@ impl PidError {
                     PidError::UserStore(_) | PidError::Delivery(_) | PidError::Remote(_)
                 ) =>
             {
-                self.to_string()
+                chain(self).to_string()
             }
             ErrorCode::Internal => {
                 "internal error in the pi daemon; its log (journalctl -u pid) has the cause".into()
@@ -84,10 +166,93 @@ impl PidError {
     }
 }
 
-impl From<protocol::FrameError> for PidError {
-    fn from(e: protocol::FrameError) -> Self {
-        PidError::Corrupt(e.to_string())
+impl From<ConfigError> for PidError {
+    fn from(e: ConfigError) -> Self {
+        PidError::Config(Box::new(e))
+    }
+}
+
+impl From<redb::Error> for PidError {
+    fn from(e: redb::Error) -> Self {
+        PidError::Store(Box::new(e))
+    }
+}
+
+impl From<crate::store::MigrateError> for PidError {
+    fn from(e: crate::store::MigrateError) -> Self {
+        PidError::Migrate(Box::new(e))
+    }
+}
+
+impl PidError {
+    /// The `task` run off the executor failed.
+    pub fn task(task: &'static str, source: tokio::task::JoinError) -> PidError {
+        PidError::Task { task, source }
+    }
+
+    /// `action` on `path` failed (`action` says what and on what kind of file: "create key
+    /// file").
+    pub fn file(
+        action: impl Into<Cow<'static, str>>,
+        path: &Path,
+        source: std::io::Error,
+    ) -> PidError {
+        PidError::File {
+            action: action.into(),
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
 pub type Result<T, E = PidError> = std::result::Result<T, E>;
+
+/// `error` and every cause below it, outermost first: `what failed: why: why …`.
+pub fn chain<'a>(error: &'a (dyn Error + 'static)) -> Chain<'a> {
+    Chain(error)
+}
+
+/// Shows an error with its causes (see [`chain`]).
+pub struct Chain<'a>(&'a (dyn Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = self.0.to_string();
+        f.write_str(&shown)?;
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            let text = c.to_string();
+            // Some libraries (ldap3, lettre, ureq) end their own message with their source's
+            // and also return it as the source: it is shown once.
+            if !shown.ends_with(&text) {
+                write!(f, ": {text}")?;
+            }
+            shown = text;
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot open the door")]
+    struct Door(#[source] std::io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the lock jammed: {0}")]
+    struct Lock(#[source] std::io::Error);
+
+    #[test]
+    fn an_error_is_shown_with_each_cause_once() {
+        let e = Door(std::io::Error::other("the key broke"));
+        assert_eq!(e.to_string(), "cannot open the door");
+        assert_eq!(chain(&e).to_string(), "cannot open the door: the key broke");
+        // A library error that shows its source in its own message.
+        let e = Lock(std::io::Error::other("rust"));
+        assert_eq!(chain(&e).to_string(), "the lock jammed: rust");
+    }
+}

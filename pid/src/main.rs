@@ -2,6 +2,7 @@
 //! configuration and prints the effective one.
 
 use clap::Parser;
+use pid::error::{chain, PidError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("pid: {e}");
+                eprintln!("pid: {}", chain(&e));
                 ExitCode::from(2)
             }
         };
@@ -47,20 +48,20 @@ fn main() -> ExitCode {
                 let problems = pid::trust::check_directories(&c);
                 if !problems.is_empty() {
                     for p in problems {
-                        eprintln!("pid: would refuse to start: {p}");
+                        eprintln!("pid: would refuse to start: {}", chain(&p));
                     }
                     return ExitCode::from(2);
                 }
                 // pid would start, but without these realms (and a reload would be refused).
                 if let Err(e) = pid::realm::Realms::load(c.realms_config()) {
-                    eprintln!("pid: {e}");
+                    eprintln!("pid: {}", chain(&e));
                     return ExitCode::from(2);
                 }
                 print!("{}", c.to_toml());
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("pid: {e}");
+                eprintln!("pid: {}", chain(&PidError::from(e)));
                 ExitCode::from(2)
             }
         };
@@ -68,7 +69,7 @@ fn main() -> ExitCode {
     let config = match pid::config::Config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
-            say(&format!("pid: {e}"));
+            say(&format!("pid: {}", chain(&PidError::from(e))));
             return ExitCode::from(2);
         }
     };
@@ -86,7 +87,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(pid::run_daemon(config, args.config));
     if let Err(e) = &result {
         if logging.to_journal() {
-            tracing::error!("{e}");
+            tracing::error!("{}", chain(e));
         }
     }
     // Write out what is queued before the last line, and before the exit.
@@ -94,7 +95,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            say(&format!("pid: {e}"));
+            say(&format!("pid: {}", chain(&e)));
             ExitCode::FAILURE
         }
     }

@@ -31,9 +31,7 @@ pub fn bind(path: &Path) -> Result<UnixListener, PidError> {
 /// rename(2) replaces whatever the path names and never follows it.
 fn bind_with(path: &Path, after_bind: impl FnOnce()) -> Result<UnixListener, PidError> {
     use std::os::unix::fs::DirBuilderExt;
-    let fail = |what: &str, e: std::io::Error| {
-        PidError::Startup(format!("cannot {what} {}: {e}", path.display()))
-    };
+    let fail = |action: &'static str, e| PidError::file(action, path, e);
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(PidError::Startup(format!(
             "socket {} names no file in a directory; choose a path such as /run/pi/pid.sock",
@@ -45,12 +43,7 @@ fn bind_with(path: &Path, after_bind: impl FnOnce()) -> Result<UnixListener, Pid
             .recursive(true)
             .mode(0o755)
             .create(dir)
-            .map_err(|e| {
-                PidError::Startup(format!(
-                    "cannot create socket directory {}: {e}",
-                    dir.display()
-                ))
-            })?;
+            .map_err(|e| PidError::file("create socket directory", dir, e))?;
     }
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {

@@ -45,7 +45,7 @@ impl Live {
         for problem in &unavailable {
             tracing::error!("{problem}");
         }
-        let policies = config.load_policies().map_err(PidError::Config)?;
+        let policies = config.load_policies()?;
         for w in policies.warnings().iter().chain(&config.host_warnings()) {
             tracing::warn!("{w}");
         }
@@ -234,7 +234,7 @@ impl State {
         let now = self.clock.now();
         tokio::task::spawn_blocking(move || live.realms.lookup(&login, &realm, now))
             .await
-            .map_err(|e| PidError::Internal(format!("user lookup task failed: {e}")))?
+            .map_err(|e| PidError::task("user lookup", e))?
     }
 
     /// Bind `user`'s tokens to the person the resolver now finds behind the login, before a
@@ -273,7 +273,7 @@ impl State {
         let pins = self.pins.clone();
         tokio::task::spawn_blocking(move || pins.hash(pin.expose()))
             .await
-            .map_err(|e| PidError::Internal(format!("PIN hashing task failed: {e}")))?
+            .map_err(|e| PidError::task("PIN hashing", e))?
     }
 
     async fn argon2_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, PidError> {
@@ -313,7 +313,7 @@ impl State {
             }
         })
         .await
-        .map_err(|e| PidError::Internal(format!("audit pruning task failed: {e}")))?
+        .map_err(|e| PidError::task("audit pruning", e))?
     }
 }
 
@@ -349,7 +349,7 @@ impl Verifier for State {
         let user = user.clone();
         tokio::task::spawn_blocking(move || live.realms.check_password(&user, &password))
             .await
-            .map_err(|e| PidError::Internal(format!("password check task failed: {e}")))?
+            .map_err(|e| PidError::task("password check", e))?
     }
 
     /// Off the executor: the servers answer over the network.
@@ -358,7 +358,7 @@ impl Verifier for State {
         let otp = otp.to_owned();
         let verdict = tokio::task::spawn_blocking(move || yubico_client::verify(&cfg, &otp))
             .await
-            .map_err(|e| PidError::Internal(format!("validation task failed: {e}")))??;
+            .map_err(|e| PidError::task("validation", e))??;
         if let yubico_client::Verdict::Refused(status) = &verdict {
             tracing::info!(status = %status, "the Yubico validation server refused an OTP");
         }
@@ -388,7 +388,7 @@ impl Verifier for State {
         let accepted =
             tokio::task::spawn_blocking(move || pins.verify(owned_pin.expose(), &owned_phc))
                 .await
-                .map_err(|e| PidError::Internal(format!("PIN check task failed: {e}")))?;
+                .map_err(|e| PidError::task("PIN check", e))?;
         let took = started.elapsed().as_micros() as u64;
         let average = &self.pin_check_micros;
         let before = average.load(std::sync::atomic::Ordering::Relaxed);

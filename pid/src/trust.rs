@@ -62,47 +62,126 @@ pub fn prepare_directories(config: &Config) -> Result<(), PidError> {
                 .recursive(true)
                 .mode(place.mode)
                 .create(&place.dir)
-                .map_err(|e| {
-                    PidError::Startup(format!(
-                        "cannot create {} {}: {e}",
-                        place.what,
-                        place.dir.display()
-                    ))
-                })?;
+                .map_err(|e| PidError::file(format!("create {}", place.what), &place.dir, e))?;
         }
     }
     let problems = check_directories(config);
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(PidError::Startup(problems.join("\n")))
+        Err(PidError::Untrusted(problems))
     }
 }
 
-/// The problems with the configured directories as they are now, one line each with its fix
+/// A directory pid relies on, and what makes it, or one above it, untrustworthy.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} {}", dir.display())]
+pub struct Untrusted {
+    /// What the directory is for (`state_dir`).
+    pub what: &'static str,
+    pub dir: PathBuf,
+    #[source]
+    pub problem: DirProblem,
+}
+
+/// One line per problem, each with its causes.
+pub fn lines(problems: &[Untrusted]) -> String {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| crate::error::chain(p).to_string())
+        .collect();
+    lines.join("\n")
+}
+
+/// What is wrong with one directory on the way to a directory pid relies on, with the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum DirProblem {
+    #[error("no directory of {} exists", .0.display())]
+    Missing(PathBuf),
+    #[error("cannot resolve {}", path.display())]
+    Unresolvable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot inspect {}", path.display())]
+    Uninspectable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// Owned by `owner`, where only root or `trusted` (the uid pid runs as) may own it.
+    #[error(
+        "{} belongs to uid {owner}, but pid trusts a directory only if it and every directory \
+         above it belong to {} (their owner could swap the files pid opens); fix: `chown \
+         root:root {} && chmod go-w {}`",
+        dir.display(),
+        owners(*trusted),
+        dir.display(),
+        dir.display()
+    )]
+    Owner {
+        dir: PathBuf,
+        owner: u32,
+        trusted: u32,
+    },
+    /// Writable by group or others: in the directory itself (`target`), or above it without
+    /// the sticky bit.
+    #[error(
+        "{} is writable by group or others (mode {mode:04o}): {}; fix: `chmod go-w {}`",
+        dir.display(),
+        if *target {
+            "others could create the files pid opens there"
+        } else {
+            "without the sticky bit (as /tmp has), others could rename what is inside"
+        },
+        dir.display()
+    )]
+    Writable {
+        dir: PathBuf,
+        mode: u32,
+        target: bool,
+    },
+}
+
+/// Who may own the directories pid relies on.
+fn owners(trusted: u32) -> String {
+    if trusted == 0 {
+        "root".to_string()
+    } else {
+        format!("root or uid {trusted} (which pid runs as)")
+    }
+}
+
+/// The problems with the configured directories as they are now, each with its fix
 /// (`pid --check-config`). A directory that does not exist yet is created at start; the
 /// directories above it are checked.
-pub fn check_directories(config: &Config) -> Vec<String> {
+pub fn check_directories(config: &Config) -> Vec<Untrusted> {
     let trusted = nix::unistd::geteuid().as_raw();
-    let mut problems = Vec::new();
-    for place in places(config) {
-        for problem in check_chain(&place.dir, trusted) {
-            let line = format!("{} {}: {problem}", place.what, place.dir.display());
-            if !problems.contains(&line) {
-                problems.push(line);
-            }
-        }
-    }
-    problems
+    places(config)
+        .into_iter()
+        .flat_map(|place| {
+            check_chain(&place.dir, trusted)
+                .into_iter()
+                .map(move |problem| Untrusted {
+                    what: place.what,
+                    dir: place.dir.clone(),
+                    problem,
+                })
+        })
+        .collect()
 }
 
 /// Check `target` (if it exists) and every directory above it, as written and as resolved.
-fn check_chain(target: &Path, trusted: u32) -> Vec<String> {
+/// At most one problem per directory.
+fn check_chain(target: &Path, trusted: u32) -> Vec<DirProblem> {
     let mut existing = target;
     while !existing.exists() {
         match existing.parent() {
             Some(up) => existing = up,
-            None => return vec![format!("no directory of {} exists", target.display())],
+            None => return vec![DirProblem::Missing(target.to_path_buf())],
         }
     }
     let target_exists = existing == target;
@@ -118,7 +197,12 @@ fn check_chain(target: &Path, trusted: u32) -> Vec<String> {
     add(existing);
     match std::fs::canonicalize(existing) {
         Ok(resolved) => add(&resolved),
-        Err(e) => return vec![format!("cannot resolve {}: {e}", existing.display())],
+        Err(source) => {
+            return vec![DirProblem::Unresolvable {
+                path: existing.to_path_buf(),
+                source,
+            }]
+        }
     }
     chain
         .iter()
@@ -128,38 +212,30 @@ fn check_chain(target: &Path, trusted: u32) -> Vec<String> {
 
 /// One directory: a directory, owned by root or `trusted`, writable by nobody else (above the
 /// target: unless the sticky bit is set).
-fn check_one(dir: &Path, is_target: bool, trusted: u32) -> Result<(), String> {
-    let shown = dir.display();
-    let meta = std::fs::metadata(dir).map_err(|e| format!("cannot inspect {shown}: {e}"))?;
+fn check_one(dir: &Path, is_target: bool, trusted: u32) -> Result<(), DirProblem> {
+    let meta = std::fs::metadata(dir).map_err(|source| DirProblem::Uninspectable {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     if !meta.is_dir() {
-        return Err(format!("{shown} is not a directory"));
+        return Err(DirProblem::NotADirectory(dir.to_path_buf()));
     }
-    let owners = if trusted == 0 {
-        "root".to_string()
-    } else {
-        format!("root or uid {trusted} (which pid runs as)")
-    };
     if meta.uid() != 0 && meta.uid() != trusted {
-        return Err(format!(
-            "{shown} belongs to uid {}, but pid trusts a directory only if it and every \
-             directory above it belong to {owners} (their owner could swap the files pid \
-             opens); fix: `chown root:root {shown} && chmod go-w {shown}`",
-            meta.uid()
-        ));
+        return Err(DirProblem::Owner {
+            dir: dir.to_path_buf(),
+            owner: meta.uid(),
+            trusted,
+        });
     }
     let mode = meta.mode() & 0o7777;
     let writable_by_others = mode & 0o022 != 0;
     let sticky = mode & 0o1000 != 0;
     if writable_by_others && (is_target || !sticky) {
-        let why = if is_target {
-            "others could create the files pid opens there"
-        } else {
-            "without the sticky bit (as /tmp has), others could rename what is inside"
-        };
-        return Err(format!(
-            "{shown} is writable by group or others (mode {mode:04o}): {why}; fix: \
-             `chmod go-w {shown}`"
-        ));
+        return Err(DirProblem::Writable {
+            dir: dir.to_path_buf(),
+            mode,
+            target: is_target,
+        });
     }
     Ok(())
 }
@@ -203,6 +279,10 @@ mod tests {
         dir
     }
 
+    fn shown(problems: Vec<DirProblem>) -> Vec<String> {
+        problems.iter().map(ToString::to_string).collect()
+    }
+
     fn me() -> u32 {
         nix::unistd::geteuid().as_raw()
     }
@@ -219,12 +299,10 @@ mod tests {
         let state = dir.path().join("state");
         std::fs::create_dir(&state).unwrap();
         chmod(&state, 0o700);
-        assert_eq!(check_chain(&state, me()), Vec::<String>::new());
+        assert!(check_chain(&state, me()).is_empty());
         // Not there yet: /tmp's sticky bit makes the directories above acceptable.
-        assert_eq!(
-            check_chain(&dir.path().join("new/deeper"), me()),
-            Vec::<String>::new()
-        );
+        let problems = check_chain(&dir.path().join("new/deeper"), me());
+        assert!(problems.is_empty(), "{problems:?}");
     }
 
     #[test]
@@ -232,7 +310,7 @@ mod tests {
         let dir = base();
         let state = dir.path().join("state");
         dir_of_nobody(&state);
-        let problems = check_chain(&state, 0);
+        let problems = shown(check_chain(&state, 0));
         assert_eq!(problems.len(), 1, "{problems:?}");
         let shown = state.display().to_string();
         assert!(problems[0].contains("uid 65534"), "{problems:?}");
@@ -251,7 +329,7 @@ mod tests {
         std::fs::create_dir(&state).unwrap();
         for mode in [0o775, 0o757, 0o1777] {
             chmod(&state, mode);
-            let problems = check_chain(&state, me());
+            let problems = shown(check_chain(&state, me()));
             assert_eq!(problems.len(), 1, "{mode:o}: {problems:?}");
             assert!(problems[0].contains("chmod go-w"), "{problems:?}");
         }
@@ -264,14 +342,14 @@ mod tests {
         let state = parent.join("state");
         std::fs::create_dir_all(&state).unwrap();
         chmod(&parent, 0o777);
-        let problems = check_chain(&state, me());
+        let problems = shown(check_chain(&state, me()));
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
             problems[0].contains(&parent.display().to_string()) && problems[0].contains("sticky"),
             "{problems:?}"
         );
         chmod(&parent, 0o1777);
-        assert_eq!(check_chain(&state, me()), Vec::<String>::new());
+        assert!(check_chain(&state, me()).is_empty());
     }
 
     #[test]
@@ -281,7 +359,7 @@ mod tests {
         dir_of_nobody(&elsewhere);
         let link = dir.path().join("state");
         std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
-        let problems = check_chain(&link, 0);
+        let problems = shown(check_chain(&link, 0));
         assert!(
             problems
                 .iter()
@@ -295,7 +373,7 @@ mod tests {
         let dir = base();
         let file = dir.path().join("state");
         std::fs::write(&file, "").unwrap();
-        let problems = check_chain(&file, me());
+        let problems = shown(check_chain(&file, me()));
         assert!(problems[0].contains("not a directory"), "{problems:?}");
     }
 

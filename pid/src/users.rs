@@ -43,17 +43,29 @@ pub fn validate_login(login: &str) -> Result<(), PidError> {
     Ok(())
 }
 
-pub fn validate_name(what: &str, name: &str) -> Result<(), String> {
+/// Why a name (of a realm, a resolver, a PAM service) cannot be one.
+#[derive(Debug, thiserror::Error)]
+pub enum NameError {
+    #[error("a {what} name has 1 to 64 characters")]
+    Length { what: &'static str },
+    #[error("{what} {name:?} may contain only letters, digits, '-', '_' and '.'")]
+    Characters { what: &'static str, name: String },
+}
+
+/// A name of `what` (a realm, a resolver, a PAM service): 1 to 64 letters, digits, `-`, `_`
+/// and `.`, so it is safe in a file name, a key of the store and a log line.
+pub fn validate_name(what: &'static str, name: &str) -> Result<(), NameError> {
     if name.is_empty() || name.len() > 64 {
-        return Err(format!("a {what} name has 1 to 64 characters"));
+        return Err(NameError::Length { what });
     }
     if !name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        return Err(format!(
-            "{what} {name:?} may contain only letters, digits, '-', '_' and '.'"
-        ));
+        return Err(NameError::Characters {
+            what,
+            name: name.to_owned(),
+        });
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The `[argon2]` section of pid.toml.
 
+use super::ConfigError;
 use serde::{Deserialize, Serialize};
 
 /// The longest `argon2.verified_pin_cache_secs`: an hour. Longer widens what a memory dump
@@ -39,27 +40,29 @@ impl Default for Argon2Config {
 }
 
 impl Argon2Config {
-    pub(super) fn validate(&self) -> Result<(), String> {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=MAX_ARGON2_PARALLELISM).contains(&self.parallelism) {
-            return Err(format!(
-                "argon2.parallelism must be between 1 and {MAX_ARGON2_PARALLELISM}"
+            return Err(ConfigError::invalid(
+                "argon2.parallelism",
+                format!("must be between 1 and {MAX_ARGON2_PARALLELISM}"),
             ));
         }
         if self.memory_kib < 8 * self.parallelism || self.memory_kib > MAX_ARGON2_MEMORY_KIB {
-            return Err(format!(
-                "argon2.memory_kib must be at least 8 × parallelism and at most \
-                 {MAX_ARGON2_MEMORY_KIB}"
+            return Err(ConfigError::invalid(
+                "argon2.memory_kib",
+                format!("must be at least 8 × parallelism and at most {MAX_ARGON2_MEMORY_KIB}"),
             ));
         }
         if !(1..=MAX_ARGON2_ITERATIONS).contains(&self.iterations) {
-            return Err(format!(
-                "argon2.iterations must be between 1 and {MAX_ARGON2_ITERATIONS}"
+            return Err(ConfigError::invalid(
+                "argon2.iterations",
+                format!("must be between 1 and {MAX_ARGON2_ITERATIONS}"),
             ));
         }
         if self.verified_pin_cache_secs > MAX_VERIFIED_PIN_CACHE_SECS {
-            return Err(format!(
-                "argon2.verified_pin_cache_secs must be at most {MAX_VERIFIED_PIN_CACHE_SECS} \
-                 (0 switches the cache off)"
+            return Err(ConfigError::invalid(
+                "argon2.verified_pin_cache_secs",
+                format!("must be at most {MAX_VERIFIED_PIN_CACHE_SECS} (0 switches the cache off)"),
             ));
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! The `[audit]` section of pid.toml.
 
+use super::ConfigError;
 use serde::{Deserialize, Serialize};
 
 /// The longest `audit.keep_days` that is not "forever": a hundred years.
@@ -33,11 +34,11 @@ impl Default for AuditConfig {
 }
 
 impl AuditConfig {
-    pub(super) fn validate(&self) -> Result<(), String> {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if self.keep_days > MAX_AUDIT_KEEP_DAYS {
-            return Err(format!(
-                "audit.keep_days must be at most {MAX_AUDIT_KEEP_DAYS} (0 keeps the audit trail \
-                 forever)"
+            return Err(ConfigError::invalid(
+                "audit.keep_days",
+                format!("must be at most {MAX_AUDIT_KEEP_DAYS} (0 keeps the audit trail forever)"),
             ));
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! The `[limits]` section of pid.toml.
 
+use super::ConfigError;
 use serde::{Deserialize, Serialize};
 
 /// What one peer can make the daemon hold. "Users" here are every account but root, including
@@ -43,37 +44,50 @@ impl Default for LimitsConfig {
 }
 
 impl LimitsConfig {
-    pub(super) fn validate(&self) -> Result<(), String> {
-        if [
-            self.max_connections,
-            self.sessions_per_connection,
-            self.user_connections,
-            self.user_connections_per_uid,
-            self.user_sessions_per_connection,
-        ]
-        .contains(&0)
-        {
-            return Err("limits.* must be at least 1".into());
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        for (key, n) in [
+            ("max_connections", self.max_connections),
+            ("sessions_per_connection", self.sessions_per_connection),
+            ("user_connections", self.user_connections),
+            ("user_connections_per_uid", self.user_connections_per_uid),
+            (
+                "user_sessions_per_connection",
+                self.user_sessions_per_connection,
+            ),
+        ] {
+            if n == 0 {
+                return Err(ConfigError::invalid(
+                    format!("limits.{key}"),
+                    "must be at least 1",
+                ));
+            }
         }
         for (key, secs) in [
             ("idle_timeout_secs", self.idle_timeout_secs),
             ("user_idle_timeout_secs", self.user_idle_timeout_secs),
         ] {
             if !(1..=86_400).contains(&secs) {
-                return Err(format!("limits.{key} must be between 1 and 86400"));
+                return Err(ConfigError::invalid(
+                    format!("limits.{key}"),
+                    "must be between 1 and 86400",
+                ));
             }
         }
         if self.user_connections >= self.max_connections {
-            return Err(format!(
-                "limits.user_connections ({}) must be below limits.max_connections ({}): the \
-                 rest is kept for root's logins (sshd, login), which no other account can take",
-                self.user_connections, self.max_connections
+            return Err(ConfigError::invalid(
+                "limits.user_connections",
+                format!(
+                    "{} must be below limits.max_connections ({}): the rest is kept for root's \
+                     logins (sshd, login), which no other account can take",
+                    self.user_connections, self.max_connections
+                ),
             ));
         }
         if self.user_connections_per_uid > self.user_connections {
-            return Err(
-                "limits.user_connections_per_uid must be at most limits.user_connections".into(),
-            );
+            return Err(ConfigError::invalid(
+                "limits.user_connections_per_uid",
+                "must be at most limits.user_connections",
+            ));
         }
         Ok(())
     }

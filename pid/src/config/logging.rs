@@ -1,5 +1,6 @@
 //! `log_level`, `log_target` and `journal_socket`: what the daemon logs, and where.
 
+use super::ConfigError;
 use serde::{Deserialize, Serialize};
 
 /// Where journald listens for native log records.
@@ -21,12 +22,15 @@ pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 ///
 /// Why this is stricter than tracing's own parser: that one reads a word it does not know as a
 /// target name, so `"verbose"` or `"warning"` would pass and switch every log line off.
-pub(super) fn validate_log_level(value: &str) -> Result<(), String> {
+pub(super) fn validate_log_level(value: &str) -> Result<(), ConfigError> {
     let refuse = || {
-        format!(
-            "log_level = {value:?} is not a level: use one of {} (or directives such as \
-             \"info,pid::realm=debug\")",
-            LOG_LEVELS.join(", ")
+        ConfigError::invalid(
+            "log_level",
+            format!(
+                "{value:?} is not a level: use one of {} (or directives such as \
+                 \"info,pid::realm=debug\")",
+                LOG_LEVELS.join(", ")
+            ),
         )
     };
     for directive in value.split(',') {
@@ -67,7 +71,7 @@ mod tests {
             "=debug",
             "pid realm=debug",
         ] {
-            let msg = validate_log_level(bad).unwrap_err();
+            let msg = validate_log_level(bad).unwrap_err().to_string();
             assert!(
                 msg.contains("error, warn, info, debug, trace"),
                 "{bad}: {msg}"

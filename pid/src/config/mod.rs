@@ -8,6 +8,7 @@
 
 mod argon2;
 mod audit;
+mod error;
 mod limits;
 mod locate;
 mod logging;
@@ -23,6 +24,7 @@ pub use argon2::{
     MAX_VERIFIED_PIN_CACHE_SECS,
 };
 pub use audit::{AuditConfig, MAX_AUDIT_KEEP_DAYS};
+pub use error::{ConfigError, Key, Reason, Table};
 pub use limits::LimitsConfig;
 pub use logging::{LogTarget, JOURNAL_SOCKET, LOG_LEVELS};
 pub use sms::SmsConfig;
@@ -32,7 +34,6 @@ pub use store::StoreConfig;
 pub use tokens::{TokenDefaults, MAX_ISSUER_CHARS, MAX_LOCKOUT_MINS};
 pub use yubico::YubicoConfig;
 
-use crate::error::PidError;
 use crate::policy::{Policies, PolicyConfig};
 use crate::realm::{RealmConfig, RealmsConfig, ResolverConfig, IMPLICIT_PASSWD};
 use protocol::paths;
@@ -118,41 +119,37 @@ impl Default for Config {
 
 impl Config {
     /// Read and validate a config file; the error names the file, line and key.
-    pub fn load(path: &Path) -> Result<Config, PidError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| PidError::Config(format!("cannot read {}: {e}", path.display())))?;
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::unreadable("", path, e))?;
         Config::parse(&text, &path.display().to_string())
     }
 
-    pub fn parse(text: &str, origin: &str) -> Result<Config, PidError> {
+    /// `text` as the configuration; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| {
-            let place = e
+            let line = e
                 .span()
-                .map(|s| {
-                    let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
-                    format!(", line {line}")
-                })
-                .unwrap_or_default();
-            PidError::Config(format!("{origin}{place}: {}", e.message()))
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            ConfigError {
+                line,
+                ..ConfigError::new(None, Reason::Syntax(Box::new(e)))
+            }
+            .found_in(origin, text)
         })?;
-        config.validate().map_err(|m| {
-            let place = locate::locate(text, &m)
-                .map(|line| format!(", line {line}"))
-                .unwrap_or_default();
-            PidError::Config(format!("{origin}{place}: {m}"))
-        })?;
+        config.validate().map_err(|e| e.found_in(origin, text))?;
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ConfigError> {
         self.smtp.validate()?;
         self.sms.validate()?;
         self.yubico.validate()?;
         self.ssh.validate()?;
         if self.version != 1 {
-            return Err(format!(
-                "version = {} is not supported; use version = 1",
-                self.version
+            return Err(ConfigError::invalid(
+                "version",
+                format!("{} is not supported; use version = 1", self.version),
             ));
         }
         for (key, p) in [
@@ -162,9 +159,9 @@ impl Config {
             ("journal_socket", &self.journal_socket),
         ] {
             if !p.is_absolute() {
-                return Err(format!(
-                    "{key} must be an absolute path, not {:?}",
-                    p.display()
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("must be an absolute path, not {:?}", p.display()),
                 ));
             }
         }
@@ -173,29 +170,36 @@ impl Config {
         self.store.validate()?;
         self.limits.validate()?;
         self.tokens.validate()?;
-        crate::users::validate_name("realm", &self.default_realm)
-            .map_err(|e| format!("default_realm: {e}"))?;
-        for (name, r) in &self.resolvers {
-            crate::users::validate_name("resolver", name).map_err(|e| format!("resolvers: {e}"))?;
-            r.validate(name)?;
+        let name = |what, name, key: &str| {
+            crate::users::validate_name(what, name)
+                .map_err(|e| ConfigError::new(Some(key.into()), e.into()))
+        };
+        name("realm", &self.default_realm, "default_realm")?;
+        for (resolver, r) in &self.resolvers {
+            name("resolver", resolver, "resolvers")?;
+            r.validate(resolver)?;
         }
-        for (name, realm) in &self.realms {
-            crate::users::validate_name("realm", name).map_err(|e| format!("realms: {e}"))?;
+        for (realm_name, realm) in &self.realms {
+            name("realm", realm_name, "realms")?;
             if realm.resolvers.is_empty() {
-                return Err(format!("realms.{name}: list at least one resolver"));
+                return Err(ConfigError::invalid(
+                    Key::realm(realm_name, None),
+                    "list at least one resolver",
+                ));
             }
             for r in &realm.resolvers {
                 if !self.resolvers.contains_key(r) {
-                    return Err(format!(
-                        "realms.{name}: unknown resolver {r:?}; declare it as [resolvers.{r}]"
+                    return Err(ConfigError::invalid(
+                        Key::realm(realm_name, Some("resolvers")),
+                        format!("unknown resolver {r:?}; declare it as [resolvers.{r}]"),
                     ));
                 }
             }
         }
         if !self.realms.is_empty() && !self.realms.contains_key(&self.default_realm) {
-            return Err(format!(
-                "default_realm {:?} is not among the declared realms",
-                self.default_realm
+            return Err(ConfigError::invalid(
+                "default_realm",
+                format!("{:?} is not among the declared realms", self.default_realm),
             ));
         }
         self.load_policies()?;
@@ -232,7 +236,7 @@ impl Config {
     }
 
     /// The validated policy set, checked against the realms and resolvers this file declares.
-    pub fn load_policies(&self) -> Result<Policies, String> {
+    pub fn load_policies(&self) -> Result<Policies, ConfigError> {
         let realms: Vec<&str> = if self.realms.is_empty() {
             vec![self.default_realm.as_str()]
         } else {

@@ -1,5 +1,6 @@
 //! The `[sms]` section of pid.toml.
 
+use super::ConfigError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -46,28 +47,38 @@ impl Default for SmsConfig {
 }
 
 impl SmsConfig {
-    pub(super) fn validate(&self) -> Result<(), String> {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if !self.url.is_empty() && !self.command.is_empty() {
-            return Err(
-                "sms: set either url (an HTTP gateway) or command (a program), not both".into(),
-            );
+            return Err(ConfigError::invalid(
+                "sms",
+                "set either url (an HTTP gateway) or command (a program), not both",
+            ));
         }
         let http = self.url.starts_with("https://") || self.url.starts_with("http://");
         if !self.url.is_empty() && !http {
-            return Err("sms.url must start with https:// (or http:// for a local gateway)".into());
+            return Err(ConfigError::invalid(
+                "sms.url",
+                "must start with https:// (or http:// for a local gateway)",
+            ));
         }
         if !matches!(self.method.as_str(), "" | "GET" | "POST") {
-            return Err("sms.method is GET or POST".into());
+            return Err(ConfigError::invalid("sms.method", "is GET or POST"));
         }
         if self
             .command
             .first()
             .is_some_and(|p| !Path::new(p).is_absolute())
         {
-            return Err("sms.command must start with an absolute path to the program".into());
+            return Err(ConfigError::invalid(
+                "sms.command",
+                "must start with an absolute path to the program",
+            ));
         }
         if !(1..=120).contains(&self.timeout_secs) {
-            return Err("sms.timeout_secs must be between 1 and 120".into());
+            return Err(ConfigError::invalid(
+                "sms.timeout_secs",
+                "must be between 1 and 120",
+            ));
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! The `[smtp]` section of pid.toml.
 
+use super::ConfigError;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -50,26 +51,47 @@ impl Default for SmtpConfig {
 }
 
 impl SmtpConfig {
-    pub(super) fn validate(&self) -> Result<(), String> {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if self.host.is_empty() {
             return Ok(());
         }
         if !self.sender.contains('@') {
-            return Err("smtp.sender must be an address such as \"pi@example.org\"".into());
+            return Err(ConfigError::invalid(
+                "smtp.sender",
+                "must be an address such as \"pi@example.org\"",
+            ));
         }
-        if self.username.is_some() != self.password_file.is_some() {
-            return Err("smtp.username and smtp.password_file come together".into());
+        match (&self.username, &self.password_file) {
+            (Some(_), None) => {
+                return Err(ConfigError::invalid(
+                    "smtp.username",
+                    "comes together with smtp.password_file",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "smtp.password_file",
+                    "comes together with smtp.username",
+                ))
+            }
+            _ => {}
         }
         for (key, path) in [
             ("password_file", &self.password_file),
             ("ca_file", &self.ca_file),
         ] {
             if path.as_ref().is_some_and(|p| !p.is_absolute()) {
-                return Err(format!("smtp.{key} must be an absolute path"));
+                return Err(ConfigError::invalid(
+                    format!("smtp.{key}"),
+                    "must be an absolute path",
+                ));
             }
         }
         if !(1..=120).contains(&self.timeout_secs) {
-            return Err("smtp.timeout_secs must be between 1 and 120".into());
+            return Err(ConfigError::invalid(
+                "smtp.timeout_secs",
+                "must be between 1 and 120",
+            ));
         }
         Ok(())
     }

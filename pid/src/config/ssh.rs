@@ -1,5 +1,6 @@
 //! The `[ssh]` section of pid.toml.
 
+use super::ConfigError;
 use serde::{Deserialize, Serialize};
 
 /// `[ssh]`: `pictl ssh keys` for sshd's AuthorizedKeysCommand.
@@ -21,13 +22,16 @@ impl Default for SshConfig {
 }
 
 impl SshConfig {
-    pub(super) fn validate(&self) -> Result<(), String> {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if let Some(bad) = self
             .keys_users
             .iter()
             .find(|u| u.is_empty() || u.chars().any(|c| c.is_whitespace() || c.is_control()))
         {
-            return Err(format!("ssh.keys_users: {bad:?} is not an account name"));
+            return Err(ConfigError::invalid(
+                "ssh.keys_users",
+                format!("{bad:?} is not an account name"),
+            ));
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! The `[store]` section of pid.toml.
 
+use super::ConfigError;
 use serde::{Deserialize, Serialize};
 
 /// The token store (redb).
@@ -22,9 +23,12 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
-    pub(super) fn validate(&self) -> Result<(), String> {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=65_536).contains(&self.cache_mib) {
-            return Err("store.cache_mib must be between 1 and 65536".into());
+            return Err(ConfigError::invalid(
+                "store.cache_mib",
+                "must be between 1 and 65536",
+            ));
         }
         Ok(())
     }

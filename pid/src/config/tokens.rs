@@ -1,6 +1,7 @@
 //! The `[tokens]` section of pid.toml: what new tokens get unless an enrollment policy says
 //! otherwise, and how failures lock them.
 
+use super::ConfigError;
 use protocol::HashAlgorithm;
 use serde::{Deserialize, Serialize};
 
@@ -61,36 +62,54 @@ impl Default for TokenDefaults {
 }
 
 impl TokenDefaults {
-    pub(super) fn validate(&self) -> Result<(), String> {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if !matches!(self.digits, 6 | 8) {
-            return Err(format!("tokens.digits = {} — use 6 or 8", self.digits));
+            return Err(ConfigError::invalid(
+                "tokens.digits",
+                format!("{} — use 6 or 8", self.digits),
+            ));
         }
         if !matches!(self.totp_period, 30 | 60) {
-            return Err(format!(
-                "tokens.totp_period = {} — use 30 or 60",
-                self.totp_period
+            return Err(ConfigError::invalid(
+                "tokens.totp_period",
+                format!("{} — use 30 or 60", self.totp_period),
             ));
         }
         if !(1..=1000).contains(&self.hotp_window) {
-            return Err("tokens.hotp_window must be between 1 and 1000".into());
+            return Err(ConfigError::invalid(
+                "tokens.hotp_window",
+                "must be between 1 and 1000",
+            ));
         }
         if self.totp_window_secs > 3600 {
-            return Err("tokens.totp_window_secs must be at most 3600".into());
+            return Err(ConfigError::invalid(
+                "tokens.totp_window_secs",
+                "must be at most 3600",
+            ));
         }
         if !(1..=1000).contains(&self.maxfail) {
-            return Err("tokens.maxfail must be between 1 and 1000".into());
+            return Err(ConfigError::invalid(
+                "tokens.maxfail",
+                "must be between 1 and 1000",
+            ));
         }
-        if self.failcounter_clear_timeout_mins > MAX_LOCKOUT_MINS
-            || !(1..=MAX_LOCKOUT_MINS).contains(&self.lockout_max_mins)
-        {
-            return Err(format!(
-                "tokens.failcounter_clear_timeout_mins must be at most {MAX_LOCKOUT_MINS} (0: \
-                 until an administrator resets the token) and tokens.lockout_max_mins between 1 \
-                 and {MAX_LOCKOUT_MINS}"
+        if self.failcounter_clear_timeout_mins > MAX_LOCKOUT_MINS {
+            return Err(ConfigError::invalid(
+                "tokens.failcounter_clear_timeout_mins",
+                format!(
+                    "must be at most {MAX_LOCKOUT_MINS} (0: until an administrator resets the \
+                     token)"
+                ),
+            ));
+        }
+        if !(1..=MAX_LOCKOUT_MINS).contains(&self.lockout_max_mins) {
+            return Err(ConfigError::invalid(
+                "tokens.lockout_max_mins",
+                format!("must be between 1 and {MAX_LOCKOUT_MINS}"),
             ));
         }
         if let Some(issuer) = &self.issuer {
-            validate_issuer(issuer).map_err(|e| format!("tokens.issuer {e}"))?;
+            validate_issuer(issuer)?;
         }
         Ok(())
     }
@@ -101,22 +120,23 @@ pub const MAX_ISSUER_CHARS: usize = 64;
 
 /// An issuer an authenticator app can show: it heads the account's entry, and the otpauth label
 /// is `ISSUER:ACCOUNT`, so a colon would split it in the wrong place.
-fn validate_issuer(issuer: &str) -> Result<(), String> {
+fn validate_issuer(issuer: &str) -> Result<(), ConfigError> {
+    let refuse = |why: String| Err(ConfigError::invalid("tokens.issuer", why));
     if issuer.trim().is_empty() {
-        return Err(
-            "is empty: name the organisation or host, e.g. issuer = \"ACME ssh\", or \
-                    remove the key to use the host name"
+        return refuse(
+            "is empty: name the organisation or host, e.g. issuer = \"ACME ssh\", or remove the \
+             key to use the host name"
                 .into(),
         );
     }
     if issuer.chars().count() > MAX_ISSUER_CHARS {
-        return Err(format!(
+        return refuse(format!(
             "has {} characters: use at most {MAX_ISSUER_CHARS}, apps show it on one line",
             issuer.chars().count()
         ));
     }
     if let Some(c) = issuer.chars().find(|c| c.is_control() || *c == ':') {
-        return Err(format!(
+        return refuse(format!(
             "contains {c:?}: use letters, digits, spaces and punctuation other than ':'"
         ));
     }
@@ -145,7 +165,7 @@ mod tests {
             ("ACME:ssh", "':'"),
             (&"x".repeat(MAX_ISSUER_CHARS + 1), "at most 64"),
         ] {
-            let err = with(bad).unwrap_err();
+            let err = with(bad).unwrap_err().to_string();
             assert!(
                 err.contains("tokens.issuer") && err.contains(says),
                 "{bad}: {err}"

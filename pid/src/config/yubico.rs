@@ -1,5 +1,6 @@
 //! The `[yubico]` section of pid.toml.
 
+use super::ConfigError;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -29,19 +30,28 @@ impl Default for YubicoConfig {
 }
 
 impl YubicoConfig {
-    pub(super) fn validate(&self) -> Result<(), String> {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if self
             .urls
             .iter()
             .any(|u| !(u.starts_with("https://") || u.starts_with("http://")))
         {
-            return Err("yubico.urls must be http(s):// URLs".into());
+            return Err(ConfigError::invalid(
+                "yubico.urls",
+                "must be http(s):// URLs",
+            ));
         }
         if self.api_key_file.as_ref().is_some_and(|p| !p.is_absolute()) {
-            return Err("yubico.api_key_file must be an absolute path".into());
+            return Err(ConfigError::invalid(
+                "yubico.api_key_file",
+                "must be an absolute path",
+            ));
         }
         if !(1..=120).contains(&self.timeout_secs) {
-            return Err("yubico.timeout_secs must be between 1 and 120".into());
+            return Err(ConfigError::invalid(
+                "yubico.timeout_secs",
+                "must be between 1 and 120",
+            ));
         }
         Ok(())
     }

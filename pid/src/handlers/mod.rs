@@ -6,7 +6,7 @@ pub mod auth;
 pub mod ssh_keys;
 pub mod status;
 
-use crate::error::PidError;
+use crate::error::{chain, PidError};
 use protocol::paths::MAX_TEXT_LEN;
 use protocol::Response;
 
@@ -23,7 +23,7 @@ pub fn validate_text(name: &str, value: &str) -> Result<(), PidError> {
 
 pub fn error_response(e: &PidError) -> Response {
     if e.code() == protocol::ErrorCode::Internal {
-        tracing::error!(error = %e, "request failed");
+        tracing::error!(error = %chain(e), "request failed");
     }
     Response::Error {
         code: e.code(),

@@ -72,7 +72,7 @@ fn authorized_keys(
         let line = state
             .cipher
             .open(&a.serial, "otpkey", &token.rec.otpkey)
-            .map_err(|e| e.to_string())
+            .map_err(|e| crate::error::chain(&e).to_string())
             .and_then(|m| String::from_utf8(m.to_vec()).map_err(|e| e.to_string()))
             .and_then(|l| {
                 if l.contains(['\n', '\r']) {

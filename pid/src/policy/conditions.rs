@@ -5,6 +5,7 @@
 use super::action::Scope;
 use super::config::PolicyConfig;
 use super::time::{in_time_ranges, parse_time_ranges, TimeRange};
+use crate::config::{ConfigError, Key};
 use std::net::IpAddr;
 
 /// What a policy is matched against.
@@ -36,39 +37,56 @@ pub(super) struct Conditions {
 impl Conditions {
     /// The conditions of `c`, checked: every realm and resolver it names is one of those
     /// declared (`realms`, `resolvers`), so a typo is an error instead of a rule that never
-    /// applies; every condition belongs to the policy's scope. `Err` says what is wrong.
+    /// applies; every condition belongs to the policy's scope. `Err` says what is wrong, and
+    /// names the condition.
     pub(super) fn parse(
         c: &PolicyConfig,
         realms: &[&str],
         resolvers: &[&str],
-    ) -> Result<Conditions, String> {
+    ) -> Result<Conditions, ConfigError> {
+        let refuse =
+            |at: &str, why: String| Err(ConfigError::invalid(Key::policy(&c.name, Some(at)), why));
         for r in &c.realm {
             if !realms.contains(&r.as_str()) {
-                return Err(format!("unknown realm {r:?} in `realm`"));
+                return refuse("realm", format!("unknown realm {r:?} in `realm`"));
             }
         }
         for r in &c.resolver {
             if !resolvers.contains(&r.as_str()) {
-                return Err(format!("unknown resolver {r:?} in `resolver`"));
+                return refuse("resolver", format!("unknown resolver {r:?} in `resolver`"));
             }
         }
-        let rhost = c
-            .rhost
-            .iter()
-            .map(|r| parse_net(r).ok_or_else(|| format!("{r:?} is not an address or CIDR range")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut rhost = Vec::with_capacity(c.rhost.len());
+        for r in &c.rhost {
+            match parse_net(r) {
+                Some(net) => rhost.push(net),
+                None => return refuse("rhost", format!("{r:?} is not an address or CIDR range")),
+            }
+        }
         if c.scope != Scope::Authentication && !(c.service.is_empty() && c.rhost.is_empty()) {
-            return Err(
+            let at = if c.service.is_empty() {
+                "rhost"
+            } else {
+                "service"
+            };
+            return refuse(
+                at,
                 "`service` and `rhost` describe a login; they apply to scope \"authentication\" \
                  only"
                     .into(),
             );
         }
         if c.scope != Scope::Admin && !c.admin_group.is_empty() {
-            return Err("`admin_group` applies to scope \"admin\" only".into());
+            return refuse(
+                "admin_group",
+                "`admin_group` applies to scope \"admin\" only".into(),
+            );
         }
         let time = match &c.time {
-            Some(t) => parse_time_ranges(t)?,
+            Some(t) => match parse_time_ranges(t) {
+                Ok(ranges) => ranges,
+                Err(why) => return refuse("time", why),
+            },
             None => Vec::new(),
         };
         Ok(Conditions {

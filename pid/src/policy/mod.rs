@@ -22,6 +22,7 @@ mod pin;
 mod time;
 mod value;
 
+use crate::config::{ConfigError, Key};
 use action::Kind;
 pub use action::{Action, Scope};
 use conditions::Conditions;
@@ -63,27 +64,29 @@ impl Policies {
         configs: &[PolicyConfig],
         realms: &[&str],
         resolvers: &[&str],
-    ) -> Result<Policies, String> {
+    ) -> Result<Policies, ConfigError> {
         let mut names = std::collections::BTreeSet::new();
         let mut active = Vec::new();
         let mut warnings = Vec::new();
         for c in configs {
-            let at = format!("policy {:?}", c.name);
+            let policy = |at: Option<&str>| Key::policy(&c.name, at);
             if c.name.is_empty() || !names.insert(c.name.as_str()) {
-                return Err(format!("{at}: every policy needs a unique, non-empty name"));
+                return Err(ConfigError::invalid(
+                    policy(None),
+                    "every policy needs a unique, non-empty name",
+                ));
             }
-            let conditions =
-                Conditions::parse(c, realms, resolvers).map_err(|e| format!("{at}: {e}"))?;
+            let conditions = Conditions::parse(c, realms, resolvers)?;
             if c.actions.is_empty() {
-                return Err(format!("{at}: no actions"));
+                return Err(ConfigError::invalid(policy(None), "no actions"));
             }
             let mut actions = BTreeMap::new();
             for (key, value) in &c.actions {
                 let (action, value) = Action::parse(c.scope, key)
                     .and_then(|a| Ok((a, Value::parse(a, value)?)))
-                    .map_err(|e| format!("{at}: {e}"))?;
+                    .map_err(|why| ConfigError::invalid(policy(Some(key)), why))?;
                 if let Kind::Ignored(why) = action.kind() {
-                    warnings.push(format!("{at}: {key} is ignored: {why}"));
+                    warnings.push(format!("{}: {key} is ignored: {why}", policy(None)));
                 }
                 actions.insert(action, value);
             }
@@ -104,7 +107,7 @@ impl Policies {
 
     /// Two policies that may apply together, at the same priority, setting one action to
     /// different values: the answer would depend on their order, so the file is refused.
-    fn check_conflicts(&self) -> Result<(), String> {
+    fn check_conflicts(&self) -> Result<(), ConfigError> {
         for (i, a) in self.active.iter().enumerate() {
             for b in &self.active[i + 1..] {
                 if a.scope != b.scope
@@ -116,14 +119,19 @@ impl Policies {
                 for (action, va) in &a.actions {
                     if let Some(vb) = b.actions.get(action) {
                         if va != vb {
-                            return Err(format!(
-                                "policies {:?} and {:?} both set {} differently at priority {} \
-                                 and can apply to the same login; give one a different priority \
-                                 or make their conditions exclusive",
-                                a.name,
-                                b.name,
-                                action.name(),
-                                a.priority
+                            return Err(ConfigError::invalid(
+                                Key::Conflict {
+                                    first: a.name.clone(),
+                                    second: b.name.clone(),
+                                    action: action.name(),
+                                },
+                                format!(
+                                    "both set {} differently at priority {} and can apply to \
+                                     the same login; give one a different priority or make \
+                                     their conditions exclusive",
+                                    action.name(),
+                                    a.priority
+                                ),
                             ));
                         }
                     }
@@ -373,6 +381,7 @@ pub(super) mod tests {
         }
         let f: F = toml::from_str(text).map_err(|e| e.to_string())?;
         Policies::load(&f.policy, &["default", "ext"], &["local", "people"])
+            .map_err(|e| e.to_string())
     }
 
     pub(super) fn ctx<'a>(service: &'a str, rhost: Option<&'a str>) -> Context<'a> {

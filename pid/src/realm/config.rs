@@ -5,6 +5,7 @@
 use super::flatfile::FlatfileConfig;
 use super::ldap::LdapConfig;
 use super::passwd::PasswdConfig;
+use crate::config::ConfigError;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -25,7 +26,7 @@ pub enum ResolverConfig {
 
 impl ResolverConfig {
     /// Check the table of resolver `name` as written.
-    pub fn validate(&self, name: &str) -> Result<(), String> {
+    pub fn validate(&self, name: &str) -> Result<(), ConfigError> {
         match self {
             ResolverConfig::Passwd(c) => c.validate(name),
             ResolverConfig::Flatfile(c) => c.path(name).map(drop),

@@ -19,6 +19,7 @@
 //! `bcrypt` (subtle). A hash scheme pi cannot verify is an error the operator sees, never a
 //! silent "wrong password" that would look like users mistyping.
 
+use crate::config::{ConfigError, Key};
 use crate::error::PidError;
 use protocol::Secret;
 use serde::{Deserialize, Serialize};
@@ -38,14 +39,16 @@ pub struct FlatfileConfig {
 
 impl FlatfileConfig {
     /// The user file of resolver `name`; `Err` says what the table lacks.
-    pub fn path(&self, name: &str) -> Result<&Path, String> {
+    pub fn path(&self, name: &str) -> Result<&Path, ConfigError> {
         match &self.file {
-            None => Err(format!(
-                "resolvers.{name}: a flatfile resolver needs `file`"
+            None => Err(ConfigError::invalid(
+                Key::resolver(name, None),
+                "a flatfile resolver needs `file`",
             )),
-            Some(f) if !f.is_absolute() => {
-                Err(format!("resolvers.{name}.file must be an absolute path"))
-            }
+            Some(f) if !f.is_absolute() => Err(ConfigError::invalid(
+                Key::resolver(name, Some("file")),
+                "must be an absolute path",
+            )),
             Some(f) => Ok(f),
         }
     }
@@ -182,15 +185,13 @@ impl FlatFile {
     /// sorted in place: nothing but the index is held while loading. A million-user file (39 MB)
     /// used to be held whole, later as rows that were copied into the index: the daemon's peak
     /// memory at start-up, and above 100 MiB during a reload, when the old index still serves.
-    pub fn load(path: &Path) -> Result<FlatFile, PidError> {
-        let cannot_read = |e: std::io::Error| {
-            PidError::Config(format!("cannot read user file {}: {e}", path.display()))
-        };
+    pub fn load(path: &Path) -> Result<FlatFile, ConfigError> {
+        let cannot_read = |e: std::io::Error| ConfigError::unreadable("user file ", path, e);
         let too_big = || {
-            PidError::Config(format!(
-                "{} is larger than 4 GiB; split it into several flatfile resolvers",
-                path.display()
-            ))
+            ConfigError::in_file(
+                path,
+                "larger than 4 GiB; split it into several flatfile resolvers",
+            )
         };
         let file = File::open(path).map_err(cannot_read)?;
         let file_len = file.metadata().map_err(cannot_read)?.len();
@@ -223,8 +224,7 @@ impl FlatFile {
             }
             let start = u32::try_from(offset).map_err(|_| too_big())?;
             offset += read as u64;
-            let bad =
-                |what: &str| PidError::Config(format!("{}, line {number}: {what}", path.display()));
+            let bad = |what: &str| ConfigError::at_line(path, number, what);
             if raw.len() > MAX_LINE {
                 return Err(bad("longer than 64 KiB; is this a passwd-format file?"));
             }
@@ -266,11 +266,13 @@ impl FlatFile {
             .windows(2)
             .find(|w| login_at(&entries, w[0]) == login_at(&entries, w[1]))
         {
-            return Err(PidError::Config(format!(
-                "{}: user {:?} appears twice",
-                path.display(),
-                String::from_utf8_lossy(login_at(&entries, w[0]))
-            )));
+            return Err(ConfigError::in_file(
+                path,
+                format!(
+                    "user {:?} appears twice",
+                    String::from_utf8_lossy(login_at(&entries, w[0]))
+                ),
+            ));
         }
         if hashes {
             warn_if_world_readable(path);

@@ -15,6 +15,7 @@ pub mod ldap;
 pub mod pam_service;
 pub mod passwd;
 
+use crate::config::{ConfigError, Key};
 use crate::error::PidError;
 use crate::store::Owner;
 use crate::users::ResolvedUser;
@@ -78,9 +79,7 @@ impl Resolver {
     fn build(name: &str, r: &ResolverConfig) -> Result<Resolver, PidError> {
         Ok(match r {
             ResolverConfig::Passwd(c) => Resolver::passwd(c.pam_service(name)?),
-            ResolverConfig::Flatfile(c) => {
-                Resolver::Flatfile(FlatFile::load(c.path(name).map_err(PidError::Config)?)?)
-            }
+            ResolverConfig::Flatfile(c) => Resolver::Flatfile(FlatFile::load(c.path(name)?)?),
             ResolverConfig::Ldap(c) => Resolver::Ldap(Box::new(LdapResolver::new(name, c)?)),
         })
     }
@@ -181,8 +180,9 @@ impl Realms {
                         .collect();
                     let problem = format!(
                         "resolver {name} did not load, so logins in realm {} fail until it is \
-                         fixed and pid reloaded (systemctl reload pid): {e}",
-                        realms.join(", ")
+                         fixed and pid reloaded (systemctl reload pid): {}",
+                        realms.join(", "),
+                        crate::error::chain(&e)
                     );
                     problems.push(problem.clone());
                     Resolver::Unavailable(problem)
@@ -213,7 +213,10 @@ impl Realms {
             let mut list = Vec::new();
             for name in &rc.resolvers {
                 let r = resolvers.get(name).ok_or_else(|| {
-                    PidError::Config(format!("realms.{realm}: unknown resolver {name:?}"))
+                    ConfigError::invalid(
+                        Key::realm(realm, Some("resolvers")),
+                        format!("unknown resolver {name:?}"),
+                    )
                 })?;
                 list.push((name.clone(), r.clone()));
             }
@@ -331,7 +334,8 @@ mod tests {
     }
 
     fn load(text: &str) -> Result<Realms, PidError> {
-        let tables: Tables = toml::from_str(text).map_err(|e| PidError::Config(e.to_string()))?;
+        let tables: Tables = toml::from_str(text)
+            .map_err(|e| ConfigError::new(None, crate::config::Reason::Syntax(Box::new(e))))?;
         Realms::load(RealmsConfig {
             resolvers: &tables.resolvers,
             realms: &tables.realms,
@@ -451,10 +455,10 @@ mod tests {
 
     #[test]
     fn unknown_resolver_in_a_realm_is_a_config_error() {
-        let msg = load("[realms.default]\nresolvers = [\"nope\"]\n")
+        let err = load("[realms.default]\nresolvers = [\"nope\"]\n")
             .err()
-            .unwrap()
-            .to_string();
+            .unwrap();
+        let msg = crate::error::chain(&err).to_string();
         assert!(msg.contains("nope"), "{msg}");
     }
 }

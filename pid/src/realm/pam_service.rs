@@ -4,7 +4,7 @@
 //!
 //! Threats and invariants:
 //! - Recursion: if that service loads `pam_pi.so`, checking a password would ask pi for a second
-//!   factor, whose check asks PAM again... `check_service_file` refuses such a service when the
+//!   factor, whose check asks PAM again... `inspect_service_file` refuses such a service when the
 //!   resolver is built, and `pam_pi` refuses to talk to the daemon it is loaded into (it compares
 //!   the socket's SO_PEERCRED pid with its own), so a file edited after start fails closed too.
 //! - Unexpected questions: a module that asks anything but the password (an echo-on prompt
@@ -192,34 +192,22 @@ fn service_path(service: &str) -> PathBuf {
 }
 
 /// What is wrong with a service file for password checks.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ServiceProblem {
     /// No such file: libpam would use the `other` service instead.
+    #[error("{0}")]
     Missing(String),
     /// The stack loads pam_pi: checking a password would recurse into pi.
+    #[error("{0}")]
     LoadsPamPi(String),
     /// Unreadable, or includes nested too deep.
+    #[error("{0}")]
     Broken(String),
 }
 
-impl ServiceProblem {
-    pub fn message(&self) -> &str {
-        match self {
-            ServiceProblem::Missing(m)
-            | ServiceProblem::LoadsPamPi(m)
-            | ServiceProblem::Broken(m) => m,
-        }
-    }
-}
-
 /// Refuse a service whose `auth` or `account` stack loads `pam_pi.so`, following `@include`,
-/// `include` and `substack` lines; a missing service file is an error too. For `--check-config`
-/// style checks; `inspect_service_file` tells the cases apart.
-pub fn check_service_file(service: &str) -> Result<(), String> {
-    inspect_service_file(service).map_err(|p| p.message().to_owned())
-}
-
-/// `check_service_file` with the kind of problem.
+/// `include` and `substack` lines; a missing service file is a problem too. The kind of problem
+/// says whether the service may still be used.
 pub fn inspect_service_file(service: &str) -> Result<(), ServiceProblem> {
     inspect_in(&service_dir(), service)
 }

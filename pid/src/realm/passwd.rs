@@ -2,7 +2,7 @@
 //! running a PAM service of the administrator's choosing (see `pam_service`).
 
 use super::pam_service::{inspect_service_file, ServiceProblem};
-use crate::error::PidError;
+use crate::config::{ConfigError, Key};
 use serde::{Deserialize, Serialize};
 
 /// The PAM service a `passwd` resolver runs when none is configured.
@@ -20,10 +20,11 @@ pub struct PasswdConfig {
 
 impl PasswdConfig {
     /// Check the table of resolver `name` as written.
-    pub fn validate(&self, name: &str) -> Result<(), String> {
+    pub fn validate(&self, name: &str) -> Result<(), ConfigError> {
         match &self.pam_service {
-            Some(s) => crate::users::validate_name("PAM service", s)
-                .map_err(|e| format!("resolvers.{name}.pam_service: {e}")),
+            Some(s) => crate::users::validate_name("PAM service", s).map_err(|e| {
+                ConfigError::new(Some(Key::resolver(name, Some("pam_service"))), e.into())
+            }),
             None => Ok(()),
         }
     }
@@ -31,17 +32,20 @@ impl PasswdConfig {
     /// The PAM service to run, once its file is looked at. A service that loads pam_pi would
     /// recurse into pi on every password check: refused. Anything else only matters once a
     /// policy checks passwords, which most hosts never do: a warning.
-    pub fn pam_service(&self, name: &str) -> Result<String, PidError> {
+    pub fn pam_service(&self, name: &str) -> Result<String, ConfigError> {
         let pam_service = self
             .pam_service
             .clone()
             .unwrap_or_else(|| DEFAULT_PAM_SERVICE.to_owned());
         match inspect_service_file(&pam_service) {
             Ok(()) => {}
-            Err(ServiceProblem::LoadsPamPi(msg)) => {
-                return Err(PidError::Config(format!("resolvers.{name}: {msg}")))
+            Err(problem @ ServiceProblem::LoadsPamPi(_)) => {
+                return Err(ConfigError::new(
+                    Some(Key::resolver(name, None)),
+                    problem.into(),
+                ))
             }
-            Err(problem) => tracing::warn!("resolvers.{name}: {}", problem.message()),
+            Err(problem) => tracing::warn!("resolvers.{name}: {problem}"),
         }
         Ok(pam_service)
     }

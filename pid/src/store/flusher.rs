@@ -14,7 +14,7 @@
 use super::audit_log::AuditLog;
 use super::journal::{self, Journal, JournalFile, Retired};
 use super::kv::{Kv, Tree};
-use crate::error::PidError;
+use crate::error::{chain, PidError};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -81,7 +81,8 @@ impl HeapTrim {
     }
 }
 
-type Waiter = oneshot::Sender<Result<(), String>>;
+/// Shared by every caller that waited for the same commit.
+type Waiter = oneshot::Sender<Result<(), Arc<PidError>>>;
 
 /// How checkpoints fared: failures and reopenings since the daemon started.
 #[derive(Default)]
@@ -113,7 +114,7 @@ impl Health {
         h.failures += 1;
         h.reopened += u64::from(reopened);
         h.failing = true;
-        h.last = Some((Instant::now(), e.to_string()));
+        h.last = Some((Instant::now(), chain(e).to_string()));
     }
 
     /// `None` while no checkpoint ever failed.
@@ -188,9 +189,7 @@ impl Committer {
             })?;
             self.saved_count = count;
         }
-        self.file
-            .commit(&self.journal)
-            .map_err(|e| PidError::Internal(format!("cannot write the journal: {e}")))
+        self.file.commit(&self.journal)
     }
 
     /// `commit`, noting in `load` how long it took when it wrote something: an empty commit
@@ -234,14 +233,14 @@ impl Committer {
                 }
             }
             Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, "cannot start a new journal file"),
+            Err(e) => tracing::error!(error = %chain(&e), "cannot start a new journal file"),
         }
     }
 
     /// Hand over the last file and wait for the final checkpoint.
     fn finish(&mut self) {
         if let Err(e) = self.commit() {
-            tracing::error!(error = %e, "store commit at shutdown failed");
+            tracing::error!(error = %chain(&e), "store commit at shutdown failed");
         }
         if let Some(tx) = self.checkpoints.take() {
             if let Ok(Some(retired)) = self.file.rotate() {
@@ -294,13 +293,13 @@ fn checkpoint_loop(
                 let reopened = kv.reopen();
                 match &reopened {
                     Ok(()) => tracing::error!(
-                        error = %e,
+                        error = %chain(&e),
                         "store checkpoint failed (a full disk?); the journal keeps every write \
                          and the store was opened again: the next checkpoint retries"
                     ),
                     Err(again) => tracing::error!(
-                        error = %e,
-                        reopen = %again,
+                        error = %chain(&e),
+                        reopen = %chain(again),
                         "store checkpoint failed (a full disk?) and the store cannot be opened \
                          again yet; the journal keeps every write, the next checkpoint retries"
                     ),
@@ -366,7 +365,7 @@ impl Flusher {
                     busy,
                 )
             })
-            .map_err(|e| PidError::Startup(format!("cannot start the checkpoint thread: {e}")))?;
+            .map_err(|e| PidError::Thread("checkpoint", e))?;
         let committer = Committer {
             journal,
             file,
@@ -384,7 +383,7 @@ impl Flusher {
         let thread = std::thread::Builder::new()
             .name("pid-flusher".into())
             .spawn(move || flush_loop(&loop_committer, &loop_load, rx))
-            .map_err(|e| PidError::Startup(format!("cannot start the flusher thread: {e}")))?;
+            .map_err(|e| PidError::Thread("flusher", e))?;
         Ok(Flusher {
             tx: Some(tx),
             committer,
@@ -432,7 +431,7 @@ impl Flusher {
                 let _ = tx.send(oneshot::channel().0);
             }
         }
-        Some(result.map_err(|e| PidError::Internal(format!("flush failed: {e}"))))
+        Some(result.map_err(|e| PidError::Flush(Arc::new(e))))
     }
 
     /// Wait until everything this caller wrote so far is on disk.
@@ -449,7 +448,7 @@ impl Flusher {
             .ok_or_else(|| PidError::Internal("flusher stopped".into()))?;
         match rx.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(PidError::Internal(format!("flush failed: {e}"))),
+            Ok(Err(e)) => Err(PidError::Flush(e)),
             Err(_) => Err(PidError::Internal("flusher stopped".into())),
         }
     }
@@ -470,9 +469,9 @@ fn flush_loop(committer: &Mutex<Committer>, load: &CommitLoad, rx: mpsc::Receive
             waiters.push(w);
         }
         let mut c = lock();
-        let result = c.commit_timed(load).map_err(|e| e.to_string());
+        let result = c.commit_timed(load).map_err(Arc::new);
         if let Err(e) = &result {
-            tracing::error!(error = %e, "store commit failed");
+            tracing::error!(error = %chain(&**e), "store commit failed");
         }
         for w in waiters {
             let _ = w.send(result.clone());

@@ -237,14 +237,20 @@ pub struct JournalFile {
 impl JournalFile {
     /// Append everything queued to the current file and make it durable. Returns whether
     /// anything was written.
-    pub fn commit(&mut self, journal: &Journal) -> std::io::Result<bool> {
+    pub fn commit(&mut self, journal: &Journal) -> Result<bool, PidError> {
         journal.take(&mut self.spare);
         if self.spare.is_empty() {
             return Ok(false);
         }
         stamp(&mut self.spare, self.seq, self.size);
-        self.file.write_all_at(&self.spare, self.size)?;
-        self.file.sync_data()?;
+        self.file
+            .write_all_at(&self.spare, self.size)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|source| PidError::JournalFile {
+                action: "write the journal",
+                path: file_path(&self.dir, self.seq),
+                source,
+            })?;
         self.size += self.spare.len() as u64;
         // Do not keep a huge buffer after a burst (a big audit batch, a bulk enrolment).
         if self.spare.capacity() > 4 * 1024 * 1024 {
@@ -275,8 +281,10 @@ impl JournalFile {
         self.file
             .write_all_at(&close, self.size)
             .and_then(|()| self.file.sync_data())
-            .map_err(|e| {
-                PidError::Internal(format!("cannot close journal {}: {e}", path.display()))
+            .map_err(|source| PidError::JournalFile {
+                action: "close journal",
+                path,
+                source,
             })?;
         self.size += close.len() as u64;
         let file = next_file(&self.dir, self.seq + 1)?;
@@ -301,24 +309,27 @@ pub fn retire(files: &[Retired]) -> Result<(), PidError> {
     };
     let dir = newest.path.parent().unwrap_or(Path::new("."));
     let free = dir.join(FREE_FILE);
-    let fail = |what: &str, path: &Path, e: std::io::Error| {
-        PidError::Internal(format!("cannot {what} journal {}: {e}", path.display()))
+    let fail = |action, path: &Path, source| PidError::JournalFile {
+        action,
+        path: path.to_path_buf(),
+        source,
     };
     for old in older {
         match std::fs::remove_file(&old.path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(fail("delete", &old.path, e)),
+            Err(e) => return Err(fail("delete journal", &old.path, e)),
         }
     }
     if free.exists() {
-        std::fs::remove_file(&newest.path).map_err(|e| fail("delete", &newest.path, e))?;
+        std::fs::remove_file(&newest.path).map_err(|e| fail("delete journal", &newest.path, e))?;
     } else {
-        std::fs::rename(&newest.path, &free).map_err(|e| fail("recycle", &newest.path, e))?;
+        std::fs::rename(&newest.path, &free)
+            .map_err(|e| fail("recycle journal", &newest.path, e))?;
     }
     sync_dir(dir)?;
     let want = (2 * newest.used).clamp(FREE_FILE_MIN, FREE_FILE_MAX);
-    preallocate(&free, want).map_err(|e| fail("extend", &free, e))
+    preallocate(&free, want).map_err(|e| fail("extend journal", &free, e))
 }
 
 /// Extend the current file and the free one (created if missing) with zeros before anything is
@@ -389,46 +400,27 @@ pub fn open(
         let mut data = Vec::new();
         open_nofollow(OpenOptions::new().read(true), path)
             .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut data))
-            .map_err(|e| {
-                PidError::Startup(format!("cannot read journal {}: {e}", path.display()))
-            })?;
-        let damaged = |at: usize, why: String| {
-            PidError::Startup(format!(
-                "journal {} is damaged at byte {at}: {why}. Replaying only what comes before \
-                 would bring back one-time passwords already used. Restore {} from a backup; \
-                 or, accepting that the logins and changes since the store's last checkpoint are \
-                 lost (a code used since then may work once more), move {} aside and start pid \
-                 again",
-                path.display(),
-                dir.display(),
-                dir.display()
-            ))
+            .map_err(|e| PidError::file("read journal", path, e))?;
+        let damaged = |at: usize, gap: Gap| Damaged::Gap {
+            path: path.clone(),
+            at,
+            gap,
         };
         let header = Format::of(&data, *seq).header();
         let replay = for_each_op(&data, *seq, header, &mut apply).map_err(|e| match e {
-            PidError::Corrupt(m) => PidError::Startup(format!(
-                "journal {} is damaged: {m}; restore {} from a backup",
-                path.display(),
-                dir.display()
-            )),
-            other => other,
+            Replay::Damaged(damage) => PidError::from(Damaged::Record {
+                path: path.clone(),
+                damage,
+            }),
+            Replay::Apply(e) => e,
         })?;
         let whole = replay.end;
         if header == HEADER && !replay.closed {
             if i + 1 < files.len() {
-                return Err(damaged(
-                    whole,
-                    format!(
-                        "a newer journal file follows, so this one was closed, but its closing \
-                         record is not found (the records before byte {whole} replay)"
-                    ),
-                ));
+                return Err(damaged(whole, Gap::Unclosed(whole)).into());
             }
             if let Some(at) = acknowledged_after(&data, whole, *seq) {
-                return Err(damaged(
-                    whole,
-                    format!("an intact record of a later commit follows at byte {at}"),
-                ));
+                return Err(damaged(whole, Gap::LaterCommit(at)).into());
             }
         }
         if replay.records > 0 {
@@ -447,7 +439,7 @@ pub fn open(
     }
     if !retired.is_empty() {
         checkpoint()?;
-        retire(&retired).map_err(|e| PidError::Startup(e.to_string()))?;
+        retire(&retired)?;
     }
     let seq = files.last().map(|(s, _)| s + 1).unwrap_or(1);
     let file = next_file(dir, seq)?;
@@ -538,6 +530,69 @@ struct Replayed {
     closed: bool,
 }
 
+/// Why a replay stopped.
+enum Replay {
+    /// An intact record does not parse.
+    Damaged(RecordDamage),
+    /// Applying an operation failed.
+    Apply(PidError),
+}
+
+impl From<RecordDamage> for Replay {
+    fn from(damage: RecordDamage) -> Replay {
+        Replay::Damaged(damage)
+    }
+}
+
+/// How a record that passed its checksum fails to parse: damage, not a torn write.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordDamage {
+    #[error("a record ends inside an operation")]
+    Truncated,
+    #[error("unknown tree number {0}")]
+    UnknownTree(u8),
+}
+
+/// Records found missing before others that were acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum Gap {
+    /// The records before this byte replay.
+    #[error(
+        "a newer journal file follows, so this one was closed, but its closing record is not \
+         found (the records before byte {0} replay)"
+    )]
+    Unclosed(usize),
+    #[error("an intact record of a later commit follows at byte {0}")]
+    LaterCommit(usize),
+}
+
+/// A journal file found at start that cannot be replayed whole: pid does not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Damaged {
+    /// An intact record does not parse.
+    #[error(
+        "journal {} is damaged: {damage}; restore {} from a backup",
+        path.display(),
+        journal_dir_of(path).display()
+    )]
+    Record { path: PathBuf, damage: RecordDamage },
+    /// Records are missing before acknowledged ones.
+    #[error(
+        "journal {} is damaged at byte {at}: {gap}. Replaying only what comes before would \
+         bring back one-time passwords already used. Restore {dir} from a backup; or, accepting \
+         that the logins and changes since the store's last checkpoint are lost (a code used \
+         since then may work once more), move {dir} aside and start pid again",
+        path.display(),
+        dir = journal_dir_of(path).display()
+    )]
+    Gap { path: PathBuf, at: usize, gap: Gap },
+}
+
+/// The journal directory a journal file is in.
+fn journal_dir_of(file: &Path) -> &Path {
+    file.parent().unwrap_or(Path::new("."))
+}
+
 /// Apply the ops of every whole, intact record in `data`, up to the closing record if there is
 /// one. A record whose checksum fails ends the replay (a torn write, or damage: the caller
 /// tells which); an intact record that does not parse is damage.
@@ -546,7 +601,7 @@ fn for_each_op(
     seq: u64,
     header: usize,
     apply: &mut impl FnMut(TreeId, &[u8], Option<&[u8]>) -> Result<(), PidError>,
-) -> Result<Replayed, PidError> {
+) -> Result<Replayed, Replay> {
     let mut pos = 0;
     let mut records = 0;
     while let Some(len) = record_at(data, pos, seq, header) {
@@ -562,12 +617,11 @@ fn for_each_op(
         let mut ops = Reader(payload);
         while !ops.0.is_empty() {
             let tree = ops.byte()?;
-            let tree = TreeId::from_byte(tree)
-                .ok_or_else(|| PidError::Corrupt(format!("unknown tree number {tree}")))?;
+            let tree = TreeId::from_byte(tree).ok_or(RecordDamage::UnknownTree(tree))?;
             let put = ops.byte()? == 1;
             let key = ops.bytes()?;
             let value = if put { Some(ops.bytes()?) } else { None };
-            apply(tree, key, value)?;
+            apply(tree, key, value).map_err(Replay::Apply)?;
         }
         records += 1;
     }
@@ -581,22 +635,20 @@ fn for_each_op(
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], PidError> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordDamage> {
         if self.0.len() < n {
-            return Err(PidError::Corrupt(
-                "a record ends inside an operation".into(),
-            ));
+            return Err(RecordDamage::Truncated);
         }
         let (head, rest) = self.0.split_at(n);
         self.0 = rest;
         Ok(head)
     }
 
-    fn byte(&mut self) -> Result<u8, PidError> {
+    fn byte(&mut self) -> Result<u8, RecordDamage> {
         Ok(self.take(1)?[0])
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], PidError> {
+    fn bytes(&mut self) -> Result<&'a [u8], RecordDamage> {
         let len = le_u32(self.take(4)?) as usize;
         self.take(len)
     }
@@ -612,12 +664,11 @@ fn file_path(dir: &Path, seq: u64) -> PathBuf {
 }
 
 fn list_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, PidError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| PidError::Startup(format!("cannot read {}: {e}", dir.display())))?;
+    let unreadable = |e| PidError::file("read", dir, e);
+    let entries = std::fs::read_dir(dir).map_err(unreadable)?;
     let mut out = Vec::new();
     for entry in entries {
-        let entry =
-            entry.map_err(|e| PidError::Startup(format!("cannot read {}: {e}", dir.display())))?;
+        let entry = entry.map_err(unreadable)?;
         let name = entry.file_name();
         let seq = name
             .to_str()
@@ -637,11 +688,12 @@ fn next_file(dir: &Path, seq: u64) -> Result<File, PidError> {
     match std::fs::rename(dir.join(FREE_FILE), &path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(PidError::Internal(format!(
-                "cannot reuse journal {}: {e}",
-                dir.join(FREE_FILE).display()
-            )))
+        Err(source) => {
+            return Err(PidError::JournalFile {
+                action: "reuse journal",
+                path: dir.join(FREE_FILE),
+                source,
+            })
         }
     }
     let file = open_nofollow(
@@ -652,7 +704,11 @@ fn next_file(dir: &Path, seq: u64) -> Result<File, PidError> {
             .mode(0o600),
         &path,
     )
-    .map_err(|e| PidError::Internal(format!("cannot create journal {}: {e}", path.display())))?;
+    .map_err(|source| PidError::JournalFile {
+        action: "create journal",
+        path: path.clone(),
+        source,
+    })?;
     sync_dir(dir)?;
     Ok(file)
 }
@@ -660,7 +716,11 @@ fn next_file(dir: &Path, seq: u64) -> Result<File, PidError> {
 fn sync_dir(dir: &Path) -> Result<(), PidError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| PidError::Internal(format!("cannot sync directory {}: {e}", dir.display())))
+        .map_err(|source| PidError::JournalFile {
+            action: "sync directory",
+            path: dir.to_path_buf(),
+            source,
+        })
 }
 
 #[cfg(test)]

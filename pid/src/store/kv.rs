@@ -31,7 +31,7 @@ use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::ops::Bound;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -55,6 +55,8 @@ pub(super) fn table(id: TreeId) -> Table {
 }
 
 pub struct Kv {
+    /// The database file, for messages.
+    path: PathBuf,
     /// Declared before `db`: the snapshot's tables are dropped before the database they read.
     overlay: RwLock<Overlay>,
     /// Only checkpoints (and `reopen`) use it; readers use the snapshot.
@@ -109,9 +111,11 @@ impl Kv {
                      the same state_dir?",
                     path.display()
                 )),
-                other => {
-                    PidError::Startup(format!("cannot open the store {}: {other}", path.display()))
-                }
+                source => PidError::StoreOpen {
+                    action: "open",
+                    path: path.to_path_buf(),
+                    source,
+                },
             })?;
         let db = &open.db;
         // Every table exists from the start, so a read never meets a missing one.
@@ -123,6 +127,7 @@ impl Kv {
         tx.commit().map_err(store_err)?;
         let snapshot = snapshot(db)?;
         Ok(Kv {
+            path: path.to_path_buf(),
             overlay: RwLock::new(Overlay {
                 pending: empty(),
                 flushing: Arc::new(empty()),
@@ -153,11 +158,17 @@ impl Kv {
     /// in with the next one.
     pub fn reopen(&self) -> Result<(), PidError> {
         let mut current = self.db();
-        let file = current.file.try_clone().map_err(|e| {
-            PidError::Store(format!("cannot duplicate the store's descriptor: {e}"))
+        let file = current
+            .file
+            .try_clone()
+            .map_err(|e| PidError::file("duplicate the descriptor of the store", &self.path, e))?;
+        let fresh = on_file(file, self.cache_mib, self.pacing.clone()).map_err(|source| {
+            PidError::StoreOpen {
+                action: "open again",
+                path: self.path.clone(),
+                source,
+            }
         })?;
-        let fresh = on_file(file, self.cache_mib, self.pacing.clone())
-            .map_err(|e| PidError::Store(format!("cannot open the store again: {e}")))?;
         let snapshot = snapshot(&fresh.db)?;
         current.hand_over.store(true, Ordering::Release);
         let old = std::mem::replace(&mut *current, fresh);
@@ -475,8 +486,9 @@ impl Iterator for Iter {
     }
 }
 
+/// A redb failure as the daemon's error (its source).
 pub fn store_err(e: impl Into<redb::Error>) -> PidError {
-    PidError::Store(e.into().to_string())
+    PidError::from(e.into())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //!   the older pid; it is never read again.
 
 use super::journal::TreeId;
-use super::kv::{open_database, store_err, table};
+use super::kv::{open_database, table};
 use super::paced_file::Pacing;
 use crate::error::PidError;
 use std::path::{Path, PathBuf};
@@ -35,70 +35,75 @@ fn kept_sled_path(base: &Path) -> PathBuf {
     base.with_extension("sled-migrated")
 }
 
+/// Why the sled store was not brought over.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// The copy failed: nothing changed, the next start copies again.
+    #[error(
+        "cannot migrate the sled store {} to {}; the sled store is unchanged",
+        from.display(),
+        to.display()
+    )]
+    Copy {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: CopyFailure,
+    },
+    /// The copy is in place and used from now on, but the sled store could not be renamed.
+    #[error(
+        "migrated the store to {} but cannot move the old sled store {} aside",
+        to.display(),
+        from.display()
+    )]
+    KeepOld {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The step of the copy that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyFailure {
+    #[error(transparent)]
+    Sled(#[from] sled::Error),
+    #[error(transparent)]
+    Redb(#[from] redb::Error),
+    #[error("cannot {action} {}", path.display())]
+    File {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 pub fn from_sled(base: &Path, target: &Path, cache_mib: u32) -> Result<(), PidError> {
-    let fail = |what: String| {
-        PidError::Startup(format!(
-            "cannot migrate the sled store {} to {}: {what}; the sled store is unchanged",
-            base.display(),
-            target.display()
-        ))
-    };
     tracing::warn!(
         from = %base.display(),
         to = %target.display(),
         "migrating the token store from sled to redb (once; the sled directory is kept)"
     );
-    let sled_db = sled::Config::new()
-        .path(base)
-        .cache_capacity(cache_mib as u64 * 1024 * 1024)
-        .open()
-        .map_err(|e| fail(e.to_string()))?;
-    let partial = migrating_path(target);
-    match std::fs::remove_file(&partial) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(fail(format!("cannot remove {}: {e}", partial.display()))),
-    }
-    // A one-time bulk copy: nobody's login waits behind its commits.
-    let db =
-        open_database(&partial, cache_mib, Pacing::new(false)).map_err(|e| fail(e.to_string()))?;
-    let mut copied = 0u64;
-    for id in TreeId::ALL {
-        let tree = sled_db
-            .open_tree(id.name())
-            .map_err(|e| fail(e.to_string()))?;
-        let mut items = tree.iter().peekable();
-        while items.peek().is_some() {
-            let tx = db.begin_write().map_err(store_err)?;
-            {
-                let mut table = tx.open_table(table(id)).map_err(store_err)?;
-                for item in items.by_ref().take(COPY_BATCH) {
-                    let (k, v) = item.map_err(|e| fail(e.to_string()))?;
-                    table.insert(&*k, &*v).map_err(store_err)?;
-                    copied += 1;
-                }
-            }
-            tx.commit().map_err(store_err)?;
-        }
-    }
-    drop(db);
-    drop(sled_db);
-    std::fs::File::open(&partial)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| fail(format!("cannot sync {}: {e}", partial.display())))?;
-    std::fs::rename(&partial, target).map_err(|e| fail(format!("cannot rename: {e}")))?;
+    let failed = |source| {
+        PidError::from(MigrateError::Copy {
+            from: base.to_path_buf(),
+            to: target.to_path_buf(),
+            source,
+        })
+    };
+    let copied = copy(base, target, cache_mib).map_err(failed)?;
     let kept = kept_sled_path(base);
-    std::fs::rename(base, &kept).map_err(|e| {
-        PidError::Startup(format!(
-            "migrated the store to {} but cannot move the old sled store {} aside: {e}",
-            target.display(),
-            base.display()
-        ))
+    std::fs::rename(base, &kept).map_err(|source| MigrateError::KeepOld {
+        from: base.to_path_buf(),
+        to: target.to_path_buf(),
+        source,
     })?;
     if let Some(dir) = target.parent() {
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| fail(format!("cannot sync {}: {e}", dir.display())))?;
+            .map_err(|e| failed(file_failure("sync", dir)(e)))?;
     }
     tracing::warn!(
         entries = copied,
@@ -106,6 +111,57 @@ pub fn from_sled(base: &Path, target: &Path, cache_mib: u32) -> Result<(), PidEr
         "store migrated to redb; the old sled store may be deleted once this pid is trusted"
     );
     Ok(())
+}
+
+/// `action` on `path` failed.
+fn file_failure(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CopyFailure {
+    let path = path.to_path_buf();
+    move |source| CopyFailure::File {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Copy every tree of the sled store at `base` into a new redb file, synced and renamed to
+/// `target`. Returns how many entries were copied.
+fn copy(base: &Path, target: &Path, cache_mib: u32) -> Result<u64, CopyFailure> {
+    let sled_db = sled::Config::new()
+        .path(base)
+        .cache_capacity(cache_mib as u64 * 1024 * 1024)
+        .open()?;
+    let partial = migrating_path(target);
+    match std::fs::remove_file(&partial) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(file_failure("remove", &partial)(e)),
+    }
+    // A one-time bulk copy: nobody's login waits behind its commits.
+    let db = open_database(&partial, cache_mib, Pacing::new(false)).map_err(redb::Error::from)?;
+    let mut copied = 0u64;
+    for id in TreeId::ALL {
+        let tree = sled_db.open_tree(id.name())?;
+        let mut items = tree.iter().peekable();
+        while items.peek().is_some() {
+            let tx = db.begin_write().map_err(redb::Error::from)?;
+            {
+                let mut table = tx.open_table(table(id)).map_err(redb::Error::from)?;
+                for item in items.by_ref().take(COPY_BATCH) {
+                    let (k, v) = item?;
+                    table.insert(&*k, &*v).map_err(redb::Error::from)?;
+                    copied += 1;
+                }
+            }
+            tx.commit().map_err(redb::Error::from)?;
+        }
+    }
+    drop(db);
+    drop(sled_db);
+    std::fs::File::open(&partial)
+        .and_then(|f| f.sync_all())
+        .map_err(file_failure("sync", &partial))?;
+    std::fs::rename(&partial, target).map_err(file_failure("rename", &partial))?;
+    Ok(copied)
 }
 
 #[cfg(test)]

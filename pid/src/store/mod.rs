@@ -15,8 +15,10 @@ mod paced_file;
 pub mod records;
 
 pub use flusher::Flusher;
+pub use journal::{Damaged, Gap, RecordDamage};
 use journal::{Journal, Record, TreeId};
 use kv::{Bytes, Kv, Tree};
+pub use migrate::{CopyFailure, MigrateError};
 pub use records::{Owner, TokenRecord};
 
 use crate::error::PidError;
@@ -579,7 +581,7 @@ fn create_private_dir(dir: &Path) -> Result<(), PidError> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| PidError::Startup(format!("cannot create {}: {e}", dir.display())))
+        .map_err(|e| PidError::file("create", dir, e))
 }
 
 #[cfg(test)]

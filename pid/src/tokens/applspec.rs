@@ -30,7 +30,7 @@ impl OtpAlgorithm for Applspec {
             .service
             .as_deref()
             .ok_or("an applspec token is for one PAM service: give --service (e.g. dovecot)")?;
-        crate::users::validate_name("PAM service", service)?;
+        crate::users::validate_name("PAM service", service).map_err(|e| e.to_string())?;
         if spec.otpkey.is_some() || spec.digits.is_some() || spec.hash.is_some() {
             return Err(
                 "an applspec token is a password: leave out --otpkey, --digits, --hash".into(),

@@ -8,7 +8,7 @@ use crate::auth::check::{Challenged, Input, GENERIC_REJECT};
 use crate::auth::lockout::Source;
 use crate::auth::session::{Challenge, Expect, Session};
 use crate::auth::Verifier;
-use crate::error::PidError;
+use crate::error::{chain, PidError};
 use crate::handlers::validate_text;
 use crate::policy::{self, Action};
 use crate::store::Versioned;
@@ -315,9 +315,9 @@ async fn finish(
         let text = challenge_prompt(live, &ctx, &login.user, &verdict.challenge);
         for d in &verdict.deliveries {
             if let Err(e) = delivery::deliver(live, &ctx, &login.user, d).await {
-                tracing::error!(error = %e, user = %login.user.owner.login, "no code sent");
+                tracing::error!(error = %chain(&e), user = %login.user.owner.login, "no code sent");
                 let mut failed = login.audit_entry(turn);
-                failed.message = e.to_string();
+                failed.message = chain(&e).to_string();
                 return Decision::done(Outcome::Reject {
                     message: "The code could not be sent; try again later or ask an \
                               administrator."

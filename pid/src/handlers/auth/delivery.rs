@@ -74,7 +74,11 @@ pub(super) async fn autosend(turn: &Turn<'_>, login: &Login, serials: &[String])
         }
         .await;
         if let Err(e) = sent {
-            tracing::error!(error = %e, serial = %serial, "autosend: the next code was not sent");
+            tracing::error!(
+                error = %crate::error::chain(&e),
+                serial = %serial,
+                "autosend: the next code was not sent"
+            );
         }
     }
 }

@@ -92,7 +92,10 @@ pub(super) fn record_outcome(turn: &Turn<'_>, login: &Login, success: bool) {
             .record_auth(&login.user.owner, login.now, success, keep)
         {
             // Fail closed on the next login instead: its history read fails the same way.
-            tracing::error!(error = %e, "could not record the login for auth_max_* policies");
+            tracing::error!(
+                error = %crate::error::chain(&e),
+                "could not record the login for auth_max_* policies"
+            );
         }
     }
 }

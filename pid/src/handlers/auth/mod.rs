@@ -29,7 +29,7 @@ mod mangle;
 use crate::audit;
 use crate::auth::session::{ConnState, Expect, Session};
 use crate::caller::Caller;
-use crate::error::PidError;
+use crate::error::{chain, PidError};
 use crate::handlers::error_response;
 use crate::policy;
 use crate::users::ResolvedUser;
@@ -211,7 +211,7 @@ impl Decision {
 /// A store (user store, token store) could not answer: the login fails closed, the audit says
 /// why, the operator's log has the cause.
 fn unavailable(mut entry: audit::Draft, e: &PidError) -> Decision {
-    tracing::error!(error = %e, user = ?entry.user, "authentication check failed");
+    tracing::error!(error = %chain(e), user = ?entry.user, "authentication check failed");
     entry.message = match e {
         PidError::UserStore(m) => format!("check failed: {m}"),
         _ => "check failed: internal error (see the daemon log)".into(),
@@ -230,7 +230,7 @@ async fn settle(turn: &Turn<'_>, conn: &mut ConnState, decision: Decision) -> Re
     }
     if decision.durable {
         if let Err(e) = state.store.durable().await {
-            tracing::error!(error = %e, "could not make the authentication durable");
+            tracing::error!(error = %chain(&e), "could not make the authentication durable");
             return Response::AuthDone(Outcome::Unavailable);
         }
     }

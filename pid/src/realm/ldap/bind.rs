@@ -3,7 +3,7 @@
 //! (an unauthenticated bind, see the threats in `ldap`).
 
 use super::connection::{rc_name, Server, RC_INVALID_CREDENTIALS, RC_SUCCESS};
-use crate::error::PidError;
+use crate::config::{ConfigError, Key, Reason};
 use protocol::Secret;
 use std::fmt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -29,7 +29,7 @@ impl fmt::Debug for ServiceBind {
 
 impl ServiceBind {
     /// The service account `dn` of resolver `name`, its password read from `file`.
-    pub(super) fn read(name: &str, dn: &str, file: &Path) -> Result<ServiceBind, PidError> {
+    pub(super) fn read(name: &str, dn: &str, file: &Path) -> Result<ServiceBind, ConfigError> {
         Ok(ServiceBind {
             dn: dn.to_owned(),
             password: read_bind_password(name, file)?,
@@ -94,33 +94,38 @@ pub(super) async fn bind_as_user(
 }
 
 /// The service account's password: a file only the daemon's user can read, like the key file.
-fn read_bind_password(name: &str, path: &Path) -> Result<Zeroizing<String>, PidError> {
+fn read_bind_password(name: &str, path: &Path) -> Result<Zeroizing<String>, ConfigError> {
     let shown = path.display();
-    let key = format!("resolvers.{name}.bind_password_file");
-    let meta = std::fs::metadata(path)
-        .map_err(|e| PidError::Config(format!("{key}: cannot read {shown}: {e}")))?;
+    let key = || Key::resolver(name, Some("bind_password_file"));
+    let refuse = |why: String| ConfigError::invalid(key(), why);
+    let unreadable = |e| {
+        let reason = Reason::Unreadable {
+            what: "",
+            path: path.to_path_buf(),
+            source: e,
+        };
+        ConfigError::new(Some(key()), reason)
+    };
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(PidError::Config(format!(
-            "{key}: {shown} has mode {mode:o}: it must not be readable by group or others; run \
-             `chmod 0600 {shown}` (and consider changing the service account's password)"
+        return Err(refuse(format!(
+            "{shown} has mode {mode:o}: it must not be readable by group or others; run `chmod \
+             0600 {shown}` (and consider changing the service account's password)"
         )));
     }
     let euid = nix::unistd::geteuid().as_raw();
     if meta.uid() != euid {
-        return Err(PidError::Config(format!(
-            "{key}: {shown} is owned by uid {}, not by the daemon's uid {euid}; run `chown {euid} \
+        return Err(refuse(format!(
+            "{shown} is owned by uid {}, not by the daemon's uid {euid}; run `chown {euid} \
              {shown}`",
             meta.uid()
         )));
     }
-    let bytes = Zeroizing::new(
-        std::fs::read(path)
-            .map_err(|e| PidError::Config(format!("{key}: cannot read {shown}: {e}")))?,
-    );
+    let bytes = Zeroizing::new(std::fs::read(path).map_err(unreadable)?);
     let text = std::str::from_utf8(&bytes).map_err(|_| {
-        PidError::Config(format!(
-            "{key}: {shown} is not UTF-8 text; write the password as text on one line"
+        refuse(format!(
+            "{shown} is not UTF-8 text; write the password as text on one line"
         ))
     })?;
     let line = text
@@ -129,14 +134,14 @@ fn read_bind_password(name: &str, path: &Path) -> Result<Zeroizing<String>, PidE
         .unwrap_or(text);
     if line.is_empty() {
         // An empty password would make the service bind an unauthenticated (anonymous) bind.
-        return Err(PidError::Config(format!(
-            "{key}: {shown} is empty; write the service account's password in it, or remove \
-             bind_dn and bind_password_file for anonymous search"
+        return Err(refuse(format!(
+            "{shown} is empty; write the service account's password in it, or remove bind_dn \
+             and bind_password_file for anonymous search"
         )));
     }
     if line.contains('\n') {
-        return Err(PidError::Config(format!(
-            "{key}: {shown} has more than one line; write only the password"
+        return Err(refuse(format!(
+            "{shown} has more than one line; write only the password"
         )));
     }
     Ok(Zeroizing::new(line.to_owned()))
@@ -156,7 +161,7 @@ mod tests {
         (dir, path)
     }
 
-    fn read(path: &Path) -> Result<ServiceBind, PidError> {
+    fn read(path: &Path) -> Result<ServiceBind, ConfigError> {
         ServiceBind::read("dir", "cn=pi,dc=pi,dc=test", path)
     }
 

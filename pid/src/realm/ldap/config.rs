@@ -1,6 +1,7 @@
 //! The `ldap` resolver's table (`[resolvers.NAME]` of `type = "ldap"`), checked when pid.toml
 //! is loaded, and the search filter a login becomes.
 
+use crate::config::{ConfigError, Key};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -52,71 +53,90 @@ pub struct LdapConfig {
 
 impl LdapConfig {
     /// Check the table of resolver `name` as written.
-    pub fn validate(&self, name: &str) -> Result<(), String> {
-        let key = |k: &str| format!("resolvers.{name}.{k}");
-        let uri = self.uri.as_deref().ok_or_else(|| {
-            format!(
-                "resolvers.{name}: an ldap resolver needs `uri`, e.g. \
-                 uri = \"ldaps://ldap.example.org\""
-            )
-        })?;
-        let tls_scheme = validate_uri(uri).map_err(|e| format!("{} = {uri:?}: {e}", key("uri")))?;
+    pub fn validate(&self, name: &str) -> Result<(), ConfigError> {
+        let refuse = |key: Option<&'static str>, why: String| {
+            Err(ConfigError::invalid(Key::resolver(name, key), why))
+        };
+        let Some(uri) = self.uri.as_deref() else {
+            return refuse(
+                None,
+                "an ldap resolver needs `uri`, e.g. uri = \"ldaps://ldap.example.org\"".into(),
+            );
+        };
+        let tls_scheme = match validate_uri(uri) {
+            Ok(tls) => tls,
+            Err(e) => return refuse(Some("uri"), format!("{uri:?}: {e}")),
+        };
         match self.base.as_deref() {
             None => {
-                return Err(format!(
-                    "resolvers.{name}: an ldap resolver needs `base`, the DN users are searched \
-                     under, e.g. base = \"ou=people,dc=example,dc=org\""
-                ))
+                return refuse(
+                    None,
+                    "an ldap resolver needs `base`, the DN users are searched under, e.g. \
+                     base = \"ou=people,dc=example,dc=org\""
+                        .into(),
+                )
             }
             Some(base) => {
-                validate_dn(base).map_err(|e| format!("{} = {base:?}: {e}", key("base")))?
+                if let Err(e) = validate_dn(base) {
+                    return refuse(Some("base"), format!("{base:?}: {e}"));
+                }
             }
         }
         if self.starttls == Some(true) && tls_scheme {
-            return Err(format!(
-                "{} = true does not go with an ldaps:// uri, which is TLS already: remove starttls \
-                 or write the uri as ldap://",
-                key("starttls")
-            ));
+            return refuse(
+                Some("starttls"),
+                "true does not go with an ldaps:// uri, which is TLS already: remove starttls \
+                 or write the uri as ldap://"
+                    .into(),
+            );
         }
         match (&self.bind_dn, &self.bind_password_file) {
             (Some(dn), Some(file)) => {
-                validate_dn(dn).map_err(|e| format!("{} = {dn:?}: {e}", key("bind_dn")))?;
+                if let Err(e) = validate_dn(dn) {
+                    return refuse(Some("bind_dn"), format!("{dn:?}: {e}"));
+                }
                 if !file.is_absolute() {
-                    return Err(format!(
-                        "{} must be an absolute path, e.g. \"/etc/pi/ldap-bind.password\"",
-                        key("bind_password_file")
-                    ));
+                    return refuse(
+                        Some("bind_password_file"),
+                        "must be an absolute path, e.g. \"/etc/pi/ldap-bind.password\"".into(),
+                    );
                 }
             }
             (None, None) => {}
-            _ => {
-                return Err(format!(
-                    "resolvers.{name}: bind_dn and bind_password_file come together: set both (a \
-                     service account searches) or neither (anonymous search)"
-                ))
+            (dn, _) => {
+                let set = if dn.is_some() {
+                    "bind_dn"
+                } else {
+                    "bind_password_file"
+                };
+                return refuse(
+                    Some(set),
+                    "bind_dn and bind_password_file come together: set both (a service account \
+                     searches) or neither (anonymous search)"
+                        .into(),
+                );
             }
         }
         if let Some(ca) = &self.ca_file {
             if !ca.is_absolute() {
-                return Err(format!(
-                    "{} must be an absolute path, e.g. \"/etc/pi/ldap-ca.pem\"",
-                    key("ca_file")
-                ));
+                return refuse(
+                    Some("ca_file"),
+                    "must be an absolute path, e.g. \"/etc/pi/ldap-ca.pem\"".into(),
+                );
             }
             if !tls_scheme && self.starttls != Some(true) {
-                return Err(format!(
-                    "{} has no effect without TLS: use an ldaps:// uri or set starttls = true",
-                    key("ca_file")
-                ));
+                return refuse(
+                    Some("ca_file"),
+                    "has no effect without TLS: use an ldaps:// uri or set starttls = true".into(),
+                );
             }
         }
         if let Some(t) = self.timeout_secs {
             if !(1..=MAX_TIMEOUT_SECS).contains(&t) {
-                return Err(format!(
-                    "{} = {t}: write a number of seconds from 1 to {MAX_TIMEOUT_SECS}",
-                    key("timeout_secs")
-                ));
+                return refuse(
+                    Some("timeout_secs"),
+                    format!("{t}: write a number of seconds from 1 to {MAX_TIMEOUT_SECS}"),
+                );
             }
         }
         for (k, value, example) in [
@@ -129,23 +149,27 @@ impl LdapConfig {
         ] {
             if let Some(v) = value {
                 if !is_attribute_name(v) {
-                    return Err(format!(
-                        "{} = {v:?} is not an LDAP attribute name: write letters, digits and '-', \
-                         starting with a letter, e.g. {example:?}",
-                        key(k)
-                    ));
+                    return refuse(
+                        Some(k),
+                        format!(
+                            "{v:?} is not an LDAP attribute name: write letters, digits and '-', \
+                             starting with a letter, e.g. {example:?}"
+                        ),
+                    );
                 }
             }
         }
         if let Some(f) = &self.filter {
-            validate_filter(f).map_err(|e| {
-                format!(
-                    "{} = {f:?}: {e}; write one parenthesised LDAP filter, e.g. \
-                     \"(objectClass=posixAccount)\" or \
-                     \"(&(objectClass=person)(!(pwdAccountLockedTime=*)))\"",
-                    key("filter")
-                )
-            })?;
+            if let Err(e) = validate_filter(f) {
+                return refuse(
+                    Some("filter"),
+                    format!(
+                        "{f:?}: {e}; write one parenthesised LDAP filter, e.g. \
+                         \"(objectClass=posixAccount)\" or \
+                         \"(&(objectClass=person)(!(pwdAccountLockedTime=*)))\""
+                    ),
+                );
+            }
         }
         Ok(())
     }
@@ -282,7 +306,7 @@ mod tests {
     }
 
     fn refused(extra: &[(&str, &str)]) -> String {
-        ldap_config(extra).validate("dir").unwrap_err()
+        ldap_config(extra).validate("dir").unwrap_err().to_string()
     }
 
     #[test]
@@ -308,7 +332,7 @@ mod tests {
     #[test]
     fn uri_must_be_ldap_or_ldaps_with_a_host() {
         let cfg: LdapConfig = toml::from_str("base = \"dc=pi,dc=test\"\n").unwrap();
-        let msg = cfg.validate("dir").unwrap_err();
+        let msg = cfg.validate("dir").unwrap_err().to_string();
         assert!(
             msg.contains("resolvers.dir") && msg.contains("uri"),
             "{msg}"
@@ -330,7 +354,7 @@ mod tests {
     #[test]
     fn base_is_required_and_must_be_a_dn() {
         let cfg: LdapConfig = toml::from_str("uri = \"ldap://h\"\n").unwrap();
-        let msg = cfg.validate("dir").unwrap_err();
+        let msg = cfg.validate("dir").unwrap_err().to_string();
         assert!(msg.contains("base"), "{msg}");
         let msg = refused(&[("base", "\"people\"")]);
         assert!(msg.contains("resolvers.dir.base"), "{msg}");

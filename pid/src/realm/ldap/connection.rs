@@ -1,6 +1,7 @@
 //! The LDAP server as pid talks to it: a connection (TCP, then TLS or STARTTLS) bounded by the
 //! timeout, the TLS settings, and failures phrased for the operator.
 
+use crate::config::{ConfigError, Key, Reason};
 use crate::error::PidError;
 use ldap3::{LdapConnAsync, LdapConnSettings, LdapError};
 use rustls::pki_types::pem::PemObject;
@@ -149,28 +150,28 @@ pub(super) fn tls_config(
     let mut roots = rustls::RootCertStore::empty();
     match ca_file {
         Some(path) => {
-            let key = format!("resolvers.{name}.ca_file");
-            let shown = path.display();
+            let key = || Some(Key::resolver(name, Some("ca_file")));
             let certs = CertificateDer::pem_file_iter(path)
                 .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| {
-                    PidError::Config(format!(
-                        "{key}: cannot read PEM certificates from {shown}: {e}; it must hold the \
-                         CA certificate(s) in PEM (-----BEGIN CERTIFICATE-----)"
-                    ))
+                .map_err(|source| {
+                    let path = path.to_path_buf();
+                    ConfigError::new(key(), Reason::Pem { path, source })
                 })?;
             if certs.is_empty() {
-                return Err(PidError::Config(format!(
-                    "{key}: {shown} holds no PEM certificate; it must hold the CA certificate(s) \
-                     in PEM (-----BEGIN CERTIFICATE-----)"
-                )));
+                return Err(ConfigError::invalid(
+                    Key::resolver(name, Some("ca_file")),
+                    format!(
+                        "{} holds no PEM certificate; it must hold the CA certificate(s) in PEM \
+                         (-----BEGIN CERTIFICATE-----)",
+                        path.display()
+                    ),
+                )
+                .into());
             }
             for cert in certs {
-                roots.add(cert).map_err(|e| {
-                    PidError::Config(format!(
-                        "{key}: a certificate in {shown} does not parse: {e}; replace it with \
-                         the CA certificate in PEM"
-                    ))
+                roots.add(cert).map_err(|source| {
+                    let path = path.to_path_buf();
+                    ConfigError::new(key(), Reason::Certificate { path, source })
                 })?;
             }
         }
@@ -178,11 +179,13 @@ pub(super) fn tls_config(
             let found = rustls_native_certs::load_native_certs();
             roots.add_parsable_certificates(found.certs);
             if roots.is_empty() {
-                return Err(PidError::Config(format!(
-                    "resolvers.{name}: the system trust store has no CA certificates \
-                     (apt-get install ca-certificates); or set ca_file to the CA that signed the \
-                     server's certificate"
-                )));
+                return Err(ConfigError::invalid(
+                    Key::resolver(name, None),
+                    "the system trust store has no CA certificates (apt-get install \
+                     ca-certificates); or set ca_file to the CA that signed the server's \
+                     certificate",
+                )
+                .into());
             }
         }
     }
@@ -205,7 +208,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ca.pem");
         std::fs::write(&path, "not a certificate\n").unwrap();
-        let msg = tls_config("dir", Some(&path)).unwrap_err().to_string();
+        let msg = crate::error::chain(&tls_config("dir", Some(&path)).unwrap_err()).to_string();
         assert!(
             msg.contains("resolvers.dir.ca_file") && msg.contains("PEM"),
             "{msg}"

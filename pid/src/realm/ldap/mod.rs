@@ -26,6 +26,7 @@ mod config;
 mod connection;
 mod search;
 
+use crate::config::{ConfigError, Key};
 use crate::error::PidError;
 use bind::ServiceBind;
 pub use config::{
@@ -51,11 +52,13 @@ impl LdapResolver {
     /// Read the bind password and CA files and build the TLS settings. Does not connect: a
     /// directory that is down at load or reload must not stop the daemon or its other realms.
     pub fn new(name: &str, r: &LdapConfig) -> Result<LdapResolver, PidError> {
-        r.validate(name).map_err(PidError::Config)?;
+        r.validate(name)?;
         let (Some(uri), Some(base)) = (r.uri.clone(), r.base.clone()) else {
-            return Err(PidError::Config(format!(
-                "resolvers.{name}: an ldap resolver needs `uri` and `base`"
-            )));
+            return Err(ConfigError::invalid(
+                Key::resolver(name, None),
+                "an ldap resolver needs `uri` and `base`",
+            )
+            .into());
         };
         let service = match (&r.bind_dn, &r.bind_password_file) {
             (Some(dn), Some(file)) => Some(ServiceBind::read(name, dn, file)?),
