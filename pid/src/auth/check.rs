@@ -73,8 +73,33 @@ pub struct Plan {
 
 pub const GENERIC_REJECT: &str = "Authentication failed.";
 
-/// Why a token bound to another PAM service (applspec) was skipped.
-const NOT_FOR_THIS_SERVICE: &str = "Token is not for this service";
+/// Why a token cannot be used for this login, whatever the user typed. Shown (in privacyIDEA's
+/// words) in the audit entry; the user only learns that the token is locked when that is the
+/// only reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unusable {
+    /// `count_auth_max` or `count_auth_success_max` is reached.
+    CounterExceeded,
+    Disabled,
+    /// Too many failed attempts from this source; the lockout has not run out.
+    Locked,
+    /// Before `validity_start` or after `validity_end`.
+    OutsideValidity,
+    /// The token is bound to another PAM service (applspec).
+    OtherService,
+}
+
+impl Unusable {
+    pub fn message(self) -> &'static str {
+        match self {
+            Unusable::CounterExceeded => "Authentication counter exceeded",
+            Unusable::Disabled => "Token is disabled",
+            Unusable::Locked => "Failcounter exceeded",
+            Unusable::OutsideValidity => "Outside validity period",
+            Unusable::OtherService => "Token is not for this service",
+        }
+    }
+}
 
 /// Whether the token may be used through `service` (only tokens bound to one need their key).
 fn serves(verifier: &impl Verifier, rec: &TokenRecord, service: &str) -> Result<bool, PidError> {
@@ -218,9 +243,8 @@ pub async fn evaluate<V: Verifier>(
     // privacyIDEA weighs token types by their first letter; the sort is stable (serial order).
     live.sort_by_key(|(v, _)| v.rec.token_type.as_str().as_bytes()[0]);
 
-    let mut unusable_msgs: Vec<&'static str> = Vec::new();
-    let mut fail_locked_only = true;
-    let reasons: Vec<Option<&'static str>> = live
+    let mut unusable_reasons: Vec<Unusable> = Vec::new();
+    let reasons: Vec<Option<Unusable>> = live
         .iter_mut()
         .map(|(_, rec)| unusable(rec, &rules.source, now))
         .collect();
@@ -229,12 +253,11 @@ pub async fn evaluate<V: Verifier>(
     let mut others: Vec<(Versioned, TokenRecord)> = Vec::new();
     for ((_, rec), reason) in live.iter().zip(reasons) {
         let reason = match reason {
-            None if !serves(verifier, rec, &rules.service)? => Some(NOT_FOR_THIS_SERVICE),
+            None if !serves(verifier, rec, &rules.service)? => Some(Unusable::OtherService),
             other => other,
         };
-        if let Some(msg) = reason {
-            fail_locked_only &= msg == "Failcounter exceeded";
-            unusable_msgs.push(msg);
+        if let Some(reason) = reason {
+            unusable_reasons.push(reason);
             classes.push(None);
             continue;
         }
@@ -420,15 +443,16 @@ pub async fn evaluate<V: Verifier>(
     } else if !invalid.is_empty() {
         charge_failure(&mut live, &invalid, now, rules);
         reject("wrong otp pin", GENERIC_REJECT, serials(&live, &invalid))
-    } else if !unusable_msgs.is_empty() {
-        unusable_msgs.dedup();
-        let user = if fail_locked_only {
+    } else if !unusable_reasons.is_empty() {
+        unusable_reasons.dedup();
+        let user = if unusable_reasons == [Unusable::Locked] {
             "Too many failed attempts: your token is locked for a while. Wait, or ask an \
              administrator to reset it."
         } else {
             GENERIC_REJECT
         };
-        reject(&unusable_msgs.join(", "), user, vec![])
+        let detail: Vec<&str> = unusable_reasons.iter().map(|r| r.message()).collect();
+        reject(&detail.join(", "), user, vec![])
     } else {
         reject(
             "No suitable token found for authentication.",
@@ -670,20 +694,20 @@ fn charge_failure(live: &mut [(Versioned, TokenRecord)], idx: &[usize], now: i64
 }
 
 /// privacyIDEA `check_all`, in its order.
-pub fn unusable(rec: &TokenRecord, source: &Source, now: i64) -> Option<&'static str> {
+pub fn unusable(rec: &TokenRecord, source: &Source, now: i64) -> Option<Unusable> {
     if (rec.count_auth_max > 0 && rec.count_auth >= rec.count_auth_max)
         || (rec.count_auth_success_max > 0 && rec.count_auth_success >= rec.count_auth_success_max)
     {
-        return Some("Authentication counter exceeded");
+        return Some(Unusable::CounterExceeded);
     }
     if !rec.active {
-        return Some("Token is disabled");
+        return Some(Unusable::Disabled);
     }
     if rec.locked_for(source, now) {
-        return Some("Failcounter exceeded");
+        return Some(Unusable::Locked);
     }
     if rec.validity_start.is_some_and(|s| now < s) || rec.validity_end.is_some_and(|e| now > e) {
-        return Some("Outside validity period");
+        return Some(Unusable::OutsideValidity);
     }
     None
 }

@@ -676,7 +676,7 @@ async fn an_application_specific_password_is_skipped_through_another_service() {
     let token = fixed(TokenType::Applspec, "A1", b"dovecot\0mailpass", 8);
     let plan = check(&table, std::slice::from_ref(&token), "mailpass", &rules()).await;
     assert!(!plan.verdict.accepted);
-    assert_eq!(plan.verdict.detail, NOT_FOR_THIS_SERVICE);
+    assert_eq!(plan.verdict.detail, Unusable::OtherService.message());
     assert!(plan.changes.is_empty(), "skipped, not charged");
 
     let mut dovecot = rules();
