@@ -15,6 +15,7 @@ pub mod paths;
 pub mod request;
 pub mod response;
 pub mod secret;
+pub mod text;
 pub mod token;
 
 pub use admin::{
