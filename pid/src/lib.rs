@@ -47,6 +47,7 @@ pub mod store;
 pub mod sys;
 pub mod tokens;
 pub mod trust;
+pub mod upstream;
 pub mod users;
 pub mod yubico_client;
 

@@ -1,0 +1,4 @@
+//! A privacyIDEA server upstream: realms whose users and tokens live on the server, and the
+//! offline OTP values it hands out for this host.
+
+pub mod offline;
