@@ -26,7 +26,7 @@ pub enum Key {
     /// A top-level key, or a key of a section, dotted: `socket`, `tokens.digits`. Its line is
     /// the key's own, or its section's header.
     Top(String),
-    /// A `[resolvers.NAME]` or `[realms.NAME]` table, or one of its keys.
+    /// A `[resolvers.NAME]`, `[realms.NAME]` or `[upstream.NAME]` table, or one of its keys.
     Table {
         table: Table,
         name: String,
@@ -48,6 +48,7 @@ pub enum Key {
 pub enum Table {
     Resolvers,
     Realms,
+    Upstream,
 }
 
 /// Why the configuration is refused.
@@ -95,6 +96,9 @@ pub enum Reason {
         #[source]
         source: rustls::Error,
     },
+    /// TLS client settings could not be built.
+    #[error("TLS settings cannot be built")]
+    Tls(#[source] rustls::Error),
     /// The PAM service a resolver checks passwords with cannot be used.
     #[error(transparent)]
     PamService(#[from] crate::realm::pam_service::ServiceProblem),
@@ -205,6 +209,15 @@ impl Key {
         }
     }
 
+    /// A key of upstream `name`'s table (`None`: the table).
+    pub fn upstream(name: &str, key: Option<&'static str>) -> Key {
+        Key::Table {
+            table: Table::Upstream,
+            name: name.to_owned(),
+            key,
+        }
+    }
+
     /// Policy `name`, about the action or condition `at`.
     pub fn policy(name: &str, at: Option<&str>) -> Key {
         Key::Policy {
@@ -249,6 +262,7 @@ impl Table {
         match self {
             Table::Resolvers => "resolvers",
             Table::Realms => "realms",
+            Table::Upstream => "upstream",
         }
     }
 }

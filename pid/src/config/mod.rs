@@ -36,6 +36,7 @@ pub use yubico::YubicoConfig;
 
 use crate::policy::{Policies, PolicyConfig};
 use crate::realm::{RealmConfig, RealmsConfig, ResolverConfig, IMPLICIT_PASSWD};
+use crate::upstream::UpstreamConfig;
 use protocol::paths;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -81,9 +82,12 @@ pub struct Config {
     pub ssh: SshConfig,
     /// User stores by name (`[resolvers.NAME]`). Without any, the host's accounts.
     pub resolvers: BTreeMap<String, ResolverConfig>,
-    /// Realms by name (`[realms.NAME]`): ordered resolver lists. Without any, `default_realm`
-    /// holds the host's accounts.
+    /// Realms by name (`[realms.NAME]`): ordered resolver lists, or an upstream server. Without
+    /// any, `default_realm` holds the host's accounts.
     pub realms: BTreeMap<String, RealmConfig>,
+    /// privacyIDEA servers by name (`[upstream.NAME]`), for the realms they serve.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub upstream: BTreeMap<String, UpstreamConfig>,
     /// Policies (`[[policy]]`), see `policy/`.
     #[serde(rename = "policy", skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<PolicyConfig>,
@@ -112,6 +116,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             resolvers: BTreeMap::new(),
             realms: BTreeMap::new(),
+            upstream: BTreeMap::new(),
             policies: Vec::new(),
         }
     }
@@ -179,13 +184,33 @@ impl Config {
             name("resolver", resolver, "resolvers")?;
             r.validate(resolver)?;
         }
+        for (upstream, u) in &self.upstream {
+            name("upstream", upstream, "upstream")?;
+            u.validate(upstream)?;
+        }
         for (realm_name, realm) in &self.realms {
             name("realm", realm_name, "realms")?;
-            if realm.resolvers.is_empty() {
-                return Err(ConfigError::invalid(
-                    Key::realm(realm_name, None),
-                    "list at least one resolver",
-                ));
+            match (&realm.upstream, realm.resolvers.is_empty()) {
+                (None, true) => {
+                    return Err(ConfigError::invalid(
+                        Key::realm(realm_name, None),
+                        "list at least one resolver, or name the upstream server that serves \
+                         the realm (upstream = \"NAME\")",
+                    ))
+                }
+                (Some(_), false) => {
+                    return Err(ConfigError::invalid(
+                        Key::realm(realm_name, Some("upstream")),
+                        "a realm is served by its resolvers or by an upstream server, not both",
+                    ))
+                }
+                (Some(u), true) if !self.upstream.contains_key(u) => {
+                    return Err(ConfigError::invalid(
+                        Key::realm(realm_name, Some("upstream")),
+                        format!("unknown upstream {u:?}; declare it as [upstream.{u}]"),
+                    ))
+                }
+                _ => {}
             }
             for r in &realm.resolvers {
                 if !self.resolvers.contains_key(r) {
@@ -397,6 +422,45 @@ mod tests {
             "[realms.default]\nresolvers = []",
         ] {
             assert!(Config::parse(bad, "f").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_realm_is_served_by_its_resolvers_or_by_one_declared_upstream() {
+        let upstream = "[upstream.pi]\nurls = [\"https://pi.example.org\"]\n";
+        let local =
+            "[resolvers.local]\ntype = \"passwd\"\n[realms.default]\nresolvers = [\"local\"]\n";
+        let c = Config::parse(
+            &format!("{upstream}{local}[realms.corp]\nupstream = \"pi\"\n"),
+            "f",
+        )
+        .unwrap();
+        assert_eq!(c.realms["corp"].upstream.as_deref(), Some("pi"));
+        assert_eq!(Config::parse(&c.to_toml(), "f").unwrap(), c);
+        for (bad, says) in [
+            (
+                format!("{local}[realms.corp]\nupstream = \"pi\"\n"),
+                "f, line 6: realms.corp.upstream: unknown upstream \"pi\"; declare it as [upstream.pi]",
+            ),
+            (
+                format!("{upstream}{local}[realms.corp]\nupstream = \"pi\"\nresolvers = [\"local\"]\n"),
+                "realms.corp.upstream: a realm is served by its resolvers or by an upstream server, not both",
+            ),
+            (
+                format!("{upstream}{local}[realms.corp]\n"),
+                "realms.corp: list at least one resolver, or name the upstream server",
+            ),
+            (
+                "[upstream.pi]\nurls = [\"http://pi.example.org\"]\n".to_owned(),
+                "f, line 2: upstream.pi.urls: \"http://pi.example.org\": PINs and OTPs must not cross",
+            ),
+            (
+                "[upstream.pi]\nurls = [\"https://pi.example.org\"]\ntls_verify = false\n".to_owned(),
+                "unknown field `tls_verify`",
+            ),
+        ] {
+            let e = Config::parse(&bad, "f").unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}\n{e}");
         }
     }
 

@@ -40,7 +40,11 @@ impl ResolverConfig {
 #[serde(deny_unknown_fields)]
 pub struct RealmConfig {
     /// Tried in order; the first resolver that knows the login wins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resolvers: Vec<String>,
+    /// The `[upstream.NAME]` server whose users and tokens the realm is (instead of resolvers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
 }
 
 /// What pid.toml says about users: its resolvers, its realms and the default realm.

@@ -210,6 +210,13 @@ impl Realms {
             );
         }
         for (realm, rc) in config.realms {
+            if rc.upstream.is_some() {
+                return Err(ConfigError::invalid(
+                    Key::realm(realm, Some("upstream")),
+                    "realms served by an upstream server are not supported by this build",
+                )
+                .into());
+            }
             let mut list = Vec::new();
             for name in &rc.resolvers {
                 let r = resolvers.get(name).ok_or_else(|| {

@@ -2,4 +2,9 @@
 //! offline OTP values it hands out for this host.
 
 pub mod answer;
+mod client;
+mod config;
 pub mod offline;
+
+pub use client::{CheckFields, Client, Health, UpstreamError, Upstreams};
+pub use config::UpstreamConfig;
