@@ -57,11 +57,12 @@ pub enum TreeId {
     UserIds = 4,
     MachineTokens = 5,
     Audit = 6,
+    Offline = 7,
 }
 
 impl TreeId {
     /// Every tree, in the order of their numbers (`ALL[id as usize] == id`).
-    pub const ALL: [TreeId; 7] = [
+    pub const ALL: [TreeId; 8] = [
         TreeId::Meta,
         TreeId::Tokens,
         TreeId::UserTokens,
@@ -69,6 +70,7 @@ impl TreeId {
         TreeId::UserIds,
         TreeId::MachineTokens,
         TreeId::Audit,
+        TreeId::Offline,
     ];
 
     /// The tree's table name on disk (the names of a sled store's trees, which `migrate` copies).
@@ -81,6 +83,7 @@ impl TreeId {
             TreeId::UserIds => "user_ids",
             TreeId::MachineTokens => "machine_tokens",
             TreeId::Audit => "audit",
+            TreeId::Offline => "offline",
         }
     }
 
@@ -93,6 +96,7 @@ impl TreeId {
             4 => TreeId::UserIds,
             5 => TreeId::MachineTokens,
             6 => TreeId::Audit,
+            7 => TreeId::Offline,
             _ => return None,
         })
     }

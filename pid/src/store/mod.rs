@@ -11,6 +11,7 @@ mod journal;
 mod kv;
 pub mod machines;
 mod migrate;
+pub mod offline;
 mod paced_file;
 pub mod records;
 
@@ -105,6 +106,8 @@ pub struct Store {
     user_ids: Tree,
     /// MachineToken assignments (see `machines`).
     machine_tokens: Tree,
+    /// Offline OTP values from upstream servers (see `offline`).
+    offline: Tree,
     audit: Arc<audit_log::AuditLog>,
     /// Every write to any of the store's trees goes through it (see `journal`): it orders
     /// them and makes them durable at the next group commit.
@@ -209,6 +212,7 @@ impl Store {
             auth_history: kv.tree(TreeId::AuthHistory),
             user_ids: kv.tree(TreeId::UserIds),
             machine_tokens: kv.tree(TreeId::MachineTokens),
+            offline: kv.tree(TreeId::Offline),
             path,
             flusher: Flusher::spawn(
                 kv,
