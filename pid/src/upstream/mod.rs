@@ -2,6 +2,7 @@
 //! offline OTP values it hands out for this host.
 
 pub mod answer;
+pub mod cache;
 mod client;
 mod config;
 pub mod offline;

@@ -247,6 +247,23 @@ pub fn try_offline(
     }
 }
 
+/// Values for `counters`, each the hash of `typed(counter)` at the cheapest accepted cost.
+#[cfg(test)]
+pub(crate) fn test_values(counters: std::ops::Range<u64>, typed: impl Fn(u64) -> String) -> Values {
+    let ab64 = |b: &[u8]| data_encoding::BASE64_NOPAD.encode(b).replace('+', ".");
+    let salt = b"saltsalt";
+    Values(
+        counters
+            .map(|c| {
+                let mut out = [0u8; CHECKSUM_LEN];
+                pbkdf2::pbkdf2_hmac::<Sha512>(typed(c).as_bytes(), salt, MIN_ROUNDS, &mut out);
+                let text = format!("$pbkdf2-sha512${MIN_ROUNDS}${}${}", ab64(salt), ab64(&out));
+                (c, OfflineHash::parse(&text).expect("a valid test value"))
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,25 +339,8 @@ mod tests {
         }
     }
 
-    /// Values for counters `counters`, each hashing "pin" + counter (cheap, to test the logic).
     fn values(counters: std::ops::Range<u64>) -> Values {
-        let ab64 = |b: &[u8]| data_encoding::BASE64_NOPAD.encode(b).replace('+', ".");
-        let salt = b"saltsalt";
-        Values(
-            counters
-                .map(|c| {
-                    let mut out = [0u8; 64];
-                    pbkdf2::pbkdf2_hmac::<Sha512>(
-                        format!("pin{c}").as_bytes(),
-                        salt,
-                        MIN_ROUNDS,
-                        &mut out,
-                    );
-                    let text = format!("$pbkdf2-sha512${MIN_ROUNDS}${}${}", ab64(salt), ab64(&out));
-                    (c, OfflineHash::parse(&text).unwrap())
-                })
-                .collect(),
-        )
+        test_values(counters, |c| format!("pin{c}"))
     }
 
     #[test]
