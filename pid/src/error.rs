@@ -89,6 +89,10 @@ pub enum PidError {
     /// causes (an SSH key's parse error).
     #[error(transparent)]
     Enroll(#[from] crate::tokens::EnrollError),
+    /// A machine request is refused (an assignment's options, a host name, a LUKS password):
+    /// what to give instead.
+    #[error(transparent)]
+    Machine(#[from] crate::machines::MachineError),
     #[error("{0}")]
     PermissionDenied(String),
     #[error("{0}")]
@@ -123,7 +127,9 @@ impl PidError {
         match self {
             PidError::NotFound(_) => ErrorCode::NotFound,
             PidError::AlreadyExists(_) => ErrorCode::AlreadyExists,
-            PidError::InvalidArgument(_) | PidError::Enroll(_) => ErrorCode::InvalidArgument,
+            PidError::InvalidArgument(_) | PidError::Enroll(_) | PidError::Machine(_) => {
+                ErrorCode::InvalidArgument
+            }
             PidError::PermissionDenied(_) => ErrorCode::PermissionDenied,
             PidError::TokenState(_) => ErrorCode::TokenState,
             PidError::RateLimited(_) => ErrorCode::RateLimited,
