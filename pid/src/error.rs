@@ -85,6 +85,14 @@ pub enum PidError {
     AlreadyExists(String),
     #[error("{0}")]
     InvalidArgument(String),
+    /// What an administrator asked for a new token is refused: what to give instead, with the
+    /// causes (an SSH key's parse error).
+    #[error(transparent)]
+    Enroll(#[from] crate::tokens::EnrollError),
+    /// A machine request is refused (an assignment's options, a host name, a LUKS password):
+    /// what to give instead.
+    #[error(transparent)]
+    Machine(#[from] crate::machines::MachineError),
     #[error("{0}")]
     PermissionDenied(String),
     #[error("{0}")]
@@ -119,7 +127,9 @@ impl PidError {
         match self {
             PidError::NotFound(_) => ErrorCode::NotFound,
             PidError::AlreadyExists(_) => ErrorCode::AlreadyExists,
-            PidError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            PidError::InvalidArgument(_) | PidError::Enroll(_) | PidError::Machine(_) => {
+                ErrorCode::InvalidArgument
+            }
             PidError::PermissionDenied(_) => ErrorCode::PermissionDenied,
             PidError::TokenState(_) => ErrorCode::TokenState,
             PidError::RateLimited(_) => ErrorCode::RateLimited,
@@ -147,7 +157,7 @@ impl PidError {
         }
     }
 
-    /// What the peer is told. Internal causes stay in the log.
+    /// What the peer is told: a refusal with its causes. Internal causes stay in the log.
     pub fn public_message(&self) -> String {
         match self.code() {
             ErrorCode::Internal
@@ -161,7 +171,7 @@ impl PidError {
             ErrorCode::Internal => {
                 "internal error in the pi daemon; its log (journalctl -u pid) has the cause".into()
             }
-            _ => self.to_string(),
+            _ => chain(self).to_string(),
         }
     }
 }
@@ -245,6 +255,20 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("the lock jammed: {0}")]
     struct Lock(#[source] std::io::Error);
+
+    #[test]
+    fn a_refused_enrollment_tells_the_peer_its_cause() {
+        let e = PidError::from(crate::tokens::EnrollError::SshKey(
+            ssh_key::Error::AlgorithmUnknown,
+        ));
+        assert_eq!(e.code(), ErrorCode::InvalidArgument);
+        let told = e.public_message();
+        assert!(
+            told.starts_with("not an OpenSSH public key; ")
+                && told.ends_with(": unknown algorithm"),
+            "{told}"
+        );
+    }
 
     #[test]
     fn an_error_is_shown_with_each_cause_once() {

@@ -7,6 +7,7 @@
 //! lowercase hex of HMAC-SHA1(secret, password) — what `ykchalresp -2 PASSWORD` prints. The
 //! daemon hands out that answer (to root only), never the secret.
 
+use super::MachineError;
 use crate::store::TokenRecord;
 use hmac::{Hmac, Mac};
 use protocol::{HashAlgorithm, TokenType};
@@ -23,14 +24,12 @@ pub fn is_challenge_response_token(token: &TokenRecord) -> bool {
 }
 
 /// hex(HMAC-SHA1(secret, password)).
-pub fn response(secret: &[u8], password: &[u8]) -> Result<Zeroizing<String>, String> {
+pub fn response(secret: &[u8], password: &[u8]) -> Result<Zeroizing<String>, MachineError> {
     if password.is_empty() || password.len() > MAX_PASSWORD {
-        return Err(format!(
-            "the password must be 1 to {MAX_PASSWORD} bytes (the Yubikey's challenge limit)"
-        ));
+        return Err(MachineError::Password);
     }
-    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(secret)
-        .map_err(|e| format!("the token's secret is unusable: {e}"))?;
+    let mut mac =
+        <Hmac<Sha1> as Mac>::new_from_slice(secret).map_err(MachineError::UnusableSecret)?;
     mac.update(password);
     let tag = Zeroizing::new(mac.finalize().into_bytes().to_vec());
     Ok(Zeroizing::new(hex::encode(&tag[..])))
@@ -62,8 +61,11 @@ mod tests {
 
     #[test]
     fn an_empty_or_too_long_password_is_refused() {
-        assert!(response(b"k", b"").is_err());
-        assert!(response(b"k", &[b'a'; 64]).is_err());
+        assert!(matches!(response(b"k", b""), Err(MachineError::Password)));
+        assert!(matches!(
+            response(b"k", &[b'a'; 64]),
+            Err(MachineError::Password)
+        ));
         assert!(response(b"k", &[b'a'; 63]).is_ok());
     }
 }

@@ -22,13 +22,31 @@ const MAX_OFFLINE_ROUNDS: u32 = 10_000_000;
 pub const MAX_LUKS_SLOT: u8 = 31;
 const MAX_OPTION_LEN: usize = 256;
 
+/// A machine request pi refuses: an assignment's options, a host name, the password a LUKS
+/// response is made from. It reaches pictl as an invalid argument, with its causes.
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    /// What is wrong and what to give instead, in words.
+    #[error("{0}")]
+    Refused(String),
+    /// The password does not fit a Yubikey's challenge.
+    #[error(
+        "the password must be 1 to {} bytes (the Yubikey's challenge limit)",
+        luks::MAX_PASSWORD
+    )]
+    Password,
+    /// A LUKS token's secret cannot key HMAC-SHA1.
+    #[error("the token's secret is unusable")]
+    UnusableSecret(#[source] hmac::digest::InvalidLength),
+}
+
 /// Check that `token` may be attached for `app`, and return the options as stored: the ones the
 /// application takes, with privacyIDEA's defaults filled in. `Err` says what to change.
 pub fn validate(
     app: MachineApp,
     token: &TokenRecord,
     options: &MachineOptions,
-) -> Result<MachineOptions, String> {
+) -> Result<MachineOptions, MachineError> {
     let o = options;
     let given = |set: bool, flag: &str| set.then(|| flag.to_owned());
     let foreign: Vec<String> = match app {
@@ -64,21 +82,21 @@ pub fn validate(
     };
     if !foreign.is_empty() {
         let verb = if foreign.len() == 1 { "does" } else { "do" };
-        return Err(format!(
+        return Err(MachineError::Refused(format!(
             "{} {verb} not apply to the {} application",
             foreign.join(", "),
             app.as_str()
-        ));
+        )));
     }
     match app {
         MachineApp::Ssh => {
             if token.token_type != TokenType::Sshkey {
-                return Err(format!(
+                return Err(MachineError::Refused(format!(
                     "token {} is a {} token; the ssh application takes sshkey tokens \
                      (pictl token enroll sshkey)",
                     token.serial,
                     token.token_type.as_str()
-                ));
+                )));
             }
             let user = o.user.as_deref().unwrap_or(DEFAULT_SSH_USER);
             check_word("--user", user)?;
@@ -93,20 +111,22 @@ pub fn validate(
         }
         MachineApp::Luks => {
             if !luks::is_challenge_response_token(token) {
-                return Err(format!(
+                return Err(MachineError::Refused(format!(
                     "token {} is not a Yubikey challenge-response secret: the luks application \
                      takes a totp token with hash sha1 whose serial starts with UBOM (enroll the \
                      slot's secret with pictl token enroll totp --serial UBOM<serial>_2 \
                      --otpkey HEX)",
                     token.serial
-                ));
+                )));
             }
             if let Some(slot) = o.slot {
                 check_slot(slot)?;
             }
             if let Some(dev) = &o.device {
                 if !dev.starts_with('/') {
-                    return Err(format!("--device {dev:?} must be an absolute path"));
+                    return Err(MachineError::Refused(format!(
+                        "--device {dev:?} must be an absolute path"
+                    )));
                 }
                 check_text("--device", dev)?;
             }
@@ -119,25 +139,25 @@ pub fn validate(
         }
         MachineApp::Offline => {
             if token.token_type != TokenType::Hotp {
-                return Err(format!(
+                return Err(MachineError::Refused(format!(
                     "token {} is a {} token; the offline application takes hotp tokens",
                     token.serial,
                     token.token_type.as_str()
-                ));
+                )));
             }
             let count = o.count.unwrap_or(DEFAULT_OFFLINE_COUNT);
             if !(1..=MAX_OFFLINE_COUNT).contains(&count) {
-                return Err(format!(
+                return Err(MachineError::Refused(format!(
                     "--count {count} is out of range: hand out 1 to {MAX_OFFLINE_COUNT} values"
-                ));
+                )));
             }
             let rounds = o.rounds.unwrap_or(DEFAULT_OFFLINE_ROUNDS);
             if !(MIN_OFFLINE_ROUNDS..=MAX_OFFLINE_ROUNDS).contains(&rounds) {
-                return Err(format!(
+                return Err(MachineError::Refused(format!(
                     "--rounds {rounds} is out of range: use {MIN_OFFLINE_ROUNDS} to \
                      {MAX_OFFLINE_ROUNDS} PBKDF2 rounds (privacyIDEA's default is \
                      {DEFAULT_OFFLINE_ROUNDS})"
-                ));
+                )));
             }
             Ok(MachineOptions {
                 count: Some(count),
@@ -149,55 +169,55 @@ pub fn validate(
 }
 
 /// A LUKS key slot pi may write: never 0 (the volume's own passphrase), at most 31.
-pub fn check_slot(slot: u8) -> Result<(), String> {
+pub fn check_slot(slot: u8) -> Result<(), MachineError> {
     if slot == 0 {
-        return Err(
-            "slot 0 holds the volume's original passphrase and is never touched: use \
-                    a slot from 1 to 31"
+        return Err(MachineError::Refused(
+            "slot 0 holds the volume's original passphrase and is never touched: use a slot \
+             from 1 to 31"
                 .into(),
-        );
+        ));
     }
     if slot > MAX_LUKS_SLOT {
-        return Err(format!(
+        return Err(MachineError::Refused(format!(
             "slot {slot} does not exist: LUKS has slots 0 to {MAX_LUKS_SLOT}"
-        ));
+        )));
     }
     Ok(())
 }
 
 /// A host name: what `hostname` prints, or an FQDN.
-pub fn check_host(host: &str) -> Result<(), String> {
+pub fn check_host(host: &str) -> Result<(), MachineError> {
     if host.is_empty()
         || host.len() > 253
         || !host
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
     {
-        return Err(format!(
+        return Err(MachineError::Refused(format!(
             "{host:?} is not a host name: use letters, digits, '-', '_' and '.'"
-        ));
+        )));
     }
     Ok(())
 }
 
 /// A login name or service id: printed into sshd's answer, so no spaces or control characters.
-fn check_word(flag: &str, value: &str) -> Result<(), String> {
+fn check_word(flag: &str, value: &str) -> Result<(), MachineError> {
     if value.is_empty()
         || value.len() > MAX_OPTION_LEN
         || value.chars().any(|c| c.is_whitespace() || c.is_control())
     {
-        return Err(format!(
+        return Err(MachineError::Refused(format!(
             "{flag} {value:?} must be 1 to {MAX_OPTION_LEN} characters without spaces"
-        ));
+        )));
     }
     Ok(())
 }
 
-fn check_text(flag: &str, value: &str) -> Result<(), String> {
+fn check_text(flag: &str, value: &str) -> Result<(), MachineError> {
     if value.len() > MAX_OPTION_LEN || value.chars().any(char::is_control) {
-        return Err(format!(
+        return Err(MachineError::Refused(format!(
             "{flag} must be at most {MAX_OPTION_LEN} characters without control characters"
-        ));
+        )));
     }
     Ok(())
 }
@@ -228,7 +248,8 @@ mod tests {
             &token(TokenType::Totp, "T1"),
             &MachineOptions::default(),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("sshkey"), "{err}");
     }
 
@@ -238,7 +259,9 @@ mod tests {
             slot: Some(1),
             ..Default::default()
         };
-        let err = validate(MachineApp::Ssh, &token(TokenType::Sshkey, "S"), &o).unwrap_err();
+        let err = validate(MachineApp::Ssh, &token(TokenType::Sshkey, "S"), &o)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("--slot"), "{err}");
     }
 

@@ -4,7 +4,7 @@
 //! skipped (not charged), like privacyIDEA's `use_for_authentication`.
 
 use super::pw::fixed_secret;
-use super::{secret_matches, CounterState, EnrollBase, Material, OtpAlgorithm};
+use super::{secret_matches, CounterState, EnrollBase, EnrollError, Material, OtpAlgorithm};
 use crate::store::TokenRecord;
 use protocol::EnrollRequest;
 use zeroize::Zeroizing;
@@ -25,12 +25,12 @@ impl OtpAlgorithm for Applspec {
         "APPL"
     }
 
-    fn enroll(&self, spec: &EnrollRequest, _base: EnrollBase) -> Result<Material, String> {
+    fn enroll(&self, spec: &EnrollRequest, _base: EnrollBase) -> Result<Material, EnrollError> {
         let service = spec
             .service
             .as_deref()
             .ok_or("an applspec token is for one PAM service: give --service (e.g. dovecot)")?;
-        crate::users::validate_name("PAM service", service).map_err(|e| e.to_string())?;
+        crate::users::validate_name("PAM service", service)?;
         if spec.otpkey.is_some() || spec.digits.is_some() || spec.hash.is_some() {
             return Err(
                 "an applspec token is a password: leave out --otpkey, --digits, --hash".into(),

@@ -4,7 +4,7 @@
 //! each value once). The record's OTP length is the typed length, twice the digits.
 
 use super::hotp::Hotp;
-use super::{CounterState, EnrollBase, Material, OtpAlgorithm};
+use super::{CounterState, EnrollBase, EnrollError, Material, OtpAlgorithm};
 use crate::store::TokenRecord;
 use protocol::EnrollRequest;
 use zeroize::Zeroizing;
@@ -52,7 +52,7 @@ impl OtpAlgorithm for Daplug {
         false
     }
 
-    fn enroll(&self, spec: &EnrollRequest, base: EnrollBase) -> Result<Material, String> {
+    fn enroll(&self, spec: &EnrollRequest, base: EnrollBase) -> Result<Material, EnrollError> {
         if !matches!(base.digits, 6 | 8) {
             return Err("a daplug token has 6 or 8 digits".into());
         }

@@ -8,7 +8,7 @@
 //! realms (found through the store's user index); each counts once, and the ones used are spent
 //! like any login's.
 
-use super::{ChallengeData, EnrollBase, Material, OtpAlgorithm};
+use super::{ChallengeData, ChallengeError, EnrollBase, EnrollError, Material, OtpAlgorithm};
 use crate::store::TokenRecord;
 use protocol::EnrollRequest;
 use zeroize::Zeroizing;
@@ -23,8 +23,12 @@ pub struct Requirement {
 }
 
 /// `admins:2,security:1`.
-fn parse_realms(text: &str) -> Result<Vec<(String, usize)>, String> {
-    let bad = || format!("--4eyes {text:?}: write REALM:COUNT[,REALM:COUNT], e.g. admins:2");
+fn parse_realms(text: &str) -> Result<Vec<(String, usize)>, EnrollError> {
+    let bad = || {
+        EnrollError::refused(format!(
+            "--4eyes {text:?}: write REALM:COUNT[,REALM:COUNT], e.g. admins:2"
+        ))
+    };
     let mut out: Vec<(String, usize)> = Vec::new();
     for part in text.split(',') {
         let (realm, n) = part.trim().split_once(':').ok_or_else(bad)?;
@@ -57,7 +61,7 @@ impl OtpAlgorithm for FourEyes {
         "PI4E"
     }
 
-    fn enroll(&self, spec: &EnrollRequest, _base: EnrollBase) -> Result<Material, String> {
+    fn enroll(&self, spec: &EnrollRequest, _base: EnrollBase) -> Result<Material, EnrollError> {
         let realms = spec
             .foureyes
             .as_deref()
@@ -86,9 +90,14 @@ impl OtpAlgorithm for FourEyes {
         _rec: &TokenRecord,
         material: &[u8],
         _now: i64,
-    ) -> Result<ChallengeData, String> {
-        let req = requirement(material).ok_or("the 4eyes requirement cannot be read")?;
-        let (realm, n) = req.realms.first().ok_or("the 4eyes requirement is empty")?;
+    ) -> Result<ChallengeData, ChallengeError> {
+        let req = requirement(material).ok_or(ChallengeError::Unreadable(
+            "the 4eyes requirement cannot be read",
+        ))?;
+        let (realm, n) = req
+            .realms
+            .first()
+            .ok_or(ChallengeError::Unreadable("the 4eyes requirement is empty"))?;
         Ok(ChallengeData {
             message: Some(prompt(realm, *n)),
             data: Zeroizing::new(Vec::new()),

@@ -4,7 +4,9 @@
 //! The secret is sealed like a key; the positions asked live only in the conversation.
 
 use super::pw::fixed_secret;
-use super::{ChallengeData, CounterState, EnrollBase, Material, OtpAlgorithm};
+use super::{
+    ChallengeData, ChallengeError, CounterState, EnrollBase, EnrollError, Material, OtpAlgorithm,
+};
 use crate::store::TokenRecord;
 use protocol::EnrollRequest;
 use zeroize::Zeroizing;
@@ -33,7 +35,7 @@ impl OtpAlgorithm for Indexedsecret {
         "PIIX"
     }
 
-    fn enroll(&self, spec: &EnrollRequest, _base: EnrollBase) -> Result<Material, String> {
+    fn enroll(&self, spec: &EnrollRequest, _base: EnrollBase) -> Result<Material, EnrollError> {
         if spec.otpkey.is_some() || spec.digits.is_some() || spec.hash.is_some() {
             return Err(
                 "an indexedsecret token is a secret text: give it with --password (or \
@@ -43,7 +45,9 @@ impl OtpAlgorithm for Indexedsecret {
         }
         let m = fixed_secret(spec.password.as_ref(), GENERATED_LEN, "secret")?;
         if std::str::from_utf8(&m.secret).map_or(true, |s| s.chars().count() < POSITIONS) {
-            return Err(format!("the secret needs at least {POSITIONS} characters"));
+            return Err(EnrollError::refused(format!(
+                "the secret needs at least {POSITIONS} characters"
+            )));
         }
         // Nothing follows the PIN: the answer comes with the challenge.
         Ok(Material { digits: 0, ..m })
@@ -58,8 +62,9 @@ impl OtpAlgorithm for Indexedsecret {
         _rec: &TokenRecord,
         material: &[u8],
         _now: i64,
-    ) -> Result<ChallengeData, String> {
-        let secret = std::str::from_utf8(material).map_err(|_| "the secret is not UTF-8")?;
+    ) -> Result<ChallengeData, ChallengeError> {
+        let secret = std::str::from_utf8(material)
+            .map_err(|_| ChallengeError::Unreadable("the secret is not UTF-8"))?;
         let positions = random_positions(secret.chars().count());
         let list: Vec<String> = positions.iter().map(usize::to_string).collect();
         Ok(ChallengeData {

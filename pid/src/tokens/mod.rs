@@ -8,6 +8,7 @@ pub mod applspec;
 pub mod daplug;
 pub mod daypassword;
 pub mod email;
+mod error;
 pub mod foureyes;
 pub mod hotp;
 pub mod indexedsecret;
@@ -25,6 +26,8 @@ pub mod tan;
 pub mod totp;
 pub mod yubico;
 pub mod yubikey;
+
+pub use error::{ChallengeError, EnrollError};
 
 use crate::store::TokenRecord;
 use protocol::{EnrollRequest, TokenType};
@@ -134,7 +137,7 @@ pub trait OtpAlgorithm: Sync {
     fn serial_prefix(&self) -> &'static str;
 
     /// What to store for a new token; `Err` names the parameter that is wrong or missing.
-    fn enroll(&self, _spec: &EnrollRequest, base: EnrollBase) -> Result<Material, String> {
+    fn enroll(&self, _spec: &EnrollRequest, base: EnrollBase) -> Result<Material, EnrollError> {
         Ok(Material::key(base))
     }
 
@@ -161,7 +164,7 @@ pub trait OtpAlgorithm: Sync {
         _rec: &TokenRecord,
         _material: &[u8],
         _now: i64,
-    ) -> Result<ChallengeData, String> {
+    ) -> Result<ChallengeData, ChallengeError> {
         Ok(ChallengeData {
             message: None,
             data: Zeroizing::new(Vec::new()),

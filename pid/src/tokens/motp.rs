@@ -6,7 +6,7 @@
 //!
 //! md5 is what the mOTP algorithm is; it is only used here, never as a password hash.
 
-use super::{CounterState, EnrollBase, Material, OtpAlgorithm};
+use super::{CounterState, EnrollBase, EnrollError, Material, OtpAlgorithm};
 use crate::store::TokenRecord;
 use md5::{Digest, Md5};
 use protocol::EnrollRequest;
@@ -44,7 +44,7 @@ impl OtpAlgorithm for Motp {
         8
     }
 
-    fn enroll(&self, spec: &EnrollRequest, base: EnrollBase) -> Result<Material, String> {
+    fn enroll(&self, spec: &EnrollRequest, base: EnrollBase) -> Result<Material, EnrollError> {
         let pin = spec
             .motppin
             .as_ref()

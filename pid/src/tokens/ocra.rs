@@ -6,9 +6,12 @@
 //! nothing in a PAM login could supply them.
 
 use super::hotp::truncated_hmac;
-use super::{ChallengeData, CounterState, EnrollBase, Material, OtpAlgorithm};
+use super::{
+    ChallengeData, ChallengeError, CounterState, EnrollBase, EnrollError, Material, OtpAlgorithm,
+};
 use crate::store::TokenRecord;
 use protocol::{EnrollRequest, HashAlgorithm};
+use std::borrow::Cow;
 use zeroize::Zeroizing;
 
 pub struct Ocra;
@@ -40,9 +43,26 @@ fn hash_of(name: &str) -> Option<HashAlgorithm> {
     }
 }
 
+/// A suite text that is not an OCRA suite pi can use: the text, and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("OCRA suite {suite:?}: {why}; e.g. {DEFAULT_SUITE}")]
+pub struct SuiteError {
+    suite: String,
+    why: Cow<'static, str>,
+}
+
+impl SuiteError {
+    fn new(suite: &str, why: impl Into<Cow<'static, str>>) -> SuiteError {
+        SuiteError {
+            suite: suite.to_owned(),
+            why: why.into(),
+        }
+    }
+}
+
 impl Suite {
-    pub fn parse(text: &str) -> Result<Suite, String> {
-        let bad = |why: &str| format!("OCRA suite {text:?}: {why}; e.g. {DEFAULT_SUITE}");
+    pub fn parse(text: &str) -> Result<Suite, SuiteError> {
+        let bad = |why: &'static str| SuiteError::new(text, why);
         let mut parts = text.split(':');
         if parts.next() != Some("OCRA-1") {
             return Err(bad("it must start with OCRA-1"));
@@ -102,7 +122,12 @@ impl Suite {
                     };
                     suite.time_step = Some(n * secs);
                 }
-                _ => return Err(bad(&format!("unknown data input {item:?}"))),
+                _ => {
+                    return Err(SuiteError::new(
+                        text,
+                        format!("unknown data input {item:?}"),
+                    ))
+                }
             }
         }
         if suite.question.1 == 0 {
@@ -209,14 +234,14 @@ impl OtpAlgorithm for Ocra {
         "OCRA"
     }
 
-    fn enroll(&self, spec: &EnrollRequest, base: EnrollBase) -> Result<Material, String> {
+    fn enroll(&self, spec: &EnrollRequest, base: EnrollBase) -> Result<Material, EnrollError> {
         let suite = Suite::parse(spec.ocrasuite.as_deref().unwrap_or(DEFAULT_SUITE))?;
         if suite.pin.is_some() || suite.session.is_some() {
-            return Err(format!(
+            return Err(EnrollError::refused(format!(
                 "OCRA suite {}: a PIN hash (P) or session data (S) cannot be supplied by a PAM \
                  login; choose a suite without them, e.g. {DEFAULT_SUITE}",
                 suite.text
-            ));
+            )));
         }
         if spec.digits.is_some() || spec.hash.is_some() {
             return Err(
@@ -261,8 +286,9 @@ impl OtpAlgorithm for Ocra {
         _rec: &TokenRecord,
         material: &[u8],
         _now: i64,
-    ) -> Result<ChallengeData, String> {
-        let (suite, _) = parts(material).ok_or("the OCRA suite cannot be read")?;
+    ) -> Result<ChallengeData, ChallengeError> {
+        let (suite, _) =
+            parts(material).ok_or(ChallengeError::Unreadable("the OCRA suite cannot be read"))?;
         let q = suite.random_question();
         Ok(ChallengeData {
             message: Some(format!("Enter the response to challenge {q}: ")),
@@ -357,6 +383,13 @@ mod tests {
         ] {
             assert!(Suite::parse(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            Suite::parse("OCRA-1:HOTP-SHA1-6:QN08-X")
+                .unwrap_err()
+                .to_string(),
+            "OCRA suite \"OCRA-1:HOTP-SHA1-6:QN08-X\": unknown data input \"X\"; e.g. \
+             OCRA-1:HOTP-SHA1-8:QH40"
+        );
         assert_eq!(decimal_to_hex("11111111").unwrap(), "A98AC7");
     }
 }

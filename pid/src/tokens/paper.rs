@@ -3,7 +3,7 @@
 //! of the whole list, so a skipped code does not lock the rest of the sheet out.
 
 use super::hotp::{hotp, Hotp};
-use super::{CounterState, EnrollBase, Material, OtpAlgorithm};
+use super::{CounterState, EnrollBase, EnrollError, Material, OtpAlgorithm};
 use crate::store::TokenRecord;
 use protocol::EnrollRequest;
 use zeroize::Zeroizing;
@@ -19,12 +19,12 @@ impl OtpAlgorithm for Paper {
         "PPR"
     }
 
-    fn enroll(&self, spec: &EnrollRequest, base: EnrollBase) -> Result<Material, String> {
+    fn enroll(&self, spec: &EnrollRequest, base: EnrollBase) -> Result<Material, EnrollError> {
         let count = spec.count.unwrap_or(DEFAULT_COUNT);
         if !(1..=MAX_COUNT).contains(&count) {
-            return Err(format!(
+            return Err(EnrollError::refused(format!(
                 "--count {count}: a paper list has 1 to {MAX_COUNT} codes"
-            ));
+            )));
         }
         let codes = (0..count as u64)
             .map(|c| Zeroizing::new(hotp(&base.key, c, base.digits, base.hash)))

@@ -3,7 +3,9 @@
 //! its length, so PIN+password split as PIN+OTP do. Generated when not given: 12 letters and
 //! digits. No counter and no replay protection: it is a password.
 
-use super::{random_code, secret_matches, CounterState, EnrollBase, Material, OtpAlgorithm};
+use super::{
+    random_code, secret_matches, CounterState, EnrollBase, EnrollError, Material, OtpAlgorithm,
+};
 use crate::store::TokenRecord;
 use protocol::EnrollRequest;
 use zeroize::Zeroizing;
@@ -20,14 +22,14 @@ pub fn fixed_secret(
     given: Option<&protocol::Secret>,
     generated_len: usize,
     what: &str,
-) -> Result<Material, String> {
+) -> Result<Material, EnrollError> {
     let (secret, codes) = match given {
         Some(p) => {
             let p = p.expose();
             if p.is_empty() || p.len() > 255 || p.chars().any(char::is_control) {
-                return Err(format!(
+                return Err(EnrollError::refused(format!(
                     "the {what} must have 1 to 255 bytes without control characters"
-                ));
+                )));
             }
             (Zeroizing::new(p.as_bytes().to_vec()), Vec::new())
         }
@@ -49,7 +51,7 @@ impl OtpAlgorithm for Pw {
         "PW"
     }
 
-    fn enroll(&self, spec: &EnrollRequest, _base: EnrollBase) -> Result<Material, String> {
+    fn enroll(&self, spec: &EnrollRequest, _base: EnrollBase) -> Result<Material, EnrollError> {
         if spec.otpkey.is_some() || spec.digits.is_some() || spec.hash.is_some() {
             return Err(
                 "a pw token is a fixed password: give --password (or let pi generate \

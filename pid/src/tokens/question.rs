@@ -4,7 +4,9 @@
 //! `question.num_answers` default. The answers are sealed like a key; the question asked lives
 //! only in the conversation.
 
-use super::{ChallengeData, CounterState, EnrollBase, Material, OtpAlgorithm};
+use super::{
+    ChallengeData, ChallengeError, CounterState, EnrollBase, EnrollError, Material, OtpAlgorithm,
+};
 use crate::store::TokenRecord;
 use protocol::frame::{decode_value, encode_value};
 use protocol::EnrollRequest;
@@ -27,7 +29,7 @@ impl OtpAlgorithm for Question {
         "QUST"
     }
 
-    fn enroll(&self, spec: &EnrollRequest, _base: EnrollBase) -> Result<Material, String> {
+    fn enroll(&self, spec: &EnrollRequest, _base: EnrollBase) -> Result<Material, EnrollError> {
         if spec.otpkey.is_some() || spec.digits.is_some() || spec.hash.is_some() {
             return Err(
                 "a question token is its questions: give --question, not --otpkey, \
@@ -37,10 +39,10 @@ impl OtpAlgorithm for Question {
         }
         let n = spec.questions.len();
         if !(MIN_QUESTIONS..=MAX_QUESTIONS).contains(&n) {
-            return Err(format!(
+            return Err(EnrollError::refused(format!(
                 "a question token needs {MIN_QUESTIONS} to {MAX_QUESTIONS} questions (--question \
                  'QUESTION=ANSWER', repeated); {n} given"
-            ));
+            )));
         }
         let mut pairs: Zeroizing<Vec<(String, String)>> = Zeroizing::new(Vec::with_capacity(n));
         for (q, a) in &spec.questions {
@@ -54,11 +56,13 @@ impl OtpAlgorithm for Question {
                 );
             }
             if pairs.iter().any(|(p, _)| p == q) {
-                return Err(format!("the question {q:?} is given twice"));
+                return Err(EnrollError::refused(format!(
+                    "the question {q:?} is given twice"
+                )));
             }
             pairs.push((q.clone(), a.expose().to_owned()));
         }
-        let secret = Zeroizing::new(encode_value(&*pairs).map_err(|e| e.to_string())?);
+        let secret = Zeroizing::new(encode_value(&*pairs)?);
         Ok(Material::without_otp(secret))
     }
 
@@ -71,10 +75,11 @@ impl OtpAlgorithm for Question {
         _rec: &TokenRecord,
         material: &[u8],
         _now: i64,
-    ) -> Result<ChallengeData, String> {
-        let pairs = decode(material).ok_or("the questions cannot be read")?;
+    ) -> Result<ChallengeData, ChallengeError> {
+        let pairs =
+            decode(material).ok_or(ChallengeError::Unreadable("the questions cannot be read"))?;
         if pairs.is_empty() {
-            return Err("the token has no questions".into());
+            return Err(ChallengeError::Unreadable("the token has no questions"));
         }
         let i = crate::crypto::random_u64() as usize % pairs.len();
         Ok(ChallengeData {

@@ -3,7 +3,7 @@
 //! deleted by the login it lets in, in the same compare-and-swap as any token update.
 
 use super::pw::fixed_secret;
-use super::{secret_matches, CounterState, EnrollBase, Material, OtpAlgorithm};
+use super::{secret_matches, CounterState, EnrollBase, EnrollError, Material, OtpAlgorithm};
 use crate::store::TokenRecord;
 use protocol::EnrollRequest;
 
@@ -17,7 +17,7 @@ impl OtpAlgorithm for Registration {
         "REG"
     }
 
-    fn enroll(&self, spec: &EnrollRequest, _base: EnrollBase) -> Result<Material, String> {
+    fn enroll(&self, spec: &EnrollRequest, _base: EnrollBase) -> Result<Material, EnrollError> {
         if spec.otpkey.is_some()
             || spec.digits.is_some()
             || spec.hash.is_some()

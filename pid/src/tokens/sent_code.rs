@@ -7,7 +7,10 @@
 //! one looks like, and how the prompt shows it.
 
 use super::hotp::{hotp, Hotp};
-use super::{ChallengeData, Channel, CounterState, Delivery, EnrollBase, Material, OtpAlgorithm};
+use super::{
+    ChallengeData, ChallengeError, Channel, CounterState, Delivery, EnrollBase, EnrollError,
+    Material, OtpAlgorithm,
+};
 use crate::store::TokenRecord;
 use protocol::EnrollRequest;
 use zeroize::Zeroizing;
@@ -40,7 +43,7 @@ impl OtpAlgorithm for SentCode {
         self.serial_prefix
     }
 
-    fn enroll(&self, spec: &EnrollRequest, base: EnrollBase) -> Result<Material, String> {
+    fn enroll(&self, spec: &EnrollRequest, base: EnrollBase) -> Result<Material, EnrollError> {
         let to = (self.destination)(spec).ok_or(self.missing)?.trim();
         (self.validate)(to)?;
         let mut secret = Zeroizing::new(Vec::with_capacity(base.key.len() + 1 + to.len()));
@@ -65,8 +68,10 @@ impl OtpAlgorithm for SentCode {
         rec: &TokenRecord,
         material: &[u8],
         _now: i64,
-    ) -> Result<ChallengeData, String> {
-        let (key, to) = parts(material).ok_or("the token's destination cannot be read")?;
+    ) -> Result<ChallengeData, ChallengeError> {
+        let (key, to) = parts(material).ok_or(ChallengeError::Unreadable(
+            "the token's destination cannot be read",
+        ))?;
         Ok(ChallengeData {
             message: Some(format!("Enter the code sent to {}: ", (self.mask)(to))),
             data: Zeroizing::new(Vec::new()),

@@ -9,7 +9,7 @@
 //! comment of printable characters only); it is sealed like every token secret, so the AEAD tag
 //! bound to the serial is the integrity check privacyIDEA keeps as a separate checksum.
 
-use super::{EnrollBase, Material, OtpAlgorithm};
+use super::{EnrollBase, EnrollError, Material, OtpAlgorithm};
 use protocol::EnrollRequest;
 use ssh_key::{Algorithm, HashAlg, PublicKey};
 use zeroize::Zeroizing;
@@ -28,7 +28,7 @@ pub struct ValidKey {
 
 impl ValidKey {
     /// Parse and check one OpenSSH public key line; `Err` says what is wrong and what to give.
-    pub fn parse(line: &str) -> Result<ValidKey, String> {
+    pub fn parse(line: &str) -> Result<ValidKey, EnrollError> {
         let line = line.trim();
         if line.contains("PRIVATE KEY") {
             // Never echoed back: the refusal must not copy the secret into logs or terminals.
@@ -42,29 +42,24 @@ impl ValidKey {
             return Err("the SSH key is empty: give the contents of a .pub file".into());
         }
         if line.len() > MAX_LINE {
-            return Err(format!(
+            return Err(EnrollError::refused(format!(
                 "the SSH key line is longer than {MAX_LINE} characters; give one public key"
-            ));
+            )));
         }
         if line.contains(['\n', '\r']) {
             return Err("give exactly one SSH public key (one line), not several".into());
         }
-        let key = PublicKey::from_openssh(line).map_err(|e| {
-            format!(
-                "not an OpenSSH public key ({e}); give a line like `ssh-ed25519 AAAA… comment` \
-                 (authorized_keys options such as command= are not supported)"
-            )
-        })?;
+        let key = PublicKey::from_openssh(line).map_err(EnrollError::SshKey)?;
         match key.algorithm() {
             Algorithm::Ed25519 | Algorithm::SkEd25519 | Algorithm::SkEcdsaSha2NistP256 => {}
             Algorithm::Ecdsa { .. } => {}
             Algorithm::Rsa { .. } => {
                 let bits = rsa_bits(&key).ok_or("the RSA key's modulus is damaged")?;
                 if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
-                    return Err(format!(
+                    return Err(EnrollError::refused(format!(
                         "an RSA key of {bits} bits is refused: use at least {MIN_RSA_BITS} bits \
                          (or better an ed25519 key: ssh-keygen -t ed25519)"
-                    ));
+                    )));
                 }
             }
             Algorithm::Dsa => {
@@ -75,11 +70,11 @@ impl ValidKey {
                 )
             }
             other => {
-                return Err(format!(
+                return Err(EnrollError::refused(format!(
                     "SSH keys of type {} are not supported; use ed25519, ecdsa, rsa (at least \
                      2048 bits), sk-ssh-ed25519 or sk-ecdsa",
                     other.as_str()
-                ))
+                )))
             }
         }
         if key.comment().chars().any(char::is_control) {
@@ -89,10 +84,8 @@ impl ValidKey {
     }
 
     /// `type base64 comment`, as sshd reads it.
-    pub fn line(&self) -> Result<String, String> {
-        self.key
-            .to_openssh()
-            .map_err(|e| format!("cannot encode the SSH key: {e}"))
+    pub fn line(&self) -> Result<String, EnrollError> {
+        self.key.to_openssh().map_err(EnrollError::SshKeyEncoding)
     }
 
     /// `SHA256:…`, exactly as `ssh-keygen -l` prints it.
@@ -113,7 +106,7 @@ impl OtpAlgorithm for Sshkey {
         "SSHK"
     }
 
-    fn enroll(&self, spec: &EnrollRequest, _base: EnrollBase) -> Result<Material, String> {
+    fn enroll(&self, spec: &EnrollRequest, _base: EnrollBase) -> Result<Material, EnrollError> {
         if spec.otpkey.is_some() || spec.pin.is_some() || spec.digits.is_some() {
             return Err(
                 "an sshkey token holds a public key only: leave out --otpkey, --pin \
@@ -192,9 +185,21 @@ mod tests {
     }
 
     #[test]
+    fn a_line_that_does_not_parse_keeps_the_parsers_reason() {
+        let err = ValidKey::parse("ssh-ed25519 notbase64!").err().unwrap();
+        assert!(matches!(err, EnrollError::SshKey(_)), "{err:?}");
+        let shown = crate::error::chain(&err).to_string();
+        assert!(
+            shown.starts_with("not an OpenSSH public key; give a line like")
+                && shown.len() > err.to_string().len(),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn a_private_key_is_refused_without_being_echoed() {
         let private = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----";
-        let err = ValidKey::parse(private).err().unwrap();
+        let err = ValidKey::parse(private).err().unwrap().to_string();
         assert!(
             err.contains("private key") && !err.contains("b3BlbnNz"),
             "{err}"
@@ -205,7 +210,7 @@ mod tests {
     fn dsa_keys_are_refused_by_name() {
         // A syntactically valid ssh-dss key (p, q, g, y of 1024/160 bits).
         let dsa = "ssh-dss AAAAB3NzaC1kc3MAAACBAP1/U4EddRIpUt9KnC7s5Of2EbdSPO9EAMMeP4C2USZpRV1AIlH7WT2NWPq/xfW6MPbLm1Vs14E7gB00b/JmYLdrmVClpJ+f6AR7ECLCT7up1/63xhv4O1fnxqimFQ8E+4P208UewwI1VBNaFpEy9nXzrith1yrv8iIDGZ3RSAHHAAAAFQCXYFCPFSMLzLKSuYKi64QL8Fgc9QAAAIEA9+GghdabPd7LvKtcNrhXuXmUr7v6OuqC+VdMCz0HgmdRWVeOutRZT+ZxBxCBgLRJFnEj6EwoFhO3zwkyjMim4TwWeotUfI0o4KOuHiuzpnWRbqN/C/ohNWLx+2J6ASQ7zKTxvqhRkImog9/hWuWfBpKLZl6Ae1UlZAFMO/7PSSoAAACBAPJRJbKL/+pv5Ar5dB2pUvwU6kjZmUvKXMLhmv2tI7tFOjXUm+Eiq5s7mWV3Ld4lF+RJtL/7cFJbnKlDTlLKbwr9nEYeMiEwdl8rZ6oeSNy6dO1ux7pJk1ZA06pv+TdaXoTs7ynFvpT4Ie+0LFp1hYYjESmXchr4Z9EcpbsLckx8 old@box";
-        let err = ValidKey::parse(dsa).err().unwrap();
+        let err = ValidKey::parse(dsa).err().unwrap().to_string();
         assert!(err.contains("DSA"), "{err}");
     }
 }

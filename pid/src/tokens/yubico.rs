@@ -3,7 +3,7 @@
 //! only the key's public id (the OTP's first 12 characters); the OTP must start with it, and the
 //! server decides the rest (decryption, counters, replay) — see `yubico_client`.
 
-use super::{CounterState, EnrollBase, Material, OtpAlgorithm};
+use super::{CounterState, EnrollBase, EnrollError, Material, OtpAlgorithm};
 use crate::store::TokenRecord;
 use protocol::EnrollRequest;
 use zeroize::Zeroizing;
@@ -23,17 +23,17 @@ impl OtpAlgorithm for Yubico {
         false
     }
 
-    fn enroll(&self, spec: &EnrollRequest, _base: EnrollBase) -> Result<Material, String> {
+    fn enroll(&self, spec: &EnrollRequest, _base: EnrollBase) -> Result<Material, EnrollError> {
         let id = spec
             .tokenid
             .as_deref()
             .ok_or("a yubico token needs --tokenid, the key's public id (its first 12 characters)")?
             .to_ascii_lowercase();
         if id.len() != ID_LEN || !id.chars().all(|c| MODHEX.contains(c)) {
-            return Err(format!(
+            return Err(EnrollError::refused(format!(
                 "--tokenid must be the {ID_LEN} modhex characters (c b d e f g h i j k l n r t u \
                  v) a touch of the key starts with"
-            ));
+            )));
         }
         if spec.otpkey.is_some() || spec.digits.is_some() || spec.hash.is_some() {
             return Err(

@@ -9,7 +9,7 @@
 //! the stored count, which becomes counter + 1 — so every OTP works once, in order. The sealed
 //! material is the AES key followed by what was learned.
 
-use super::{CounterState, EnrollBase, Material, OtpAlgorithm};
+use super::{CounterState, EnrollBase, EnrollError, Material, OtpAlgorithm};
 use crate::store::TokenRecord;
 use aes::cipher::{BlockDecrypt, KeyInit};
 use protocol::EnrollRequest;
@@ -101,7 +101,7 @@ impl OtpAlgorithm for Yubikey {
         false
     }
 
-    fn enroll(&self, spec: &EnrollRequest, base: EnrollBase) -> Result<Material, String> {
+    fn enroll(&self, spec: &EnrollRequest, base: EnrollBase) -> Result<Material, EnrollError> {
         if spec.otpkey.is_some() && base.key.len() != KEY {
             return Err("a Yubikey's AES key has 16 bytes: 32 hex digits".into());
         }
@@ -110,10 +110,10 @@ impl OtpAlgorithm for Yubikey {
         }
         let digits = spec.digits.unwrap_or(DEFAULT_LEN);
         if !(BLOCK_CHARS as u8..=64).contains(&digits) {
-            return Err(format!(
+            return Err(EnrollError::refused(format!(
                 "--digits {digits}: a Yubikey OTP has 32 to 64 characters (the public id and \
                  the 32-character block; usually 44)"
-            ));
+            )));
         }
         let secret = Zeroizing::new(base.key[..KEY.min(base.key.len())].to_vec());
         // A generated key must be written to the Yubikey (ykpersonalize -a): shown this once.

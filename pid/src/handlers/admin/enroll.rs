@@ -189,7 +189,7 @@ pub(super) async fn new_token(
         digits,
         hash,
     };
-    let material = alg.enroll(&spec, base).map_err(PidError::InvalidArgument)?;
+    let material = alg.enroll(&spec, base)?;
     let pin_hash = match spec.pin {
         Some(pin) if !pin.is_empty() => Some(state.hash_pin(pin).await?),
         _ => None,

@@ -144,8 +144,7 @@ async fn import_one(
                     new.rec.digits
                 )));
             }
-            let list = tan::sealed_list(token.tans.iter().map(|t| t.expose()))
-                .map_err(PidError::InvalidArgument)?;
+            let list = tan::sealed_list(token.tans.iter().map(|t| t.expose()))?;
             new.rec.otpkey = state.cipher.seal(&serial, "otpkey", &list)?;
         }
     }

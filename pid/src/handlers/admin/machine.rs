@@ -15,7 +15,7 @@ use protocol::{
 /// The host a request names, or this one.
 fn host_or_here(state: &State, host: Option<String>) -> Result<String, PidError> {
     let host = host.unwrap_or_else(|| state.hostname.clone());
-    machines::check_host(&host).map_err(PidError::InvalidArgument)?;
+    machines::check_host(&host)?;
     Ok(host)
 }
 
@@ -39,8 +39,7 @@ pub(super) fn attach(
             spec.serial
         )));
     }
-    let options =
-        machines::validate(spec.app, &v.rec, &spec.options).map_err(PidError::InvalidArgument)?;
+    let options = machines::validate(spec.app, &v.rec, &spec.options)?;
     let rec = MachineRecord {
         schema: MACHINE_SCHEMA,
         options,
@@ -146,8 +145,7 @@ pub(super) fn luks_responses(
             continue;
         }
         let secret = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
-        let response = luks::response(&secret, password.expose().as_bytes())
-            .map_err(PidError::InvalidArgument)?;
+        let response = luks::response(&secret, password.expose().as_bytes())?;
         out.push(LuksResponse {
             serial: a.serial,
             slot: a.rec.options.slot,

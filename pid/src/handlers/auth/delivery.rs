@@ -66,7 +66,7 @@ pub(super) async fn autosend(turn: &Turn<'_>, login: &Login, serials: &[String])
             let key = state.cipher.open(&v.rec.serial, "otpkey", &v.rec.otpkey)?;
             let c = crate::tokens::algorithm(v.rec.token_type)
                 .challenge(&v.rec, &key, state.clock.now())
-                .map_err(PidError::Delivery)?;
+                .map_err(|e| PidError::Delivery(e.to_string()))?;
             match c.delivery {
                 Some(d) => deliver(live, &ctx, &login.user, &d).await,
                 None => Ok(()),
