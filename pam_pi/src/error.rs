@@ -89,7 +89,9 @@ pub fn pam_code(event: &Event<'_>, options: &Options) -> PamCode {
                 PamCode::AuthErr
             }
         }
-        Event::Done(Outcome::Unavailable) => PamCode::AuthinfoUnavail,
+        Event::Done(Outcome::Unavailable | Outcome::ServerUnreachable { .. }) => {
+            PamCode::AuthinfoUnavail
+        }
         // An impostor on the socket means the daemon is not there: whoever can plant one can
         // as well remove the socket, so this gives nothing a missing daemon would not.
         Event::Transport(
@@ -209,6 +211,17 @@ mod tests {
     fn daemon_unavailable_verdict_is_authinfo_unavail() {
         assert_eq!(
             both(Event::Done(&Outcome::Unavailable)),
+            (PamCode::AuthinfoUnavail, PamCode::AuthinfoUnavail)
+        );
+    }
+
+    #[test]
+    fn an_unreachable_server_upstream_is_authinfo_unavail() {
+        let outcome = Outcome::ServerUnreachable {
+            message: "The authentication server cannot be reached.".into(),
+        };
+        assert_eq!(
+            both(Event::Done(&outcome)),
             (PamCode::AuthinfoUnavail, PamCode::AuthinfoUnavail)
         );
     }

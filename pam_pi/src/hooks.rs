@@ -406,6 +406,16 @@ impl<C: Conversation> Auth<'_, C> {
                              upstream failure); see `journalctl -u pid`"
                         ),
                     ),
+                    Outcome::ServerUnreachable { message } => {
+                        self.tell(MessageStyle::Error, message);
+                        self.log(
+                            LogLevel::Error,
+                            &format!(
+                                "the authentication server upstream of the pi daemon cannot \
+                                 be reached for user {user}; see `pictl status`"
+                            ),
+                        );
+                    }
                 }
                 self.code(Event::Done(&outcome))
             }
@@ -895,6 +905,24 @@ mod tests {
             run(&mut conv, &mut daemon, &options()),
             PamCode::AuthinfoUnavail
         );
+    }
+
+    #[test]
+    fn an_unreachable_server_upstream_is_told_to_the_user_and_gives_authinfo_unavail() {
+        let mut conv = MockConv::new(&["123456"]);
+        let said = "The authentication server cannot be reached.";
+        let mut daemon = MockDaemon::new(vec![
+            step(1, secret("OTP: ")),
+            done(Outcome::ServerUnreachable {
+                message: said.into(),
+            }),
+        ]);
+        assert_eq!(
+            run(&mut conv, &mut daemon, &options()),
+            PamCode::AuthinfoUnavail
+        );
+        assert_eq!(conv.shown.last(), Some(&Shown::Error(said.into())));
+        assert!(conv.logged().contains("pictl status"), "{}", conv.logged());
     }
 
     /// Authenticate with a connection that fails with `error`.

@@ -55,6 +55,11 @@ pub enum Outcome {
     UnknownUser,
     /// The daemon cannot decide now (store or upstream failure): `PAM_AUTHINFO_UNAVAIL`.
     Unavailable,
+    /// The authentication server upstream cannot be reached and nothing cached could decide:
+    /// `PAM_AUTHINFO_UNAVAIL`, with a message for the user.
+    ServerUnreachable {
+        message: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -232,6 +232,9 @@ fn responses() -> Vec<Response> {
         Response::AuthDone(Outcome::NoToken),
         Response::AuthDone(Outcome::UnknownUser),
         Response::AuthDone(Outcome::Unavailable),
+        Response::AuthDone(Outcome::ServerUnreachable {
+            message: "m".into(),
+        }),
         Response::Status(StatusInfo {
             version: "v".into(),
             protocol: 1,
@@ -454,6 +457,7 @@ const GOLDEN_RESPONSES: &[&str] = &[
     "0202",
     "0203",
     "0204",
+    "0205016d",
     "03017601017002030101016e",
     "0400016d",
     // protocol 2 appended the codes (01 0131); protocol 3 the token's details (01 016b 0176).

@@ -90,6 +90,9 @@ fn verdict(ctx: &mut Ctx<'_, '_>, user: &str, outcome: Outcome) -> Result<Exit, 
                  the realm"
             ),
         ),
+        Outcome::ServerUnreachable { message } => {
+            ("server_unreachable", Exit::Unreachable, message)
+        }
         Outcome::Unavailable => (
             "unavailable",
             Exit::Unreachable,
@@ -107,6 +110,7 @@ fn verdict(ctx: &mut Ctx<'_, '_>, user: &str, outcome: Outcome) -> Result<Exit, 
         "reject" => "rejected",
         "no_token" => "no token",
         "unknown_user" => "unknown user",
+        "server_unreachable" => "authentication server unreachable",
         _ => "unavailable",
     };
     let message = output::sanitize_text(message.trim());
