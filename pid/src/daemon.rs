@@ -60,8 +60,9 @@ pub async fn run_daemon(config: Config, config_path: std::path::PathBuf) -> Resu
 }
 
 /// Every minute: free argon2's spare working memory if no PIN was checked in the last minute,
-/// write the minute's audit summaries, and apply `audit.keep_days` and `audit.max_entries` (a
-/// reload takes effect at the next round).
+/// write the minute's audit summaries, apply `audit.keep_days` and `audit.max_entries` (a
+/// reload takes effect at the next round), and ask upstream servers for the offline refills
+/// still due (a server that was unreachable at the offline login may answer now).
 async fn housekeeping(state: Arc<State>) {
     let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -84,6 +85,15 @@ async fn housekeeping(state: Arc<State>) {
                 );
             }
             Err(e) => tracing::error!(error = %chain(&e), "cannot prune the audit trail"),
+        }
+        for client in state.live().upstreams.iter() {
+            let refiller = crate::upstream::refill::Refiller {
+                client: client.clone(),
+                store: state.store.clone(),
+                cipher: state.cipher.clone(),
+                clock: state.clock.clone(),
+            };
+            refiller.run(None).await;
         }
     }
 }

@@ -20,6 +20,8 @@ use zeroize::Zeroizing;
 pub struct Live {
     pub config: Config,
     pub realms: realm::Realms,
+    /// A client for each `[upstream.NAME]` server.
+    pub upstreams: crate::upstream::Upstreams,
     pub policies: policy::Policies,
     /// The uids of `ssh.keys_users`, looked up when the configuration is loaded.
     pub ssh_key_readers: Vec<u32>,
@@ -45,6 +47,7 @@ impl Live {
         for problem in &unavailable {
             tracing::error!("{problem}");
         }
+        let upstreams = crate::upstream::Upstreams::new(&config.upstream)?;
         let policies = config.load_policies()?;
         for w in policies.warnings().iter().chain(&config.host_warnings()) {
             tracing::warn!("{w}");
@@ -67,6 +70,7 @@ impl Live {
         Ok(Live {
             config,
             realms,
+            upstreams,
             policies,
             ssh_key_readers,
             unavailable,
@@ -77,8 +81,10 @@ impl Live {
 /// Everything a request handler may use.
 pub struct State {
     live: std::sync::RwLock<Arc<Live>>,
-    pub store: Store,
-    pub cipher: Cipher,
+    /// Shared with work that runs off the executor or after the answer (offline values,
+    /// refills).
+    pub store: Arc<Store>,
+    pub cipher: Arc<Cipher>,
     pub pins: PinHasher,
     pub clock: Arc<dyn Clock>,
     pub started: Instant,
@@ -140,8 +146,8 @@ impl State {
         Ok(State {
             rate: RateLimiter::default(),
             live: std::sync::RwLock::new(Arc::new(live)),
-            store,
-            cipher,
+            store: Arc::new(store),
+            cipher: Arc::new(cipher),
             pins,
             clock,
             started: Instant::now(),
@@ -274,6 +280,12 @@ impl State {
         tokio::task::spawn_blocking(move || pins.hash(pin.expose()))
             .await
             .map_err(|e| PidError::task("PIN hashing", e))?
+    }
+
+    /// A turn at the CPU-bound hashing this host allows at once (argon2 PIN checks, PBKDF2
+    /// offline values): at most one run per core; extra logins wait.
+    pub async fn hashing_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, PidError> {
+        self.argon2_slot().await
     }
 
     async fn argon2_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, PidError> {

@@ -24,6 +24,44 @@ pub enum Expect {
     /// The user's password in the user store: `passthru` for a user without tokens, allowed by
     /// this policy.
     StorePassword { policy: String },
+    /// What a user of a realm served by the upstream server `server` types: PIN and OTP, or
+    /// (with `challenge`) the answer to the server's challenge.
+    Upstream {
+        server: String,
+        challenge: Option<UpstreamChallenge>,
+    },
+}
+
+/// A challenge the upstream server asked: answered with its transaction id while the server
+/// keeps it open and this conversation has answers left.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamChallenge {
+    pub transaction_id: String,
+    pub prompt: String,
+    pub issued: Instant,
+    /// Answers still accepted after the next one.
+    pub retries_left: u8,
+}
+
+impl UpstreamChallenge {
+    pub fn new(transaction_id: String, prompt: String) -> UpstreamChallenge {
+        UpstreamChallenge {
+            transaction_id,
+            prompt,
+            issued: Instant::now(),
+            retries_left: CHALLENGE_ANSWERS - 1,
+        }
+    }
+
+    /// The same challenge for one more answer, if it has answers and time left.
+    pub fn retry(&self) -> Option<UpstreamChallenge> {
+        (self.retries_left > 0 && self.issued.elapsed() < CHALLENGE_VALIDITY).then(|| {
+            UpstreamChallenge {
+                retries_left: self.retries_left - 1,
+                ..self.clone()
+            }
+        })
+    }
 }
 
 /// What lives as long as the connection: its conversations' sessions (they cannot be addressed

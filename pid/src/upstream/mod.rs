@@ -6,6 +6,7 @@ pub mod cache;
 mod client;
 mod config;
 pub mod offline;
+pub mod refill;
 
 pub use client::{CheckFields, Client, Health, UpstreamError, Upstreams};
 pub use config::UpstreamConfig;

@@ -79,23 +79,41 @@ async fn begin_with(turn: &Turn<'_>, req: AuthBegin) -> Result<Decision, PidErro
             now: Some(now),
             admin_groups: &[],
         };
-        let hide = live
-            .policies
-            .flag(Action::HideSpecificErrorMessage, &ctx)
-            .is_some();
         entry.message = format!("User {login}@{realm} does not exist");
-        if let Some(p) = live.policies.flag(Action::PassOnNoUser, &ctx) {
-            return Ok(pass_by_policy(entry, "user does not exist", p));
-        }
-        return Ok(Decision::done(hidden(hide, Outcome::UnknownUser)).audited(entry));
+        return Ok(no_such_user(live, entry, &ctx));
     };
+    let upstream = live
+        .config
+        .realms
+        .get(&user.owner.realm)
+        .and_then(|r| r.upstream.clone());
     let login = Login {
         user,
         service: req.service,
         rhost: req.rhost,
         now,
     };
+    if let Some(server) = upstream {
+        return Ok(super::upstream::start(turn, login, server, req.authtok).await);
+    }
     start(turn, login, entry, req.authtok).await
+}
+
+/// Nobody of that name is in the realm: `passOnNoUser` may let the login pass; otherwise it is
+/// an unknown user (or, with `hide_specific_error_message`, a plain refusal).
+pub(super) fn no_such_user(
+    live: &Live,
+    entry: audit::Draft,
+    ctx: &policy::Context<'_>,
+) -> Decision {
+    if let Some(p) = live.policies.flag(Action::PassOnNoUser, ctx) {
+        return pass_by_policy(entry, "user does not exist", p);
+    }
+    let hide = live
+        .policies
+        .flag(Action::HideSpecificErrorMessage, ctx)
+        .is_some();
+    Decision::done(hidden(hide, Outcome::UnknownUser)).audited(entry)
 }
 
 /// The user is known: pass by policy, `passthru`, check what the module already has, or ask.
@@ -208,6 +226,9 @@ pub(super) async fn proceed(turn: &Turn<'_>, session: Session, answer: Secret) -
             finish(turn, login, input, None, Some(ch)).await
         }
         Expect::StorePassword { policy } => passthru(turn, login, answer, policy).await,
+        Expect::Upstream { server, challenge } => {
+            super::upstream::check(turn, login, server, answer, challenge.clone()).await
+        }
     }
 }
 

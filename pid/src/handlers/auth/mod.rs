@@ -25,6 +25,7 @@ mod conversation;
 mod delivery;
 mod limits;
 mod mangle;
+mod upstream;
 
 use crate::audit;
 use crate::auth::session::{ConnState, Expect, Session};
