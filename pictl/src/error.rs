@@ -217,6 +217,8 @@ pub fn response_kind(response: &Response) -> &'static str {
         Response::Admin(A::Machines(_)) => "a machine assignment list",
         Response::Admin(A::LuksResponses(_)) => "LUKS responses",
         Response::Admin(A::Imported(_)) => "import results",
+        Response::Admin(A::Offline(_)) => "offline values",
+        Response::Admin(A::Upstreams(_)) => "upstream servers",
         Response::SshKeys { .. } => "SSH keys",
     }
 }

@@ -91,6 +91,12 @@ pub enum AdminRequest {
     /// Tokens brought over from another system's files (`pictl import`): at most
     /// `MAX_IMPORT_BATCH` per request, each enrolled, found already present, or refused on its own.
     TokenImport(Box<ImportRequest>),
+    /// The offline values this host holds from upstream servers: `user`'s, or everyone's.
+    OfflineStatus {
+        user: Option<UserRef>,
+    },
+    /// Each upstream server: reachable, TLS, version, service account, last error.
+    UpstreamStatus,
 }
 
 impl AdminRequest {
@@ -117,6 +123,8 @@ impl AdminRequest {
             AdminRequest::MachineList { .. } => "machine list",
             AdminRequest::LuksResponses { .. } => "luks responses",
             AdminRequest::TokenImport(_) => "token import",
+            AdminRequest::OfflineStatus { .. } => "offline status",
+            AdminRequest::UpstreamStatus => "upstream status",
         }
     }
 }
@@ -206,6 +214,49 @@ pub enum AdminResponse {
     LuksResponses(Vec<LuksResponse>),
     /// One result per imported token, in the order of the request.
     Imported(Vec<ImportResult>),
+    Offline(Vec<OfflineInfo>),
+    Upstreams(Vec<UpstreamInfo>),
+}
+
+/// One token's offline values on this host. Never a value or a refill token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfflineInfo {
+    pub login: String,
+    pub realm: String,
+    pub serial: String,
+    /// The `[upstream.NAME]` server that handed them out.
+    pub upstream: String,
+    /// How many values remain, and their lowest and highest counter.
+    pub remaining: u32,
+    pub first_counter: Option<u64>,
+    pub last_counter: Option<u64>,
+    /// Wrong offline codes since the last online login, and how many lock offline logins.
+    pub fails: u32,
+    pub max_fails: u32,
+    /// Unix seconds: when the newest values arrived, and the last refill.
+    pub received_at: i64,
+    pub refilled_at: Option<i64>,
+    /// Values were used offline and wait for the server to refill them.
+    pub refill_due: bool,
+}
+
+/// One upstream server as the daemon sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamInfo {
+    pub name: String,
+    pub urls: Vec<String>,
+    /// The realms it serves.
+    pub realms: Vec<String>,
+    /// Every URL is https, certificates verified.
+    pub tls: bool,
+    /// The last exchange got an answer (`None`: none yet).
+    pub reachable: Option<bool>,
+    /// The server's version, as its last answer said.
+    pub version: Option<String>,
+    /// Whether a service account is configured, and whether its last login worked.
+    pub service_account: bool,
+    pub service_account_ok: Option<bool>,
+    pub last_error: Option<String>,
 }
 
 /// A batch of tokens from another system (pam_oath's usersfile, google-authenticator's files).

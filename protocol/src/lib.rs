@@ -20,7 +20,8 @@ pub mod token;
 
 pub use admin::{
     AdminRequest, AdminResponse, AuditEntry, EnrollRequest, Enrolled, ImportOutcome, ImportRequest,
-    ImportResult, ImportedToken, PolicyDecision, PolicyReport, TokenInfo, TokenSettings, UserRef,
+    ImportResult, ImportedToken, OfflineInfo, PolicyDecision, PolicyReport, TokenInfo,
+    TokenSettings, UpstreamInfo, UserRef,
 };
 pub use client::Client;
 pub use error::{ClientError, ErrorCode, FrameError};

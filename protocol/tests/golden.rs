@@ -197,6 +197,8 @@ fn requests() -> Vec<Request> {
                 description: "d".into(),
             }],
         }))),
+        admin(AdminRequest::OfflineStatus { user: Some(user()) }),
+        admin(AdminRequest::UpstreamStatus),
     ]
 }
 
@@ -307,6 +309,31 @@ fn responses() -> Vec<Response> {
                 },
             },
         ])),
+        admin(AdminResponse::Offline(vec![OfflineInfo {
+            login: "u".into(),
+            realm: "r".into(),
+            serial: "S".into(),
+            upstream: "p".into(),
+            remaining: 3,
+            first_counter: Some(4),
+            last_counter: Some(6),
+            fails: 1,
+            max_fails: 10,
+            received_at: 7,
+            refilled_at: None,
+            refill_due: true,
+        }])),
+        admin(AdminResponse::Upstreams(vec![UpstreamInfo {
+            name: "p".into(),
+            urls: vec!["https://h".into()],
+            realms: vec!["r".into()],
+            tls: true,
+            reachable: Some(true),
+            version: Some("v".into()),
+            service_account: true,
+            service_account_ok: None,
+            last_error: None,
+        }])),
     ]
 }
 
@@ -445,6 +472,8 @@ const GOLDEN_REQUESTS: &[&str] = &[
     "040175010177",
     // appended without a version bump: older peers never send it
     "03120103663a31017500080261620800011e050101700101740164",
+    "031301017500",
+    "0314",
 ];
 const GOLDEN_RESPONSES: &[&str] = &[
     "0002016d",
@@ -471,6 +500,8 @@ const GOLDEN_RESPONSES: &[&str] = &[
     "040701015301010000026162",
     "0501016b",
     "04080303663a3100015303663a3201015303663a3302016d",
+    "04090101750172015301700301040106010a0e0001",
+    "040a010170010968747470733a2f2f68010172010101010176010000",
 ];
 
 #[test]

@@ -1,6 +1,6 @@
 //! The command line grammar. The doc comments below ARE the help text: each says what a flag
 //! does and what happens when it is left out. One file per command group (`token`, `auth`,
-//! `audit`, `policy`, `machine`, `ssh`, `luks`, `import`); `values` parses and checks the values
+//! `audit`, `policy`, `machine`, `ssh`, `luks`, `import`, `offline`); `values` parses and checks the values
 //! flags take.
 
 pub mod audit;
@@ -8,6 +8,7 @@ pub mod auth;
 pub mod import;
 pub mod luks;
 pub mod machine;
+pub mod offline;
 pub mod policy;
 pub mod ssh;
 pub mod token;
@@ -106,6 +107,9 @@ pub enum Command {
     /// Bring tokens over from pam_oath or google-authenticator (root or the admin group).
     #[command(subcommand, after_help = import::IMPORT_AFTER_HELP)]
     Import(import::ImportCommand),
+    /// Offline values a privacyIDEA server upstream handed out for this host.
+    #[command(subcommand)]
+    Offline(offline::OfflineCommand),
 }
 
 #[cfg(test)]

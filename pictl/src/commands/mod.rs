@@ -7,6 +7,7 @@ pub mod auth;
 pub mod import;
 pub mod luks;
 pub mod machine;
+pub mod offline;
 pub mod policy;
 pub mod ssh;
 pub mod status;
@@ -14,6 +15,7 @@ pub mod token;
 
 use crate::cli::audit::AuditCommand;
 use crate::cli::auth::AuthCommand;
+use crate::cli::offline::OfflineCommand;
 use crate::cli::policy::PolicyCommand;
 use crate::cli::ssh::SshCommand;
 use crate::cli::{Cli, Command};
@@ -121,5 +123,6 @@ pub fn dispatch(cli: Cli, io: &mut Io<'_>) -> Result<Exit, Error> {
         Command::Ssh(SshCommand::Keys(args)) => ssh::keys(&mut ctx, &args),
         Command::Luks(command) => luks::run(&mut ctx, command),
         Command::Import(command) => import::run(&mut ctx, command),
+        Command::Offline(OfflineCommand::Status(args)) => offline::status(&mut ctx, &args),
     }
 }

@@ -3,13 +3,22 @@
 use super::Ctx;
 use crate::error::{Error, Exit};
 use crate::output;
-use protocol::{Request, Response, StatusInfo};
+use protocol::{AdminRequest, AdminResponse, Request, Response, StatusInfo, UpstreamInfo};
 use serde_json::json;
 
 pub fn run(ctx: &mut Ctx<'_, '_>) -> Result<Exit, Error> {
     let info = match ctx.call(&Request::Status)? {
         Response::Status(info) => info,
         other => return Err(Error::unexpected("status", &other)),
+    };
+    // The upstream servers' state is an administrator's; admin policies may still refuse it.
+    let upstreams = if info.caller_is_admin {
+        match ctx.admin(AdminRequest::UpstreamStatus, "upstream status") {
+            Ok(AdminResponse::Upstreams(list)) => list,
+            _ => Vec::new(),
+        }
+    } else {
+        Vec::new()
     };
     if ctx.json {
         ctx.print_json(&json!({
@@ -20,11 +29,66 @@ pub fn run(ctx: &mut Ctx<'_, '_>) -> Result<Exit, Error> {
             "uptime_secs": info.uptime_secs,
             "caller_is_admin": info.caller_is_admin,
             "notices": info.notices,
+            "upstreams": upstreams.iter().map(upstream_json).collect::<Vec<_>>(),
         }))?;
     } else {
-        ctx.print(&status_text(&info))?;
+        let mut text = status_text(&info);
+        for u in &upstreams {
+            text.push_str(&upstream_text(u));
+        }
+        ctx.print(&text)?;
     }
     Ok(Exit::Ok)
+}
+
+fn upstream_json(u: &UpstreamInfo) -> serde_json::Value {
+    json!({
+        "name": u.name,
+        "urls": u.urls,
+        "realms": u.realms,
+        "tls_verified": u.tls,
+        "reachable": u.reachable,
+        "version": u.version,
+        "service_account": u.service_account,
+        "service_account_ok": u.service_account_ok,
+        "last_error": u.last_error,
+    })
+}
+
+/// One line about an upstream server, and one about its last error if it had one.
+fn upstream_text(u: &UpstreamInfo) -> String {
+    let reachable = match u.reachable {
+        Some(true) => "reachable",
+        Some(false) => "NOT REACHABLE",
+        None => "not asked yet",
+    };
+    let tls = if u.tls {
+        "TLS verified"
+    } else {
+        "plain http to this host"
+    };
+    let version = u.version.as_deref().unwrap_or("version unknown");
+    let account = match (u.service_account, u.service_account_ok) {
+        (false, _) => "no service account",
+        (true, Some(true)) => "service account ok",
+        (true, Some(false)) => "SERVICE ACCOUNT REFUSED",
+        (true, None) => "service account not used yet",
+    };
+    let mut text = format!(
+        "upstream      {}: {reachable}, {tls}, {}, {account} (realms {}; {})\n",
+        output::sanitize(&u.name),
+        output::sanitize(version),
+        output::sanitize(&u.realms.join(", ")),
+        output::sanitize(&u.urls.join(" ")),
+    );
+    if let Some(e) = &u.last_error {
+        text.push_str(&format!(
+            "upstream      {}: last error: {}\n",
+            output::sanitize(&u.name),
+            output::sanitize(e)
+        ));
+    }
+    text
 }
 
 fn status_text(info: &StatusInfo) -> String {
@@ -93,6 +157,33 @@ mod tests {
         assert!(text.contains("notice        store: trouble\n"), "{text}");
         assert!(
             text.contains("notice        realm x: \\u{1b}[31mgone\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_upstream_server_shows_whether_it_answers_and_its_last_error() {
+        let u = UpstreamInfo {
+            name: "corp".into(),
+            urls: vec!["https://pi.example.org".into()],
+            realms: vec!["corp".into()],
+            tls: true,
+            reachable: Some(false),
+            version: Some("privacyIDEA 3.14".into()),
+            service_account: true,
+            service_account_ok: Some(true),
+            last_error: Some("upstream corp: cannot reach https://pi.example.org".into()),
+        };
+        let text = upstream_text(&u);
+        assert!(
+            text.starts_with(
+                "upstream      corp: NOT REACHABLE, TLS verified, privacyIDEA 3.14, service \
+                 account ok (realms corp; https://pi.example.org)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("last error: upstream corp: cannot reach"),
             "{text}"
         );
     }

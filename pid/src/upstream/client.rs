@@ -218,6 +218,10 @@ impl Client {
         &self.urls
     }
 
+    pub fn has_service_account(&self) -> bool {
+        self.service.is_some()
+    }
+
     /// Every URL is https (certificates verified).
     pub fn tls(&self) -> bool {
         self.tls

@@ -1,7 +1,8 @@
 //! Token administration, by administrators and (self-service) by users for their own tokens.
 //! Dispatch decides the caller's `Authority` first; `handle` audits the request and hands it,
 //! with a `Gate` (that authority and the configuration of this request), to the file of its
-//! area: `token`, `enroll`, `import`, `machine`, `policy`, `audit`. Every request checks the gate
+//! area: `token`, `enroll`, `import`, `machine`, `policy`, `audit`, `upstream` (offline values
+//! and upstream servers). Every request checks the gate
 //! against its target before anything is read out or written; every bad parameter is refused
 //! before anything is written. The areas use `gate` and, one way, each other (`import` uses
 //! `enroll`, which uses `token`); none uses this file.
@@ -13,6 +14,7 @@ mod import;
 mod machine;
 mod policy;
 mod token;
+mod upstream;
 
 use crate::authority::Authority;
 use crate::caller::Caller;
@@ -42,8 +44,9 @@ pub async fn handle(
     if let Err(e) = &result {
         entry.message = e.public_message();
     }
-    // Reading the audit trail is not itself audited, but a refusal to read it is.
-    if action != "audit show" || result.is_err() {
+    // Reading the audit trail or a status is not itself audited, but a refusal to read it is.
+    let read_only = matches!(action, "audit show" | "offline status" | "upstream status");
+    if !read_only || result.is_err() {
         crate::audit::record(state, entry);
         if let Err(e) = state.store.durable().await {
             return error_response(&e);
@@ -108,5 +111,9 @@ async fn run(
             before,
             limit,
         } => audit::show(state, gate, user, before, limit),
+        AdminRequest::OfflineStatus { user } => {
+            upstream::offline_status(state, gate, user, entry).await
+        }
+        AdminRequest::UpstreamStatus => upstream::status(gate),
     }
 }
