@@ -70,7 +70,7 @@ pub async fn dispatch(
             handlers::auth::proceed(state, caller, conn, session, answer).await
         }
         Request::SshKeys { user, service_id } => {
-            handlers::ssh_keys::ssh_keys(state, caller, user, service_id)
+            handlers::ssh_keys::ssh_keys(state, caller, user, service_id).await
         }
         Request::Admin(admin) => match authority {
             Some(authority) => handlers::admin::handle(state, caller, &authority, admin).await,

@@ -1,6 +1,7 @@
 //! The SSH keys sshd asks for (`pictl ssh keys`, its AuthorizedKeysCommand): the keys of
-//! sshkey tokens attached to this host (or a service id) for a login. Reached straight from
-//! dispatch once the caller was found to be root or an `ssh.keys_users` account.
+//! sshkey tokens attached to this host (or a service id) for a login, and those that upstream
+//! servers with a service account attach (`upstream::ssh`). Reached straight from dispatch once
+//! the caller was found to be root or an `ssh.keys_users` account.
 
 use crate::audit;
 use crate::caller::Caller;
@@ -13,7 +14,7 @@ use protocol::{MachineApp, Response};
 /// The authorized keys of `login`: keys attached to this host for it, or with `service_id` the
 /// keys attached for that service on any host. Every request is audited (sshd asks on every
 /// connection attempt: the trail shows who tried which account).
-pub fn ssh_keys(
+pub async fn ssh_keys(
     state: &State,
     caller: &Caller,
     login: String,
@@ -22,11 +23,29 @@ pub fn ssh_keys(
     let now = state.clock.now();
     let mut entry = audit::entry(caller, "ssh keys", now);
     entry.user = Some(login.clone());
-    let result = authorized_keys(state, &login, service_id.as_deref(), now);
+    let mut result = authorized_keys(state, &login, service_id.as_deref(), now);
+    let mut from_servers = Vec::new();
+    if let Ok(keys) = &mut result {
+        for (server, mut more, source) in
+            upstream_keys(state, &login, service_id.as_deref(), now).await
+        {
+            from_servers.push(format!(
+                "{} from upstream {server} ({source:?})",
+                more.len()
+            ));
+            more.retain(|k| !keys.contains(k));
+            keys.extend(more);
+        }
+    }
     match &result {
         Ok(keys) => {
             entry.success = true;
             entry.message = format!("{} key(s) for {login}", keys.len());
+            if !from_servers.is_empty() {
+                entry
+                    .message
+                    .push_str(&format!(": {}", from_servers.join(", ")));
+            }
         }
         Err(e) => entry.message = e.public_message(),
     }
@@ -35,6 +54,45 @@ pub fn ssh_keys(
         Ok(keys) => Response::SshKeys { keys },
         Err(e) => error_response(&e),
     }
+}
+
+/// The keys each upstream server with a service account attaches for `login`: (server, keys,
+/// where they came from). The servers are asked one after the other, off the executor, each
+/// within its `timeout_secs`.
+async fn upstream_keys(
+    state: &State,
+    login: &str,
+    service_id: Option<&str>,
+    now: i64,
+) -> Vec<(String, Vec<String>, crate::upstream::ssh::Source)> {
+    let live = state.live();
+    let mut out = Vec::new();
+    for client in live.upstreams.iter().filter(|c| c.has_service_account()) {
+        let Some(cfg) = live.config.upstream.get(client.name()) else {
+            continue;
+        };
+        let max_age = i64::try_from(cfg.ssh_cache().as_secs()).unwrap_or(i64::MAX);
+        let (client, cache) = (client.clone(), state.upstream_ssh_keys.clone());
+        let (host, login, service_id) = (
+            state.hostname.clone(),
+            login.to_owned(),
+            service_id.map(str::to_owned),
+        );
+        let asked = tokio::task::spawn_blocking(move || {
+            let (keys, source) =
+                cache.keys(&client, &host, &login, service_id.as_deref(), now, max_age);
+            (client.name().to_owned(), keys, source)
+        })
+        .await;
+        match asked {
+            Ok(found) => out.push(found),
+            Err(e) => {
+                let e = PidError::task("upstream SSH keys", e);
+                tracing::error!(error = %crate::error::chain(&e), "SSH keys not fetched");
+            }
+        }
+    }
+    out
 }
 
 fn authorized_keys(

@@ -7,6 +7,7 @@ mod client;
 mod config;
 pub mod offline;
 pub mod refill;
+pub mod ssh;
 
 pub use client::{CheckFields, Client, Health, UpstreamError, Upstreams};
 pub use config::UpstreamConfig;
