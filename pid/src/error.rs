@@ -87,6 +87,9 @@ pub enum PidError {
     InvalidArgument(String),
     #[error("{0}")]
     PermissionDenied(String),
+    /// A PIN about to be set breaks the enrollment policy's PIN rules.
+    #[error(transparent)]
+    PinRefused(#[from] crate::policy::PinRefused),
     #[error("{0}")]
     TokenState(String),
     #[error("{0}")]
@@ -119,7 +122,7 @@ impl PidError {
         match self {
             PidError::NotFound(_) => ErrorCode::NotFound,
             PidError::AlreadyExists(_) => ErrorCode::AlreadyExists,
-            PidError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            PidError::InvalidArgument(_) | PidError::PinRefused(_) => ErrorCode::InvalidArgument,
             PidError::PermissionDenied(_) => ErrorCode::PermissionDenied,
             PidError::TokenState(_) => ErrorCode::TokenState,
             PidError::RateLimited(_) => ErrorCode::RateLimited,

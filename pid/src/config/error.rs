@@ -95,6 +95,9 @@ pub enum Reason {
         #[source]
         source: rustls::Error,
     },
+    /// A policy's action, or the value it sets, is refused.
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
     /// The PAM service a resolver checks passwords with cannot be used.
     #[error(transparent)]
     PamService(#[from] crate::realm::pam_service::ServiceProblem),
