@@ -379,7 +379,7 @@ pub(super) mod tests {
         }
         let f: F = toml::from_str(text).map_err(|e| e.to_string())?;
         Policies::load(&f.policy, &["default", "ext"], &["local", "people"])
-            .map_err(|e| e.to_string())
+            .map_err(|e| crate::error::chain(&e).to_string())
     }
 
     pub(super) fn ctx<'a>(service: &'a str, rhost: Option<&'a str>) -> Context<'a> {

@@ -148,6 +148,43 @@ impl Scheme {
     }
 }
 
+/// Why the user file cannot check a password. The I/O error is part of the sentence, before
+/// what to check, so it is not a source as well.
+#[derive(Debug, thiserror::Error)]
+pub enum FlatfileFailure {
+    #[error(
+        "cannot read user file {}: {error}; check that it exists and that pid may read it",
+        path.display()
+    )]
+    Unreadable {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error(
+        "{}, line {line}: user {login:?} has a password hash of scheme {scheme}, which pi cannot \
+         verify; re-hash it with `mkpasswd -m sha-512` (or yescrypt)",
+        path.display()
+    )]
+    UnsupportedHash {
+        path: PathBuf,
+        /// 1-based, or `?` when it cannot be counted.
+        line: String,
+        login: String,
+        scheme: String,
+    },
+    #[error(
+        "{}, line {line}: the password hash of user {login:?} is malformed ({why}); re-hash it \
+         with `mkpasswd -m sha-512`",
+        path.display()
+    )]
+    MalformedHash {
+        path: PathBuf,
+        line: String,
+        login: String,
+        why: String,
+    },
+}
+
 /// The verdict on one password against one hash.
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
@@ -304,11 +341,9 @@ impl FlatFile {
         let Some(at) = self.index(login) else {
             return Ok(false);
         };
-        let unreadable = |e: std::io::Error| {
-            PidError::UserStore(format!(
-                "cannot read user file {}: {e}; check that it exists and that pid may read it",
-                self.path.display()
-            ))
+        let unreadable = |error| FlatfileFailure::Unreadable {
+            path: self.path.clone(),
+            error,
         };
         let file = File::open(&self.path).map_err(unreadable)?;
         let offset = u64::from(u32_at(&self.entries, at + 4));
@@ -338,18 +373,20 @@ impl FlatFile {
         match verify(line.hash, password.expose().as_bytes()) {
             Verdict::Match => Ok(true),
             Verdict::NoMatch => Ok(false),
-            Verdict::Unsupported(scheme) => Err(PidError::UserStore(format!(
-                "{}, line {}: user {login:?} has a password hash of scheme {scheme}, which pi \
-                 cannot verify; re-hash it with `mkpasswd -m sha-512` (or yescrypt)",
-                self.path.display(),
-                line_number(&file, offset, known_line)
-            ))),
-            Verdict::Malformed(why) => Err(PidError::UserStore(format!(
-                "{}, line {}: the password hash of user {login:?} is malformed ({why}); \
-                 re-hash it with `mkpasswd -m sha-512`",
-                self.path.display(),
-                line_number(&file, offset, known_line)
-            ))),
+            Verdict::Unsupported(scheme) => Err(FlatfileFailure::UnsupportedHash {
+                path: self.path.clone(),
+                line: line_number(&file, offset, known_line),
+                login: login.to_owned(),
+                scheme,
+            }
+            .into()),
+            Verdict::Malformed(why) => Err(FlatfileFailure::MalformedHash {
+                path: self.path.clone(),
+                line: line_number(&file, offset, known_line),
+                login: login.to_owned(),
+                why,
+            }
+            .into()),
         }
     }
 
@@ -454,6 +491,7 @@ fn warn_if_world_readable(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::chain;
 
     fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
@@ -622,13 +660,13 @@ mod tests {
     #[test]
     fn unsupported_scheme_is_an_error_naming_file_line_scheme_and_fix() {
         let (_d, f) = file_with(&[("ok", SHA512), ("md5", MD5), ("des", DES)]);
-        let msg = check(&f, "md5", PASSWORD).unwrap_err().to_string();
+        let msg = chain(&check(&f, "md5", PASSWORD).unwrap_err()).to_string();
         assert!(msg.contains("line 3"), "{msg}");
         assert!(msg.contains("$1$ (MD5-crypt)"), "{msg}");
         assert!(msg.contains("mkpasswd -m sha-512"), "{msg}");
         assert!(msg.contains(&f.path().display().to_string()), "{msg}");
         assert!(!msg.contains(MD5), "the hash itself is not logged: {msg}");
-        let msg = check(&f, "des", PASSWORD).unwrap_err().to_string();
+        let msg = chain(&check(&f, "des", PASSWORD).unwrap_err()).to_string();
         assert!(msg.contains("line 4") && msg.contains("DES crypt"), "{msg}");
         assert!(matches!(
             check(&f, "md5", PASSWORD),
@@ -643,7 +681,7 @@ mod tests {
         let truncated = &SHA512[..SHA512.len() - 20];
         let (_d, f) = file_with(&[("t", truncated), ("b", "$2b$05$short")]);
         for login in ["t", "b"] {
-            let msg = check(&f, login, PASSWORD).unwrap_err().to_string();
+            let msg = chain(&check(&f, login, PASSWORD).unwrap_err()).to_string();
             assert!(msg.contains("malformed") && msg.contains("line"), "{msg}");
         }
     }
@@ -667,7 +705,7 @@ mod tests {
             "removed from the file"
         );
         std::fs::remove_file(&p).unwrap();
-        let msg = check(&f, "bob", PASSWORD).unwrap_err().to_string();
+        let msg = chain(&check(&f, "bob", PASSWORD).unwrap_err()).to_string();
         assert!(msg.contains("cannot read user file"), "{msg}");
         drop(d);
     }
