@@ -98,6 +98,9 @@ pub enum Reason {
     /// A policy's action, or the value it sets, is refused.
     #[error(transparent)]
     Policy(#[from] crate::policy::PolicyError),
+    /// An `ldap` resolver's uri, DN or search filter that is not one.
+    #[error(transparent)]
+    LdapSyntax(crate::realm::ldap::Written),
     /// The PAM service a resolver checks passwords with cannot be used.
     #[error(transparent)]
     PamService(#[from] crate::realm::pam_service::ServiceProblem),

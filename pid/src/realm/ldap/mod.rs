@@ -32,8 +32,8 @@ use crate::error::PidError;
 use crate::realm::RealmError;
 use bind::ServiceBind;
 pub use config::{
-    LdapConfig, DEFAULT_FILTER, DEFAULT_LOGIN_ATTRIBUTE, DEFAULT_TIMEOUT_SECS,
-    DEFAULT_UID_ATTRIBUTE, MAX_TIMEOUT_SECS,
+    DnProblem, FilterProblem, LdapConfig, UriProblem, Written, DEFAULT_FILTER,
+    DEFAULT_LOGIN_ATTRIBUTE, DEFAULT_TIMEOUT_SECS, DEFAULT_UID_ATTRIBUTE, MAX_TIMEOUT_SECS,
 };
 use connection::{tls_config, Server};
 pub use error::LdapFailure;
@@ -54,7 +54,7 @@ impl LdapResolver {
     /// Read the bind password and CA files and build the TLS settings. Does not connect: a
     /// directory that is down at load or reload must not stop the daemon or its other realms.
     pub fn new(name: &str, r: &LdapConfig) -> Result<LdapResolver, PidError> {
-        r.validate(name)?;
+        let ldaps = r.validate(name)?;
         let (Some(uri), Some(base)) = (r.uri.clone(), r.base.clone()) else {
             return Err(ConfigError::invalid(
                 Key::resolver(name, None),
@@ -67,7 +67,7 @@ impl LdapResolver {
             _ => None,
         };
         let starttls = r.starttls.unwrap_or(false);
-        let tls = if uri.starts_with("ldaps://") || starttls {
+        let tls = if ldaps || starttls {
             Some(tls_config(name, r.ca_file.as_deref())?)
         } else {
             None
