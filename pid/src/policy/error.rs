@@ -20,6 +20,20 @@ pub enum PolicyError {
         action.name()
     )]
     Conflict { action: Action, priority: u32 },
+    #[error("unknown realm {0:?} in `realm`")]
+    UnknownRealm(String),
+    #[error("unknown resolver {0:?} in `resolver`")]
+    UnknownResolver(String),
+    #[error("{0:?} is not an address or CIDR range")]
+    NotANetwork(String),
+    /// `service` or `rhost` in a policy of a scope other than authentication.
+    #[error("`service` and `rhost` describe a login; they apply to scope \"authentication\" only")]
+    LoginCondition,
+    #[error("`admin_group` applies to scope \"admin\" only")]
+    AdminGroup,
+    /// One entry (`part`) of a `time` condition.
+    #[error("time {part:?}: {problem}; write e.g. \"Mon-Fri: 08:00-18:00, Sat: 10:00-12:00\"")]
+    Time { part: String, problem: TimeProblem },
     #[error("unknown action {key:?}")]
     UnknownAction { key: String },
     /// privacyIDEA's per-type `enrollHOTP`: pi's `enroll` lists the types.
@@ -96,6 +110,23 @@ pub enum PolicyError {
         #[source]
         source: regex::Error,
     },
+}
+
+/// What is wrong with an entry of a `time` condition.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TimeProblem {
+    #[error("{0:?} is not a day (Mon … Sun)")]
+    NotADay(String),
+    #[error("a time is HH:MM")]
+    NoColon,
+    #[error("{0:?} is not a time of day")]
+    NotATime(String),
+    #[error("expected \"DAYS: FROM-TO\"")]
+    NoDays,
+    #[error("expected FROM-TO")]
+    NoRange,
+    #[error("the range ends before it starts; split a range over midnight into two days")]
+    Backwards,
 }
 
 /// What a value must be.
