@@ -95,6 +95,9 @@ pub enum PidError {
     Machine(#[from] crate::machines::MachineError),
     #[error("{0}")]
     PermissionDenied(String),
+    /// A PIN about to be set breaks the enrollment policy's PIN rules.
+    #[error(transparent)]
+    PinRefused(#[from] crate::policy::PinRefused),
     #[error("{0}")]
     TokenState(String),
     #[error("{0}")]
@@ -103,8 +106,18 @@ pub enum PidError {
     SessionExpired(String),
     /// A user store (LDAP server, PAM service) could not answer. Not a secret: the operator
     /// needs to know which store failed and why.
-    #[error("user store unavailable: {0}")]
-    UserStore(String),
+    #[error("user store unavailable")]
+    UserStore(#[source] Box<crate::realm::RealmError>),
+    /// rustls has no TLS settings for an LDAP resolver. Boxed: rustls's errors are large.
+    #[error("internal error: TLS settings for resolver {resolver}")]
+    TlsSettings {
+        resolver: String,
+        #[source]
+        source: Box<rustls::Error>,
+    },
+    /// The runtime LDAP requests run on outside the daemon could not be started.
+    #[error("internal error: cannot start a runtime for LDAP")]
+    LdapRuntime(#[source] std::io::Error),
     /// A code could not be sent (mail server, SMS gateway): the operator needs to know why.
     #[error("could not send the code: {0}")]
     Delivery(String),
@@ -127,9 +140,10 @@ impl PidError {
         match self {
             PidError::NotFound(_) => ErrorCode::NotFound,
             PidError::AlreadyExists(_) => ErrorCode::AlreadyExists,
-            PidError::InvalidArgument(_) | PidError::Enroll(_) | PidError::Machine(_) => {
-                ErrorCode::InvalidArgument
-            }
+            PidError::InvalidArgument(_)
+            | PidError::Enroll(_)
+            | PidError::Machine(_)
+            | PidError::PinRefused(_) => ErrorCode::InvalidArgument,
             PidError::PermissionDenied(_) => ErrorCode::PermissionDenied,
             PidError::TokenState(_) => ErrorCode::TokenState,
             PidError::RateLimited(_) => ErrorCode::RateLimited,
@@ -152,6 +166,8 @@ impl PidError {
             | PidError::UserStore(_)
             | PidError::Delivery(_)
             | PidError::Remote(_)
+            | PidError::TlsSettings { .. }
+            | PidError::LdapRuntime(_)
             | PidError::Task { .. }
             | PidError::Internal(_) => ErrorCode::Internal,
         }
@@ -179,6 +195,12 @@ impl PidError {
 impl From<ConfigError> for PidError {
     fn from(e: ConfigError) -> Self {
         PidError::Config(Box::new(e))
+    }
+}
+
+impl From<crate::realm::RealmError> for PidError {
+    fn from(e: crate::realm::RealmError) -> Self {
+        PidError::UserStore(Box::new(e))
     }
 }
 

@@ -99,6 +99,12 @@ pub enum Reason {
     /// TLS client settings could not be built.
     #[error("TLS settings cannot be built")]
     Tls(#[source] rustls::Error),
+    /// A policy's action, or the value it sets, is refused.
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
+    /// An `ldap` resolver's uri, DN or search filter that is not one.
+    #[error(transparent)]
+    LdapSyntax(crate::realm::ldap::Written),
     /// The PAM service a resolver checks passwords with cannot be used.
     #[error(transparent)]
     PamService(#[from] crate::realm::pam_service::ServiceProblem),

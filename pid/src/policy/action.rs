@@ -3,6 +3,7 @@
 //! `Action::ALL`. An action this version does not implement is not in the table, so a policy
 //! naming it is refused when loaded, never silently ignored.
 
+use super::error::PolicyError;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,7 +23,7 @@ pub enum Scope {
 
 impl Scope {
     /// As written in pid.toml (serde's lower-case variant name).
-    fn name(self) -> String {
+    pub(super) fn name(self) -> String {
         format!("{self:?}").to_ascii_lowercase()
     }
 }
@@ -170,29 +171,20 @@ const NOT_YET: &[&str] = &[
 
 impl Action {
     /// The action a policy of `scope` names `key`; `Err` says what to write instead.
-    pub fn parse(scope: Scope, key: &str) -> Result<Action, String> {
+    pub fn parse(scope: Scope, key: &str) -> Result<Action, PolicyError> {
         let Some(action) = Action::ALL.into_iter().find(|a| a.name() == key) else {
+            let key = key.to_owned();
             if let Some(t) = key.strip_prefix("enroll") {
-                return Err(format!(
-                    "write enroll = \"{}\" (the token types, e.g. \"hotp totp\") instead of {key:?}",
-                    t.to_ascii_lowercase()
-                ));
+                let types = t.to_ascii_lowercase();
+                return Err(PolicyError::EnrollPerType { key, types });
             }
-            if NOT_YET.contains(&key) {
-                return Err(format!(
-                    "action {key:?} is a privacyIDEA action this version of pi does not enforce \
-                     yet; remove it (pi refuses rules it would silently ignore)"
-                ));
+            if NOT_YET.contains(&key.as_str()) {
+                return Err(PolicyError::NotEnforced { key });
             }
-            return Err(format!("unknown action {key:?}"));
+            return Err(PolicyError::UnknownAction { key });
         };
         if !action.scopes().contains(&scope) {
-            let names: Vec<String> = action.scopes().iter().map(|s| s.name()).collect();
-            return Err(format!(
-                "action {key:?} belongs to scope {}, not {}",
-                names.join(" or "),
-                scope.name()
-            ));
+            return Err(PolicyError::WrongScope { action, scope });
         }
         Ok(action)
     }
@@ -207,7 +199,7 @@ mod tests {
         for (i, a) in Action::ALL.iter().enumerate() {
             assert!(!a.scopes().is_empty(), "{a:?}");
             assert_eq!(Action::ALL[..i].iter().find(|b| b.name() == a.name()), None);
-            assert_eq!(Action::parse(a.scopes()[0], a.name()), Ok(*a));
+            assert_eq!(Action::parse(a.scopes()[0], a.name()).ok(), Some(*a));
         }
     }
 }

@@ -4,8 +4,9 @@
 
 use super::action::Scope;
 use super::config::PolicyConfig;
+use super::error::PolicyError;
 use super::time::{in_time_ranges, parse_time_ranges, TimeRange};
-use crate::config::{ConfigError, Key};
+use crate::config::{ConfigError, Key, Reason};
 use std::net::IpAddr;
 
 /// What a policy is matched against.
@@ -44,23 +45,25 @@ impl Conditions {
         realms: &[&str],
         resolvers: &[&str],
     ) -> Result<Conditions, ConfigError> {
-        let refuse =
-            |at: &str, why: String| Err(ConfigError::invalid(Key::policy(&c.name, Some(at)), why));
+        let refuse = |at: &str, why| {
+            let key = Key::policy(&c.name, Some(at));
+            Err(ConfigError::new(Some(key), Reason::Policy(why)))
+        };
         for r in &c.realm {
             if !realms.contains(&r.as_str()) {
-                return refuse("realm", format!("unknown realm {r:?} in `realm`"));
+                return refuse("realm", PolicyError::UnknownRealm(r.clone()));
             }
         }
         for r in &c.resolver {
             if !resolvers.contains(&r.as_str()) {
-                return refuse("resolver", format!("unknown resolver {r:?} in `resolver`"));
+                return refuse("resolver", PolicyError::UnknownResolver(r.clone()));
             }
         }
         let mut rhost = Vec::with_capacity(c.rhost.len());
         for r in &c.rhost {
             match parse_net(r) {
                 Some(net) => rhost.push(net),
-                None => return refuse("rhost", format!("{r:?} is not an address or CIDR range")),
+                None => return refuse("rhost", PolicyError::NotANetwork(r.clone())),
             }
         }
         if c.scope != Scope::Authentication && !(c.service.is_empty() && c.rhost.is_empty()) {
@@ -69,18 +72,10 @@ impl Conditions {
             } else {
                 "service"
             };
-            return refuse(
-                at,
-                "`service` and `rhost` describe a login; they apply to scope \"authentication\" \
-                 only"
-                    .into(),
-            );
+            return refuse(at, PolicyError::LoginCondition);
         }
         if c.scope != Scope::Admin && !c.admin_group.is_empty() {
-            return refuse(
-                "admin_group",
-                "`admin_group` applies to scope \"admin\" only".into(),
-            );
+            return refuse("admin_group", PolicyError::AdminGroup);
         }
         let time = match &c.time {
             Some(t) => match parse_time_ranges(t) {

@@ -1,6 +1,8 @@
 //! privacyIDEA's `mangle` action: regular-expression rewrites of the user name, the realm or
 //! what the user typed, before anything else looks at them.
 
+use super::error::PolicyError;
+
 /// What a `mangle` rewrite applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MangleKey {
@@ -31,28 +33,32 @@ impl Eq for Mangle {}
 impl Mangle {
     /// privacyIDEA's `key/regex/replacement/`; the regex may contain `/`, the replacement may not.
     /// Replacements use `$1` for groups (Python's `\1` is written `$1` here).
-    pub(super) fn parse(text: &str) -> Result<Mangle, String> {
-        let body = text.strip_suffix('/').ok_or_else(|| {
-            format!("mangle {text:?}: write key/regex/replacement/ (with the final slash)")
-        })?;
-        let (key, rest) = body
-            .split_once('/')
-            .ok_or_else(|| format!("mangle {text:?}: write key/regex/replacement/"))?;
-        let (pattern, replacement) = rest
-            .rsplit_once('/')
-            .ok_or_else(|| format!("mangle {text:?}: write key/regex/replacement/"))?;
+    pub(super) fn parse(text: &str) -> Result<Mangle, PolicyError> {
+        let shape = || PolicyError::MangleShape {
+            text: text.to_owned(),
+        };
+        let body = text
+            .strip_suffix('/')
+            .ok_or_else(|| PolicyError::MangleFinalSlash {
+                text: text.to_owned(),
+            })?;
+        let (key, rest) = body.split_once('/').ok_or_else(shape)?;
+        let (pattern, replacement) = rest.rsplit_once('/').ok_or_else(shape)?;
         let key = match key {
             "user" => MangleKey::User,
             "realm" => MangleKey::Realm,
             "pass" => MangleKey::Pass,
             other => {
-                return Err(format!(
-                    "mangle {text:?}: key {other:?} is not user, realm or pass"
-                ))
+                return Err(PolicyError::MangleKey {
+                    text: text.to_owned(),
+                    key: other.to_owned(),
+                })
             }
         };
-        let regex = regex::Regex::new(pattern)
-            .map_err(|e| format!("mangle {text:?}: invalid regular expression: {e}"))?;
+        let regex = regex::Regex::new(pattern).map_err(|source| PolicyError::MangleRegex {
+            text: text.to_owned(),
+            source,
+        })?;
         Ok(Mangle {
             key,
             regex,

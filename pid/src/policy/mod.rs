@@ -17,17 +17,19 @@
 mod action;
 mod conditions;
 mod config;
+mod error;
 mod mangle;
 mod pin;
 mod time;
 mod value;
 
-use crate::config::{ConfigError, Key};
+use crate::config::{ConfigError, Key, Reason};
 use action::Kind;
 pub use action::{Action, Scope};
 use conditions::Conditions;
 pub use conditions::Context;
 pub use config::PolicyConfig;
+pub use error::{PinRefused, PolicyError};
 pub use mangle::{Mangle, MangleKey};
 pub use pin::{PinContents, PinRules};
 use std::collections::BTreeMap;
@@ -69,24 +71,24 @@ impl Policies {
         let mut active = Vec::new();
         let mut warnings = Vec::new();
         for c in configs {
-            let policy = |at: Option<&str>| Key::policy(&c.name, at);
+            let refuse = |at: Option<&str>, why| {
+                ConfigError::new(Some(Key::policy(&c.name, at)), Reason::Policy(why))
+            };
             if c.name.is_empty() || !names.insert(c.name.as_str()) {
-                return Err(ConfigError::invalid(
-                    policy(None),
-                    "every policy needs a unique, non-empty name",
-                ));
+                return Err(refuse(None, PolicyError::Unnamed));
             }
             let conditions = Conditions::parse(c, realms, resolvers)?;
             if c.actions.is_empty() {
-                return Err(ConfigError::invalid(policy(None), "no actions"));
+                return Err(refuse(None, PolicyError::NoActions));
             }
             let mut actions = BTreeMap::new();
             for (key, value) in &c.actions {
                 let (action, value) = Action::parse(c.scope, key)
                     .and_then(|a| Ok((a, Value::parse(a, value)?)))
-                    .map_err(|why| ConfigError::invalid(policy(Some(key)), why))?;
+                    .map_err(|why| refuse(Some(key), why))?;
                 if let Kind::Ignored(why) = action.kind() {
-                    warnings.push(format!("{}: {key} is ignored: {why}", policy(None)));
+                    let policy = Key::policy(&c.name, None);
+                    warnings.push(format!("{policy}: {key} is ignored: {why}"));
                 }
                 actions.insert(action, value);
             }
@@ -119,20 +121,16 @@ impl Policies {
                 for (action, va) in &a.actions {
                     if let Some(vb) = b.actions.get(action) {
                         if va != vb {
-                            return Err(ConfigError::invalid(
-                                Key::Conflict {
-                                    first: a.name.clone(),
-                                    second: b.name.clone(),
-                                    action: action.name(),
-                                },
-                                format!(
-                                    "both set {} differently at priority {} and can apply to \
-                                     the same login; give one a different priority or make \
-                                     their conditions exclusive",
-                                    action.name(),
-                                    a.priority
-                                ),
-                            ));
+                            let key = Key::Conflict {
+                                first: a.name.clone(),
+                                second: b.name.clone(),
+                                action: action.name(),
+                            };
+                            let why = PolicyError::Conflict {
+                                action: *action,
+                                priority: a.priority,
+                            };
+                            return Err(ConfigError::new(Some(key), Reason::Policy(why)));
                         }
                     }
                 }
@@ -381,7 +379,7 @@ pub(super) mod tests {
         }
         let f: F = toml::from_str(text).map_err(|e| e.to_string())?;
         Policies::load(&f.policy, &["default", "ext"], &["local", "people"])
-            .map_err(|e| e.to_string())
+            .map_err(|e| crate::error::chain(&e).to_string())
     }
 
     pub(super) fn ctx<'a>(service: &'a str, rhost: Option<&'a str>) -> Context<'a> {
@@ -507,6 +505,33 @@ pub(super) mod tests {
         let dup = "[[policy]]\nname = \"p\"\nscope = \"authentication\"\nactions = { passOnNoToken = true }\n\
                    [[policy]]\nname = \"p\"\nscope = \"authentication\"\nactions = { passOnNoUser = true }\n";
         assert!(load(dup).err().unwrap().contains("unique"));
+    }
+
+    #[test]
+    fn a_refused_action_says_where_and_what_to_write() {
+        for (text, whole) in [
+            (
+                "actions = { passthru = \"radius1\" }",
+                "policy \"p\": passthru = \"radius1\": pi checks the user store (true or \
+                 \"userstore\"); forwarding to a RADIUS server is not supported",
+            ),
+            (
+                "actions = { auth_max_fail = 5 }",
+                "policy \"p\": auth_max_fail = 5: write \"COUNT/PERIOD\", e.g. \"5/10m\" or \
+                 \"100/1d\"",
+            ),
+            (
+                "actions = { challenge_text = \"code for {phone}\" }",
+                "policy \"p\": challenge_text: unknown tag {phone}; use {user}, {realm}, {serial}",
+            ),
+            (
+                "actions = { mangle = \"host/x/y/\" }",
+                "policy \"p\": mangle \"host/x/y/\": key \"host\" is not user, realm or pass",
+            ),
+        ] {
+            let full = format!("[[policy]]\nname = \"p\"\nscope = \"authentication\"\n{text}\n");
+            assert_eq!(load(&full).err().unwrap_or_default(), whole, "{text}");
+        }
     }
 
     #[test]

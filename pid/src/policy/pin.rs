@@ -1,6 +1,9 @@
 //! Enrollment PIN rules: privacyIDEA's `otp_pin_minlength`, `otp_pin_maxlength`,
 //! `otp_pin_contents`, and pi's `otp_pin_required`.
 
+use super::action::Action;
+use super::error::{Fix, PinRefused, PolicyError};
+
 /// privacyIDEA's `otp_pin_contents`: classes `c` (letters), `n` (digits), `s` (anything else).
 /// `cn`: each listed class must appear; `-s`: the listed classes may not appear; `+cn`: only
 /// the listed classes may appear, with at least one character of each.
@@ -12,17 +15,18 @@ pub struct PinContents {
 }
 
 impl PinContents {
-    pub(super) fn parse(text: &str) -> Result<PinContents, String> {
+    pub(super) fn parse(text: &str) -> Result<PinContents, PolicyError> {
         let (mode, rest) = match text.chars().next() {
             Some(m @ ('+' | '-')) => (m, &text[1..]),
             _ => (' ', text),
         };
         let classes: Vec<char> = rest.chars().collect();
         if classes.is_empty() || classes.iter().any(|c| !matches!(c, 'c' | 'n' | 's')) {
-            return Err(format!(
-                "otp_pin_contents = {text:?}: use the classes c (letters), n (digits), s (other), \
-                 e.g. \"cn\" (both required), \"-s\" (no other characters), \"+cn\" (only these)"
-            ));
+            return Err(PolicyError::Refused {
+                action: Action::PinContents,
+                written: text.to_owned(),
+                fix: Fix::PinContents,
+            });
         }
         Ok(PinContents {
             text: text.to_owned(),
@@ -42,7 +46,7 @@ impl PinContents {
     }
 
     /// `Err` says what the PIN lacks or must not contain.
-    pub fn check(&self, pin: &str) -> Result<(), String> {
+    pub fn check(&self, pin: &str) -> Result<(), PinRefused> {
         let present: Vec<char> = pin.chars().map(Self::class_of).collect();
         let has = |class: &char| present.contains(class);
         let ok = match self.mode {
@@ -53,11 +57,7 @@ impl PinContents {
         if ok {
             Ok(())
         } else {
-            Err(format!(
-                "the PIN does not meet the PIN rule {:?} (c = letters, n = digits, s = other \
-                 characters; -: none of these, +: only these)",
-                self.text
-            ))
+            Err(PinRefused::Contents(self.text.clone()))
         }
     }
 }
@@ -74,21 +74,20 @@ pub struct PinRules {
 
 impl PinRules {
     /// Check a PIN about to be set (`None`: no PIN). The message says what the rule wants.
-    pub fn check(&self, pin: Option<&str>) -> Result<(), String> {
+    pub fn check(&self, pin: Option<&str>) -> Result<(), PinRefused> {
         let pin = match pin {
             Some(p) if !p.is_empty() => p,
-            _ if self.required || self.min_len.is_some_and(|m| m > 0) => return Err(
-                "a PIN is required for new tokens here (enrollment policy); give one with --pin"
-                    .into(),
-            ),
+            _ if self.required || self.min_len.is_some_and(|m| m > 0) => {
+                return Err(PinRefused::Required)
+            }
             _ => return Ok(()),
         };
         let len = pin.chars().count() as u32;
         if let Some(min) = self.min_len.filter(|m| len < *m) {
-            return Err(format!("the PIN must have at least {min} characters"));
+            return Err(PinRefused::TooShort(min));
         }
         if let Some(max) = self.max_len.filter(|m| len > *m) {
-            return Err(format!("the PIN may have at most {max} characters"));
+            return Err(PinRefused::TooLong(max));
         }
         match &self.contents {
             Some(c) => c.check(pin),
@@ -119,5 +118,9 @@ mod tests {
         );
         assert!(rules.check(Some("abc")).is_err() && rules.check(Some("abcdefg")).is_err());
         assert!(rules.check(Some("abcd")).is_ok());
+        assert_eq!(
+            rules.check(Some("abc")).unwrap_err().to_string(),
+            "the PIN must have at least 4 characters"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! The `time` condition of a policy: privacyIDEA's `Mon-Fri: 08:00-18:00, Sat: 10:00-12:00`,
 //! in the host's local time.
 
+use super::error::{PolicyError, TimeProblem};
+
 /// One `Day-Day: HH:MM-HH:MM` entry of a `time` condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct TimeRange {
@@ -15,25 +17,26 @@ pub(super) struct TimeRange {
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 /// privacyIDEA's `time` condition: comma-separated `Day[-Day]: HH:MM-HH:MM`.
-pub(super) fn parse_time_ranges(text: &str) -> Result<Vec<TimeRange>, String> {
-    let bad = |part: &str, why: &str| {
-        format!("time {part:?}: {why}; write e.g. \"Mon-Fri: 08:00-18:00, Sat: 10:00-12:00\"")
+pub(super) fn parse_time_ranges(text: &str) -> Result<Vec<TimeRange>, PolicyError> {
+    let bad = |part: &str, problem| PolicyError::Time {
+        part: part.to_owned(),
+        problem,
     };
     let day = |d: &str, part: &str| {
         let d = d.trim().to_ascii_lowercase();
         DAYS.iter()
             .position(|x| *x == d)
             .map(|i| i as u32)
-            .ok_or_else(|| bad(part, &format!("{d:?} is not a day (Mon … Sun)")))
+            .ok_or_else(|| bad(part, TimeProblem::NotADay(d)))
     };
     let minute = |t: &str, part: &str| {
         let (h, m) = t
             .trim()
             .split_once(':')
-            .ok_or_else(|| bad(part, "a time is HH:MM"))?;
+            .ok_or_else(|| bad(part, TimeProblem::NoColon))?;
         match (h.parse::<u32>(), m.parse::<u32>()) {
             (Ok(h), Ok(m)) if h < 24 && m < 60 => Ok(h * 60 + m),
-            _ => Err(bad(part, &format!("{:?} is not a time of day", t.trim()))),
+            _ => Err(bad(part, TimeProblem::NotATime(t.trim().to_owned()))),
         }
     };
     let mut out = Vec::new();
@@ -44,7 +47,7 @@ pub(super) fn parse_time_ranges(text: &str) -> Result<Vec<TimeRange>, String> {
                 part.split_once(':')
                     .filter(|(d, _)| !d.contains(char::is_numeric))
             })
-            .ok_or_else(|| bad(part, "expected \"DAYS: FROM-TO\""))?;
+            .ok_or_else(|| bad(part, TimeProblem::NoDays))?;
         let (first_day, last_day) = match days.split_once('-') {
             Some((a, b)) => (day(a, part)?, day(b, part)?),
             None => {
@@ -54,13 +57,10 @@ pub(super) fn parse_time_ranges(text: &str) -> Result<Vec<TimeRange>, String> {
         };
         let (from, to) = times
             .split_once('-')
-            .ok_or_else(|| bad(part, "expected FROM-TO"))?;
+            .ok_or_else(|| bad(part, TimeProblem::NoRange))?;
         let (from, to) = (minute(from, part)?, minute(to, part)?);
         if from > to {
-            return Err(bad(
-                part,
-                "the range ends before it starts; split a range over midnight into two days",
-            ));
+            return Err(bad(part, TimeProblem::Backwards));
         }
         out.push(TimeRange {
             first_day,
@@ -130,6 +130,11 @@ mod tests {
         ] {
             assert!(parse_time_ranges(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            parse_time_ranges("Mon: 8-18").unwrap_err().to_string(),
+            "time \"Mon: 8-18\": a time is HH:MM; write e.g. \"Mon-Fri: 08:00-18:00, Sat: \
+             10:00-12:00\""
+        );
         let p = load(
             "[[policy]]\nname = \"office\"\nscope = \"authentication\"\n\
              time = \"Mon-Fri: 08:00-18:00\"\nactions = { passOnNoToken = true }\n",

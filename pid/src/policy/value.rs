@@ -2,6 +2,7 @@
 //! loaded: a value that does not fit is refused with what to write instead.
 
 use super::action::{Action, Kind};
+use super::error::{Expected, Fix, PolicyError};
 use super::mangle::Mangle;
 use super::pin::PinContents;
 use protocol::{HashAlgorithm, TokenType};
@@ -68,67 +69,48 @@ impl std::fmt::Display for Value {
 impl Value {
     /// `value` as the value of `action`, checked against the action's kind. `Err` names the
     /// action and says what to write.
-    pub(super) fn parse(action: Action, value: &toml::Value) -> Result<Value, String> {
-        let key = action.name();
-        let not_a_string = || format!("{key} must be a string, not {value}");
+    pub(super) fn parse(action: Action, value: &toml::Value) -> Result<Value, PolicyError> {
+        let expected = |expected| PolicyError::Expected {
+            action,
+            expected,
+            value: value.clone(),
+        };
+        let refused = |written: &str, fix| PolicyError::Refused {
+            action,
+            written: written.to_owned(),
+            fix,
+        };
         Ok(match (action.kind(), value) {
             (Kind::Flag | Kind::Passthru, toml::Value::Boolean(b)) => Value::Flag(*b),
             // privacyIDEA: `userstore` (or True) checks the user store; any other value names a
             // RADIUS server, which pi does not forward to.
             (Kind::Passthru, toml::Value::String(s)) if s == "userstore" => Value::Flag(true),
-            (Kind::Passthru, toml::Value::String(s)) => {
-                return Err(format!(
-                    "{key} = {s:?}: pi checks the user store (true or \"userstore\"); \
-                     forwarding to a RADIUS server is not supported"
-                ))
-            }
-            (Kind::Flag | Kind::Passthru, other) => {
-                return Err(format!("{key} must be true or false, not {other}"))
-            }
+            (Kind::Passthru, toml::Value::String(s)) => return Err(refused(s, Fix::Passthru)),
+            (Kind::Flag | Kind::Passthru, _) => return Err(expected(Expected::Flag)),
             (Kind::OtpPin, toml::Value::String(s)) => Value::OtpPin(match s.as_str() {
                 "tokenpin" => OtpPin::TokenPin,
                 "userstore" => OtpPin::UserStore,
                 "none" => OtpPin::None,
-                other => {
-                    return Err(format!(
-                        "{key} = {other:?}: use \"tokenpin\", \"userstore\" or \"none\""
-                    ))
-                }
+                other => return Err(refused(other, Fix::OtpPin)),
             }),
             (Kind::Period, toml::Value::String(text)) => match parse_period(text) {
                 Some(secs) => Value::Period(text.clone(), secs),
-                None => {
-                    return Err(format!(
-                        "{key} = {text:?}: write a period such as \"12h\", \"10d\" or \"1y\""
-                    ))
-                }
+                None => return Err(refused(text, Fix::Period)),
             },
-            (Kind::ChallengeTypes, value) => Value::Types(parse_types(key, value, true)?),
-            (Kind::TokenTypes, value) => Value::Types(parse_types(key, value, false)?),
+            (Kind::ChallengeTypes, value) => Value::Types(parse_types(action, value, true)?),
+            (Kind::TokenTypes, value) => Value::Types(parse_types(action, value, false)?),
             (Kind::Either(a, b), toml::Value::Integer(n)) if [a, b].map(i64::from).contains(n) => {
                 Value::Number(*n as u32)
             }
-            (Kind::Either(a, b), other) => {
-                return Err(format!("{key} must be {a} or {b}, not {other}"))
-            }
+            (Kind::Either(a, b), _) => return Err(expected(Expected::Either(a, b))),
             (Kind::Range(min, max), value) => match value.as_integer() {
                 Some(n) if (i64::from(min)..=i64::from(max)).contains(&n) => {
                     Value::Number(n as u32)
                 }
-                _ => {
-                    return Err(format!(
-                        "{key} must be a number from {min} to {max}, not {value}"
-                    ))
-                }
+                _ => return Err(expected(Expected::Range(min, max))),
             },
             (Kind::Hash, toml::Value::String(h)) => {
-                Value::Hash(HashAlgorithm::from_name(h).ok_or_else(|| {
-                    let names: Vec<String> = HashAlgorithm::ALL
-                        .iter()
-                        .map(|h| format!("{:?}", h.as_str()))
-                        .collect();
-                    format!("{key} = {h:?}: use {}", one_of(&names))
-                })?)
+                Value::Hash(HashAlgorithm::from_name(h).ok_or_else(|| refused(h, Fix::Hash))?)
             }
             (Kind::PinContents, toml::Value::String(t)) => {
                 Value::PinContents(PinContents::parse(t)?)
@@ -137,16 +119,12 @@ impl Value {
             (Kind::Mangle, toml::Value::Array(items)) => Value::Mangle(
                 items
                     .iter()
-                    .map(|i| {
-                        i.as_str()
-                            .ok_or("mangle lists strings")
-                            .map_err(str::to_owned)
-                    })
+                    .map(|i| i.as_str().ok_or(PolicyError::MangleNotAString))
                     .map(|t| t.and_then(Mangle::parse))
                     .collect::<Result<_, _>>()?,
             ),
-            (Kind::Text(tags), value) => parse_text(key, tags, value)?,
-            (Kind::Limit, value) => parse_limit(key, value)?,
+            (Kind::Text(tags), value) => parse_text(action, tags, value)?,
+            (Kind::Limit, value) => parse_limit(action, value)?,
             (Kind::Ignored(_), toml::Value::String(s)) => Value::Text(s.clone()),
             (
                 Kind::OtpPin
@@ -156,23 +134,18 @@ impl Value {
                 | Kind::Mangle
                 | Kind::Ignored(_),
                 _,
-            ) => return Err(not_a_string()),
+            ) => return Err(expected(Expected::String)),
         })
-    }
-}
-
-/// `"a", "b" or "c"`.
-fn one_of(names: &[String]) -> String {
-    match names.split_last() {
-        Some((last, [])) => last.clone(),
-        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-        None => String::new(),
     }
 }
 
 /// `"hotp totp"` (privacyIDEA's spelling) or `["hotp", "totp"]`. For a challenge (`challenge`),
 /// a spass token is refused: it has no one-time part to ask for.
-fn parse_types(key: &str, value: &toml::Value, challenge: bool) -> Result<Vec<TokenType>, String> {
+fn parse_types(
+    action: Action,
+    value: &toml::Value,
+    challenge: bool,
+) -> Result<Vec<TokenType>, PolicyError> {
     let names: Vec<String> = match value {
         toml::Value::String(s) => s.split_whitespace().map(str::to_owned).collect(),
         toml::Value::Array(items) => items
@@ -180,29 +153,23 @@ fn parse_types(key: &str, value: &toml::Value, challenge: bool) -> Result<Vec<To
             .map(|i| {
                 i.as_str()
                     .map(str::to_owned)
-                    .ok_or(format!("{key} lists token types"))
+                    .ok_or(PolicyError::TypeNotAString { action })
             })
             .collect::<Result<_, _>>()?,
-        other => return Err(format!("{key} lists token types, not {other}")),
+        other => {
+            let value = other.clone();
+            return Err(PolicyError::TypesNotAList { action, value });
+        }
     };
     if names.is_empty() {
-        return Err(format!("{key} lists no token type"));
+        return Err(PolicyError::NoTokenType { action });
     }
     names
-        .iter()
-        .map(|n| match TokenType::from_name(n) {
-            Some(TokenType::Spass) if challenge => Err(format!(
-                "{key}: a spass token never triggers a challenge (it has no one-time part)"
-            )),
+        .into_iter()
+        .map(|name| match TokenType::from_name(&name) {
+            Some(TokenType::Spass) if challenge => Err(PolicyError::SpassChallenge { action }),
             Some(t) => Ok(t),
-            None => Err(format!(
-                "{key}: {n:?} is not a token type pi has ({})",
-                TokenType::ALL
-                    .iter()
-                    .map(|t| t.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+            None => Err(PolicyError::UnknownTokenType { action, name }),
         })
         .collect()
 }
@@ -233,32 +200,37 @@ pub fn fill_tags(text: &str, tags: &[(&str, &str)]) -> String {
 
 /// A text action's value: a non-empty string of at most 1,000 characters whose `{tags}` are the
 /// ones the daemon can fill (`allowed`).
-fn parse_text(name: &str, allowed: &[&str], value: &toml::Value) -> Result<Value, String> {
+fn parse_text(
+    action: Action,
+    allowed: &'static [&'static str],
+    value: &toml::Value,
+) -> Result<Value, PolicyError> {
     let toml::Value::String(text) = value else {
-        return Err(format!("{name} must be a string, not {value}"));
+        return Err(PolicyError::Expected {
+            action,
+            expected: Expected::String,
+            value: value.clone(),
+        });
     };
     if text.trim().is_empty() || text.chars().count() > 1000 {
-        return Err(format!("{name} must have 1 to 1000 characters"));
+        return Err(PolicyError::TextLength { action });
     }
     if text.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(format!("{name} may not contain control characters"));
+        return Err(PolicyError::ControlCharacter { action });
     }
     let mut rest = text.as_str();
     while let Some(open) = rest.find('{') {
         let after = &rest[open + 1..];
         let close = after
             .find('}')
-            .ok_or_else(|| format!("{name}: a '{{' is not closed by '}}'"))?;
+            .ok_or(PolicyError::TagNotClosed { action })?;
         let tag = &after[..close];
         if !allowed.contains(&tag) {
-            return Err(format!(
-                "{name}: unknown tag {{{tag}}}; use {}",
-                allowed
-                    .iter()
-                    .map(|t| format!("{{{t}}}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            return Err(PolicyError::UnknownTag {
+                action,
+                tag: tag.to_owned(),
+                allowed,
+            });
         }
         rest = &after[close + 1..];
     }
@@ -266,8 +238,11 @@ fn parse_text(name: &str, allowed: &[&str], value: &toml::Value) -> Result<Value
 }
 
 /// privacyIDEA's `N/period`, e.g. `3/5m`.
-fn parse_limit(name: &str, value: &toml::Value) -> Result<Value, String> {
-    let bad = || format!("{name} = {value}: write \"COUNT/PERIOD\", e.g. \"5/10m\" or \"100/1d\"");
+fn parse_limit(action: Action, value: &toml::Value) -> Result<Value, PolicyError> {
+    let bad = || PolicyError::Limit {
+        action,
+        value: value.clone(),
+    };
     let toml::Value::String(text) = value else {
         return Err(bad());
     };
@@ -275,7 +250,11 @@ fn parse_limit(name: &str, value: &toml::Value) -> Result<Value, String> {
     let count: u32 = count.trim().parse().map_err(|_| bad())?;
     let secs = parse_period(period.trim()).ok_or_else(bad)?;
     if count == 0 {
-        return Err(format!("{name} = {text:?}: the count must be at least 1"));
+        return Err(PolicyError::Refused {
+            action,
+            written: text.clone(),
+            fix: Fix::Count,
+        });
     }
     Ok(Value::Limit {
         count,
@@ -303,7 +282,7 @@ mod tests {
         let msg =
             Value::parse(Action::HotpHashlib, &toml::Value::String("md5".into())).unwrap_err();
         assert_eq!(
-            msg,
+            msg.to_string(),
             "hotp_hashlib = \"md5\": use \"sha1\", \"sha256\" or \"sha512\""
         );
     }

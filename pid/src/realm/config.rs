@@ -30,7 +30,7 @@ impl ResolverConfig {
         match self {
             ResolverConfig::Passwd(c) => c.validate(name),
             ResolverConfig::Flatfile(c) => c.path(name).map(drop),
-            ResolverConfig::Ldap(c) => c.validate(name),
+            ResolverConfig::Ldap(c) => c.validate(name).map(drop),
         }
     }
 }

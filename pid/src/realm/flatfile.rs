@@ -148,13 +148,60 @@ impl Scheme {
     }
 }
 
+/// Why the user file cannot check a password. The I/O error is part of the sentence, before
+/// what to check, so it is not a source as well.
+#[derive(Debug, thiserror::Error)]
+pub enum FlatfileFailure {
+    #[error(
+        "cannot read user file {}: {error}; check that it exists and that pid may read it",
+        path.display()
+    )]
+    Unreadable {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error(
+        "{}, line {line}: user {login:?} has a password hash of scheme {scheme}, which pi cannot \
+         verify; re-hash it with `mkpasswd -m sha-512` (or yescrypt)",
+        path.display()
+    )]
+    UnsupportedHash {
+        path: PathBuf,
+        /// 1-based, or `?` when it cannot be counted.
+        line: String,
+        login: String,
+        scheme: String,
+    },
+    #[error(
+        "{}, line {line}: the password hash of user {login:?} is malformed ({why}); re-hash it \
+         with `mkpasswd -m sha-512`",
+        path.display()
+    )]
+    MalformedHash {
+        path: PathBuf,
+        line: String,
+        login: String,
+        why: Malformed,
+    },
+}
+
+/// What the hash library finds wrong with a hash.
+#[derive(Debug, thiserror::Error)]
+pub enum Malformed {
+    /// sha-crypt and yescrypt.
+    #[error(transparent)]
+    Crypt(sha_crypt::password_hash::Error),
+    #[error(transparent)]
+    Bcrypt(bcrypt::BcryptError),
+}
+
 /// The verdict on one password against one hash.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 enum Verdict {
     Match,
     NoMatch,
     Unsupported(String),
-    Malformed(String),
+    Malformed(Malformed),
 }
 
 fn verify(hash: &str, password: &[u8]) -> Verdict {
@@ -163,7 +210,7 @@ fn verify(hash: &str, password: &[u8]) -> Verdict {
     let verdict = |r: Result<(), Error>| match r {
         Ok(()) => Verdict::Match,
         Err(Error::PasswordInvalid) => Verdict::NoMatch,
-        Err(e) => Verdict::Malformed(e.to_string()),
+        Err(e) => Verdict::Malformed(Malformed::Crypt(e)),
     };
     match Scheme::of(hash) {
         Scheme::NoPassword => Verdict::NoMatch,
@@ -172,7 +219,7 @@ fn verify(hash: &str, password: &[u8]) -> Verdict {
         Scheme::Bcrypt => match bcrypt::verify(password, hash) {
             Ok(true) => Verdict::Match,
             Ok(false) => Verdict::NoMatch,
-            Err(e) => Verdict::Malformed(e.to_string()),
+            Err(e) => Verdict::Malformed(Malformed::Bcrypt(e)),
         },
         Scheme::Unsupported(name) => Verdict::Unsupported(name),
     }
@@ -304,11 +351,9 @@ impl FlatFile {
         let Some(at) = self.index(login) else {
             return Ok(false);
         };
-        let unreadable = |e: std::io::Error| {
-            PidError::UserStore(format!(
-                "cannot read user file {}: {e}; check that it exists and that pid may read it",
-                self.path.display()
-            ))
+        let unreadable = |error| FlatfileFailure::Unreadable {
+            path: self.path.clone(),
+            error,
         };
         let file = File::open(&self.path).map_err(unreadable)?;
         let offset = u64::from(u32_at(&self.entries, at + 4));
@@ -338,18 +383,20 @@ impl FlatFile {
         match verify(line.hash, password.expose().as_bytes()) {
             Verdict::Match => Ok(true),
             Verdict::NoMatch => Ok(false),
-            Verdict::Unsupported(scheme) => Err(PidError::UserStore(format!(
-                "{}, line {}: user {login:?} has a password hash of scheme {scheme}, which pi \
-                 cannot verify; re-hash it with `mkpasswd -m sha-512` (or yescrypt)",
-                self.path.display(),
-                line_number(&file, offset, known_line)
-            ))),
-            Verdict::Malformed(why) => Err(PidError::UserStore(format!(
-                "{}, line {}: the password hash of user {login:?} is malformed ({why}); \
-                 re-hash it with `mkpasswd -m sha-512`",
-                self.path.display(),
-                line_number(&file, offset, known_line)
-            ))),
+            Verdict::Unsupported(scheme) => Err(FlatfileFailure::UnsupportedHash {
+                path: self.path.clone(),
+                line: line_number(&file, offset, known_line),
+                login: login.to_owned(),
+                scheme,
+            }
+            .into()),
+            Verdict::Malformed(why) => Err(FlatfileFailure::MalformedHash {
+                path: self.path.clone(),
+                line: line_number(&file, offset, known_line),
+                login: login.to_owned(),
+                why,
+            }
+            .into()),
         }
     }
 
@@ -454,6 +501,7 @@ fn warn_if_world_readable(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::chain;
 
     fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
@@ -605,9 +653,8 @@ mod tests {
     #[test]
     fn empty_password_is_refused_even_when_the_hash_is_of_the_empty_string() {
         let (_d, f) = file_with(&[("e", SHA512_OF_EMPTY)]);
-        assert_eq!(
-            verify(SHA512_OF_EMPTY, b""),
-            Verdict::Match,
+        assert!(
+            matches!(verify(SHA512_OF_EMPTY, b""), Verdict::Match),
             "the hash is right"
         );
         assert!(!check(&f, "e", "").unwrap());
@@ -622,13 +669,13 @@ mod tests {
     #[test]
     fn unsupported_scheme_is_an_error_naming_file_line_scheme_and_fix() {
         let (_d, f) = file_with(&[("ok", SHA512), ("md5", MD5), ("des", DES)]);
-        let msg = check(&f, "md5", PASSWORD).unwrap_err().to_string();
+        let msg = chain(&check(&f, "md5", PASSWORD).unwrap_err()).to_string();
         assert!(msg.contains("line 3"), "{msg}");
         assert!(msg.contains("$1$ (MD5-crypt)"), "{msg}");
         assert!(msg.contains("mkpasswd -m sha-512"), "{msg}");
         assert!(msg.contains(&f.path().display().to_string()), "{msg}");
         assert!(!msg.contains(MD5), "the hash itself is not logged: {msg}");
-        let msg = check(&f, "des", PASSWORD).unwrap_err().to_string();
+        let msg = chain(&check(&f, "des", PASSWORD).unwrap_err()).to_string();
         assert!(msg.contains("line 4") && msg.contains("DES crypt"), "{msg}");
         assert!(matches!(
             check(&f, "md5", PASSWORD),
@@ -643,7 +690,7 @@ mod tests {
         let truncated = &SHA512[..SHA512.len() - 20];
         let (_d, f) = file_with(&[("t", truncated), ("b", "$2b$05$short")]);
         for login in ["t", "b"] {
-            let msg = check(&f, login, PASSWORD).unwrap_err().to_string();
+            let msg = chain(&check(&f, login, PASSWORD).unwrap_err()).to_string();
             assert!(msg.contains("malformed") && msg.contains("line"), "{msg}");
         }
     }
@@ -667,7 +714,7 @@ mod tests {
             "removed from the file"
         );
         std::fs::remove_file(&p).unwrap();
-        let msg = check(&f, "bob", PASSWORD).unwrap_err().to_string();
+        let msg = chain(&check(&f, "bob", PASSWORD).unwrap_err()).to_string();
         assert!(msg.contains("cannot read user file"), "{msg}");
         drop(d);
     }

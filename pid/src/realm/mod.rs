@@ -9,6 +9,7 @@
 //! hash in the file, `ldap` by binding as the user.
 
 mod config;
+mod error;
 pub mod etc_passwd;
 pub mod flatfile;
 pub mod ldap;
@@ -20,6 +21,7 @@ use crate::error::PidError;
 use crate::store::Owner;
 use crate::users::ResolvedUser;
 pub use config::{RealmConfig, RealmsConfig, ResolverConfig};
+pub use error::{NotLoaded, RealmError};
 use etc_passwd::EtcPasswd;
 use flatfile::{FlatFile, FlatfileConfig};
 use ldap::LdapResolver;
@@ -39,8 +41,8 @@ pub enum Resolver {
     Ldap(Box<LdapResolver>),
     /// A resolver that could not be set up when the daemon started (a flatfile with a bad
     /// line, an unreadable file): every lookup in it fails, so its realms fail closed while the
-    /// others serve. The text says which resolver and why.
-    Unavailable(String),
+    /// others serve.
+    Unavailable(Arc<NotLoaded>),
 }
 
 /// A login a resolver knows.
@@ -93,9 +95,11 @@ impl Resolver {
                 etc_passwd.refresh(now);
                 match nix::unistd::User::from_name(login) {
                     Ok(u) => Ok(u.map(|u| Found::host_account(u.uid.as_raw()))),
-                    Err(e) => Err(PidError::UserStore(format!(
-                        "NSS lookup of {login:?} failed: {e}"
-                    ))),
+                    Err(source) => Err(RealmError::Nss {
+                        login: login.to_owned(),
+                        source,
+                    }
+                    .into()),
                 }
             }
             Resolver::Flatfile(f) => Ok(f.find(login).map(Found::flatfile_user)),
@@ -103,7 +107,7 @@ impl Resolver {
                 host_uid: None,
                 user_id: id,
             })),
-            Resolver::Unavailable(why) => Err(PidError::UserStore(why.clone())),
+            Resolver::Unavailable(why) => Err(RealmError::NotLoaded(why.clone()).into()),
         }
     }
 
@@ -117,7 +121,7 @@ impl Resolver {
             }
             Resolver::Flatfile(f) => f.check_password(login, password),
             Resolver::Ldap(l) => l.check_password(login, password),
-            Resolver::Unavailable(why) => Err(PidError::UserStore(why.clone())),
+            Resolver::Unavailable(why) => Err(RealmError::NotLoaded(why.clone()).into()),
         }
     }
 
@@ -166,26 +170,25 @@ impl Realms {
                 Ok(resolver) => resolver,
                 // A user file that cannot be read or has a bad line. Anything else is a
                 // configuration error (a PAM service that would recurse into pi, …): refused.
-                Err(e)
+                Err(source)
                     if matches!(
                         r,
                         ResolverConfig::Flatfile(FlatfileConfig { file: Some(_) })
                     ) =>
                 {
-                    let realms: Vec<&str> = config
+                    let realms = config
                         .realms
                         .iter()
                         .filter(|(_, rc)| rc.resolvers.contains(name))
-                        .map(|(realm, _)| realm.as_str())
+                        .map(|(realm, _)| realm.clone())
                         .collect();
-                    let problem = format!(
-                        "resolver {name} did not load, so logins in realm {} fail until it is \
-                         fixed and pid reloaded (systemctl reload pid): {}",
-                        realms.join(", "),
-                        crate::error::chain(&e)
-                    );
-                    problems.push(problem.clone());
-                    Resolver::Unavailable(problem)
+                    let problem = NotLoaded {
+                        resolver: name.clone(),
+                        realms,
+                        source,
+                    };
+                    problems.push(crate::error::chain(&problem).to_string());
+                    Resolver::Unavailable(Arc::new(problem))
                 }
                 Err(e) => return Err(e),
             };
@@ -303,11 +306,9 @@ impl Realms {
             .realms
             .get(&user.owner.realm)
             .and_then(|rs| rs.iter().find(|(name, _)| *name == user.resolver))
-            .ok_or_else(|| {
-                PidError::UserStore(format!(
-                    "resolver {:?} of realm {:?} is no longer configured",
-                    user.resolver, user.owner.realm
-                ))
+            .ok_or_else(|| RealmError::Gone {
+                resolver: user.resolver.clone(),
+                realm: user.owner.realm.clone(),
             })?;
         resolver.1.check_password(&user.owner.login, password)
     }

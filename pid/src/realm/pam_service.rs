@@ -47,14 +47,11 @@ pub fn check_password(service: &str, login: &str, password: &Secret) -> Result<b
         refused: None,
         messages: Vec::new(),
     };
-    let mut pam = Context::new(service, Some(login), answer).map_err(|e| {
-        PidError::UserStore(format!(
-            "PAM service {service:?}: pam_start failed ({e}, PAM_{:?}); check that libpam is \
-             installed and {} is readable",
-            e.code(),
-            service_path(service).display()
-        ))
-    })?;
+    let mut pam =
+        Context::new(service, Some(login), answer).map_err(|error| PamFailure::Start {
+            service: service.to_owned(),
+            error,
+        })?;
     let result = pam
         .authenticate(Flag::SILENT | Flag::DISALLOW_NULL_AUTHTOK)
         .and_then(|()| pam.acct_mgmt(Flag::SILENT | Flag::DISALLOW_NULL_AUTHTOK));
@@ -63,11 +60,12 @@ pub fn check_password(service: &str, login: &str, password: &Secret) -> Result<b
         tracing::debug!("PAM service {service:?} told user {login:?}: {message}");
     }
     if let Some(prompt) = &answer.refused {
-        return Err(PidError::UserStore(format!(
-            "PAM service {service:?} asked {prompt:?} while checking the password of {login:?}; \
-             pi answers only the password: remove the module that asks this from {}",
-            service_path(service).display()
-        )));
+        return Err(PamFailure::Question {
+            service: service.to_owned(),
+            login: login.to_owned(),
+            prompt: prompt.clone(),
+        }
+        .into());
     }
     let code = match result {
         Ok(()) => return Ok(true),
@@ -80,12 +78,51 @@ pub fn check_password(service: &str, login: &str, password: &Secret) -> Result<b
             );
             Ok(false)
         }
-        _ => Err(PidError::UserStore(format!(
-            "PAM service {service:?} could not check the password of {login:?} (PAM_{code:?}); \
-             check the modules in {} and the system log",
-            service_path(service).display()
-        ))),
+        _ => Err(PamFailure::Unanswered {
+            service: service.to_owned(),
+            login: login.to_owned(),
+            code,
+        }
+        .into()),
     }
+}
+
+/// Why a PAM service could not check a password. The PAM error is part of the sentence, before
+/// what to check, so it is not a source as well.
+#[derive(Debug, thiserror::Error)]
+pub enum PamFailure {
+    #[error(
+        "PAM service {service:?}: pam_start failed ({error}, PAM_{:?}); check that libpam is \
+         installed and {} is readable",
+        error.code(),
+        service_path(service).display()
+    )]
+    Start {
+        service: String,
+        error: pam_client::Error,
+    },
+    /// The service asked something other than the password, which pi does not answer.
+    #[error(
+        "PAM service {service:?} asked {prompt:?} while checking the password of {login:?}; pi \
+         answers only the password: remove the module that asks this from {}",
+        service_path(service).display()
+    )]
+    Question {
+        service: String,
+        login: String,
+        prompt: String,
+    },
+    /// The service failed in a way that says nothing about the password.
+    #[error(
+        "PAM service {service:?} could not check the password of {login:?} (PAM_{code:?}); check \
+         the modules in {} and the system log",
+        service_path(service).display()
+    )]
+    Unanswered {
+        service: String,
+        login: String,
+        code: ErrorCode,
+    },
 }
 
 /// `Some(false)`: the service answered "not this password / not this account". `None`: it

@@ -161,8 +161,7 @@ pub(super) async fn new_token(
     }
     live.policies
         .pin_rules(&ctx)
-        .check(spec.pin.as_ref().map(Secret::expose))
-        .map_err(PidError::InvalidArgument)?;
+        .check(spec.pin.as_ref().map(Secret::expose))?;
     if let (Some(o), Some(max)) = (&owner, live.policies.number(Action::MaxTokenPerUser, &ctx)) {
         let has = state.store.serials_of(o)?.len();
         if has >= max as usize {

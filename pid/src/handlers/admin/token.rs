@@ -270,8 +270,7 @@ pub(super) async fn set(
         gate.live
             .policies
             .pin_rules(&ctx)
-            .check(Some(pin.expose()))
-            .map_err(PidError::InvalidArgument)?;
+            .check(Some(pin.expose()))?;
     }
     if let Some(d) = &s.description {
         validate_text("the description", d)?;

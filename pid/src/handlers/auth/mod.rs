@@ -214,7 +214,7 @@ impl Decision {
 fn unavailable(mut entry: audit::Draft, e: &PidError) -> Decision {
     tracing::error!(error = %chain(e), user = ?entry.user, "authentication check failed");
     entry.message = match e {
-        PidError::UserStore(m) => format!("check failed: {m}"),
+        PidError::UserStore(why) => format!("check failed: {}", chain(&**why)),
         _ => "check failed: internal error (see the daemon log)".into(),
     };
     Decision::done(Outcome::Unavailable).audited(entry)

@@ -2,7 +2,8 @@
 //! checks the user's password on a connection of its own. Neither ever sends an empty password
 //! (an unauthenticated bind, see the threats in `ldap`).
 
-use super::connection::{rc_name, Server, RC_INVALID_CREDENTIALS, RC_SUCCESS};
+use super::connection::{Server, RC_INVALID_CREDENTIALS, RC_SUCCESS};
+use super::error::LdapFailure;
 use crate::config::{ConfigError, Key, Reason};
 use protocol::Secret;
 use std::fmt;
@@ -37,39 +38,36 @@ impl ServiceBind {
         })
     }
 
-    /// Bind `conn` as the service account; `Err` is phrased for the operator.
-    pub(super) async fn bind(&self, conn: &mut ldap3::Ldap, server: &Server) -> Result<(), String> {
-        let res = conn
+    /// Bind `conn` as the service account.
+    pub(super) async fn bind(
+        &self,
+        conn: &mut ldap3::Ldap,
+        server: &Server,
+    ) -> Result<(), LdapFailure> {
+        let result = conn
             .with_timeout(server.timeout)
             .simple_bind(&self.dn, &self.password)
             .await
-            .map_err(|e| server.describe(&e))?;
-        match res.rc {
+            .map_err(|e| server.failure(e))?;
+        let dn = self.dn.clone();
+        match result.rc {
             RC_SUCCESS => Ok(()),
-            RC_INVALID_CREDENTIALS => Err(format!(
-                "the service account {:?} was refused (invalidCredentials); check bind_dn and \
-                 the password in {}",
-                self.dn,
-                self.file.display()
-            )),
-            rc => Err(format!(
-                "the service account {:?} could not bind: {} {:?}; check bind_dn and the \
-                 server's log",
-                self.dn,
-                rc_name(rc),
-                res.text
-            )),
+            RC_INVALID_CREDENTIALS => Err(LdapFailure::ServiceRefused {
+                dn,
+                file: self.file.clone(),
+            }),
+            _ => Err(LdapFailure::ServiceBind { dn, result }),
         }
     }
 }
 
 /// Bind as `dn` on a connection of its own, then drop that connection: whether `password` is
-/// the entry's password. `Err` (phrased for the operator) when the server cannot tell.
+/// the entry's password. `Err` when the server cannot tell.
 pub(super) async fn bind_as_user(
     server: &Server,
     dn: &str,
     password: &Secret,
-) -> Result<bool, String> {
+) -> Result<bool, LdapFailure> {
     if password.is_empty() {
         return Ok(false);
     }
@@ -78,18 +76,16 @@ pub(super) async fn bind_as_user(
         .with_timeout(server.timeout)
         .simple_bind(dn, password.expose())
         .await
-        .map_err(|e| server.describe(&e));
+        .map_err(|e| server.failure(e));
     let _ = conn.with_timeout(server.timeout).unbind().await;
-    let res = res?;
-    match res.rc {
+    let result = res?;
+    match result.rc {
         RC_SUCCESS => Ok(true),
         RC_INVALID_CREDENTIALS => Ok(false),
-        rc => Err(format!(
-            "binding as {dn:?} failed: {} {:?}; check the server's log (a locked or expired \
-             account answers this way on some servers)",
-            rc_name(rc),
-            res.text
-        )),
+        _ => Err(LdapFailure::UserBind {
+            dn: dn.to_owned(),
+            result,
+        }),
     }
 }
 

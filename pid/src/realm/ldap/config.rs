@@ -1,7 +1,7 @@
 //! The `ldap` resolver's table (`[resolvers.NAME]` of `type = "ldap"`), checked when pid.toml
 //! is loaded, and the search filter a login becomes.
 
-use crate::config::{ConfigError, Key};
+use crate::config::{ConfigError, Key, Reason};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -52,10 +52,15 @@ pub struct LdapConfig {
 }
 
 impl LdapConfig {
-    /// Check the table of resolver `name` as written.
-    pub fn validate(&self, name: &str) -> Result<(), ConfigError> {
+    /// Check the table of resolver `name` as written. `Ok(true)`: the uri is `ldaps://`, TLS
+    /// from the start.
+    pub fn validate(&self, name: &str) -> Result<bool, ConfigError> {
         let refuse = |key: Option<&'static str>, why: String| {
             Err(ConfigError::invalid(Key::resolver(name, key), why))
+        };
+        let written = |key: Option<&'static str>, why: Written| {
+            let reason = Reason::LdapSyntax(why);
+            Err(ConfigError::new(Some(Key::resolver(name, key)), reason))
         };
         let Some(uri) = self.uri.as_deref() else {
             return refuse(
@@ -65,7 +70,7 @@ impl LdapConfig {
         };
         let tls_scheme = match validate_uri(uri) {
             Ok(tls) => tls,
-            Err(e) => return refuse(Some("uri"), format!("{uri:?}: {e}")),
+            Err(problem) => return written(Some("uri"), Written::Uri(uri.to_owned(), problem)),
         };
         match self.base.as_deref() {
             None => {
@@ -77,8 +82,8 @@ impl LdapConfig {
                 )
             }
             Some(base) => {
-                if let Err(e) = validate_dn(base) {
-                    return refuse(Some("base"), format!("{base:?}: {e}"));
+                if let Err(problem) = validate_dn(base) {
+                    return written(Some("base"), Written::Dn(base.to_owned(), problem));
                 }
             }
         }
@@ -92,8 +97,8 @@ impl LdapConfig {
         }
         match (&self.bind_dn, &self.bind_password_file) {
             (Some(dn), Some(file)) => {
-                if let Err(e) = validate_dn(dn) {
-                    return refuse(Some("bind_dn"), format!("{dn:?}: {e}"));
+                if let Err(problem) = validate_dn(dn) {
+                    return written(Some("bind_dn"), Written::Dn(dn.clone(), problem));
                 }
                 if !file.is_absolute() {
                     return refuse(
@@ -160,42 +165,88 @@ impl LdapConfig {
             }
         }
         if let Some(f) = &self.filter {
-            if let Err(e) = validate_filter(f) {
-                return refuse(
-                    Some("filter"),
-                    format!(
-                        "{f:?}: {e}; write one parenthesised LDAP filter, e.g. \
-                         \"(objectClass=posixAccount)\" or \
-                         \"(&(objectClass=person)(!(pwdAccountLockedTime=*)))\""
-                    ),
-                );
+            if let Err(problem) = validate_filter(f) {
+                return written(Some("filter"), Written::Filter(f.clone(), problem));
             }
         }
-        Ok(())
+        Ok(tls_scheme)
     }
 }
 
+/// A uri, DN or search filter of an `ldap` resolver's table that pi refuses, as written.
+#[derive(Debug, thiserror::Error)]
+pub enum Written {
+    #[error("{0:?}: {1}")]
+    Uri(String, UriProblem),
+    #[error("{0:?}: {1}")]
+    Dn(String, DnProblem),
+    #[error(
+        "{0:?}: {1}; write one parenthesised LDAP filter, e.g. \"(objectClass=posixAccount)\" \
+         or \"(&(objectClass=person)(!(pwdAccountLockedTime=*)))\""
+    )]
+    Filter(String, FilterProblem),
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UriProblem {
+    #[error("write ldap://HOST[:PORT] or ldaps://HOST[:PORT]")]
+    Scheme,
+    #[error(
+        "write only ldap[s]://HOST[:PORT]; the search base goes in `base` and the filter in \
+         `filter`"
+    )]
+    MoreThanHost,
+    #[error("an IPv6 address needs its closing ']'")]
+    Ipv6NotClosed,
+    #[error("name the server's host, e.g. ldaps://ldap.example.org")]
+    NoHost,
+    #[error("the host name contains a character no host name has")]
+    HostCharacter,
+    #[error("port {0:?} is not a port number from 1 to 65535")]
+    Port(String),
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DnProblem {
+    #[error("write a DN such as \"ou=people,dc=example,dc=org\"")]
+    Empty,
+    #[error("this is not a DN: write attr=value components, e.g. \"dc=example,dc=org\"")]
+    NotADn,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FilterProblem {
+    #[error("it is not parenthesised")]
+    NotParenthesised,
+    #[error("a ')' closes nothing")]
+    ClosesNothing,
+    #[error("it contains a control character")]
+    ControlCharacter,
+    #[error("a '(' is never closed")]
+    NeverClosed,
+    #[error("it is several filters side by side, not one")]
+    Several,
+    #[error("it does not parse as an LDAP filter (RFC 4515)")]
+    Unparsable,
+}
+
 /// `ldap://host[:port][/]` or `ldaps://…`; true for ldaps.
-fn validate_uri(uri: &str) -> Result<bool, String> {
+fn validate_uri(uri: &str) -> Result<bool, UriProblem> {
     let (tls, rest) = if let Some(rest) = uri.strip_prefix("ldaps://") {
         (true, rest)
     } else if let Some(rest) = uri.strip_prefix("ldap://") {
         (false, rest)
     } else {
-        return Err("write ldap://HOST[:PORT] or ldaps://HOST[:PORT]".into());
+        return Err(UriProblem::Scheme);
     };
     let hostport = rest.strip_suffix('/').unwrap_or(rest);
     if hostport.contains('/') || hostport.contains('?') {
-        return Err(
-            "write only ldap[s]://HOST[:PORT]; the search base goes in `base` and the filter in \
-             `filter`"
-                .into(),
-        );
+        return Err(UriProblem::MoreThanHost);
     }
     let (host, port) = match hostport.strip_prefix('[') {
         Some(v6) => match v6.split_once(']') {
             Some((h, tail)) => (h, tail.strip_prefix(':')),
-            None => return Err("an IPv6 address needs its closing ']'".into()),
+            None => return Err(UriProblem::Ipv6NotClosed),
         },
         None => match hostport.rsplit_once(':') {
             Some((h, p)) => (h, Some(p)),
@@ -203,31 +254,29 @@ fn validate_uri(uri: &str) -> Result<bool, String> {
         },
     };
     if host.is_empty() {
-        return Err("name the server's host, e.g. ldaps://ldap.example.org".into());
+        return Err(UriProblem::NoHost);
     }
     if host
         .chars()
         .any(|c| c.is_whitespace() || c.is_control() || c == '@')
     {
-        return Err("the host name contains a character no host name has".into());
+        return Err(UriProblem::HostCharacter);
     }
     if let Some(p) = port {
         if p.parse::<u16>().map_or(true, |p| p == 0) {
-            return Err(format!("port {p:?} is not a port number from 1 to 65535"));
+            return Err(UriProblem::Port(p.to_owned()));
         }
     }
     Ok(tls)
 }
 
 /// A DN as an operator writes it: not empty, `attr=value` components, no control characters.
-fn validate_dn(dn: &str) -> Result<(), String> {
+fn validate_dn(dn: &str) -> Result<(), DnProblem> {
     if dn.trim().is_empty() {
-        return Err("write a DN such as \"ou=people,dc=example,dc=org\"".into());
+        return Err(DnProblem::Empty);
     }
     if !dn.contains('=') || dn.chars().any(char::is_control) {
-        return Err(
-            "this is not a DN: write attr=value components, e.g. \"dc=example,dc=org\"".into(),
-        );
+        return Err(DnProblem::NotADn);
     }
     Ok(())
 }
@@ -241,9 +290,9 @@ fn is_attribute_name(s: &str) -> bool {
 }
 
 /// One parenthesised filter that parses once a login is ANDed to it.
-fn validate_filter(f: &str) -> Result<(), String> {
+fn validate_filter(f: &str) -> Result<(), FilterProblem> {
     if !f.starts_with('(') || !f.ends_with(')') {
-        return Err("it is not parenthesised".into());
+        return Err(FilterProblem::NotParenthesised);
     }
     // The parenthesis opened first must close last: "(a=1)(b=2)" is two filters. A literal
     // parenthesis in a value is escaped (\28, \29), so every parenthesis here is structure.
@@ -253,26 +302,24 @@ fn validate_filter(f: &str) -> Result<(), String> {
         match c {
             '(' => depth += 1,
             ')' => {
-                depth = depth
-                    .checked_sub(1)
-                    .ok_or_else(|| "a ')' closes nothing".to_string())?;
+                depth = depth.checked_sub(1).ok_or(FilterProblem::ClosesNothing)?;
                 if depth == 0 && first_closed_at.is_none() {
                     first_closed_at = Some(i);
                 }
             }
-            c if c.is_control() => return Err("it contains a control character".into()),
+            c if c.is_control() => return Err(FilterProblem::ControlCharacter),
             _ => {}
         }
     }
     if depth != 0 {
-        return Err("a '(' is never closed".into());
+        return Err(FilterProblem::NeverClosed);
     }
     if first_closed_at != Some(f.len() - 1) {
-        return Err("it is several filters side by side, not one".into());
+        return Err(FilterProblem::Several);
     }
     ldap3::parse_filter(user_filter(f, DEFAULT_LOGIN_ATTRIBUTE, "x"))
         .map(|_| ())
-        .map_err(|()| "it does not parse as an LDAP filter (RFC 4515)".into())
+        .map_err(|()| FilterProblem::Unparsable)
 }
 
 /// The search filter for `login`: the configured filter ANDed with an equality match on the login
@@ -349,6 +396,21 @@ mod tests {
             let msg = refused(&[("uri", bad)]);
             assert!(msg.contains("resolvers.dir.uri"), "{bad}: {msg}");
         }
+    }
+
+    #[test]
+    fn a_refused_uri_or_filter_is_quoted_before_what_to_write() {
+        assert_eq!(
+            refused(&[("uri", "\"ldap://host:0\"")]),
+            "resolvers.dir.uri: \"ldap://host:0\": port \"0\" is not a port number from 1 to \
+             65535"
+        );
+        assert_eq!(
+            refused(&[("filter", "\"(a=1)(b=2)\"")]),
+            "resolvers.dir.filter: \"(a=1)(b=2)\": it is several filters side by side, not one; \
+             write one parenthesised LDAP filter, e.g. \"(objectClass=posixAccount)\" or \
+             \"(&(objectClass=person)(!(pwdAccountLockedTime=*)))\""
+        );
     }
 
     #[test]

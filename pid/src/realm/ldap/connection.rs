@@ -1,6 +1,7 @@
 //! The LDAP server as pid talks to it: a connection (TCP, then TLS or STARTTLS) bounded by the
-//! timeout, the TLS settings, and failures phrased for the operator.
+//! timeout, and the TLS settings.
 
+use super::error::LdapFailure;
 use crate::config::{ConfigError, Key, Reason};
 use crate::error::PidError;
 use ldap3::{LdapConnAsync, LdapConnSettings, LdapError};
@@ -40,7 +41,7 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// A new connection (TCP, then TLS or STARTTLS as configured), its driver running on the
     /// current runtime. Bounded by `timeout` as a whole.
-    pub(super) async fn connect(&self) -> Result<ldap3::Ldap, String> {
+    pub(super) async fn connect(&self) -> Result<ldap3::Ldap, LdapFailure> {
         let mut settings = LdapConnSettings::new()
             .set_conn_timeout(self.timeout)
             .set_starttls(self.starttls);
@@ -50,51 +51,26 @@ impl Server {
         let (conn, ldap) = LdapConnAsync::with_settings(settings, &self.uri)
             .await
             .map_err(|e| match e {
-                LdapError::LdapResult { result } if self.starttls => format!(
-                    "the server refused STARTTLS: {} {:?}; enable TLS on the server or use \
-                     ldaps://",
-                    rc_name(result.rc),
-                    result.text
-                ),
-                e => self.describe(&e),
+                LdapError::LdapResult { result } if self.starttls => {
+                    LdapFailure::StartTls { result }
+                }
+                e => self.failure(e),
             })?;
         ldap3::drive!(conn);
         Ok(ldap)
     }
 
-    /// An ldap3 error as "what happened; what to check".
-    pub(super) fn describe(&self, e: &LdapError) -> String {
-        if let Some(tls) = tls_error(e) {
-            return format!(
-                "TLS failed: {tls}; check that ca_file holds the CA that signed the server's \
-                 certificate and that the certificate names the uri's host"
-            );
-        }
-        match e {
-            LdapError::Timeout { .. } => format!(
-                "no answer within {} s; check that the server is up and reachable, or raise \
-                 timeout_secs",
-                self.timeout.as_secs()
-            ),
-            LdapError::Io { source } => format!(
-                "cannot talk to the server: {source}; check that it is running and listening at \
-                 the uri"
-            ),
-            LdapError::LdapResult { result } => format!(
-                "the server answered {} {:?}; check the server's log",
-                rc_name(result.rc),
-                result.text
-            ),
-            e if is_broken(e) => {
-                format!("the connection broke: {e}; check the server's log")
-            }
-            e => format!("{e}; check the server's log"),
+    /// ldap3's `error` on a step bounded by this server's timeout.
+    pub(super) fn failure(&self, error: LdapError) -> LdapFailure {
+        LdapFailure::Request {
+            error,
+            timeout: self.timeout,
         }
     }
 }
 
 /// The rustls error inside an ldap3 error, if the failure was TLS.
-fn tls_error(e: &LdapError) -> Option<String> {
+pub(super) fn tls_error(e: &LdapError) -> Option<String> {
     match e {
         LdapError::Rustls { source } => Some(source.to_string()),
         LdapError::DNSName { source } => Some(format!("the uri's host is no TLS name: {source}")),
@@ -193,7 +169,10 @@ pub(super) fn tls_config(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| PidError::Internal(format!("TLS settings for resolver {name}: {e}")))?
+    .map_err(|e| PidError::TlsSettings {
+        resolver: name.to_owned(),
+        source: Box::new(e),
+    })?
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(Arc::new(config))

@@ -24,19 +24,21 @@
 mod bind;
 mod config;
 mod connection;
+mod error;
 mod search;
 
 use crate::config::{ConfigError, Key};
 use crate::error::PidError;
+use crate::realm::RealmError;
 use bind::ServiceBind;
 pub use config::{
-    LdapConfig, DEFAULT_FILTER, DEFAULT_LOGIN_ATTRIBUTE, DEFAULT_TIMEOUT_SECS,
-    DEFAULT_UID_ATTRIBUTE, MAX_TIMEOUT_SECS,
+    DnProblem, FilterProblem, LdapConfig, UriProblem, Written, DEFAULT_FILTER,
+    DEFAULT_LOGIN_ATTRIBUTE, DEFAULT_TIMEOUT_SECS, DEFAULT_UID_ATTRIBUTE, MAX_TIMEOUT_SECS,
 };
 use connection::{tls_config, Server};
+pub use error::LdapFailure;
 use protocol::Secret;
 use search::{Search, UserEntry};
-use std::fmt;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -52,7 +54,7 @@ impl LdapResolver {
     /// Read the bind password and CA files and build the TLS settings. Does not connect: a
     /// directory that is down at load or reload must not stop the daemon or its other realms.
     pub fn new(name: &str, r: &LdapConfig) -> Result<LdapResolver, PidError> {
-        r.validate(name)?;
+        let ldaps = r.validate(name)?;
         let (Some(uri), Some(base)) = (r.uri.clone(), r.base.clone()) else {
             return Err(ConfigError::invalid(
                 Key::resolver(name, None),
@@ -65,7 +67,7 @@ impl LdapResolver {
             _ => None,
         };
         let starttls = r.starttls.unwrap_or(false);
-        let tls = if uri.starts_with("ldaps://") || starttls {
+        let tls = if ldaps || starttls {
             Some(tls_config(name, r.ca_file.as_deref())?)
         } else {
             None
@@ -131,9 +133,7 @@ impl LdapResolver {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(|e| {
-                        PidError::Internal(format!("cannot start a runtime for LDAP: {e}"))
-                    })?;
+                    .map_err(PidError::LdapRuntime)?;
                 let out = rt.block_on(fut);
                 self.search.forget();
                 Ok(out)
@@ -141,11 +141,13 @@ impl LdapResolver {
         }
     }
 
-    fn error(&self, what: impl fmt::Display) -> PidError {
-        PidError::UserStore(format!(
-            "resolver {} ({}): {what}",
-            self.name, self.server.uri
-        ))
+    fn error(&self, source: LdapFailure) -> PidError {
+        RealmError::Ldap {
+            resolver: self.name.clone(),
+            uri: self.server.uri.clone(),
+            source,
+        }
+        .into()
     }
 
     /// The login's entry, if exactly one entry has exactly this login.
@@ -201,9 +203,10 @@ mod tests {
         .unwrap();
         let err = r.find("alice").unwrap_err();
         assert!(matches!(err, PidError::UserStore(_)), "{err}");
-        let msg = err.to_string();
+        let msg = crate::error::chain(&err).to_string();
         assert!(
-            msg.contains("resolver dir (ldap://127.0.0.1:1)") && msg.contains("check"),
+            msg.starts_with("user store unavailable: resolver dir (ldap://127.0.0.1:1): ")
+                && msg.contains("check"),
             "{msg}"
         );
         let err = r.check_password("alice", &Secret::new("pw")).unwrap_err();

@@ -5,9 +5,8 @@
 
 use super::bind::ServiceBind;
 use super::config::user_filter;
-use super::connection::{
-    is_broken, rc_name, Server, RC_NO_SUCH_OBJECT, RC_SIZE_LIMIT_EXCEEDED, RC_SUCCESS,
-};
+use super::connection::{is_broken, Server, RC_NO_SUCH_OBJECT, RC_SIZE_LIMIT_EXCEEDED, RC_SUCCESS};
+use super::error::LdapFailure;
 use ldap3::{LdapError, Scope, SearchEntry, SearchOptions};
 use std::fmt;
 use std::sync::Mutex;
@@ -16,8 +15,8 @@ use std::sync::Mutex;
 enum Failure {
     /// The cached connection is gone (EOF, reset, driver ended): one reconnect is worth it.
     Broken(LdapError),
-    /// Anything else, already phrased for the operator: "what happened; what to check".
-    Other(String),
+    /// Anything else.
+    Other(LdapFailure),
 }
 
 /// The one entry a login names.
@@ -53,13 +52,13 @@ impl fmt::Debug for Search {
 
 impl Search {
     /// The one entry with exactly this login, if the directory has one, for resolver `name` on
-    /// `server`. `Err` is phrased for the operator.
+    /// `server`.
     pub(super) async fn user(
         &self,
         server: &Server,
         name: &str,
         login: &str,
-    ) -> Result<Option<UserEntry>, String> {
+    ) -> Result<Option<UserEntry>, LdapFailure> {
         let filter = user_filter(&self.filter, &self.login_attribute, login);
         let cached = self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let outcome = match cached {
@@ -84,10 +83,8 @@ impl Search {
         outcome.map_err(|f| {
             self.forget();
             match f {
-                Failure::Broken(e) => {
-                    format!("the connection broke during the search: {e}; check the server's log")
-                }
-                Failure::Other(msg) => msg,
+                Failure::Broken(error) => LdapFailure::Broken { error },
+                Failure::Other(failure) => failure,
             }
         })
     }
@@ -144,37 +141,29 @@ impl Search {
                 if is_broken(&e) {
                     Failure::Broken(e)
                 } else {
-                    Failure::Other(server.describe(&e))
+                    Failure::Other(server.failure(e))
                 }
             })?;
-        let ldap3::SearchResult(entries, res) = result;
-        match res.rc {
+        let ldap3::SearchResult(entries, result) = result;
+        match result.rc {
             RC_SUCCESS | RC_SIZE_LIMIT_EXCEEDED => {}
             RC_NO_SUCH_OBJECT => {
-                return Err(Failure::Other(format!(
-                    "the search base {:?} does not exist (noSuchObject); check `base`",
-                    self.base
-                )))
+                return Err(Failure::Other(LdapFailure::NoBase {
+                    base: self.base.clone(),
+                }))
             }
-            rc => {
-                return Err(Failure::Other(format!(
-                    "the search failed: {} {:?}; check base, filter and what the {} may read",
-                    rc_name(rc),
-                    res.text,
-                    if self.service.is_some() {
-                        "service account"
-                    } else {
-                        "anonymous user (set bind_dn?)"
-                    }
-                )))
+            _ => {
+                return Err(Failure::Other(LdapFailure::Search {
+                    result,
+                    anonymous: self.service.is_none(),
+                }))
             }
         }
         if entries.len() > 1 {
-            return Err(Failure::Other(format!(
-                "login {login:?} matches several entries under {:?}; make login_attribute \
-                 unique or narrow `filter` (pi never picks one of them)",
-                self.base
-            )));
+            return Err(Failure::Other(LdapFailure::Ambiguous {
+                login: login.to_owned(),
+                base: self.base.clone(),
+            }));
         }
         let Some(entry) = entries.into_iter().next() else {
             return Ok(None);
@@ -186,17 +175,14 @@ impl Search {
             .find(|(k, _)| k.eq_ignore_ascii_case(&self.login_attribute))
             .map(|(_, v)| v);
         let Some(values) = values else {
-            return Err(Failure::Other(format!(
-                "entry {:?} matched but its {} was not returned; let the service account read \
-                 that attribute",
-                entry.dn, self.login_attribute
-            )));
+            return Err(Failure::Other(LdapFailure::NoLogin {
+                dn: entry.dn,
+                attribute: self.login_attribute.clone(),
+            }));
         };
         if entry.dn.is_empty() {
             // An empty DN would make the user's bind anonymous.
-            return Err(Failure::Other(
-                "the server returned an entry with an empty DN; check the server".into(),
-            ));
+            return Err(Failure::Other(LdapFailure::EmptyDn));
         }
         if !values.iter().any(|v| v == login) {
             tracing::debug!(
@@ -222,12 +208,10 @@ impl Search {
             })
             .filter(|v| !v.is_empty());
         let Some(id) = id else {
-            return Err(Failure::Other(format!(
-                "entry {:?} has no {} (uid_attribute), the stable id pi binds tokens to; set \
-                 uid_attribute to an attribute every user entry has (entryUUID for OpenLDAP, \
-                 objectGUID for Active Directory) and that the service account may read",
-                entry.dn, self.uid_attribute
-            )));
+            return Err(Failure::Other(LdapFailure::NoId {
+                dn: entry.dn,
+                attribute: self.uid_attribute.clone(),
+            }));
         };
         Ok(Some(UserEntry { dn: entry.dn, id }))
     }
