@@ -108,13 +108,6 @@ pub enum PidError {
     /// needs to know which store failed and why.
     #[error("user store unavailable")]
     UserStore(#[source] Box<crate::realm::RealmError>),
-    /// rustls has no TLS settings for an LDAP resolver. Boxed: rustls's errors are large.
-    #[error("internal error: TLS settings for resolver {resolver}")]
-    TlsSettings {
-        resolver: String,
-        #[source]
-        source: Box<rustls::Error>,
-    },
     /// The runtime LDAP requests run on outside the daemon could not be started.
     #[error("internal error: cannot start a runtime for LDAP")]
     LdapRuntime(#[source] std::io::Error),
@@ -166,7 +159,6 @@ impl PidError {
             | PidError::UserStore(_)
             | PidError::Delivery(_)
             | PidError::Remote(_)
-            | PidError::TlsSettings { .. }
             | PidError::LdapRuntime(_)
             | PidError::Task { .. }
             | PidError::Internal(_) => ErrorCode::Internal,

@@ -59,3 +59,29 @@ pub fn read_password(path: &Path, key: Key) -> Result<Zeroizing<String>, ConfigE
     }
     Ok(Zeroizing::new(line.to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_file_of_several_lines_or_not_text_is_refused_naming_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pw");
+        let key = || Key::upstream("corp", Some("service_password_file"));
+        for (content, says) in [
+            (&b"one\ntwo\n"[..], "more than one line"),
+            (&b"\xff\xfe"[..], "not UTF-8"),
+        ] {
+            std::fs::write(&path, content).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let msg = read_password(&path, key()).unwrap_err().to_string();
+            assert!(
+                msg.starts_with("upstream.corp.service_password_file: ") && msg.contains(says),
+                "{msg}"
+            );
+        }
+        std::fs::write(&path, "s3cret\r\n").unwrap();
+        assert_eq!(read_password(&path, key()).unwrap().as_str(), "s3cret");
+    }
+}

@@ -4,10 +4,10 @@
 
 use super::connection::{Server, RC_INVALID_CREDENTIALS, RC_SUCCESS};
 use super::error::LdapFailure;
-use crate::config::{ConfigError, Key, Reason};
+use crate::config::{ConfigError, Key};
 use protocol::Secret;
 use std::fmt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -33,7 +33,10 @@ impl ServiceBind {
     pub(super) fn read(name: &str, dn: &str, file: &Path) -> Result<ServiceBind, ConfigError> {
         Ok(ServiceBind {
             dn: dn.to_owned(),
-            password: read_bind_password(name, file)?,
+            password: crate::secret_file::read_password(
+                file,
+                Key::resolver(name, Some("bind_password_file")),
+            )?,
             file: file.to_path_buf(),
         })
     }
@@ -89,64 +92,11 @@ pub(super) async fn bind_as_user(
     }
 }
 
-/// The service account's password: a file only the daemon's user can read, like the key file.
-fn read_bind_password(name: &str, path: &Path) -> Result<Zeroizing<String>, ConfigError> {
-    let shown = path.display();
-    let key = || Key::resolver(name, Some("bind_password_file"));
-    let refuse = |why: String| ConfigError::invalid(key(), why);
-    let unreadable = |e| {
-        let reason = Reason::Unreadable {
-            what: "",
-            path: path.to_path_buf(),
-            source: e,
-        };
-        ConfigError::new(Some(key()), reason)
-    };
-    let meta = std::fs::metadata(path).map_err(unreadable)?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(refuse(format!(
-            "{shown} has mode {mode:o}: it must not be readable by group or others; run `chmod \
-             0600 {shown}` (and consider changing the service account's password)"
-        )));
-    }
-    let euid = nix::unistd::geteuid().as_raw();
-    if meta.uid() != euid {
-        return Err(refuse(format!(
-            "{shown} is owned by uid {}, not by the daemon's uid {euid}; run `chown {euid} \
-             {shown}`",
-            meta.uid()
-        )));
-    }
-    let bytes = Zeroizing::new(std::fs::read(path).map_err(unreadable)?);
-    let text = std::str::from_utf8(&bytes).map_err(|_| {
-        refuse(format!(
-            "{shown} is not UTF-8 text; write the password as text on one line"
-        ))
-    })?;
-    let line = text
-        .strip_suffix('\n')
-        .map(|t| t.strip_suffix('\r').unwrap_or(t))
-        .unwrap_or(text);
-    if line.is_empty() {
-        // An empty password would make the service bind an unauthenticated (anonymous) bind.
-        return Err(refuse(format!(
-            "{shown} is empty; write the service account's password in it, or remove bind_dn \
-             and bind_password_file for anonymous search"
-        )));
-    }
-    if line.contains('\n') {
-        return Err(refuse(format!(
-            "{shown} has more than one line; write only the password"
-        )));
-    }
-    Ok(Zeroizing::new(line.to_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
 
     fn password_file(mode: u32, content: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();

@@ -2,11 +2,9 @@
 //! timeout, and the TLS settings.
 
 use super::error::LdapFailure;
-use crate::config::{ConfigError, Key, Reason};
+use crate::config::Key;
 use crate::error::PidError;
 use ldap3::{LdapConnAsync, LdapConnSettings, LdapError};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,59 +121,10 @@ pub(super) fn tls_config(
     name: &str,
     ca_file: Option<&Path>,
 ) -> Result<Arc<rustls::ClientConfig>, PidError> {
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let key = || Some(Key::resolver(name, Some("ca_file")));
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|source| {
-                    let path = path.to_path_buf();
-                    ConfigError::new(key(), Reason::Pem { path, source })
-                })?;
-            if certs.is_empty() {
-                return Err(ConfigError::invalid(
-                    Key::resolver(name, Some("ca_file")),
-                    format!(
-                        "{} holds no PEM certificate; it must hold the CA certificate(s) in PEM \
-                         (-----BEGIN CERTIFICATE-----)",
-                        path.display()
-                    ),
-                )
-                .into());
-            }
-            for cert in certs {
-                roots.add(cert).map_err(|source| {
-                    let path = path.to_path_buf();
-                    ConfigError::new(key(), Reason::Certificate { path, source })
-                })?;
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(found.certs);
-            if roots.is_empty() {
-                return Err(ConfigError::invalid(
-                    Key::resolver(name, None),
-                    "the system trust store has no CA certificates (apt-get install \
-                     ca-certificates); or set ca_file to the CA that signed the server's \
-                     certificate",
-                )
-                .into());
-            }
-        }
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| PidError::TlsSettings {
-        resolver: name.to_owned(),
-        source: Box::new(e),
-    })?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(Arc::new(config))
+    Ok(crate::tls::client_config(
+        ca_file,
+        Key::resolver(name, Some("ca_file")),
+    )?)
 }
 
 #[cfg(test)]
