@@ -27,6 +27,11 @@ pub enum RealmError {
     Flatfile(#[from] FlatfileFailure),
     #[error(transparent)]
     Pam(#[from] PamFailure),
+    /// Users of a realm an upstream server serves are checked by the server, never here.
+    #[error(
+        "realm {realm:?} is served by upstream {server}: its users' passwords are checked there"
+    )]
+    Upstream { realm: String, server: String },
     /// The directory of an `ldap` resolver, named with its uri.
     #[error("resolver {resolver} ({uri})")]
     Ldap {

@@ -7,6 +7,11 @@
 //! directory. Each can also check a user's password (`otppin = "userstore"`, `passthru`):
 //! `passwd` through a PAM service of the administrator's choosing, `flatfile` against the crypt
 //! hash in the file, `ldap` by binding as the user.
+//!
+//! A realm can instead be served by an upstream privacyIDEA server (`[realms.NAME] upstream`):
+//! the server knows its users and their tokens, so every login is "found" here and the server
+//! decides (an unknown user is the server's answer). The host account of the same name, if
+//! there is one, still gives the login its uid, which a local caller's own-account check needs.
 
 mod config;
 mod error;
@@ -43,6 +48,11 @@ pub enum Resolver {
     /// line, an unreadable file): every lookup in it fails, so its realms fail closed while the
     /// others serve.
     Unavailable(Arc<NotLoaded>),
+    /// The `[upstream.NAME]` server that serves a realm.
+    Upstream {
+        server: String,
+        etc_passwd: EtcPasswd,
+    },
 }
 
 /// A login a resolver knows.
@@ -59,6 +69,14 @@ impl Found {
         Found {
             host_uid: Some(uid),
             user_id: format!("uid {uid}"),
+        }
+    }
+
+    /// A user of an upstream realm: the host account's uid, if the host has the login.
+    fn upstream_user(server: &str, host_uid: Option<u32>) -> Found {
+        Found {
+            host_uid,
+            user_id: format!("upstream {server}"),
         }
     }
 
@@ -108,13 +126,32 @@ impl Resolver {
                 user_id: id,
             })),
             Resolver::Unavailable(why) => Err(RealmError::NotLoaded(why.clone()).into()),
+            Resolver::Upstream { server, etc_passwd } => {
+                etc_passwd.refresh(now);
+                match nix::unistd::User::from_name(login) {
+                    Ok(u) => Ok(Some(Found::upstream_user(
+                        server,
+                        u.map(|u| u.uid.as_raw()),
+                    ))),
+                    Err(source) => Err(RealmError::Nss {
+                        login: login.to_owned(),
+                        source,
+                    }
+                    .into()),
+                }
+            }
         }
     }
 
     /// Whether `password` is the login's password in this user store. `Ok(false)` for a wrong
     /// password or an unknown login; `Err` when the store cannot answer (the login then fails
     /// closed). Blocking: call off the executor.
-    fn check_password(&self, login: &str, password: &Secret) -> Result<bool, PidError> {
+    fn check_password(
+        &self,
+        realm: &str,
+        login: &str,
+        password: &Secret,
+    ) -> Result<bool, PidError> {
         match self {
             Resolver::Passwd { pam_service, .. } => {
                 pam_service::check_password(pam_service, login, password)
@@ -122,6 +159,11 @@ impl Resolver {
             Resolver::Flatfile(f) => f.check_password(login, password),
             Resolver::Ldap(l) => l.check_password(login, password),
             Resolver::Unavailable(why) => Err(RealmError::NotLoaded(why.clone()).into()),
+            Resolver::Upstream { server, .. } => Err(RealmError::Upstream {
+                realm: realm.to_owned(),
+                server: server.clone(),
+            }
+            .into()),
         }
     }
 
@@ -134,6 +176,9 @@ impl Resolver {
                 .known_uid(login)
                 .map(|uid| Some(Found::host_account(uid))),
             Resolver::Flatfile(f) => Some(f.find(login).map(Found::flatfile_user)),
+            Resolver::Upstream { server, etc_passwd } => etc_passwd
+                .known_uid(login)
+                .map(|uid| Some(Found::upstream_user(server, Some(uid)))),
             Resolver::Ldap(_) | Resolver::Unavailable(_) => None,
         }
     }
@@ -213,12 +258,13 @@ impl Realms {
             );
         }
         for (realm, rc) in config.realms {
-            if rc.upstream.is_some() {
-                return Err(ConfigError::invalid(
-                    Key::realm(realm, Some("upstream")),
-                    "realms served by an upstream server are not supported by this build",
-                )
-                .into());
+            if let Some(server) = &rc.upstream {
+                let resolver = Resolver::Upstream {
+                    server: server.clone(),
+                    etc_passwd: EtcPasswd::system(),
+                };
+                realms.insert(realm.clone(), vec![(server.clone(), Arc::new(resolver))]);
+                continue;
             }
             let mut list = Vec::new();
             for name in &rc.resolvers {
@@ -236,6 +282,17 @@ impl Realms {
             realms,
             default_realm: config.default_realm.to_owned(),
         })
+    }
+
+    /// The upstream server that serves `realm`, if one does.
+    pub fn upstream_of(&self, realm: &str) -> Option<&str> {
+        self.realms
+            .get(realm)?
+            .iter()
+            .find_map(|(_, r)| match &**r {
+                Resolver::Upstream { server, .. } => Some(server.as_str()),
+                _ => None,
+            })
     }
 
     pub fn exists(&self, realm: &str) -> bool {
@@ -310,7 +367,9 @@ impl Realms {
                 resolver: user.resolver.clone(),
                 realm: user.owner.realm.clone(),
             })?;
-        resolver.1.check_password(&user.owner.login, password)
+        resolver
+            .1
+            .check_password(&user.owner.realm, &user.owner.login, password)
     }
 }
 
@@ -372,6 +431,29 @@ mod tests {
             .unwrap()
             .is_none());
         assert!(r.lookup("root", "elsewhere", NOW).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_upstream_realm_leaves_who_exists_to_the_server_and_checks_no_password_here() {
+        let r = load(
+            "[resolvers.local]\ntype = \"passwd\"\n[realms.default]\nresolvers = [\"local\"]\n\
+             [realms.corp]\nupstream = \"pi\"\n",
+        )
+        .unwrap();
+        assert_eq!(r.upstream_of("corp"), Some("pi"));
+        assert_eq!(r.upstream_of("default"), None);
+        assert_eq!(r.split("root@corp", None), ("root", "corp"));
+        let root = r.lookup("root", "corp", NOW).unwrap().unwrap();
+        assert_eq!((root.host_uid, root.resolver.as_str()), (Some(0), "pi"));
+        let stranger = r.lookup("no-such-user-pi", "corp", NOW).unwrap().unwrap();
+        assert_eq!(stranger.host_uid, None, "not a host account: no uid");
+        let e = r.check_password(&root, &Secret::new("x")).unwrap_err();
+        assert!(
+            crate::error::chain(&e)
+                .to_string()
+                .contains("served by upstream pi"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -83,10 +83,9 @@ async fn begin_with(turn: &Turn<'_>, req: AuthBegin) -> Result<Decision, PidErro
         return Ok(no_such_user(live, entry, &ctx));
     };
     let upstream = live
-        .config
         .realms
-        .get(&user.owner.realm)
-        .and_then(|r| r.upstream.clone());
+        .upstream_of(&user.owner.realm)
+        .map(str::to_owned);
     let login = Login {
         user,
         service: req.service,
