@@ -114,6 +114,10 @@ pub enum PidError {
     /// A code could not be sent (mail server, SMS gateway): the operator needs to know why.
     #[error("could not send the code: {0}")]
     Delivery(String),
+    /// An upstream privacyIDEA server could not give a usable answer: which, and why. Not a
+    /// secret: the operator needs it.
+    #[error(transparent)]
+    Upstream(Box<crate::upstream::UpstreamError>),
     /// A validation server (Yubico) could not give an answer.
     #[error("validation server unavailable: {0}")]
     Remote(String),
@@ -159,6 +163,7 @@ impl PidError {
             | PidError::UserStore(_)
             | PidError::Delivery(_)
             | PidError::Remote(_)
+            | PidError::Upstream(_)
             | PidError::LdapRuntime(_)
             | PidError::Task { .. }
             | PidError::Internal(_) => ErrorCode::Internal,
@@ -171,7 +176,10 @@ impl PidError {
             ErrorCode::Internal
                 if matches!(
                     self,
-                    PidError::UserStore(_) | PidError::Delivery(_) | PidError::Remote(_)
+                    PidError::UserStore(_)
+                        | PidError::Delivery(_)
+                        | PidError::Remote(_)
+                        | PidError::Upstream(_)
                 ) =>
             {
                 chain(self).to_string()
@@ -181,6 +189,12 @@ impl PidError {
             }
             _ => chain(self).to_string(),
         }
+    }
+}
+
+impl From<crate::upstream::UpstreamError> for PidError {
+    fn from(e: crate::upstream::UpstreamError) -> Self {
+        PidError::Upstream(Box::new(e))
     }
 }
 

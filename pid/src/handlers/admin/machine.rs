@@ -119,7 +119,42 @@ pub(super) fn list(
 
 /// The Yubikey's answer to `password` for every luks assignment of the host. Root only: the
 /// answer is a disk passphrase. The secret itself never leaves the daemon.
-pub(super) fn luks_responses(
+/// The responses upstream servers with a service account give for `host`'s LUKS tokens to
+/// `password` (privacyIDEA's `luks` application: the challenge is the password in hex). A
+/// server that cannot be asked is an error: the operator is assigning key slots and must know.
+async fn upstream_luks(
+    state: &State,
+    host: &str,
+    password: &Secret,
+) -> Result<Vec<LuksResponse>, PidError> {
+    let live = state.live();
+    let challenge = hex::encode(password.expose().as_bytes());
+    let mut out = Vec::new();
+    for client in live.upstreams.iter().filter(|c| c.has_service_account()) {
+        let (client, host, challenge) = (client.clone(), host.to_owned(), challenge.clone());
+        let now = state.clock.now();
+        let items = tokio::task::spawn_blocking(move || {
+            client
+                .luks(&host, &challenge, now)
+                .map(|items| (client.name().to_owned(), items))
+        })
+        .await
+        .map_err(|e| PidError::task("upstream LUKS responses", e))?;
+        let (server, items) = items?;
+        for item in items {
+            out.push(LuksResponse {
+                serial: format!("upstream {server}"),
+                slot: item.slot,
+                device: item.partition,
+                concatenate: false,
+                response: Secret::new(item.response.as_str()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn luks_responses(
     state: &State,
     gate: &Gate<'_>,
     password: &Secret,
@@ -154,9 +189,12 @@ pub(super) fn luks_responses(
             response: Secret::new(response.as_str()),
         });
     }
+    let local = out.len();
+    out.extend(upstream_luks(state, &host, password).await?);
     entry.message = format!(
-        "LUKS responses for {} assignment(s) on {host} handed out",
-        out.len()
+        "LUKS responses for {} assignment(s) on {host} handed out ({} from upstream servers)",
+        out.len(),
+        out.len() - local
     );
     Ok(AdminResponse::LuksResponses(out))
 }

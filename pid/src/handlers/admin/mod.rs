@@ -103,7 +103,7 @@ async fn run(
             machine::list(state, gate, serial, app, host)
         }
         AdminRequest::LuksResponses { password, host } => {
-            machine::luks_responses(state, gate, &password, host, entry)
+            machine::luks_responses(state, gate, &password, host, entry).await
         }
         AdminRequest::TokenImport(batch) => import::import(state, gate, *batch, entry).await,
         AdminRequest::AuditShow {
