@@ -17,6 +17,7 @@ pub mod impostor;
 pub mod lazyfs;
 pub mod oath;
 pub mod pam;
+pub mod privacyidea;
 pub mod process;
 pub mod sinks;
 pub mod slapd;
