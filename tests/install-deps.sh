@@ -24,6 +24,7 @@ packages=(
     pamtester                # a real PAM application for the tests
     libpam-wrapper           # LD_PRELOAD'ed so tests use private PAM service files
     python3 python3-pypamtest  # exact PAM return codes (libpamtest)
+    python3-venv             # tests/privacyidea-venv.sh: a privacyIDEA server (PyPI) for the upstream realm tests
     oathtool                 # independent HOTP/TOTP implementation
     python3-pyotp            # an independent otpauth:// URL parser (issuer, account name, codes)
     libpam-oath              # the real pam_oath writes the usersfile that pictl import oath reads

@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 
 bash tests/install-deps.sh
 export PATH="$HOME/.cargo/bin:$PATH"
+# The privacyIDEA server some tests start (PyPI, once; quick when it is there already).
+bash tests/privacyidea-venv.sh >/dev/null
 
 # The suite starts the built binaries (pid, pictl, libpam_pi.so); `cargo test` alone does not
 # build all of them.

@@ -1,6 +1,7 @@
 """privacyIDEA-side helper for tests/bench/privacyidea.sh.
 
-Runs with the bench virtualenv's python and PRIVACYIDEA_CONFIGFILE set. Subcommands:
+Runs with the python of the virtualenv tests/privacyidea-venv.sh makes, with
+PRIVACYIDEA_CONFIGFILE set. Subcommands:
 
   populate --users N --type totp|hotp [--pin] --userfile PATH
       resolver `benchusers`, default realm `bench`, one token per user, through privacyIDEA's

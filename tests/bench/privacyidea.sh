@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A local privacyIDEA 3.14 (from PyPI) for running pibench against /validate/check side by side
-# with pid. Everything lives under one work dir; nothing is installed system-wide and the server
-# listens on 127.0.0.1 only. See tests/bench/README.md.
+# with pid. Everything but the shared virtualenv lives under one work dir; nothing is installed
+# system-wide and the server listens on 127.0.0.1 only. See tests/bench/README.md.
 #
 #   privacyidea.sh setup --users N --type totp|hotp [--pin] [--argon2-rounds R] [--port P]
 #   privacyidea.sh start [--workers 2] [--port 5001]
@@ -10,10 +10,8 @@
 set -euo pipefail
 
 PI_DIR=${PIBENCH_PI_DIR:-/var/tmp/pi-bench-privacyidea}
-VENV=$PI_DIR/venv
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HELPER=$HERE/pi_setup.py
-PI_VERSION=3.14
 PIDFILE=$PI_DIR/gunicorn.pid
 PORTFILE=$PI_DIR/port
 SERVER_LOG=$PI_DIR/gunicorn.log
@@ -35,21 +33,10 @@ need_int() { # NAME VALUE
     [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer, got '$2'"
 }
 
+# The virtualenv is the test suite's (tests/privacyidea-venv.sh): one copy per machine, built
+# from PyPI on first use. Sets VENV.
 ensure_venv() {
-    if [[ -x $VENV/bin/python ]] && "$VENV/bin/python" - "$PI_VERSION" <<'EOF' 2>/dev/null; then
-import sys
-from importlib.metadata import version
-import privacyidea, gunicorn  # noqa: F401
-sys.exit(0 if version("privacyidea") == sys.argv[1] else 1)
-EOF
-        return 0
-    fi
-    echo "creating virtualenv $VENV with privacyidea==$PI_VERSION and gunicorn (needs PyPI)..." >&2
-    rm -rf "$VENV"
-    mkdir -p "$PI_DIR"
-    python3 -m venv "$VENV" || die "python3 -m venv failed; install python3-venv (Python >= 3.10)"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "privacyidea==$PI_VERSION" gunicorn ||
-        die "pip install failed; check PyPI access (pip honours PIP_INDEX_URL / proxies)"
+    VENV=$(bash "$HERE/../privacyidea-venv.sh") || die "no privacyIDEA virtualenv (see above)"
 }
 
 server_pid() { # prints the gunicorn master pid if it is running

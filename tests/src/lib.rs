@@ -11,11 +11,13 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bins;
+pub mod certs;
 pub mod daemon;
 pub mod impostor;
 pub mod lazyfs;
 pub mod oath;
 pub mod pam;
+pub mod privacyidea;
 pub mod process;
 pub mod sinks;
 pub mod slapd;
@@ -38,6 +40,15 @@ pub fn reachable_tempdir(prefix: &str) -> tempfile::TempDir {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
         .expect("chmod the temporary directory");
     dir
+}
+
+/// A port on 127.0.0.1 nobody listened on a moment ago. A server started on it may still find it
+/// taken by then: the fixtures retry on another.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("find a free port on 127.0.0.1")
 }
 
 /// A login that exists on every Debian system and is not root: the unprivileged caller.

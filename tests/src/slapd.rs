@@ -8,12 +8,13 @@
 //! `carol` logs in, `dave` is ambiguous, `erin` is filtered out, and the service account `cn=pi`
 //! is the only one that may search.
 
+use crate::certs;
 use crate::process::{self, CmdOutput};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -78,7 +79,7 @@ impl Slapd {
         let root = dir.path().to_path_buf();
         fs::create_dir(root.join("db")).expect("create the mdb directory");
         if opts.tls {
-            make_certificates(&root);
+            certs::make_certificates(&root);
         }
         let conf = root.join("slapd.conf");
         fs::write(&conf, slapd_conf(&root, opts.tls)).expect("write slapd.conf");
@@ -100,8 +101,8 @@ impl Slapd {
         };
         // A free port can be taken by another test between our probe and slapd's bind: retry.
         for attempt in 0..5 {
-            slapd.port = free_port();
-            slapd.tls_port = opts.tls.then(free_port);
+            slapd.port = crate::free_port();
+            slapd.tls_port = opts.tls.then(crate::free_port);
             if slapd.spawn() {
                 return slapd;
             }
@@ -317,14 +318,6 @@ pub fn ldapwhoami(uri: &str, dn: &str, password: &str) -> CmdOutput {
     process::run(cmd, password.as_bytes())
 }
 
-/// A port on 127.0.0.1 nobody listened on a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("find a free port on 127.0.0.1")
-}
-
 fn ssha(password: &str) -> String {
     let mut cmd = Command::new(SLAPPASSWD);
     cmd.args(["-h", "{SSHA}", "-T", "/dev/stdin"]);
@@ -410,50 +403,4 @@ fn directory_ldif() -> String {
         ssha("erin-password")
     ));
     ldif
-}
-
-/// `openssl ARGS` in `root`; `args` is split on whitespace (no argument here has a space).
-fn openssl(root: &Path, args: &str) {
-    let mut cmd = Command::new("openssl");
-    cmd.current_dir(root).args(args.split_whitespace());
-    let out = process::run(cmd, b"");
-    assert!(
-        out.success(),
-        "openssl {args} failed (apt-get install openssl)\n{}",
-        out.describe()
-    );
-}
-
-/// `ca.pem` (a CA), `server.pem`/`server.key` (for 127.0.0.1 and localhost, signed by it) and
-/// `other-ca.pem` (an unrelated CA), with P-256 keys: quick to make, and both GnuTLS (slapd) and
-/// rustls (pid) speak them.
-fn make_certificates(root: &Path) {
-    const P256: &str = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    for ca in ["ca", "other-ca"] {
-        openssl(
-            root,
-            &format!(
-                "req -x509 {P256} -keyout {ca}.key -out {ca}.pem -days 2 -subj /CN=pi-test-{ca} \
-                 -addext basicConstraints=critical,CA:TRUE \
-                 -addext keyUsage=critical,keyCertSign,cRLSign"
-            ),
-        );
-    }
-    openssl(
-        root,
-        &format!("req {P256} -keyout server.key -out server.csr -subj /CN=127.0.0.1"),
-    );
-    fs::write(
-        root.join("server-ext.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n\
-         basicConstraints=critical,CA:FALSE\n\
-         keyUsage=critical,digitalSignature\n\
-         extendedKeyUsage=serverAuth\n",
-    )
-    .expect("write the certificate extensions");
-    openssl(
-        root,
-        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem \
-         -days 2 -extfile server-ext.cnf",
-    );
 }

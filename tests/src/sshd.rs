@@ -18,7 +18,6 @@ use crate::process::{self, Caller, CmdOutput};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fs::{self, OpenOptions};
-use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -59,14 +58,6 @@ fn sh_quote(path: &Path) -> String {
         "path {text} contains a single quote; run the suite from another directory"
     );
     format!("'{text}'")
-}
-
-/// A port on 127.0.0.1 nobody listened on a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("find a free port on 127.0.0.1")
 }
 
 /// `AKC_PARENT`, created root-owned 0755 if missing; a directory there that sshd would reject
@@ -355,7 +346,7 @@ impl Sshd {
         };
         // A free port can be taken by another test between our probe and sshd's bind: retry.
         for attempt in 0..5 {
-            sshd.port = free_port();
+            sshd.port = crate::free_port();
             fs::write(&sshd.config, sshd.config_text(&settings)).expect("write sshd_config");
             sshd.check_config();
             if sshd.spawn() {

@@ -33,6 +33,7 @@ mod pibench;
 mod pictl_flows;
 mod policies;
 mod power_cut;
+mod privacyidea_fixture;
 mod qr;
 mod realms;
 mod reload;
