@@ -41,4 +41,5 @@ mod ssh;
 mod ssh_recipe;
 mod startup_trust;
 mod unprivileged;
+mod upstream;
 mod userstore;

@@ -1,0 +1,269 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
+//! A realm served by a real privacyIDEA 3.14 upstream, through the real daemon, `pictl` and PAM
+//! stack, with OTPs from `oathtool`: online logins with PIN and OTP, challenge-response, offline
+//! values kept from the server's hand-out and used while it is down (spent once, counted when
+//! wrong, kept across a `kill -9`, refilled when it answers again), TLS that fails closed with
+//! a certificate from another CA, and local realms served beside it.
+
+use pi_tests::pam::{PAM_AUTHINFO_UNAVAIL, PAM_AUTH_ERR, PAM_SUCCESS, PAM_USER_UNKNOWN};
+use pi_tests::privacyidea::{PrivacyIdea, Tls, REALM};
+use pi_tests::{hotp, test_key, totp, wait_for_fresh_totp_step, Daemon, DaemonOptions, Pam};
+use serde_json::Value;
+
+const PIN: &str = "4711";
+
+/// A daemon whose realm `corp` the server serves (as `pi`), beside `default` (host accounts).
+/// `upstream_extra` is added to the `[upstream.pi]` table.
+fn daemon_for(pi: &PrivacyIdea, ca_file: Option<&std::path::Path>, upstream_extra: &str) -> Daemon {
+    let ca = ca_file
+        .map(|p| format!("ca_file = {:?}\n", p.display().to_string()))
+        .unwrap_or_default();
+    Daemon::start_with(DaemonOptions {
+        extra_toml: format!(
+            "[upstream.pi]\nurls = [\"{}\"]\nrealm = \"{REALM}\"\ntimeout_secs = 4\n\
+             connect_timeout_ms = 1000\n{ca}{upstream_extra}\n\
+             [resolvers.local]\ntype = \"passwd\"\n\
+             [realms.default]\nresolvers = [\"local\"]\n\
+             [realms.corp]\nupstream = \"pi\"\n",
+            pi.url()
+        ),
+        ..DaemonOptions::default()
+    })
+}
+
+fn offline_status(daemon: &Daemon) -> Vec<Value> {
+    let doc = daemon.pictl_json(&["offline", "status"]);
+    doc["offline"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn upstream_users_log_in_online_with_pin_and_otp_while_local_users_stay_local() {
+    let pi = PrivacyIdea::start(Tls::Plain);
+    pi.add_user("alice");
+    pi.add_user("bob");
+    let key = test_key("upstream-alice", 20);
+    pi.hotp_token("alice", &key, PIN);
+    let totp_key = test_key("upstream-bob", 20);
+    pi.totp_token("bob", &totp_key, PIN);
+    let mut daemon = daemon_for(&pi, None, "");
+    let pam = Pam::new(&daemon, "");
+
+    pam.login("alice@corp", &format!("{PIN}{}", hotp(&key, 0, 6)))
+        .assert_accepted("the server accepts alice's PIN and first HOTP value");
+    pam.login("alice@corp", &format!("{PIN}{}", hotp(&key, 0, 6)))
+        .assert_rejected("the server refuses a replay");
+    pam.login("alice@corp", &format!("0000{}", hotp(&key, 1, 6)))
+        .assert_rejected("a wrong PIN");
+    pam.login("alice@corp", &format!("{PIN}{}", hotp(&key, 2, 6)))
+        .assert_accepted("the next value, over the kept-alive connection");
+    let now = wait_for_fresh_totp_step(30);
+    pam.login(
+        "bob@corp",
+        &format!("{PIN}{}", totp(&totp_key, "sha1", 6, 30, now)),
+    )
+    .assert_accepted("bob's TOTP");
+    assert_eq!(
+        pam.return_code("mallory@corp", &[&format!("{PIN}123456")]),
+        PAM_USER_UNKNOWN,
+        "a user the server does not know is an unknown user"
+    );
+
+    // A host account with a local token is still served by the daemon alone.
+    let local = test_key("upstream-local-root", 20);
+    daemon.enroll_hotp("root", &local, None);
+    pam.login("root", &hotp(&local, 0, 6))
+        .assert_accepted("root's local token");
+
+    let audit = daemon.audit(50);
+    assert!(
+        audit.iter().any(|e| e["user"] == "alice"
+            && e["success"] == true
+            && e["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("upstream pi: accepted")),
+        "each upstream login is audited with its server: {audit:#?}"
+    );
+    let status = daemon.pictl_json(&["status"]);
+    let upstream = &status["upstreams"][0];
+    assert_eq!(upstream["name"], "pi", "{status:#}");
+    assert_eq!(upstream["reachable"], true, "{status:#}");
+    assert_eq!(
+        upstream["tls_verified"], false,
+        "plain http to 127.0.0.1: {status:#}"
+    );
+    assert!(
+        upstream["version"].as_str().unwrap_or("").contains("3.14"),
+        "{status:#}"
+    );
+    daemon.assert_serving();
+}
+
+#[test]
+fn a_challenge_from_the_server_becomes_a_second_prompt() {
+    let pi = PrivacyIdea::start(Tls::Plain);
+    pi.add_user("carol");
+    let key = test_key("upstream-carol", 20);
+    pi.hotp_token("carol", &key, PIN);
+    pi.policy("cr", "authentication", "challenge_response=hotp", None);
+    let daemon = daemon_for(&pi, None, "");
+    let pam = Pam::new(&daemon, "");
+    let run = pam.login_as(
+        pi_tests::Caller::Root,
+        "carol@corp",
+        &[PIN, &hotp(&key, 0, 6)],
+    );
+    run.assert_accepted("the PIN triggers the server's challenge, the OTP answers it");
+    assert_eq!(
+        pam.return_code("carol@corp", &[PIN, "000000", &hotp(&key, 1, 6)]),
+        PAM_SUCCESS,
+        "a wrong answer may be retried while the server keeps the challenge open"
+    );
+}
+
+#[test]
+fn offline_values_log_in_while_the_server_is_down_once_each_and_are_refilled_after() {
+    let mut pi = PrivacyIdea::start(Tls::Plain);
+    pi.add_user("dave");
+    let key = test_key("upstream-dave", 20);
+    let serial = pi.hotp_token("dave", &key, PIN);
+    pi.attach_offline(&serial, 15, 1000);
+    let mut daemon = daemon_for(&pi, None, "offline_max_fails = 3\n");
+    let pam = Pam::new(&daemon, "");
+    let typed = |counter: u64| format!("{PIN}{}", hotp(&key, counter, 6));
+
+    pam.login("dave@corp", &typed(0))
+        .assert_accepted("online, and the server hands out values 1 to 15");
+    let held = offline_status(&daemon);
+    assert_eq!(held.len(), 1, "{held:#?}");
+    assert_eq!(held[0]["serial"], serial.as_str());
+    assert_eq!(held[0]["remaining"], 15, "{held:#?}");
+    assert_eq!(held[0]["first_counter"], 1, "{held:#?}");
+    let shown = daemon.pictl(&["offline", "status"]).text();
+    assert!(!shown.contains("pbkdf2") && !shown.contains('$'), "{shown}");
+
+    pi.stop();
+    pam.login("dave@corp", &typed(1))
+        .assert_accepted("offline: the next value");
+    assert_eq!(
+        pam.return_code("dave@corp", &[&typed(1)]),
+        PAM_AUTHINFO_UNAVAIL,
+        "a spent value does not log in again; the server cannot be asked"
+    );
+    pam.login("dave@corp", &typed(3))
+        .assert_accepted("skipping a value is allowed inside the window of ten");
+    assert_eq!(
+        pam.return_code("dave@corp", &[&typed(2)]),
+        PAM_AUTHINFO_UNAVAIL,
+        "a value below one used is spent too"
+    );
+    assert_eq!(
+        pam.return_code("dave@corp", &[&typed(14)]),
+        PAM_AUTHINFO_UNAVAIL,
+        "a value beyond the ten lowest is not tried"
+    );
+
+    // A kill -9 right after an offline accept: the value stays spent.
+    pam.login("dave@corp", &typed(4))
+        .assert_accepted("offline again");
+    daemon.kill9();
+    daemon.restart();
+    let pam = Pam::new(&daemon, "");
+    assert_eq!(
+        pam.return_code("dave@corp", &[&typed(4)]),
+        PAM_AUTHINFO_UNAVAIL,
+        "replay after kill -9 and restart"
+    );
+
+    // The server is back: an offline value still logs in first (the server counts it spent),
+    // and what was used offline is refilled in the background.
+    pi.restart();
+    pam.login("dave@corp", &typed(5))
+        .assert_accepted("offline first, with the server up");
+    let mut held = offline_status(&daemon);
+    for _ in 0..100 {
+        if held[0]["refill_due"] == false {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        held = offline_status(&daemon);
+    }
+    assert_eq!(held[0]["refill_due"], false, "{held:#?}");
+    assert!(held[0]["refilled_at"].is_i64(), "{held:#?}");
+    assert_eq!(
+        (
+            &held[0]["remaining"],
+            &held[0]["first_counter"],
+            &held[0]["last_counter"]
+        ),
+        (&Value::from(15), &Value::from(6), &Value::from(20)),
+        "6 to 15 were left; the server refilled 16 to 20 for the five used: {held:#?}"
+    );
+    let audit = daemon.audit(50);
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["action"] == "offline refill" && e["success"] == true),
+        "{audit:#?}"
+    );
+
+    // Wrong PINs while the server is down are counted; at the limit even the right value waits
+    // for the server.
+    pi.stop();
+    for _ in 0..3 {
+        assert_eq!(
+            pam.return_code("dave@corp", &[&format!("0000{}", hotp(&key, 6, 6))]),
+            PAM_AUTHINFO_UNAVAIL
+        );
+    }
+    let held = offline_status(&daemon);
+    assert_eq!(held[0]["fails"], 3, "{held:#?}");
+    let locked = pam.login("dave@corp", &typed(6));
+    assert!(
+        !locked.accepted(),
+        "offline logins are locked after 3 wrong codes"
+    );
+
+    // An online login forgives them and hands out new values.
+    pi.restart();
+    pam.login("dave@corp", &typed(21))
+        .assert_accepted("online, with the first value the server has not handed out");
+    let held = offline_status(&daemon);
+    assert_eq!(held[0]["fails"], 0, "{held:#?}");
+    assert_eq!(held[0]["first_counter"], 22, "a new hand-out: {held:#?}");
+    daemon.assert_serving();
+}
+
+#[test]
+fn https_with_the_right_ca_logs_in_and_a_certificate_from_another_ca_fails_closed() {
+    let pi = PrivacyIdea::start(Tls::Ca);
+    pi.add_user("erin");
+    let key = test_key("upstream-erin", 20);
+    pi.hotp_token("erin", &key, PIN);
+
+    let daemon = daemon_for(&pi, Some(&pi.ca_file()), "");
+    Pam::new(&daemon, "")
+        .login("erin@corp", &format!("{PIN}{}", hotp(&key, 0, 6)))
+        .assert_accepted("over https, the server's certificate signed by the configured CA");
+    let status = daemon.pictl_json(&["status"]);
+    assert_eq!(status["upstreams"][0]["tls_verified"], true, "{status:#}");
+
+    let wrong = daemon_for(&pi, Some(&pi.other_ca_file()), "");
+    let pam = Pam::new(&wrong, "");
+    assert_eq!(
+        pam.return_code("erin@corp", &[&format!("{PIN}{}", hotp(&key, 1, 6))]),
+        PAM_AUTHINFO_UNAVAIL,
+        "a certificate the configured CA did not sign: the server is not asked"
+    );
+    let status = wrong.pictl_json(&["status"]);
+    let error = status["upstreams"][0]["last_error"].as_str().unwrap_or("");
+    assert!(
+        error.contains("certificate") || error.contains("Certificate"),
+        "the operator sees why: {status:#}"
+    );
+    assert_ne!(
+        pam.return_code("erin@corp", &[&format!("{PIN}{}", hotp(&key, 1, 6))]),
+        PAM_AUTH_ERR,
+        "never an answer the server did not give"
+    );
+}
