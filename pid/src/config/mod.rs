@@ -512,5 +512,7 @@ mod tests {
             .join("\n");
         let c = Config::parse(&uncommented, "examples/pid.toml (uncommented)").unwrap();
         assert!(c.policies.len() >= 6 && c.resolvers.contains_key("corp"));
+        assert_eq!(c.realms["fleet"].upstream.as_deref(), Some("pi"));
+        assert!(c.upstream["pi"].validate("pi").is_ok());
     }
 }

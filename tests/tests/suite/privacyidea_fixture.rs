@@ -244,23 +244,9 @@ fn ab64_decode(text: &str) -> Vec<u8> {
 
 /// Base64 (RFC 4648), padding optional.
 fn base64_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits = 0u32;
-    let mut nbits = 0;
-    let mut out = Vec::new();
-    for c in text.trim_end_matches('=').bytes() {
-        let v = ALPHABET
-            .iter()
-            .position(|&a| a == c)
-            .unwrap_or_else(|| panic!("{text:?} is not base64"));
-        bits = (bits << 6) | u32::try_from(v).unwrap();
-        nbits += 6;
-        if nbits >= 8 {
-            nbits -= 8;
-            out.push(u8::try_from((bits >> nbits) & 0xff).unwrap());
-        }
-    }
-    out
+    data_encoding::BASE64_NOPAD
+        .decode(text.trim_end_matches('=').as_bytes())
+        .unwrap_or_else(|e| panic!("{text:?} is not base64: {e}"))
 }
 
 /// HMAC-SHA1 of the hex `challenge` under the hex `key`, by `openssl`.

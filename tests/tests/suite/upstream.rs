@@ -122,6 +122,38 @@ fn a_challenge_from_the_server_becomes_a_second_prompt() {
 }
 
 #[test]
+fn an_email_code_the_server_sends_answers_its_challenge_through_pam() {
+    let smtp = pi_tests::sinks::Sink::smtp();
+    let pi = PrivacyIdea::start(Tls::Plain);
+    pi.add_user("gina");
+    pi.smtp_server("sink", smtp.port);
+    pi.email_token("gina", "gina@pi.test", "sink", PIN);
+    let daemon = daemon_for(&pi, None, "");
+    let pam = Pam::new(&daemon, "");
+    let mut prompts = Vec::new();
+    let run = pam.login_interactive("gina@corp", |prompt| {
+        prompts.push(prompt.to_owned());
+        match prompts.len() {
+            1 => Some(PIN.to_owned()),
+            2 => {
+                let mail = smtp.wait_for(1);
+                let body = mail.split_once("\n\n").map_or("", |(_, body)| body);
+                let code = data_encoding::BASE64_NOPAD
+                    .decode(body.trim().trim_end_matches('=').as_bytes())
+                    .expect("privacyIDEA mails the code as base64");
+                Some(String::from_utf8(code).unwrap())
+            }
+            _ => None,
+        }
+    });
+    run.assert_accepted("the code from the mail answers the server's challenge");
+    assert!(
+        prompts[1].contains("mail") || prompts[1].contains("otp"),
+        "the server's challenge text is the second prompt: {prompts:?}"
+    );
+}
+
+#[test]
 fn offline_values_log_in_while_the_server_is_down_once_each_and_are_refilled_after() {
     let mut pi = PrivacyIdea::start(Tls::Plain);
     pi.add_user("dave");
@@ -265,5 +297,73 @@ fn https_with_the_right_ca_logs_in_and_a_certificate_from_another_ca_fails_close
         pam.return_code("erin@corp", &[&format!("{PIN}{}", hotp(&key, 1, 6))]),
         PAM_AUTH_ERR,
         "never an answer the server did not give"
+    );
+}
+
+/// A public key (its private half was thrown away).
+const FRANK_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPWcbPbAj7gdsVBXSbCql1o6eOXSFPo+4tj8Elt3hY8L frank@laptop";
+
+/// The server's admin password in a root-only file, for `service_password_file`.
+fn service_password_file() -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pi-admin.pw");
+    std::fs::write(
+        &path,
+        format!("{}\n", pi_tests::privacyidea::ADMIN_PASSWORD),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn ssh_keys_attached_on_the_server_reach_sshd_through_an_outage_and_go_when_disabled_there() {
+    let mut pi = PrivacyIdea::start(Tls::Plain);
+    pi.add_user("frank");
+    let serial = pi.sshkey_token("frank", FRANK_KEY);
+    pi.attach_ssh(&serial, "webservers", "root");
+    let (_pw_dir, pw) = service_password_file();
+    let daemon = daemon_for(
+        &pi,
+        None,
+        &format!(
+            "service_user = \"{}\"\nservice_password_file = {:?}\nssh_cache_secs = 600\n",
+            pi_tests::privacyidea::ADMIN,
+            pw.display().to_string()
+        ),
+    );
+    let keys = || {
+        let out = daemon.pictl(&["ssh", "keys", "root", "--service-id", "webservers"]);
+        assert_eq!(out.code(), 0, "{}", out.describe());
+        out.text()
+    };
+    assert!(keys().contains(FRANK_KEY), "the server's key for root");
+    let other = daemon.pictl(&["ssh", "keys", "nobody", "--service-id", "webservers"]);
+    assert!(
+        !other.text().contains("ssh-ed25519"),
+        "attached for root only"
+    );
+
+    pi.stop();
+    assert!(
+        keys().contains(FRANK_KEY),
+        "the last answer serves sshd while the server is down"
+    );
+    pi.restart();
+    pi.post("/token/disable", serde_json::json!({"serial": serial}));
+    assert!(
+        !keys().contains(FRANK_KEY),
+        "a key disabled on the server is gone at the next answer"
+    );
+    let audit = daemon.audit(20);
+    assert!(
+        audit.iter().any(|e| e["action"] == "ssh keys"
+            && e["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("from upstream pi (Cache)")),
+        "the audit says where the keys came from: {audit:#?}"
     );
 }
