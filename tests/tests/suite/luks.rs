@@ -88,7 +88,10 @@ impl Setup {
     }
 
     fn with_vector(index: usize) -> Setup {
-        let daemon = Daemon::start();
+        Setup::with_daemon(Daemon::start(), index)
+    }
+
+    fn with_daemon(daemon: Daemon, index: usize) -> Setup {
         let dir = tempfile::Builder::new()
             .prefix("pi-luks-")
             .tempdir()
@@ -287,6 +290,37 @@ fn assigned_response_opens_its_slot_and_slot_0_still_opens() {
         !shown.contains(&s.vector.response) && !shown.contains(&s.vector.password),
         "pictl printed the passphrase or the password\n{shown}"
     );
+}
+
+#[test]
+fn a_response_an_upstream_privacyidea_computes_opens_the_slot_it_attached() {
+    use pi_tests::privacyidea::{PrivacyIdea, Tls, ADMIN, ADMIN_PASSWORD, MACHINE};
+    let pi = PrivacyIdea::start(Tls::Plain);
+    let pw_dir = tempfile::tempdir().unwrap();
+    let pw = pw_dir.path().join("admin.pw");
+    fs::write(&pw, ADMIN_PASSWORD).unwrap();
+    fs::set_permissions(&pw, fs::Permissions::from_mode(0o600)).unwrap();
+    let daemon = Daemon::start_with(pi_tests::DaemonOptions {
+        extra_toml: format!(
+            "[upstream.pi]\nurls = [\"{}\"]\nservice_user = \"{ADMIN}\"\n\
+             service_password_file = {:?}\n",
+            pi.url(),
+            pw.display().to_string()
+        ),
+        ..Default::default()
+    });
+    let s = Setup::with_daemon(daemon, 0);
+    // The token lives on the server only: this daemon has none.
+    let serial = pi.luks_token(&s.vector.secret_hex);
+    pi.attach_luks(&serial, 3, s.img());
+    let out = s.assign(&["--host", MACHINE], &s.vector.password);
+    assert!(out.success(), "{}", out.describe());
+    assert!(out.stdout.contains("slot 3"), "{}", out.describe());
+    assert!(
+        s.opens(Some(3), &s.vector.response),
+        "the published response opens the slot the server's response was written to"
+    );
+    assert!(s.opens(Some(0), INITIAL), "slot 0 keeps its passphrase");
 }
 
 #[test]
