@@ -13,6 +13,7 @@
 pub mod bins;
 pub mod certs;
 pub mod daemon;
+pub mod fake_http;
 pub mod impostor;
 pub mod lazyfs;
 pub mod oath;

@@ -42,4 +42,5 @@ mod ssh_recipe;
 mod startup_trust;
 mod unprivileged;
 mod upstream;
+mod upstream_hostile;
 mod userstore;
