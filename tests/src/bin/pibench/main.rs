@@ -1,6 +1,8 @@
 //! pibench: load generator for the real `pid` binary over the real socket, durability on, and —
 //! with `--privacyidea URL` — the same workload against a privacyIDEA server's /validate/check in
-//! the same run. It prints numbers; it asserts nothing (docs/performance.md).
+//! the same run; with `--upstream URL`, logins straight to a privacyIDEA server against the same
+//! load through pid to that server (a realm it serves upstream). It prints numbers; it asserts
+//! nothing (docs/performance.md).
 //!
 //! Users are `pibench-u%07d` in a flatfile realm `bench`; user i's key is the first 20 bytes of
 //! SHA-256("pibench-key-<i>"), serial `PB%07d` (tests/bench/README.md has the same scheme for
@@ -109,12 +111,18 @@ struct Args {
     /// Skip pid and measure only privacyIDEA.
     #[arg(long)]
     only_privacyidea: bool,
+    /// Measure what pid costs as a client of this privacyIDEA server: the workload straight to
+    /// its /validate/check, then the same through pid with the server upstream of a realm
+    /// (HOTP only; one blocked thread per client for both).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["privacyidea", "only_privacyidea"])]
+    upstream: Option<String>,
 }
 
 impl Args {
-    /// One blocked thread per client: asked for, or implied by --reconnect and --pause-ms.
+    /// One blocked thread per client: asked for, or implied by --reconnect, --pause-ms and
+    /// --upstream.
     fn blocked_threads(&self) -> bool {
-        self.blocking || self.reconnect || self.pause_ms.is_some()
+        self.blocking || self.reconnect || self.pause_ms.is_some() || self.upstream.is_some()
     }
 }
 
@@ -162,6 +170,14 @@ struct Summary {
 }
 
 impl Summary {
+    /// Mean latency in milliseconds.
+    fn mean_ms(&self) -> f64 {
+        if self.lat_us.is_empty() {
+            return 0.0;
+        }
+        self.lat_us.iter().map(|&u| f64::from(u)).sum::<f64>() / self.lat_us.len() as f64 / 1000.0
+    }
+
     fn pct(&self, p: f64) -> f64 {
         if self.lat_us.is_empty() {
             return 0.0;
@@ -248,6 +264,9 @@ fn run(args: Args) -> Result<(), String> {
         },
     );
     println!("machine: {} cores, {} MiB memory", cores(), mem_total_mib());
+    if let Some(url) = &args.upstream {
+        return bench_upstream(&args, url, users, clients);
+    }
     let mut rows = Vec::new();
     if !args.only_privacyidea {
         rows.push(bench_pid(&args, users, clients)?);
@@ -338,7 +357,9 @@ fn nix_kill(pid: u32, sig: &str) -> std::io::Result<std::process::ExitStatus> {
         .status()
 }
 
-fn start_daemon(args: &Args, users: u32) -> Result<Daemon, String> {
+/// pid with a realm `bench`: the flatfile of pibench's users, or (`upstream`) the privacyIDEA
+/// server at that URL.
+fn start_daemon(args: &Args, users: u32, upstream: Option<&str>) -> Result<Daemon, String> {
     let (tmp, dir) = match &args.workdir {
         Some(d) => {
             std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
@@ -382,12 +403,21 @@ fn start_daemon(args: &Args, users: u32) -> Result<Daemon, String> {
          verified_pin_cache_secs = {c}\n\
          [limits]\nmax_connections = 4096\n\
          [tokens]\nmaxfail = 1000\n\
-         [resolvers.bench]\ntype = \"flatfile\"\nfile = \"{u}\"\n\
-         [realms.bench]\nresolvers = [\"bench\"]\n",
+         {realm}",
         s = socket.display(),
         d = dir.display(),
-        u = users_file.display(),
         c = args.pin_cache,
+        realm = match upstream {
+            Some(url) => format!(
+                "[upstream.bench]\nurls = [\"{url}\"]\ntimeout_secs = 8\n\
+                 [realms.bench]\nupstream = \"bench\"\n"
+            ),
+            None => format!(
+                "[resolvers.bench]\ntype = \"flatfile\"\nfile = \"{}\"\n\
+                 [realms.bench]\nresolvers = [\"bench\"]\n",
+                users_file.display()
+            ),
+        },
     );
     let config_path = dir.join("pid.toml");
     std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
@@ -607,6 +637,9 @@ struct ThreadResult {
     rejected: u64,
     unexpected: u64,
     lat_us: Vec<u32>,
+    /// Each user's next HOTP counter when the thread stopped (blocked threads only): where a
+    /// later run against the same server goes on.
+    next: Vec<(u32, u64)>,
 }
 
 /// Something to log in to: the pid socket or a privacyIDEA server.
@@ -696,6 +729,7 @@ fn client_loop<T: Target>(
         rejected: 0,
         unexpected: 0,
         lat_us: Vec::new(),
+        next: Vec::new(),
     };
     let mut conn: Option<T::Conn> = None;
     let mut rng = (t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -747,6 +781,7 @@ fn client_loop<T: Target>(
             _ => res.unexpected += 1,
         }
     }
+    res.next = mine.iter().map(|u| (u.index, u.next)).collect();
     Ok(res)
 }
 
@@ -843,7 +878,7 @@ fn cpu_secs(pid: u32) -> Option<f64> {
 }
 
 fn bench_pid(args: &Args, users: u32, clients: u32) -> Result<Summary, String> {
-    let daemon = start_daemon(args, users)?;
+    let daemon = start_daemon(args, users, None)?;
     let counters = enroll_all(args, &daemon.socket, users, clients)?;
     let pid = daemon.child.id();
     let cpu0 = cpu_secs(pid);
@@ -926,10 +961,11 @@ impl Target for PrivacyIdeaTarget {
     }
 }
 
-fn bench_privacyidea(args: &Args, url: &str, users: u32, clients: u32) -> Result<Summary, String> {
+/// The privacyIDEA server at `url` (http://, as tests/bench/privacyidea.sh runs it).
+fn privacyidea_target(url: &str) -> Result<PrivacyIdeaTarget, String> {
     let host = url
         .strip_prefix("http://")
-        .ok_or("--privacyidea takes an http:// URL on 127.0.0.1")?
+        .ok_or("the privacyIDEA URL must be http:// on 127.0.0.1 (tests/bench/privacyidea.sh)")?
         .trim_end_matches('/')
         .to_owned();
     let addr = if host.contains(':') {
@@ -937,7 +973,82 @@ fn bench_privacyidea(args: &Args, url: &str, users: u32, clients: u32) -> Result
     } else {
         format!("{host}:80")
     };
-    let target = PrivacyIdeaTarget { addr, host };
+    Ok(PrivacyIdeaTarget { addr, host })
+}
+
+/// pid as a client of a privacyIDEA server: the HOTP workload straight to the server, then the
+/// same through pid with the server upstream of realm `bench`, in one run. The second run goes
+/// on with the counters the first left.
+fn bench_upstream(args: &Args, url: &str, users: u32, clients: u32) -> Result<(), String> {
+    if args.kind != Kind::Hotp {
+        return Err(
+            "--upstream measures HOTP logins (--type hotp): their counters carry over \
+                    from the run straight to the server to the run through pid"
+                .into(),
+        );
+    }
+    let duration = args.privacyidea_duration.unwrap_or(args.duration);
+    let straight = privacyidea_target(url)?;
+    let server_pids = gunicorn_pids();
+    let cpu = || -> f64 { server_pids.iter().filter_map(|p| cpu_secs(*p)).sum() };
+    let cpu0 = cpu();
+    let (results, secs) = drive(
+        args,
+        &straight,
+        users,
+        clients,
+        &vec![0; users as usize],
+        duration,
+    )?;
+    let mut counters = vec![0; users as usize];
+    for (i, next) in results.iter().flat_map(|r| r.next.iter().copied()) {
+        counters[i as usize] = next;
+    }
+    let mut direct = summarize("privacyIDEA", results, secs);
+    let cpu1 = cpu();
+    direct.cpu_secs = Some(cpu1 - cpu0);
+
+    let daemon = start_daemon(args, users, Some(url))?;
+    let pid = daemon.child.id();
+    let pid_cpu0 = cpu_secs(pid);
+    let target = PidTarget {
+        socket: daemon.socket.clone(),
+        conversation: args.conversation,
+    };
+    let (results, secs) = drive(args, &target, users, clients, &counters, duration)?;
+    let mut through = summarize("pid→privacyIDEA", results, secs);
+    through.rss_kib = proc_status(pid).0;
+    through.hwm_kib = proc_status(pid).1;
+    through.cpu_secs = cpu_secs(pid).zip(pid_cpu0).map(|(a, b)| a - b);
+    let server_cpu = cpu() - cpu1;
+    println!("\n{HEADER}");
+    println!("{}", direct.row());
+    println!("{}", through.row());
+    let rate = |s: &Summary| s.accepted as f64 / s.secs;
+    println!(
+        "through pid: {:.3} of the server's accepted/s; p50 {:+.2} ms, mean {:+.2} ms per login; \
+         pid CPU {:.2} s, the server's CPU {:.2} s straight and {:.2} s through pid",
+        rate(&through) / rate(&direct).max(f64::MIN_POSITIVE),
+        through.pct(0.5) - direct.pct(0.5),
+        through.mean_ms() - direct.mean_ms(),
+        through.cpu_secs.unwrap_or(0.0),
+        direct.cpu_secs.unwrap_or(0.0),
+        server_cpu,
+    );
+    for s in [&direct, &through] {
+        if s.unexpected * 100 > s.accepted + s.rejected + s.unexpected {
+            eprintln!(
+                "pibench: {}: {} logins had the wrong outcome: set the server up afresh \
+                 (tests/bench/privacyidea.sh setup --type hotp ...) before each run",
+                s.target, s.unexpected
+            );
+        }
+    }
+    Ok(())
+}
+
+fn bench_privacyidea(args: &Args, url: &str, users: u32, clients: u32) -> Result<Summary, String> {
+    let target = privacyidea_target(url)?;
     let server_pids = gunicorn_pids();
     let cpu0: f64 = server_pids.iter().filter_map(|p| cpu_secs(*p)).sum();
     // A privacyIDEA server set up by tests/bench/privacyidea.sh starts every counter at 0.

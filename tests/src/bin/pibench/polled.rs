@@ -147,6 +147,7 @@ fn run_loop(
             rejected: 0,
             unexpected: 0,
             lat_us: Vec::new(),
+            next: Vec::new(),
         },
     };
     let mut ready = vec![false; conns.len()];
