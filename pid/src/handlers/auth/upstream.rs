@@ -101,7 +101,8 @@ pub(super) async fn check(
         entry.serial = Some(serial.clone());
         entry.message = format!("upstream {server}: offline value {counter} of {serial} accepted");
         refill_later(turn, client, &owner);
-        return accepted(login, entry);
+        // The value is spent here alone: on disk before the answer.
+        return accepted(login, entry).once_durable();
     }
 
     let fields = CheckFields {
@@ -284,14 +285,17 @@ fn server_unreachable(
     decision.audited(entry).once_durable()
 }
 
-/// The tokens are the server's: nothing local is sent after the login (autosend).
+/// An accepted login. The tokens are the server's: nothing local is sent after it (autosend).
+/// An online accept spent nothing here (the server keeps its counters), so it is answered
+/// without waiting for the store: its audit entry and any offline hand-out go to disk with the
+/// next commit, and a crash before it loses nothing a later online login does not hand out
+/// again.
 fn accepted(login: Login, entry: crate::audit::Draft) -> Decision {
     let detail = entry.message.clone();
     Decision::done(Outcome::Accept {
         message: String::new(),
     })
     .audited(entry)
-    .once_durable()
     .concluded(Concluded {
         login,
         accepted: true,
@@ -300,13 +304,13 @@ fn accepted(login: Login, entry: crate::audit::Draft) -> Decision {
     })
 }
 
+/// A refused login: the server charged its own fail counter, nothing here waits for the store.
 fn rejected(login: Login, entry: crate::audit::Draft, message: &str) -> Decision {
     let detail = entry.message.clone();
     Decision::done(Outcome::Reject {
         message: message.into(),
     })
     .audited(entry)
-    .once_durable()
     .concluded(Concluded {
         login,
         accepted: false,
