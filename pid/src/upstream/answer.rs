@@ -17,8 +17,8 @@ pub const MAX_MESSAGE_CHARS: usize = 400;
 pub const MAX_CHALLENGES: usize = 16;
 /// The most offline items (tokens) taken from one answer.
 pub const MAX_OFFLINE_ITEMS: usize = 16;
-/// The most SSH keys taken from one answer.
-pub const MAX_SSH_KEYS: usize = 256;
+/// The most SSH keys or LUKS responses taken from one answer.
+pub const MAX_AUTHITEMS: usize = 256;
 const MAX_SERIAL_LEN: usize = 64;
 const MAX_TRANSACTION_ID_LEN: usize = 64;
 const MIN_REFILL_TOKEN_LEN: usize = 16;
@@ -342,78 +342,70 @@ pub fn jwt(body: &[u8]) -> Result<Result<Zeroizing<String>, Refusal>, BadAnswer>
     Ok(Ok(Zeroizing::new(token.to_owned())))
 }
 
-/// The items of `/machine/authitem/APP` (`result.value.APP`); absent is none.
-fn authitems<'a>(
-    result: &'a Map<String, Value>,
+/// The items of `/machine/authitem/APP` (`result.value.APP`; absent is none), at most
+/// `MAX_AUTHITEMS`, each an object read by `item`.
+fn authitems<T>(
+    body: &[u8],
     app: &'static str,
-) -> Result<&'a [Value], BadAnswer> {
-    match result.get("value").and_then(|v| v.get(app)) {
-        None | Some(Value::Null) => Ok(&[]),
-        Some(Value::Array(items)) => Ok(items),
-        Some(_) => Err(BadAnswer::Invalid("authentication items")),
+    item: impl Fn(&Map<String, Value>) -> Result<T, BadAnswer>,
+) -> Result<Result<Vec<T>, Refusal>, BadAnswer> {
+    let top = parse(body)?;
+    let result = match result(&top)? {
+        Ok(r) => r,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let items: &[Value] = match result.get("value").and_then(|v| v.get(app)) {
+        None | Some(Value::Null) => &[],
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(BadAnswer::Invalid("authentication items")),
+    };
+    if items.len() > MAX_AUTHITEMS {
+        return Err(BadAnswer::TooMany("authentication items", MAX_AUTHITEMS));
     }
+    items
+        .iter()
+        .map(|i| {
+            item(
+                i.as_object()
+                    .ok_or(BadAnswer::Invalid("authentication item"))?,
+            )
+        })
+        .collect::<Result<_, _>>()
+        .map(Ok)
 }
 
 /// `/machine/authitem/ssh`.
 pub fn ssh_keys(body: &[u8]) -> Result<Result<Vec<SshKeyItem>, Refusal>, BadAnswer> {
-    let top = parse(body)?;
-    let result = match result(&top)? {
-        Ok(r) => r,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
-    let items = authitems(result, "ssh")?;
-    if items.len() > MAX_SSH_KEYS {
-        return Err(BadAnswer::TooMany("SSH keys", MAX_SSH_KEYS));
-    }
-    items
-        .iter()
-        .map(|item| {
-            let item = item.as_object().ok_or(BadAnswer::Invalid("ssh item"))?;
-            Ok(SshKeyItem {
-                key: bounded_str(item.get("sshkey"), "sshkey", MAX_SSH_KEY_LEN, |c| {
-                    !c.is_control()
-                })?
-                .to_owned(),
-                user: login(item.get("user"), "user")?,
-            })
+    authitems(body, "ssh", |item| {
+        Ok(SshKeyItem {
+            key: bounded_str(item.get("sshkey"), "sshkey", MAX_SSH_KEY_LEN, |c| {
+                !c.is_control()
+            })?
+            .to_owned(),
+            user: login(item.get("user"), "user")?,
         })
-        .collect::<Result<_, _>>()
-        .map(Ok)
+    })
 }
 
 /// `/machine/authitem/luks`.
 pub fn luks(body: &[u8]) -> Result<Result<Vec<LuksItem>, Refusal>, BadAnswer> {
-    let top = parse(body)?;
-    let result = match result(&top)? {
-        Ok(r) => r,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
-    let items = authitems(result, "luks")?;
-    if items.len() > MAX_SSH_KEYS {
-        return Err(BadAnswer::TooMany("LUKS items", MAX_SSH_KEYS));
-    }
-    items
-        .iter()
-        .map(|item| {
-            let item = item.as_object().ok_or(BadAnswer::Invalid("luks item"))?;
-            let response = bounded_str(item.get("response"), "luks response", 128, |c| {
-                c.is_ascii_hexdigit()
-            })?;
-            let slot = small_number(item.get("slot"), "slot")?
-                .map(|s| u8::try_from(s).map_err(|_| BadAnswer::Invalid("slot")))
-                .transpose()?;
-            let partition = match item.get("partition") {
-                None | Some(Value::Null) => None,
-                p => Some(bounded_str(p, "partition", 4096, |c| !c.is_control())?.to_owned()),
-            };
-            Ok(LuksItem {
-                response: Zeroizing::new(response.to_ascii_lowercase()),
-                slot,
-                partition,
-            })
+    authitems(body, "luks", |item| {
+        let response = bounded_str(item.get("response"), "luks response", 128, |c| {
+            c.is_ascii_hexdigit()
+        })?;
+        let slot = small_number(item.get("slot"), "slot")?
+            .map(|s| u8::try_from(s).map_err(|_| BadAnswer::Invalid("slot")))
+            .transpose()?;
+        let partition = match item.get("partition") {
+            None | Some(Value::Null) => None,
+            p => Some(bounded_str(p, "partition", 4096, |c| !c.is_control())?.to_owned()),
+        };
+        Ok(LuksItem {
+            response: Zeroizing::new(response.to_ascii_lowercase()),
+            slot,
+            partition,
         })
-        .collect::<Result<_, _>>()
-        .map(Ok)
+    })
 }
 
 #[cfg(test)]
