@@ -56,6 +56,24 @@ fn upstream_users_log_in_online_with_pin_and_otp_while_local_users_stay_local() 
         .assert_rejected("a wrong PIN");
     pam.login("alice@corp", &format!("{PIN}{}", hotp(&key, 2, 6)))
         .assert_accepted("the next value, over the kept-alive connection");
+    // With use_first_pass the module sends what an earlier module collected, without a prompt.
+    let first_pass = Pam::with_auth_stack(
+        daemon.socket(),
+        &format!(
+            "auth required {}\nauth required {{pam_pi}} use_first_pass",
+            pi_tests::pam::pam_wrapper_module("pam_set_items.so").display()
+        ),
+    );
+    let authtok = format!("{PIN}{}", hotp(&key, 3, 6));
+    first_pass
+        .login_with(
+            pi_tests::Caller::Root,
+            "alice@corp",
+            &[],
+            &[],
+            &[("PAM_AUTHTOK", &authtok)],
+        )
+        .assert_accepted("PIN+OTP from PAM_AUTHTOK, checked by the server");
     let now = wait_for_fresh_totp_step(30);
     pam.login(
         "bob@corp",
