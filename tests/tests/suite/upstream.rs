@@ -119,10 +119,11 @@ fn upstream_users_log_in_online_with_pin_and_otp_while_local_users_stay_local() 
 
 #[test]
 fn a_challenge_from_the_server_becomes_a_second_prompt() {
-    let pi = PrivacyIdea::start(Tls::Plain);
+    let mut pi = PrivacyIdea::start(Tls::Plain);
     pi.add_user("carol");
     let key = test_key("upstream-carol", 20);
-    pi.hotp_token("carol", &key, PIN);
+    let serial = pi.hotp_token("carol", &key, PIN);
+    pi.attach_offline(&serial, 5, 1000);
     pi.policy("cr", "authentication", "challenge_response=hotp", None);
     let daemon = daemon_for(&pi, None, "");
     let pam = Pam::new(&daemon, "");
@@ -132,11 +133,16 @@ fn a_challenge_from_the_server_becomes_a_second_prompt() {
         &[PIN, &hotp(&key, 0, 6)],
     );
     run.assert_accepted("the PIN triggers the server's challenge, the OTP answers it");
+    // The first login got values 1 to 5 of the OTP alone (privacyIDEA hashes what answered the
+    // challenge): the token's next code answers the next challenge from them.
     assert_eq!(
         pam.return_code("carol@corp", &[PIN, "000000", &hotp(&key, 1, 6)]),
         PAM_SUCCESS,
         "a wrong answer may be retried while the server keeps the challenge open"
     );
+    pi.stop();
+    pam.login("carol@corp", &hotp(&key, 2, 6))
+        .assert_accepted("offline, the next OTP without the PIN");
 }
 
 #[test]

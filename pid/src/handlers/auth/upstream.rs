@@ -1,7 +1,8 @@
 //! Logins of users in a realm an upstream privacyIDEA server serves (`[realms.NAME] upstream`).
 //!
-//! What the user typed is tried against the offline values first, as privacyIDEA's own clients
-//! do: the server counts handed-out values as spent, so only this host can check them. Then
+//! What the user typed (at the first prompt or answering a challenge) is tried against the
+//! offline values first, as privacyIDEA's own clients do: the server counts handed-out values
+//! as spent, so only this host can check them. Then
 //! the server decides (`/validate/check`): accept (with new offline values to keep), reject, a
 //! challenge to ask, or an unknown user. A server that cannot be reached, with no offline
 //! value matching, is `ServerUnreachable`, never a hang: the client ends every exchange within
@@ -78,22 +79,13 @@ pub(super) async fn check(
     let owner = login.user.owner.clone();
     let _one_at_a_time = state.user_locks.lock(&owner).await;
 
-    // Offline values answer a first prompt only: a challenge's answer is for the server.
-    let offline = match challenge {
-        Some(_) => Attempt::NoValues,
-        None => match try_offline(
-            turn,
-            server,
-            &owner,
-            &typed,
-            login.now,
-            cfg.offline_max_age_secs(),
-        )
-        .await
-        {
-            Ok(attempt) => attempt,
-            Err(e) => return unavailable(entry, &e),
-        },
+    // Every answer is tried offline, a challenge's too: after a challenge-response login the
+    // server hands out values of the OTP alone, and the code the user's token shows next is one
+    // of them, which the server already counts as spent.
+    let max_age = cfg.offline_max_age_secs();
+    let offline = match try_offline(turn, server, &owner, &typed, login.now, max_age).await {
+        Ok(attempt) => attempt,
+        Err(e) => return unavailable(entry, &e),
     };
     if let Attempt::Accepted { serial, counter } = &offline {
         limits::record_outcome(turn, &login, true);
