@@ -27,6 +27,8 @@ pub enum Reply {
     },
     /// Read the request and say nothing for a minute.
     Hang,
+    /// Read the request and close the connection without a word (a server going down).
+    Close,
 }
 
 impl Reply {
@@ -113,6 +115,7 @@ fn serve(stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<Request>>) {
         };
         seen.lock().expect("request log").push(request.clone());
         match handler(&request) {
+            Reply::Close => return,
             Reply::Hang => {
                 std::thread::sleep(Duration::from_secs(60));
                 return;

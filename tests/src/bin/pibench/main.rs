@@ -116,13 +116,25 @@ struct Args {
     /// (HOTP only; one blocked thread per client for both).
     #[arg(long, value_name = "URL", conflicts_with_all = ["privacyidea", "only_privacyidea"])]
     upstream: Option<String>,
+    /// Measure offline logins: a server on 127.0.0.1 (a stand-in of this program) hands each
+    /// user this many offline values at one online login, then goes down; the load is logins
+    /// with those values (HOTP; with --wrong-share 1.0, the cost of a wrong offline code).
+    #[arg(long, value_name = "COUNT", conflicts_with_all = ["privacyidea", "only_privacyidea", "upstream"])]
+    offline: Option<u32>,
+    /// PBKDF2 rounds of the offline values (privacyIDEA's default).
+    #[arg(long, default_value_t = 6549)]
+    offline_rounds: u32,
 }
 
 impl Args {
     /// One blocked thread per client: asked for, or implied by --reconnect, --pause-ms and
     /// --upstream.
     fn blocked_threads(&self) -> bool {
-        self.blocking || self.reconnect || self.pause_ms.is_some() || self.upstream.is_some()
+        self.blocking
+            || self.reconnect
+            || self.pause_ms.is_some()
+            || self.upstream.is_some()
+            || self.offline.is_some()
     }
 }
 
@@ -267,6 +279,9 @@ fn run(args: Args) -> Result<(), String> {
     if let Some(url) = &args.upstream {
         return bench_upstream(&args, url, users, clients);
     }
+    if let Some(count) = args.offline {
+        return bench_offline(&args, count, users, clients);
+    }
     let mut rows = Vec::new();
     if !args.only_privacyidea {
         rows.push(bench_pid(&args, users, clients)?);
@@ -410,6 +425,7 @@ fn start_daemon(args: &Args, users: u32, upstream: Option<&str>) -> Result<Daemo
         realm = match upstream {
             Some(url) => format!(
                 "[upstream.bench]\nurls = [\"{url}\"]\ntimeout_secs = 8\n\
+                 offline_max_fails = 1000000\n\
                  [realms.bench]\nupstream = \"bench\"\n"
             ),
             None => format!(
@@ -959,6 +975,122 @@ impl Target for PrivacyIdeaTarget {
         let compact: String = resp.chars().filter(|c| !c.is_whitespace()).collect();
         Ok(compact.contains("\"authentication\":\"ACCEPT\""))
     }
+}
+
+/// passlib's `pbkdf2_sha512` of `typed`, as privacyIDEA hands offline values out.
+fn offline_value(typed: &str, rounds: u32, salt: &[u8]) -> String {
+    let mut out = [0u8; 64];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha512>(typed.as_bytes(), salt, rounds, &mut out);
+    let ab64 = |b: &[u8]| data_encoding::BASE64_NOPAD.encode(b).replace('+', ".");
+    format!("$pbkdf2-sha512${rounds}${}${}", ab64(salt), ab64(&out))
+}
+
+/// Offline logins with the server down: a stand-in server accepts one online login per user
+/// and hands out `count` values (counters 1..=count) at `--offline-rounds`, then closes every
+/// connection; the load is logins with those values, decided by pid alone.
+fn bench_offline(args: &Args, count: u32, users: u32, clients: u32) -> Result<(), String> {
+    use pi_tests::fake_http::{FakeServer, Reply};
+    if args.kind != Kind::Hotp {
+        return Err("--offline measures HOTP logins (--type hotp)".into());
+    }
+    let started = Instant::now();
+    // The hand-outs, computed before the server answers anything (one thread per core).
+    let threads = cores() as u32;
+    let handouts: Vec<(u32, String)> = std::thread::scope(|s| {
+        let parts: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    (t..users)
+                        .step_by(threads as usize)
+                        .map(|i| {
+                            let key = key_of(i);
+                            let values: Vec<String> = (1..=u64::from(count))
+                                .map(|c| {
+                                    let otp = hotp(&key, c);
+                                    let typed = if args.pin { format!("1234{otp}") } else { otp };
+                                    let salt =
+                                        [(i % 251) as u8, (c % 251) as u8, 7, 7, 7, 7, 7, 7, 7, 7];
+                                    format!(
+                                        "\"{c}\": \"{}\"",
+                                        offline_value(&typed, args.offline_rounds, &salt)
+                                    )
+                                })
+                                .collect();
+                            (i, values.join(", "))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let handouts: std::collections::HashMap<String, String> = handouts
+        .into_iter()
+        .map(|(i, values)| {
+            let answer = format!(
+                "{{\"result\": {{\"status\": true, \"value\": true, \"authentication\": \"ACCEPT\"}}, \
+                 \"detail\": {{\"serial\": \"PB{i:07}\"}}, \"auth_items\": {{\"offline\": [{{\
+                 \"serial\": \"PB{i:07}\", \"refilltoken\": \"{}\", \"response\": {{{values}}}}}]}}}}",
+                "ab".repeat(40)
+            );
+            (format!("user={}", login_name(i)), answer)
+        })
+        .collect();
+    println!(
+        "pibench: {} values per user at {} rounds computed in {:.1} s",
+        count,
+        args.offline_rounds,
+        started.elapsed().as_secs_f64()
+    );
+    let down = Arc::new(AtomicBool::new(false));
+    let server_down = down.clone();
+    let server = FakeServer::start(move |req| {
+        if server_down.load(Ordering::SeqCst) {
+            return Reply::Close;
+        }
+        let user = req.body.split('&').find(|f| f.starts_with("user="));
+        match user.and_then(|u| handouts.get(u)) {
+            Some(answer) => Reply::json(answer),
+            None => Reply::Close,
+        }
+    });
+    let daemon = start_daemon(args, users, Some(server.url()))?;
+    let target = PidTarget {
+        socket: daemon.socket.clone(),
+        conversation: args.conversation,
+    };
+    let mut conn = target.connect()?;
+    for i in 0..users {
+        let otp = hotp(&key_of(i), 0);
+        let pass = if args.pin { format!("1234{otp}") } else { otp };
+        if !target.login(&mut conn, &login_name(i), &pass)? {
+            return Err(format!("the online login of {} was refused", login_name(i)));
+        }
+    }
+    down.store(true, Ordering::SeqCst);
+    println!("pibench: {users} users hold {count} offline values each; the server is down");
+    let pid = daemon.child.id();
+    let cpu0 = cpu_secs(pid);
+    let counters = vec![1; users as usize];
+    let (results, secs) = drive(args, &target, users, clients, &counters, args.duration)?;
+    let mut s = summarize("pid offline", results, secs);
+    let (rss, hwm) = proc_status(pid);
+    s.rss_kib = rss;
+    s.hwm_kib = hwm;
+    s.cpu_secs = cpu_secs(pid).zip(cpu0).map(|(a, b)| a - b);
+    println!("\n{HEADER}");
+    println!("{}", s.row());
+    if s.unexpected * 100 > s.accepted + s.rejected + s.unexpected {
+        eprintln!(
+            "pibench: {} logins had the wrong outcome (more logins per user than --offline \
+             values, or offline logins locked by wrong codes)",
+            s.unexpected
+        );
+    }
+    Ok(())
 }
 
 /// The privacyIDEA server at `url` (http://, as tests/bench/privacyidea.sh runs it).
