@@ -97,18 +97,10 @@ pub(super) async fn check(
         return accepted(login, entry).once_durable();
     }
 
-    let fields = CheckFields {
-        transaction_id: challenge.as_ref().map(|c| c.transaction_id.as_str()),
-        service: &login.service,
-        rhost: login.rhost.as_deref(),
-    };
     let asked = {
         let (client, user) = (client.clone(), owner.login.clone());
-        let (tid, service, rhost) = (
-            fields.transaction_id.map(str::to_owned),
-            fields.service.to_owned(),
-            fields.rhost.map(str::to_owned),
-        );
+        let tid = challenge.as_ref().map(|c| c.transaction_id.clone());
+        let (service, rhost) = (login.service.clone(), login.rhost.clone());
         tokio::task::spawn_blocking(move || {
             let fields = CheckFields {
                 transaction_id: tid.as_deref(),
@@ -196,6 +188,15 @@ pub(super) async fn check(
     }
 }
 
+/// The offline values `server` handed out, in this daemon's store.
+fn cache<'a>(turn: &'a Turn<'_>, server: &'a str) -> Cache<'a> {
+    Cache {
+        store: &turn.state.store,
+        cipher: &turn.state.cipher,
+        upstream: server,
+    }
+}
+
 /// The user's offline values, tried off the executor (PBKDF2) in a turn of the host's hashing.
 async fn try_offline(
     turn: &Turn<'_>,
@@ -229,11 +230,7 @@ fn keep_offline(
     max_fails: u32,
     items: &[crate::upstream::answer::OfflineItem],
 ) -> Result<(), PidError> {
-    let cache = Cache {
-        store: &turn.state.store,
-        cipher: &turn.state.cipher,
-        upstream: server,
-    };
+    let cache = cache(turn, server);
     for item in items {
         cache.keep(owner, item, max_fails, turn.state.clock.now())?;
     }
@@ -265,12 +262,7 @@ fn server_unreachable(
     if offline != Attempt::NoMatch {
         return decision.audited(entry);
     }
-    let cache = Cache {
-        store: &turn.state.store,
-        cipher: &turn.state.cipher,
-        upstream: server,
-    };
-    if let Err(e) = cache.charge_failure(owner) {
+    if let Err(e) = cache(turn, server).charge_failure(owner) {
         return unavailable(entry, &e);
     }
     // The failure counts before the answer: a lost count would give an extra guess.
