@@ -25,7 +25,8 @@ pub struct Live {
     pub policies: policy::Policies,
     /// The uids of `ssh.keys_users`, looked up when the configuration is loaded.
     pub ssh_key_readers: Vec<u32>,
-    /// Resolvers that could not be set up at start (their realms fail closed).
+    /// Resolvers and upstream servers that could not be set up at start (their realms fail
+    /// closed).
     pub unavailable: Vec<String>,
 }
 
@@ -47,7 +48,20 @@ impl Live {
         for problem in &unavailable {
             tracing::error!("{problem}");
         }
-        let upstreams = crate::upstream::Upstreams::new(&config.upstream)?;
+        // Upstream servers as strictly as the resolvers.
+        let (upstreams, unavailable) = match resolvers {
+            Resolvers::All => (
+                crate::upstream::Upstreams::new(&config.upstream)?,
+                unavailable,
+            ),
+            Resolvers::Serving => {
+                let (upstreams, problems) = crate::upstream::Upstreams::serving(&config.upstream);
+                for problem in &problems {
+                    tracing::error!("{problem}");
+                }
+                (upstreams, [unavailable, problems].concat())
+            }
+        };
         let policies = config.load_policies()?;
         for w in policies.warnings().iter().chain(&config.host_warnings()) {
             tracing::warn!("{w}");

@@ -570,9 +570,13 @@ fn jwt_lifetime(token: &str, now: i64) -> i64 {
 #[derive(Debug, Default)]
 pub struct Upstreams {
     clients: std::collections::BTreeMap<String, Arc<Client>>,
+    /// Servers whose client could not be set up when the daemon started (an unreadable CA or
+    /// password file), with why: their realms fail closed while the others serve.
+    broken: std::collections::BTreeMap<String, String>,
 }
 
 impl Upstreams {
+    /// Every server's client, or the first error (a reload keeps the running configuration).
     pub fn new(
         configs: &std::collections::BTreeMap<String, UpstreamConfig>,
     ) -> Result<Upstreams, ConfigError> {
@@ -580,11 +584,45 @@ impl Upstreams {
         for (name, cfg) in configs {
             clients.insert(name.clone(), Arc::new(Client::new(name, cfg)?));
         }
-        Ok(Upstreams { clients })
+        Ok(Upstreams {
+            clients,
+            broken: Default::default(),
+        })
+    }
+
+    /// `new` for a daemon that is starting: a server whose client cannot be set up fails only
+    /// its realms, and is returned as a problem for the log and `pictl status`.
+    pub fn serving(
+        configs: &std::collections::BTreeMap<String, UpstreamConfig>,
+    ) -> (Upstreams, Vec<String>) {
+        let mut upstreams = Upstreams::default();
+        let mut problems = Vec::new();
+        for (name, cfg) in configs {
+            match Client::new(name, cfg) {
+                Ok(client) => {
+                    upstreams.clients.insert(name.clone(), Arc::new(client));
+                }
+                Err(e) => {
+                    let why = format!(
+                        "upstream {name} could not be set up, so logins of its realms fail \
+                         until it is fixed and pid reloaded (systemctl reload pid): {}",
+                        crate::error::chain(&e)
+                    );
+                    problems.push(why.clone());
+                    upstreams.broken.insert(name.clone(), why);
+                }
+            }
+        }
+        (upstreams, problems)
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<Client>> {
         self.clients.get(name)
+    }
+
+    /// Why server `name` has no client, if it could not be set up at start.
+    pub fn broken(&self, name: &str) -> Option<&str> {
+        self.broken.get(name).map(String::as_str)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Client>> {

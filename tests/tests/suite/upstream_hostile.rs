@@ -200,3 +200,36 @@ fn a_refill_with_garbage_values_changes_nothing_and_is_asked_again_later() {
     );
     daemon.assert_serving();
 }
+
+#[test]
+fn an_upstream_that_cannot_be_set_up_at_start_fails_its_realm_and_the_others_serve() {
+    let server = FakeServer::start(|_| Reply::Close);
+    let mut daemon = Daemon::start_with(DaemonOptions {
+        extra_toml: format!(
+            "[upstream.fake]\nurls = [\"{}\"]\nca_file = \"/nonexistent/pi-test-ca.pem\"\n\
+             [resolvers.local]\ntype = \"passwd\"\n\
+             [realms.default]\nresolvers = [\"local\"]\n\
+             [realms.corp]\nupstream = \"fake\"\n",
+            server.url()
+        ),
+        ..DaemonOptions::default()
+    });
+    let key = pi_tests::test_key("upstream-broken-local", 20);
+    daemon.enroll_hotp("root", &key, None);
+    let pam = Pam::new(&daemon, "");
+    pam.login("root", &pi_tests::hotp(&key, 0, 6))
+        .assert_accepted("the local realm serves");
+    assert_eq!(
+        pam.return_code("alice@corp", &[TYPED]),
+        PAM_AUTHINFO_UNAVAIL,
+        "the upstream realm fails closed"
+    );
+    assert!(server.requests().is_empty(), "nothing was sent");
+    let status = daemon.pictl_json(&["status"]);
+    let notices = status["notices"].to_string();
+    assert!(
+        notices.contains("upstream fake could not be set up") && notices.contains("pi-test-ca.pem"),
+        "{status:#}"
+    );
+    daemon.assert_serving();
+}

@@ -73,8 +73,11 @@ pub(super) async fn check(
     let (state, live) = (turn.state, &turn.live);
     let (Some(client), Some(cfg)) = (live.upstreams.get(server), live.config.upstream.get(server))
     else {
-        let e = PidError::Internal(format!("upstream {server} is no longer configured"));
-        return unavailable(entry, &e);
+        let why = live.upstreams.broken(server).map_or_else(
+            || format!("upstream {server} is not configured"),
+            str::to_owned,
+        );
+        return unavailable(entry, &PidError::Startup(why));
     };
     let owner = login.user.owner.clone();
     let _one_at_a_time = state.user_locks.lock(&owner).await;
