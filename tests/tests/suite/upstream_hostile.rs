@@ -231,5 +231,9 @@ fn an_upstream_that_cannot_be_set_up_at_start_fails_its_realm_and_the_others_ser
         notices.contains("upstream fake could not be set up") && notices.contains("pi-test-ca.pem"),
         "{status:#}"
     );
+    assert!(
+        !daemon.reload_config(&daemon.config_text()),
+        "a reload with the file still missing is refused"
+    );
     daemon.assert_serving();
 }
