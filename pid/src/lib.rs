@@ -12,11 +12,13 @@
 //! - Deciding: `auth` checks what a user typed against their tokens (`tokens`, one file per
 //!   type) under the rules of `policy`, for users that `realm` finds (`users`); `delivery` sends
 //!   codes by e-mail and SMS, `yubico_client` asks the Yubico validation servers (`percent`
-//!   encodes what goes into their URLs).
-//! - Keeping: `store` (tokens, audit trail, machine assignments, durable by group commit),
-//!   `audit`, `crypto` (sealed secrets, PIN hashes: `argon2_memory`, `pin_cache`, and
-//!   `argon2_hash` with the `interleaved-argon2` feature), `machines` (SSH keys and LUKS slots
-//!   served from tokens).
+//!   encodes what goes into their URLs); `upstream` asks a privacyIDEA server for the realms it
+//!   serves and keeps its offline values (`tls` and `secret_file` are shared with the LDAP
+//!   resolver).
+//! - Keeping: `store` (tokens, audit trail, machine assignments, offline values, durable by
+//!   group commit), `audit`, `crypto` (sealed secrets, PIN hashes: `argon2_memory`,
+//!   `pin_cache`, and `argon2_hash` with the `interleaved-argon2` feature), `machines` (SSH keys
+//!   and LUKS slots served from tokens).
 
 #[cfg(feature = "interleaved-argon2")]
 pub mod argon2_hash;
