@@ -128,8 +128,6 @@ pub struct State {
     /// sleeps ~2 s after a wrong password on a blocking thread, an LDAP bind waits for the
     /// server: unbounded, a password-guessing burst would pin the blocking pool and memory.
     userstore_slots: tokio::sync::Semaphore,
-    /// The last SSH keys each upstream server gave for each login (see `upstream::ssh`).
-    pub upstream_ssh_keys: Arc<crate::upstream::ssh::SshKeyCache>,
 }
 
 /// Audit records deleted per store write when pruning (a record holds one group commit's entries).
@@ -178,7 +176,6 @@ impl State {
                     .unwrap_or(1),
             ),
             userstore_slots: tokio::sync::Semaphore::new(USERSTORE_CHECKS_AT_ONCE),
-            upstream_ssh_keys: Arc::default(),
             verified_pins,
             pin_check_micros: std::sync::atomic::AtomicU64::new(pin_check_micros),
         })

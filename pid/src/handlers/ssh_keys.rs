@@ -72,15 +72,22 @@ async fn upstream_keys(
             continue;
         };
         let max_age = i64::try_from(cfg.ssh_cache().as_secs()).unwrap_or(i64::MAX);
-        let (client, cache) = (client.clone(), state.upstream_ssh_keys.clone());
+        let (client, store) = (client.clone(), state.store.clone());
         let (host, login, service_id) = (
             state.hostname.clone(),
             login.to_owned(),
             service_id.map(str::to_owned),
         );
         let asked = tokio::task::spawn_blocking(move || {
-            let (keys, source) =
-                cache.keys(&client, &host, &login, service_id.as_deref(), now, max_age);
+            let (keys, source) = crate::upstream::ssh::keys(
+                &store,
+                &client,
+                &host,
+                &login,
+                service_id.as_deref(),
+                now,
+                max_age,
+            );
             (client.name().to_owned(), keys, source)
         })
         .await;

@@ -58,11 +58,12 @@ pub enum TreeId {
     MachineTokens = 5,
     Audit = 6,
     Offline = 7,
+    UpstreamSshKeys = 8,
 }
 
 impl TreeId {
     /// Every tree, in the order of their numbers (`ALL[id as usize] == id`).
-    pub const ALL: [TreeId; 8] = [
+    pub const ALL: [TreeId; 9] = [
         TreeId::Meta,
         TreeId::Tokens,
         TreeId::UserTokens,
@@ -71,6 +72,7 @@ impl TreeId {
         TreeId::MachineTokens,
         TreeId::Audit,
         TreeId::Offline,
+        TreeId::UpstreamSshKeys,
     ];
 
     /// The tree's table name on disk (the names of a sled store's trees, which `migrate` copies).
@@ -84,6 +86,7 @@ impl TreeId {
             TreeId::MachineTokens => "machine_tokens",
             TreeId::Audit => "audit",
             TreeId::Offline => "offline",
+            TreeId::UpstreamSshKeys => "upstream_ssh_keys",
         }
     }
 
@@ -97,6 +100,7 @@ impl TreeId {
             5 => TreeId::MachineTokens,
             6 => TreeId::Audit,
             7 => TreeId::Offline,
+            8 => TreeId::UpstreamSshKeys,
             _ => return None,
         })
     }

@@ -108,6 +108,8 @@ pub struct Store {
     machine_tokens: Tree,
     /// Offline OTP values from upstream servers (see `offline`).
     offline: Tree,
+    /// The SSH keys upstream servers last gave per login (see `offline::UpstreamSshKeys`).
+    upstream_ssh_keys: Tree,
     audit: Arc<audit_log::AuditLog>,
     /// Every write to any of the store's trees goes through it (see `journal`): it orders
     /// them and makes them durable at the next group commit.
@@ -213,6 +215,7 @@ impl Store {
             user_ids: kv.tree(TreeId::UserIds),
             machine_tokens: kv.tree(TreeId::MachineTokens),
             offline: kv.tree(TreeId::Offline),
+            upstream_ssh_keys: kv.tree(TreeId::UpstreamSshKeys),
             path,
             flusher: Flusher::spawn(
                 kv,

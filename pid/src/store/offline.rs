@@ -7,6 +7,11 @@
 //! The values and the refill token are sealed by the caller with the host's key before they get
 //! here (`sealed`); what `pictl offline status` shows (how many values, their counters, the
 //! failures) is kept beside them in the clear, and is no secret.
+//!
+//! Beside it, the `upstream_ssh_keys` tree: the SSH keys an upstream server last gave for a
+//! login (`server \0 login \0 service id`), so that sshd keeps getting them through an outage,
+//! also after a restart. Only non-empty answers are kept: logins sshd is asked about are chosen
+//! by whoever connects, and an answer without keys leaves nothing behind.
 
 use super::{Owner, Store};
 use crate::error::PidError;
@@ -128,6 +133,58 @@ impl Store {
     }
 }
 
+/// The SSH keys a server last gave for one login, and when (unix seconds).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamSshKeys {
+    pub keys: Vec<String>,
+    pub fetched: i64,
+}
+
+fn ssh_key(server: &str, login: &str, service_id: Option<&str>) -> Vec<u8> {
+    let mut k = Vec::with_capacity(64);
+    for part in [server, login, service_id.unwrap_or("")] {
+        k.extend_from_slice(part.as_bytes());
+        k.push(0);
+    }
+    k
+}
+
+impl Store {
+    /// What `server` last gave for `login` (and `service_id`).
+    pub fn upstream_ssh_keys(
+        &self,
+        server: &str,
+        login: &str,
+        service_id: Option<&str>,
+    ) -> Result<Option<UpstreamSshKeys>, PidError> {
+        match self
+            .upstream_ssh_keys
+            .get(&ssh_key(server, login, service_id))?
+        {
+            Some(v) => Ok(Some(decode_value(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Keep `keys` as what `server` gives for `login` now; an empty answer removes the entry.
+    pub fn set_upstream_ssh_keys(
+        &self,
+        server: &str,
+        login: &str,
+        service_id: Option<&str>,
+        keys: &UpstreamSshKeys,
+    ) -> Result<(), PidError> {
+        let key = ssh_key(server, login, service_id);
+        let bytes = (!keys.keys.is_empty())
+            .then(|| encode_value(keys))
+            .transpose()?;
+        self.journal.write(|r| {
+            self.upstream_ssh_keys.set(r, &key, bytes.as_deref());
+            Ok(())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +210,41 @@ mod tests {
             realm: "corp".into(),
             login: login.into(),
         }
+    }
+
+    #[test]
+    fn a_servers_ssh_keys_are_kept_per_login_and_an_empty_answer_removes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 8).unwrap();
+        let kept = UpstreamSshKeys {
+            keys: vec!["ssh-ed25519 AAAA k".into()],
+            fetched: 1_800_000_000,
+        };
+        store
+            .set_upstream_ssh_keys("pi", "root", Some("web"), &kept)
+            .unwrap();
+        assert_eq!(
+            store.upstream_ssh_keys("pi", "root", Some("web")).unwrap(),
+            Some(kept)
+        );
+        assert_eq!(store.upstream_ssh_keys("pi", "root", None).unwrap(), None);
+        assert_eq!(
+            store
+                .upstream_ssh_keys("other", "root", Some("web"))
+                .unwrap(),
+            None
+        );
+        let none = UpstreamSshKeys {
+            keys: Vec::new(),
+            fetched: 1_800_000_100,
+        };
+        store
+            .set_upstream_ssh_keys("pi", "root", Some("web"), &none)
+            .unwrap();
+        assert_eq!(
+            store.upstream_ssh_keys("pi", "root", Some("web")).unwrap(),
+            None
+        );
     }
 
     #[test]

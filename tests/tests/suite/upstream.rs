@@ -349,7 +349,7 @@ fn ssh_keys_attached_on_the_server_reach_sshd_through_an_outage_and_go_when_disa
     let serial = pi.sshkey_token("frank", FRANK_KEY);
     pi.attach_ssh(&serial, "webservers", "root");
     let (_pw_dir, pw) = service_password_file();
-    let daemon = daemon_for(
+    let mut daemon = daemon_for(
         &pi,
         None,
         &format!(
@@ -358,12 +358,15 @@ fn ssh_keys_attached_on_the_server_reach_sshd_through_an_outage_and_go_when_disa
             pw.display().to_string()
         ),
     );
-    let keys = || {
+    let keys = |daemon: &Daemon| {
         let out = daemon.pictl(&["ssh", "keys", "root", "--service-id", "webservers"]);
         assert_eq!(out.code(), 0, "{}", out.describe());
         out.text()
     };
-    assert!(keys().contains(FRANK_KEY), "the server's key for root");
+    assert!(
+        keys(&daemon).contains(FRANK_KEY),
+        "the server's key for root"
+    );
     let other = daemon.pictl(&["ssh", "keys", "nobody", "--service-id", "webservers"]);
     assert!(
         !other.text().contains("ssh-ed25519"),
@@ -372,14 +375,24 @@ fn ssh_keys_attached_on_the_server_reach_sshd_through_an_outage_and_go_when_disa
 
     pi.stop();
     assert!(
-        keys().contains(FRANK_KEY),
+        keys(&daemon).contains(FRANK_KEY),
         "the last answer serves sshd while the server is down"
+    );
+    daemon.restart();
+    assert!(
+        keys(&daemon).contains(FRANK_KEY),
+        "also after pid restarted during the outage"
     );
     pi.restart();
     pi.post("/token/disable", serde_json::json!({"serial": serial}));
     assert!(
-        !keys().contains(FRANK_KEY),
+        !keys(&daemon).contains(FRANK_KEY),
         "a key disabled on the server is gone at the next answer"
+    );
+    pi.stop();
+    assert!(
+        !keys(&daemon).contains(FRANK_KEY),
+        "and stays gone through the next outage"
     );
     let audit = daemon.audit(20);
     assert!(
