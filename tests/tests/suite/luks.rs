@@ -321,6 +321,21 @@ fn a_response_an_upstream_privacyidea_computes_opens_the_slot_it_attached() {
         "the published response opens the slot the server's response was written to"
     );
     assert!(s.opens(Some(0), INITIAL), "slot 0 keeps its passphrase");
+    // And the HMAC openssl computes (the responder script, as a Yubikey would answer) opens it.
+    let unlock = s.luks(
+        &[
+            "unlock",
+            "--device",
+            s.img(),
+            "--name",
+            "x",
+            "--test",
+            "--responder-cmd",
+            s.responder(),
+        ],
+        &format!("{}\n", s.vector.password),
+    );
+    assert_eq!(unlock.code(), 0, "{}", unlock.describe());
 }
 
 #[test]

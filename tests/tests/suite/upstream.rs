@@ -118,6 +118,37 @@ fn upstream_users_log_in_online_with_pin_and_otp_while_local_users_stay_local() 
 }
 
 #[test]
+fn a_policy_with_a_realm_condition_applies_to_the_upstream_realm_only() {
+    let pi = PrivacyIdea::start(Tls::Plain);
+    pi.add_user("alice");
+    let daemon = daemon_for(
+        &pi,
+        None,
+        "[[policy]]\nname = \"corp-guests\"\nscope = \"authentication\"\nrealm = [\"corp\"]\n\
+         actions = { passOnNoUser = true }\n",
+    );
+    let pam = Pam::new(&daemon, "");
+    assert_eq!(
+        pam.return_code("guest@corp", &["anything"]),
+        PAM_SUCCESS,
+        "the server does not know guest; the policy for realm corp lets the login pass"
+    );
+    assert_eq!(
+        pam.return_code("no-such-user-pi", &["anything"]),
+        PAM_USER_UNKNOWN,
+        "the local realm has no such policy"
+    );
+    let audit = daemon.audit(10);
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["user"] == "guest"
+                && e["message"].as_str().unwrap_or("").contains("corp-guests")),
+        "{audit:#?}"
+    );
+}
+
+#[test]
 fn a_challenge_from_the_server_becomes_a_second_prompt() {
     let mut pi = PrivacyIdea::start(Tls::Plain);
     pi.add_user("carol");
