@@ -92,14 +92,17 @@ fn serve(stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<Request>>) {
         let method = parts.next().unwrap_or_default().to_owned();
         let path = parts.next().unwrap_or_default().to_owned();
         let mut length = 0usize;
+        let mut close = false;
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
                 return;
             }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
                 length = v.trim().parse().unwrap_or(0);
             }
+            close |= lower.starts_with("connection:") && lower.contains("close");
             if line == "\r\n" {
                 break;
             }
@@ -130,7 +133,11 @@ fn serve(stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<Request>>) {
                      Content-Length: {}\r\nLocation: http://127.0.0.1:9/\r\n\r\n",
                     body.len()
                 );
-                if out.write_all(head.as_bytes()).is_err() || out.write_all(&body).is_err() {
+                // One write: a head and a body sent apart would wait for the client's delayed
+                // ACK (Nagle), 40 ms that no real server adds.
+                let mut answer = head.into_bytes();
+                answer.extend_from_slice(&body);
+                if out.write_all(&answer).is_err() || close {
                     return;
                 }
             }

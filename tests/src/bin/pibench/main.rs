@@ -113,9 +113,13 @@ struct Args {
     only_privacyidea: bool,
     /// Measure what pid costs as a client of this privacyIDEA server: the workload straight to
     /// its /validate/check, then the same through pid with the server upstream of a realm
-    /// (HOTP only; one blocked thread per client for both).
+    /// (HOTP only; one blocked thread per client for both). `stand-in` measures pid's own share:
+    /// a server on 127.0.0.1 that accepts every login after `--stand-in-ms`.
     #[arg(long, value_name = "URL", conflicts_with_all = ["privacyidea", "only_privacyidea"])]
     upstream: Option<String>,
+    /// How long the `--upstream stand-in` server takes for each login, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 20)]
+    stand_in_ms: u64,
     /// Measure offline logins: a server on 127.0.0.1 (a stand-in of this program) hands each
     /// user this many offline values at one online login, then goes down; the load is logins
     /// with those values (HOTP; with --wrong-share 1.0, the cost of a wrong offline code).
@@ -1120,6 +1124,17 @@ fn bench_upstream(args: &Args, url: &str, users: u32, clients: u32) -> Result<()
         );
     }
     let duration = args.privacyidea_duration.unwrap_or(args.duration);
+    // A stand-in answers in a fixed time, so the difference is pid's alone.
+    let stand_in = (url == "stand-in").then(|| {
+        let ms = args.stand_in_ms;
+        pi_tests::fake_http::FakeServer::start(move |_| {
+            std::thread::sleep(Duration::from_millis(ms));
+            pi_tests::fake_http::Reply::json(
+                r#"{"result": {"status": true, "value": true, "authentication": "ACCEPT"}, "detail": {"message": "stand-in"}}"#,
+            )
+        })
+    });
+    let url = stand_in.as_ref().map_or(url, |s| s.url());
     let straight = privacyidea_target(url)?;
     let server_pids = gunicorn_pids();
     let cpu = || -> f64 { server_pids.iter().filter_map(|p| cpu_secs(*p)).sum() };
