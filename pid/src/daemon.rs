@@ -87,13 +87,7 @@ async fn housekeeping(state: Arc<State>) {
             Err(e) => tracing::error!(error = %chain(&e), "cannot prune the audit trail"),
         }
         for client in state.live().upstreams.iter() {
-            let refiller = crate::upstream::refill::Refiller {
-                client: client.clone(),
-                store: state.store.clone(),
-                cipher: state.cipher.clone(),
-                clock: state.clock.clone(),
-            };
-            refiller.run(None).await;
+            state.refiller(client).run(None).await;
         }
     }
 }

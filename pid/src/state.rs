@@ -296,6 +296,19 @@ impl State {
             .map_err(|e| PidError::task("PIN hashing", e))?
     }
 
+    /// What a background refill of `client`'s offline values needs, owned.
+    pub fn refiller(
+        &self,
+        client: &Arc<crate::upstream::Client>,
+    ) -> crate::upstream::refill::Refiller {
+        crate::upstream::refill::Refiller {
+            client: client.clone(),
+            store: self.store.clone(),
+            cipher: self.cipher.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
     /// A turn at the CPU-bound hashing this host allows at once (argon2 PIN checks, PBKDF2
     /// offline values): at most one run per core; extra logins wait.
     pub async fn hashing_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, PidError> {

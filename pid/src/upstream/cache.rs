@@ -134,6 +134,11 @@ impl Cache<'_> {
             .map(drop)
     }
 
+    /// Whether `owner` holds values from this server (a prefix scan, no decryption).
+    pub fn holds_values(&self, owner: &Owner) -> Result<bool, PidError> {
+        Ok(!self.records(owner)?.is_empty())
+    }
+
     /// The records of `owner` from this server.
     fn records(&self, owner: &Owner) -> Result<Vec<(String, OfflineRecord)>, PidError> {
         Ok(self

@@ -223,6 +223,24 @@ impl Setup {
         self.luks(&args, &format!("{password}\n"))
     }
 
+    /// `pictl luks unlock --test` of the image with `password`, the responder script answering
+    /// as the Yubikey would (HMAC by openssl).
+    fn unlock_test(&self, password: &str) -> CmdOutput {
+        self.luks(
+            &[
+                "unlock",
+                "--device",
+                self.img(),
+                "--name",
+                "x",
+                "--test",
+                "--responder-cmd",
+                self.responder(),
+            ],
+            &format!("{password}\n"),
+        )
+    }
+
     /// Whether `passphrase` opens key slot `slot` (any slot with `None`).
     fn opens(&self, slot: Option<u8>, passphrase: &str) -> bool {
         let slot = slot.map(|s| s.to_string());
@@ -322,19 +340,7 @@ fn a_response_an_upstream_privacyidea_computes_opens_the_slot_it_attached() {
     );
     assert!(s.opens(Some(0), INITIAL), "slot 0 keeps its passphrase");
     // And the HMAC openssl computes (the responder script, as a Yubikey would answer) opens it.
-    let unlock = s.luks(
-        &[
-            "unlock",
-            "--device",
-            s.img(),
-            "--name",
-            "x",
-            "--test",
-            "--responder-cmd",
-            s.responder(),
-        ],
-        &format!("{}\n", s.vector.password),
-    );
+    let unlock = s.unlock_test(&s.vector.password);
     assert_eq!(unlock.code(), 0, "{}", unlock.describe());
 }
 
@@ -381,21 +387,7 @@ fn unlock_with_the_right_password_succeeds_and_a_wrong_one_exits_1() {
     s.enroll();
     s.attach(&["--slot", "1"]);
     assert!(s.assign(&[], &s.vector.password).success());
-    let unlock = |password: &str| {
-        s.luks(
-            &[
-                "unlock",
-                "--device",
-                s.img(),
-                "--name",
-                "x",
-                "--test",
-                "--responder-cmd",
-                s.responder(),
-            ],
-            &format!("{password}\n"),
-        )
-    };
+    let unlock = |password: &str| s.unlock_test(password);
 
     let out = unlock(&s.vector.password);
     assert_eq!(out.code(), 0, "{}", out.describe());

@@ -32,6 +32,20 @@ impl Gate<'_> {
             .check(self.live, action, target, token_type, self.now)
     }
 
+    /// The owner whose records a listing shows (`None`: everyone's, for administrators),
+    /// once the caller may do `action` to them.
+    pub(super) async fn listed_owner(
+        &self,
+        state: &State,
+        user: Option<&UserRef>,
+        action: Action,
+        entry: &mut AuditEntry,
+    ) -> Result<Option<Owner>, PidError> {
+        let owner = self.target(state, user, entry).await?.map(|u| u.owner);
+        self.check(action, owner.as_ref(), None)?;
+        Ok(owner)
+    }
+
     /// The user a request names: for self-service always the caller's own account (naming
     /// anyone else is refused).
     pub(super) async fn target(

@@ -24,10 +24,8 @@ pub(super) async fn list(
     entry: &mut AuditEntry,
 ) -> Result<AdminResponse, PidError> {
     let owner = gate
-        .target(state, user.as_ref(), entry)
-        .await?
-        .map(|u| u.owner);
-    gate.check(Action::TokenList, owner.as_ref(), None)?;
+        .listed_owner(state, user.as_ref(), Action::TokenList, entry)
+        .await?;
     let limit = limit.clamp(1, MAX_PAGE) as usize;
     let (recs, next) = state
         .store

@@ -15,10 +15,8 @@ pub(super) async fn offline_status(
     entry: &mut AuditEntry,
 ) -> Result<AdminResponse, PidError> {
     let owner = gate
-        .target(state, user.as_ref(), entry)
-        .await?
-        .map(|u| u.owner);
-    gate.check(Action::TokenList, owner.as_ref(), None)?;
+        .listed_owner(state, user.as_ref(), Action::TokenList, entry)
+        .await?;
     let records = state.store.offline_records(owner.as_ref())?;
     Ok(AdminResponse::Offline(
         records

@@ -20,7 +20,6 @@ use crate::policy;
 use crate::store::Owner;
 use crate::upstream::answer::Check;
 use crate::upstream::cache::{Attempt, Cache};
-use crate::upstream::refill::Refiller;
 use crate::upstream::{CheckFields, Client};
 use protocol::{Outcome, Secret};
 use std::sync::Arc;
@@ -209,6 +208,11 @@ async fn try_offline(
     now: i64,
     max_age_secs: Option<i64>,
 ) -> Result<Attempt, PidError> {
+    // Most upstream users hold no offline values: they take no turn at the hashing the host's
+    // PIN checks share, and no trip to the blocking pool.
+    if !cache(turn, server).holds_values(owner)? {
+        return Ok(Attempt::NoValues);
+    }
     let state = turn.state;
     let _slot = state.hashing_slot().await?;
     let (store, cipher) = (state.store.clone(), state.cipher.clone());
@@ -308,12 +312,5 @@ fn rejected(login: Login, entry: crate::audit::Draft, message: &str) -> Decision
 
 /// Ask the server for the user's due refills after this answer, without delaying it.
 fn refill_later(turn: &Turn<'_>, client: &Arc<Client>, owner: &Owner) {
-    let state = turn.state;
-    let refiller = Refiller {
-        client: client.clone(),
-        store: state.store.clone(),
-        cipher: state.cipher.clone(),
-        clock: state.clock.clone(),
-    };
-    tokio::spawn(refiller.run(Some(owner.clone())));
+    tokio::spawn(turn.state.refiller(client).run(Some(owner.clone())));
 }
