@@ -26,6 +26,7 @@ packages=(
     python3 python3-pypamtest  # exact PAM return codes (libpamtest)
     python3-venv             # tests/privacyidea-venv.sh: a privacyIDEA server (PyPI) for the upstream realm tests
     oathtool                 # independent HOTP/TOTP implementation
+    faketime                 # libfaketime: a daemon days ahead (offline values that grow too old)
     python3-pyotp            # an independent otpauth:// URL parser (issuer, account name, codes)
     libpam-oath              # the real pam_oath writes the usersfile that pictl import oath reads
     zbar-tools               # zbarimg: a real QR scanner reads back the codes pictl draws

@@ -363,6 +363,16 @@ impl Daemon {
         self.spawn();
     }
 
+    /// `restart` with `env` added to (or replacing in) the daemon's environment, for this start
+    /// and the next.
+    pub fn restart_with_env(&mut self, env: &[(String, String)]) {
+        for (name, value) in env {
+            self.env.retain(|(k, _)| k != name);
+            self.env.push((name.clone(), value.clone()));
+        }
+        self.restart();
+    }
+
     /// `restart`, for a start that may be refused: `Err` holds the exit status and the log.
     pub fn try_restart(&mut self) -> Result<(), (ExitStatus, String)> {
         if self.is_running() {
@@ -495,6 +505,20 @@ impl Daemon {
             .into_iter()
             .find(|t| t["serial"] == serial)
             .unwrap_or_else(|| panic!("token {serial} is not in `token list`"))
+    }
+
+    /// The newest `limit` audit entries once one of them is `wanted`. An entry that no durable
+    /// answer followed (a refusal, a lookup) reaches the trail within a second: this waits up to
+    /// three; the entries as they are then if none was.
+    pub fn audit_until(&self, limit: u32, wanted: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let entries = self.audit(limit);
+            if entries.iter().any(&wanted) || Instant::now() > deadline {
+                return entries;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// `pictl --json audit show --limit N` → the entries, newest first.

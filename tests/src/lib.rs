@@ -14,6 +14,7 @@ pub mod bins;
 pub mod certs;
 pub mod daemon;
 pub mod fake_http;
+pub mod faketime;
 pub mod impostor;
 pub mod lazyfs;
 pub mod oath;

@@ -41,15 +41,41 @@ pub const MACHINE: &str = "pi-test-machine";
 pub const MACHINE_RESOLVER: &str = "pitest-hosts";
 /// How long gunicorn may take to answer `/healthz/`: importing privacyIDEA on a loaded machine.
 pub const READY_DEADLINE: Duration = Duration::from_secs(90);
+/// One request in the server's access log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// The port pid's end of the connection had.
+    pub client_port: u16,
+    pub method: String,
+    /// Without the query.
+    pub path: String,
+}
+
 /// How much of each log a failing test shows (privacyIDEA logs several lines per request).
 const LOG_TAIL_LINES: usize = 60;
 /// How long one REST call may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// One sync worker: requests are answered one after another, which no test here needs otherwise.
-/// Every worker imports privacyIDEA and writes to the database as it starts; with two, five
-/// servers starting at once took over 20 s each on two cores instead of under 2 s.
+/// One worker: every worker imports privacyIDEA and writes to the database as it starts; with
+/// two, five servers starting at once took over 20 s each on two cores instead of under 2 s.
 const WORKERS: &str = "1";
+/// gunicorn's threaded worker with one thread: requests are answered one after another (which no
+/// test here needs otherwise), and, unlike its default sync worker, connections are kept alive
+/// between requests, as a production server behind Apache or nginx keeps them, so that tests can
+/// see that pid reuses its connections.
+const WORKER_CLASS: [&str; 4] = ["--worker-class", "gthread", "--threads", "1"];
+/// How long gunicorn keeps an idle connection open, in seconds.
+const KEEP_ALIVE_SECS: &str = "30";
+/// gunicorn's configuration: a hook that writes each request's client port (one per
+/// connection), method and path to `REQUEST_LOG`. (gunicorn's own access log cannot serve:
+/// privacyIDEA's logging setup disables the loggers that exist before it.)
+const GUNICORN_CONF: &str = "gunicorn.conf.py";
+const REQUEST_LOG: &str = "requests.log";
+const GUNICORN_HOOK: &str = r#"
+def pre_request(worker, req):
+    with open("requests.log", "a") as log:
+        log.write("%s %s %s\n" % (req.peer_addr[1], req.method, req.path))
+"#;
 const APP: &str = r#"privacyidea.app:create_app(config_name="production", silent=True)"#;
 /// What a blank instance holds besides its configuration; a server starts from copies.
 const BLANK_FILES: [&str; 4] = ["enckey", "private.pem", "public.pem", "pi.sqlite"];
@@ -140,6 +166,7 @@ impl PrivacyIdea {
                 .unwrap_or_else(|e| panic!("copy {file} of {}: {e}", blank.display()));
         }
         fs::write(root.join("pi.cfg"), config(root)).expect("write pi.cfg");
+        fs::write(root.join(GUNICORN_CONF), GUNICORN_HOOK).expect("write gunicorn's configuration");
         fs::write(root.join("users"), "").expect("write the users file");
         fs::write(root.join("hosts"), format!("127.0.0.1 {MACHINE}\n"))
             .expect("write the hosts file");
@@ -185,11 +212,14 @@ impl PrivacyIdea {
             .expect("open gunicorn's log");
         let log2 = log.try_clone().expect("clone the log handle");
         let mut cmd = Command::new(venv().join("bin/gunicorn"));
-        // Its own directory: gunicorn reads ./gunicorn.conf.py, and there is none there.
+        // Its own directory, with its own configuration file.
         cmd.current_dir(root)
             .env("PRIVACYIDEA_CONFIGFILE", root.join("pi.cfg"))
             .env_remove("GUNICORN_CMD_ARGS")
-            .args(["--workers", WORKERS, "--graceful-timeout", "5", "--bind"])
+            .args(["--workers", WORKERS, "--graceful-timeout", "5"])
+            .args(WORKER_CLASS)
+            .args(["--keep-alive", KEEP_ALIVE_SECS])
+            .args(["--config", GUNICORN_CONF, "--bind"])
             .arg(format!("127.0.0.1:{}", self.port));
         if self.tls == Tls::Ca {
             cmd.arg("--certfile")
@@ -300,6 +330,23 @@ impl PrivacyIdea {
             "privacyIDEA did not start again on {}",
             self.url()
         );
+    }
+
+    /// The requests the server was sent, over all starts, with the client port of each: one
+    /// port is one connection (the kernel hands out ephemeral ports in turn, so none comes back
+    /// within a test).
+    pub fn requests(&self) -> Vec<Request> {
+        let text = fs::read_to_string(self.dir.path().join(REQUEST_LOG)).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| {
+                let mut words = line.split(' ');
+                Some(Request {
+                    client_port: words.next()?.parse().ok()?,
+                    method: words.next()?.to_owned(),
+                    path: words.next()?.to_owned(),
+                })
+            })
+            .collect()
     }
 
     /// gunicorn's log (with what privacyIDEA printed) and privacyIDEA's own log, over all starts.

@@ -387,12 +387,16 @@ impl Client {
                 Ok(token)
             }
             Err(refusal) => {
-                self.note(|h| h.service_account_ok = Some(false));
-                Err(UpstreamError::ServiceAccount {
+                let err = UpstreamError::ServiceAccount {
                     name: self.name.clone(),
                     user: account.user.clone(),
                     message: refusal.message,
-                })
+                };
+                self.note(|h| {
+                    h.service_account_ok = Some(false);
+                    h.last_error = Some(crate::error::chain(&err).to_string());
+                });
+                Err(err)
             }
         }
     }

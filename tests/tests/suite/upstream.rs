@@ -322,6 +322,43 @@ fn offline_values_log_in_while_the_server_is_down_once_each_and_are_refilled_aft
 }
 
 #[test]
+fn offline_values_older_than_offline_max_age_days_wait_for_the_server() {
+    let mut pi = PrivacyIdea::start(Tls::Plain);
+    pi.add_user("gina");
+    let key = test_key("upstream-gina", 20);
+    let serial = pi.hotp_token("gina", &key, PIN);
+    pi.attach_offline(&serial, 5, 1000);
+    let mut daemon = daemon_for(&pi, None, "offline_max_age_days = 2\n");
+    let typed = |counter: u64| format!("{PIN}{}", hotp(&key, counter, 6));
+
+    Pam::new(&daemon, "")
+        .login("gina@corp", &typed(0))
+        .assert_accepted("online, and the server hands out values 1 to 5");
+    pi.stop();
+    daemon.restart_with_env(&pi_tests::faketime::days_ahead(1));
+    Pam::new(&daemon, "")
+        .login("gina@corp", &typed(1))
+        .assert_accepted("offline, a day after the hand-out");
+
+    daemon.restart_with_env(&pi_tests::faketime::days_ahead(3));
+    let pam = Pam::new(&daemon, "");
+    assert_eq!(
+        pam.return_code("gina@corp", &[&typed(2)]),
+        PAM_AUTHINFO_UNAVAIL,
+        "three days after the hand-out, the values wait for the server"
+    );
+    let held = offline_status(&daemon);
+    assert_eq!(
+        (&held[0]["remaining"], &held[0]["fails"]),
+        (&Value::from(4), &Value::from(0)),
+        "kept for the server's return, and not counted as a wrong code: {held:#?}"
+    );
+    pi.restart();
+    pam.login("gina@corp", &typed(6))
+        .assert_accepted("online again, with the first value not handed out");
+}
+
+#[test]
 fn https_with_the_right_ca_logs_in_and_a_certificate_from_another_ca_fails_closed() {
     let pi = PrivacyIdea::start(Tls::Ca);
     pi.add_user("erin");
@@ -332,6 +369,23 @@ fn https_with_the_right_ca_logs_in_and_a_certificate_from_another_ca_fails_close
     Pam::new(&daemon, "")
         .login("erin@corp", &format!("{PIN}{}", hotp(&key, 0, 6)))
         .assert_accepted("over https, the server's certificate signed by the configured CA");
+    for counter in 1..3 {
+        Pam::new(&daemon, "")
+            .login("erin@corp", &format!("{PIN}{}", hotp(&key, counter, 6)))
+            .assert_accepted("the next codes, over the same connection");
+    }
+    let checks: Vec<_> = pi
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/validate/check")
+        .collect();
+    assert_eq!(checks.len(), 3, "{checks:?}");
+    assert!(
+        checks
+            .iter()
+            .all(|r| r.client_port == checks[0].client_port),
+        "three logins, one TLS connection (one handshake), kept alive: {checks:?}"
+    );
     let status = daemon.pictl_json(&["status"]);
     assert_eq!(status["upstreams"][0]["tls_verified"], true, "{status:#}");
 
@@ -359,16 +413,12 @@ fn https_with_the_right_ca_logs_in_and_a_certificate_from_another_ca_fails_close
 const FRANK_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPWcbPbAj7gdsVBXSbCql1o6eOXSFPo+4tj8Elt3hY8L frank@laptop";
 
-/// The server's admin password in a root-only file, for `service_password_file`.
-fn service_password_file() -> (tempfile::TempDir, std::path::PathBuf) {
+/// `password` in a root-only file, for `service_password_file`.
+fn service_password_file(password: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pi-admin.pw");
-    std::fs::write(
-        &path,
-        format!("{}\n", pi_tests::privacyidea::ADMIN_PASSWORD),
-    )
-    .unwrap();
+    std::fs::write(&path, format!("{password}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     (dir, path)
 }
@@ -379,7 +429,7 @@ fn ssh_keys_attached_on_the_server_reach_sshd_through_an_outage_and_go_when_disa
     pi.add_user("frank");
     let serial = pi.sshkey_token("frank", FRANK_KEY);
     pi.attach_ssh(&serial, "webservers", "root");
-    let (_pw_dir, pw) = service_password_file();
+    let (_pw_dir, pw) = service_password_file(pi_tests::privacyidea::ADMIN_PASSWORD);
     let mut daemon = daemon_for(
         &pi,
         None,
@@ -394,14 +444,38 @@ fn ssh_keys_attached_on_the_server_reach_sshd_through_an_outage_and_go_when_disa
         assert_eq!(out.code(), 0, "{}", out.describe());
         out.text()
     };
+    let service_logins = |pi: &PrivacyIdea| {
+        pi.requests()
+            .into_iter()
+            .filter(|r| r.path == "/auth")
+            .count()
+    };
+    let before = service_logins(&pi);
     assert!(
         keys(&daemon).contains(FRANK_KEY),
         "the server's key for root"
+    );
+    assert_eq!(
+        service_logins(&pi),
+        before + 1,
+        "the service account logs in: {:?}",
+        pi.requests()
     );
     let other = daemon.pictl(&["ssh", "keys", "nobody", "--service-id", "webservers"]);
     assert!(
         !other.text().contains("ssh-ed25519"),
         "attached for root only"
+    );
+    assert_eq!(
+        service_logins(&pi),
+        before + 1,
+        "its JWT is reused for the next lookup: {:?}",
+        pi.requests()
+    );
+    let status = daemon.pictl_json(&["status"]);
+    assert_eq!(
+        status["upstreams"][0]["service_account_ok"], true,
+        "{status:#}"
     );
 
     pi.stop();
@@ -433,5 +507,46 @@ fn ssh_keys_attached_on_the_server_reach_sshd_through_an_outage_and_go_when_disa
                 .unwrap_or("")
                 .contains("from upstream pi (Cache)")),
         "the audit says where the keys came from: {audit:#?}"
+    );
+}
+
+#[test]
+fn a_service_account_the_server_refuses_shows_in_the_status_and_costs_sshd_nothing() {
+    let pi = PrivacyIdea::start(Tls::Plain);
+    let (_pw_dir, pw) = service_password_file("not-the-password");
+    let daemon = daemon_for(
+        &pi,
+        None,
+        &format!(
+            "service_user = \"{}\"\nservice_password_file = {:?}\n",
+            pi_tests::privacyidea::ADMIN,
+            pw.display().to_string()
+        ),
+    );
+    let out = daemon.pictl(&["ssh", "keys", "root"]);
+    assert_eq!(
+        out.code(),
+        0,
+        "sshd still gets the local keys: {}",
+        out.describe()
+    );
+    assert!(!out.text().contains("ssh-"), "{}", out.describe());
+
+    let status = daemon.pictl_json(&["status"]);
+    let upstream = &status["upstreams"][0];
+    assert_eq!(upstream["service_account_ok"], false, "{status:#}");
+    let error = upstream["last_error"].as_str().unwrap_or("");
+    assert!(
+        error.contains("service_password_file") && error.contains("admin"),
+        "the operator sees what to check: {status:#}"
+    );
+    assert!(!error.contains("not-the-password"), "{error}");
+    let text = daemon.pictl(&["status"]).text();
+    assert!(text.contains("SERVICE ACCOUNT REFUSED"), "{text}");
+    let looked_up = |e: &Value| e["action"] == "ssh keys" && e["user"] == "root";
+    let audit = daemon.audit_until(5, looked_up);
+    assert!(
+        audit.iter().any(looked_up),
+        "the lookup is audited: {audit:#?}"
     );
 }

@@ -12,6 +12,8 @@ enum Act {
     Answer(u16, &'static str, Vec<u8>),
     /// Read the request and never answer.
     Hang,
+    /// What to do, from the request line (`POST /auth HTTP/1.1`).
+    Route(fn(&str) -> Act),
 }
 
 const ACCEPT: &str = r#"{"result":{"status":true,"value":true,"authentication":"ACCEPT"},"detail":{"serial":"H1"},"version":"privacyIDEA 3.14"}"#;
@@ -63,7 +65,12 @@ fn connection(stream: TcpStream, act: Act, seen: Arc<Mutex<Vec<String>>>) {
         seen.lock()
             .unwrap()
             .push(format!("{head}{}", String::from_utf8_lossy(&body)));
+        let act = match &act {
+            Act::Route(route) => route(head.lines().next().unwrap_or("")),
+            other => other.clone(),
+        };
         match &act {
+            Act::Route(_) => unreachable!("a route answers with an answer"),
             Act::Hang => {
                 std::thread::sleep(Duration::from_secs(30));
                 return;
@@ -247,4 +254,154 @@ fn a_jwt_is_reused_until_shortly_before_it_expires() {
     assert_eq!(jwt_lifetime(&expired, now), 0);
     assert_eq!(jwt_lifetime(&jwt("{}".into()), now), JWT_DEFAULT_LIFETIME);
     assert_eq!(jwt_lifetime("garbage", now), JWT_DEFAULT_LIFETIME);
+}
+
+/// The unix time the service-account tests start at, and the expiry of the JWT their server
+/// hands out (an hour later).
+const T0: i64 = 1_800_000_000;
+const JWT_EXP: i64 = T0 + 3600;
+const NO_ITEMS: &str = r#"{"result":{"status":true,"value":{}},"version":"privacyIDEA 3.14"}"#;
+const WRONG_CREDENTIALS: &str = r#"{"result":{"status":false,"error":{"code":4031,"message":"Authentication failure. Wrong credentials"}},"version":"privacyIDEA 3.14"}"#;
+const SERVICE_PASSWORD: &str = "s3rvice-Pa55word";
+
+/// A JWT whose claims expire at `JWT_EXP` (its signature is the server's business).
+fn service_jwt() -> String {
+    let claims = format!("{{\"username\":\"pi-svc\",\"exp\":{JWT_EXP}}}");
+    format!(
+        "eyJhbGciOiJIUzI1NiJ9.{}.c2lnbmF0dXJl",
+        data_encoding::BASE64URL_NOPAD.encode(claims.as_bytes())
+    )
+}
+
+fn jwt_answer() -> Act {
+    let body = format!(
+        r#"{{"result":{{"status":true,"value":{{"token":"{}","role":"admin"}}}},"version":"privacyIDEA 3.14"}}"#,
+        service_jwt()
+    );
+    Act::Answer(200, "application/json", body.into_bytes())
+}
+
+/// A client of `url` with the service account `pi-svc` (its password in a root-only file).
+fn service_client(url: &str) -> (tempfile::TempDir, Client) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("service.pw");
+    std::fs::write(&file, format!("{SERVICE_PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cfg = UpstreamConfig {
+        urls: vec![url.to_owned()],
+        timeout_secs: Some(3),
+        service_user: Some("pi-svc".into()),
+        service_password_file: Some(file),
+        ..UpstreamConfig::default()
+    };
+    cfg.validate("test").unwrap();
+    (dir, Client::new("test", &cfg).unwrap())
+}
+
+fn requests_to(seen: &Mutex<Vec<String>>, line: &str) -> Vec<String> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.starts_with(line))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn the_service_accounts_jwt_is_reused_across_lookups_until_it_expires() {
+    let (url, _, seen) = serve(Act::Route(|line| {
+        if line.starts_with("POST /auth ") {
+            jwt_answer()
+        } else {
+            json(NO_ITEMS)
+        }
+    }));
+    let (_dir, c) = service_client(&url);
+    c.ssh_keys("host1", "alice", None, T0).unwrap();
+    c.luks("host1", "00ff", T0 + 60).unwrap();
+    c.ssh_keys("host1", "bob", Some("web"), JWT_EXP - JWT_MARGIN - 1)
+        .unwrap();
+    assert_eq!(
+        requests_to(&seen, "POST /auth ").len(),
+        1,
+        "one login of the service account for three lookups within the JWT's lifetime"
+    );
+    let auth = &requests_to(&seen, "POST /auth ")[0];
+    assert!(auth.contains("username=pi-svc"), "{auth}");
+    let lookups = requests_to(&seen, "GET /machine/authitem/");
+    assert_eq!(lookups.len(), 3);
+    for lookup in &lookups {
+        assert!(
+            lookup.contains(&format!("Authorization: {}\r\n", service_jwt())),
+            "each lookup carries the JWT: {lookup}"
+        );
+        assert!(
+            !lookup.contains(SERVICE_PASSWORD),
+            "the password goes to /auth only"
+        );
+    }
+    assert_eq!(c.health().service_account_ok, Some(true));
+
+    c.ssh_keys("host1", "alice", None, JWT_EXP - JWT_MARGIN)
+        .unwrap();
+    assert_eq!(
+        requests_to(&seen, "POST /auth ").len(),
+        2,
+        "renewed shortly before it expires"
+    );
+}
+
+#[test]
+fn a_jwt_the_server_no_longer_takes_is_renewed_once_then_the_lookup_fails() {
+    let (url, _, seen) = serve(Act::Route(|line| {
+        if line.starts_with("POST /auth ") {
+            jwt_answer()
+        } else {
+            Act::Answer(
+                401,
+                "application/json",
+                WRONG_CREDENTIALS.as_bytes().to_vec(),
+            )
+        }
+    }));
+    let (_dir, c) = service_client(&url);
+    let e = c.ssh_keys("host1", "alice", None, T0).unwrap_err();
+    assert!(matches!(e, UpstreamError::Refused { .. }), "{e}");
+    assert_eq!(
+        requests_to(&seen, "POST /auth ").len(),
+        2,
+        "one renewal after the 401, no loop"
+    );
+    assert_eq!(requests_to(&seen, "GET /machine/authitem/ssh").len(), 2);
+}
+
+#[test]
+fn a_refused_service_account_says_what_to_check_and_shows_in_the_health() {
+    let (url, _, seen) = serve(Act::Route(|line| {
+        if line.starts_with("POST /auth ") {
+            Act::Answer(
+                401,
+                "application/json",
+                WRONG_CREDENTIALS.as_bytes().to_vec(),
+            )
+        } else {
+            json(NO_ITEMS)
+        }
+    }));
+    let (_dir, c) = service_client(&url);
+    let e = c.ssh_keys("host1", "alice", None, T0).unwrap_err();
+    let shown = crate::error::chain(&e).to_string();
+    assert!(matches!(e, UpstreamError::ServiceAccount { .. }), "{shown}");
+    for says in ["pi-svc", "Wrong credentials", "service_password_file"] {
+        assert!(shown.contains(says), "{says}: {shown}");
+    }
+    assert!(!shown.contains(SERVICE_PASSWORD), "{shown}");
+    let health = c.health();
+    assert_eq!(health.service_account_ok, Some(false));
+    assert_eq!(health.last_error.as_deref(), Some(shown.as_str()));
+    assert!(
+        requests_to(&seen, "GET ").is_empty(),
+        "no lookup without a JWT"
+    );
 }
