@@ -38,6 +38,9 @@ packages=(
     cryptsetup-bin           # LUKS on a file image (pictl luks assign / unlock)
     libpcsclite-dev pkg-config  # pictl talks to a Yubikey over PC/SC (CCID)
     ca-certificates curl     # rustup, if there is no toolchain
+    # The Debian packages (tests/package/run.sh): built, checked, installed, read with man
+    debhelper dpkg-dev fakeroot lintian man-db
+    systemd                  # systemd-analyze (the units), systemd-socket-activate (pid as pid.socket starts it)
     # LazyFS for the power-cut tests (tests/lazyfs/build.sh builds it offline against these)
     cmake g++ make libfuse3-dev fuse3 libspdlog-dev libfmt-dev libtoml11-dev
     "$@"
