@@ -61,36 +61,34 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- build ------------------------------------------------------------------------------------
-# The source as tracked (plus what is new and not ignored), outside the checkout: dpkg-buildpackage
-# writes its results beside the source directory. The Rust build cache stays the checkout's.
+# The source as tracked (plus what is new and not ignored), copied below target/ (dpkg-buildpackage
+# writes its results beside the source directory). Both versions are built from the same path, so
+# the second build finds the first's Rust build cache current: only the changelog differs.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
 version="$(dpkg-parsechangelog -S Version)"
 next="$version+pkgtest1"
-copy_source() {
-    mkdir -p "$work/$1/src"
-    git ls-files -z --cached --others --exclude-standard |
-        tar --null -T - -cf - | tar -xf - -C "$work/$1/src"
-}
+build_root="$CARGO_TARGET_DIR/package"
+src="$build_root/src"
+rm -rf "$src" "$build_root"/*.deb "$build_root"/*.changes "$build_root"/*.buildinfo
+mkdir -p "$src"
+git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$src"
 build() {
-    (cd "$work/$1/src" && dpkg-buildpackage -us -uc -b >"$work/$1/build.log" 2>&1) || {
-        tail -n 60 "$work/$1/build.log" >&2
+    (cd "$src" && dpkg-buildpackage -us -uc -b >"$work/build-$1.log" 2>&1) || {
+        tail -n 60 "$work/build-$1.log" >&2
         fail "dpkg-buildpackage of version $1 failed (log above)"
     }
+    mkdir -p "$work/$1"
+    mv "$build_root"/*.deb "$build_root"/*.changes "$build_root"/*.buildinfo "$work/$1/"
 }
 step "building $version"
-copy_source old
 build old
 step "building $next (the upgrade)"
-copy_source new
-(
-    cd "$work/new/src"
-    {
-        printf 'pi-2fa (%s) unstable; urgency=medium\n\n  * The upgrade the package test installs.\n\n' "$next"
-        printf ' -- pi developers <pi@example.invalid>  %s\n\n' "$(date -R)"
-        cat debian/changelog
-    } >debian/changelog.new
-    mv debian/changelog.new debian/changelog
-)
+{
+    printf 'pi-2fa (%s) unstable; urgency=medium\n\n  * The upgrade the package test installs.\n\n' "$next"
+    printf ' -- pi developers <pi@example.invalid>  %s\n\n' "$(date -R)"
+    cat "$src/debian/changelog"
+} >"$src/debian/changelog.new"
+mv "$src/debian/changelog.new" "$src/debian/changelog"
 build new
 debs() { for p in "${packages[@]}"; do ls "$work/$1/${p}_"*.deb; done; }
 debs old
