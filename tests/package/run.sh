@@ -43,15 +43,21 @@ done
 
 work="$(mktemp -d /tmp/pi-package-test.XXXXXX)"
 daemon=""
+listener=""
+# stop_daemon [quiet]: SIGTERM, as systemctl stop sends; unless quiet, check it said STOPPING=1.
 stop_daemon() {
-    if [ -n "$daemon" ] && kill -0 "$daemon" 2>/dev/null; then
-        kill -TERM "$daemon"
-        wait "$daemon" 2>/dev/null || true
-    fi
+    local was="$daemon"
     daemon=""
+    if [ -n "$was" ] && kill -0 "$was" 2>/dev/null; then
+        kill -TERM "$was"
+        wait "$was" 2>/dev/null || true
+        [ "${1:-}" = quiet ] || notified STOPPING=1 ||
+            fail "the daemon stopped without telling systemd STOPPING=1"
+    fi
 }
 cleanup() {
-    stop_daemon
+    stop_daemon quiet
+    [ -z "$listener" ] || kill "$listener" 2>/dev/null || true
     rm -f /etc/pam.d/pi-pkgtest
     if dpkg-query -W pi-daemon >/dev/null 2>&1; then
         apt-get purge -y -qq "${packages[@]}" >/dev/null 2>&1 || true
@@ -122,20 +128,37 @@ unit=/lib/systemd/system/pid.service
 exec_start="$(sed -n 's/^ExecStart=//p' "$unit")"
 listen="$(sed -n 's/^ListenStream=//p' /lib/systemd/system/pid.socket)"
 [ -n "$exec_start" ] && [ -n "$listen" ] || fail "no ExecStart= in $unit or ListenStream= in pid.socket"
+# What the daemon tells systemd (sd_notify), as systemd would read it: one datagram a line.
+notify_socket="$work/notify.sock"
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+while True:
+    with open(sys.argv[2], "ab") as log:
+        log.write(s.recv(4096).replace(b"\n", b" ") + b"\n")
+' "$notify_socket" "$work/notify.log" &
+listener=$!
+for _ in $(seq 1 50); do [ -S "$notify_socket" ] && break; sleep 0.1; done
+notified() { grep -q "$1" "$work/notify.log" 2>/dev/null; }
 start_daemon() {
     install -d -m 0755 "$(dirname "$listen")"
-    rm -f "$listen"
+    rm -f "$listen" "$work/notify.log"
     # shellcheck disable=SC2086 # ExecStart is split into words as systemd does for a plain command
-    systemd-socket-activate -l "$listen" $exec_start 2>>"$work/pid.log" &
+    systemd-socket-activate -l "$listen" -E NOTIFY_SOCKET="$notify_socket" $exec_start \
+        2>>"$work/pid.log" &
     daemon=$!
-    chmod 0666 "$listen" 2>/dev/null || true
     for _ in $(seq 1 100); do
-        [ -S "$listen" ] && pictl status >/dev/null 2>&1 && return 0
+        [ -S "$listen" ] && pictl status >/dev/null 2>&1 && break
         kill -0 "$daemon" 2>/dev/null || break
         sleep 0.1
     done
-    cat "$work/pid.log" >&2
-    fail "the installed daemon does not answer on $listen"
+    pictl status >/dev/null 2>&1 || {
+        cat "$work/pid.log" >&2
+        fail "the installed daemon does not answer on $listen"
+    }
+    for _ in $(seq 1 50); do notified READY=1 && return 0; sleep 0.1; done
+    fail "the daemon answers but never told systemd READY=1 (NOTIFY_SOCKET)"
 }
 step "starting the daemon as pid.socket + pid.service do"
 start_daemon
@@ -153,6 +176,19 @@ code() { oathtool --hotp --counter="$1" "$key"; }
 login "$(code 0)" || { cat "$work/pam.log" >&2; fail "login with the first code refused"; }
 ! login "$(code 0)" || fail "the first code was accepted twice"
 
+step "systemctl reload: pid --check-config, then SIGHUP, as ExecReload= does"
+while IFS= read -r reload; do
+    # shellcheck disable=SC2086 # as systemd splits a plain command line
+    eval "${reload//\$MAINPID/$daemon}" || fail "ExecReload=$reload failed"
+done < <(sed -n 's/^ExecReload=//p' "$unit")
+for _ in $(seq 1 50); do
+    notified RELOADING=1 && [ "$(grep -c READY=1 "$work/notify.log")" -ge 2 ] && break
+    sleep 0.1
+done
+notified 'RELOADING=1.*MONOTONIC_USEC=' || fail "the reload was not told to systemd (RELOADING=1, MONOTONIC_USEC)"
+[ "$(grep -c READY=1 "$work/notify.log")" -ge 2 ] || fail "no READY=1 after the reload"
+login "$(code 1)" || { cat "$work/pam.log" >&2; fail "a login after the reload was refused"; }
+
 # ---- upgrade ----------------------------------------------------------------------------------
 step "upgrading to $next"
 stop_daemon
@@ -162,8 +198,8 @@ apt-get install -y -qq $(debs new) >"$work/upgrade.log" 2>&1 || {
 }
 [ "$(dpkg-query -W -f='${Version}' pi-daemon)" = "$next" ] || fail "pi-daemon is not at $next"
 start_daemon
-! login "$(code 0)" || fail "after the upgrade, the spent code was accepted again"
-login "$(code 1)" || { cat "$work/pam.log" >&2; fail "after the upgrade, the next code was refused"; }
+! login "$(code 1)" || fail "after the upgrade, the spent code was accepted again"
+login "$(code 2)" || { cat "$work/pam.log" >&2; fail "after the upgrade, the next code was refused"; }
 
 # ---- pam-auth-update and remove, in a throwaway copy of /etc/pam.d ----------------------------
 # A private mount namespace sees a copy of /etc/pam.d and /var/lib/pam; the real ones never change.
