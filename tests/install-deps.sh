@@ -36,6 +36,7 @@ packages=(
     util-linux               # setpriv: run as uid 65534
     openssh-server openssh-client  # a private sshd on 127.0.0.1 (AuthorizedKeysCommand + PAM)
     cryptsetup-bin           # LUKS on a file image (pictl luks assign / unlock)
+    systemd                  # systemd-analyze verify and security judge the units in systemd/ (systemd need not run)
     libpcsclite-dev pkg-config  # pictl talks to a Yubikey over PC/SC (CCID)
     ca-certificates curl     # rustup, if there is no toolchain
     # The Debian packages (tests/package/run.sh): built, checked, installed, read with man

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::error::{chain, PidError};
 use crate::state::State;
-use crate::{audit, clock, logging, server, sys, trust};
+use crate::{audit, clock, logging, server, sys, systemd, trust};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,44 +16,64 @@ pub fn init_logging(config: &Config) -> logging::LogGuard {
     logging::init(config)
 }
 
-/// Run the daemon in the foreground until SIGTERM or SIGINT.
-pub async fn run_daemon(config: Config, config_path: std::path::PathBuf) -> Result<(), PidError> {
+/// Run the daemon in the foreground until SIGTERM or SIGINT. `systemd` is what the service
+/// manager passed (`systemd::Environment::take`, or `Environment::none()`): a listening socket
+/// to serve instead of binding one, and where to say ready, reloading and stopping.
+pub async fn run_daemon(
+    config: Config,
+    config_path: std::path::PathBuf,
+    mut systemd: systemd::Environment,
+) -> Result<(), PidError> {
     sys::disable_core_dumps();
     // Nothing is opened below a directory someone else could swap files in.
     trust::prepare_directories(&config)?;
-    // Bind first: a second daemon on the same socket is refused with a clear message before it
-    // touches the store another daemon holds.
-    let listener = server::bind(&config.socket)?;
     let socket = config.socket.clone();
+    // Bind first: a second daemon on the same socket is refused with a clear message before it
+    // touches the store another daemon holds. A socket systemd passed is its own: pid never
+    // removes its file (the .socket unit keeps listening while pid restarts).
+    let (listener, bound_here) = match systemd.listener(&socket)? {
+        Some(passed) => (server::adopt(passed, &socket)?, false),
+        None => (server::bind(&socket)?, true),
+    };
+    let remove_own_socket = || {
+        if bound_here {
+            let _ = std::fs::remove_file(&socket);
+        }
+    };
     let state = match State::open(config, Arc::new(clock::SystemClock)) {
         Ok(s) => Arc::new(s),
         Err(e) => {
-            let _ = std::fs::remove_file(&socket);
+            remove_own_socket();
             return Err(e);
         }
     };
+    let tokens = state.store.count_tokens();
     tracing::info!(
         socket = %socket.display(),
+        socket_from = if bound_here { "pid" } else { "systemd" },
         store = %state.store.path().display(),
-        tokens = state.store.count_tokens(),
+        tokens,
         key_fingerprint = %state.cipher.fingerprint(),
         "pid {} ready", env!("CARGO_PKG_VERSION")
     );
+    let notifier = Arc::new(systemd.into_notifier());
     let housekeeping_task = tokio::spawn(housekeeping(state.clone()));
     // The accept loop runs as a task, not on the thread that called `block_on`: a connection is
     // then accepted and served on the same worker thread, one thread wake fewer per login.
     let server = tokio::spawn(server::run(
         listener,
         state.clone(),
-        signals(state.clone(), config_path),
+        signals(state.clone(), config_path, notifier.clone()),
     ));
+    // The socket listens (connections wait in its backlog until the task accepts them): ready.
+    notifier.ready(&format!("serving {tokens} tokens on {}", socket.display()));
     if let Err(e) = server.await {
         tracing::error!(error = %e, "the accept loop failed");
     }
     housekeeping_task.abort();
     audit::close_minute(&state);
     let flushed = state.store.durable().await;
-    let _ = std::fs::remove_file(&socket);
+    remove_own_socket();
     flushed?;
     tracing::info!("stopped");
     Ok(())
@@ -92,8 +112,13 @@ async fn housekeeping(state: Arc<State>) {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT; reloads the configuration on SIGHUP.
-async fn signals(state: Arc<State>, config_path: std::path::PathBuf) {
+/// Resolves on SIGTERM or SIGINT; reloads the configuration on SIGHUP. Tells the service
+/// manager (if any) when a reload starts and ends, and when shutdown starts.
+async fn signals(
+    state: Arc<State>,
+    config_path: std::path::PathBuf,
+    notifier: Arc<systemd::Notifier>,
+) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -108,24 +133,37 @@ async fn signals(state: Arc<State>, config_path: std::path::PathBuf) {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
+                notifier.reloading();
                 let (state, path) = (state.clone(), config_path.clone());
                 // Reading a flatfile of a million users takes a while: off the executor.
                 let result = tokio::task::spawn_blocking(move || state.reload(&path)).await;
-                match result {
+                let status = match result {
                     Ok(Ok(warnings)) => {
-                        for w in warnings {
+                        for w in &warnings {
                             tracing::warn!("{w}");
                         }
                         tracing::info!(config = %config_path.display(), "configuration reloaded");
+                        match warnings.len() {
+                            0 => "reloaded".to_string(),
+                            n => format!("reloaded, {n} warnings (see the log)"),
+                        }
                     }
-                    Ok(Err(e)) => tracing::error!(
-                        "reload refused, the running configuration stays in force: {}",
-                        chain(&e)
-                    ),
-                    Err(e) => tracing::error!("reload failed: {e}"),
-                }
+                    Ok(Err(e)) => {
+                        let why = chain(&e).to_string();
+                        tracing::error!(
+                            "reload refused, the running configuration stays in force: {why}"
+                        );
+                        format!("reload refused: {why}")
+                    }
+                    Err(e) => {
+                        tracing::error!("reload failed: {e}");
+                        format!("reload failed: {e}")
+                    }
+                };
+                notifier.ready(&status);
             }
         }
     }
+    notifier.stopping();
     tracing::info!("shutting down");
 }

@@ -5,7 +5,8 @@
 //!
 //! - Running: `daemon` starts and stops everything; `state` holds what requests share (`State`)
 //!   and the configuration in force (`Live`); `config`, `logging`, `trust` (directories safe to
-//!   open files in), `sys` (process hardening), `clock`.
+//!   open files in), `sys` (process hardening), `systemd` (socket activation, readiness and
+//!   reload notifications), `clock`.
 //! - Serving: `server` accepts, `connection` identifies the peer (`caller`) and reads frames,
 //!   `dispatch` authorises each request (`authority` for administration) and hands it to one of
 //!   `handlers`; `limits` bounds what users may hold and ask.
@@ -48,6 +49,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod sys;
+pub mod systemd;
 pub mod tls;
 pub mod tokens;
 pub mod trust;

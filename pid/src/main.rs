@@ -66,6 +66,8 @@ fn main() -> ExitCode {
             }
         };
     }
+    // Before anything starts a thread (see `pid::systemd`).
+    let systemd = pid::systemd::Environment::take();
     let config = match pid::config::Config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
@@ -84,7 +86,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(pid::run_daemon(config, args.config));
+    let result = runtime.block_on(pid::run_daemon(config, args.config, systemd));
     if let Err(e) = &result {
         if logging.to_journal() {
             tracing::error!("{}", chain(e));

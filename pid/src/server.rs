@@ -88,6 +88,17 @@ fn bind_with(path: &Path, after_bind: impl FnOnce()) -> Result<UnixListener, Pid
     UnixListener::from_std(listener).map_err(|e| fail("listen on", e))
 }
 
+/// Serve on a listening socket systemd passed (`systemd::Environment::listener` checked that it
+/// is a Unix stream socket listening on `path`). Its file and mode are the `.socket` unit's.
+pub fn adopt(passed: std::os::fd::OwnedFd, path: &Path) -> Result<UnixListener, PidError> {
+    let listener = std::os::unix::net::UnixListener::from(passed);
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| PidError::file("listen on the passed socket", path, e))?;
+    UnixListener::from_std(listener)
+        .map_err(|e| PidError::file("listen on the passed socket", path, e))
+}
+
 /// Serve until `shutdown` resolves, then give open connections a moment to finish.
 pub async fn run(listener: UnixListener, state: Arc<State>, shutdown: impl Future<Output = ()>) {
     // Fixed at start: a reload cannot resize the semaphore under open connections.

@@ -144,7 +144,7 @@ impl State {
         let live = Live::build(config, Resolvers::Serving)?;
         let config = &live.config;
         let store = Store::open(&config.db_path(), config.store.cache_mib)?;
-        let cipher = open_key(&config.enckey_file, &store)?;
+        let cipher = open_key(&KeySource::of(config)?, &store)?;
         let verified_pins = pin_cache::VerifiedPins::new(Duration::from_secs(
             config.argon2.verified_pin_cache_secs.into(),
         ));
@@ -442,16 +442,79 @@ impl Verifier for State {
     }
 }
 
-/// The key file the store's secrets are sealed with, checked against the fingerprint the store
+/// Where the store's key comes from: the key file, or a systemd credential.
+enum KeySource {
+    /// `enckey_file`: made on the first start (for a store without tokens).
+    File(std::path::PathBuf),
+    /// `enckey_credential`: the file `name` in `$CREDENTIALS_DIRECTORY`, which systemd fills
+    /// (decrypted) and makes read-only. pid never makes a key there.
+    Credential {
+        name: String,
+        path: std::path::PathBuf,
+    },
+}
+
+impl KeySource {
+    fn of(config: &Config) -> Result<KeySource, PidError> {
+        let Some(name) = &config.enckey_credential else {
+            return Ok(KeySource::File(config.enckey_file.clone()));
+        };
+        let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") else {
+            return Err(PidError::Startup(format!(
+                "enckey_credential needs pid started by systemd with \
+                 LoadCredentialEncrypted={name}: CREDENTIALS_DIRECTORY is not set, so there is \
+                 no credential to read the key from (started by hand, use enckey_file)"
+            )));
+        };
+        let dir = std::path::PathBuf::from(dir);
+        // As for the key file's directory: nobody but root (or pid's uid) may place files there.
+        crate::trust::check_directory("the credentials directory", &dir)?;
+        Ok(KeySource::Credential {
+            path: dir.join(name),
+            name: name.clone(),
+        })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        match self {
+            KeySource::File(path) | KeySource::Credential { path, .. } => path,
+        }
+    }
+
+    /// How messages name it: "key file PATH" or "key credential NAME (PATH)".
+    fn shown(&self) -> String {
+        match self {
+            KeySource::File(path) => format!("key file {}", path.display()),
+            KeySource::Credential { name, path } => {
+                format!("key credential {name} ({})", path.display())
+            }
+        }
+    }
+
+    /// What to restore when the key is missing or wrong.
+    fn restore(&self) -> String {
+        match self {
+            KeySource::File(_) => "put that key file back from a backup".to_string(),
+            KeySource::Credential { name, .. } => format!(
+                "encrypt that key from a backup as the credential again (`systemd-creds encrypt \
+                 --name={name} BACKUP /etc/credstore.encrypted/{name}`)"
+            ),
+        }
+    }
+}
+
+/// The key the store's secrets are sealed with, checked against the fingerprint the store
 /// recorded when the key was first used.
 ///
 /// Threat: a lost or replaced key file. Made anew, it would let pid serve while every token's
 /// key fails to decrypt: every login refused, and the way back (the old key) perhaps
-/// overwritten by then. So a new key is made only for a store without tokens; otherwise a
-/// missing or different key file stops the start, naming the fingerprint to look for.
-fn open_key(path: &std::path::Path, store: &Store) -> Result<Cipher, PidError> {
+/// overwritten by then. So a new key is made only for a store without tokens, and only as a key
+/// file; otherwise a missing or different key stops the start, naming the fingerprint to look
+/// for.
+fn open_key(source: &KeySource, store: &Store) -> Result<Cipher, PidError> {
     use crypto::KeyFingerprint;
-    let (key, store_path) = (path.display(), store.path().display());
+    let (key, store_path) = (source.shown(), store.path().display());
+    let restore = source.restore();
     let recorded = store
         .key_fingerprint()?
         .map(|b| {
@@ -462,28 +525,28 @@ fn open_key(path: &std::path::Path, store: &Store) -> Result<Cipher, PidError> {
         .transpose()?;
     let tokens = store.count_tokens();
     let find_backup = "`pid --key-fingerprint FILE` prints a file's fingerprint";
-    let cipher = match (Cipher::load(path)?, recorded) {
+    let cipher = match (Cipher::load(source.path())?, recorded) {
         (Some(cipher), Some(want)) if cipher.fingerprint() == want => return Ok(cipher),
         (Some(cipher), Some(want)) if tokens > 0 => {
             return Err(PidError::Startup(format!(
-                "key file {key} has fingerprint {}, but the {tokens} tokens in the store \
-                 {store_path} are sealed with the key of fingerprint {want}: put that key file \
-                 back from a backup ({find_backup})",
+                "{key} has fingerprint {}, but the {tokens} tokens in the store \
+                 {store_path} are sealed with the key of fingerprint {want}: {restore} \
+                 ({find_backup})",
                 cipher.fingerprint()
             )))
         }
         (None, Some(want)) if tokens > 0 => {
             return Err(PidError::Startup(format!(
-                "key file {key} is missing, but the {tokens} tokens in the store {store_path} \
+                "{key} is missing, but the {tokens} tokens in the store {store_path} \
                  are sealed with the key of fingerprint {want}; pid makes no new key for them \
-                 (every login would fail): restore the key file from a backup ({find_backup})"
+                 (every login would fail): {restore} ({find_backup})"
             )))
         }
         (None, None) if tokens > 0 => {
             return Err(PidError::Startup(format!(
-                "key file {key} is missing, but the {tokens} tokens in the store {store_path} \
+                "{key} is missing, but the {tokens} tokens in the store {store_path} \
                  are sealed with a key; pid makes no new key for them (every login would fail): \
-                 restore the key file from a backup"
+                 {restore}"
             )))
         }
         (Some(cipher), None) if tokens > 0 => {
@@ -492,9 +555,8 @@ fn open_key(path: &std::path::Path, store: &Store) -> Result<Cipher, PidError> {
             if let Some(rec) = first.first() {
                 if cipher.open(&rec.serial, "otpkey", &rec.otpkey).is_err() {
                     return Err(PidError::Startup(format!(
-                        "key file {key} (fingerprint {}) does not open the secrets of the \
-                         tokens in the store {store_path}: put the right key file back from a \
-                         backup",
+                        "{key} (fingerprint {}) does not open the secrets of the \
+                         tokens in the store {store_path}: {restore}",
                         cipher.fingerprint()
                     )));
                 }
@@ -506,21 +568,32 @@ fn open_key(path: &std::path::Path, store: &Store) -> Result<Cipher, PidError> {
                 tracing::warn!(
                     key = %key,
                     fingerprint = %cipher.fingerprint(),
-                    "the key file is not the one the store recorded, but the store holds no \
+                    "the key is not the one the store recorded, but the store holds no \
                      tokens: the store now records this key"
                 );
             }
             cipher
         }
-        (None, recorded) => {
-            if recorded.is_some() {
-                tracing::warn!(
-                    key = %key,
-                    "the key file is missing; the store holds no tokens, so a new key is made"
-                );
+        (None, _) => match source {
+            KeySource::File(path) => {
+                if recorded.is_some() {
+                    tracing::warn!(
+                        key = %key,
+                        "the key file is missing; the store holds no tokens, so a new key is made"
+                    );
+                }
+                Cipher::create(path)?
             }
-            Cipher::create(path)?
-        }
+            KeySource::Credential { name, .. } => {
+                return Err(PidError::Startup(format!(
+                    "{key} is missing, and pid never makes a key there (systemd fills that \
+                     directory, read-only): make a key and encrypt it as the credential, e.g. \
+                     `head -c32 /dev/urandom | systemd-creds encrypt --name={name} - \
+                     /etc/credstore.encrypted/{name}` (or start pid once with enckey_file and \
+                     encrypt the file it made), with LoadCredentialEncrypted={name} in the unit"
+                )))
+            }
+        },
     };
     store.set_key_fingerprint(cipher.fingerprint().as_bytes())?;
     Ok(cipher)

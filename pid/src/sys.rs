@@ -1,6 +1,6 @@
 //! Process hardening and housekeeping. Apart from argon2_hash.rs (CPU feature dispatch and
 //! prefetch hints), the only `unsafe` in the daemon is here: calls into glibc that nix and
-//! rustix (as configured) do not wrap.
+//! rustix (as configured) do not wrap, and taking ownership of the socket systemd passes.
 
 /// Threat: a core dump of the daemon would contain decrypted OTP keys and PINs in transit.
 pub fn disable_core_dumps() {
@@ -93,4 +93,19 @@ pub fn write_back_and_wait(file: &std::fs::File, offset: u64, len: u64) -> std::
     #[cfg(not(target_os = "linux"))]
     let _ = (file, offset, len);
     Ok(())
+}
+
+/// Own descriptor `fd`, which the service manager passed (socket activation), so it is closed
+/// when pid drops it. Fails if `fd` is not open.
+pub fn take_passed_fd(fd: std::os::fd::RawFd) -> nix::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // An open descriptor, checked first: owning a closed number would close whatever file is
+    // opened under it later.
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD)?;
+    // SAFETY: `fd` is open (checked above), and nothing else in the process owns it: it was
+    // passed at exec, `LISTEN_PID` named this process, and `systemd::Environment::take` calls
+    // this once, before the process opens any file of its own.
+    #[allow(unsafe_code)]
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    Ok(owned)
 }

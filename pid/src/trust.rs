@@ -33,7 +33,7 @@ struct Place {
 
 fn places(config: &Config) -> Vec<Place> {
     let parent = |p: &Path| p.parent().unwrap_or(Path::new("/")).to_path_buf();
-    vec![
+    [
         Place {
             what: "the socket's directory",
             dir: parent(&config.socket),
@@ -45,12 +45,16 @@ fn places(config: &Config) -> Vec<Place> {
             dir: config.state_dir.clone(),
             mode: 0o700,
         },
-        Place {
-            what: "the key file's directory",
-            dir: parent(&config.enckey_file),
-            mode: 0o700,
-        },
     ]
+    .into_iter()
+    // With the key from a systemd credential the key file is not used: its directory need not
+    // exist (see `check_directory` for the credentials directory).
+    .chain(config.enckey_credential.is_none().then(|| Place {
+        what: "the key file's directory",
+        dir: parent(&config.enckey_file),
+        mode: 0o700,
+    }))
+    .collect()
 }
 
 /// At start: create the directories that are missing (with the modes above), then check them
@@ -172,6 +176,25 @@ pub fn check_directories(config: &Config) -> Vec<Untrusted> {
                 })
         })
         .collect()
+}
+
+/// One directory pid reads from but does not create (the credentials directory systemd
+/// makes), checked as the configured ones are; `what` names it in the error.
+pub fn check_directory(what: &'static str, dir: &Path) -> Result<(), PidError> {
+    let trusted = nix::unistd::geteuid().as_raw();
+    let problems: Vec<Untrusted> = check_chain(dir, trusted)
+        .into_iter()
+        .map(|problem| Untrusted {
+            what,
+            dir: dir.to_path_buf(),
+            problem,
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(PidError::Untrusted(problems))
+    }
 }
 
 /// Check `target` (if it exists) and every directory above it, as written and as resolved.

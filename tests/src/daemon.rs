@@ -65,8 +65,14 @@ pub struct Daemon {
     socket: PathBuf,
     log: PathBuf,
     env: Vec<(String, String)>,
+    /// Builds the command that starts pid (`bins::pid()` unless a test launches it the way
+    /// systemd does, see `systemd::ServiceManager::launcher`); `--config FILE` is appended.
+    launcher: Option<Launcher>,
     child: Option<Child>,
 }
+
+/// What starts pid instead of running `bins::pid()` directly.
+pub type Launcher = Box<dyn Fn() -> Command + Send + Sync>;
 
 impl Daemon {
     /// A daemon with the harness defaults.
@@ -166,8 +172,37 @@ impl Daemon {
             socket,
             log,
             env,
+            launcher: None,
             child: None,
         }
+    }
+
+    /// Config, directory and files as `start_with` writes them, nothing started: the test sets
+    /// up what it needs around the socket path first (`launch_with`), then calls
+    /// `try_start_prepared`.
+    pub fn prepared(opts: DaemonOptions) -> Daemon {
+        Daemon::prepare(opts)
+    }
+
+    /// Start pid with `launcher`'s command from now on (this start and every restart).
+    pub fn launch_with(&mut self, launcher: Launcher) {
+        self.launcher = Some(launcher);
+    }
+
+    /// Start a prepared daemon that may refuse to start: `Err` holds its exit status and log.
+    pub fn try_start_prepared(&mut self) -> Result<(), (ExitStatus, String)> {
+        self.try_spawn().map_err(|status| (status, self.log()))
+    }
+
+    /// Set `name` in the daemon's environment for the next starts.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.remove_env(name);
+        self.env.push((name.to_string(), value.to_string()));
+    }
+
+    /// Remove `name` from the daemon's environment for the next starts.
+    pub fn remove_env(&mut self, name: &str) {
+        self.env.retain(|(k, _)| k != name);
     }
 
     fn spawn(&mut self) {
@@ -200,11 +235,19 @@ impl Daemon {
             .iter()
             .any(|(k, v)| k == "LD_PRELOAD" && v.contains("pam_wrapper"));
         let _wrapper = wrapped.then(crate::pam::pam_wrapper_lock);
-        let child = Command::new(bins::pid())
+        let mut command = match &self.launcher {
+            // The launcher's stdin carries the socket it passes.
+            Some(launch) => launch(),
+            None => {
+                let mut pid = Command::new(bins::pid());
+                pid.stdin(Stdio::null());
+                pid
+            }
+        };
+        let child = command
             .arg("--config")
             .arg(&self.config)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
             .stdout(log)
             .stderr(stderr.unwrap_or_else(|| log2.into()))
             .spawn()

@@ -24,6 +24,7 @@ pub mod process;
 pub mod sinks;
 pub mod slapd;
 pub mod sshd;
+pub mod systemd;
 pub mod wire;
 
 pub use daemon::{Daemon, DaemonOptions};

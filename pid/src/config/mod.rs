@@ -54,6 +54,11 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// 32-byte AES-256-GCM key for secrets at rest; created (0400) on first start.
     pub enckey_file: PathBuf,
+    /// The same key as a systemd credential of this name, read from
+    /// `$CREDENTIALS_DIRECTORY/NAME` instead of `enckey_file` (the unit decrypts it with
+    /// `LoadCredentialEncrypted=NAME`, so the key is not on disk in the clear). Never created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enckey_credential: Option<String>,
     /// Members of this group administer tokens, as root does. Empty: root only.
     pub admin_group: String,
     /// The realm users belong to until realms are configured.
@@ -100,6 +105,7 @@ impl Default for Config {
             socket: PathBuf::from(paths::DEFAULT_SOCKET),
             state_dir: PathBuf::from(paths::DEFAULT_STATE_DIR),
             enckey_file: PathBuf::from(paths::DEFAULT_ENCKEY_FILE),
+            enckey_credential: None,
             admin_group: "pi-admin".into(),
             default_realm: "default".into(),
             log_level: "info".into(),
@@ -143,6 +149,14 @@ impl Config {
             .found_in(origin, text)
         })?;
         config.validate().map_err(|e| e.found_in(origin, text))?;
+        if config.enckey_credential.is_some() && sets_top_level_key(text, "enckey_file") {
+            return Err(ConfigError::invalid(
+                "enckey_credential",
+                "set enckey_credential or enckey_file, not both: with a credential pid reads \
+                 the key from systemd and never from a file; remove one of the two lines",
+            )
+            .found_in(origin, text));
+        }
         Ok(config)
     }
 
@@ -169,6 +183,9 @@ impl Config {
                     format!("must be an absolute path, not {:?}", p.display()),
                 ));
             }
+        }
+        if let Some(name) = &self.enckey_credential {
+            validate_credential_name(name)?;
         }
         self.argon2.validate()?;
         self.audit.validate()?;
@@ -283,14 +300,54 @@ impl Config {
         }
     }
 
-    /// The effective configuration as TOML, for `pid --check-config`.
+    /// The effective configuration as TOML, for `pid --check-config`. With `enckey_credential`
+    /// set, `enckey_file` is left out: it is not used, and a file naming both is refused.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+        let text =
+            toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
+        if self.enckey_credential.is_none() {
+            return text;
+        }
+        let mut top_level = true;
+        text.lines()
+            .filter(|line| {
+                top_level &= !line.starts_with('[');
+                !(top_level && line.starts_with("enckey_file ="))
+            })
+            .flat_map(|line| [line, "\n"])
+            .collect()
     }
 
     pub fn db_path(&self) -> PathBuf {
         self.state_dir.join("db")
     }
+}
+
+/// A systemd credential's name: a plain file name in `$CREDENTIALS_DIRECTORY`, nothing that
+/// could lead out of it.
+fn validate_credential_name(name: &str) -> Result<(), ConfigError> {
+    let plain = !name.is_empty()
+        && name.len() <= 255
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\0']);
+    if plain {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            "enckey_credential",
+            format!(
+                "{name:?} is no credential name: use a plain file name such as \"pid-enckey\", \
+                 the NAME of LoadCredentialEncrypted=NAME in the unit"
+            ),
+        ))
+    }
+}
+
+/// Whether the TOML `text` sets `key` at its top level (not inside a table), as opposed to
+/// leaving it at its default.
+fn sets_top_level_key(text: &str, key: &str) -> bool {
+    toml::from_str::<toml::Table>(text).is_ok_and(|table| table.contains_key(key))
 }
 
 /// Keys whose new value a reload cannot apply (they shape what was opened or sized at start)
@@ -305,6 +362,10 @@ pub fn restart_only_changes(started: &Config, new: &Config) -> Vec<&'static str>
     check("socket", started.socket != new.socket);
     check("state_dir", started.state_dir != new.state_dir);
     check("enckey_file", started.enckey_file != new.enckey_file);
+    check(
+        "enckey_credential",
+        started.enckey_credential != new.enckey_credential,
+    );
     check("log_level", started.log_level != new.log_level);
     check("log_target", started.log_target != new.log_target);
     check(
@@ -323,6 +384,48 @@ pub fn restart_only_changes(started: &Config, new: &Config) -> Vec<&'static str>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_credential_is_a_plain_file_name() {
+        let c = Config::parse("enckey_credential = \"pid-enckey\"", "f").unwrap();
+        assert_eq!(c.enckey_credential.as_deref(), Some("pid-enckey"));
+        for bad in ["", ".", "..", "../enckey", "/etc/pi/enckey", "a/b"] {
+            let text = format!("version = 1\nenckey_credential = {bad:?}\n");
+            let msg = Config::parse(&text, "f").unwrap_err().to_string();
+            assert!(
+                msg.contains("enckey_credential") && msg.contains("line 2"),
+                "{bad}: {msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_key_credential_and_an_explicit_key_file_are_refused_together() {
+        let text = "enckey_file = \"/etc/pi/enckey\"\nenckey_credential = \"pid-enckey\"\n";
+        let msg = Config::parse(text, "pid.toml").unwrap_err().to_string();
+        assert!(msg.contains("not both") && msg.contains("line 2"), "{msg}");
+        // The default key file is no conflict.
+        Config::parse("enckey_credential = \"k\"", "f").unwrap();
+    }
+
+    #[test]
+    fn the_effective_configuration_with_a_key_credential_parses_again() {
+        let c = Config::parse("enckey_credential = \"pid-enckey\"", "f").unwrap();
+        let shown = c.to_toml();
+        assert!(!shown.contains("enckey_file"), "{shown}");
+        assert_eq!(Config::parse(&shown, "shown").unwrap(), c);
+        assert!(Config::default().to_toml().contains("enckey_file ="));
+    }
+
+    #[test]
+    fn changing_the_key_credential_takes_a_restart() {
+        let started = Config::default();
+        let new = Config {
+            enckey_credential: Some("pid-enckey".into()),
+            ..Config::default()
+        };
+        assert_eq!(restart_only_changes(&started, &new), ["enckey_credential"]);
+    }
 
     #[test]
     fn empty_file_gives_the_defaults() {

@@ -40,6 +40,7 @@ mod reload;
 mod ssh;
 mod ssh_recipe;
 mod startup_trust;
+mod systemd;
 mod unprivileged;
 mod upstream;
 mod upstream_hostile;
