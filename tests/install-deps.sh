@@ -36,12 +36,11 @@ packages=(
     util-linux               # setpriv: run as uid 65534
     openssh-server openssh-client  # a private sshd on 127.0.0.1 (AuthorizedKeysCommand + PAM)
     cryptsetup-bin           # LUKS on a file image (pictl luks assign / unlock)
-    systemd                  # systemd-analyze verify and security judge the units in systemd/ (systemd need not run)
+    systemd                  # systemd-analyze judges the units in systemd/; systemd-socket-activate starts pid as pid.socket does (systemd need not run)
     libpcsclite-dev pkg-config  # pictl talks to a Yubikey over PC/SC (CCID)
     ca-certificates curl     # rustup, if there is no toolchain
     # The Debian packages (tests/package/run.sh): built, checked, installed, read with man
     debhelper dpkg-dev fakeroot lintian man-db
-    systemd                  # systemd-analyze (the units), systemd-socket-activate (pid as pid.socket starts it)
     # LazyFS for the power-cut tests (tests/lazyfs/build.sh builds it offline against these)
     cmake g++ make libfuse3-dev fuse3 libspdlog-dev libfmt-dev libtoml11-dev
     "$@"
