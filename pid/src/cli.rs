@@ -8,8 +8,8 @@ use std::path::PathBuf;
 pub const EXIT_OK: u8 = 0;
 /// pid started but failed while running, or could not start (socket, store, key, directories).
 pub const EXIT_FAILED: u8 = 1;
-/// The configuration is invalid (or pid would refuse to start with it), or the key file given to
-/// `--key-fingerprint` cannot be read.
+/// The configuration cannot be read or is invalid (`--check-config`: or pid would refuse to start
+/// with it), or the key file given to `--key-fingerprint` cannot be read.
 pub const EXIT_INVALID: u8 = 2;
 
 /// Every exit status pid gives, with its meaning, for the manual page.
@@ -21,13 +21,14 @@ pub const EXIT_STATUS: [(u8, &str); 3] = [
     ),
     (
         EXIT_FAILED,
-        "pid could not start (the socket, the store, the key or a directory it refuses) or \
+        "pid could not start (the socket, the store, the key, or a directory it refuses) or \
          failed while running; the reason is on stderr and in the log.",
     ),
     (
         EXIT_INVALID,
-        "the configuration is invalid or pid would refuse to start with it (--check-config and \
-         at start), or the key file given to --key-fingerprint cannot be read.",
+        "The configuration cannot be read or is invalid (with --check-config also when pid \
+         would refuse to start with it), or the key file given to --key-fingerprint cannot be \
+         read.",
     ),
 ];
 
