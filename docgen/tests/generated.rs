@@ -132,6 +132,13 @@ fn every_page_refers_to_the_other_pages() {
     }
 }
 
+/// Every one of `expected` appears in `text`.
+fn assert_mentions(text: &str, expected: &[&str]) {
+    for expected in expected {
+        assert!(text.contains(expected), "{expected}:\n{text}");
+    }
+}
+
 /// Whether `text` has a tagged paragraph for `term`: a line starting with it.
 fn has_entry(text: &str, term: &str) -> bool {
     text.lines().any(|l| {
@@ -158,55 +165,58 @@ fn pictl_1_lists_every_command_group_with_the_global_options_exit_status_and_env
             "pictl-{name}.1"
         );
     }
-    for expected in [
-        "--socket",
-        "--daemon-uid",
-        "--json",
-        "EXIT STATUS",
-        "PI_SOCKET",
-        "PI_DAEMON_UID",
-        "EXAMPLES",
-    ] {
-        assert!(text.contains(expected), "{expected}:\n{text}");
-    }
+    assert_mentions(
+        &text,
+        &[
+            "--socket",
+            "--daemon-uid",
+            "--json",
+            "EXIT STATUS",
+            "PI_SOCKET",
+            "PI_DAEMON_UID",
+            "EXAMPLES",
+        ],
+    );
 }
 
 #[test]
 fn a_subcommand_page_shows_how_it_is_typed_its_options_and_examples() {
     let generated = Generated::new();
     let text = generated.rendered("pictl-token-enroll.1");
-    for expected in [
-        "pictl token enroll",
-        "--otpkey",
-        "--qr-png",
-        "EXAMPLES",
-        "sudo pictl token enroll totp --user alice",
-    ] {
-        assert!(text.contains(expected), "{expected}:\n{text}");
-    }
+    assert_mentions(
+        &text,
+        &[
+            "pictl token enroll",
+            "--otpkey",
+            "--qr-png",
+            "EXAMPLES",
+            "sudo pictl token enroll totp --user alice",
+        ],
+    );
 }
 
 #[test]
 fn pid_8_has_options_files_signals_exit_status_and_environment() {
     let generated = Generated::new();
     let text = generated.rendered("pid.8");
-    for expected in [
-        "--config",
-        "--check-config",
-        "--key-fingerprint",
-        "/etc/pi/pid.toml",
-        "/etc/pi/enckey",
-        "/var/lib/pi",
-        "/run/pi/pid.sock",
-        "SIGHUP",
-        "SIGTERM",
-        "EXIT STATUS",
-        "LISTEN_FDS",
-        "NOTIFY_SOCKET",
-        "CREDENTIALS_DIRECTORY",
-    ] {
-        assert!(text.contains(expected), "{expected}:\n{text}");
-    }
+    assert_mentions(
+        &text,
+        &[
+            "--config",
+            "--check-config",
+            "--key-fingerprint",
+            "/etc/pi/pid.toml",
+            "/etc/pi/enckey",
+            "/var/lib/pi",
+            "/run/pi/pid.sock",
+            "SIGHUP",
+            "SIGTERM",
+            "EXIT STATUS",
+            "LISTEN_FDS",
+            "NOTIFY_SOCKET",
+            "CREDENTIALS_DIRECTORY",
+        ],
+    );
     for (code, _) in pid::cli::EXIT_STATUS {
         assert!(has_entry(&text, &code.to_string()), "{code}:\n{text}");
     }
@@ -223,17 +233,18 @@ fn pam_pi_8_documents_every_option_the_module_accepts() {
         };
         assert!(text.contains(&written), "{written}:\n{text}");
     }
-    for expected in [
-        "PAM_SUCCESS",
-        "PAM_AUTH_ERR",
-        "PAM_AUTHINFO_UNAVAIL",
-        "PAM_USER_UNKNOWN",
-        "PAM_IGNORE",
-        "AuthenticationMethods publickey,keyboard-interactive",
-        "auth required pam_pi.so",
-    ] {
-        assert!(text.contains(expected), "{expected}:\n{text}");
-    }
+    assert_mentions(
+        &text,
+        &[
+            "PAM_SUCCESS",
+            "PAM_AUTH_ERR",
+            "PAM_AUTHINFO_UNAVAIL",
+            "PAM_USER_UNKNOWN",
+            "PAM_IGNORE",
+            "AuthenticationMethods publickey,keyboard-interactive",
+            "auth required pam_pi.so",
+        ],
+    );
 }
 
 #[test]

@@ -67,6 +67,21 @@ mod tests {
     }
 
     #[test]
+    fn help_names_every_option_with_the_default_config_and_examples() {
+        let help = command().render_help().to_string();
+        for expected in [
+            "Usage: pid [OPTIONS]",
+            "--config <FILE>",
+            "[default: /etc/pi/pid.toml]",
+            "--check-config <FILE>",
+            "--key-fingerprint <FILE>",
+            "pid --check-config /etc/pi/pid.toml",
+        ] {
+            assert!(help.contains(expected), "{expected}:\n{help}");
+        }
+    }
+
+    #[test]
     fn the_config_defaults_to_the_installed_path() {
         let args = Args::try_parse_from(["pid"]).unwrap();
         assert_eq!(args.config, PathBuf::from(protocol::paths::DEFAULT_CONFIG));
