@@ -37,7 +37,7 @@ packages=(
     openssh-server openssh-client  # a private sshd on 127.0.0.1 (AuthorizedKeysCommand + PAM)
     cryptsetup-bin           # LUKS on a file image (pictl luks assign / unlock)
     libpcsclite-dev pkg-config  # pictl talks to a Yubikey over PC/SC (CCID)
-    groff-base               # groff: pi-docgen's manual pages render without a warning
+    groff-base man-db        # pi-docgen's manual pages: groff renders them, lexgrog reads their NAME as mandb does
     zsh fish                 # zsh -n and fish --no-execute check pi-docgen's completions
     ca-certificates curl     # rustup, if there is no toolchain
     # LazyFS for the power-cut tests (tests/lazyfs/build.sh builds it offline against these)

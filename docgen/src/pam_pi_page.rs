@@ -8,7 +8,7 @@ use pam_pi::options::OPTIONS;
 use protocol::paths::{DAEMON_UID_ENV, DEFAULT_SOCKET};
 
 pub(crate) fn page() -> String {
-    let mut page = Page::new("PAM_PI", "8");
+    let mut page = Page::new("pam_pi", "8");
     page.section("NAME")
         .paragraph("pam_pi - PAM module for pi two-factor authentication");
     page.section("SYNOPSIS").inlines(vec![
@@ -112,9 +112,10 @@ pub(crate) fn page() -> String {
             "The module.",
         )
         .item(
-            term("/usr/share/pam-configs/", ""),
-            "Where the package's profile lives, with which pam-auth-update(8) adds pam_pi to \
-             the common-auth stack.",
+            term("/usr/share/pam-configs/pi", ""),
+            "The pam-auth-update(8) profile that adds pam_pi after the password check of \
+             common-auth, for every service that includes it. It is off until an \
+             administrator selects it.",
         );
     page.section("ENVIRONMENT").paragraph(&format!(
         "None: the module reads only its arguments. ({DAEMON_UID_ENV} is pictl's; the module's \

@@ -8,7 +8,7 @@ use pid::policy::{Action, Scope};
 use protocol::paths::DEFAULT_CONFIG;
 
 pub(crate) fn page() -> String {
-    let mut page = Page::new("PID.TOML", "5");
+    let mut page = Page::new("pid.toml", "5");
     page.section("NAME")
         .paragraph("pid.toml - configuration of the pi daemon");
     page.section("SYNOPSIS").paragraph(DEFAULT_CONFIG);

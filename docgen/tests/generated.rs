@@ -112,6 +112,21 @@ fn every_page_renders_without_a_warning() {
 }
 
 #[test]
+fn every_page_has_the_whatis_entry_apropos_finds_it_by() {
+    let generated = Generated::new();
+    for page in generated.pages() {
+        let out = Command::new("lexgrog").arg(&page).output().unwrap();
+        let entry = String::from_utf8_lossy(&out.stdout);
+        let name = page.file_name().unwrap().to_str().unwrap();
+        let (stem, _) = name.rsplit_once('.').unwrap();
+        assert!(
+            out.status.success() && entry.contains(&format!(": \"{stem} - ")),
+            "{name}: {entry}"
+        );
+    }
+}
+
+#[test]
 fn every_page_refers_to_the_other_pages() {
     let generated = Generated::new();
     for page in generated.pages() {
