@@ -38,9 +38,11 @@ packages=(
     cryptsetup-bin           # LUKS on a file image (pictl luks assign / unlock)
     systemd                  # systemd-analyze judges the units in systemd/; systemd-socket-activate starts pid as pid.socket does (systemd need not run)
     libpcsclite-dev pkg-config  # pictl talks to a Yubikey over PC/SC (CCID)
+    groff-base man-db        # pi-docgen's manual pages: groff renders them, lexgrog reads their NAME as mandb does
+    zsh fish                 # zsh -n and fish --no-execute check pi-docgen's completions
     ca-certificates curl     # rustup, if there is no toolchain
-    # The Debian packages (tests/package/run.sh): built, checked, installed, read with man
-    debhelper dpkg-dev fakeroot lintian man-db
+    # The Debian packages (tests/package/run.sh): built, checked, installed (man-db above reads them)
+    debhelper dpkg-dev fakeroot lintian
     # LazyFS for the power-cut tests (tests/lazyfs/build.sh builds it offline against these)
     cmake g++ make libfuse3-dev fuse3 libspdlog-dev libfmt-dev libtoml11-dev
     "$@"

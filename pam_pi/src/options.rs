@@ -24,6 +24,90 @@ const USAGE: &str = "valid options: socket=/ABSOLUTE/PATH timeout=SECONDS(1-300)
                      busy_wait_us=MICROSECONDS(0-10000) daemon_uid=UID use_first_pass \
                      try_first_pass ignore_unknown_user nullok debug";
 
+/// One module argument, as the manual page `pam_pi(8)` documents it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OptionDoc {
+    /// The argument's name, as written in the PAM service file.
+    pub name: &'static str,
+    /// What follows `name=`, e.g. `SECONDS`; `None` for a flag, which takes no value.
+    pub value: Option<&'static str>,
+    /// What is in force when the argument is not given.
+    pub default: &'static str,
+    /// One paragraph: what the argument does, and what a login then returns.
+    pub meaning: &'static str,
+}
+
+/// Every argument pam_pi accepts. The parser knows no other: a name that is not here is an
+/// unknown option, so an argument cannot be added without its manual entry (and a row whose
+/// argument the parser does not apply fails a test).
+pub const OPTIONS: &[OptionDoc] = &[
+    OptionDoc {
+        name: "socket",
+        value: Some("PATH"),
+        default: "/run/pi/pid.sock",
+        meaning: "The daemon's socket, an absolute path (a relative one would depend on the \
+                  working directory of whoever started the login).",
+    },
+    OptionDoc {
+        name: "timeout",
+        value: Some("SECONDS"),
+        default: "10",
+        meaning: "How long to wait for each answer of the daemon, 1 to 300 seconds; then the \
+                  login fails with PAM_AUTHINFO_UNAVAIL (before the user saw a prompt) or \
+                  PAM_AUTH_ERR (after).",
+    },
+    OptionDoc {
+        name: "busy_wait_us",
+        value: Some("MICROSECONDS"),
+        default: "1000",
+        meaning: "How long to keep the CPU, yielding it to anything else that wants it, while \
+                  waiting for each answer before sleeping, 0 to 10000 (0: sleep at once). An \
+                  idle daemon answers within it, and the login process then stays on its CPU.",
+    },
+    OptionDoc {
+        name: "daemon_uid",
+        value: Some("UID"),
+        default: "0",
+        meaning: "The uid pid runs as. A process of any other uid listening on the socket is \
+                  refused before anything is sent to it (PAM_AUTHINFO_UNAVAIL, and a syslog line \
+                  naming the socket and its uid): otherwise whoever could create the socket \
+                  could answer \"accept\".",
+    },
+    OptionDoc {
+        name: "use_first_pass",
+        value: None,
+        default: "off",
+        meaning: "Send the password an earlier module collected (PAM_AUTHTOK) as PIN and OTP, \
+                  and never prompt. Without an earlier password the login fails (PAM_AUTH_ERR).",
+    },
+    OptionDoc {
+        name: "try_first_pass",
+        value: None,
+        default: "off",
+        meaning: "As use_first_pass, but prompt if there is no earlier password or the daemon \
+                  rejects it.",
+    },
+    OptionDoc {
+        name: "ignore_unknown_user",
+        value: None,
+        default: "off",
+        meaning: "A user the daemon does not know gives PAM_IGNORE instead of PAM_USER_UNKNOWN.",
+    },
+    OptionDoc {
+        name: "nullok",
+        value: None,
+        default: "off",
+        meaning: "A user without a token gives PAM_IGNORE instead of PAM_AUTH_ERR, for a \
+                  gradual rollout: users who have a token must still use it.",
+    },
+    OptionDoc {
+        name: "debug",
+        value: None,
+        default: "off",
+        meaning: "Log each step of the conversation to syslog (never an answer).",
+    },
+];
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     /// The daemon's socket.
@@ -85,9 +169,33 @@ impl Options {
     }
 
     fn apply(&mut self, arg: &str) -> Result<(), String> {
-        match arg.split_once('=') {
-            Some(("socket", path)) => {
-                let path = PathBuf::from(path);
+        let (name, value) = match arg.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (arg, None),
+        };
+        let Some(option) = OPTIONS.iter().find(|o| o.name == name) else {
+            return Err(format!("unknown option `{arg}`"));
+        };
+        let value = match (option.value, value) {
+            (None, Some(_)) => return Err(format!("{name} takes no value, write just `{name}`")),
+            (Some(_), None) => return Err(format!("{name} needs a value: {name}=...")),
+            (None, None) => {
+                let flag = match name {
+                    "use_first_pass" => &mut self.use_first_pass,
+                    "try_first_pass" => &mut self.try_first_pass,
+                    "ignore_unknown_user" => &mut self.ignore_unknown_user,
+                    "nullok" => &mut self.nullok,
+                    "debug" => &mut self.debug,
+                    _ => return Err(format!("unknown option `{arg}`")),
+                };
+                *flag = true;
+                return Ok(());
+            }
+            (Some(_), Some(value)) => value,
+        };
+        match name {
+            "socket" => {
+                let path = PathBuf::from(value);
                 if !path.is_absolute() {
                     // A relative path would depend on the working directory of sshd, sudo or a
                     // screen locker, i.e. on whoever started the login.
@@ -95,7 +203,7 @@ impl Options {
                 }
                 self.socket = path;
             }
-            Some(("timeout", value)) => {
+            "timeout" => {
                 let secs: u64 = value
                     .parse()
                     .map_err(|_| format!("timeout={value} is not a whole number of seconds"))?;
@@ -106,7 +214,7 @@ impl Options {
                 }
                 self.timeout = Duration::from_secs(secs);
             }
-            Some(("busy_wait_us", value)) => {
+            "busy_wait_us" => {
                 let us: u64 = value.parse().map_err(|_| {
                     format!("busy_wait_us={value} is not a whole number of microseconds")
                 })?;
@@ -117,36 +225,15 @@ impl Options {
                 }
                 self.busy_wait = Duration::from_micros(us);
             }
-            Some(("daemon_uid", value)) => {
+            "daemon_uid" => {
                 self.daemon_uid = value
                     .parse()
                     .map_err(|_| format!("daemon_uid={value} is not a numeric uid"))?;
             }
-            Some((name, _)) if is_flag(name) => {
-                return Err(format!("{name} takes no value, write just `{name}`"));
-            }
-            Some(_) => return Err(format!("unknown option `{arg}`")),
-            None => match arg {
-                "use_first_pass" => self.use_first_pass = true,
-                "try_first_pass" => self.try_first_pass = true,
-                "ignore_unknown_user" => self.ignore_unknown_user = true,
-                "nullok" => self.nullok = true,
-                "debug" => self.debug = true,
-                "socket" | "timeout" | "busy_wait_us" | "daemon_uid" => {
-                    return Err(format!("{arg} needs a value: {arg}=..."))
-                }
-                _ => return Err(format!("unknown option `{arg}`")),
-            },
+            _ => return Err(format!("unknown option `{arg}`")),
         }
         Ok(())
     }
-}
-
-fn is_flag(name: &str) -> bool {
-    matches!(
-        name,
-        "use_first_pass" | "try_first_pass" | "ignore_unknown_user" | "nullok" | "debug"
-    )
 }
 
 #[cfg(test)]
@@ -193,6 +280,55 @@ mod tests {
         assert_eq!(options.daemon_uid, 998);
         assert!(options.use_first_pass && options.try_first_pass);
         assert!(options.ignore_unknown_user && options.nullok && options.debug);
+    }
+
+    /// An argument each option is written with in a service file, other than its default.
+    fn example(name: &str) -> &'static str {
+        match name {
+            "socket" => "socket=/run/pi/other.sock",
+            "timeout" => "timeout=30",
+            "busy_wait_us" => "busy_wait_us=0",
+            "daemon_uid" => "daemon_uid=998",
+            "use_first_pass" => "use_first_pass",
+            "try_first_pass" => "try_first_pass",
+            "ignore_unknown_user" => "ignore_unknown_user",
+            "nullok" => "nullok",
+            "debug" => "debug",
+            other => panic!("{other} has a manual entry but no example here"),
+        }
+    }
+
+    #[test]
+    fn every_option_in_the_manual_table_is_applied_by_the_parser() {
+        for option in OPTIONS {
+            let (options, warnings) = parse(&[example(option.name)]);
+            assert!(warnings.is_empty(), "{}: {warnings:?}", option.name);
+            assert_ne!(
+                options,
+                Options::default(),
+                "{} changed nothing",
+                option.name
+            );
+            assert!(
+                USAGE.contains(option.name),
+                "{} not in the usage",
+                option.name
+            );
+            assert!(!option.meaning.is_empty() && !option.default.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_flag_in_the_table_takes_no_value_and_a_valued_option_needs_one() {
+        for option in OPTIONS {
+            let (written, warning) = match option.value {
+                Some(_) => (option.name.to_owned(), "needs a value"),
+                None => (format!("{}=1", option.name), "takes no value"),
+            };
+            let (options, warnings) = parse(&[written.as_str()]);
+            assert_eq!(options, Options::default(), "{written}");
+            assert!(warnings[0].contains(warning), "{written}: {warnings:?}");
+        }
     }
 
     #[test]

@@ -31,6 +31,12 @@ pub struct Io<'a> {
     pub stdout_is_terminal: bool,
 }
 
+/// The clap command pictl parses: what the manual pages and shell completions are generated
+/// from (`pi-docgen`), so they describe exactly the arguments pictl accepts.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// Parse `args` (program name first) and run the command.
 pub fn run_args<I, T>(args: I, io: &mut Io<'_>) -> Exit
 where

@@ -3,7 +3,8 @@
 //!
 //! A request's way through the daemon, and the modules it passes:
 //!
-//! - Running: `daemon` starts and stops everything; `state` holds what requests share (`State`)
+//! - Running: `cli` is the command line (`main.rs` parses it, `pi-docgen` documents it); `daemon`
+//!   starts and stops everything; `state` holds what requests share (`State`)
 //!   and the configuration in force (`Live`); `config`, `logging`, `trust` (directories safe to
 //!   open files in), `sys` (process hardening), `systemd` (socket activation, readiness and
 //!   reload notifications), `clock`.
@@ -28,6 +29,7 @@ pub mod audit;
 pub mod auth;
 pub mod authority;
 pub mod caller;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod connection;

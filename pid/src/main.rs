@@ -2,28 +2,9 @@
 //! configuration and prints the effective one.
 
 use clap::Parser;
+use pid::cli::{Args, EXIT_FAILED, EXIT_INVALID};
 use pid::error::{chain, PidError};
-use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// pi daemon: owns the token store and answers pam_pi and pictl on a Unix socket.
-#[derive(Parser)]
-#[command(
-    version,
-    after_help = "Examples:\n  pid --config /etc/pi/pid.toml\n  pid --check-config /etc/pi/pid.toml"
-)]
-struct Args {
-    /// Run in the foreground with this configuration (an empty file means all defaults).
-    #[arg(long, value_name = "FILE", default_value = protocol::paths::DEFAULT_CONFIG)]
-    config: PathBuf,
-    /// Validate FILE, print the effective configuration, and exit (0 = valid, 2 = invalid).
-    #[arg(long, value_name = "FILE", conflicts_with = "config")]
-    check_config: Option<PathBuf>,
-    /// Print the fingerprint of a key file (e.g. a backup of enckey_file) and exit. pid names
-    /// the fingerprint of the key a store needs when that key is missing or wrong.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "check_config"])]
-    key_fingerprint: Option<PathBuf>,
-}
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -35,7 +16,7 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("pid: {}", chain(&e));
-                ExitCode::from(2)
+                ExitCode::from(EXIT_INVALID)
             }
         };
     }
@@ -50,19 +31,19 @@ fn main() -> ExitCode {
                     for p in problems {
                         eprintln!("pid: would refuse to start: {}", chain(&p));
                     }
-                    return ExitCode::from(2);
+                    return ExitCode::from(EXIT_INVALID);
                 }
                 // pid would start, but without these realms (and a reload would be refused).
                 if let Err(e) = pid::realm::Realms::load(c.realms_config()) {
                     eprintln!("pid: {}", chain(&e));
-                    return ExitCode::from(2);
+                    return ExitCode::from(EXIT_INVALID);
                 }
                 print!("{}", c.to_toml());
                 ExitCode::SUCCESS
             }
             Err(e) => {
                 eprintln!("pid: {}", chain(&PidError::from(e)));
-                ExitCode::from(2)
+                ExitCode::from(EXIT_INVALID)
             }
         };
     }
@@ -72,7 +53,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             say(&format!("pid: {}", chain(&PidError::from(e))));
-            return ExitCode::from(2);
+            return ExitCode::from(EXIT_INVALID);
         }
     };
     let logging = pid::init_logging(&config);
@@ -83,7 +64,7 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             say(&format!("pid: cannot start the async runtime: {e}"));
-            return ExitCode::FAILURE;
+            return ExitCode::from(EXIT_FAILED);
         }
     };
     let result = runtime.block_on(pid::run_daemon(config, args.config, systemd));
@@ -98,7 +79,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             say(&format!("pid: {}", chain(&e)));
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_FAILED)
         }
     }
 }

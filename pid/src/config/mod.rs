@@ -4,7 +4,8 @@
 //! One file per section (`[argon2]`, `[limits]`, `[tokens]`, …), each with its defaults and
 //! its checks; the resolvers' tables are defined and checked by `realm`, the policies by
 //! `policy`. This file holds them together, checks what spans sections (realms name declared
-//! resolvers) and says which line an error is about (`locate`).
+//! resolvers) and says which line an error is about (`locate`). `reference` documents every key
+//! for the manual page, tied to the parser by its tests.
 
 mod argon2;
 mod audit;
@@ -12,6 +13,7 @@ mod error;
 mod limits;
 mod locate;
 mod logging;
+pub mod reference;
 mod sms;
 mod smtp;
 mod ssh;
