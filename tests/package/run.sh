@@ -101,7 +101,7 @@ debs old
 debs new
 
 step "lintian"
-lintian --fail-on error,warning --no-tag-display-limit "$work"/old/*.changes ||
+lintian --fail-on error,warning --tag-display-limit 0 "$work"/old/*.changes ||
     fail "lintian reports errors or warnings (override a warning only with a reason)"
 
 # ---- install ----------------------------------------------------------------------------------
@@ -135,8 +135,9 @@ import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
 while True:
+    message = s.recv(4096)
     with open(sys.argv[2], "ab") as log:
-        log.write(s.recv(4096).replace(b"\n", b" ") + b"\n")
+        log.write(message.replace(b"\n", b" ") + b"\n")
 ' "$notify_socket" "$work/notify.log" &
 listener=$!
 for _ in $(seq 1 50); do [ -S "$notify_socket" ] && break; sleep 0.1; done
@@ -158,6 +159,7 @@ start_daemon() {
         fail "the installed daemon does not answer on $listen"
     }
     for _ in $(seq 1 50); do notified READY=1 && return 0; sleep 0.1; done
+    cat "$work/pid.log" "$work/notify.log" >&2
     fail "the daemon answers but never told systemd READY=1 (NOTIFY_SOCKET)"
 }
 step "starting the daemon as pid.socket + pid.service do"
