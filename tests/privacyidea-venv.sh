@@ -17,8 +17,9 @@
 set -euo pipefail
 
 # What the suite is written against. Change both together: a new privacyIDEA version is a new
-# peer, and its answers may differ.
-REQUIREMENTS=("privacyidea==3.14" "gunicorn==23.0.0")
+# peer, and its answers may differ. python-pskc writes the PSKC files `pictl import pskc` reads
+# (an implementation of RFC 6030 independent of pi's).
+REQUIREMENTS=("privacyidea==3.14" "gunicorn==23.0.0" "python-pskc==1.4")
 
 VENV=${PI_PRIVACYIDEA_VENV:-/var/tmp/pi-privacyidea/venv}
 STAMP=$VENV/pi-requirements.txt

@@ -2,6 +2,8 @@
 //! checked before anything is sent, and a file with a line that cannot be read imports nothing.
 //! Messages name the file and line, never a secret, a password or a scratch code.
 
+pub mod pskc;
+
 use protocol::{HashAlgorithm, ImportedToken, Secret, TokenType, UserRef};
 use zeroize::Zeroizing;
 

@@ -735,9 +735,10 @@ fn process_group(child: &Child) -> Pid {
     Pid::from_raw(i32::try_from(child.id()).expect("pid fits i32"))
 }
 
-/// The virtualenv `tests/privacyidea-venv.sh` made, checked (not built) by the script itself so
-/// that what "installed" means is written down once.
-fn venv() -> &'static Path {
+/// The virtualenv `tests/privacyidea-venv.sh` made (privacyIDEA, and python-pskc for the PSKC
+/// import tests), checked (not built) by the script itself so that what "installed" means is
+/// written down once.
+pub fn venv() -> &'static Path {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
     VENV.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("privacyidea-venv.sh");

@@ -20,6 +20,7 @@ Examples:
   sudo pictl import oath /etc/users.oath
   sudo pictl import google-authenticator /home/*/.google_authenticator
   sudo pictl import google-authenticator --user alice /srv/ga/alice
+  sudo pictl import pskc tokens.pskc --password
 
 Then replace pam_oath or pam_google_authenticator with pam_pi in /etc/pam.d (see README).
 The old files still hold the secrets in clear text: delete them once logins work.";
@@ -33,7 +34,28 @@ pub enum ImportCommand {
     /// unused scratch codes as a TAN list (each accepted once).
     #[command(name = "google-authenticator")]
     GoogleAuthenticator(ImportGoogleArgs),
+    /// A PSKC file (RFC 6030), as token vendors ship HOTP and TOTP keys: plain, or encrypted
+    /// with a pre-shared AES key (--key, --key-file) or a password (--password), each
+    /// encrypted value's MAC checked.
+    #[command(after_help = PSKC_AFTER_HELP)]
+    Pskc(ImportPskcArgs),
 }
+
+const PSKC_AFTER_HELP: &str = "\
+The whole file is read, decrypted and checked before anything is sent: a wrong key or password,
+a changed file (a MAC that does not match) or a key package pictl cannot read imports nothing,
+and each problem is named by key package and element, never by its value. Keys are owned by the
+UserId the file gives each, or by --user. Counters come along; a TOTP key accepts no code from
+before the import.
+
+Examples:
+  sudo pictl import pskc tokens.pskc --dry-run
+  sudo pictl import pskc tokens.pskc --key-file /root/vendor-transport.key
+  sudo pictl import pskc tokens.pskc --key 12345678901234567890123456789012
+  sudo pictl import pskc tokens.pskc --password --user alice
+
+The file holds the keys (in clear text, or with the key or password beside it): delete it once
+the import is done.";
 
 #[derive(Debug, Args)]
 pub struct ImportOathArgs {
@@ -61,6 +83,33 @@ pub struct ImportGoogleArgs {
     #[arg(long, value_name = "REALM")]
     pub realm: Option<String>,
     /// Check the files and say what would be imported; import nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportPskcArgs {
+    /// The PSKC file (a KeyContainer, PSKC 1.0).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The pre-shared key the secrets are encrypted with, in hex (16, 24 or 32 bytes).
+    #[arg(long, value_name = "HEX", conflicts_with_all = ["key_file", "password"])]
+    pub key: Option<String>,
+    /// A file holding the pre-shared key, in hex on its first line (keeps it out of the shell
+    /// history and the process list).
+    #[arg(long, value_name = "PATH", conflicts_with = "password")]
+    pub key_file: Option<PathBuf>,
+    /// The secrets are encrypted with a key derived from a password: ask it on the terminal
+    /// (without echo), or read one line from standard input.
+    #[arg(long)]
+    pub password: bool,
+    /// The owner of every key in the file, instead of each key's UserId.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Realm of the owners [default: pid.toml `default_realm`].
+    #[arg(long, value_name = "REALM")]
+    pub realm: Option<String>,
+    /// Read, decrypt and check the file and say what would be imported; import nothing.
     #[arg(long)]
     pub dry_run: bool,
 }

@@ -1,8 +1,8 @@
-//! `pictl import oath|google-authenticator`: read the files, check every line, then send the
+//! `pictl import oath|google-authenticator|pskc`: read the files, check every line, then send the
 //! tokens to the daemon in batches, with progress on stderr for long imports.
 
 use super::Ctx;
-use crate::cli::import::{ImportCommand, ImportGoogleArgs, ImportOathArgs};
+use crate::cli::import::{ImportCommand, ImportGoogleArgs, ImportOathArgs, ImportPskcArgs};
 use crate::error::{Error, Exit};
 use crate::import::{self, Parsed};
 use crate::output::sanitize;
@@ -15,6 +15,7 @@ use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 /// Request bodies stay well under the 64 KiB frame limit.
 const MAX_BATCH_BYTES: usize = 48 * 1024;
@@ -31,6 +32,7 @@ pub fn run(ctx: &mut Ctx<'_, '_>, command: ImportCommand) -> Result<Exit, Error>
     let (parsed, dry_run) = match command {
         ImportCommand::Oath(args) => (read_oath(&args)?, args.dry_run),
         ImportCommand::GoogleAuthenticator(args) => (read_google(&args)?, args.dry_run),
+        ImportCommand::Pskc(args) => (read_pskc(ctx, &args)?, args.dry_run),
     };
     for note in &parsed.notes {
         ctx.note(&format!("note: {note}"))?;
@@ -45,6 +47,36 @@ fn read_oath(args: &ImportOathArgs) -> Result<Parsed, Error> {
     let text = read_text(&args.file, MAX_FILE_BYTES)?;
     let name = args.file.display().to_string();
     import::oath_usersfile(&name, &text, args.realm.as_deref()).map_err(refused)
+}
+
+fn read_pskc(ctx: &mut Ctx<'_, '_>, args: &ImportPskcArgs) -> Result<Parsed, Error> {
+    use crate::import::pskc::{self, Decryption, Owner};
+    let text = read_text(&args.file, pskc::MAX_FILE_BYTES)?;
+    let hex_key = |text: &str, from: &str| {
+        hex::decode(text.trim())
+            .map(Zeroizing::new)
+            .map_err(|_| Error::Usage(format!("{from}: the key must be hex digits")))
+    };
+    let decryption = if let Some(key) = &args.key {
+        Decryption::Key(hex_key(key, "--key")?)
+    } else if let Some(path) = &args.key_file {
+        let text = Zeroizing::new(read_text(path, 4096)?);
+        let first = text.lines().next().unwrap_or("");
+        Decryption::Key(hex_key(first, &path.display().to_string())?)
+    } else if args.password {
+        let asked = crate::input::ask(ctx.io, "Password of the PSKC file: ", true)?;
+        Decryption::Password(
+            asked
+                .ok_or_else(|| Error::Usage("--password: no password on standard input".into()))?,
+        )
+    } else {
+        Decryption::None
+    };
+    let owner = Owner {
+        user: args.user.as_deref(),
+        realm: args.realm.as_deref(),
+    };
+    pskc::read(&args.file.display().to_string(), &text, &decryption, &owner).map_err(refused)
 }
 
 fn read_google(args: &ImportGoogleArgs) -> Result<Parsed, Error> {
@@ -103,7 +135,7 @@ fn read_google(args: &ImportGoogleArgs) -> Result<Parsed, Error> {
 
 fn refused(errors: Vec<String>) -> Error {
     Error::Usage(format!(
-        "{}\nnothing was imported: fix the lines above and run the import again",
+        "{}\nnothing was imported: fix what is named above and run the import again",
         errors
             .iter()
             .map(|e| sanitize(e).into_owned())

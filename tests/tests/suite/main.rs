@@ -17,6 +17,7 @@ mod durability;
 mod full_disk;
 mod hostile_socket;
 mod import;
+mod import_pskc;
 mod impostor;
 mod ldap;
 mod lockout;
