@@ -219,6 +219,7 @@ pub fn response_kind(response: &Response) -> &'static str {
         Response::Admin(A::Imported(_)) => "import results",
         Response::Admin(A::Offline(_)) => "offline values",
         Response::Admin(A::Upstreams(_)) => "upstream servers",
+        Response::Admin(A::Otps { .. }) => "upcoming codes",
         Response::SshKeys { .. } => "SSH keys",
     }
 }

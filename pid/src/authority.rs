@@ -99,6 +99,9 @@ impl Authority {
         token_type: Option<TokenType>,
         now: i64,
     ) -> Result<(), PidError> {
+        if action.needs_explicit_policy() {
+            return self.check_explicit(live, action, target, token_type, now);
+        }
         match self {
             Authority::Root => Ok(()),
             Authority::Admin { .. } if !live.policies.restricts_admins() => Ok(()),
@@ -160,6 +163,45 @@ impl Authority {
 }
 
 /// Policies of the user and admin scopes match the target user's realm and login.
+impl Authority {
+    /// An action only an admin policy that names it allows (`Action::needs_explicit_policy`):
+    /// to root through a policy without an `admin_group` condition, to an administrator through
+    /// one that matches their groups, never to a user.
+    fn check_explicit(
+        &self,
+        live: &Live,
+        action: Action,
+        target: Option<&Owner>,
+        token_type: Option<TokenType>,
+        now: i64,
+    ) -> Result<(), PidError> {
+        let groups: &[String] = match self {
+            Authority::Root => &[],
+            Authority::Admin { groups, .. } => groups,
+            Authority::SelfService { .. } => {
+                return Err(PidError::PermissionDenied(format!(
+                    "only administrators may {}",
+                    describe(action, token_type)
+                )))
+            }
+        };
+        if live.policies.allows(
+            Scope::Admin,
+            action,
+            &context(target, groups, now),
+            token_type,
+        ) {
+            return Ok(());
+        }
+        Err(PidError::PermissionDenied(format!(
+            "nobody may {} unless an admin policy allows it, root included: add a [[policy]] with              scope = \"admin\" and actions = {{ {} = true }} to pid.toml (narrowed with realm, \
+             user or admin_group conditions), then `systemctl reload pid`",
+            describe(action, token_type),
+            action.name()
+        )))
+    }
+}
+
 fn context<'a>(target: Option<&'a Owner>, groups: &'a [String], now: i64) -> Context<'a> {
     Context {
         realm: target.map_or("", |o| o.realm.as_str()),
@@ -196,6 +238,7 @@ fn describe(action: Action, token_type: Option<TokenType>) -> String {
         Action::AuditLog => "read the audit trail",
         Action::PolicyCheck => "see which policies apply to a login",
         Action::ManageMachineTokens => "attach tokens to hosts or detach them",
+        Action::GetMultiOtp => "see the next codes of tokens",
         // Authentication and enrollment settings are never asked for as operations.
         other => return format!("use {}", other.name()),
     };

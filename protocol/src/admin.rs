@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 /// Largest page the daemon returns for listings; every page fits comfortably in one frame.
 pub const MAX_PAGE: u32 = 32;
+/// Codes per `TokenOtps` request.
+pub const MAX_UPCOMING_OTPS: u32 = 100;
 /// Tokens per `TokenImport` request (the frame limit bounds it too).
 pub const MAX_IMPORT_BATCH: usize = 256;
 
@@ -97,6 +99,12 @@ pub enum AdminRequest {
     },
     /// Each upstream server: reachable, TLS, version, service account, last error.
     UpstreamStatus,
+    /// The next `count` codes of an HOTP or TOTP token, without using them (privacyIDEA's
+    /// getmultiotp): only where an admin policy allows `getmultiotp`, root included.
+    TokenOtps {
+        serial: String,
+        count: u32,
+    },
 }
 
 impl AdminRequest {
@@ -125,6 +133,7 @@ impl AdminRequest {
             AdminRequest::TokenImport(_) => "token import",
             AdminRequest::OfflineStatus { .. } => "offline status",
             AdminRequest::UpstreamStatus => "upstream status",
+            AdminRequest::TokenOtps { .. } => "token otps",
         }
     }
 }
@@ -216,6 +225,21 @@ pub enum AdminResponse {
     Imported(Vec<ImportResult>),
     Offline(Vec<OfflineInfo>),
     Upstreams(Vec<UpstreamInfo>),
+    /// A token's next codes, in the order it will accept them.
+    Otps {
+        serial: String,
+        otps: Vec<UpcomingOtp>,
+    },
+}
+
+/// One code a token will accept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpcomingOtp {
+    /// The HOTP counter, or the TOTP time step.
+    pub counter: u64,
+    /// TOTP: when (Unix seconds) the code's time step begins on the daemon's clock.
+    pub valid_from: Option<i64>,
+    pub otp: Secret,
 }
 
 /// One token's offline values on this host. Never a value or a refill token.

@@ -21,7 +21,7 @@ pub mod token;
 pub use admin::{
     AdminRequest, AdminResponse, AuditEntry, EnrollRequest, Enrolled, ImportOutcome, ImportRequest,
     ImportResult, ImportedToken, OfflineInfo, PolicyDecision, PolicyReport, TokenInfo,
-    TokenSettings, UpstreamInfo, UserRef,
+    TokenSettings, UpcomingOtp, UpstreamInfo, UserRef,
 };
 pub use client::Client;
 pub use error::{ClientError, ErrorCode, FrameError};

@@ -199,6 +199,10 @@ fn requests() -> Vec<Request> {
         }))),
         admin(AdminRequest::OfflineStatus { user: Some(user()) }),
         admin(AdminRequest::UpstreamStatus),
+        admin(AdminRequest::TokenOtps {
+            serial: "s".into(),
+            count: 3,
+        }),
     ]
 }
 
@@ -334,6 +338,14 @@ fn responses() -> Vec<Response> {
             service_account_ok: None,
             last_error: None,
         }])),
+        admin(AdminResponse::Otps {
+            serial: "s".into(),
+            otps: vec![UpcomingOtp {
+                counter: 7,
+                valid_from: Some(210),
+                otp: Secret::new("123456"),
+            }],
+        }),
     ]
 }
 
@@ -474,6 +486,7 @@ const GOLDEN_REQUESTS: &[&str] = &[
     "03120103663a31017500080261620800011e050101700101740164",
     "031301017500",
     "0314",
+    "0315017303",
 ];
 const GOLDEN_RESPONSES: &[&str] = &[
     "0002016d",
@@ -502,6 +515,7 @@ const GOLDEN_RESPONSES: &[&str] = &[
     "04080303663a3100015303663a3201015303663a3302016d",
     "04090101750172015301700301040106010a0e0001",
     "040a010170010968747470733a2f2f68010172010101010176010000",
+    "040b0173010701fba40106313233343536",
 ];
 
 #[test]

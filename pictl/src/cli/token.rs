@@ -77,6 +77,39 @@ pub enum TokenCommand {
     Assign(AssignArgs),
     /// Take a token away from its user; the token stays in the store, unassigned.
     Unassign(SerialArg),
+    /// Show the next codes of an HOTP or TOTP token without using them (only where an admin
+    /// policy allows getmultiotp, root included).
+    #[command(after_help = OTPS_AFTER_HELP)]
+    Otps(OtpsArgs),
+}
+
+const OTPS_AFTER_HELP: &str = "\
+Whoever reads a token's next codes can log in as its owner with them, so nobody may see them
+unless an admin policy allows it, root included (privacyIDEA's getmultiotp):
+
+  [[policy]]
+  name = \"helpdesk-codes\"
+  scope = \"admin\"
+  actions = { getmultiotp = true }
+  # admin_group = [\"helpdesk\"]     # only these administrators (root needs a policy without it)
+
+The codes are not used up: each still logs in once, in order for HOTP, at its time for TOTP.
+Every request is audited (who, which token, how many codes; never a code).
+
+Examples:
+  sudo pictl token otps OATH0001A2B3              # the next 10 codes
+  sudo pictl token otps TOTP0001C4D5 --count 3    # the codes of the next three time steps
+  sudo pictl --json token otps OATH0001A2B3 --count 20";
+
+#[derive(Debug, Args)]
+pub struct OtpsArgs {
+    /// Serial of the token, as `pictl token list` shows it.
+    #[arg(value_name = "SERIAL")]
+    pub serial: String,
+    /// How many codes, 1 to 100.
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(protocol::admin::MAX_UPCOMING_OTPS)))]
+    pub count: u32,
 }
 
 /// The token types `pictl token enroll` can create.

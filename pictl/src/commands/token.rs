@@ -2,7 +2,8 @@
 
 use super::Ctx;
 use crate::cli::token::{
-    AssignArgs, EnrollArgs, ListArgs, ResyncArgs, SerialArg, SetArgs, TokenCommand, TokenTypeArg,
+    AssignArgs, EnrollArgs, ListArgs, OtpsArgs, ResyncArgs, SerialArg, SetArgs, TokenCommand,
+    TokenTypeArg,
 };
 use crate::cli::values::{check_hex_key, check_otp, PinArg};
 use crate::error::{Error, Exit};
@@ -73,6 +74,7 @@ pub fn run(ctx: &mut Ctx<'_, '_>, command: TokenCommand) -> Result<Exit, Error> 
         TokenCommand::Set(args) => set(ctx, args),
         TokenCommand::Resync(args) => resync(ctx, args),
         TokenCommand::Assign(args) => assign(ctx, args),
+        TokenCommand::Otps(args) => otps(ctx, args),
     }
 }
 
@@ -636,6 +638,39 @@ fn resync(ctx: &mut Ctx<'_, '_>, args: ResyncArgs) -> Result<Exit, Error> {
         otp2: args.otp2,
     };
     simple(ctx, request, args.serial, "is resynchronised")
+}
+
+fn otps(ctx: &mut Ctx<'_, '_>, args: OtpsArgs) -> Result<Exit, Error> {
+    let request = AdminRequest::TokenOtps {
+        serial: args.serial,
+        count: args.count,
+    };
+    let (serial, otps) = match ctx.admin(request, "token otps")? {
+        AdminResponse::Otps { serial, otps } => (serial, otps),
+        other => return Err(unexpected("token otps", other)),
+    };
+    if ctx.json {
+        let list: Vec<_> = otps
+            .iter()
+            .map(|o| json!({ "counter": o.counter, "valid_from": o.valid_from, "otp": o.otp.expose() }))
+            .collect();
+        ctx.print_json(&json!({ "serial": serial, "otps": list }))?;
+        return Ok(Exit::Ok);
+    }
+    let mut text = format!("next codes of token {}:\n", output::sanitize(&serial));
+    for o in &otps {
+        let when = o
+            .valid_from
+            .map(|t| format!("  from {}", output::utc(t)))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "  {:>10}  {}{when}\n",
+            o.counter,
+            output::sanitize(o.otp.expose())
+        ));
+    }
+    ctx.print(&text)?;
+    Ok(Exit::Ok)
 }
 
 fn assign(ctx: &mut Ctx<'_, '_>, args: AssignArgs) -> Result<Exit, Error> {

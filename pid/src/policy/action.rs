@@ -158,6 +158,9 @@ actions! {
     PolicyCheck: "policycheck", ADMIN, Kind::Flag;
     /// Attach, detach and list MachineToken assignments (privacyIDEA's `manage_machine_tokens`).
     ManageMachineTokens: "manage_machine_tokens", ADMIN, Kind::Flag;
+    /// See a token's next codes (`pictl token otps`). Never allowed without a policy, not even
+    /// to root (`Action::needs_explicit_policy`).
+    GetMultiOtp: "getmultiotp", ADMIN, Kind::Flag;
 }
 
 /// privacyIDEA authentication actions that are recognised but not enforced yet: refused, so a
@@ -170,6 +173,13 @@ const NOT_YET: &[&str] = &[
 ];
 
 impl Action {
+    /// Whether an admin policy must allow this action even to root and even where no admin
+    /// policy restricts administrators: the next codes of a token are the token itself (whoever
+    /// reads them logs in as its owner), so showing them is opted into, not defaulted.
+    pub fn needs_explicit_policy(self) -> bool {
+        matches!(self, Action::GetMultiOtp)
+    }
+
     /// The action a policy of `scope` names `key`; `Err` says what to write instead.
     pub fn parse(scope: Scope, key: &str) -> Result<Action, PolicyError> {
         let Some(action) = Action::ALL.into_iter().find(|a| a.name() == key) else {

@@ -71,6 +71,10 @@ impl OtpAlgorithm for Hotp {
         "OATH"
     }
 
+    fn upcoming(&self, rec: &TokenRecord, _now: i64, count: u64) -> Option<std::ops::Range<u64>> {
+        Some(rec.count..rec.count.saturating_add(count))
+    }
+
     fn check(&self, rec: &TokenRecord, key: &[u8], otp: &str, _now: i64) -> Option<CounterState> {
         if !well_formed(otp, rec.digits) {
             return None;

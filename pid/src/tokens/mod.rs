@@ -213,6 +213,13 @@ pub trait OtpAlgorithm: Sync {
         false
     }
 
+    /// The counters of the next `count` codes this token will accept at `now`, in order
+    /// (privacyIDEA's getmultiotp): HOTP's from its counter, TOTP's time steps from the current
+    /// one. `None`: the type has no such sequence.
+    fn upcoming(&self, _rec: &TokenRecord, _now: i64, _count: u64) -> Option<std::ops::Range<u64>> {
+        None
+    }
+
     /// `Some(new state)` if `otp`, typed after the PIN, is valid now and has not been used;
     /// `None` otherwise. By default nothing is: types that are answered only through their
     /// challenge (`check_answer`) keep it, so they fail closed on a single-shot answer.

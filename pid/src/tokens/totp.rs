@@ -35,6 +35,18 @@ impl OtpAlgorithm for Totp {
         "TOTP"
     }
 
+    /// From the current step on the token's clock (with its drift), never a step at or before
+    /// the last one accepted.
+    fn upcoming(&self, rec: &TokenRecord, now: i64, count: u64) -> Option<std::ops::Range<u64>> {
+        let current = step_of(now.saturating_add(rec.time_shift), rec.period).max(0) as u64;
+        let first = if rec.count > 0 {
+            current.max(rec.count + 1)
+        } else {
+            current
+        };
+        Some(first..first.saturating_add(count))
+    }
+
     fn check(&self, rec: &TokenRecord, key: &[u8], otp: &str, now: i64) -> Option<CounterState> {
         if !well_formed(otp, rec.digits) {
             return None;

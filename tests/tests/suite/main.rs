@@ -43,6 +43,7 @@ mod ssh_recipe;
 mod startup_trust;
 mod systemd;
 mod unprivileged;
+mod upcoming_codes;
 mod upstream;
 mod upstream_hostile;
 mod userstore;

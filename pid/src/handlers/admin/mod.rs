@@ -115,5 +115,8 @@ async fn run(
             upstream::offline_status(state, gate, user, entry).await
         }
         AdminRequest::UpstreamStatus => upstream::status(gate),
+        AdminRequest::TokenOtps { serial, count } => {
+            token::otps(state, gate, &serial, count, entry)
+        }
     }
 }

@@ -10,7 +10,7 @@ use crate::store::{Owner, Swap, TokenRecord};
 use crate::tokens::{algorithm, CounterState};
 use crate::State;
 use protocol::admin::MAX_PAGE;
-use protocol::{AdminResponse, AuditEntry, Secret, TokenSettings, UserRef};
+use protocol::{AdminResponse, AuditEntry, Secret, TokenSettings, TokenType, UpcomingOtp, UserRef};
 
 const MAX_PIN_LEN: usize = 256;
 
@@ -149,6 +149,52 @@ pub(super) fn resync(
         r.count = count;
         r.time_shift = time_shift;
         Ok(format!("token {} resynchronised", r.serial))
+    })
+}
+
+/// The next `count` codes of an HOTP or TOTP token, as it will accept them, without using any
+/// (`pictl token otps`; only where an admin policy allows `getmultiotp`). The audit trail says
+/// who saw how many codes of which token, never a code.
+pub(super) fn otps(
+    state: &State,
+    gate: &Gate<'_>,
+    serial: &str,
+    count: u32,
+    entry: &mut AuditEntry,
+) -> Result<AdminResponse, PidError> {
+    if count == 0 || count > protocol::admin::MAX_UPCOMING_OTPS {
+        return Err(PidError::InvalidArgument(format!(
+            "--count {count}: from 1 to {} codes",
+            protocol::admin::MAX_UPCOMING_OTPS
+        )));
+    }
+    let v = get(state, gate, Action::GetMultiOtp, serial, entry)?;
+    let rec = &v.rec;
+    let Some(counters) = algorithm(rec.token_type).upcoming(rec, gate.now, u64::from(count)) else {
+        return Err(PidError::InvalidArgument(format!(
+            "a {} token has no sequence of codes to show; only HOTP and TOTP tokens have",
+            rec.token_type.as_str()
+        )));
+    };
+    let key = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
+    let totp = rec.token_type == TokenType::Totp;
+    let otps = counters
+        .map(|counter| UpcomingOtp {
+            counter,
+            valid_from: totp.then(|| {
+                (counter as i64)
+                    .saturating_mul(i64::from(rec.period))
+                    .saturating_sub(rec.time_shift)
+            }),
+            otp: Secret::new(crate::tokens::hotp::hotp(
+                &key, counter, rec.digits, rec.hash,
+            )),
+        })
+        .collect();
+    entry.message = format!("{count} upcoming codes shown");
+    Ok(AdminResponse::Otps {
+        serial: rec.serial.clone(),
+        otps,
     })
 }
 
