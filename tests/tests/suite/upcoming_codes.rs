@@ -87,10 +87,7 @@ fn the_next_totp_codes_start_at_the_current_time_step() {
     let daemon = daemon_with(FOR_EVERY_ADMIN);
     let key = test_key("otps-totp", 20);
     let serial = daemon.enroll_totp("root", &key, "sha1", 6, 30, None);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = pi_tests::oath::unix_now();
     let doc = daemon.pictl_json(&["token", "otps", &serial, "--count", "2"]);
     let first = &doc["otps"][0];
     let step = first["counter"].as_u64().unwrap();
