@@ -11,6 +11,7 @@ pub mod import;
 pub mod input;
 pub mod luks;
 pub mod output;
+pub mod piv;
 pub mod qr;
 pub mod secret_file;
 

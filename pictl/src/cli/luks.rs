@@ -24,9 +24,16 @@ unless --key-file gives it. Slot 0 is never touched; a slot in use is refused un
 --clear-slot, which empties it first (`cryptsetup luksKillSlot`). After `pictl machine detach`,
 `--slot N --clear-slot` alone empties the slot.
 
+When the assignments of DEVICE are for more than one Yubikey, pictl writes only those of the
+plugged-in key: it reads the key's serial over PC/SC (its OTP application) and picks its
+UBOM<serial>_<slot> tokens. --serial names the token or key instead and needs no key.
+Reading the serial from a real Yubikey is not covered by pi's tests (there is no device in
+them): the commands and answers are tested as bytes.
+
 Examples:
   sudo pictl luks assign --device /dev/sda3
   sudo pictl luks assign --device /dev/sda3 --slot 2 --clear-slot --key-file /root/old.key
+  sudo pictl luks assign --device /dev/sda3 --serial UBOM12345678_2
   sudo pictl --json luks assign --device /dev/sda3 --password-file /root/luks.pw";
 
 const LUKS_UNLOCK_AFTER_HELP: &str = "\
@@ -34,12 +41,17 @@ The Yubikey is asked over PC/SC (pcscd) through its OTP application: the first r
 \"Yubico\", or --reader. With --responder-cmd, any ykchalresp-compatible program answers
 instead: pictl appends the challenge in hex and reads 40 hex digits from its output.
 
+Without --yubikey-slot, pictl reads the plugged-in key's serial and asks pid for this host's
+luks assignment UBOM<serial>_<slot> of DEVICE: its slot and its --concatenate are used. Two
+keys plugged in are refused (name one with --reader). pi's tests have no Yubikey: the PC/SC
+commands and answers (serial and challenge) are tested as bytes, not run on a device.
+
 Exit status: 0 opened (or, with --test, the passphrase opens a slot); 1 the Yubikey's response
 does not open the volume, or another failure; 2 usage error.
 
 Examples:
   sudo pictl luks unlock --device /dev/sda3 --name cryptdata
-  sudo pictl luks unlock --device /dev/sda3 --test --yubikey-slot 1
+  sudo pictl luks unlock --device /dev/sda3 --test --yubikey-slot 1 --reader '01 00'
   printf '%s\\n' \"$PW\" | sudo pictl luks unlock --device disk.img --test \\
       --responder-cmd 'ykchalresp -2 -x'";
 
@@ -75,6 +87,15 @@ pub struct LuksAssignArgs {
     /// The host whose assignments are used [default: the daemon's host name].
     #[arg(long, value_name = "NAME")]
     pub host: Option<String>,
+    /// Only the assignment of this token (UBOM12345678_2), or of every token of this key
+    /// serial (12345678) [default: all of DEVICE's, or the plugged-in key's when they are for
+    /// several keys].
+    #[arg(long, value_name = "SERIAL")]
+    pub serial: Option<String>,
+    /// The PC/SC reader of the key whose serial picks the assignments: the one whose name
+    /// contains TEXT [default: the one "Yubico" reader].
+    #[arg(long, value_name = "TEXT", conflicts_with = "serial")]
+    pub reader: Option<String>,
     /// PBKDF of the new key slot, passed to cryptsetup (pbkdf2, argon2i, argon2id)
     /// [default: cryptsetup's].
     #[arg(long, value_name = "NAME")]
@@ -103,13 +124,15 @@ pub struct LuksUnlockArgs {
     /// to it, e.g. 'ykchalresp -2 -x' [default: talk to the Yubikey over PC/SC].
     #[arg(long, value_name = "CMD")]
     pub responder_cmd: Option<String>,
-    /// The PC/SC reader: the first whose name contains TEXT [default: the first "Yubico" one].
+    /// The PC/SC reader: the one whose name contains TEXT [default: the one "Yubico" reader;
+    /// two are refused].
     #[arg(long, value_name = "TEXT", conflicts_with = "responder_cmd")]
     pub reader: Option<String>,
-    /// The Yubikey's slot programmed for HMAC-SHA1 challenge-response.
-    #[arg(long, value_name = "1|2", default_value_t = 2,
+    /// The Yubikey's slot programmed for HMAC-SHA1 challenge-response [default: the slot of
+    /// the plugged-in key's luks assignment, UBOM<serial>_<slot>].
+    #[arg(long, value_name = "1|2",
           value_parser = clap::value_parser!(u8).range(1..=2), conflicts_with = "responder_cmd")]
-    pub yubikey_slot: u8,
+    pub yubikey_slot: Option<u8>,
     /// Read the password from the first line of this file instead of the terminal or stdin.
     #[arg(long, value_name = "PATH")]
     pub password_file: Option<PathBuf>,

@@ -36,6 +36,7 @@ Examples:
   sudo pictl token enroll hotp --user bob --otpkey 3132333435363738393031323334353637383930 --no-qr
   sudo pictl --json token enroll totp --user carol --digits 8 --hash sha256
   sudo pictl token enroll sshkey --user alice --sshkey-file ~alice/.ssh/id_ed25519.pub
+  sudo pictl token enroll sshkey --user alice --yubikey-piv 9a   (the plugged-in Yubikey's key)
   sudo pictl token enroll totp --user root --serial UBOM12345678_2 --otpkey HEX   (Yubikey slot 2, LUKS)
   sudo pictl token enroll totp --user alice --qr-png /root/alice-qr.png";
 
@@ -316,6 +317,19 @@ pub struct EnrollArgs {
     /// sshkey: read the public key from this file (e.g. ~alice/.ssh/id_ed25519.pub).
     #[arg(long, value_name = "PATH")]
     pub sshkey_file: Option<std::path::PathBuf>,
+
+    /// sshkey: the public key of the plugged-in Yubikey's PIV slot (9a, 9c, 9d, 9e; without a
+    /// value 9a), read from the slot's certificate over PC/SC. Not run on a device in pi's
+    /// tests: the conversion is tested on certificates against ssh-keygen.
+    #[arg(
+        long,
+        value_name = "SLOT",
+        num_args = 0..=1,
+        default_missing_value = "9a",
+        value_parser = crate::piv::parse_slot,
+        conflicts_with_all = ["sshkey", "sshkey_file"]
+    )]
+    pub yubikey_piv: Option<yubikey::piv::SlotId>,
 
     /// PIN the user types before the OTP [default: no PIN]. `-` reads it from stdin, which keeps
     /// it out of `ps` and the shell history (on a terminal pictl asks twice, without echo).

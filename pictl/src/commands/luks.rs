@@ -8,11 +8,11 @@
 use super::Ctx;
 use crate::cli::luks::{LuksAssignArgs, LuksCommand, LuksUnlockArgs};
 use crate::error::{Error, Exit};
-use crate::luks::ccid::{self, YubikeySlot};
+use crate::luks::ccid::{OtpKey, YubikeySlot};
 use crate::luks::cryptsetup::{Cryptsetup, KeyOptions};
 use crate::luks::{self, responder, MAX_SLOT};
 use crate::output::sanitize;
-use protocol::{AdminRequest, AdminResponse, LuksResponse, Secret};
+use protocol::{AdminRequest, AdminResponse, LuksResponse, MachineApp, MachineTokenInfo, Secret};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -79,8 +79,11 @@ fn assign(ctx: &mut Ctx<'_, '_>, args: &LuksAssignArgs) -> Result<Exit, Error> {
             ))
         }
     };
-    let plan = plan(&responses, &device, args.slot)?;
     let shown_device = shown(&device);
+    let chosen = chosen(&responses, &device, args.serial.as_deref(), || {
+        OtpKey::connect(args.reader.as_deref())?.serial()
+    })?;
+    let plan = plan(chosen, &device, args.slot)?;
     if plan.is_empty() {
         return match (args.clear_slot, args.slot) {
             (true, Some(slot)) => clear_only(ctx, &cryptsetup, &device, slot, &used, args),
@@ -181,15 +184,70 @@ fn clear_only(
     report(ctx, device, &done)
 }
 
+/// The assignments of `device` whose responses are written: those of the token or key
+/// `serial` names; else all of them when they are for one Yubikey; else those of the plugged-in
+/// key, whose serial `plugged_in` reads only then (a key answering for a volume it was not
+/// meant for would be refused at boot, so the wrong one is never guessed).
+fn chosen<'r>(
+    responses: &'r [LuksResponse],
+    device: &Path,
+    serial: Option<&str>,
+    plugged_in: impl FnOnce() -> Result<u32, Error>,
+) -> Result<Vec<&'r LuksResponse>, Error> {
+    let candidates: Vec<&LuksResponse> = responses.iter().filter(|r| is_for(r, device)).collect();
+    let shown_device = shown(device);
+    if let Some(wanted) = serial {
+        let picked: Vec<&LuksResponse> = candidates
+            .iter()
+            .copied()
+            .filter(|r| luks::names_token(wanted, &r.serial))
+            .collect();
+        if picked.is_empty() {
+            let named: Vec<String> = candidates
+                .iter()
+                .map(|r| sanitize(&r.serial).into_owned())
+                .collect();
+            return Err(Error::Failed(format!(
+                "no luks assignment of {shown_device} is for --serial {}; they name: {}. Give \
+                 one of those, or attach the token first (`pictl machine attach SERIAL --app \
+                 luks --device {shown_device} --slot N`)",
+                sanitize(wanted),
+                if named.is_empty() {
+                    "none".to_owned()
+                } else {
+                    named.join(", ")
+                }
+            )));
+        }
+        return Ok(picked);
+    }
+    let keys: BTreeSet<Option<u32>> = candidates
+        .iter()
+        .map(|r| luks::parse_ubom(&r.serial).map(|(key, _)| key))
+        .collect();
+    if keys.len() <= 1 {
+        return Ok(candidates);
+    }
+    let key = plugged_in().map_err(|e| {
+        Error::Failed(format!(
+            "the luks assignments of {shown_device} are for {} Yubikeys, so pictl asks the \
+             plugged-in key for its serial, and that failed: {e}. Or name the token with \
+             --serial UBOM…_N",
+            keys.len()
+        ))
+    })?;
+    luks::pick_for_key(&candidates, |r| r.serial.as_str(), key, &shown_device)
+}
+
 /// The slots to write, checked before anything changes: every assignment for `device` (or
 /// for no device in particular) needs a slot from 1 to 31, and no two may share one.
 fn plan<'r>(
-    responses: &'r [LuksResponse],
+    responses: impl IntoIterator<Item = &'r LuksResponse>,
     device: &Path,
     slot: Option<u8>,
 ) -> Result<Vec<Planned<'r>>, Error> {
     let mut plan: Vec<Planned<'r>> = Vec::new();
-    for r in responses.iter().filter(|r| is_for(r, device)) {
+    for r in responses.into_iter().filter(|r| is_for(r, device)) {
         let serial = sanitize(&r.serial);
         let Some(slot) = slot.or(r.slot) else {
             return Err(Error::Usage(format!(
@@ -230,7 +288,11 @@ fn plan<'r>(
 /// An assignment without a device is for any device; one with a device is for the same file
 /// (after resolving links and relative paths on both sides).
 fn is_for(response: &LuksResponse, device: &Path) -> bool {
-    match &response.device {
+    is_for_device(response.device.as_deref(), device)
+}
+
+fn is_for_device(assigned: Option<&str>, device: &Path) -> bool {
+    match assigned {
         None => true,
         Some(d) => {
             let d = Path::new(d);
@@ -295,27 +357,54 @@ fn report(ctx: &mut Ctx<'_, '_>, device: &Path, done: &[Done]) -> Result<Exit, E
     Ok(Exit::Ok)
 }
 
+/// What answers the challenge for `unlock`.
+enum Answerer<'a> {
+    /// `--responder-cmd`.
+    Command(&'a str),
+    /// The plugged-in key, its OTP slot, and whether the password comes before the response.
+    Key(OtpKey, YubikeySlot, bool),
+}
+
 fn unlock(ctx: &mut Ctx<'_, '_>, args: &LuksUnlockArgs) -> Result<Exit, Error> {
     if let Some(name) = &args.name {
         check_name(name)?;
     }
-    let slot = YubikeySlot::from_number(args.yubikey_slot).ok_or_else(|| {
-        Error::Usage("--yubikey-slot is 1 or 2: the Yubikey has two OTP slots".into())
-    })?;
+    let slot = match args.yubikey_slot {
+        None => None,
+        Some(n) => Some(YubikeySlot::from_number(n).ok_or_else(|| {
+            Error::Usage("--yubikey-slot is 1 or 2: the Yubikey has two OTP slots".into())
+        })?),
+    };
     if let Some(cmd) = &args.responder_cmd {
         responder::split_command(cmd)?;
     }
     let (cryptsetup, device) = luks_device(&args.device)?;
-    let password = luks::read_password(ctx.io, args.password_file.as_deref(), false)?;
-    let challenge = password.expose().as_bytes();
-    let response = match &args.responder_cmd {
-        Some(cmd) => responder::response(cmd, challenge)?,
+    // The key and its slot are settled before the password is typed, so a missing key or
+    // assignment costs no typing.
+    let answerer = match &args.responder_cmd {
+        Some(cmd) => Answerer::Command(cmd),
         None => {
-            ctx.note("pictl: asking the Yubikey (touch it if it blinks)")?;
-            ccid::hmac_response(args.reader.as_deref(), slot, challenge)?
+            let key = OtpKey::connect(args.reader.as_deref())?;
+            match slot {
+                Some(slot) => Answerer::Key(key, slot, args.concatenate),
+                None => {
+                    let serial = key.serial()?;
+                    let (slot, concatenate) = key_assignment(ctx, &device, serial)?;
+                    Answerer::Key(key, slot, concatenate || args.concatenate)
+                }
+            }
         }
     };
-    let passphrase = luks::passphrase(password.expose(), &response, args.concatenate);
+    let password = luks::read_password(ctx.io, args.password_file.as_deref(), false)?;
+    let challenge = password.expose().as_bytes();
+    let (response, concatenate) = match answerer {
+        Answerer::Command(cmd) => (responder::response(cmd, challenge)?, args.concatenate),
+        Answerer::Key(key, slot, concatenate) => {
+            ctx.note("pictl: asking the Yubikey (touch it if it blinks)")?;
+            (key.hmac_response(slot, challenge)?, concatenate)
+        }
+    };
+    let passphrase = luks::passphrase(password.expose(), &response, concatenate);
     let name = if args.test {
         None
     } else {
@@ -347,6 +436,66 @@ fn unlock(ctx: &mut Ctx<'_, '_>, args: &LuksUnlockArgs) -> Result<Exit, Error> {
         ))?;
     }
     Ok(Exit::Ok)
+}
+
+/// The OTP slot and `concatenate` of the luks assignment of the key with `serial` for `device`
+/// on this host. pid names this host by its host name too, and it only listens on this host.
+fn key_assignment(
+    ctx: &mut Ctx<'_, '_>,
+    device: &Path,
+    serial: u32,
+) -> Result<(YubikeySlot, bool), Error> {
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .ok_or_else(|| {
+            Error::Failed(
+                "cannot read this host's name to look up its luks assignments: give \
+                 --yubikey-slot N"
+                    .into(),
+            )
+        })?;
+    let request = AdminRequest::MachineList {
+        serial: None,
+        app: Some(MachineApp::Luks),
+        host: Some(host),
+    };
+    let items = match ctx.admin(request, "machine list")? {
+        AdminResponse::Machines(items) => items,
+        other => {
+            return Err(Error::unexpected(
+                "machine list",
+                &protocol::Response::Admin(other),
+            ))
+        }
+    };
+    assignment_of_key(&items, device, serial)
+}
+
+/// The one assignment of the key `serial` for `device`; two (both OTP slots) are ambiguous.
+fn assignment_of_key(
+    items: &[MachineTokenInfo],
+    device: &Path,
+    serial: u32,
+) -> Result<(YubikeySlot, bool), Error> {
+    let candidates: Vec<&MachineTokenInfo> = items
+        .iter()
+        .filter(|i| i.app == MachineApp::Luks && is_for_device(i.options.device.as_deref(), device))
+        .collect();
+    let shown_device = shown(device);
+    let picked = luks::pick_for_key(&candidates, |i| i.serial.as_str(), serial, &shown_device)?;
+    let slots: Vec<(YubikeySlot, bool)> = picked
+        .iter()
+        .filter_map(|i| luks::parse_ubom(&i.serial).map(|(_, slot)| (slot, i.options.concatenate)))
+        .collect();
+    match slots[..] {
+        [one] => Ok(one),
+        _ => Err(Error::Usage(format!(
+            "the plugged-in Yubikey ({serial}) has {} luks assignments for {shown_device}: \
+             choose its slot with --yubikey-slot 1 or 2",
+            slots.len()
+        ))),
+    }
 }
 
 /// A device-mapper name: it becomes `/dev/mapper/NAME`.
@@ -480,6 +629,101 @@ mod tests {
     }
 
     #[test]
+    fn several_keys_pick_the_plugged_in_one_and_a_single_key_needs_none() {
+        let dev = Path::new("/dev/x");
+        let one_key = [
+            response("UBOM00001111_2", Some(1), None, R1),
+            response("UBOM00001111_1", Some(2), None, R2),
+        ];
+        let no_key = || -> Result<u32, Error> { Err(Error::Failed("no key".into())) };
+        assert_eq!(chosen(&one_key, dev, None, no_key).unwrap().len(), 2);
+        let two_keys = [
+            response("UBOM00001111_2", Some(1), None, R1),
+            response("UBOM00002222_2", Some(2), None, R2),
+            response("UBOM00003333_2", Some(3), Some("/dev/other"), R2),
+        ];
+        let got = chosen(&two_keys, dev, None, || Ok(2222)).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].serial, "UBOM00002222_2");
+        let err = chosen(&two_keys, dev, None, no_key)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("2 Yubikeys") && err.contains("no key") && err.contains("--serial"),
+            "{err}"
+        );
+        // A key assigned only to another device is not one of this device's keys.
+        let err = chosen(&two_keys, dev, None, || Ok(3333))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("serial 3333") && err.contains("UBOM00001111_2, UBOM00002222_2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn serial_option_picks_without_asking_the_key() {
+        let dev = Path::new("/dev/x");
+        let responses = [
+            response("UBOM00001111_2", Some(1), None, R1),
+            response("UBOM00002222_2", Some(2), None, R2),
+        ];
+        let asked = || -> Result<u32, Error> { panic!("the key was asked") };
+        let got = chosen(&responses, dev, Some("UBOM00002222_2"), asked).unwrap();
+        assert_eq!(got[0].serial, "UBOM00002222_2");
+        let got = chosen(&responses, dev, Some("1111"), asked).unwrap();
+        assert_eq!(got[0].serial, "UBOM00001111_2");
+        let err = chosen(&responses, dev, Some("UBOM9_2"), asked)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("UBOM00001111_2, UBOM00002222_2"), "{err}");
+    }
+
+    fn assignment(serial: &str, device: Option<&str>, concatenate: bool) -> MachineTokenInfo {
+        MachineTokenInfo {
+            serial: serial.into(),
+            token_type: protocol::TokenType::Totp,
+            app: MachineApp::Luks,
+            host: "h".into(),
+            options: protocol::MachineOptions {
+                device: device.map(Into::into),
+                concatenate,
+                ..Default::default()
+            },
+            created: 0,
+        }
+    }
+
+    #[test]
+    fn unlock_takes_the_otp_slot_and_concatenate_from_the_keys_assignment() {
+        let dev = Path::new("/dev/x");
+        let items = [
+            assignment("UBOM00001111_2", None, false),
+            assignment("UBOM00002222_1", Some("/dev/x"), true),
+            assignment("UBOM00002222_2", Some("/dev/other"), false),
+        ];
+        assert_eq!(
+            assignment_of_key(&items, dev, 2222).unwrap(),
+            (YubikeySlot::One, true)
+        );
+        assert_eq!(
+            assignment_of_key(&items, dev, 1111).unwrap(),
+            (YubikeySlot::Two, false)
+        );
+        let err = assignment_of_key(&items, dev, 4444)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("UBOM00001111_2, UBOM00002222_1"), "{err}");
+        let both = [
+            assignment("UBOM00002222_1", None, false),
+            assignment("UBOM00002222_2", None, false),
+        ];
+        let err = assignment_of_key(&both, dev, 2222).unwrap_err().to_string();
+        assert!(err.contains("--yubikey-slot"), "{err}");
+    }
+
+    #[test]
     fn mapper_names_cannot_be_options_or_paths() {
         assert!(check_name("cryptdata").is_ok());
         for bad in ["", "-x", "a/b", &"n".repeat(128)] {
@@ -529,7 +773,7 @@ mod tests {
             panic!("not luks unlock");
         };
         assert!(u.test && u.name.is_none());
-        assert_eq!(u.yubikey_slot, 2);
+        assert_eq!(u.yubikey_slot, None);
     }
 
     #[test]

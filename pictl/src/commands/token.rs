@@ -142,7 +142,10 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
         }
         (Some(k), _) => Some(k),
         (None, Some(path)) => Some(read_sshkey_file(path)?),
-        (None, None) => None,
+        (None, None) => args
+            .yubikey_piv
+            .map(crate::piv::read_slot_key)
+            .transpose()?,
     };
     let pin = resolve_pin(ctx, args.pin)?;
     let motppin = resolve_pin(ctx, args.motppin)?;

@@ -1,8 +1,15 @@
 //! A Yubikey's HMAC-SHA1 challenge-response over PC/SC (CCID): the OTP application's `CONFIG`
 //! instruction with the slot's challenge command, as yubikey-manager sends it.
 //!
-//! APDUs are built and answers checked by pure functions, tested below; [`hmac_response`] is
-//! the thin PC/SC transport around them. The challenge (the password) and the response only
+//! The key's serial comes from the same application (`CONFIG` with the device-serial command,
+//! yubikey-manager's `get_serial`), so pictl can tell which `UBOM<serial>_<slot>` assignment
+//! belongs to the key that is plugged in.
+//!
+//! APDUs are built and answers checked by pure functions, tested below; [`OtpKey`] is the thin
+//! PC/SC transport around them. This side stays hand-written although pictl links the
+//! `yubikey` crate for PIV: that crate speaks only to the PIV application (it opens no key
+//! whose PIV application is disabled) and has no OTP challenge-response, while the challenge,
+//! and so the serial that picks it, must go to the OTP application on one connection. The challenge (the password) and the response only
 //! live in buffers that are zeroised when dropped.
 
 use super::{to_hex, MAX_PASSWORD_BYTES};
@@ -19,6 +26,9 @@ const INS_GET_RESPONSE: u8 = 0xc0;
 /// P1 of `INS_CONFIG`: HMAC-SHA1 challenge-response with slot 1 / slot 2.
 const CHAL_HMAC_1: u8 = 0x30;
 const CHAL_HMAC_2: u8 = 0x38;
+/// P1 of `INS_CONFIG`: the key's serial, 4 bytes big-endian.
+const CMD_DEVICE_SERIAL: u8 = 0x10;
+const SERIAL_SIZE: usize = 4;
 /// The key always hashes a 64-byte block; shorter challenges are padded (HMAC-lt64 mode).
 pub const HMAC_CHALLENGE_SIZE: usize = 64;
 pub const HMAC_RESPONSE_SIZE: usize = 20;
@@ -82,6 +92,17 @@ pub enum ApduError {
     )]
     Refused { slot: u8, sw: u16 },
     #[error(
+        "the Yubikey does not tell its serial (status {0:04X}): its OTP setting \
+         serial-api-visible is off. Name the token instead (--serial UBOM…_N), or with \
+         `pictl luks unlock` the slot (--yubikey-slot N)"
+    )]
+    SerialHidden(u16),
+    #[error(
+        "the Yubikey answered {0} bytes instead of its 4-byte serial: unplug it, plug it in \
+         again and retry"
+    )]
+    SerialLength(usize),
+    #[error(
         "the Yubikey answered {0} bytes instead of a 20-byte HMAC-SHA1: is the slot \
          programmed for HMAC-SHA1 challenge-response (not Yubico OTP)?"
     )]
@@ -115,6 +136,24 @@ pub fn hmac_apdu(slot: YubikeySlot, challenge: &[u8]) -> Result<Zeroizing<Vec<u8
     apdu.extend_from_slice(challenge);
     apdu.resize(5 + HMAC_CHALLENGE_SIZE, pad);
     Ok(apdu)
+}
+
+/// `00 01 10 00`: the OTP application's serial command (no data).
+pub fn serial_apdu() -> [u8; 4] {
+    [0x00, INS_CONFIG, CMD_DEVICE_SERIAL, 0x00]
+}
+
+/// The serial from its answer: 4 bytes big-endian and `90 00`. A key whose serial is hidden
+/// answers with an error status.
+pub fn serial_from_answer(answer: &[u8]) -> Result<u32, ApduError> {
+    let (data, sw) = split_status(answer)?;
+    if sw != SW_OK {
+        return Err(ApduError::SerialHidden(sw));
+    }
+    let bytes: [u8; SERIAL_SIZE] = data
+        .try_into()
+        .map_err(|_| ApduError::SerialLength(data.len()))?;
+    Ok(u32::from_be_bytes(bytes))
 }
 
 /// `GET RESPONSE` for the `len` bytes a `61 xx` status announced.
@@ -165,11 +204,27 @@ pub fn hmac_from_answer(
     Ok(mac)
 }
 
-/// Which reader to use: the first whose name contains `wanted`, else the first Yubico one.
+/// Which reader to use: the one whose name contains `wanted`, else the Yubico one. Several
+/// matches are refused rather than one picked: a Yubikey's reader exists only while it is
+/// plugged in, so two matches are two keys, and the wrong one would answer for a volume or be
+/// enrolled for a user.
 pub fn choose_reader(names: &[String], wanted: Option<&str>) -> Result<usize, String> {
     let needle = wanted.unwrap_or("Yubico");
-    if let Some(i) = names.iter().position(|n| n.contains(needle)) {
-        return Ok(i);
+    let found: Vec<usize> = (0..names.len())
+        .filter(|&i| names[i].contains(needle))
+        .collect();
+    match found[..] {
+        [one] => return Ok(one),
+        [_, _, ..] => {
+            let listed: Vec<&str> = found.iter().map(|&i| names[i].as_str()).collect();
+            return Err(format!(
+                "{} keys are plugged in ({}): name the one to use with --reader TEXT, a part \
+                 of its reader's name that the others lack, or unplug the others",
+                found.len(),
+                listed.join(", ")
+            ));
+        }
+        [] => {}
     }
     let seen = if names.is_empty() {
         "PC/SC sees no reader at all".to_owned()
@@ -179,7 +234,7 @@ pub fn choose_reader(names: &[String], wanted: Option<&str>) -> Result<usize, St
     Err(match wanted {
         Some(w) => format!(
             "no smart card reader's name contains {w:?} ({seen}): check --reader, or leave it \
-             out to use the first Yubikey"
+             out to use the Yubikey"
         ),
         None => format!(
             "no Yubikey found ({seen}): plug the Yubikey in (its CCID interface must be enabled: \
@@ -196,46 +251,69 @@ fn failed(what: &str, e: impl std::fmt::Display) -> Error {
     ))
 }
 
-/// Ask the Yubikey in the chosen reader for `hex(HMAC-SHA1(slot secret, challenge))`.
-pub fn hmac_response(
-    reader: Option<&str>,
-    slot: YubikeySlot,
-    challenge: &[u8],
-) -> Result<Zeroizing<String>, Error> {
-    let apdu = hmac_apdu(slot, challenge).map_err(|e| Error::Usage(e.to_string()))?;
-    let context = pcsc::Context::establish(pcsc::Scope::User)
-        .map_err(|e| failed("cannot reach the PC/SC service", e))?;
-    let readers: Vec<CString> = match context.list_readers_owned() {
-        Ok(readers) => readers,
-        Err(pcsc::Error::NoReadersAvailable) => Vec::new(),
-        Err(e) => return Err(failed("cannot list the smart card readers", e)),
-    };
-    let names: Vec<String> = readers
-        .iter()
-        .map(|r| r.to_string_lossy().into_owned())
-        .collect();
-    let index = choose_reader(&names, reader).map_err(Error::Failed)?;
-    let name = &names[index];
-    let card = context
-        .connect(
-            &readers[index],
-            pcsc::ShareMode::Shared,
-            pcsc::Protocols::ANY,
-        )
-        .map_err(|e| match e {
-            pcsc::Error::NoSmartcard | pcsc::Error::RemovedCard => Error::Failed(format!(
-                "the reader {name:?} has no key in it: plug the Yubikey in, or name another \
-                 reader with --reader"
-            )),
-            e => failed(&format!("cannot connect to the key in {name:?}"), e),
-        })?;
-    let select = exchange(&card, &select_apdu())
-        .map_err(|e| failed(&format!("cannot talk to the key in {name:?}"), e))?;
-    check_select(&select).map_err(|e| Error::Failed(e.to_string()))?;
-    let answer = exchange(&card, &apdu)
-        .map_err(|e| failed(&format!("the key in {name:?} stopped answering"), e))?;
-    let mac = hmac_from_answer(slot, &answer).map_err(|e| Error::Failed(e.to_string()))?;
-    Ok(to_hex(mac.as_slice()))
+/// The Yubikey in the chosen reader, its OTP application selected.
+pub struct OtpKey {
+    card: pcsc::Card,
+    name: String,
+}
+
+impl OtpKey {
+    /// Connect to the one Yubikey (or the one in `reader`) and select its OTP application.
+    pub fn connect(reader: Option<&str>) -> Result<OtpKey, Error> {
+        let context = pcsc::Context::establish(pcsc::Scope::User)
+            .map_err(|e| failed("cannot reach the PC/SC service", e))?;
+        let readers: Vec<CString> = match context.list_readers_owned() {
+            Ok(readers) => readers,
+            Err(pcsc::Error::NoReadersAvailable) => Vec::new(),
+            Err(e) => return Err(failed("cannot list the smart card readers", e)),
+        };
+        let names: Vec<String> = readers
+            .iter()
+            .map(|r| r.to_string_lossy().into_owned())
+            .collect();
+        let index = choose_reader(&names, reader).map_err(Error::Failed)?;
+        let name = names[index].clone();
+        let card = context
+            .connect(
+                &readers[index],
+                pcsc::ShareMode::Shared,
+                pcsc::Protocols::ANY,
+            )
+            .map_err(|e| match e {
+                pcsc::Error::NoSmartcard | pcsc::Error::RemovedCard => Error::Failed(format!(
+                    "the reader {name:?} has no key in it: plug the Yubikey in, or name another \
+                     reader with --reader"
+                )),
+                e => failed(&format!("cannot connect to the key in {name:?}"), e),
+            })?;
+        let key = OtpKey { card, name };
+        let select = key.exchange(&select_apdu(), "cannot talk to")?;
+        check_select(&select).map_err(|e| Error::Failed(e.to_string()))?;
+        Ok(key)
+    }
+
+    /// The key's serial (what `ykman list --serials` prints).
+    pub fn serial(&self) -> Result<u32, Error> {
+        let answer = self.exchange(&serial_apdu(), "cannot read the serial of")?;
+        serial_from_answer(&answer).map_err(|e| Error::Failed(e.to_string()))
+    }
+
+    /// `hex(HMAC-SHA1(slot secret, challenge))`.
+    pub fn hmac_response(
+        &self,
+        slot: YubikeySlot,
+        challenge: &[u8],
+    ) -> Result<Zeroizing<String>, Error> {
+        let apdu = hmac_apdu(slot, challenge).map_err(|e| Error::Usage(e.to_string()))?;
+        let answer = self.exchange(&apdu, "no answer to the challenge from")?;
+        let mac = hmac_from_answer(slot, &answer).map_err(|e| Error::Failed(e.to_string()))?;
+        Ok(to_hex(mac.as_slice()))
+    }
+
+    fn exchange(&self, apdu: &[u8], what: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
+        exchange(&self.card, apdu)
+            .map_err(|e| failed(&format!("{what} the key in {:?}", self.name), e))
+    }
 }
 
 /// Send one APDU and collect the whole answer (following `61 xx` with `GET RESPONSE`).
@@ -369,6 +447,51 @@ mod tests {
         assert_eq!(more_data(0x6114), Some(0x14));
         assert_eq!(more_data(0x9000), None);
         assert_eq!(get_response_apdu(0x14), [0x00, 0xc0, 0x00, 0x00, 0x14]);
+    }
+
+    #[test]
+    fn serial_is_the_otp_config_command_0x10() {
+        assert_eq!(serial_apdu(), [0x00, 0x01, 0x10, 0x00]);
+    }
+
+    #[test]
+    fn serial_answer_is_four_bytes_big_endian() {
+        // 0x00bc614e = 12345678, the serial of a token named UBOM12345678_2.
+        assert_eq!(
+            serial_from_answer(&[0x00, 0xbc, 0x61, 0x4e, 0x90, 0x00]),
+            Ok(12_345_678)
+        );
+        assert_eq!(
+            serial_from_answer(&[0xbc, 0x61, 0x4e, 0x90, 0x00]),
+            Err(ApduError::SerialLength(3))
+        );
+        assert_eq!(serial_from_answer(&[0x00]), Err(ApduError::Truncated));
+    }
+
+    #[test]
+    fn a_hidden_serial_says_what_to_give_instead() {
+        let err = serial_from_answer(&[0x6d, 0x00]).unwrap_err();
+        assert_eq!(err, ApduError::SerialHidden(0x6d00));
+        let text = err.to_string();
+        assert!(
+            text.contains("--serial") && text.contains("--yubikey-slot"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn two_yubikeys_are_refused_unless_one_is_named() {
+        let names = vec![
+            "Yubico YubiKey OTP+FIDO+CCID 00 00".to_owned(),
+            "Yubico YubiKey OTP+FIDO+CCID 01 00".to_owned(),
+        ];
+        let err = choose_reader(&names, None).unwrap_err();
+        assert!(
+            err.starts_with("2 keys are plugged in") && err.contains("--reader"),
+            "{err}"
+        );
+        assert_eq!(choose_reader(&names, Some("01 00")), Ok(1));
+        assert!(choose_reader(&names, Some("CCID")).is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod responder;
 
 use crate::error::Error;
 use crate::{input, Io};
+use ccid::YubikeySlot;
 use protocol::Secret;
 use std::io::Read;
 use std::path::Path;
@@ -153,6 +154,62 @@ pub fn to_hex(bytes: &[u8]) -> Zeroizing<String> {
     out
 }
 
+/// The Yubikey serial and OTP slot a luks token stands for: privacyIDEA names the token of
+/// slot N of the key with serial S `UBOM<S>_<N>` (S zero-padded to 8 digits, so compared as a
+/// number here). Any other name stands for no particular key.
+pub fn parse_ubom(token: &str) -> Option<(u32, YubikeySlot)> {
+    let (serial, slot) = token.strip_prefix("UBOM")?.split_once('_')?;
+    if serial.is_empty() || !serial.bytes().all(|b| b.is_ascii_digit()) || slot.len() != 1 {
+        return None;
+    }
+    let slot = YubikeySlot::from_number(slot.parse().ok()?)?;
+    Some((serial.parse().ok()?, slot))
+}
+
+/// Whether `token` is what `--serial` names: the token itself (`UBOM12345678_2`) or, given as
+/// digits, any token of that key.
+pub fn names_token(wanted: &str, token: &str) -> bool {
+    if token == wanted {
+        return true;
+    }
+    let Ok(key) = wanted.parse::<u32>() else {
+        return false;
+    };
+    wanted.bytes().all(|b| b.is_ascii_digit()) && parse_ubom(token).is_some_and(|(k, _)| k == key)
+}
+
+/// The items whose token (`token_of`) belongs to the key with serial `key`. None is an error
+/// naming the tokens there are, so the operator sees which key (or which attach) is missing.
+pub fn pick_for_key<'a, T>(
+    items: &[&'a T],
+    token_of: impl Fn(&T) -> &str,
+    key: u32,
+    device: &str,
+) -> Result<Vec<&'a T>, Error> {
+    let picked: Vec<&'a T> = items
+        .iter()
+        .copied()
+        .filter(|item| parse_ubom(token_of(item)).is_some_and(|(k, _)| k == key))
+        .collect();
+    if !picked.is_empty() {
+        return Ok(picked);
+    }
+    let named: Vec<String> = items
+        .iter()
+        .map(|item| crate::output::sanitize(token_of(item)).into_owned())
+        .collect();
+    let there = if named.is_empty() {
+        format!("{device} has no luks assignment on this host")
+    } else {
+        format!("the luks assignments of {device} name {}", named.join(", "))
+    };
+    Err(Error::Failed(format!(
+        "the plugged-in Yubikey has serial {key}, but no luks assignment is for it ({there}): \
+         plug in the key they name, or attach this key's token first (`pictl machine attach \
+         UBOM{key:08}_2 --app luks --device {device} --slot N`)"
+    )))
+}
+
 /// `--slot`: 1 to 31. Slot 0 holds the volume's original passphrase.
 pub fn parse_slot(s: &str) -> Result<u8, String> {
     match s.trim().parse::<u8>() {
@@ -217,6 +274,64 @@ mod tests {
     fn hex_is_lowercase_two_digits_per_byte() {
         assert_eq!(to_hex(&[0x00, 0x0f, 0xa5, 0xff]).as_str(), "000fa5ff");
         assert_eq!(to_hex(b"lukspassword").as_str(), "6c756b7370617373776f7264");
+    }
+
+    #[test]
+    fn ubom_names_carry_the_key_serial_and_otp_slot() {
+        assert_eq!(
+            parse_ubom("UBOM12345678_2"),
+            Some((12_345_678, YubikeySlot::Two))
+        );
+        assert_eq!(parse_ubom("UBOM00001234_1"), Some((1234, YubikeySlot::One)));
+        for other in [
+            "UBOM12345678_3",
+            "UBOM12345678",
+            "UBOM_2",
+            "UBOM12a45678_2",
+            "UBOM12345678_22",
+            "TOTP00012345",
+            "ubom12345678_2",
+            "UBOM99999999999_2",
+        ] {
+            assert_eq!(parse_ubom(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn serial_option_names_a_token_or_all_tokens_of_a_key() {
+        assert!(names_token("UBOM12345678_2", "UBOM12345678_2"));
+        assert!(!names_token("UBOM12345678_2", "UBOM12345678_1"));
+        assert!(names_token("12345678", "UBOM12345678_1"));
+        assert!(names_token("1234", "UBOM00001234_2"));
+        assert!(!names_token("1234", "UBOM12345678_2"));
+        assert!(!names_token("+1234", "UBOM00001234_2"));
+    }
+
+    #[test]
+    fn the_key_serial_picks_its_assignments_and_an_unknown_key_lists_the_others() {
+        let tokens = [
+            "UBOM00001111_2",
+            "UBOM00002222_1",
+            "UBOM00002222_2",
+            "other",
+        ];
+        let items: Vec<&&str> = tokens.iter().collect();
+        let picked = pick_for_key(&items, |t| t, 2222, "/dev/sda3").unwrap();
+        assert_eq!(picked, [&"UBOM00002222_1", &"UBOM00002222_2"]);
+        let err = pick_for_key(&items, |t| t, 3333, "/dev/sda3")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("serial 3333"), "{err}");
+        assert!(
+            err.contains("name UBOM00001111_2, UBOM00002222_1, UBOM00002222_2, other"),
+            "{err}"
+        );
+        assert!(err.contains("attach UBOM00003333_2"), "{err}");
+        let none: Vec<&&str> = Vec::new();
+        let err = pick_for_key(&none, |t| t, 3333, "/dev/sda3")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/dev/sda3 has no luks assignment"), "{err}");
     }
 
     #[test]
