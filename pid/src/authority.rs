@@ -160,10 +160,7 @@ impl Authority {
             }
         }
     }
-}
 
-/// Policies of the user and admin scopes match the target user's realm and login.
-impl Authority {
     /// An action only an admin policy that names it allows (`Action::needs_explicit_policy`):
     /// to root through a policy without an `admin_group` condition, to an administrator through
     /// one that matches their groups, never to a user.
@@ -194,7 +191,8 @@ impl Authority {
             return Ok(());
         }
         Err(PidError::PermissionDenied(format!(
-            "nobody may {} unless an admin policy allows it, root included: add a [[policy]] with              scope = \"admin\" and actions = {{ {} = true }} to pid.toml (narrowed with realm, \
+            "nobody may {} unless an admin policy allows it, root included: add a [[policy]] with \
+             scope = \"admin\" and actions = {{ {} = true }} to pid.toml (narrowed with realm, \
              user or admin_group conditions), then `systemctl reload pid`",
             describe(action, token_type),
             action.name()
@@ -202,6 +200,7 @@ impl Authority {
     }
 }
 
+/// Policies of the user and admin scopes match the target user's realm and login.
 fn context<'a>(target: Option<&'a Owner>, groups: &'a [String], now: i64) -> Context<'a> {
     Context {
         realm: target.map_or("", |o| o.realm.as_str()),

@@ -406,16 +406,6 @@ impl Daemon {
         self.spawn();
     }
 
-    /// `restart` with `env` added to (or replacing in) the daemon's environment, for this start
-    /// and the next.
-    pub fn restart_with_env(&mut self, env: &[(String, String)]) {
-        for (name, value) in env {
-            self.env.retain(|(k, _)| k != name);
-            self.env.push((name.clone(), value.clone()));
-        }
-        self.restart();
-    }
-
     /// `restart`, for a start that may be refused: `Err` holds the exit status and the log.
     pub fn try_restart(&mut self) -> Result<(), (ExitStatus, String)> {
         if self.is_running() {

@@ -62,12 +62,8 @@ pub struct ImportOathArgs {
     /// The usersfile, e.g. /etc/users.oath.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Realm of the users named in the file [default: pid.toml `default_realm`].
-    #[arg(long, value_name = "REALM")]
-    pub realm: Option<String>,
-    /// Check the file and say what would be imported; import nothing.
-    #[arg(long)]
-    pub dry_run: bool,
+    #[command(flatten)]
+    pub common: ImportCommon,
 }
 
 #[derive(Debug, Args)]
@@ -79,12 +75,8 @@ pub struct ImportGoogleArgs {
     /// The user a single file belongs to, instead of the file's owner.
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
-    /// Realm of the users [default: pid.toml `default_realm`].
-    #[arg(long, value_name = "REALM")]
-    pub realm: Option<String>,
-    /// Check the files and say what would be imported; import nothing.
-    #[arg(long)]
-    pub dry_run: bool,
+    #[command(flatten)]
+    pub common: ImportCommon,
 }
 
 #[derive(Debug, Args)]
@@ -106,10 +98,17 @@ pub struct ImportPskcArgs {
     /// The owner of every key in the file, instead of each key's UserId.
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
-    /// Realm of the owners [default: pid.toml `default_realm`].
+    #[command(flatten)]
+    pub common: ImportCommon,
+}
+
+/// What every import takes: the realm of the tokens' owners, and a dry run.
+#[derive(Debug, Args)]
+pub struct ImportCommon {
+    /// Realm of the tokens' owners [default: pid.toml `default_realm`].
     #[arg(long, value_name = "REALM")]
     pub realm: Option<String>,
-    /// Read, decrypt and check the file and say what would be imported; import nothing.
+    /// Read and check everything and say what would be imported; import nothing.
     #[arg(long)]
     pub dry_run: bool,
 }

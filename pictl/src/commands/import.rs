@@ -30,9 +30,9 @@ const MAX_GOOGLE_FILE_BYTES: u64 = 64 * 1024;
 
 pub fn run(ctx: &mut Ctx<'_, '_>, command: ImportCommand) -> Result<Exit, Error> {
     let (parsed, dry_run) = match command {
-        ImportCommand::Oath(args) => (read_oath(&args)?, args.dry_run),
-        ImportCommand::GoogleAuthenticator(args) => (read_google(&args)?, args.dry_run),
-        ImportCommand::Pskc(args) => (read_pskc(ctx, &args)?, args.dry_run),
+        ImportCommand::Oath(args) => (read_oath(&args)?, args.common.dry_run),
+        ImportCommand::GoogleAuthenticator(args) => (read_google(&args)?, args.common.dry_run),
+        ImportCommand::Pskc(args) => (read_pskc(ctx, &args)?, args.common.dry_run),
     };
     for note in &parsed.notes {
         ctx.note(&format!("note: {note}"))?;
@@ -46,7 +46,7 @@ pub fn run(ctx: &mut Ctx<'_, '_>, command: ImportCommand) -> Result<Exit, Error>
 fn read_oath(args: &ImportOathArgs) -> Result<Parsed, Error> {
     let text = read_text(&args.file, MAX_FILE_BYTES)?;
     let name = args.file.display().to_string();
-    import::oath_usersfile(&name, &text, args.realm.as_deref()).map_err(refused)
+    import::oath_usersfile(&name, &text, args.common.realm.as_deref()).map_err(refused)
 }
 
 fn read_pskc(ctx: &mut Ctx<'_, '_>, args: &ImportPskcArgs) -> Result<Parsed, Error> {
@@ -74,7 +74,7 @@ fn read_pskc(ctx: &mut Ctx<'_, '_>, args: &ImportPskcArgs) -> Result<Parsed, Err
     };
     let owner = Owner {
         user: args.user.as_deref(),
-        realm: args.realm.as_deref(),
+        realm: args.common.realm.as_deref(),
     };
     pskc::read(&args.file.display().to_string(), &text, &decryption, &owner).map_err(refused)
 }
@@ -112,7 +112,7 @@ fn read_google(args: &ImportGoogleArgs) -> Result<Parsed, Error> {
         };
         let user = UserRef {
             login,
-            realm: args.realm.clone(),
+            realm: args.common.realm.clone(),
         };
         match import::google_authenticator(&name, &text, user) {
             Ok(parsed) => {

@@ -145,7 +145,9 @@ fn container_keys(root: Node<'_, '_>, decryption: &Decryption) -> Result<Contain
                 .ok_or("MACMethod: a MACKey, but no EncryptionKey to decrypt it with")?;
             Some((
                 algorithm,
-                decrypt(mac_key, key).map_err(|e| format!("MACKey: {e}"))?,
+                cipher_value(mac_key)
+                    .and_then(|data| decrypt(mac_key, &data, key))
+                    .map_err(|e| format!("MACKey: {e}"))?,
             ))
         }
     };
@@ -374,13 +376,9 @@ fn secret(element: Node<'_, '_>, keys: &ContainerKeys) -> Result<Zeroizing<Vec<u
         let mac = child(element, "ValueMAC")
             .and_then(|m| m.text())
             .ok_or("an EncryptedValue without a ValueMAC: its integrity cannot be checked")?;
-        check_mac(
-            *algorithm,
-            mac_key,
-            &cipher_value(encrypted)?,
-            &base64(mac)?,
-        )?;
-        decrypt(encrypted, key)?
+        let data = cipher_value(encrypted)?;
+        check_mac(*algorithm, mac_key, &data, &base64(mac)?)?;
+        decrypt(encrypted, &data, key)?
     } else {
         return Err("neither PlainValue nor EncryptedValue".into());
     };
@@ -424,9 +422,10 @@ fn cipher_value(encrypted: Node<'_, '_>) -> Result<Vec<u8>, String> {
     base64(text)
 }
 
-/// Decrypt an xmlenc value: AES-CBC, the IV in the first block, xmlenc padding (the last byte
-/// says how many bytes to drop).
-fn decrypt(encrypted: Node<'_, '_>, key: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+/// Decrypt `data`, the CipherValue of the xmlenc value `encrypted`: AES-CBC as its
+/// EncryptionMethod says, the IV in the first block, xmlenc padding (the last byte says how many
+/// bytes to drop).
+fn decrypt(encrypted: Node<'_, '_>, data: &[u8], key: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
     let algorithm = child(encrypted, "EncryptionMethod")
         .and_then(|m| m.attribute("Algorithm"))
         .ok_or("no EncryptionMethod Algorithm")?;
@@ -441,8 +440,7 @@ fn decrypt(encrypted: Node<'_, '_>, key: &[u8]) -> Result<Zeroizing<Vec<u8>>, St
             key.len()
         ));
     }
-    let data = cipher_value(encrypted)?;
-    if data.len() < 32 || data.len() % 16 != 0 {
+    if data.len() < 32 || !data.len().is_multiple_of(16) {
         return Err("CipherValue: not an IV and whole AES blocks".into());
     }
     let (iv, ciphertext) = data.split_at(16);

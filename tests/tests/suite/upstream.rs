@@ -321,6 +321,14 @@ fn offline_values_log_in_while_the_server_is_down_once_each_and_are_refilled_aft
     daemon.assert_serving();
 }
 
+/// Restart `daemon` `days` ahead of the rest of the test (libfaketime).
+fn restart_days_ahead(daemon: &mut Daemon, days: u32) {
+    for (name, value) in pi_tests::faketime::days_ahead(days) {
+        daemon.set_env(&name, &value);
+    }
+    daemon.restart();
+}
+
 #[test]
 fn offline_values_older_than_offline_max_age_days_wait_for_the_server() {
     let mut pi = PrivacyIdea::start(Tls::Plain);
@@ -335,12 +343,12 @@ fn offline_values_older_than_offline_max_age_days_wait_for_the_server() {
         .login("gina@corp", &typed(0))
         .assert_accepted("online, and the server hands out values 1 to 5");
     pi.stop();
-    daemon.restart_with_env(&pi_tests::faketime::days_ahead(1));
+    restart_days_ahead(&mut daemon, 1);
     Pam::new(&daemon, "")
         .login("gina@corp", &typed(1))
         .assert_accepted("offline, a day after the hand-out");
 
-    daemon.restart_with_env(&pi_tests::faketime::days_ahead(3));
+    restart_days_ahead(&mut daemon, 3);
     let pam = Pam::new(&daemon, "");
     assert_eq!(
         pam.return_code("gina@corp", &[&typed(2)]),
