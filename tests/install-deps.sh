@@ -43,6 +43,7 @@ packages=(
     ca-certificates curl     # rustup, if there is no toolchain
     # The Debian packages (tests/package/run.sh): built, checked, installed (man-db above reads them)
     debhelper dpkg-dev fakeroot lintian
+    git                      # git ls-files: the source the package test builds from
     # LazyFS for the power-cut tests (tests/lazyfs/build.sh builds it offline against these)
     cmake g++ make libfuse3-dev fuse3 libspdlog-dev libfmt-dev libtoml11-dev
     "$@"
