@@ -20,7 +20,7 @@ pub use journal::{Damaged, Gap, RecordDamage};
 use journal::{Journal, Record, TreeId};
 use kv::{Bytes, Kv, Tree};
 pub use migrate::{CopyFailure, MigrateError};
-pub use records::{Owner, TokenRecord};
+pub use records::{Owner, Rollout, TokenRecord};
 
 use crate::error::PidError;
 use protocol::frame::{decode_value, encode_value};

@@ -6,7 +6,20 @@ use protocol::{HashAlgorithm, TokenInfo, TokenType};
 use serde::{Deserialize, Serialize};
 
 /// 2: fail counters per source (`fails`) instead of one `failcount`.
-pub const TOKEN_SCHEMA: u16 = 2;
+/// 3: `rollout`, `next_pin_change` and `pool_realm` at the end.
+pub const TOKEN_SCHEMA: u16 = 3;
+
+/// Where a token is in its enrollment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rollout {
+    /// In use (as far as `active` and the rest allow).
+    #[default]
+    Enrolled,
+    /// Waits for its user to type two consecutive codes (privacyIDEA's `verify_enrollment`):
+    /// until then it takes part in no login and cannot be enabled, so a token nobody saw
+    /// working is never a way in.
+    Verify,
+}
 
 /// Who a token belongs to. Everything is keyed by (realm, login) from the start.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -51,6 +64,24 @@ pub struct TokenRecord {
     pub description: String,
     pub created: i64,
     pub last_auth: Option<i64>,
+    pub rollout: Rollout,
+    /// When (Unix seconds) the PIN must next change: a login with the token from then on asks
+    /// for a new PIN (`change_pin_on_first_use`, `change_pin_every`). None: no change due.
+    pub next_pin_change: Option<i64>,
+    /// The realm whose pool an unassigned token belongs to (privacyIDEA's token realms): a
+    /// user of that realm without a token may claim it by logging in with it
+    /// (`autoassignment`). None for assigned tokens and for tokens in no pool.
+    pub pool_realm: Option<String>,
+}
+
+/// The fields schema 3 added, in the order they end a record. A schema 2 record is a schema 3
+/// record without them: bincode writes a struct as its fields one after the other, so the
+/// schema 2 bytes followed by these defaults decode as the current layout.
+#[derive(Serialize)]
+struct AddedInSchema3 {
+    rollout: Rollout,
+    next_pin_change: Option<i64>,
+    pool_realm: Option<String>,
 }
 
 impl TokenRecord {
@@ -63,11 +94,35 @@ impl TokenRecord {
         let current = decode_value::<TokenRecord>(raw);
         match current {
             Ok(rec) if rec.schema == TOKEN_SCHEMA => Ok(rec),
-            _ => match decode_value::<TokenRecordV1>(raw) {
-                Ok(old) if old.schema == 1 => Ok(old.upgrade()),
-                _ => current,
-            },
+            _ => {
+                if let Some(rec) = Self::decode_schema_2(raw) {
+                    return Ok(rec);
+                }
+                match decode_value::<TokenRecordV1>(raw) {
+                    Ok(old) if old.schema == 1 => Ok(old.upgrade()),
+                    _ => current,
+                }
+            }
         }
+    }
+
+    /// A schema 2 record, read with the fields schema 3 added at their defaults.
+    fn decode_schema_2(raw: &[u8]) -> Option<TokenRecord> {
+        let added = protocol::frame::encode_value(&AddedInSchema3 {
+            rollout: Rollout::Enrolled,
+            next_pin_change: None,
+            pool_realm: None,
+        })
+        .ok()?;
+        let mut bytes = Vec::with_capacity(raw.len() + added.len());
+        bytes.extend_from_slice(raw);
+        bytes.extend_from_slice(&added);
+        let mut rec = decode_value::<TokenRecord>(&bytes).ok()?;
+        if rec.schema != 2 {
+            return None;
+        }
+        rec.schema = TOKEN_SCHEMA;
+        Some(rec)
     }
 
     pub fn info(&self, now: i64) -> TokenInfo {
@@ -201,6 +256,9 @@ impl TokenRecordV1 {
             description: self.description,
             created: self.created,
             last_auth: self.last_auth,
+            rollout: Rollout::Enrolled,
+            next_pin_change: None,
+            pool_realm: None,
         }
     }
 }
@@ -266,6 +324,36 @@ mod tests {
         // Written back, it is a schema 2 record that reads as itself.
         let again = TokenRecord::decode(&encode_value(&locked).unwrap()).unwrap();
         assert_eq!(again, locked);
+    }
+
+    #[test]
+    fn a_schema_2_record_is_read_enrolled_without_a_pin_change_or_a_pool() {
+        let mut current = v1(3, 10).upgrade();
+        current.rollout = Rollout::Verify;
+        current.next_pin_change = Some(5);
+        current.pool_realm = Some("pool".into());
+        // The schema 2 bytes: the current record without the fields schema 3 added.
+        let full = encode_value(&current).unwrap();
+        let added = encode_value(&AddedInSchema3 {
+            rollout: current.rollout,
+            next_pin_change: current.next_pin_change,
+            pool_realm: current.pool_realm.clone(),
+        })
+        .unwrap();
+        let mut v2 = full[..full.len() - added.len()].to_vec();
+        // The schema number is the record's first field (a u16, one byte in bincode's varint).
+        assert_eq!(v2[0], TOKEN_SCHEMA as u8);
+        v2[0] = 2;
+        let read = TokenRecord::decode(&v2).unwrap();
+        assert_eq!(read.schema, TOKEN_SCHEMA);
+        assert_eq!(read.rollout, Rollout::Enrolled);
+        assert_eq!(
+            (read.next_pin_change, read.pool_realm.as_deref()),
+            (None, None)
+        );
+        assert_eq!((read.count, read.failcount()), (42, 3));
+        assert_eq!(read.description, "from before");
+        assert_eq!(TokenRecord::decode(&full).unwrap(), current);
     }
 
     #[test]

@@ -185,6 +185,9 @@ pub(crate) mod tests {
             description: String::new(),
             created: 0,
             last_auth: None,
+            rollout: crate::store::Rollout::Enrolled,
+            next_pin_change: None,
+            pool_realm: None,
         }
     }
 

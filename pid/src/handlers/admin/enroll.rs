@@ -221,6 +221,9 @@ pub(super) async fn new_token(
         description: spec.description.unwrap_or_default(),
         created: state.clock.now(),
         last_auth: None,
+        rollout: crate::store::Rollout::Enrolled,
+        next_pin_change: None,
+        pool_realm: None,
     };
     Ok(NewToken {
         rec,
