@@ -112,7 +112,8 @@ pub fn exit_for_code(code: ErrorCode) -> Exit {
         | ErrorCode::SessionExpired
         | ErrorCode::TokenState
         | ErrorCode::Internal
-        | ErrorCode::Unsupported => Exit::Failed,
+        | ErrorCode::Unsupported
+        | ErrorCode::ProofRequired => Exit::Failed,
     }
 }
 
@@ -155,6 +156,10 @@ pub fn hint(code: ErrorCode) -> &'static str {
         }
         ErrorCode::Unsupported => {
             "this pid does not provide that operation: check `pictl status` and upgrade pid"
+        }
+        ErrorCode::ProofRequired => {
+            "log in first with a code of one of your tokens or your recovery code; the pictl \
+             command named above asks for it itself"
         }
     }
 }
@@ -220,6 +225,8 @@ pub fn response_kind(response: &Response) -> &'static str {
         Response::Admin(A::Offline(_)) => "offline values",
         Response::Admin(A::Upstreams(_)) => "upstream servers",
         Response::Admin(A::Otps { .. }) => "upcoming codes",
+        Response::Admin(A::EnrolledUnverified(_)) => "an enrollment to verify",
+        Response::Admin(A::Verified { .. }) => "a verification",
         Response::SshKeys { .. } => "SSH keys",
     }
 }

@@ -238,6 +238,7 @@ fn describe(action: Action, token_type: Option<TokenType>) -> String {
         Action::PolicyCheck => "see which policies apply to a login",
         Action::ManageMachineTokens => "attach tokens to hosts or detach them",
         Action::GetMultiOtp => "see the next codes of tokens",
+        Action::KeepOneToken => "delete their last token",
         // Authentication and enrollment settings are never asked for as operations.
         other => return format!("use {}", other.name()),
     };

@@ -38,6 +38,8 @@ pub async fn dispatch(
     conn: &mut ConnState,
     req: Request,
 ) -> Response {
+    // A login proves something for the very next request on the connection only.
+    let proof = conn.proof.take();
     let authority = match permission(&req) {
         Permission::AdminOrOwnTokens => match crate::authority::authorize(state, caller).await {
             Ok(a) => Some(a),
@@ -73,7 +75,9 @@ pub async fn dispatch(
             handlers::ssh_keys::ssh_keys(state, caller, user, service_id).await
         }
         Request::Admin(admin) => match authority {
-            Some(authority) => handlers::admin::handle(state, caller, &authority, admin).await,
+            Some(authority) => {
+                handlers::admin::handle(state, caller, &authority, admin, proof).await
+            }
             None => error_response(&crate::error::PidError::Internal(
                 "an admin request reached dispatch without an authority".into(),
             )),

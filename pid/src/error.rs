@@ -95,6 +95,9 @@ pub enum PidError {
     Machine(#[from] crate::machines::MachineError),
     #[error("{0}")]
     PermissionDenied(String),
+    /// A user's change to their own token that needs a login with one of their codes first.
+    #[error("{0}")]
+    ProofRequired(String),
     /// A PIN about to be set breaks the enrollment policy's PIN rules.
     #[error(transparent)]
     PinRefused(#[from] crate::policy::PinRefused),
@@ -142,6 +145,7 @@ impl PidError {
             | PidError::Machine(_)
             | PidError::PinRefused(_) => ErrorCode::InvalidArgument,
             PidError::PermissionDenied(_) => ErrorCode::PermissionDenied,
+            PidError::ProofRequired(_) => ErrorCode::ProofRequired,
             PidError::TokenState(_) => ErrorCode::TokenState,
             PidError::RateLimited(_) => ErrorCode::RateLimited,
             PidError::SessionExpired(_) => ErrorCode::SessionExpired,

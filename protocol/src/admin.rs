@@ -105,6 +105,13 @@ pub enum AdminRequest {
         serial: String,
         count: u32,
     },
+    /// Two consecutive codes of a token that waits for them after its enrollment
+    /// (`verify_enrollment`): the token becomes active and both codes are spent.
+    TokenVerify {
+        serial: String,
+        otp1: Secret,
+        otp2: Secret,
+    },
 }
 
 impl AdminRequest {
@@ -134,6 +141,7 @@ impl AdminRequest {
             AdminRequest::OfflineStatus { .. } => "offline status",
             AdminRequest::UpstreamStatus => "upstream status",
             AdminRequest::TokenOtps { .. } => "token otps",
+            AdminRequest::TokenVerify { .. } => "token verify",
         }
     }
 }
@@ -229,6 +237,15 @@ pub enum AdminResponse {
     Otps {
         serial: String,
         otps: Vec<UpcomingOtp>,
+    },
+    /// As `Enrolled`, for a token that stays inactive until its user types two consecutive
+    /// codes (`TokenVerify`).
+    EnrolledUnverified(Box<Enrolled>),
+    /// The token is verified and active. `recovery_code`: the user had no recovery code, so one
+    /// was made (a registration token), shown this once.
+    Verified {
+        token: Box<TokenInfo>,
+        recovery_code: Option<Secret>,
     },
 }
 

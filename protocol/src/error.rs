@@ -31,6 +31,9 @@ named_enum! {
         Internal => "internal",
         /// The request is valid but this daemon does not provide it (yet).
         Unsupported => "unsupported",
+        /// A user changes their own token only right after proving who they are: a login on the
+        /// same connection with a code of one of their tokens (or their recovery code).
+        ProofRequired => "proof_required",
     }
 }
 

@@ -203,6 +203,11 @@ fn requests() -> Vec<Request> {
             serial: "s".into(),
             count: 3,
         }),
+        admin(AdminRequest::TokenVerify {
+            serial: "s".into(),
+            otp1: Secret::new("1"),
+            otp2: Secret::new("2"),
+        }),
     ]
 }
 
@@ -346,6 +351,16 @@ fn responses() -> Vec<Response> {
                 otp: Secret::new("123456"),
             }],
         }),
+        admin(AdminResponse::EnrolledUnverified(Box::new(Enrolled {
+            token: token_info(),
+            otpauth_url: Secret::new("u"),
+            otpkey_base32: Secret::new("k"),
+            codes: vec![],
+        }))),
+        admin(AdminResponse::Verified {
+            token: Box::new(token_info()),
+            recovery_code: Some(Secret::new("c")),
+        }),
     ]
 }
 
@@ -487,6 +502,7 @@ const GOLDEN_REQUESTS: &[&str] = &[
     "031301017500",
     "0314",
     "0315017303",
+    "0316017301310132",
 ];
 const GOLDEN_RESPONSES: &[&str] = &[
     "0002016d",
@@ -516,6 +532,8 @@ const GOLDEN_RESPONSES: &[&str] = &[
     "04090101750172015301700301040106010a0e0001",
     "040a010170010968747470733a2f2f68010172010101010176010000",
     "040b0173010701fba40106313233343536",
+    "040c015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e000001016b01760175016b00",
+    "040d015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e000001016b0176010163",
 ];
 
 #[test]

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod enroll;
 pub mod import;
 pub mod luks;
 pub mod machine;
@@ -22,6 +23,7 @@ const MAIN_AFTER_HELP: &str = "\
 Examples:
   pictl status                               is the daemon up, am I an administrator?
   sudo pictl token enroll totp --user alice  give alice an authenticator-app token
+  pictl enroll totp                          enroll a token for yourself (where policy allows)
   sudo pictl token list --user alice         her tokens, their state and fail counters
   pictl auth test --user alice               a real login the way PAM does it (spends the code)
   sudo pictl audit show --limit 20           the 20 newest audit entries
@@ -84,6 +86,9 @@ pub enum Command {
     /// Enroll, list, change and remove tokens (root or the admin group).
     #[command(subcommand, after_help = token::TOKEN_AFTER_HELP)]
     Token(token::TokenCommand),
+    /// Enroll a token for yourself: scan the QR code, confirm two codes, keep the recovery code.
+    #[command(after_help = enroll::ENROLL_AFTER_HELP)]
+    Enroll(enroll::SelfEnrollArgs),
     /// Log in the way the PAM module does (a real login: an accepted code is spent).
     #[command(subcommand)]
     Auth(auth::AuthCommand),
@@ -193,6 +198,19 @@ mod tests {
             ],
             &["token", "reset", "S1"],
             &["token", "resync", "S1", "123456", "654321"],
+            &["token", "verify", "S1", "123456", "654321"],
+            &["token", "verify", "S1", "--recovery-file", "/tmp/r"],
+            &["enroll", "totp"],
+            &[
+                "enroll",
+                "hotp",
+                "--pin",
+                "-",
+                "--description",
+                "d",
+                "--recovery-file",
+                "r",
+            ],
             &["token", "assign", "S1", "--user", "alice", "--realm", "r"],
             &["token", "unassign", "S1"],
             &["auth", "test", "--user", "alice"],

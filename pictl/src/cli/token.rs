@@ -74,6 +74,9 @@ pub enum TokenCommand {
     Reset(SerialArg),
     /// Resynchronise a token from two consecutive OTPs (HOTP counter or TOTP clock drift).
     Resync(ResyncArgs),
+    /// Activate a new token that waits for two consecutive codes (asked for when left out).
+    #[command(after_help = VERIFY_AFTER_HELP)]
+    Verify(VerifyArgs),
     /// Give a token to a user (it must not belong to anyone).
     Assign(AssignArgs),
     /// Take a token away from its user; the token stays in the store, unassigned.
@@ -438,6 +441,34 @@ pub struct ResyncArgs {
     /// The OTP that follows it (press the button again, or wait for the next time step).
     #[arg(value_name = "OTP2", value_parser = parse_secret)]
     pub otp2: Secret,
+}
+
+const VERIFY_AFTER_HELP: &str = "\
+A token users enroll for themselves (`pictl enroll`), and a token of a type the
+`verify_enrollment` policy lists, logs in only after two consecutive codes were typed: the code
+the app shows now and, once it changes, the next one (for hotp: press the button twice). Both are
+spent. A user who has no recovery code gets one now, shown once (--recovery-file also writes it
+to a new file only they can read). Wrong codes count towards the token's lockout.
+
+Examples:
+  pictl token verify TOTP0001A2B3                  asks for the two codes
+  pictl token verify TOTP0001A2B3 123456 654321
+  pictl --json token verify TOTP0001A2B3 123456 654321 --recovery-file ~/pi-recovery.txt";
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Serial of the token, as `pictl token list` shows it.
+    #[arg(value_name = "SERIAL")]
+    pub serial: String,
+    /// The code the token shows now [default: asked for].
+    #[arg(value_name = "CODE", value_parser = parse_secret, requires = "next")]
+    pub code: Option<Secret>,
+    /// The code that follows it [default: asked for].
+    #[arg(value_name = "NEXT-CODE", value_parser = parse_secret)]
+    pub next: Option<Secret>,
+    /// Also write the recovery code, if one is made, to this new file (mode 0600).
+    #[arg(long, value_name = "PATH")]
+    pub recovery_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,9 @@ use super::Ctx;
 use crate::cli::auth::AuthTestArgs;
 use crate::error::{Error, Exit};
 use crate::{input, output};
-use protocol::{AuthBegin, Outcome, Prompt, Request, Response, Secret};
+use protocol::{
+    AdminRequest, AdminResponse, AuthBegin, ErrorCode, Outcome, Prompt, Request, Response, Secret,
+};
 use serde_json::json;
 
 /// Most prompts pictl answers in one conversation.
@@ -19,11 +21,23 @@ pub fn test(ctx: &mut Ctx<'_, '_>, args: &AuthTestArgs) -> Result<Exit, Error> {
         service: args.service.clone(),
         ..AuthBegin::default()
     };
+    let intro = format!(
+        "pictl auth test: this is a real login for {}: a code accepted now is spent, a wrong \
+         one counts towards the token's lockout",
+        output::sanitize(&args.user)
+    );
+    let outcome = converse(ctx, begin, &intro)?;
+    verdict(ctx, &args.user, outcome)
+}
+
+/// Run a login conversation on this connection, showing `intro` before the first prompt, and
+/// return the daemon's verdict.
+pub fn converse(ctx: &mut Ctx<'_, '_>, begin: AuthBegin, intro: &str) -> Result<Outcome, Error> {
     let mut response = ctx.call(&Request::AuthBegin(begin))?;
     let mut steps = 0;
     loop {
         match response {
-            Response::AuthDone(outcome) => return verdict(ctx, &args.user, outcome),
+            Response::AuthDone(outcome) => return Ok(outcome),
             Response::AuthStep { session, prompt } => {
                 steps += 1;
                 if steps > MAX_STEPS {
@@ -33,17 +47,62 @@ pub fn test(ctx: &mut Ctx<'_, '_>, args: &AuthTestArgs) -> Result<Exit, Error> {
                     )));
                 }
                 if steps == 1 {
-                    ctx.note(&format!(
-                        "pictl auth test: this is a real login for {}: a code accepted now is \
-                         spent, a wrong one counts towards the token's lockout",
-                        output::sanitize(&args.user)
-                    ))?;
+                    ctx.note(intro)?;
                 }
                 let answer = answer(ctx, &prompt)?;
                 response = ctx.call(&Request::AuthContinue { session, answer })?;
             }
             other => return Err(Error::unexpected("authentication", &other)),
         }
+    }
+}
+
+/// Send an administration request. When the daemon wants the caller to prove who they are
+/// first (a user deleting or resetting their own token), log in as oneself on the same
+/// connection (the daemon accepts the proof from this connection only, for the next request),
+/// then send the request again.
+pub fn admin_with_proof(
+    ctx: &mut Ctx<'_, '_>,
+    request: AdminRequest,
+    what: &'static str,
+) -> Result<AdminResponse, Error> {
+    match ctx.admin(request.clone(), what) {
+        Err(Error::Daemon {
+            code: ErrorCode::ProofRequired,
+            ..
+        }) => {}
+        other => return other,
+    }
+    let begin = AuthBegin {
+        user: own_login()?,
+        service: "pictl".into(),
+        ..AuthBegin::default()
+    };
+    let intro = format!(
+        "pictl {what}: confirm it is you with a code of one of your tokens (or your recovery \
+         code)"
+    );
+    match converse(ctx, begin, &intro)? {
+        Outcome::Accept { .. } => ctx.admin(request, what),
+        Outcome::Reject { message } if !message.trim().is_empty() => Err(Error::Failed(format!(
+            "the code was not accepted ({}), so nothing changed",
+            output::sanitize_text(message.trim())
+        ))),
+        _ => Err(Error::Failed(
+            "the code was not accepted, so nothing changed".into(),
+        )),
+    }
+}
+
+/// The login name of the account pictl runs as.
+pub fn own_login() -> Result<String, Error> {
+    let uid = nix::unistd::getuid();
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(user)) => Ok(user.name),
+        _ => Err(Error::Failed(format!(
+            "uid {uid} has no account name (`getent passwd {uid}` finds none), so pictl cannot \
+             say who is asking"
+        ))),
     }
 }
 

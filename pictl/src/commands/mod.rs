@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod enroll;
 pub mod import;
 pub mod luks;
 pub mod machine;
@@ -115,6 +116,7 @@ pub fn dispatch(cli: Cli, io: &mut Io<'_>) -> Result<Exit, Error> {
     let mut ctx = Ctx::new(io, cli.json, cli.socket, cli.daemon_uid);
     match cli.command {
         Command::Token(command) => token::run(&mut ctx, command),
+        Command::Enroll(args) => enroll::run(&mut ctx, args),
         Command::Auth(AuthCommand::Test(args)) => auth::test(&mut ctx, &args),
         Command::Status => status::run(&mut ctx),
         Command::Audit(AuditCommand::Show(args)) => audit::show(&mut ctx, &args),

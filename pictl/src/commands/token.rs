@@ -3,7 +3,7 @@
 use super::Ctx;
 use crate::cli::token::{
     AssignArgs, EnrollArgs, ListArgs, OtpsArgs, ResyncArgs, SerialArg, SetArgs, TokenCommand,
-    TokenTypeArg,
+    TokenTypeArg, VerifyArgs,
 };
 use crate::cli::values::{check_hex_key, check_otp, PinArg};
 use crate::error::{Error, Exit};
@@ -73,6 +73,7 @@ pub fn run(ctx: &mut Ctx<'_, '_>, command: TokenCommand) -> Result<Exit, Error> 
         ),
         TokenCommand::Set(args) => set(ctx, args),
         TokenCommand::Resync(args) => resync(ctx, args),
+        TokenCommand::Verify(args) => verify(ctx, args),
         TokenCommand::Assign(args) => assign(ctx, args),
         TokenCommand::Otps(args) => otps(ctx, args),
     }
@@ -87,7 +88,10 @@ fn user_ref(login: &str, realm: Option<&str>) -> UserRef {
 
 /// The PIN as given, or read from stdin for `-`. Read before connecting: the daemon must not
 /// wait on a human typing.
-fn resolve_pin(ctx: &mut Ctx<'_, '_>, pin: Option<PinArg>) -> Result<Option<Secret>, Error> {
+pub(super) fn resolve_pin(
+    ctx: &mut Ctx<'_, '_>,
+    pin: Option<PinArg>,
+) -> Result<Option<Secret>, Error> {
     match pin {
         None => Ok(None),
         Some(PinArg::Value(pin)) => Ok(Some(pin)),
@@ -173,10 +177,12 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
         separator: args.separator,
         sshkey,
     };
-    let enrolled = match ctx.admin(AdminRequest::TokenEnroll(Box::new(request)), "token enroll")? {
-        AdminResponse::Enrolled(enrolled) => enrolled,
-        other => return Err(unexpected("token enroll", other)),
-    };
+    let (enrolled, verified) =
+        match ctx.admin(AdminRequest::TokenEnroll(Box::new(request)), "token enroll")? {
+            AdminResponse::Enrolled(enrolled) => (enrolled, true),
+            AdminResponse::EnrolledUnverified(enrolled) => (enrolled, false),
+            other => return Err(unexpected("token enroll", other)),
+        };
     let written: Vec<(&QrImage, Result<(), String>)> = images
         .iter()
         .map(|image| (image, image.write(enrolled.otpauth_url.expose())))
@@ -201,6 +207,7 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
             "otpkey_base32": enrolled.otpkey_base32.expose(),
             "codes": enrolled.codes.iter().map(|c| c.expose()).collect::<Vec<_>>(),
             "qr_files": files,
+            "verified": verified,
             "token": output::token_json(t),
         }))?;
         return Ok(if failed.is_empty() {
@@ -230,6 +237,13 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
     ctx.print(&text.0)?;
     if let Some(problem) = text.1 {
         ctx.note(&problem)?;
+    }
+    if !verified {
+        ctx.note(&format!(
+            "The token logs in only once its user typed two consecutive codes: `pictl token \
+             verify {}` (the verify_enrollment policy).",
+            output::sanitize(&enrolled.token.serial)
+        ))?;
     }
     if !failed.is_empty() {
         return Err(Error::Failed(format!(
@@ -354,7 +368,7 @@ fn read_sshkey_file(path: &std::path::Path) -> Result<String, Error> {
 
 /// The human report of an enrollment, and a remark if the QR code could not be drawn. The text
 /// holds the key, so it is wiped from memory once printed.
-fn enrolled_text(
+pub(super) fn enrolled_text(
     e: &Enrolled,
     draw_qr: bool,
     colors: Colors,
@@ -573,7 +587,7 @@ fn simple(
 ) -> Result<Exit, Error> {
     let what = AdminRequest::name(&request);
     let default = format!("token {serial} {done}");
-    let (message, token) = match ctx.admin(request, what)? {
+    let (message, token) = match super::auth::admin_with_proof(ctx, request, what)? {
         AdminResponse::Done { message } if message.trim().is_empty() => (default, None),
         AdminResponse::Done { message } => (message, None),
         AdminResponse::Token(token) => (default, Some(token)),
@@ -641,6 +655,21 @@ fn resync(ctx: &mut Ctx<'_, '_>, args: ResyncArgs) -> Result<Exit, Error> {
         otp2: args.otp2,
     };
     simple(ctx, request, args.serial, "is resynchronised")
+}
+
+fn verify(ctx: &mut Ctx<'_, '_>, args: VerifyArgs) -> Result<Exit, Error> {
+    if let Some(path) = &args.recovery_file {
+        secret_file::check_new(path).map_err(Error::Usage)?;
+    }
+    let codes = match (args.code, args.next) {
+        (Some(code), Some(next)) => {
+            check_otp("CODE", code.expose()).map_err(Error::Usage)?;
+            check_otp("NEXT-CODE", next.expose()).map_err(Error::Usage)?;
+            Some((code, next))
+        }
+        _ => None,
+    };
+    super::enroll::verify(ctx, &args.serial, codes, args.recovery_file.as_deref())
 }
 
 fn otps(ctx: &mut Ctx<'_, '_>, args: OtpsArgs) -> Result<Exit, Error> {

@@ -80,6 +80,8 @@ pub const GENERIC_REJECT: &str = "Authentication failed.";
 pub enum Unusable {
     /// `count_auth_max` or `count_auth_success_max` is reached.
     CounterExceeded,
+    /// Enrolled, but its user has not yet typed two consecutive codes (`verify_enrollment`).
+    Unverified,
     Disabled,
     /// Too many failed attempts from this source; the lockout has not run out.
     Locked,
@@ -93,6 +95,7 @@ impl Unusable {
     pub fn message(self) -> &'static str {
         match self {
             Unusable::CounterExceeded => "Authentication counter exceeded",
+            Unusable::Unverified => "Token waits for verification",
             Unusable::Disabled => "Token is disabled",
             Unusable::Locked => "Failcounter exceeded",
             Unusable::OutsideValidity => "Outside validity period",
@@ -448,6 +451,9 @@ pub async fn evaluate<V: Verifier>(
         let user = if unusable_reasons == [Unusable::Locked] {
             "Too many failed attempts: your token is locked for a while. Wait, or ask an \
              administrator to reset it."
+        } else if unusable_reasons == [Unusable::Unverified] {
+            "Your new token is not active yet: confirm it with two consecutive codes \
+             (`pictl token verify SERIAL CODE NEXT-CODE`)."
         } else {
             GENERIC_REJECT
         };
@@ -699,6 +705,9 @@ pub fn unusable(rec: &TokenRecord, source: &Source, now: i64) -> Option<Unusable
         || (rec.count_auth_success_max > 0 && rec.count_auth_success >= rec.count_auth_success_max)
     {
         return Some(Unusable::CounterExceeded);
+    }
+    if rec.rollout == crate::store::Rollout::Verify {
+        return Some(Unusable::Unverified);
     }
     if !rec.active {
         return Some(Unusable::Disabled);

@@ -1,6 +1,7 @@
 //! Conversation sessions. They live per connection (`ConnState`), so a session id is useless
 //! on any other socket; they are bounded in number and in age.
 
+use crate::store::Owner;
 use crate::users::ResolvedUser;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -70,6 +71,9 @@ impl UpstreamChallenge {
 #[derive(Default)]
 pub struct ConnState {
     pub sessions: Sessions,
+    /// The last login this connection made with one of the user's tokens, if it is the last
+    /// thing that happened on it: what a user's change to their own token requires.
+    pub proof: Option<Proof>,
     /// A log line about the request being answered, written once the answer is sent: a write
     /// to the log (journald's socket, a file) is nothing a login should wait for.
     after_answer: Option<Box<dyn FnOnce() + Send>>,
@@ -87,6 +91,27 @@ impl ConnState {
         if let Some(line) = self.after_answer.take() {
             line();
         }
+    }
+}
+
+/// How long a login stays good as proof for a change to the user's own token.
+pub const PROOF_VALIDITY: Duration = Duration::from_secs(120);
+
+/// A login accepted on this connection by a code of one of `owner`'s tokens (a recovery code
+/// included; never a login let through without a token). A user deletes or resets their own
+/// token only with one, so a shell left open as the user is not enough: the change also takes
+/// something only the token's owner has. Used once; it lives only on this connection, so no
+/// other process can use it.
+#[derive(Clone, Debug)]
+pub struct Proof {
+    pub owner: Owner,
+    pub at: Instant,
+}
+
+impl Proof {
+    /// Whether this proof still stands for a change to `owner`'s tokens.
+    pub fn proves(&self, owner: &Owner) -> bool {
+        &self.owner == owner && self.at.elapsed() <= PROOF_VALIDITY
     }
 }
 
@@ -183,5 +208,34 @@ mod tests {
         conn.answered();
         conn.answered();
         assert_eq!(logged.load(Ordering::SeqCst), 1, "once, for its own answer");
+    }
+
+    #[test]
+    fn a_proof_stands_only_for_its_own_user_and_only_for_a_while() {
+        let alice = Owner {
+            realm: "default".into(),
+            login: "alice".into(),
+        };
+        let bob = Owner {
+            realm: "default".into(),
+            login: "bob".into(),
+        };
+        let fresh = Proof {
+            owner: alice.clone(),
+            at: Instant::now(),
+        };
+        assert!(fresh.proves(&alice));
+        assert!(
+            !fresh.proves(&bob),
+            "alice's login proves nothing about bob"
+        );
+        let Some(then) = Instant::now().checked_sub(PROOF_VALIDITY + Duration::from_secs(1)) else {
+            return; // a clock this young cannot hold an old proof
+        };
+        let stale = Proof {
+            owner: alice.clone(),
+            at: then,
+        };
+        assert!(!stale.proves(&alice), "an old login proves nothing");
     }
 }

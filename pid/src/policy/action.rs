@@ -30,6 +30,7 @@ impl Scope {
 
 const AUTHENTICATION: &[Scope] = &[Scope::Authentication];
 const ENROLLMENT: &[Scope] = &[Scope::Enrollment];
+const USER: &[Scope] = &[Scope::User];
 const USER_AND_ADMIN: &[Scope] = &[Scope::User, Scope::Admin];
 const ADMIN: &[Scope] = &[Scope::Admin];
 
@@ -50,6 +51,9 @@ pub(super) enum Kind {
     ChallengeTypes,
     /// Token types (`"hotp totp"` or a list).
     TokenTypes,
+    /// Token types whose enrollment waits for two consecutive codes: hotp and totp, the types
+    /// whose codes a person reads off a device in sequence.
+    VerifiableTypes,
     /// A number that must be one of the two.
     Either(u32, u32),
     /// A number in this range, both ends included.
@@ -140,6 +144,10 @@ actions! {
     PinContents: "otp_pin_contents", ENROLLMENT, Kind::PinContents;
     PinRequired: "otp_pin_required", ENROLLMENT, Kind::Flag;
     MaxTokenPerUser: "max_token_per_user", ENROLLMENT, Kind::Range(1, 10_000);
+    /// Tokens of these types, enrolled by anyone, take part in no login until their user typed
+    /// two consecutive codes (`pictl token verify`). Users' own hotp and totp enrollments always
+    /// wait for them.
+    VerifyEnrollment: "verify_enrollment", ENROLLMENT, Kind::VerifiableTypes;
     // User and admin scopes: token operations.
     Enroll: "enroll", USER_AND_ADMIN, Kind::TokenTypes;
     Delete: "delete", USER_AND_ADMIN, Kind::Flag;
@@ -148,6 +156,9 @@ actions! {
     Reset: "reset", USER_AND_ADMIN, Kind::Flag;
     Resync: "resync", USER_AND_ADMIN, Kind::Flag;
     SetPin: "setpin", USER_AND_ADMIN, Kind::Flag;
+    /// A user may not delete their last token (a recovery code and a token that waits for
+    /// verification do not count).
+    KeepOneToken: "keep_one_token", USER, Kind::Flag;
     // Admin scope only.
     Revoke: "revoke", ADMIN, Kind::Flag;
     Set: "set", ADMIN, Kind::Flag;

@@ -82,6 +82,15 @@ pub enum PolicyError {
         action.name()
     )]
     SpassChallenge { action: Action },
+    #[error(
+        "{}: a {} token shows no sequence of codes to type; list hotp and totp only",
+        action.name(),
+        token_type.as_str()
+    )]
+    NotVerifiable {
+        action: Action,
+        token_type: protocol::TokenType,
+    },
     #[error("{}: {name:?} is not a token type pi has ({})", action.name(), token_types())]
     UnknownTokenType { action: Action, name: String },
     #[error("{} must have 1 to 1000 characters", action.name())]

@@ -195,7 +195,29 @@ impl Policies {
 
     /// `challenge_response`: token types whose PIN alone triggers a challenge.
     pub fn challenge_types(&self, ctx: &Context<'_>) -> Vec<protocol::TokenType> {
-        match self.decide(Action::ChallengeResponse, ctx) {
+        self.types(Scope::Authentication, Action::ChallengeResponse, ctx)
+    }
+
+    /// `verify_enrollment`: token types whose new tokens wait for two consecutive codes.
+    pub fn verify_types(&self, ctx: &Context<'_>) -> Vec<protocol::TokenType> {
+        self.types(Scope::Enrollment, Action::VerifyEnrollment, ctx)
+    }
+
+    /// `keep_one_token`: the user-scope policy that keeps a user from deleting their last
+    /// token, if one applies.
+    pub fn keeps_one_token(&self, ctx: &Context<'_>) -> Option<&str> {
+        match self.decide_in(Scope::User, Action::KeepOneToken, ctx) {
+            Some(Decision {
+                value: Value::Flag(true),
+                policy,
+            }) => Some(policy),
+            _ => None,
+        }
+    }
+
+    /// The token types an action of a types kind lists; none when no policy sets it.
+    fn types(&self, scope: Scope, action: Action, ctx: &Context<'_>) -> Vec<protocol::TokenType> {
+        match self.decide_in(scope, action, ctx) {
             Some(Decision {
                 value: Value::Types(t),
                 ..

@@ -99,6 +99,16 @@ impl Value {
             },
             (Kind::ChallengeTypes, value) => Value::Types(parse_types(action, value, true)?),
             (Kind::TokenTypes, value) => Value::Types(parse_types(action, value, false)?),
+            (Kind::VerifiableTypes, value) => {
+                let types = parse_types(action, value, false)?;
+                if let Some(&token_type) = types
+                    .iter()
+                    .find(|t| !matches!(t, TokenType::Hotp | TokenType::Totp))
+                {
+                    return Err(PolicyError::NotVerifiable { action, token_type });
+                }
+                Value::Types(types)
+            }
             (Kind::Either(a, b), toml::Value::Integer(n)) if [a, b].map(i64::from).contains(n) => {
                 Value::Number(*n as u32)
             }

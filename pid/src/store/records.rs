@@ -156,10 +156,19 @@ impl TokenRecord {
             created: self.created,
             last_auth: self.last_auth,
             failcounter_exceeded_at: locked_since,
-            details: self
-                .fails
-                .iter()
-                .map(|f| {
+            details: (self.rollout == Rollout::Verify)
+                .then(|| {
+                    (
+                        "enrollment".to_owned(),
+                        format!(
+                            "waits for two consecutive codes (pictl token verify {} CODE \
+                             NEXT-CODE)",
+                            self.serial
+                        ),
+                    )
+                })
+                .into_iter()
+                .chain(self.fails.iter().map(|f| {
                     let state = match f.locked {
                         Some((_, None)) if f.locks > 0 => "locked until reset".to_owned(),
                         Some((_, Some(until))) if now < until => {
@@ -174,7 +183,7 @@ impl TokenRecord {
                             f.count, self.maxfail, f.locks
                         ),
                     )
-                })
+                }))
                 .collect(),
         }
     }

@@ -38,6 +38,7 @@ mod privacyidea_fixture;
 mod qr;
 mod realms;
 mod reload;
+mod self_service;
 mod ssh;
 mod ssh_recipe;
 mod startup_trust;

@@ -286,11 +286,25 @@ fn users_enroll_their_own_token_with_pictl_when_a_user_policy_allows_it() {
     let own = daemon.pictl_as(
         nobody,
         &[
-            "token", "enroll", "hotp", "--user", "nobody", "--otpkey", &key, "--no-qr",
+            "--json", "token", "enroll", "hotp", "--user", "nobody", "--otpkey", &key,
         ],
         "",
     );
     assert!(own.success(), "{}", own.describe());
+    let serial = pi_tests::daemon::serial_of(&serde_json::from_str(&own.stdout).unwrap());
+    // A user's own token logs in once they typed two consecutive codes.
+    let verify = daemon.pictl_as(
+        nobody,
+        &[
+            "token",
+            "verify",
+            &serial,
+            &hotp(&key, 0, 6),
+            &hotp(&key, 1, 6),
+        ],
+        "",
+    );
+    assert!(verify.success(), "{}", verify.describe());
     let totp = daemon.pictl_as(
         nobody,
         &["token", "enroll", "totp", "--user", "nobody", "--no-qr"],
@@ -298,7 +312,7 @@ fn users_enroll_their_own_token_with_pictl_when_a_user_policy_allows_it() {
     );
     assert!(!totp.success(), "totp is not allowed: {}", totp.describe());
     let pam = Pam::new(&daemon, "");
-    pam.login("nobody", &hotp(&key, 0, 6))
+    pam.login("nobody", &hotp(&key, 2, 6))
         .assert_accepted("the self-enrolled token works");
 }
 

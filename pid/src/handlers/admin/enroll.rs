@@ -2,14 +2,16 @@
 //! (OTP length, hash, period, PIN rules, tokens per user), its key made or taken, sealed and
 //! stored; the answer shows the key and otpauth URL this once.
 
+use super::gate::{busy, get};
 use super::gate::{Gate, MAX_SERIAL_LEN};
 use super::token::{info, owner_context, validate_pin};
+use crate::auth::lockout::Source;
 use crate::error::PidError;
 use crate::handlers::validate_text;
 use crate::percent::percent_encode;
 use crate::policy::Action;
-use crate::store::TokenRecord;
-use crate::tokens::algorithm;
+use crate::store::{Rollout, Swap, TokenRecord};
+use crate::tokens::{algorithm, CounterState};
 use crate::users::ResolvedUser;
 use crate::State;
 use protocol::{
@@ -32,12 +34,24 @@ pub(super) async fn enroll(
     })?;
     entry.token_type = Some(token_type.as_str().to_owned());
     let user = gate.target(state, spec.user.as_ref(), entry).await?;
-    let new = new_token(state, gate, token_type, spec, user).await?;
+    let mut new = new_token(state, gate, token_type, spec, user).await?;
+    let verify = waits_for_verification(gate, &new.rec);
+    if verify {
+        new.rec.active = false;
+        new.rec.rollout = Rollout::Verify;
+    }
     entry.serial = Some(new.rec.serial.clone());
     store_new_token(state, &new)?;
     let (rec, key, material) = (new.rec, new.key, new.material);
     let serial = &rec.serial;
-    entry.message = format!("{} token {serial} enrolled", token_type.as_str());
+    entry.message = if verify {
+        format!(
+            "{} token {serial} enrolled, inactive until two consecutive codes verify it",
+            token_type.as_str()
+        )
+    } else {
+        format!("{} token {serial} enrolled", token_type.as_str())
+    };
     // A token with nothing for an authenticator app (spass) shows neither key nor URL: the key
     // is never used, and an otpauth URL would only confuse.
     let (otpkey_base32, otpauth_url) = match algorithm(token_type).otpauth_type() {
@@ -48,7 +62,7 @@ pub(super) async fn enroll(
         }
         None => (Secret::new(""), Secret::new("")),
     };
-    Ok(AdminResponse::Enrolled(Box::new(Enrolled {
+    let enrolled = Box::new(Enrolled {
         token: info(state, &rec),
         otpauth_url,
         otpkey_base32,
@@ -57,7 +71,168 @@ pub(super) async fn enroll(
             .iter()
             .map(|c| Secret::new(c.as_str()))
             .collect(),
-    })))
+    });
+    Ok(if verify {
+        AdminResponse::EnrolledUnverified(enrolled)
+    } else {
+        AdminResponse::Enrolled(enrolled)
+    })
+}
+
+/// Whether a new token waits for two consecutive codes before it may log in: a user's own hotp
+/// or totp token always (a token its user never saw working is never a way in), and any token
+/// of a type the `verify_enrollment` policy lists for its owner.
+fn waits_for_verification(gate: &Gate<'_>, rec: &TokenRecord) -> bool {
+    let verifiable = matches!(rec.token_type, TokenType::Hotp | TokenType::Totp);
+    verifiable
+        && rec.owner.is_some()
+        && (gate.authority.is_self_service()
+            || gate
+                .live
+                .policies
+                .verify_types(&owner_context(rec.owner.as_ref(), gate.now))
+                .contains(&rec.token_type))
+}
+
+/// `token verify`: two consecutive codes of a token that waits for them. They are found the way
+/// a resynchronisation finds them (so a phone whose clock is off still verifies, and the drift is
+/// learnt) and both are spent; the token becomes active. A user who has no recovery code gets
+/// one now, shown this once: it lets them in (once) if the phone is lost.
+pub(super) async fn verify(
+    state: &State,
+    gate: &Gate<'_>,
+    serial: &str,
+    otp1: &Secret,
+    otp2: &Secret,
+    entry: &mut AuditEntry,
+) -> Result<AdminResponse, PidError> {
+    // Users verify their own tokens whatever they may enroll: an administrator may have
+    // enrolled this one for them under a `verify_enrollment` policy.
+    let action = if gate.authority.is_self_service() {
+        Action::TokenList
+    } else {
+        Action::Enroll
+    };
+    let v = get(state, gate, action, serial, entry)?;
+    if v.rec.rollout != Rollout::Verify {
+        return Err(PidError::TokenState(format!(
+            "token {serial} does not wait for verification; it is in use as it is"
+        )));
+    }
+    for otp in [otp1, otp2] {
+        if otp.is_empty() || otp.len() > 16 || !otp.expose().bytes().all(|b| b.is_ascii_digit()) {
+            return Err(PidError::InvalidArgument(
+                "a code is the 6 or 8 digits the token shows".into(),
+            ));
+        }
+    }
+    let source = Source::of(gate.caller_account, None);
+    if v.rec.locked_for(&source, gate.now) {
+        return Err(PidError::TokenState(format!(
+            "token {serial} is locked after too many wrong codes; an administrator can clear it \
+             (`pictl token reset {serial}`), or delete it and enroll a new one"
+        )));
+    }
+    let key = state.cipher.open(&v.rec.serial, "otpkey", &v.rec.otpkey)?;
+    let found =
+        algorithm(v.rec.token_type).resync(&v.rec, &key, otp1.expose(), otp2.expose(), gate.now);
+    drop(key);
+    let lockout = gate.live.config.tokens.lockout();
+    let mut rec = v.rec.clone();
+    let message = match found {
+        Some(CounterState { count, time_shift }) => {
+            rec.count = count;
+            rec.time_shift = time_shift;
+            rec.active = true;
+            rec.rollout = Rollout::Enrolled;
+            rec.clear_source(&source);
+            None
+        }
+        // Wrong codes count like wrong codes at a login, so guessing them is bounded too.
+        None => {
+            rec.charge(&source, gate.now, &lockout);
+            Some(format!(
+                "the two codes are not consecutive codes of token {serial}: type the code the \
+                 app shows now and, once it changes, the next one"
+            ))
+        }
+    };
+    if state.store.swap_tokens(&[(&v, Some(&rec))])? != Swap::Done {
+        return Err(busy());
+    }
+    if let Some(wrong) = message {
+        // The fail counter must be durable before the refusal goes out, as at a login.
+        state.store.durable().await?;
+        return Err(PidError::InvalidArgument(wrong));
+    }
+    let mut message = format!("token {serial} verified and active");
+    let recovery_code = match (&rec.owner, gate.authority.own()) {
+        (Some(owner), Some(user)) if owner == &user.owner => {
+            match recovery_code(state, gate, user).await {
+                Ok(Some((reg_serial, code))) => {
+                    message.push_str(&format!("; recovery code {reg_serial} made"));
+                    Some(code)
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    message.push_str(&format!("; no recovery code made: {}", e.public_message()));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    entry.message = message;
+    Ok(AdminResponse::Verified {
+        token: Box::new(info(state, &rec)),
+        recovery_code,
+    })
+}
+
+/// A recovery code (a registration token) for a user who has none. It is made by the daemon as
+/// part of the user's verified enrollment, not on the user's own rights: no `user` policy has to
+/// allow registration tokens. The enrollment policies still apply (max_token_per_user).
+async fn recovery_code(
+    state: &State,
+    gate: &Gate<'_>,
+    user: &ResolvedUser,
+) -> Result<Option<(String, Secret)>, PidError> {
+    let has_one = state
+        .store
+        .tokens_of(&user.owner)?
+        .iter()
+        .any(|v| v.rec.token_type == TokenType::Registration);
+    if has_one {
+        return Ok(None);
+    }
+    let daemon = Gate {
+        authority: &crate::authority::Authority::Root,
+        live: gate.live,
+        now: gate.now,
+        caller_account: gate.caller_account,
+        proof: std::sync::Mutex::new(None),
+    };
+    let spec = EnrollRequest {
+        token_type: Some(TokenType::Registration),
+        description: Some("recovery code".into()),
+        ..EnrollRequest::default()
+    };
+    let new = new_token(
+        state,
+        &daemon,
+        TokenType::Registration,
+        spec,
+        Some(user.clone()),
+    )
+    .await?;
+    store_new_token(state, &new)?;
+    let code = new
+        .material
+        .codes
+        .first()
+        .map(|c| Secret::new(c.as_str()))
+        .ok_or_else(|| PidError::Internal("a registration token without its code".into()))?;
+    Ok(Some((new.rec.serial, code)))
 }
 
 /// A token about to be enrolled: checked against the caller's rights and the enrollment

@@ -2,6 +2,7 @@
 //! the configuration of this request, and the users and tokens a request names, read only once
 //! the caller may act on them (`get`), changed by compare-and-swap (`modify`).
 
+use crate::auth::session::Proof;
 use crate::authority::Authority;
 use crate::error::PidError;
 use crate::policy::Action;
@@ -9,6 +10,7 @@ use crate::store::{Owner, Swap, TokenRecord, Versioned};
 use crate::users::{self, ResolvedUser};
 use crate::State;
 use protocol::{AdminResponse, AuditEntry, TokenType, UserRef};
+use std::sync::{Mutex, PoisonError};
 
 pub(super) const MAX_SERIAL_LEN: usize = 64;
 
@@ -18,6 +20,11 @@ pub(super) struct Gate<'a> {
     pub(super) live: &'a crate::Live,
     /// When the request arrived (Unix seconds).
     pub(super) now: i64,
+    /// The account the request is charged to (`Caller::account`): the source of wrong codes.
+    pub(super) caller_account: u32,
+    /// The login the connection made just before this request, if any (`Proof`); taken by the
+    /// change it allows.
+    pub(super) proof: Mutex<Option<Proof>>,
 }
 
 impl Gate<'_> {
@@ -30,6 +37,27 @@ impl Gate<'_> {
     ) -> Result<(), PidError> {
         self.authority
             .check(self.live, action, target, token_type, self.now)
+    }
+
+    /// A user's change to their own token (`what`: "delete", "reset") goes ahead only right
+    /// after a login with one of their codes on this connection: the proof is used up here.
+    /// Administrators need none.
+    pub(super) fn use_proof(&self, what: &str, serial: &str) -> Result<(), PidError> {
+        let Some(own) = self.authority.own() else {
+            return Ok(());
+        };
+        let proof = self
+            .proof
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if proof.is_some_and(|p| p.proves(&own.owner)) {
+            return Ok(());
+        }
+        Err(PidError::ProofRequired(format!(
+            "to {what} your own token, first log in on the same connection with a code of one \
+             of your tokens or your recovery code (`pictl token {what} {serial}` asks for it)"
+        )))
     }
 
     /// The owner whose records a listing shows (`None`: everyone's, for administrators),

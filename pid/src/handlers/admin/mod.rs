@@ -29,6 +29,7 @@ pub async fn handle(
     caller: &Caller,
     authority: &Authority,
     req: AdminRequest,
+    proof: Option<crate::auth::session::Proof>,
 ) -> Response {
     let action = req.name();
     let now = state.clock.now();
@@ -38,6 +39,8 @@ pub async fn handle(
         authority,
         live: &live,
         now,
+        caller_account: caller.account,
+        proof: std::sync::Mutex::new(proof),
     };
     let result = run(state, &gate, req, &mut entry).await;
     entry.success = result.is_ok();
@@ -117,6 +120,9 @@ async fn run(
         AdminRequest::UpstreamStatus => upstream::status(gate),
         AdminRequest::TokenOtps { serial, count } => {
             token::otps(state, gate, &serial, count, entry)
+        }
+        AdminRequest::TokenVerify { serial, otp1, otp2 } => {
+            enroll::verify(state, gate, &serial, &otp1, &otp2, entry).await
         }
     }
 }

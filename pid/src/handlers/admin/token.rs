@@ -6,7 +6,7 @@ use super::gate::{busy, done, existing_user, get, modify, Gate};
 use crate::error::PidError;
 use crate::handlers::validate_text;
 use crate::policy::{Action, Context};
-use crate::store::{Owner, Swap, TokenRecord};
+use crate::store::{Owner, Rollout, Swap, TokenRecord};
 use crate::tokens::{algorithm, CounterState};
 use crate::State;
 use protocol::admin::MAX_PAGE;
@@ -54,6 +54,10 @@ pub(super) fn delete(
     entry: &mut AuditEntry,
 ) -> Result<AdminResponse, PidError> {
     let v = get(state, gate, Action::Delete, serial, entry)?;
+    if let Some(own) = gate.authority.own() {
+        keeps_a_token(state, gate, &own.owner, serial)?;
+    }
+    gate.use_proof("delete", serial)?;
     match state.store.swap_tokens(&[(&v, None)])? {
         Swap::Done => {
             let attached = state.store.detach_all(serial)?;
@@ -66,6 +70,36 @@ pub(super) fn delete(
         }
         Swap::Conflict => Err(busy()),
     }
+}
+
+/// Under a `keep_one_token` policy a user may not delete their last token: after deleting
+/// `serial` they must still have one that logs in (a recovery code and a token that waits for
+/// verification do not count).
+fn keeps_a_token(
+    state: &State,
+    gate: &Gate<'_>,
+    owner: &Owner,
+    serial: &str,
+) -> Result<(), PidError> {
+    let ctx = owner_context(Some(owner), gate.now);
+    let Some(policy) = gate.live.policies.keeps_one_token(&ctx) else {
+        return Ok(());
+    };
+    let left = crate::auth::login_tokens(state, owner)?
+        .into_iter()
+        .filter(|v| {
+            v.rec.serial != serial
+                && v.rec.rollout == Rollout::Enrolled
+                && v.rec.token_type != TokenType::Registration
+        })
+        .count();
+    if left == 0 {
+        return Err(PidError::PermissionDenied(format!(
+            "token {serial} is your last token, and policy {policy:?} (keep_one_token) says you \
+             keep one: enroll and verify another first (`pictl enroll totp`), then delete this one"
+        )));
+    }
+    Ok(())
 }
 
 /// `token enable` (`active`) or `token disable`: whether the token may be used to log in.
@@ -82,6 +116,13 @@ pub(super) fn set_active(
         (Action::Disable, "disabled")
     };
     modify(state, gate, action, serial, entry, |r| {
+        if active && r.rollout == Rollout::Verify {
+            return Err(PidError::TokenState(format!(
+                "token {} waits for two consecutive codes; `pictl token verify {} CODE \
+                 NEXT-CODE` activates it",
+                r.serial, r.serial
+            )));
+        }
         r.active = active;
         Ok(format!("token {} {now}", r.serial))
     })
@@ -112,6 +153,9 @@ pub(super) fn reset(
     serial: &str,
     entry: &mut AuditEntry,
 ) -> Result<AdminResponse, PidError> {
+    // The caller may reset it (and it exists) before the proof is spent on it.
+    get(state, gate, Action::Reset, serial, entry)?;
+    gate.use_proof("reset", serial)?;
     modify(state, gate, Action::Reset, serial, entry, |r| {
         r.clear_all_sources();
         Ok(format!("fail counter of token {} reset", r.serial))

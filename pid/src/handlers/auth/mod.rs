@@ -246,6 +246,12 @@ async fn settle(turn: &Turn<'_>, conn: &mut ConnState, decision: Decision) -> Re
         conn.log_after_answer(move || {
             tracing::info!(user = %who, service, accepted, detail = %detail, "authentication")
         });
+        // Only a login by one of the user's own tokens proves anything about the user; one let
+        // through without a token (passOnNoToken, passthru) does not.
+        conn.proof = (accepted && !serials.is_empty()).then(|| crate::auth::session::Proof {
+            owner: login.user.owner.clone(),
+            at: std::time::Instant::now(),
+        });
         if accepted {
             delivery::autosend(turn, &login, &serials).await;
         }
