@@ -239,6 +239,7 @@ fn describe(action: Action, token_type: Option<TokenType>) -> String {
         Action::ManageMachineTokens => "attach tokens to hosts or detach them",
         Action::GetMultiOtp => "see the next codes of tokens",
         Action::KeepOneToken => "delete their last token",
+        Action::FirstTokenByAdmin => "enroll their first token",
         // Authentication and enrollment settings are never asked for as operations.
         other => return format!("use {}", other.name()),
     };

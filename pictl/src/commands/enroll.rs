@@ -33,17 +33,17 @@ pub fn run(ctx: &mut Ctx<'_, '_>, args: SelfEnrollArgs) -> Result<Exit, Error> {
         description: args.description,
         ..EnrollRequest::default()
     };
-    let (enrolled, verified) =
-        match ctx.admin(AdminRequest::TokenEnroll(Box::new(request)), "enroll")? {
-            AdminResponse::Enrolled(e) => (e, true),
-            AdminResponse::EnrolledUnverified(e) => (e, false),
-            other => {
-                return Err(Error::unexpected(
-                    "enroll",
-                    &protocol::Response::Admin(other),
-                ))
-            }
-        };
+    let enroll = AdminRequest::TokenEnroll(Box::new(request));
+    let (enrolled, verified) = match ctx.admin(enroll, "enroll")? {
+        AdminResponse::Enrolled(e) => (e, true),
+        AdminResponse::EnrolledUnverified(e) => (e, false),
+        other => {
+            return Err(Error::unexpected(
+                "enroll",
+                &protocol::Response::Admin(other),
+            ))
+        }
+    };
     let serial = enrolled.token.serial.clone();
     if ctx.json {
         let mut doc = json!({

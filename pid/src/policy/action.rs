@@ -159,6 +159,9 @@ actions! {
     /// A user may not delete their last token (a recovery code and a token that waits for
     /// verification do not count).
     KeepOneToken: "keep_one_token", USER, Kind::Flag;
+    /// A user who has no token may not enroll one: an administrator issues the first, so a
+    /// stolen password alone never becomes a second factor.
+    FirstTokenByAdmin: "first_token_by_admin", USER, Kind::Flag;
     // Admin scope only.
     Revoke: "revoke", ADMIN, Kind::Flag;
     Set: "set", ADMIN, Kind::Flag;

@@ -203,10 +203,10 @@ impl Policies {
         self.types(Scope::Enrollment, Action::VerifyEnrollment, ctx)
     }
 
-    /// `keep_one_token`: the user-scope policy that keeps a user from deleting their last
-    /// token, if one applies.
-    pub fn keeps_one_token(&self, ctx: &Context<'_>) -> Option<&str> {
-        match self.decide_in(Scope::User, Action::KeepOneToken, ctx) {
+    /// A user-scope flag (`keep_one_token`, `first_token_by_admin`): the policy that sets it
+    /// for this user, if one does.
+    pub fn user_flag(&self, action: Action, ctx: &Context<'_>) -> Option<&str> {
+        match self.decide_in(Scope::User, action, ctx) {
             Some(Decision {
                 value: Value::Flag(true),
                 policy,

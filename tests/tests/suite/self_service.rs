@@ -402,3 +402,88 @@ fn a_verify_enrollment_policy_naming_a_type_without_a_sequence_of_codes_is_refus
         "{log}"
     );
 }
+
+#[test]
+fn a_user_who_lost_their_phone_gets_in_with_the_recovery_code_and_replaces_the_token() {
+    let daemon = daemon("");
+    let enrolled = json_as_nobody(&daemon, &["enroll", "hotp"], "");
+    let lost = enrolled["serial"].as_str().unwrap().to_owned();
+    let key = enrolled["otpkey_base32"].as_str().unwrap().to_owned();
+    let verified = json_as_nobody(
+        &daemon,
+        &[
+            "token",
+            "verify",
+            &lost,
+            &hotp_b32(&key, 0, 6),
+            &hotp_b32(&key, 1, 6),
+        ],
+        "",
+    );
+    let recovery = verified["recovery_code"].as_str().unwrap().to_owned();
+
+    // The phone is gone: the recovery code is the way in.
+    let pam = Pam::new(&daemon, "");
+    pam.login("nobody", &recovery)
+        .assert_accepted("the recovery code logs in");
+    let new = json_as_nobody(&daemon, &["enroll", "hotp"], "");
+    let new_serial = new["serial"].as_str().unwrap().to_owned();
+    let new_key = new["otpkey_base32"].as_str().unwrap().to_owned();
+    let verified = json_as_nobody(
+        &daemon,
+        &[
+            "token",
+            "verify",
+            &new_serial,
+            &hotp_b32(&new_key, 0, 6),
+            &hotp_b32(&new_key, 1, 6),
+        ],
+        "",
+    );
+    assert!(
+        verified["recovery_code"].is_string(),
+        "the spent recovery code is replaced: {verified}"
+    );
+    let delete = daemon.pictl_as(
+        Caller::Nobody,
+        &["token", "delete", &lost],
+        &format!("{}\n", hotp_b32(&new_key, 2, 6)),
+    );
+    assert!(delete.success(), "{}", delete.describe());
+    let left: Vec<String> = daemon
+        .tokens(Some("nobody"))
+        .iter()
+        .map(|t| t["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        left,
+        ["hotp", "registration"],
+        "the new token and the new recovery code"
+    );
+    pam.login("nobody", &hotp_b32(&key, 2, 6))
+        .assert_rejected("the lost phone's codes log in no more");
+    pam.login("nobody", &hotp_b32(&new_key, 3, 6))
+        .assert_accepted("the new token logs in");
+}
+
+#[test]
+fn under_first_token_by_admin_a_user_without_a_token_cannot_enroll_one() {
+    let daemon = daemon(
+        "[[policy]]\nname = \"admins-first\"\nscope = \"user\"\n\
+         actions = { first_token_by_admin = true }\n",
+    );
+    let refused = daemon.pictl_as(Caller::Nobody, &["enroll", "totp"], "");
+    assert_eq!(refused.code(), 1, "{}", refused.describe());
+    assert!(
+        refused.text().contains("first_token_by_admin"),
+        "{}",
+        refused.describe()
+    );
+    assert!(daemon.tokens(Some("nobody")).is_empty(), "nothing enrolled");
+    daemon.enroll_hotp("nobody", &test_key("first-by-admin", 20), None);
+    let second = json_as_nobody(&daemon, &["enroll", "totp"], "");
+    assert_eq!(
+        second["verified"], false,
+        "with the administrator's token in hand the user adds their own: {second}"
+    );
+}

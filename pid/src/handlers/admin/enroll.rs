@@ -10,7 +10,7 @@ use crate::error::PidError;
 use crate::handlers::validate_text;
 use crate::percent::percent_encode;
 use crate::policy::Action;
-use crate::store::{Rollout, Swap, TokenRecord};
+use crate::store::{Owner, Rollout, Swap, TokenRecord};
 use crate::tokens::{algorithm, CounterState};
 use crate::users::ResolvedUser;
 use crate::State;
@@ -35,6 +35,9 @@ pub(super) async fn enroll(
     entry.token_type = Some(token_type.as_str().to_owned());
     let user = gate.target(state, spec.user.as_ref(), entry).await?;
     let mut new = new_token(state, gate, token_type, spec, user).await?;
+    if let Some(own) = gate.authority.own() {
+        own_enrollment_allowed(state, gate, &own.owner)?;
+    }
     let verify = waits_for_verification(gate, &new.rec);
     if verify {
         new.rec.active = false;
@@ -77,6 +80,29 @@ pub(super) async fn enroll(
     } else {
         AdminResponse::Enrolled(enrolled)
     })
+}
+
+/// A user enrolling for themselves: a user who has no token may enroll one only where no
+/// `first_token_by_admin` policy says an administrator issues the first (so a stolen password
+/// never becomes the way to a second factor where a user has none yet). What a user's own
+/// enrollment proves is a session as that user; deleting or resetting a token takes one of its
+/// owner's codes as well (`Gate::use_proof`).
+fn own_enrollment_allowed(state: &State, gate: &Gate<'_>, owner: &Owner) -> Result<(), PidError> {
+    let has_token = crate::auth::login_tokens(state, owner)?
+        .iter()
+        .any(|v| v.rec.rollout == Rollout::Enrolled && !v.rec.revoked);
+    let ctx = owner_context(Some(owner), gate.now);
+    match gate
+        .live
+        .policies
+        .user_flag(Action::FirstTokenByAdmin, &ctx)
+    {
+        Some(policy) if !has_token => Err(PidError::PermissionDenied(format!(
+            "you have no token yet, and policy {policy:?} (first_token_by_admin) says your first \
+             one comes from an administrator: ask one"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Whether a new token waits for two consecutive codes before it may log in: a user's own hotp

@@ -39,10 +39,10 @@ impl Gate<'_> {
             .check(self.live, action, target, token_type, self.now)
     }
 
-    /// A user's change to their own token (`what`: "delete", "reset") goes ahead only right
-    /// after a login with one of their codes on this connection: the proof is used up here.
-    /// Administrators need none.
-    pub(super) fn use_proof(&self, what: &str, serial: &str) -> Result<(), PidError> {
+    /// A user's change to their own tokens (`what`: "delete your token X") goes ahead only
+    /// right after a login with one of their codes on this connection: the proof is used up
+    /// here. Administrators need none.
+    pub(super) fn use_proof(&self, what: &str) -> Result<(), PidError> {
         let Some(own) = self.authority.own() else {
             return Ok(());
         };
@@ -55,8 +55,8 @@ impl Gate<'_> {
             return Ok(());
         }
         Err(PidError::ProofRequired(format!(
-            "to {what} your own token, first log in on the same connection with a code of one \
-             of your tokens or your recovery code (`pictl token {what} {serial}` asks for it)"
+            "to {what}, first log in on the same connection with a code of one of your tokens \
+             or your recovery code (pictl asks for it)"
         )))
     }
 

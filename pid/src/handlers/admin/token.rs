@@ -57,7 +57,7 @@ pub(super) fn delete(
     if let Some(own) = gate.authority.own() {
         keeps_a_token(state, gate, &own.owner, serial)?;
     }
-    gate.use_proof("delete", serial)?;
+    gate.use_proof(&format!("delete your token {serial}"))?;
     match state.store.swap_tokens(&[(&v, None)])? {
         Swap::Done => {
             let attached = state.store.detach_all(serial)?;
@@ -82,7 +82,7 @@ fn keeps_a_token(
     serial: &str,
 ) -> Result<(), PidError> {
     let ctx = owner_context(Some(owner), gate.now);
-    let Some(policy) = gate.live.policies.keeps_one_token(&ctx) else {
+    let Some(policy) = gate.live.policies.user_flag(Action::KeepOneToken, &ctx) else {
         return Ok(());
     };
     let left = crate::auth::login_tokens(state, owner)?
@@ -155,7 +155,7 @@ pub(super) fn reset(
 ) -> Result<AdminResponse, PidError> {
     // The caller may reset it (and it exists) before the proof is spent on it.
     get(state, gate, Action::Reset, serial, entry)?;
-    gate.use_proof("reset", serial)?;
+    gate.use_proof(&format!("reset your token {serial}"))?;
     modify(state, gate, Action::Reset, serial, entry, |r| {
         r.clear_all_sources();
         Ok(format!("fail counter of token {} reset", r.serial))
