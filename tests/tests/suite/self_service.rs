@@ -94,6 +94,27 @@ fn a_token_users_enroll_themselves_logs_in_only_after_two_consecutive_codes() {
     pam.login("nobody", &recovery)
         .assert_rejected("once: the recovery code is gone after its login");
 
+    let done = daemon.pictl_as(
+        Caller::Nobody,
+        &["token", "verify", &serial, &code(4), &code(5)],
+        "",
+    );
+    assert!(
+        done.code() == 1 && done.text().contains("does not wait for verification"),
+        "a token in use is not verified again (its codes stay unspent)\n{}",
+        done.describe()
+    );
+    let roots = daemon.enroll_hotp("root", &test_key("self-verify-root", 20), None);
+    let other = daemon.pictl_as(
+        Caller::Nobody,
+        &["token", "verify", &roots, "123456", "234567"],
+        "",
+    );
+    assert!(
+        other.code() == 1 && other.text().contains("no such token among yours"),
+        "{}",
+        other.describe()
+    );
     let again = json_as_nobody(&daemon, &["enroll", "totp"], "");
     let key2 = again["otpkey_base32"].as_str().unwrap().to_owned();
     let now = pi_tests::wait_for_fresh_totp_step(30);
