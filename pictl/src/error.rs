@@ -221,6 +221,7 @@ pub fn response_kind(response: &Response) -> &'static str {
         Response::Admin(A::Upstreams(_)) => "upstream servers",
         Response::Admin(A::Otps { .. }) => "upcoming codes",
         Response::SshKeys { .. } => "SSH keys",
+        Response::PinChanged { .. } => "a PIN change",
     }
 }
 

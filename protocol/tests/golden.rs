@@ -203,6 +203,10 @@ fn requests() -> Vec<Request> {
             serial: "s".into(),
             count: 3,
         }),
+        Request::PinChange {
+            ticket: Secret::new("t"),
+            pin: Secret::new("p"),
+        },
     ]
 }
 
@@ -346,6 +350,13 @@ fn responses() -> Vec<Response> {
                 otp: Secret::new("123456"),
             }],
         }),
+        Response::AuthDone(Outcome::AcceptPinChangeDue {
+            message: "m".into(),
+            ticket: Secret::new("t"),
+        }),
+        Response::PinChanged {
+            message: "m".into(),
+        },
     ]
 }
 
@@ -487,6 +498,7 @@ const GOLDEN_REQUESTS: &[&str] = &[
     "031301017500",
     "0314",
     "0315017303",
+    "0501740170",
 ];
 const GOLDEN_RESPONSES: &[&str] = &[
     "0002016d",
@@ -516,6 +528,8 @@ const GOLDEN_RESPONSES: &[&str] = &[
     "04090101750172015301700301040106010a0e0001",
     "040a010170010968747470733a2f2f68010172010101010176010000",
     "040b0173010701fba40106313233343536",
+    "0206016d0174",
+    "06016d",
 ];
 
 #[test]

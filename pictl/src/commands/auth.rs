@@ -76,6 +76,8 @@ fn verdict(ctx: &mut Ctx<'_, '_>, user: &str, outcome: Outcome) -> Result<Exit, 
     let user = output::sanitize(user).into_owned();
     let (result, exit, message) = match outcome {
         Outcome::Accept { message } => ("accept", Exit::Ok, message),
+        // The ticket is for a PAM module's chauthtok; pictl only reports the verdict.
+        Outcome::AcceptPinChangeDue { message, .. } => ("accept", Exit::Ok, message),
         Outcome::Reject { message } => ("reject", Exit::Failed, message),
         Outcome::NoToken => (
             "no_token",

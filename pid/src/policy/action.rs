@@ -140,6 +140,10 @@ actions! {
     PinContents: "otp_pin_contents", ENROLLMENT, Kind::PinContents;
     PinRequired: "otp_pin_required", ENROLLMENT, Kind::Flag;
     MaxTokenPerUser: "max_token_per_user", ENROLLMENT, Kind::Range(1, 10_000);
+    /// A PIN an administrator sets must be changed by the owner at the next login.
+    ChangePinOnFirstUse: "change_pin_on_first_use", ENROLLMENT, Kind::Flag;
+    /// A PIN must be changed this long after it was set.
+    ChangePinEvery: "change_pin_every", ENROLLMENT, Kind::Period;
     // User and admin scopes: token operations.
     Enroll: "enroll", USER_AND_ADMIN, Kind::TokenTypes;
     Delete: "delete", USER_AND_ADMIN, Kind::Flag;
