@@ -561,15 +561,9 @@ impl<C: Conversation> Auth<'_, C> {
         }
     }
 
-    /// Show the daemon's final message, unless it is empty or `PAM_SILENT`. The verdict is
-    /// already decided, so a failure to show it changes nothing.
+    /// Show the daemon's final message (see `tell`).
     fn tell(&mut self, style: MessageStyle, text: &str) {
-        if self.silent || text.is_empty() {
-            return;
-        }
-        if let Err(ConvFailed(why)) = self.conv.message(style, text) {
-            self.debug(&format!("could not show the final message: {why}"));
-        }
+        tell(self.conv, self.options, self.silent, style, text);
     }
 
     fn code(&self, event: Event<'_>) -> PamCode {
@@ -703,14 +697,26 @@ impl<C: Conversation> PinChange<'_, C> {
         Ok((pin.expose() == again.expose()).then_some(pin))
     }
 
-    /// Show a line unless `PAM_SILENT` or empty; a failure to show it changes nothing.
     fn tell(&mut self, style: MessageStyle, text: &str) {
-        if self.silent || text.is_empty() {
-            return;
-        }
-        if let Err(ConvFailed(why)) = self.conv.message(style, text) {
-            self.conv
-                .log(LogLevel::Debug, &format!("could not show a message: {why}"));
+        tell(self.conv, self.options, self.silent, style, text);
+    }
+}
+
+/// Show a line unless it is empty or `PAM_SILENT`. What it reports is already decided, so a
+/// failure to show it changes nothing (it is logged with `debug`).
+fn tell<C: Conversation>(
+    conv: &mut C,
+    options: &Options,
+    silent: bool,
+    style: MessageStyle,
+    text: &str,
+) {
+    if silent || text.is_empty() {
+        return;
+    }
+    if let Err(ConvFailed(why)) = conv.message(style, text) {
+        if options.debug {
+            conv.log(LogLevel::Debug, &format!("could not show a message: {why}"));
         }
     }
 }

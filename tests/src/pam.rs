@@ -98,23 +98,10 @@ impl Pam {
     /// A custom auth section; `{pam_pi}` expands to the module's absolute path followed by
     /// `socket=…`, so options can follow it. `account required pam_permit.so` is appended.
     pub fn with_auth_stack(socket: &Path, auth: &str) -> Pam {
-        let module = format!("{} socket={}", bins::pam_pi().display(), socket.display());
-        let stack = format!(
-            "{}\naccount required pam_permit.so\n",
-            auth.trim_end().replace("{pam_pi}", &module)
-        );
-        // pamtester may run as uid 65534, which must read the service file.
-        let dir = crate::reachable_tempdir("pi-test-pam-");
-        let service = format!("{SERVICE_PREFIX}-{}", next_service_number());
-        let file = dir.path().join(&service);
-        fs::write(&file, &stack).expect("write the PAM service file");
-        fs::set_permissions(&file, fs::Permissions::from_mode(0o644))
-            .expect("chmod the PAM service file");
-        Pam {
-            dir,
-            service,
-            stack,
-        }
+        Pam::with_stack(
+            socket,
+            &format!("{}\naccount required pam_permit.so\n", auth.trim_end()),
+        )
     }
 
     /// A private PAM service with exactly this stack; `{pam_pi}` expands as in
@@ -122,6 +109,7 @@ impl Pam {
     pub fn with_stack(socket: &Path, stack: &str) -> Pam {
         let module = format!("{} socket={}", bins::pam_pi().display(), socket.display());
         let stack = format!("{}\n", stack.trim_end().replace("{pam_pi}", &module));
+        // pamtester may run as uid 65534, which must read the service file.
         let dir = crate::reachable_tempdir("pi-test-pam-");
         let service = format!("{SERVICE_PREFIX}-{}", next_service_number());
         let file = dir.path().join(&service);
@@ -170,16 +158,7 @@ except pypamtest.PamTestError as e:
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let mut cmd = self.wrapped(Caller::Root, &[], "/usr/bin/python3");
-        cmd.args(["-c", SCRIPT, user, self.service.as_str(), &steps_json]);
-        let stdin: String = answers.iter().map(|a| format!("{a}\n")).collect();
-        let out = {
-            let _wrapper = pam_wrapper_lock();
-            process::run(cmd, stdin.as_bytes())
-        };
-        if out.stdout.contains("missing=pypamtest") {
-            panic!("python3-pypamtest is not installed: apt-get install python3-pypamtest");
-        }
+        let out = self.pypamtest(SCRIPT, &[user, self.service.as_str(), &steps_json], answers);
         let found = |prefix: &str| {
             out.stdout
                 .lines()
@@ -363,6 +342,23 @@ except pypamtest.PamTestError as e:
         self.return_code_of(Some(uid), user, answers)
     }
 
+    /// Run a libpamtest `script` with `args` under libpam_wrapper, as root; one answer a line
+    /// on stdin.
+    fn pypamtest(&self, script: &str, args: &[&str], answers: &[&str]) -> CmdOutput {
+        // The system python: that is where Debian's python3-pypamtest lives.
+        let mut cmd = self.wrapped(Caller::Root, &[], "/usr/bin/python3");
+        cmd.arg("-c").arg(script).args(args);
+        let stdin: String = answers.iter().map(|a| format!("{a}\n")).collect();
+        let out = {
+            let _wrapper = pam_wrapper_lock();
+            process::run(cmd, stdin.as_bytes())
+        };
+        if out.stdout.contains("missing=pypamtest") {
+            panic!("python3-pypamtest is not installed: apt-get install python3-pypamtest");
+        }
+        out
+    }
+
     fn return_code_of(&self, real_uid: Option<u32>, user: &str, answers: &[&str]) -> i32 {
         const SCRIPT: &str = r#"
 import os, re, sys
@@ -383,18 +379,8 @@ except pypamtest.PamTestError as e:
         print("error=" + str(e)); sys.exit(2)
     print("rv=" + m.group(1))
 "#;
-        // The system python: that is where Debian's python3-pypamtest lives.
-        let mut cmd = self.wrapped(Caller::Root, &[], "/usr/bin/python3");
         let real_uid = real_uid.map(|u| u.to_string()).unwrap_or_default();
-        cmd.args(["-c", SCRIPT, user, self.service.as_str(), &real_uid]);
-        let stdin: String = answers.iter().map(|a| format!("{a}\n")).collect();
-        let out = {
-            let _wrapper = pam_wrapper_lock();
-            process::run(cmd, stdin.as_bytes())
-        };
-        if out.stdout.contains("missing=pypamtest") {
-            panic!("python3-pypamtest is not installed: apt-get install python3-pypamtest");
-        }
+        let out = self.pypamtest(SCRIPT, &[user, self.service.as_str(), &real_uid], answers);
         out.stdout
             .lines()
             .find_map(|l| l.strip_prefix("rv="))

@@ -3,57 +3,101 @@
 //! PAM_NEW_AUTHTOK_REQD and chauthtok sets the new PIN, in one PAM transaction through the real
 //! libpam (libpamtest, for the exact return code of each step).
 
-use pi_tests::pam::{PAM_AUTHTOK_ERR, PAM_NEW_AUTHTOK_REQD, PAM_SUCCESS};
-use pi_tests::{hotp, test_key, Caller, Daemon, DaemonOptions, Pam};
+use pi_tests::pam::{Shown, PAM_AUTHTOK_ERR, PAM_NEW_AUTHTOK_REQD, PAM_SUCCESS};
+use pi_tests::{hotp, test_key, Caller, Daemon, DaemonOptions, Pam, PamRun};
 use protocol::{AuthBegin, ErrorCode, Outcome, Request, Response, Secret};
 
-/// pam_pi in every section it takes part in, each followed by pam_permit: where pam_pi has
-/// nothing to do (PAM_IGNORE) the section succeeds, where it has, its answer is the section's.
+/// The stack docs/pam.md recommends for PIN changes. The account section ends in pam_permit:
+/// where pam_pi has nothing to do (PAM_IGNORE) it succeeds, where it has, pam_pi's
+/// PAM_NEW_AUTHTOK_REQD is its answer. In the password section pam_pi's success ends the
+/// section (`done`), so what follows (pam_unix in a real stack, pam_deny here) is reached only
+/// when pam_pi has nothing to do.
 const STACK: &str = "auth required {pam_pi}\n\
                      account required {pam_pi}\n\
                      account required pam_permit.so\n\
-                     password required {pam_pi}\n\
-                     password required pam_permit.so\n";
-
-fn daemon_with(enrollment_actions: &str) -> Daemon {
-    Daemon::start_with(DaemonOptions {
-        extra_toml: format!(
-            "[[policy]]\nname = \"pins\"\nscope = \"enrollment\"\nactions = {{ {enrollment_actions} }}\n"
-        ),
-        ..Default::default()
-    })
-}
+                     password [success=done ignore=ignore default=die] {pam_pi}\n\
+                     password required pam_deny.so\n";
 
 fn details(daemon: &Daemon, serial: &str) -> serde_json::Value {
     daemon.pictl_json(&["token", "show", serial])["details"].clone()
 }
 
-fn login_steps(acct: i32, chauthtok: i32) -> [(&'static str, i32); 3] {
-    [
-        ("authenticate", PAM_SUCCESS),
-        ("acct_mgmt", acct),
-        ("chauthtok", chauthtok),
-    ]
+/// A daemon with these enrollment policy actions, and root's HOTP token with PIN `1234`.
+struct Setup {
+    daemon: Daemon,
+    key: String,
+    serial: String,
+    pam: Pam,
 }
+
+impl Setup {
+    fn new(name: &str, enrollment_actions: &str) -> Setup {
+        let daemon = Daemon::start_with(DaemonOptions {
+            extra_toml: format!(
+                "[[policy]]\nname = \"pins\"\nscope = \"enrollment\"\n\
+                 actions = {{ {enrollment_actions} }}\n"
+            ),
+            ..Default::default()
+        });
+        let key = test_key(name, 20);
+        let serial = daemon.enroll_hotp("root", &key, Some("1234"));
+        let pam = Pam::with_stack(daemon.socket(), STACK);
+        Setup {
+            daemon,
+            key,
+            serial,
+            pam,
+        }
+    }
+
+    /// `pin` and the code of `counter`.
+    fn pass(&self, pin: &str, counter: u64) -> String {
+        format!("{pin}{}", hotp(&self.key, counter, 6))
+    }
+
+    /// One transaction: authenticate with `pin` and the code of `counter` (must succeed),
+    /// acct_mgmt and chauthtok must give `acct` and `chauthtok`; `typed` answers the prompts
+    /// that follow the first.
+    fn login(
+        &self,
+        pin: &str,
+        counter: u64,
+        (acct, chauthtok): (i32, i32),
+        typed: &[&str],
+    ) -> Shown {
+        let pass = self.pass(pin, counter);
+        let answers: Vec<&str> = std::iter::once(pass.as_str())
+            .chain(typed.iter().copied())
+            .collect();
+        let steps = [
+            ("authenticate", PAM_SUCCESS),
+            ("acct_mgmt", acct),
+            ("chauthtok", chauthtok),
+        ];
+        self.pam
+            .transaction("root", &steps, &answers)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A plain login (auth only) with `pin` and the code of `counter`.
+    fn plain_login(&self, pin: &str, counter: u64) -> PamRun {
+        Pam::new(&self.daemon, "").login("root", &self.pass(pin, counter))
+    }
+}
+
+/// acct_mgmt and chauthtok with a PIN change due and the change made.
+const CHANGED: (i32, i32) = (PAM_NEW_AUTHTOK_REQD, PAM_SUCCESS);
+/// With a PIN change due, and the change refused.
+const REFUSED: (i32, i32) = (PAM_NEW_AUTHTOK_REQD, PAM_AUTHTOK_ERR);
+/// Nothing due: pam_pi ignores both, pam_permit and pam_deny decide.
+const NOT_DUE: (i32, i32) = (PAM_SUCCESS, PAM_AUTHTOK_ERR);
 
 #[test]
 fn a_pin_the_administrator_set_is_changed_at_the_first_login_and_only_the_new_one_works() {
-    let daemon = daemon_with("change_pin_on_first_use = true");
-    let key = test_key("pin-change-first", 20);
-    let serial = daemon.enroll_hotp("root", &key, Some("1234"));
-    assert!(
-        details(&daemon, &serial)["PIN change due"].is_string(),
-        "{}",
-        details(&daemon, &serial)
-    );
-    let pam = Pam::with_stack(daemon.socket(), STACK);
-    let shown = pam
-        .transaction(
-            "root",
-            &login_steps(PAM_NEW_AUTHTOK_REQD, PAM_SUCCESS),
-            &[&format!("1234{}", hotp(&key, 0, 6)), "5678", "5678"],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let s = Setup::new("pin-change-first", "change_pin_on_first_use = true");
+    let due = || details(&s.daemon, &s.serial)["PIN change due"].clone();
+    assert!(due().is_string(), "{}", details(&s.daemon, &s.serial));
+    let shown = s.login("1234", 0, CHANGED, &["5678", "5678"]);
     assert!(
         shown
             .errors
@@ -69,11 +113,12 @@ fn a_pin_the_administrator_set_is_changed_at_the_first_login_and_only_the_new_on
         "{shown:?}"
     );
     assert!(
-        details(&daemon, &serial)["PIN change due"].is_null(),
-        "a PIN the owner chose, without change_pin_every, is not due again: {}",
-        details(&daemon, &serial)
+        due().is_null(),
+        "a PIN the owner chose, without change_pin_every, is not due again"
     );
-    let audit = daemon.audit_until(20, |e| e["message"] == "PIN changed through PAM");
+    let audit = s
+        .daemon
+        .audit_until(20, |e| e["message"] == "PIN changed through PAM");
     let messages: Vec<&str> = audit.iter().filter_map(|e| e["message"].as_str()).collect();
     assert!(
         messages.iter().any(|m| m.starts_with("PIN change due")),
@@ -81,121 +126,58 @@ fn a_pin_the_administrator_set_is_changed_at_the_first_login_and_only_the_new_on
     );
     assert!(messages.iter().all(|m| !m.contains("5678")), "{messages:?}");
 
-    let plain = Pam::new(&daemon, "");
-    plain
-        .login("root", &format!("1234{}", hotp(&key, 1, 6)))
+    s.plain_login("1234", 1)
         .assert_rejected("the old PIN is gone");
-    // Nothing is due any more: the account and password sections are left alone.
-    pam.transaction(
-        "root",
-        &login_steps(PAM_SUCCESS, PAM_SUCCESS),
-        &[&format!("5678{}", hotp(&key, 2, 6))],
-    )
-    .unwrap_or_else(|e| panic!("the new PIN logs in, nothing more is asked: {e}"));
+    s.login("5678", 2, NOT_DUE, &[]);
 }
 
 #[test]
 fn a_repeated_pin_that_differs_changes_nothing() {
-    let daemon = daemon_with("change_pin_on_first_use = true");
-    let key = test_key("pin-change-mismatch", 20);
-    daemon.enroll_hotp("root", &key, Some("1234"));
-    let pam = Pam::with_stack(daemon.socket(), STACK);
-    let shown = pam
-        .transaction(
-            "root",
-            &login_steps(PAM_NEW_AUTHTOK_REQD, PAM_AUTHTOK_ERR),
-            &[&format!("1234{}", hotp(&key, 0, 6)), "5678", "8765"],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let s = Setup::new("pin-change-mismatch", "change_pin_on_first_use = true");
+    let shown = s.login("1234", 0, REFUSED, &["5678", "8765"]);
     assert!(
         shown.errors.iter().any(|e| e.contains("do not match")),
         "{shown:?}"
     );
-    let plain = Pam::new(&daemon, "");
-    plain
-        .login("root", &format!("5678{}", hotp(&key, 1, 6)))
+    s.plain_login("5678", 1)
         .assert_rejected("neither PIN typed was set");
-    plain
-        .login("root", &format!("1234{}", hotp(&key, 2, 6)))
+    s.plain_login("1234", 2)
         .assert_accepted("the old PIN still works");
 }
 
 #[test]
 fn a_pin_the_rules_refuse_is_refused_with_their_message_and_may_be_tried_again() {
-    let daemon = daemon_with("change_pin_on_first_use = true, otp_pin_minlength = 4");
-    let key = test_key("pin-change-rules", 20);
-    daemon.enroll_hotp("root", &key, Some("1234"));
-    let pam = Pam::with_stack(daemon.socket(), STACK);
-    let shown = pam
-        .transaction(
-            "root",
-            &login_steps(PAM_NEW_AUTHTOK_REQD, PAM_AUTHTOK_ERR),
-            &[
-                &format!("1234{}", hotp(&key, 0, 6)),
-                "12",
-                "12",
-                "34",
-                "34",
-                "56",
-                "56",
-            ],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let s = Setup::new(
+        "pin-change-rules",
+        "change_pin_on_first_use = true, otp_pin_minlength = 4",
+    );
+    let shown = s.login("1234", 0, REFUSED, &["12", "12", "34", "34", "56", "56"]);
     let refusals = shown
         .errors
         .iter()
         .filter(|e| e.contains("at least 4 characters"))
         .count();
     assert_eq!(refusals, 3, "{shown:?}");
-    let plain = Pam::new(&daemon, "");
-    plain
-        .login("root", &format!("12{}", hotp(&key, 1, 6)))
+    s.plain_login("12", 1)
         .assert_rejected("no refused PIN was set");
-
     // Still due: the next login asks again, and a PIN the rules accept on the second try is set.
-    pam.transaction(
-        "root",
-        &login_steps(PAM_NEW_AUTHTOK_REQD, PAM_SUCCESS),
-        &[
-            &format!("1234{}", hotp(&key, 2, 6)),
-            "12",
-            "12",
-            "5678",
-            "5678",
-        ],
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    plain
-        .login("root", &format!("5678{}", hotp(&key, 3, 6)))
-        .assert_accepted("the accepted PIN");
+    s.login("1234", 2, CHANGED, &["12", "12", "5678", "5678"]);
+    s.plain_login("5678", 3).assert_accepted("the accepted PIN");
 }
 
 #[test]
 fn change_pin_every_makes_the_change_due_once_the_period_is_over() {
-    let mut daemon = daemon_with("change_pin_every = \"1d\"");
-    let key = test_key("pin-change-every", 20);
-    let serial = daemon.enroll_hotp("root", &key, Some("1234"));
-    let due = details(&daemon, &serial)["PIN change due"].clone();
-    assert!(due.is_string(), "{}", details(&daemon, &serial));
-    let pam = Pam::with_stack(daemon.socket(), STACK);
-    pam.transaction(
-        "root",
-        &login_steps(PAM_SUCCESS, PAM_SUCCESS),
-        &[&format!("1234{}", hotp(&key, 0, 6))],
-    )
-    .unwrap_or_else(|e| panic!("not due within the day: {e}"));
+    let mut s = Setup::new("pin-change-every", "change_pin_every = \"1d\"");
+    let due = details(&s.daemon, &s.serial)["PIN change due"].clone();
+    assert!(due.is_string(), "{}", details(&s.daemon, &s.serial));
+    s.login("1234", 0, NOT_DUE, &[]);
 
     for (name, value) in pi_tests::faketime::days_ahead(2) {
-        daemon.set_env(&name, &value);
+        s.daemon.set_env(&name, &value);
     }
-    daemon.restart();
-    pam.transaction(
-        "root",
-        &login_steps(PAM_NEW_AUTHTOK_REQD, PAM_SUCCESS),
-        &[&format!("1234{}", hotp(&key, 1, 6)), "5678", "5678"],
-    )
-    .unwrap_or_else(|e| panic!("due two days later: {e}"));
-    let next = details(&daemon, &serial)["PIN change due"].clone();
+    s.daemon.restart();
+    s.login("1234", 1, CHANGED, &["5678", "5678"]);
+    let next = details(&s.daemon, &s.serial)["PIN change due"].clone();
     assert!(
         next.as_str() > due.as_str(),
         "due again a day after the change: {due} then {next}"
@@ -228,9 +210,8 @@ print((head + body).hex())
 
 #[test]
 fn a_forged_ticket_is_refused_and_another_uid_cannot_use_a_real_one() {
-    let daemon = daemon_with("change_pin_on_first_use = true");
-    let key = test_key("pin-change-ticket", 20);
-    daemon.enroll_hotp("root", &key, Some("1234"));
+    let s = Setup::new("pin-change-ticket", "change_pin_on_first_use = true");
+    let daemon = &s.daemon;
     let mut client = daemon.client();
     let change = |ticket: &Secret| Request::PinChange {
         ticket: ticket.clone(),
@@ -253,14 +234,14 @@ fn a_forged_ticket_is_refused_and_another_uid_cannot_use_a_real_one() {
     let begin = Request::AuthBegin(AuthBegin {
         user: "root".into(),
         service: "pi-test".into(),
-        authtok: Some(Secret::new(format!("1234{}", hotp(&key, 0, 6)))),
+        authtok: Some(Secret::new(s.pass("1234", 0))),
         ..Default::default()
     });
     let ticket = match client.call(&begin).unwrap() {
         Response::AuthDone(Outcome::AcceptPinChangeDue { ticket, .. }) => ticket,
         other => panic!("expected an accept with a PIN change due, got {other:?}"),
     };
-    let answer = request_as_nobody(&daemon, &change(&ticket));
+    let answer = request_as_nobody(daemon, &change(&ticket));
     assert!(
         expired(&answer),
         "a ticket of root's login is not nobody's: {answer:?}"
@@ -272,7 +253,6 @@ fn a_forged_ticket_is_refused_and_another_uid_cannot_use_a_real_one() {
     );
     let answer = client.call(&change(&ticket)).unwrap();
     assert!(expired(&answer), "a ticket is used once: {answer:?}");
-    Pam::new(&daemon, "")
-        .login("root", &format!("5678{}", hotp(&key, 1, 6)))
+    s.plain_login("5678", 1)
         .assert_accepted("the PIN set with the ticket");
 }
