@@ -28,8 +28,11 @@ pub(crate) fn page() -> String {
         .paragraph(&format!(
             "The module connects to the daemon's socket ({DEFAULT_SOCKET} unless socket= says \
              otherwise) and refuses to send anything to a process there that does not run as \
-             daemon_uid. Only the auth management group does anything; the account, session \
-             and password groups return PAM_IGNORE, and setcred returns PAM_SUCCESS."
+             daemon_uid. The auth management group checks the second factor; setcred returns \
+             PAM_SUCCESS; the session group returns PAM_IGNORE. The account and password \
+             groups act only after this module accepted a login whose token PIN must change \
+             (see PIN CHANGES below), and return PAM_IGNORE otherwise, without contacting the \
+             daemon."
         ))
         .paragraph(
             "Without use_first_pass or try_first_pass the module always prompts through the \
@@ -51,10 +54,39 @@ pub(crate) fn page() -> String {
         page.item_lines(tag, &[option.meaning, &default]);
     }
     page.section("MODULE TYPES PROVIDED").paragraph(
-        "auth (pam_sm_authenticate and pam_sm_setcred). The account, session and password \
-         entry points exist and return PAM_IGNORE, so listing the module there neither grants \
-         nor denies anything.",
+        "auth (pam_sm_authenticate and pam_sm_setcred); account (pam_sm_acct_mgmt) and \
+         password (pam_sm_chauthtok), for PIN changes only; session (returns PAM_IGNORE). \
+         Listed in the account or password group, the module neither grants nor denies \
+         anything to a transaction in which it accepted no login with a PIN change due.",
     );
+    page.section("PIN CHANGES")
+        .paragraph(
+            "When the daemon's enrollment policies change_pin_on_first_use or change_pin_every \
+             make a token's PIN change due, a login with that token is still accepted \
+             (PAM_SUCCESS), and the module keeps a one-time ticket from the daemon in the PAM \
+             handle (forgotten when the handle ends, valid for five minutes, only for the uid \
+             that logged in). pam_sm_acct_mgmt then shows that the PIN has expired and returns \
+             PAM_NEW_AUTHTOK_REQD; applications that handle it (login, su, sudo, sshd) then call \
+             pam_chauthtok. \
+             pam_sm_chauthtok returns PAM_SUCCESS in the preliminary check, asks \"New PIN: \" \
+             and \"Repeat new PIN: \" in the update, and sends the PIN to the daemon, which \
+             checks it against the owner's PIN policies. A repetition that differs gives \
+             PAM_AUTHTOK_ERR; a PIN the policies refuse is asked again, three times at most, \
+             then PAM_AUTHTOK_ERR. Until a new PIN is set, the old one still logs in and the \
+             change stays due.",
+        )
+        .paragraph(
+            "Add the account line after the service's other account modules, and the password \
+             line before its other password modules, so that a PIN change ends the password \
+             group and pam_unix does not also ask for a new Unix password (Linux-PAM before \
+             1.7.2 ignores PAM_CHANGE_EXPIRED_AUTHTOK). The pam-auth-update profile adds \
+             neither.",
+        )
+        .literal(
+            "account  required  pam_pi.so\n\
+             password [success=done ignore=ignore default=die] pam_pi.so\n\
+             @include common-password",
+        );
     page.section("RETURN VALUES");
     for (code, when) in RETURN_VALUES {
         page.item(term(code, ""), when);

@@ -11,7 +11,12 @@
 //!   `unsafe`; what we control is our own copies: the reply is copied exactly once, straight into
 //!   a `protocol::Secret` (zeroised on drop), with no intermediate `String`.
 //! - there is no getter for `PAM_TTY`; reading it would need our own `unsafe` `pam_get_item`, so
-//!   the tty is reported as absent.
+//!   the tty is reported as absent;
+//! - its safe data API (`send_bytes`) stores a plain `Vec<u8>` in the handle, which libpam's
+//!   cleanup frees without zeroing, and hands the cleanup callback only a shared reference.
+//!   So the PIN change ticket never goes into the handle: the handle holds a number that names
+//!   it in this process's `TICKETS` (a `Secret`, zeroised on drop), and the cleanup callback
+//!   libpam runs at `pam_end` (or when the data is replaced) removes it from there.
 
 use crate::error::{Hook, PamCode};
 use crate::hooks::{self, ConvFailed, Conversation, LogLevel, MessageStyle, PamUser, PromptStyle};
@@ -19,15 +24,75 @@ use crate::options::Options;
 use pamsm::{LogLvl, Pam, PamError, PamFlags, PamLibExt, PamMsgStyle, PamResult};
 use protocol::Secret;
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::ffi::CStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
-/// `pam_sm_authenticate` over a real PAM handle.
-pub fn authenticate(pamh: &Pam, flags: PamFlags, args: &[String]) -> PamCode {
-    let mut conv = PamConversation { pamh };
+/// Linux-PAM's chauthtok passes (`<security/pam_modules.h>`), which libpam sets for modules
+/// only and pamsm does not name. pamsm hands the flags over unchecked, so the bits are there.
+const PAM_PRELIM_CHECK: std::os::raw::c_int = 0x4000;
+const PAM_UPDATE_AUTHTOK: std::os::raw::c_int = 0x2000;
+
+/// The name of the module's data in the PAM handle (`pam_set_data`).
+const TICKET_DATA: &str = "pam_pi_pin_change_ticket";
+
+/// PIN change tickets of this process's PAM handles, by the number the handle holds. An entry
+/// lives from the accepted authenticate to libpam's cleanup of the handle's data.
+static TICKETS: Mutex<Option<HashMap<u64, Secret>>> = Mutex::new(None);
+
+fn tickets() -> MutexGuard<'static, Option<HashMap<u64, Secret>>> {
+    // Each change under the lock is one insert or remove: a panic cannot leave it torn.
+    TICKETS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// libpam's cleanup of the handle's data: the ticket it names is removed (and zeroised).
+/// The signature is pamsm's `PamCleanupCb`.
+#[allow(clippy::ptr_arg)]
+fn forget_ticket(data: &Vec<u8>, _: Pam, _: PamFlags, _: PamError) {
+    forget(data);
+}
+
+fn forget(data: &[u8]) {
+    if let Ok(bytes) = <[u8; 8]>::try_from(data) {
+        if let Some(map) = tickets().as_mut() {
+            map.remove(&u64::from_ne_bytes(bytes));
+        }
+    }
+}
+
+fn conversation_with_options<'a>(pamh: &'a Pam, args: &[String]) -> (PamConversation<'a>, Options) {
+    let conv = PamConversation { pamh };
     let (options, warnings) = Options::parse(args);
     for warning in &warnings {
         conv.log(LogLevel::Warning, warning);
     }
+    (conv, options)
+}
+
+/// `pam_sm_acct_mgmt` over a real PAM handle.
+pub fn acct_mgmt(pamh: &Pam, flags: PamFlags) -> PamCode {
+    let mut conv = PamConversation { pamh };
+    hooks::acct_mgmt(&mut conv, flags.contains(PamFlags::SILENT))
+}
+
+/// `pam_sm_chauthtok` over a real PAM handle.
+pub fn chauthtok(pamh: &Pam, flags: PamFlags, args: &[String]) -> PamCode {
+    let phase = if flags.bits() & PAM_PRELIM_CHECK != 0 {
+        hooks::Phase::Prelim
+    } else if flags.bits() & PAM_UPDATE_AUTHTOK != 0 {
+        hooks::Phase::Update
+    } else {
+        hooks::Phase::Neither
+    };
+    let silent = flags.contains(PamFlags::SILENT);
+    let (mut conv, options) = conversation_with_options(pamh, args);
+    hooks::chauthtok(&mut conv, &options, phase, silent, hooks::connect)
+}
+
+/// `pam_sm_authenticate` over a real PAM handle.
+pub fn authenticate(pamh: &Pam, flags: PamFlags, args: &[String]) -> PamCode {
+    let (mut conv, options) = conversation_with_options(pamh, args);
     let silent = flags.contains(PamFlags::SILENT);
     hooks::authenticate(&mut conv, &options, silent, hooks::connect)
 }
@@ -53,6 +118,8 @@ pub fn pam_error(code: PamCode) -> PamError {
         PamCode::UserUnknown => PamError::USER_UNKNOWN,
         PamCode::ConvErr => PamError::CONV_ERR,
         PamCode::Ignore => PamError::IGNORE,
+        PamCode::NewAuthtokReqd => PamError::NEW_AUTHTOK_REQD,
+        PamCode::AuthtokErr => PamError::AUTHTOK_ERR,
     }
 }
 
@@ -128,6 +195,35 @@ impl Conversation for PamConversation<'_> {
             .map_err(|e| ConvFailed(format!("the application could not show a message ({e})")))
     }
 
+    fn keep_ticket(&mut self, ticket: Secret) -> Result<(), ConvFailed> {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        tickets()
+            .get_or_insert_with(HashMap::new)
+            .insert(id, ticket);
+        // Replacing earlier data runs its cleanup, which forgets the ticket it named.
+        self.pamh
+            .send_bytes(TICKET_DATA, id.to_ne_bytes().to_vec(), Some(forget_ticket))
+            .map_err(|e| {
+                if let Some(map) = tickets().as_mut() {
+                    map.remove(&id);
+                }
+                ConvFailed(format!("pam_set_data failed ({e})"))
+            })
+    }
+
+    fn ticket(&self) -> Option<Secret> {
+        let data = self.pamh.retrieve_bytes(TICKET_DATA).ok()?;
+        let id = u64::from_ne_bytes(<[u8; 8]>::try_from(data.as_slice()).ok()?);
+        tickets().as_ref()?.get(&id).cloned()
+    }
+
+    fn drop_ticket(&mut self) {
+        if let Ok(data) = self.pamh.retrieve_bytes(TICKET_DATA) {
+            forget(&data);
+        }
+    }
+
     fn log(&self, level: LogLevel, message: &str) {
         let level = match level {
             LogLevel::Error => LogLvl::ERR,
@@ -173,6 +269,8 @@ mod tests {
             (PamCode::UserUnknown, 10),
             (PamCode::ConvErr, 19),
             (PamCode::Ignore, 25),
+            (PamCode::NewAuthtokReqd, 12),
+            (PamCode::AuthtokErr, 20),
         ];
         for (code, number) in table {
             assert_eq!(pam_error(code) as i32, number, "{code:?}");

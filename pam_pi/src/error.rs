@@ -1,7 +1,8 @@
 //! The fail-closed mapping from everything that can end a PAM call to a PAM return code.
 //! It is one function so the whole policy can be read, and tested, in one place.
 //!
-//! The invariant: only `Outcome::Accept` gives `PAM_SUCCESS`. `PAM_IGNORE` comes only from the
+//! The invariant: only `Outcome::Accept` (and `Outcome::AcceptPinChangeDue`, an accept that
+//! also asks for a new PIN) gives `PAM_SUCCESS` in authenticate. `PAM_IGNORE` comes only from the
 //! two options an administrator sets on purpose (`ignore_unknown_user`, `nullok`), and only for
 //! the daemon's verdict, never for something a user can cause locally. `PAM_AUTHINFO_UNAVAIL`
 //! is reserved for "the daemon is not there or not speaking our protocol", because stacks may
@@ -24,6 +25,10 @@ pub enum PamCode {
     UserUnknown,
     ConvErr,
     Ignore,
+    /// `PAM_NEW_AUTHTOK_REQD`: acct_mgmt after a login whose PIN change is due.
+    NewAuthtokReqd,
+    /// `PAM_AUTHTOK_ERR`: chauthtok could not set the new PIN.
+    AuthtokErr,
 }
 
 /// The six PAM entry points.
@@ -73,7 +78,9 @@ pub enum Event<'a> {
 /// The mapping table. Every row is a unit test below.
 pub fn pam_code(event: &Event<'_>, options: &Options) -> PamCode {
     match event {
-        Event::Done(Outcome::Accept { .. }) => PamCode::Success,
+        Event::Done(Outcome::Accept { .. } | Outcome::AcceptPinChangeDue { .. }) => {
+            PamCode::Success
+        }
         Event::Done(Outcome::Reject { .. }) => PamCode::AuthErr,
         Event::Done(Outcome::UnknownUser) | Event::UnusableUserName => {
             if options.ignore_unknown_user {
@@ -149,6 +156,18 @@ mod tests {
     fn accept_is_the_only_success() {
         let accept = Outcome::Accept {
             message: String::new(),
+        };
+        assert_eq!(
+            both(Event::Done(&accept)),
+            (PamCode::Success, PamCode::Success)
+        );
+    }
+
+    #[test]
+    fn accept_with_a_pin_change_due_is_success() {
+        let accept = Outcome::AcceptPinChangeDue {
+            message: String::new(),
+            ticket: protocol::Secret::new("t"),
         };
         assert_eq!(
             both(Event::Done(&accept)),

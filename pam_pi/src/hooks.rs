@@ -77,6 +77,13 @@ pub trait Conversation {
     fn prompt(&mut self, style: PromptStyle, text: &str) -> Result<Secret, ConvFailed>;
     /// Show one line that needs no answer.
     fn message(&mut self, style: MessageStyle, text: &str) -> Result<(), ConvFailed>;
+    /// Keep a PIN change ticket in the PAM handle for acct_mgmt and chauthtok of this
+    /// transaction; libpam's cleanup forgets it.
+    fn keep_ticket(&mut self, ticket: Secret) -> Result<(), ConvFailed>;
+    /// The ticket an earlier authenticate of this PAM transaction kept.
+    fn ticket(&self) -> Option<Secret>;
+    /// The ticket is spent: forget it now.
+    fn drop_ticket(&mut self);
     /// Write to syslog. Callers never pass a secret.
     fn log(&self, level: LogLevel, message: &str);
 }
@@ -138,10 +145,30 @@ pub fn setcred() -> PamCode {
 }
 
 /// `pam_sm_acct_mgmt`: account validity (expiry, locks, access rules) belongs to pam_unix and
-/// friends; token state is checked by the daemon during authenticate. IGNORE, so this module
-/// neither grants nor denies an account.
-pub fn acct_mgmt() -> PamCode {
-    PamCode::Ignore
+/// friends; token state is checked by the daemon during authenticate. One thing is this
+/// module's: a login the daemon accepted with a PIN change due (a ticket is held) answers
+/// `PAM_NEW_AUTHTOK_REQD`, so the application runs chauthtok. Otherwise IGNORE, without asking
+/// the daemon, so this module neither grants nor denies an account it has no business in.
+pub fn acct_mgmt<C: Conversation>(conv: &mut C, silent: bool) -> PamCode {
+    if conv.ticket().is_none() {
+        return PamCode::Ignore;
+    }
+    if !silent {
+        if let Err(ConvFailed(why)) = conv.message(
+            MessageStyle::Error,
+            "The PIN of your token has expired; you must set a new PIN now.",
+        ) {
+            conv.log(
+                LogLevel::Debug,
+                &format!("could not show that the PIN must change: {why}"),
+            );
+        }
+    }
+    conv.log(
+        LogLevel::Info,
+        "the PIN change of the token is due; new authentication token required",
+    );
+    PamCode::NewAuthtokReqd
 }
 
 /// `pam_sm_open_session`: pi keeps no per-session state in the host process. IGNORE.
@@ -154,10 +181,52 @@ pub fn close_session() -> PamCode {
     PamCode::Ignore
 }
 
-/// `pam_sm_chauthtok`: tokens and PINs are managed with `pictl`, never through `passwd`, which
-/// must not hand a new Unix password to the daemon. IGNORE.
-pub fn chauthtok() -> PamCode {
-    PamCode::Ignore
+/// Which pass of `pam_chauthtok` libpam is making.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// `PAM_PRELIM_CHECK`: can this module change the token?
+    Prelim,
+    /// `PAM_UPDATE_AUTHTOK`: change it.
+    Update,
+    /// Neither flag: not a call libpam makes.
+    Neither,
+}
+
+/// Tries at a new PIN the daemon's PIN rules refuse, within one chauthtok (the daemon's ticket
+/// allows as many).
+pub const PIN_TRIES: usize = 3;
+
+/// `pam_sm_chauthtok`: only the PIN change of a login the daemon accepted with a PIN change due
+/// (a ticket is held). Everything else, `passwd` above all, is IGNORE without asking the daemon:
+/// a new Unix password never reaches it.
+pub fn chauthtok<C, T, F>(
+    conv: &mut C,
+    options: &Options,
+    phase: Phase,
+    silent: bool,
+    connect: F,
+) -> PamCode
+where
+    C: Conversation,
+    T: Transport,
+    F: FnOnce(&Options) -> Result<T, ClientError>,
+{
+    let Some(ticket) = conv.ticket() else {
+        return PamCode::Ignore;
+    };
+    match phase {
+        Phase::Neither => PamCode::Ignore,
+        Phase::Prelim => PamCode::Success,
+        Phase::Update => {
+            let mut change = PinChange {
+                conv,
+                options,
+                silent,
+                ticket,
+            };
+            change.run(connect)
+        }
+    }
 }
 
 /// Why a daemon session ended without a verdict.
@@ -324,9 +393,10 @@ impl<C: Conversation> Auth<'_, C> {
                 Response::AuthDone(outcome) => return Ok(Ended { outcome, prompted }),
                 Response::AuthStep { session, prompt } => (session, prompt),
                 Response::Error { code, message } => return Err(Failure::Daemon(code, message)),
-                Response::Status(_) | Response::Admin(_) | Response::SshKeys { .. } => {
-                    return Err(Failure::Unexpected)
-                }
+                Response::Status(_)
+                | Response::Admin(_)
+                | Response::SshKeys { .. }
+                | Response::PinChanged { .. } => return Err(Failure::Unexpected),
             };
             steps += 1;
             if steps > MAX_STEPS {
@@ -378,6 +448,23 @@ impl<C: Conversation> Auth<'_, C> {
                     Outcome::Accept { message } => {
                         self.tell(MessageStyle::Info, message);
                         self.log(LogLevel::Info, &format!("user {user} accepted"));
+                    }
+                    Outcome::AcceptPinChangeDue { message, ticket } => {
+                        self.tell(MessageStyle::Info, message);
+                        self.log(
+                            LogLevel::Info,
+                            &format!("user {user} accepted; the PIN change of the token is due"),
+                        );
+                        // The second factor was checked: the login stands. Without the ticket
+                        // the PIN is not changed now, and the next login finds it due again.
+                        if let Err(ConvFailed(why)) = self.conv.keep_ticket(ticket.clone()) {
+                            self.log(
+                                LogLevel::Error,
+                                &format!(
+                                    "cannot keep the PIN change of user {user} for chauthtok:                                      {why}; the PIN stays due"
+                                ),
+                            );
+                        }
                     }
                     Outcome::Reject { message } => {
                         self.tell(MessageStyle::Error, message);
@@ -474,15 +561,9 @@ impl<C: Conversation> Auth<'_, C> {
         }
     }
 
-    /// Show the daemon's final message, unless it is empty or `PAM_SILENT`. The verdict is
-    /// already decided, so a failure to show it changes nothing.
+    /// Show the daemon's final message (see `tell`).
     fn tell(&mut self, style: MessageStyle, text: &str) {
-        if self.silent || text.is_empty() {
-            return;
-        }
-        if let Err(ConvFailed(why)) = self.conv.message(style, text) {
-            self.debug(&format!("could not show the final message: {why}"));
-        }
+        tell(self.conv, self.options, self.silent, style, text);
     }
 
     fn code(&self, event: Event<'_>) -> PamCode {
@@ -496,6 +577,146 @@ impl<C: Conversation> Auth<'_, C> {
     fn debug(&self, message: &str) {
         if self.options.debug {
             self.conv.log(LogLevel::Debug, message);
+        }
+    }
+}
+
+/// One `PAM_UPDATE_AUTHTOK` pass of chauthtok with a ticket: ask the new PIN twice, send it,
+/// and ask again (up to `PIN_TRIES`) while the daemon's PIN rules refuse it.
+struct PinChange<'a, C> {
+    conv: &'a mut C,
+    options: &'a Options,
+    silent: bool,
+    ticket: Secret,
+}
+
+impl<C: Conversation> PinChange<'_, C> {
+    fn run<T, F>(&mut self, connect: F) -> PamCode
+    where
+        T: Transport,
+        F: FnOnce(&Options) -> Result<T, ClientError>,
+    {
+        let mut transport = match connect(self.options) {
+            Ok(transport) => transport,
+            Err(e) => {
+                self.conv
+                    .log(LogLevel::Error, &format!("PIN change: {e}{}", advice(&e)));
+                self.tell(
+                    MessageStyle::Error,
+                    "The PIN cannot be changed now; it stays due.",
+                );
+                return PamCode::AuthtokErr;
+            }
+        };
+        for _ in 0..PIN_TRIES {
+            let Some(pin) = (match self.ask_twice() {
+                Ok(pin) => pin,
+                Err(code) => return code,
+            }) else {
+                self.tell(
+                    MessageStyle::Error,
+                    "The PINs do not match; the PIN was not changed.",
+                );
+                self.conv.log(
+                    LogLevel::Notice,
+                    "PIN change: the repeated PIN did not match",
+                );
+                return PamCode::AuthtokErr;
+            };
+            let request = Request::PinChange {
+                ticket: self.ticket.clone(),
+                pin,
+            };
+            match transport.call(&request) {
+                Ok(Response::PinChanged { message }) => {
+                    self.conv.drop_ticket();
+                    self.tell(MessageStyle::Info, &message);
+                    self.conv.log(LogLevel::Info, "PIN changed");
+                    return PamCode::Success;
+                }
+                // The PIN rules refused it: the message says what they want; ask again.
+                Ok(Response::Error {
+                    code: ErrorCode::InvalidArgument,
+                    message,
+                }) => {
+                    self.tell(MessageStyle::Error, &message);
+                    self.conv.log(
+                        LogLevel::Notice,
+                        &format!("PIN change: new PIN refused: {message}"),
+                    );
+                }
+                Ok(Response::Error { code, message }) => {
+                    self.conv.log(
+                        LogLevel::Error,
+                        &format!("PIN change refused by the pi daemon: {code}: {message}"),
+                    );
+                    self.tell(MessageStyle::Error, &message);
+                    return PamCode::AuthtokErr;
+                }
+                Ok(_) => {
+                    self.conv.log(
+                        LogLevel::Error,
+                        "PIN change: the pi daemon sent a message that does not answer it \
+                         (are pam_pi and pid the same version?)",
+                    );
+                    return PamCode::AuthtokErr;
+                }
+                Err(e) => {
+                    self.conv
+                        .log(LogLevel::Error, &format!("PIN change: {e}{}", advice(&e)));
+                    self.tell(
+                        MessageStyle::Error,
+                        "The PIN could not be changed; it stays due.",
+                    );
+                    return PamCode::AuthtokErr;
+                }
+            }
+        }
+        self.tell(MessageStyle::Error, "The PIN was not changed.");
+        PamCode::AuthtokErr
+    }
+
+    /// The new PIN, or `None` when the repetition differs.
+    fn ask_twice(&mut self) -> Result<Option<Secret>, PamCode> {
+        let mut ask = |text: &str| {
+            let answer = self.conv.prompt(PromptStyle::EchoOff, text);
+            match answer {
+                Ok(pin) if pin.len() <= MAX_ANSWER_LEN => Ok(pin),
+                Ok(_) => Err(PamCode::AuthtokErr),
+                Err(ConvFailed(why)) => {
+                    self.conv.log(
+                        LogLevel::Notice,
+                        &format!("PIN change: the conversation failed: {why}"),
+                    );
+                    Err(PamCode::ConvErr)
+                }
+            }
+        };
+        let pin = ask("New PIN: ")?;
+        let again = ask("Repeat new PIN: ")?;
+        Ok((pin.expose() == again.expose()).then_some(pin))
+    }
+
+    fn tell(&mut self, style: MessageStyle, text: &str) {
+        tell(self.conv, self.options, self.silent, style, text);
+    }
+}
+
+/// Show a line unless it is empty or `PAM_SILENT`. What it reports is already decided, so a
+/// failure to show it changes nothing (it is logged with `debug`).
+fn tell<C: Conversation>(
+    conv: &mut C,
+    options: &Options,
+    silent: bool,
+    style: MessageStyle,
+    text: &str,
+) {
+    if silent || text.is_empty() {
+        return;
+    }
+    if let Err(ConvFailed(why)) = conv.message(style, text) {
+        if options.debug {
+            conv.log(LogLevel::Debug, &format!("could not show a message: {why}"));
         }
     }
 }
@@ -570,6 +791,8 @@ mod tests {
         shown: Vec<Shown>,
         logs: RefCell<Vec<(LogLevel, String)>>,
         authtok_reads: RefCell<usize>,
+        /// The PIN change ticket kept in the "PAM handle".
+        ticket: Option<String>,
     }
 
     impl MockConv {
@@ -585,7 +808,13 @@ mod tests {
                 shown: Vec::new(),
                 logs: RefCell::new(Vec::new()),
                 authtok_reads: RefCell::new(0),
+                ticket: None,
             }
+        }
+
+        fn with_ticket(mut self, ticket: &str) -> MockConv {
+            self.ticket = Some(ticket.into());
+            self
         }
 
         fn with_authtok(mut self, authtok: &str) -> MockConv {
@@ -638,6 +867,16 @@ mod tests {
                 MessageStyle::Error => Shown::Error(text.into()),
             });
             Ok(())
+        }
+        fn keep_ticket(&mut self, ticket: Secret) -> Result<(), ConvFailed> {
+            self.ticket = Some(ticket.expose().to_owned());
+            Ok(())
+        }
+        fn ticket(&self) -> Option<Secret> {
+            self.ticket.as_deref().map(Secret::new)
+        }
+        fn drop_ticket(&mut self) {
+            self.ticket = None;
         }
         fn log(&self, level: LogLevel, message: &str) {
             self.logs.borrow_mut().push((level, message.into()));
@@ -1323,10 +1562,193 @@ mod tests {
     #[test]
     fn other_hooks_are_deliberate() {
         assert_eq!(setcred(), PamCode::Success);
-        assert_eq!(acct_mgmt(), PamCode::Ignore);
         assert_eq!(open_session(), PamCode::Ignore);
         assert_eq!(close_session(), PamCode::Ignore);
-        assert_eq!(chauthtok(), PamCode::Ignore);
+    }
+
+    fn change_pin(conv: &mut MockConv, daemon: &mut MockDaemon, phase: Phase) -> PamCode {
+        chauthtok(conv, &options(), phase, false, |_| Ok(daemon))
+    }
+
+    fn pin_of(request: &Request) -> (&str, &str) {
+        match request {
+            Request::PinChange { ticket, pin } => (ticket.expose(), pin.expose()),
+            other => panic!("expected PinChange, got {other:?}"),
+        }
+    }
+
+    fn refused(code: ErrorCode, message: &str) -> Result<Response, ClientError> {
+        Ok(Response::Error {
+            code,
+            message: message.into(),
+        })
+    }
+
+    fn changed() -> Result<Response, ClientError> {
+        Ok(Response::PinChanged {
+            message: "The PIN has been changed.".into(),
+        })
+    }
+
+    #[test]
+    fn an_accept_with_a_pin_change_due_succeeds_and_keeps_the_ticket() {
+        let mut conv = MockConv::new(&["1234123456"]);
+        let mut daemon = MockDaemon::new(vec![
+            step(1, secret("PIN and one-time password: ")),
+            done(Outcome::AcceptPinChangeDue {
+                message: "The PIN must change.".into(),
+                ticket: Secret::new("t1"),
+            }),
+        ]);
+        assert_eq!(run(&mut conv, &mut daemon, &options()), PamCode::Success);
+        assert_eq!(conv.ticket.as_deref(), Some("t1"));
+        assert_eq!(
+            conv.shown.last(),
+            Some(&Shown::Info("The PIN must change.".into()))
+        );
+        assert!(!conv.logged().contains("t1"), "{}", conv.logged());
+    }
+
+    #[test]
+    fn without_a_ticket_acct_mgmt_and_chauthtok_ignore_without_asking_anyone() {
+        let mut conv = MockConv::new(&["x"]);
+        assert_eq!(acct_mgmt(&mut conv, false), PamCode::Ignore);
+        for phase in [Phase::Prelim, Phase::Update, Phase::Neither] {
+            let code = chauthtok(&mut conv, &options(), phase, false, must_not_connect);
+            assert_eq!(code, PamCode::Ignore, "{phase:?}");
+        }
+        assert!(conv.shown.is_empty());
+    }
+
+    #[test]
+    fn with_a_ticket_acct_mgmt_requires_a_new_token_and_says_why() {
+        let mut conv = MockConv::new(&[]).with_ticket("t1");
+        assert_eq!(acct_mgmt(&mut conv, false), PamCode::NewAuthtokReqd);
+        assert!(
+            matches!(&conv.shown[..], [Shown::Error(m)] if m.contains("PIN")),
+            "{:?}",
+            conv.shown
+        );
+        let mut quiet = MockConv::new(&[]).with_ticket("t1");
+        assert_eq!(acct_mgmt(&mut quiet, true), PamCode::NewAuthtokReqd);
+        assert!(quiet.shown.is_empty(), "PAM_SILENT");
+    }
+
+    #[test]
+    fn with_a_ticket_the_preliminary_check_succeeds_without_connecting() {
+        let mut conv = MockConv::new(&[]).with_ticket("t1");
+        let code = chauthtok(
+            &mut conv,
+            &options(),
+            Phase::Prelim,
+            false,
+            must_not_connect,
+        );
+        assert_eq!(code, PamCode::Success);
+        let code = chauthtok(
+            &mut conv,
+            &options(),
+            Phase::Neither,
+            false,
+            must_not_connect,
+        );
+        assert_eq!(code, PamCode::Ignore);
+    }
+
+    #[test]
+    fn the_new_pin_is_asked_twice_sent_with_the_ticket_and_the_ticket_forgotten() {
+        let mut conv = MockConv::new(&["5678", "5678"]).with_ticket("t1");
+        let mut daemon = MockDaemon::new(vec![changed()]);
+        assert_eq!(
+            change_pin(&mut conv, &mut daemon, Phase::Update),
+            PamCode::Success
+        );
+        assert_eq!(
+            conv.shown,
+            vec![
+                Shown::EchoOff("New PIN: ".into()),
+                Shown::EchoOff("Repeat new PIN: ".into()),
+                Shown::Info("The PIN has been changed.".into()),
+            ]
+        );
+        assert_eq!(pin_of(&daemon.requests[0]), ("t1", "5678"));
+        assert_eq!(conv.ticket, None);
+        assert!(!conv.logged().contains("5678"), "{}", conv.logged());
+    }
+
+    #[test]
+    fn a_repeated_pin_that_differs_is_refused_and_nothing_is_sent() {
+        let mut conv = MockConv::new(&["5678", "5679"]).with_ticket("t1");
+        let mut daemon = MockDaemon::new(vec![]);
+        assert_eq!(
+            change_pin(&mut conv, &mut daemon, Phase::Update),
+            PamCode::AuthtokErr
+        );
+        assert!(daemon.requests.is_empty());
+        assert!(matches!(conv.shown.last(), Some(Shown::Error(m)) if m.contains("do not match")));
+        assert_eq!(conv.ticket.as_deref(), Some("t1"), "kept for another try");
+    }
+
+    #[test]
+    fn a_pin_the_rules_refuse_is_asked_again_up_to_three_times() {
+        let answers = ["1", "1", "22", "22", "333", "333"];
+        let mut conv = MockConv::new(&answers).with_ticket("t1");
+        let too_short = || refused(ErrorCode::InvalidArgument, "the PIN must have at least 4");
+        let mut daemon = MockDaemon::new(vec![too_short(), too_short(), too_short()]);
+        assert_eq!(
+            change_pin(&mut conv, &mut daemon, Phase::Update),
+            PamCode::AuthtokErr
+        );
+        assert_eq!(daemon.requests.len(), PIN_TRIES);
+        let errors = conv
+            .shown
+            .iter()
+            .filter(|s| matches!(s, Shown::Error(m) if m.contains("at least 4")))
+            .count();
+        assert_eq!(errors, PIN_TRIES);
+
+        let mut conv = MockConv::new(&["1", "1", "4444", "4444"]).with_ticket("t1");
+        let mut daemon = MockDaemon::new(vec![too_short(), changed()]);
+        assert_eq!(
+            change_pin(&mut conv, &mut daemon, Phase::Update),
+            PamCode::Success
+        );
+        assert_eq!(pin_of(&daemon.requests[1]), ("t1", "4444"));
+    }
+
+    #[test]
+    fn an_expired_ticket_or_a_missing_daemon_is_authtok_err() {
+        let mut conv = MockConv::new(&["5678", "5678"]).with_ticket("t1");
+        let mut daemon = MockDaemon::new(vec![refused(
+            ErrorCode::SessionExpired,
+            "log in again to change the PIN",
+        )]);
+        assert_eq!(
+            change_pin(&mut conv, &mut daemon, Phase::Update),
+            PamCode::AuthtokErr
+        );
+        assert_eq!(daemon.requests.len(), 1, "not asked again");
+
+        let mut conv = MockConv::new(&["5678", "5678"]).with_ticket("t1");
+        let code = chauthtok(&mut conv, &options(), Phase::Update, false, |_| {
+            Err::<Client, _>(ClientError::Timeout)
+        });
+        assert_eq!(code, PamCode::AuthtokErr);
+        assert!(
+            !conv.shown.iter().any(|s| matches!(s, Shown::EchoOff(_))),
+            "nobody is asked for a PIN that cannot be set"
+        );
+    }
+
+    #[test]
+    fn a_conversation_that_fails_while_asking_is_conv_err() {
+        let mut conv = MockConv::new(&["5678"]).with_ticket("t1");
+        let mut daemon = MockDaemon::new(vec![]);
+        assert_eq!(
+            change_pin(&mut conv, &mut daemon, Phase::Update),
+            PamCode::ConvErr
+        );
+        assert!(daemon.requests.is_empty());
     }
 
     #[test]

@@ -36,8 +36,8 @@ impl PamServiceModule for PamPi {
         guard(&pamh, Hook::Setcred, hooks::setcred)
     }
 
-    fn acct_mgmt(pamh: Pam, _: PamFlags, _: Vec<String>) -> PamError {
-        guard(&pamh, Hook::AcctMgmt, hooks::acct_mgmt)
+    fn acct_mgmt(pamh: Pam, flags: PamFlags, _: Vec<String>) -> PamError {
+        guard(&pamh, Hook::AcctMgmt, || conv::acct_mgmt(&pamh, flags))
     }
 
     fn open_session(pamh: Pam, _: PamFlags, _: Vec<String>) -> PamError {
@@ -48,8 +48,10 @@ impl PamServiceModule for PamPi {
         guard(&pamh, Hook::CloseSession, hooks::close_session)
     }
 
-    fn chauthtok(pamh: Pam, _: PamFlags, _: Vec<String>) -> PamError {
-        guard(&pamh, Hook::Chauthtok, hooks::chauthtok)
+    fn chauthtok(pamh: Pam, flags: PamFlags, args: Vec<String>) -> PamError {
+        guard(&pamh, Hook::Chauthtok, || {
+            conv::chauthtok(&pamh, flags, &args)
+        })
     }
 }
 

@@ -228,6 +228,7 @@ pub fn response_kind(response: &Response) -> &'static str {
         Response::Admin(A::EnrolledUnverified(_)) => "an enrollment to verify",
         Response::Admin(A::Verified { .. }) => "a verification",
         Response::SshKeys { .. } => "SSH keys",
+        Response::PinChanged { .. } => "a PIN change",
     }
 }
 

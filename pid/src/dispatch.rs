@@ -20,6 +20,9 @@ enum Permission {
     AdminOrOwnTokens,
     /// Root and the `ssh.keys_users` accounts (sshd's AuthorizedKeysCommandUser).
     SshKeyReader,
+    /// Any caller holding a PIN change ticket: the handler accepts a ticket only from the uid
+    /// whose login it was issued to.
+    TicketHolder,
 }
 
 fn permission(req: &Request) -> Permission {
@@ -29,6 +32,7 @@ fn permission(req: &Request) -> Permission {
         Request::AuthContinue { .. } => Permission::SessionOwner,
         Request::Admin(_) => Permission::AdminOrOwnTokens,
         Request::SshKeys { .. } => Permission::SshKeyReader,
+        Request::PinChange { .. } => Permission::TicketHolder,
     }
 }
 
@@ -63,7 +67,10 @@ pub async fn dispatch(
             }
             None
         }
-        Permission::Anyone | Permission::OwnAccountUnlessAdmin | Permission::SessionOwner => None,
+        Permission::Anyone
+        | Permission::OwnAccountUnlessAdmin
+        | Permission::SessionOwner
+        | Permission::TicketHolder => None,
     };
     match req {
         Request::Status => handlers::status::status(state, caller),
@@ -73,6 +80,9 @@ pub async fn dispatch(
         }
         Request::SshKeys { user, service_id } => {
             handlers::ssh_keys::ssh_keys(state, caller, user, service_id).await
+        }
+        Request::PinChange { ticket, pin } => {
+            handlers::auth::change_pin(state, caller, ticket, pin).await
         }
         Request::Admin(admin) => match authority {
             Some(authority) => {

@@ -128,6 +128,8 @@ pub struct State {
     /// sleeps ~2 s after a wrong password on a blocking thread, an LDAP bind waits for the
     /// server: unbounded, a password-guessing burst would pin the blocking pool and memory.
     userstore_slots: tokio::sync::Semaphore,
+    /// Tickets of logins that found a PIN change due (`auth::pin_change`).
+    pub pin_changes: crate::auth::pin_change::Tickets,
 }
 
 /// Audit records deleted per store write when pruning (a record holds one group commit's entries).
@@ -176,6 +178,7 @@ impl State {
                     .unwrap_or(1),
             ),
             userstore_slots: tokio::sync::Semaphore::new(USERSTORE_CHECKS_AT_ONCE),
+            pin_changes: Default::default(),
             verified_pins,
             pin_check_micros: std::sync::atomic::AtomicU64::new(pin_check_micros),
         })

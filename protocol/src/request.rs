@@ -22,6 +22,11 @@ pub enum Request {
         user: String,
         service_id: Option<String>,
     },
+    /// Set a new PIN with the ticket of a login that was accepted with a PIN change due
+    /// (`Outcome::AcceptPinChangeDue`). Only the uid that logged in may use the ticket; it is
+    /// spent once the PIN is set, and expires within minutes. Answered with
+    /// `Response::PinChanged`, or an error saying why the PIN was refused.
+    PinChange { ticket: Secret, pin: Secret },
 }
 
 /// The PAM items the module passes on. The daemon decides everything else.

@@ -2,6 +2,7 @@
 
 use crate::admin::AdminResponse;
 use crate::error::ErrorCode;
+use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +25,10 @@ pub enum Response {
     /// `authorized_keys` lines, one key each.
     SshKeys {
         keys: Vec<String>,
+    },
+    /// The PIN of `Request::PinChange` is set and on disk.
+    PinChanged {
+        message: String,
     },
 }
 
@@ -59,6 +64,13 @@ pub enum Outcome {
     /// `PAM_AUTHINFO_UNAVAIL`, with a message for the user.
     ServerUnreachable {
         message: String,
+    },
+    /// Accepted (`PAM_SUCCESS`), but the token's PIN must change now: the module keeps
+    /// `ticket` for this PAM transaction and asks for a new PIN in `pam_sm_chauthtok`
+    /// (`Request::PinChange`).
+    AcceptPinChangeDue {
+        message: String,
+        ticket: Secret,
     },
 }
 

@@ -208,6 +208,10 @@ fn requests() -> Vec<Request> {
             otp1: Secret::new("1"),
             otp2: Secret::new("2"),
         }),
+        Request::PinChange {
+            ticket: Secret::new("t"),
+            pin: Secret::new("p"),
+        },
     ]
 }
 
@@ -361,6 +365,13 @@ fn responses() -> Vec<Response> {
             token: Box::new(token_info()),
             recovery_code: Some(Secret::new("c")),
         }),
+        Response::AuthDone(Outcome::AcceptPinChangeDue {
+            message: "m".into(),
+            ticket: Secret::new("t"),
+        }),
+        Response::PinChanged {
+            message: "m".into(),
+        },
     ]
 }
 
@@ -503,6 +514,7 @@ const GOLDEN_REQUESTS: &[&str] = &[
     "0314",
     "0315017303",
     "0316017301310132",
+    "0501740170",
 ];
 const GOLDEN_RESPONSES: &[&str] = &[
     "0002016d",
@@ -534,6 +546,8 @@ const GOLDEN_RESPONSES: &[&str] = &[
     "040b0173010701fba40106313233343536",
     "040c015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e000001016b01760175016b00",
     "040d015301010175010172010000010a0201640601011e0a01b4013b010300020000010a0e000001016b0176010163",
+    "0206016d0174",
+    "06016d",
 ];
 
 #[test]

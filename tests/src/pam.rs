@@ -41,6 +41,8 @@ pub const PAM_PERM_DENIED: i32 = 6;
 pub const PAM_AUTH_ERR: i32 = 7;
 pub const PAM_AUTHINFO_UNAVAIL: i32 = 9;
 pub const PAM_USER_UNKNOWN: i32 = 10;
+pub const PAM_NEW_AUTHTOK_REQD: i32 = 12;
+pub const PAM_AUTHTOK_ERR: i32 = 20;
 pub const PAM_IGNORE: i32 = 25;
 
 /// `pam_strerror(PAM_AUTHINFO_UNAVAIL)` in Linux-PAM (1.5.2, Debian 12), as pamtester prints it.
@@ -96,11 +98,17 @@ impl Pam {
     /// A custom auth section; `{pam_pi}` expands to the module's absolute path followed by
     /// `socket=…`, so options can follow it. `account required pam_permit.so` is appended.
     pub fn with_auth_stack(socket: &Path, auth: &str) -> Pam {
+        Pam::with_stack(
+            socket,
+            &format!("{}\naccount required pam_permit.so\n", auth.trim_end()),
+        )
+    }
+
+    /// A private PAM service with exactly this stack; `{pam_pi}` expands as in
+    /// `with_auth_stack`, and nothing is appended.
+    pub fn with_stack(socket: &Path, stack: &str) -> Pam {
         let module = format!("{} socket={}", bins::pam_pi().display(), socket.display());
-        let stack = format!(
-            "{}\naccount required pam_permit.so\n",
-            auth.trim_end().replace("{pam_pi}", &module)
-        );
+        let stack = format!("{}\n", stack.trim_end().replace("{pam_pi}", &module));
         // pamtester may run as uid 65534, which must read the service file.
         let dir = crate::reachable_tempdir("pi-test-pam-");
         let service = format!("{SERVICE_PREFIX}-{}", next_service_number());
@@ -113,6 +121,71 @@ impl Pam {
             service,
             stack,
         }
+    }
+
+    /// Run `steps` (`authenticate`, `acct_mgmt`, `chauthtok`, each with the return code it must
+    /// give) in one PAM transaction, as root, through libpamtest's Python binding; `answers`
+    /// go to the echo-off prompts in order. `Ok`: every step gave its code, with the info and
+    /// error lines the modules showed. `Err`: what went otherwise.
+    pub fn transaction(
+        &self,
+        user: &str,
+        steps: &[(&str, i32)],
+        answers: &[&str],
+    ) -> Result<Shown, String> {
+        const SCRIPT: &str = r#"
+import json, sys
+try:
+    import pypamtest
+except ImportError:
+    print("missing=pypamtest"); sys.exit(3)
+ops = {"authenticate": pypamtest.PAMTEST_AUTHENTICATE, "acct_mgmt": pypamtest.PAMTEST_ACCOUNT,
+       "chauthtok": pypamtest.PAMTEST_CHAUTHTOK}
+steps = json.loads(sys.argv[3])
+cases = [pypamtest.TestCase(ops[op], expected_rv=rv) for op, rv in steps]
+answers = [line.rstrip("\n") for line in sys.stdin]
+try:
+    res = pypamtest.run_pamtest(sys.argv[1], sys.argv[2], cases, answers)
+    print("result=" + json.dumps({"info": list(res.info), "errors": list(res.errors)}))
+except pypamtest.PamTestError as e:
+    print("failed=" + str(e))
+"#;
+        let steps_json = format!(
+            "[{}]",
+            steps
+                .iter()
+                .map(|(op, rv)| format!("[\"{op}\", {rv}]"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let out = self.pypamtest(SCRIPT, &[user, self.service.as_str(), &steps_json], answers);
+        let found = |prefix: &str| {
+            out.stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .map(str::to_owned)
+        };
+        if let Some(result) = found("result=") {
+            let v: serde_json::Value = serde_json::from_str(&result).expect("pypamtest's result");
+            let lines = |key: &str| -> Vec<String> {
+                v[key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            };
+            return Ok(Shown {
+                info: lines("info"),
+                errors: lines("errors"),
+            });
+        }
+        Err(format!(
+            "{}\n{}\n--- PAM stack ---\n{}",
+            found("failed=").unwrap_or_default(),
+            out.describe(),
+            self.stack
+        ))
     }
 
     /// The PAM service name (`PAM_SERVICE`, as the daemon's audit records it).
@@ -269,6 +342,23 @@ impl Pam {
         self.return_code_of(Some(uid), user, answers)
     }
 
+    /// Run a libpamtest `script` with `args` under libpam_wrapper, as root; one answer a line
+    /// on stdin.
+    fn pypamtest(&self, script: &str, args: &[&str], answers: &[&str]) -> CmdOutput {
+        // The system python: that is where Debian's python3-pypamtest lives.
+        let mut cmd = self.wrapped(Caller::Root, &[], "/usr/bin/python3");
+        cmd.arg("-c").arg(script).args(args);
+        let stdin: String = answers.iter().map(|a| format!("{a}\n")).collect();
+        let out = {
+            let _wrapper = pam_wrapper_lock();
+            process::run(cmd, stdin.as_bytes())
+        };
+        if out.stdout.contains("missing=pypamtest") {
+            panic!("python3-pypamtest is not installed: apt-get install python3-pypamtest");
+        }
+        out
+    }
+
     fn return_code_of(&self, real_uid: Option<u32>, user: &str, answers: &[&str]) -> i32 {
         const SCRIPT: &str = r#"
 import os, re, sys
@@ -289,18 +379,8 @@ except pypamtest.PamTestError as e:
         print("error=" + str(e)); sys.exit(2)
     print("rv=" + m.group(1))
 "#;
-        // The system python: that is where Debian's python3-pypamtest lives.
-        let mut cmd = self.wrapped(Caller::Root, &[], "/usr/bin/python3");
         let real_uid = real_uid.map(|u| u.to_string()).unwrap_or_default();
-        cmd.args(["-c", SCRIPT, user, self.service.as_str(), &real_uid]);
-        let stdin: String = answers.iter().map(|a| format!("{a}\n")).collect();
-        let out = {
-            let _wrapper = pam_wrapper_lock();
-            process::run(cmd, stdin.as_bytes())
-        };
-        if out.stdout.contains("missing=pypamtest") {
-            panic!("python3-pypamtest is not installed: apt-get install python3-pypamtest");
-        }
+        let out = self.pypamtest(SCRIPT, &[user, self.service.as_str(), &real_uid], answers);
         out.stdout
             .lines()
             .find_map(|l| l.strip_prefix("rv="))
@@ -313,6 +393,13 @@ except pypamtest.PamTestError as e:
                 )
             })
     }
+}
+
+/// The info and error lines a PAM transaction showed.
+#[derive(Debug, Default)]
+pub struct Shown {
+    pub info: Vec<String>,
+    pub errors: Vec<String>,
 }
 
 /// One finished `pamtester` run.

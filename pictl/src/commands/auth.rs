@@ -83,7 +83,7 @@ pub fn admin_with_proof(
          code)"
     );
     match converse(ctx, begin, &intro)? {
-        Outcome::Accept { .. } => ctx.admin(request, what),
+        Outcome::Accept { .. } | Outcome::AcceptPinChangeDue { .. } => ctx.admin(request, what),
         Outcome::Reject { message } if !message.trim().is_empty() => Err(Error::Failed(format!(
             "the code was not accepted ({}), so nothing changed",
             output::sanitize_text(message.trim())
@@ -135,6 +135,8 @@ fn verdict(ctx: &mut Ctx<'_, '_>, user: &str, outcome: Outcome) -> Result<Exit, 
     let user = output::sanitize(user).into_owned();
     let (result, exit, message) = match outcome {
         Outcome::Accept { message } => ("accept", Exit::Ok, message),
+        // The ticket is for a PAM module's chauthtok; pictl only reports the verdict.
+        Outcome::AcceptPinChangeDue { message, .. } => ("accept", Exit::Ok, message),
         Outcome::Reject { message } => ("reject", Exit::Failed, message),
         Outcome::NoToken => (
             "no_token",

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod lockout;
+pub mod pin_change;
 pub mod session;
 mod verifier;
 

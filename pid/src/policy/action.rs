@@ -148,6 +148,10 @@ actions! {
     /// two consecutive codes (`pictl token verify`). Users' own hotp and totp enrollments always
     /// wait for them.
     VerifyEnrollment: "verify_enrollment", ENROLLMENT, Kind::VerifiableTypes;
+    /// A PIN an administrator sets must be changed by the owner at the next login.
+    ChangePinOnFirstUse: "change_pin_on_first_use", ENROLLMENT, Kind::Flag;
+    /// A PIN must be changed this long after it was set.
+    ChangePinEvery: "change_pin_every", ENROLLMENT, Kind::Period;
     // User and admin scopes: token operations.
     Enroll: "enroll", USER_AND_ADMIN, Kind::TokenTypes;
     Delete: "delete", USER_AND_ADMIN, Kind::Flag;

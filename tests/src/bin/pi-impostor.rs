@@ -71,6 +71,7 @@ fn kind(request: &Request) -> &'static str {
         Request::Status => "Status",
         Request::Admin(_) => "Admin",
         Request::SshKeys { .. } => "SshKeys",
+        Request::PinChange { .. } => "PinChange",
     }
 }
 

@@ -32,6 +32,7 @@ mod pam_sent_codes;
 mod pam_totp;
 mod pibench;
 mod pictl_flows;
+mod pin_change;
 mod policies;
 mod power_cut;
 mod privacyidea_fixture;

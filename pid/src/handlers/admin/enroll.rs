@@ -6,6 +6,7 @@ use super::gate::{busy, get};
 use super::gate::{Gate, MAX_SERIAL_LEN};
 use super::token::{info, owner_context, validate_pin};
 use crate::auth::lockout::Source;
+use crate::auth::pin_change::{due_after_admin_pin, due_after_own_pin};
 use crate::error::PidError;
 use crate::handlers::validate_text;
 use crate::percent::percent_encode;
@@ -394,6 +395,13 @@ pub(super) async fn new_token(
         Some(pin) if !pin.is_empty() => Some(state.hash_pin(pin).await?),
         _ => None,
     };
+    // A PIN given at enrollment is someone's choice for the owner: `change_pin_on_first_use`
+    // and `change_pin_every` say when the owner must choose their own.
+    let next_pin_change = match (&pin_hash, gate.authority.is_self_service()) {
+        (None, _) => None,
+        (Some(_), false) => due_after_admin_pin(&live.policies, owner.as_ref(), gate.now),
+        (Some(_), true) => due_after_own_pin(&live.policies, owner.as_ref(), gate.now),
+    };
     let rec = TokenRecord {
         schema: crate::store::records::TOKEN_SCHEMA,
         serial: serial.clone(),
@@ -423,7 +431,7 @@ pub(super) async fn new_token(
         created: state.clock.now(),
         last_auth: None,
         rollout: crate::store::Rollout::Enrolled,
-        next_pin_change: None,
+        next_pin_change,
         pool_realm: None,
     };
     Ok(NewToken {

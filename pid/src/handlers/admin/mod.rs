@@ -23,6 +23,7 @@ use crate::handlers::error_response;
 use crate::State;
 use gate::Gate;
 use protocol::{AdminRequest, AdminResponse, Response};
+pub(crate) use token::validate_pin;
 
 pub async fn handle(
     state: &State,

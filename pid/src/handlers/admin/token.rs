@@ -3,6 +3,7 @@
 //! checked against the caller's authority, refused for a revoked token, compare-and-swap.
 
 use super::gate::{busy, done, existing_user, get, modify, Gate};
+use crate::auth::pin_change::{due_after_admin_pin, due_after_own_pin};
 use crate::error::PidError;
 use crate::handlers::validate_text;
 use crate::policy::{Action, Context};
@@ -303,10 +304,21 @@ pub(super) fn info(state: &State, rec: &TokenRecord) -> protocol::TokenInfo {
         // The type's own details first, then the fail counters per source.
         info.details = of_type.into_iter().chain(info.details).collect();
     }
+    if let Some(due) = rec.next_pin_change {
+        info.details.push(("PIN change due".into(), utc(due)));
+    }
     info
 }
 
-pub(super) fn validate_pin(pin: &Secret) -> Result<(), PidError> {
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
+fn utc(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).map_or_else(
+        || format!("{t} (unix seconds)"),
+        |d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}
+
+pub(crate) fn validate_pin(pin: &Secret) -> Result<(), PidError> {
     if pin.len() > MAX_PIN_LEN || pin.expose().chars().any(|c| c.is_control()) {
         return Err(PidError::InvalidArgument(format!(
             "the PIN must be at most {MAX_PIN_LEN} bytes without control characters"
@@ -403,10 +415,20 @@ pub(super) async fn set(
         }
         None => None,
     };
+    let policies = &gate.live.policies;
+    let self_service = gate.authority.is_self_service();
     modify(state, gate, action, serial, entry, |r| {
         let mut changed = Vec::new();
         if let Some(p) = &new_pin {
             r.pin_hash = p.clone();
+            // A PIN the owner chose lasts `change_pin_every`; one an administrator chose must
+            // be changed as `change_pin_on_first_use` / `change_pin_every` say.
+            let owner = r.owner.as_ref();
+            r.next_pin_change = match (p, self_service) {
+                (None, _) => None,
+                (Some(_), true) => due_after_own_pin(policies, owner, gate.now),
+                (Some(_), false) => due_after_admin_pin(policies, owner, gate.now),
+            };
             changed.push("pin");
         }
         if let Some(m) = s.maxfail {

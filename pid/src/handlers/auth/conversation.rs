@@ -6,6 +6,7 @@ use super::{delivery, limits, mangle, unavailable, Decision, Login, Turn};
 use crate::audit;
 use crate::auth::check::{Challenged, Input, GENERIC_REJECT};
 use crate::auth::lockout::Source;
+use crate::auth::pin_change::Grant;
 use crate::auth::session::{Challenge, Expect, Session};
 use crate::auth::Verifier;
 use crate::error::{chain, PidError};
@@ -361,7 +362,35 @@ async fn finish(
             .once_durable();
     }
     let accepted = verdict.accepted;
-    let outcome = if accepted {
+    let due = if accepted {
+        match pin_change_due(turn, &login, &verdict.serials) {
+            Ok(due) => due,
+            Err(e) => return unavailable(entry, &e),
+        }
+    } else {
+        None
+    };
+    let mut noted = None;
+    let outcome = if let Some(serial) = due {
+        // The login is accepted; the module asks for a new PIN in chauthtok with this ticket.
+        let grant = Grant {
+            owner: login.user.owner.clone(),
+            serial: serial.clone(),
+        };
+        let ticket = turn.state.pin_changes.issue(turn.caller.uid, grant);
+        let mut note = login.audit_entry(turn);
+        note.success = true;
+        note.serial = Some(serial.clone());
+        note.message = format!("PIN change due for token {serial}");
+        noted = Some(note);
+        Outcome::AcceptPinChangeDue {
+            message: join_messages(
+                &verdict.user_message,
+                "The PIN of your token has expired and must be changed now.",
+            ),
+            ticket,
+        }
+    } else if accepted {
         Outcome::Accept {
             message: verdict.user_message,
         }
@@ -370,15 +399,42 @@ async fn finish(
             message: verdict.user_message,
         }
     };
-    Decision::done(outcome)
-        .audited(entry)
-        .once_durable()
-        .concluded(super::Concluded {
-            login,
-            accepted,
-            detail: verdict.detail,
-            serials: verdict.serials,
-        })
+    // The verdict's entry first, then the note that a PIN change is due.
+    let mut decision = Decision::done(outcome).audited(entry);
+    if let Some(note) = noted {
+        decision = decision.audited(note);
+    }
+    decision.once_durable().concluded(super::Concluded {
+        login,
+        accepted,
+        detail: verdict.detail,
+        serials: verdict.serials,
+    })
+}
+
+/// The first of the tokens that let this login in whose PIN change is due (privacyIDEA's
+/// `next_pin_change` at or before now).
+fn pin_change_due(
+    turn: &Turn<'_>,
+    login: &Login,
+    serials: &[String],
+) -> Result<Option<String>, PidError> {
+    for serial in serials {
+        if let Some(v) = turn.state.store.get_token(serial)? {
+            if v.rec.next_pin_change.is_some_and(|due| due <= login.now) {
+                return Ok(Some(v.rec.serial));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn join_messages(first: &str, second: &str) -> String {
+    if first.is_empty() {
+        second.to_owned()
+    } else {
+        format!("{first} {second}")
+    }
 }
 
 /// One prompt shows every challenged token's question (privacyIDEA joins unique messages with

@@ -19,12 +19,14 @@
 //!
 //! The parts: `conversation` (begin, proceed and their steps), `limits` (users' rate limit,
 //! `auth_max_fail` / `auth_max_success`), `delivery` (codes sent for a challenge, autosend),
-//! `mangle` (privacyIDEA's rewrites of the user name and of what the user typed).
+//! `mangle` (privacyIDEA's rewrites of the user name and of what the user typed), `pin_change`
+//! (the new PIN of a login that found a PIN change due).
 
 mod conversation;
 mod delivery;
 mod limits;
 mod mangle;
+mod pin_change;
 mod upstream;
 
 use crate::audit;
@@ -37,6 +39,8 @@ use crate::users::ResolvedUser;
 use crate::{Live, State};
 use protocol::{AuthBegin, Outcome, Prompt, Response, Secret};
 use std::sync::Arc;
+
+pub use pin_change::change as change_pin;
 
 /// Start a conversation (`AuthBegin`).
 pub async fn begin(
