@@ -59,11 +59,12 @@ pub enum TreeId {
     Audit = 6,
     Offline = 7,
     UpstreamSshKeys = 8,
+    PoolTokens = 9,
 }
 
 impl TreeId {
     /// Every tree, in the order of their numbers (`ALL[id as usize] == id`).
-    pub const ALL: [TreeId; 9] = [
+    pub const ALL: [TreeId; 10] = [
         TreeId::Meta,
         TreeId::Tokens,
         TreeId::UserTokens,
@@ -73,6 +74,7 @@ impl TreeId {
         TreeId::Audit,
         TreeId::Offline,
         TreeId::UpstreamSshKeys,
+        TreeId::PoolTokens,
     ];
 
     /// The tree's table name on disk (the names of a sled store's trees, which `migrate` copies).
@@ -87,6 +89,7 @@ impl TreeId {
             TreeId::Audit => "audit",
             TreeId::Offline => "offline",
             TreeId::UpstreamSshKeys => "upstream_ssh_keys",
+            TreeId::PoolTokens => "pool_tokens",
         }
     }
 
@@ -101,6 +104,7 @@ impl TreeId {
             6 => TreeId::Audit,
             7 => TreeId::Offline,
             8 => TreeId::UpstreamSshKeys,
+            9 => TreeId::PoolTokens,
             _ => return None,
         })
     }
