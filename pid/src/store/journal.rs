@@ -1090,7 +1090,8 @@ mod tests {
     #[test]
     fn an_unknown_tree_number_in_an_intact_record_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let payload = [9u8, 0, 1, 0, 0, 0, b'k'];
+        let unknown = TreeId::ALL.len() as u8;
+        let payload = [unknown, 0, 1, 0, 0, 0, b'k'];
         let mut data = (payload.len() as u32).to_le_bytes().to_vec();
         data.extend_from_slice(&[0; HEADER - 4]);
         data.extend_from_slice(&payload);
@@ -1099,6 +1100,10 @@ mod tests {
         let err = open(dir.path(), |_, _, _| Ok(()), || Ok(()))
             .err()
             .expect("refused");
-        assert!(err.to_string().contains("unknown tree number 9"), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("unknown tree number {unknown}")),
+            "{err}"
+        );
     }
 }
