@@ -105,6 +105,24 @@ pub enum AdminRequest {
         serial: String,
         count: u32,
     },
+    /// Put an unassigned token into `realm`'s pool (privacyIDEA's token realms), or with
+    /// `None` take it out of any pool. Users of the realm without a token may claim a pool
+    /// token by logging in with it where the `autoassignment` policy allows.
+    TokenPool {
+        serial: String,
+        realm: Option<String>,
+    },
+    /// The unassigned tokens of `realm`'s pool, ordered by serial; `after` continues a page.
+    TokenListPool {
+        realm: String,
+        after: Option<String>,
+        limit: u32,
+    },
+    /// Enroll a token for nobody, straight into `realm`'s pool (`spec.user` must be absent).
+    TokenEnrollPool {
+        realm: String,
+        spec: Box<EnrollRequest>,
+    },
 }
 
 impl AdminRequest {
@@ -134,6 +152,9 @@ impl AdminRequest {
             AdminRequest::OfflineStatus { .. } => "offline status",
             AdminRequest::UpstreamStatus => "upstream status",
             AdminRequest::TokenOtps { .. } => "token otps",
+            AdminRequest::TokenPool { .. } => "token pool",
+            AdminRequest::TokenListPool { .. } => "token list",
+            AdminRequest::TokenEnrollPool { .. } => "token enroll",
         }
     }
 }

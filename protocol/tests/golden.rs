@@ -203,6 +203,23 @@ fn requests() -> Vec<Request> {
             serial: "s".into(),
             count: 3,
         }),
+        admin(AdminRequest::TokenPool {
+            serial: "s".into(),
+            realm: Some("r".into()),
+        }),
+        admin(AdminRequest::TokenListPool {
+            realm: "r".into(),
+            after: Some("a".into()),
+            limit: 5,
+        }),
+        admin(AdminRequest::TokenEnrollPool {
+            realm: "r".into(),
+            spec: Box::new(EnrollRequest {
+                token_type: Some(TokenType::Hotp),
+                digits: Some(6),
+                ..EnrollRequest::default()
+            }),
+        }),
     ]
 }
 
@@ -487,6 +504,9 @@ const GOLDEN_REQUESTS: &[&str] = &[
     "031301017500",
     "0314",
     "0315017303",
+    "03160173010172",
+    "0317017201016105",
+    "031801720100000000010600000000000000000000000000000000",
 ];
 const GOLDEN_RESPONSES: &[&str] = &[
     "0002016d",

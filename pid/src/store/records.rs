@@ -156,10 +156,12 @@ impl TokenRecord {
             created: self.created,
             last_auth: self.last_auth,
             failcounter_exceeded_at: locked_since,
+            // A pool token names its pool (it has no owner whose realm would say it).
             details: self
-                .fails
+                .pool_realm
                 .iter()
-                .map(|f| {
+                .map(|realm| ("pool".to_owned(), realm.clone()))
+                .chain(self.fails.iter().map(|f| {
                     let state = match f.locked {
                         Some((_, None)) if f.locks > 0 => "locked until reset".to_owned(),
                         Some((_, Some(until))) if now < until => {
@@ -174,7 +176,7 @@ impl TokenRecord {
                             f.count, self.maxfail, f.locks
                         ),
                     )
-                })
+                }))
                 .collect(),
         }
     }

@@ -1,11 +1,11 @@
 //! Token administration, by administrators and (self-service) by users for their own tokens.
 //! Dispatch decides the caller's `Authority` first; `handle` audits the request and hands it,
 //! with a `Gate` (that authority and the configuration of this request), to the file of its
-//! area: `token`, `enroll`, `import`, `machine`, `policy`, `audit`, `upstream` (offline values
-//! and upstream servers). Every request checks the gate
+//! area: `token`, `enroll`, `import`, `pool` (token pools), `machine`, `policy`, `audit`,
+//! `upstream` (offline values and upstream servers). Every request checks the gate
 //! against its target before anything is read out or written; every bad parameter is refused
-//! before anything is written. The areas use `gate` and, one way, each other (`import` uses
-//! `enroll`, which uses `token`); none uses this file.
+//! before anything is written. The areas use `gate` and, one way, each other (`import` and
+//! `pool` use `enroll`, which uses `token`); none uses this file.
 
 mod audit;
 mod enroll;
@@ -13,6 +13,7 @@ mod gate;
 mod import;
 mod machine;
 mod policy;
+mod pool;
 mod token;
 mod upstream;
 
@@ -117,6 +118,15 @@ async fn run(
         AdminRequest::UpstreamStatus => upstream::status(gate),
         AdminRequest::TokenOtps { serial, count } => {
             token::otps(state, gate, &serial, count, entry)
+        }
+        AdminRequest::TokenPool { serial, realm } => pool::set(state, gate, &serial, realm, entry),
+        AdminRequest::TokenListPool {
+            realm,
+            after,
+            limit,
+        } => pool::list(state, gate, &realm, after, limit, entry),
+        AdminRequest::TokenEnrollPool { realm, spec } => {
+            pool::enroll(state, gate, realm, *spec, entry).await
         }
     }
 }
