@@ -1,0 +1,184 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers fail loudly
+//! Token pools and autoassignment: unassigned tokens in a realm's pool, claimed by a user of
+//! the realm who has no token by logging in through PAM with their user store password (a
+//! flatfile user's crypt hash) followed by the token's code (oathtool); refused for a wrong
+//! password, a user who has a token, a user of another realm, and without the policy.
+
+use pi_tests::daemon::serial_of;
+use pi_tests::{hotp, test_key, Daemon, DaemonOptions, Pam};
+use serde_json::Value;
+
+/// `mkpasswd -m sha-512 'correct horse'` (libxcrypt, package whois).
+const HASH: &str = "$6$7dgbfJA9hRpxrK3E$64uu0wgxiqTvHFeiecOjI6rHHOt0GGBekCCSKw.VV676sFo8AuVISYWbcegfVF2BlSMIy3q.gtwivWHh/J7e71";
+const PASSWORD: &str = "correct horse";
+
+const AUTOASSIGN: &str = "[[policy]]\nname = \"hand-out\"\nscope = \"enrollment\"\n\
+                          actions = { autoassignment = \"userstore\" }\n";
+
+/// Realm `ext` holds alice and bob, realm `other` holds dave, all with `PASSWORD`.
+fn daemon(policy: &str) -> Daemon {
+    Daemon::start_with(DaemonOptions {
+        extra_toml: format!(
+            "[resolvers.local]\ntype = \"passwd\"\n\
+             [resolvers.people]\ntype = \"flatfile\"\nfile = \"{{dir}}/people\"\n\
+             [resolvers.others]\ntype = \"flatfile\"\nfile = \"{{dir}}/others\"\n\
+             [realms.default]\nresolvers = [\"local\"]\n\
+             [realms.ext]\nresolvers = [\"people\"]\n\
+             [realms.other]\nresolvers = [\"others\"]\n{policy}"
+        ),
+        files: vec![
+            (
+                "people".into(),
+                format!(
+                    "alice:{HASH}:4242:4242::/nonexistent:/bin/false\n\
+                     bob:{HASH}:4243:4243::/nonexistent:/bin/false\n"
+                ),
+            ),
+            (
+                "others".into(),
+                format!("dave:{HASH}:4245:4245::/nonexistent:/bin/false\n"),
+            ),
+        ],
+        ..DaemonOptions::default()
+    })
+}
+
+fn enroll_into_pool(daemon: &Daemon, key: &str, realm: &str) -> String {
+    serial_of(&daemon.enroll(&["hotp", "--otpkey", key, "--pool", realm]))
+}
+
+fn pool(daemon: &Daemon, realm: &str) -> Vec<String> {
+    let doc = daemon.pictl_json(&["token", "list", "--pool", realm]);
+    doc["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["serial"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn serials(tokens: &[Value]) -> Vec<String> {
+    tokens
+        .iter()
+        .map(|t| t["serial"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_user_without_a_token_claims_a_pool_token_with_their_password_and_its_code() {
+    let daemon = daemon(AUTOASSIGN);
+    let key = test_key("pool-alice", 20);
+    let serial = enroll_into_pool(&daemon, &key, "ext");
+    let other = enroll_into_pool(&daemon, &test_key("pool-other", 20), "ext");
+    assert_eq!(pool(&daemon, "ext"), [serial.clone(), other.clone()]);
+    let shown = daemon.pictl(&["token", "show", &serial]).text();
+    assert!(shown.contains("ext"), "show names the pool: {shown}");
+    let pam = Pam::new(&daemon, "");
+
+    pam.login("alice@ext", &format!("wrong horse{}", hotp(&key, 0, 6)))
+        .assert_rejected("the right code with a wrong password claims nothing");
+    pam.login("alice@ext", &hotp(&key, 0, 6))
+        .assert_rejected("the code alone claims nothing");
+    assert_eq!(pool(&daemon, "ext"), [serial.clone(), other.clone()]);
+    assert!(daemon.tokens(Some("alice@ext")).is_empty());
+
+    pam.login("alice@ext", &format!("{PASSWORD}{}", hotp(&key, 0, 6)))
+        .assert_accepted("password and a pool token's code");
+    assert_eq!(serials(&daemon.tokens(Some("alice@ext"))), [serial.clone()]);
+    assert_eq!(
+        pool(&daemon, "ext"),
+        [other.clone()],
+        "the token left the pool"
+    );
+
+    pam.login("alice@ext", &format!("{PASSWORD}{}", hotp(&key, 0, 6)))
+        .assert_rejected("the claiming code is spent");
+    pam.login("alice@ext", &hotp(&key, 1, 6))
+        .assert_accepted("from now on the token's own rules: no PIN, the next code");
+
+    let audit = daemon.audit(20);
+    let entry = audit
+        .iter()
+        .find(|e| e["action"] == "autoassign")
+        .unwrap_or_else(|| panic!("the claim is audited: {audit:#?}"));
+    assert_eq!(entry["user"], "alice");
+    assert_eq!(entry["realm"], "ext");
+    assert_eq!(entry["serial"], serial.as_str());
+    assert_eq!(entry["success"], true);
+}
+
+#[test]
+fn nobody_claims_without_the_policy_with_a_token_of_their_own_or_from_another_realm() {
+    let key = test_key("pool-refused", 20);
+    {
+        let daemon = daemon("");
+        let serial = enroll_into_pool(&daemon, &key, "ext");
+        Pam::new(&daemon, "")
+            .login("alice@ext", &format!("{PASSWORD}{}", hotp(&key, 0, 6)))
+            .assert_rejected("without autoassignment a pool token is nobody's way in");
+        assert_eq!(pool(&daemon, "ext"), [serial]);
+    }
+    let daemon = daemon(AUTOASSIGN);
+    let serial = enroll_into_pool(&daemon, &key, "ext");
+    let pam = Pam::new(&daemon, "");
+    let own = test_key("pool-bob-own", 20);
+    daemon.enroll(&["hotp", "--user", "bob@ext", "--otpkey", &own]);
+    pam.login("bob@ext", &format!("{PASSWORD}{}", hotp(&key, 0, 6)))
+        .assert_rejected("a user with a token of their own claims nothing");
+    pam.login("dave@other", &format!("{PASSWORD}{}", hotp(&key, 0, 6)))
+        .assert_rejected("realm ext's pool is not realm other's");
+    assert_eq!(pool(&daemon, "ext"), [serial.clone()]);
+    assert!(daemon.tokens(Some("dave@other")).is_empty());
+    pam.login("alice@ext", &format!("{PASSWORD}{}", hotp(&key, 0, 6)))
+        .assert_accepted("the code tried by the others is still good for alice");
+}
+
+#[test]
+fn only_unassigned_tokens_go_into_an_existing_realms_pool() {
+    let daemon = daemon("");
+    let key = test_key("pool-admin", 20);
+    let assigned = daemon.enroll_hotp("bob@ext", &key, None);
+    let out = daemon.pictl(&["token", "pool", &assigned, "ext"]);
+    assert_eq!(out.code(), 1, "{}", out.describe());
+    assert!(out.stderr.contains("unassign"), "{}", out.describe());
+
+    let free = enroll_into_pool(&daemon, &test_key("pool-free", 20), "ext");
+    let out = daemon.pictl(&["token", "pool", &free, "nowhere"]);
+    assert_eq!(out.code(), 1, "{}", out.describe());
+    assert!(out.stderr.contains("no realm"), "{}", out.describe());
+    assert_eq!(
+        pool(&daemon, "ext"),
+        [free.clone()],
+        "a refusal changes nothing"
+    );
+
+    let out = daemon.pictl(&["token", "pool", &free, "other"]);
+    assert!(out.success(), "{}", out.describe());
+    assert!(pool(&daemon, "ext").is_empty());
+    assert_eq!(pool(&daemon, "other"), [free.clone()]);
+    let out = daemon.pictl(&["token", "pool", &free, "--none"]);
+    assert!(out.success(), "{}", out.describe());
+    assert!(pool(&daemon, "other").is_empty());
+
+    // Assigning a pool token takes it out of the pool.
+    daemon.pictl(&["token", "pool", &free, "ext"]);
+    let out = daemon.pictl(&["token", "assign", &free, "--user", "alice@ext"]);
+    assert!(out.success(), "{}", out.describe());
+    assert!(pool(&daemon, "ext").is_empty());
+
+    let out = daemon.pictl(&[
+        "token",
+        "enroll",
+        "hotp",
+        "--user",
+        "alice@ext",
+        "--pool",
+        "ext",
+    ]);
+    assert_eq!(
+        out.code(),
+        2,
+        "--user and --pool together: {}",
+        out.describe()
+    );
+}
