@@ -465,17 +465,15 @@ impl Store {
         let mut end = realm.as_bytes().to_vec();
         end.push(1);
         let mut out = Vec::new();
-        let mut read = 0usize;
         let mut last = None;
-        for item in self
+        let entries = self
             .pool_tokens
-            .range(lo, Bound::Excluded(&end[..]), false)?
-        {
+            .range(lo, Bound::Excluded(&end[..]), false)?;
+        for (read, item) in entries.enumerate() {
             if read >= limit {
                 return Ok((out, last));
             }
             let (key, _) = item?;
-            read += 1;
             let serial = String::from_utf8_lossy(key.get(realm.len() + 1..).unwrap_or_default())
                 .into_owned();
             // The index is read apart from the tokens: one may have been claimed or deleted
