@@ -123,6 +123,13 @@ pub enum AdminRequest {
         realm: String,
         spec: Box<EnrollRequest>,
     },
+    /// Import hotp and totp tokens for nobody, into `realm`'s pool, as `TokenImport` does for
+    /// users (at most `MAX_IMPORT_BATCH`, each on its own). Each token's `user` is not used:
+    /// pictl sends it empty.
+    TokenImportPool {
+        realm: String,
+        batch: Box<ImportRequest>,
+    },
 }
 
 impl AdminRequest {
@@ -155,6 +162,7 @@ impl AdminRequest {
             AdminRequest::TokenPool { .. } => "token pool",
             AdminRequest::TokenListPool { .. } => "token list",
             AdminRequest::TokenEnrollPool { .. } => "token enroll",
+            AdminRequest::TokenImportPool { .. } => "token import",
         }
     }
 }

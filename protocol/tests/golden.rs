@@ -220,6 +220,24 @@ fn requests() -> Vec<Request> {
                 ..EnrollRequest::default()
             }),
         }),
+        admin(AdminRequest::TokenImportPool {
+            realm: "r".into(),
+            batch: Box::new(ImportRequest {
+                tokens: vec![ImportedToken {
+                    source: "f:2".into(),
+                    user: UserRef::default(),
+                    token_type: TokenType::Hotp,
+                    otpkey: Secret::new("ab"),
+                    digits: 6,
+                    hash: HashAlgorithm::Sha1,
+                    period: None,
+                    counter: 0,
+                    pin: None,
+                    tans: vec![],
+                    description: String::new(),
+                }],
+            }),
+        }),
     ]
 }
 
@@ -507,6 +525,7 @@ const GOLDEN_REQUESTS: &[&str] = &[
     "03160173010172",
     "0317017201016105",
     "031801720100000000010600000000000000000000000000000000",
+    "031901720103663a3200000002616206000000000000",
 ];
 const GOLDEN_RESPONSES: &[&str] = &[
     "0002016d",

@@ -193,3 +193,98 @@ fn only_unassigned_tokens_go_into_an_existing_realms_pool() {
         out.describe()
     );
 }
+
+/// A vendor's PSKC file written by python-pskc (plain values): two HOTP keys without a UserId
+/// (at counter 5) and one for alice.
+fn box_of_keys(daemon: &Daemon, keys: [&str; 3]) -> String {
+    let path = daemon.dir().join("box.pskc");
+    let script = r#"
+import sys
+from binascii import a2b_hex
+import pskc
+path, k1, k2, k3 = sys.argv[1:]
+p = pskc.PSKC()
+for n, k in ((1, k1), (2, k2)):
+    p.add_key(id="box-%d" % n, secret=a2b_hex(k), algorithm="urn:ietf:params:xml:ns:keyprov:pskc:hotp",
+              response_length=6, response_encoding="DECIMAL", counter=5, manufacturer="TokenVendor",
+              serial="BOX%d" % n)
+p.add_key(id="box-3", secret=a2b_hex(k3), algorithm="urn:ietf:params:xml:ns:keyprov:pskc:hotp",
+          response_length=6, response_encoding="DECIMAL", counter=0, manufacturer="TokenVendor",
+          serial="BOX3", key_userid="alice")
+p.write(path)
+"#;
+    let out = std::process::Command::new(pi_tests::privacyidea::venv().join("bin/python3"))
+        .arg("-c")
+        .arg(script)
+        .arg(&path)
+        .args(keys)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python-pskc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path.display().to_string()
+}
+
+#[test]
+fn a_pskc_box_imports_its_keys_without_a_user_into_the_pool_once() {
+    let daemon = daemon(AUTOASSIGN);
+    let keys = ["pskc-box-1", "pskc-box-2", "pskc-box-3"].map(|n| test_key(n, 20));
+    let file = box_of_keys(&daemon, [&keys[0], &keys[1], &keys[2]]);
+    let import = |extra: &[&str]| {
+        let mut args = vec!["import", "pskc", &file, "--realm", "ext"];
+        args.extend_from_slice(extra);
+        daemon.pictl(&args)
+    };
+
+    let refused = import(&[]);
+    assert!(!refused.success(), "{}", refused.describe());
+    assert!(refused.stderr.contains("--pool"), "{}", refused.describe());
+
+    let dry = import(&["--pool", "ext", "--dry-run"]);
+    assert!(dry.success(), "{}", dry.describe());
+    assert!(
+        dry.stdout
+            .contains("1 token(s) for 1 user(s) and 2 into the pool of realm ext"),
+        "{}",
+        dry.describe()
+    );
+    assert!(pool(&daemon, "ext").is_empty(), "a dry run changes nothing");
+
+    let out = import(&["--pool", "ext"]);
+    assert!(out.success(), "{}", out.describe());
+    assert!(out.stdout.contains("3 imported"), "{}", out.describe());
+    assert_eq!(pool(&daemon, "ext").len(), 2);
+    assert_eq!(
+        daemon.tokens(Some("alice@ext")).len(),
+        1,
+        "alice's key is hers"
+    );
+
+    let again = import(&["--pool", "ext"]);
+    assert!(again.success(), "{}", again.describe());
+    assert!(
+        again.stdout.contains("0 imported, 3 already present"),
+        "a second run adds no duplicate to the pool: {}",
+        again.describe()
+    );
+    assert_eq!(pool(&daemon, "ext").len(), 2);
+
+    let pam = Pam::new(&daemon, "");
+    pam.login("bob@ext", &format!("{PASSWORD}{}", hotp(&keys[1], 4, 6)))
+        .assert_rejected("below the file's counter 5");
+    pam.login("bob@ext", &format!("{PASSWORD}{}", hotp(&keys[1], 5, 6)))
+        .assert_accepted("the box's second key at the file's counter");
+    assert_eq!(pool(&daemon, "ext").len(), 1);
+    let bobs = daemon.tokens(Some("bob@ext"));
+    assert_eq!(bobs.len(), 1);
+    assert!(
+        bobs[0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("TokenVendor BOX2"),
+        "{bobs:?}"
+    );
+}

@@ -4,8 +4,8 @@
 //! area: `token`, `enroll`, `import`, `pool` (token pools), `machine`, `policy`, `audit`,
 //! `upstream` (offline values and upstream servers). Every request checks the gate
 //! against its target before anything is read out or written; every bad parameter is refused
-//! before anything is written. The areas use `gate` and, one way, each other (`import` and
-//! `pool` use `enroll`, which uses `token`); none uses this file.
+//! before anything is written. The areas use `gate` and, one way, each other (`import` uses
+//! `pool` and `enroll`, `pool` uses `enroll`, which uses `token`); none uses this file.
 
 mod audit;
 mod enroll;
@@ -106,7 +106,7 @@ async fn run(
         AdminRequest::LuksResponses { password, host } => {
             machine::luks_responses(state, gate, &password, host, entry).await
         }
-        AdminRequest::TokenImport(batch) => import::import(state, gate, *batch, entry).await,
+        AdminRequest::TokenImport(batch) => import::import(state, gate, *batch, None, entry).await,
         AdminRequest::AuditShow {
             user,
             before,
@@ -127,6 +127,9 @@ async fn run(
         } => pool::list(state, gate, &realm, after, limit, entry),
         AdminRequest::TokenEnrollPool { realm, spec } => {
             pool::enroll(state, gate, realm, *spec, entry).await
+        }
+        AdminRequest::TokenImportPool { realm, batch } => {
+            import::import(state, gate, *batch, Some(realm), entry).await
         }
     }
 }

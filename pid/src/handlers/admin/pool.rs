@@ -20,7 +20,11 @@ use protocol::{AdminResponse, AuditEntry, EnrollRequest};
 /// The pool of `realm`, once the caller may manage it: administrators only, a realm that
 /// exists and whose users this host checks itself (an upstream realm's logins go to its
 /// server, so its users could never claim a token here).
-fn pool_of(gate: &Gate<'_>, realm: &str, entry: &mut AuditEntry) -> Result<Owner, PidError> {
+pub(super) fn pool_of(
+    gate: &Gate<'_>,
+    realm: &str,
+    entry: &mut AuditEntry,
+) -> Result<Owner, PidError> {
     entry.realm = Some(realm.to_owned());
     if gate.authority.is_self_service() {
         return Err(PidError::PermissionDenied(
