@@ -5,7 +5,7 @@
 //! password, a user who has a token, a user of another realm, and without the policy.
 
 use pi_tests::daemon::serial_of;
-use pi_tests::{hotp, test_key, Daemon, DaemonOptions, Pam};
+use pi_tests::{hotp, test_key, Caller, Daemon, DaemonOptions, Pam};
 use serde_json::Value;
 
 /// `mkpasswd -m sha-512 'correct horse'` (libxcrypt, package whois).
@@ -17,9 +17,14 @@ const AUTOASSIGN: &str = "[[policy]]\nname = \"hand-out\"\nscope = \"enrollment\
 
 /// Realm `ext` holds alice and bob, realm `other` holds dave, all with `PASSWORD`.
 fn daemon(policy: &str) -> Daemon {
+    daemon_with("", policy)
+}
+
+/// `daemon`, with top-level keys `top` (e.g. `admin_group`).
+fn daemon_with(top: &str, policy: &str) -> Daemon {
     Daemon::start_with(DaemonOptions {
         extra_toml: format!(
-            "[resolvers.local]\ntype = \"passwd\"\n\
+            "{top}\n[resolvers.local]\ntype = \"passwd\"\n\
              [resolvers.people]\ntype = \"flatfile\"\nfile = \"{{dir}}/people\"\n\
              [resolvers.others]\ntype = \"flatfile\"\nfile = \"{{dir}}/others\"\n\
              [realms.default]\nresolvers = [\"local\"]\n\
@@ -287,4 +292,52 @@ fn a_pskc_box_imports_its_keys_without_a_user_into_the_pool_once() {
             .contains("TokenVendor BOX2"),
         "{bobs:?}"
     );
+}
+
+#[test]
+fn an_administrator_manages_pools_only_where_an_admin_policy_allows_tokenrealms() {
+    // nobody's primary group makes it an administrator.
+    let top = "admin_group = \"nogroup\"";
+    let policy = |actions: &str| {
+        format!(
+            "[[policy]]\nname = \"helpdesk\"\nscope = \"admin\"\nrealm = [\"ext\"]\n\
+             actions = {{ {actions} }}\n"
+        )
+    };
+    let daemon = daemon_with(top, &policy("tokenlist = true, enroll = \"hotp\""));
+    let serial = daemon.enroll_hotp("bob@ext", &test_key("pool-policy", 20), None);
+    daemon.pictl(&["token", "unassign", &serial]);
+    let refused = daemon.pictl_as(Caller::Nobody, &["token", "pool", &serial, "ext"], "");
+    assert_eq!(refused.code(), 1, "{}", refused.describe());
+    assert!(
+        refused.stderr.contains("tokenrealms") && refused.stderr.contains("in realm ext"),
+        "the refusal names the action and the pool: {}",
+        refused.describe()
+    );
+    assert!(pool(&daemon, "ext").is_empty());
+
+    let daemon = daemon_with(top, &policy("tokenrealms = true"));
+    let in_ext = enroll_into_pool(&daemon, &test_key("pool-policy-2", 20), "ext");
+    let in_other = enroll_into_pool(&daemon, &test_key("pool-policy-3", 20), "other");
+    let nobody = |args: &[&str]| daemon.pictl_as(Caller::Nobody, args, "");
+    let listed = nobody(&["--json", "token", "list", "--pool", "ext"]);
+    assert!(listed.success(), "{}", listed.describe());
+    assert!(listed.stdout.contains(&in_ext), "{}", listed.describe());
+    for args in [
+        &["token", "list", "--pool", "other"][..],
+        &["token", "pool", &in_other, "ext"],
+        &["token", "pool", &in_other, "--none"],
+    ] {
+        let out = nobody(args);
+        assert_eq!(
+            out.code(),
+            1,
+            "only realm ext's pool: {args:?} {}",
+            out.describe()
+        );
+    }
+    assert_eq!(pool(&daemon, "other"), [in_other.as_str()]);
+    let out = nobody(&["token", "pool", &in_ext, "--none"]);
+    assert!(out.success(), "{}", out.describe());
+    assert!(pool(&daemon, "ext").is_empty());
 }

@@ -8,14 +8,14 @@
 //! takes it out in the same swap that gives it its owner.
 
 use super::enroll::enroll_new;
-use super::gate::{modify, Gate};
+use super::gate::{busy, done, not_found, Gate, MAX_SERIAL_LEN};
 use super::token::info;
 use crate::error::PidError;
 use crate::policy::Action;
-use crate::store::Owner;
+use crate::store::{Owner, Swap};
 use crate::State;
 use protocol::admin::MAX_PAGE;
-use protocol::{AdminResponse, AuditEntry, EnrollRequest};
+use protocol::{AdminResponse, AuditEntry, EnrollRequest, TokenType};
 
 /// The pool of `realm`, once the caller may manage it: administrators only, a realm that
 /// exists and whose users this host checks itself (an upstream realm's logins go to its
@@ -42,6 +42,12 @@ pub(super) fn pool_of(
              here; pool its tokens on that server"
         )));
     }
+    may_manage(gate, realm)
+}
+
+/// Whether the caller may manage `realm`'s pool (for a realm that may since have left the
+/// configuration: its tokens can still be taken out).
+fn may_manage(gate: &Gate<'_>, realm: &str) -> Result<Owner, PidError> {
     // No user: admin policies match on the realm alone.
     let pool = Owner {
         realm: realm.to_owned(),
@@ -60,32 +66,68 @@ pub(super) fn set(
     realm: Option<String>,
     entry: &mut AuditEntry,
 ) -> Result<AdminResponse, PidError> {
-    if let Some(realm) = &realm {
-        pool_of(gate, realm, entry)?;
-    } else if gate.authority.is_self_service() {
+    if gate.authority.is_self_service() {
         return Err(PidError::PermissionDenied(
             "only administrators manage token pools".into(),
         ));
     }
-    let result = modify(state, gate, Action::TokenRealms, serial, entry, |r| {
-        if let Some(o) = &r.owner {
+    if let Some(realm) = &realm {
+        pool_of(gate, realm, entry)?;
+    }
+    entry.serial = Some(serial.to_owned());
+    if serial.is_empty() || serial.len() > MAX_SERIAL_LEN {
+        return Err(not_found(serial));
+    }
+    for _ in 0..8 {
+        let v = state
+            .store
+            .get_token(serial)?
+            .ok_or_else(|| not_found(serial))?;
+        let rec = &v.rec;
+        entry.token_type = Some(rec.token_type.as_str().to_owned());
+        if let Some(o) = &rec.owner {
+            // Said only to whom may see the owner's tokens.
+            gate.check(Action::TokenRealms, Some(o), Some(rec.token_type))?;
             return Err(PidError::TokenState(format!(
-                "token {} is assigned to {}@{}; only unassigned tokens go into a pool \
-                 (`pictl token unassign {}` first)",
-                r.serial, o.login, o.realm, r.serial
+                "token {serial} is assigned to {}@{}; only unassigned tokens go into a pool \
+                 (`pictl token unassign {serial}` first)",
+                o.login, o.realm
             )));
         }
-        let before = r.pool_realm.take();
-        r.pool_realm = realm.clone();
-        Ok(match (&realm, before) {
-            (Some(new), _) => format!("token {} is in the pool of realm {new}", r.serial),
-            (None, Some(old)) => format!("token {} taken out of the pool of realm {old}", r.serial),
-            (None, None) => format!("token {} was in no pool", r.serial),
-        })
-    })?;
-    // The pool's realm, not an owner's, is what the entry is about.
-    entry.realm = realm.or(entry.realm.take());
-    Ok(result)
+        // Taking a token out of a pool needs the right to manage that pool; a token in none
+        // needs the action where no realm applies.
+        match &rec.pool_realm {
+            Some(old) => {
+                may_manage(gate, old)?;
+            }
+            None => gate.check(Action::TokenRealms, None, Some(rec.token_type))?,
+        }
+        if rec.revoked {
+            return Err(PidError::TokenState(format!(
+                "token {serial} is revoked; it can only be deleted"
+            )));
+        }
+        if realm.is_some() && !matches!(rec.token_type, TokenType::Hotp | TokenType::Totp) {
+            return Err(PidError::InvalidArgument(format!(
+                "only hotp and totp tokens can be claimed from a pool, not {}",
+                rec.token_type.as_str()
+            )));
+        }
+        let mut new = rec.clone();
+        new.pool_realm = realm.clone();
+        let message = match (&realm, &rec.pool_realm) {
+            (Some(r), _) => format!("token {serial} is in the pool of realm {r}"),
+            (None, Some(old)) => format!("token {serial} taken out of the pool of realm {old}"),
+            (None, None) => format!("token {serial} was in no pool"),
+        };
+        if state.store.swap_tokens(&[(&v, Some(&new))])? == Swap::Done {
+            // The pool's realm is what the entry is about.
+            entry.realm = realm.clone().or_else(|| rec.pool_realm.clone());
+            entry.message = message.clone();
+            return Ok(done(message));
+        }
+    }
+    Err(busy())
 }
 
 /// `token list --pool REALM`: the pool's unassigned tokens, a page at a time.
