@@ -218,19 +218,9 @@ p.add_key(id="box-3", secret=a2b_hex(k3), algorithm="urn:ietf:params:xml:ns:keyp
           serial="BOX3", key_userid="alice")
 p.write(path)
 "#;
-    let out = std::process::Command::new(pi_tests::privacyidea::venv().join("bin/python3"))
-        .arg("-c")
-        .arg(script)
-        .arg(&path)
-        .args(keys)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python-pskc: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    path.display().to_string()
+    let path = path.display().to_string();
+    pi_tests::privacyidea::python(script, &[&path, keys[0], keys[1], keys[2]]);
+    path
 }
 
 #[test]
