@@ -331,3 +331,27 @@ fn an_administrator_manages_pools_only_where_an_admin_policy_allows_tokenrealms(
     assert!(out.success(), "{}", out.describe());
     assert!(pool(&daemon, "ext").is_empty());
 }
+
+#[test]
+fn with_any_pin_what_is_typed_before_the_code_becomes_the_pin_within_the_pin_rules() {
+    // The PIN rules of the realm's users (a pool token is enrolled for nobody, without one).
+    let policy = "[[policy]]\nname = \"hand-out\"\nscope = \"enrollment\"\nrealm = [\"ext\"]\n\
+                  actions = { autoassignment = \"any_pin\", otp_pin_minlength = 4 }\n";
+    let daemon = daemon(policy);
+    let key = test_key("pool-any-pin", 20);
+    let serial = enroll_into_pool(&daemon, &key, "ext");
+    let pam = Pam::new(&daemon, "");
+    pam.login("alice@ext", &format!("123{}", hotp(&key, 0, 6)))
+        .assert_rejected("a PIN shorter than the PIN rules allow");
+    assert_eq!(pool(&daemon, "ext"), [serial.as_str()]);
+    pam.login("alice@ext", &format!("4711{}", hotp(&key, 0, 6)))
+        .assert_accepted("a PIN the rules allow and the code");
+    assert_eq!(
+        serials(&daemon.tokens(Some("alice@ext"))),
+        [serial.as_str()]
+    );
+    pam.login("alice@ext", &hotp(&key, 1, 6))
+        .assert_rejected("the token has the PIN now");
+    pam.login("alice@ext", &format!("4711{}", hotp(&key, 2, 6)))
+        .assert_accepted("the PIN chosen at the claim and the next code");
+}

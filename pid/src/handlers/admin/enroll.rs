@@ -42,14 +42,14 @@ pub(super) async fn enroll_new(
         PidError::InvalidArgument("say which token type to enroll: hotp or totp".into())
     })?;
     entry.token_type = Some(token_type.as_str().to_owned());
-    let user = gate.target(state, spec.user.as_ref(), entry).await?;
-    let mut new = new_token(state, gate, token_type, spec, user).await?;
     if pool.is_some() && !matches!(token_type, TokenType::Hotp | TokenType::Totp) {
         return Err(PidError::InvalidArgument(format!(
             "only hotp and totp tokens can be claimed from a pool, not {}",
             token_type.as_str()
         )));
     }
+    let user = gate.target(state, spec.user.as_ref(), entry).await?;
+    let mut new = new_token(state, gate, token_type, spec, user).await?;
     new.rec.pool_realm = pool;
     entry.serial = Some(new.rec.serial.clone());
     store_new_token(state, &new)?;
