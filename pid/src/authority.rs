@@ -118,10 +118,11 @@ impl Authority {
                         "no admin policy lets uid {uid} {} {}; see the [[policy]] entries with \
                          scope = \"admin\" in pid.toml (the action is {:?})",
                         describe(action, token_type),
-                        target.map_or("here".to_owned(), |o| format!(
-                            "for {}@{}",
-                            o.login, o.realm
-                        )),
+                        target.map_or("here".to_owned(), |o| match o.login.is_empty() {
+                            // A realm's token pool: no user.
+                            true => format!("in realm {}", o.realm),
+                            false => format!("for {}@{}", o.login, o.realm),
+                        }),
                         action.name()
                     )))
                 }
@@ -240,6 +241,7 @@ fn describe(action: Action, token_type: Option<TokenType>) -> String {
         Action::GetMultiOtp => "see the next codes of tokens",
         Action::KeepOneToken => "delete their last token",
         Action::FirstTokenByAdmin => "enroll their first token",
+        Action::TokenRealms => "manage token pools",
         // Authentication and enrollment settings are never asked for as operations.
         other => return format!("use {}", other.name()),
     };

@@ -112,6 +112,31 @@ pub enum AdminRequest {
         otp1: Secret,
         otp2: Secret,
     },
+    /// Put an unassigned token into `realm`'s pool (privacyIDEA's token realms), or with
+    /// `None` take it out of any pool. Users of the realm without a token may claim a pool
+    /// token by logging in with it where the `autoassignment` policy allows.
+    TokenPool {
+        serial: String,
+        realm: Option<String>,
+    },
+    /// The unassigned tokens of `realm`'s pool, ordered by serial; `after` continues a page.
+    TokenListPool {
+        realm: String,
+        after: Option<String>,
+        limit: u32,
+    },
+    /// Enroll a token for nobody, straight into `realm`'s pool (`spec.user` must be absent).
+    TokenEnrollPool {
+        realm: String,
+        spec: Box<EnrollRequest>,
+    },
+    /// Import hotp and totp tokens for nobody, into `realm`'s pool, as `TokenImport` does for
+    /// users (at most `MAX_IMPORT_BATCH`, each on its own). Each token's `user` is not used:
+    /// pictl sends it empty.
+    TokenImportPool {
+        realm: String,
+        batch: Box<ImportRequest>,
+    },
 }
 
 impl AdminRequest {
@@ -142,6 +167,10 @@ impl AdminRequest {
             AdminRequest::UpstreamStatus => "upstream status",
             AdminRequest::TokenOtps { .. } => "token otps",
             AdminRequest::TokenVerify { .. } => "token verify",
+            AdminRequest::TokenPool { .. } => "token pool",
+            AdminRequest::TokenListPool { .. } => "token list",
+            AdminRequest::TokenEnrollPool { .. } => "token enroll",
+            AdminRequest::TokenImportPool { .. } => "token import",
         }
     }
 }

@@ -208,6 +208,41 @@ fn requests() -> Vec<Request> {
             otp1: Secret::new("1"),
             otp2: Secret::new("2"),
         }),
+        admin(AdminRequest::TokenPool {
+            serial: "s".into(),
+            realm: Some("r".into()),
+        }),
+        admin(AdminRequest::TokenListPool {
+            realm: "r".into(),
+            after: Some("a".into()),
+            limit: 5,
+        }),
+        admin(AdminRequest::TokenEnrollPool {
+            realm: "r".into(),
+            spec: Box::new(EnrollRequest {
+                token_type: Some(TokenType::Hotp),
+                digits: Some(6),
+                ..EnrollRequest::default()
+            }),
+        }),
+        admin(AdminRequest::TokenImportPool {
+            realm: "r".into(),
+            batch: Box::new(ImportRequest {
+                tokens: vec![ImportedToken {
+                    source: "f:2".into(),
+                    user: UserRef::default(),
+                    token_type: TokenType::Hotp,
+                    otpkey: Secret::new("ab"),
+                    digits: 6,
+                    hash: HashAlgorithm::Sha1,
+                    period: None,
+                    counter: 0,
+                    pin: None,
+                    tans: vec![],
+                    description: String::new(),
+                }],
+            }),
+        }),
         Request::PinChange {
             ticket: Secret::new("t"),
             pin: Secret::new("p"),
@@ -514,6 +549,10 @@ const GOLDEN_REQUESTS: &[&str] = &[
     "0314",
     "0315017303",
     "0316017301310132",
+    "03170173010172",
+    "0318017201016105",
+    "031901720100000000010600000000000000000000000000000000",
+    "031a01720103663a3200000002616206000000000000",
     "0501740170",
 ];
 const GOLDEN_RESPONSES: &[&str] = &[

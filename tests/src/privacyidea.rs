@@ -754,6 +754,15 @@ pub fn venv() -> &'static Path {
     })
 }
 
+/// Run `script` with the virtualenv's Python (python-pskc writing a test file), with `args` as
+/// `sys.argv[1:]`; it must succeed.
+pub fn python(script: &str, args: &[&str]) {
+    let mut cmd = Command::new(venv().join("bin/python3"));
+    cmd.arg("-c").arg(script).args(args);
+    let out = process::run(cmd, b"");
+    assert!(out.success(), "python: {}", out.describe());
+}
+
 /// The configuration of a server in `root`. The secrets are fixed test values: the blank
 /// instance's admin password hash depends on `PI_PEPPER`, and every server starts from it.
 fn config(root: &Path) -> String {

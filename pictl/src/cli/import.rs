@@ -45,14 +45,16 @@ const PSKC_AFTER_HELP: &str = "\
 The whole file is read, decrypted and checked before anything is sent: a wrong key or password,
 a changed file (a MAC that does not match) or a key package pictl cannot read imports nothing,
 and each problem is named by key package and element, never by its value. Keys are owned by the
-UserId the file gives each, or by --user. Counters come along; a TOTP key accepts no code from
-before the import.
+UserId the file gives each, or by --user; with --pool, keys without a UserId go into that
+realm's pool instead of being refused (a key already in the pool is left alone). Counters come
+along; a TOTP key accepts no code from before the import.
 
 Examples:
   sudo pictl import pskc tokens.pskc --dry-run
   sudo pictl import pskc tokens.pskc --key-file /root/vendor-transport.key
   sudo pictl import pskc tokens.pskc --key 12345678901234567890123456789012
   sudo pictl import pskc tokens.pskc --password --user alice
+  sudo pictl import pskc tokens.pskc --key-file /root/vendor-transport.key --pool staff
 
 The file holds the keys (in clear text, or with the key or password beside it): delete it once
 the import is done.";
@@ -98,6 +100,10 @@ pub struct ImportPskcArgs {
     /// The owner of every key in the file, instead of each key's UserId.
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
+    /// Keys without a UserId go into this realm's pool, for its users to claim by logging in
+    /// (`autoassignment`); keys with one still go to their users.
+    #[arg(long, value_name = "REALM", conflicts_with = "user")]
+    pub pool: Option<String>,
     #[command(flatten)]
     pub common: ImportCommon,
 }

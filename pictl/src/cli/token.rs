@@ -85,6 +85,47 @@ pub enum TokenCommand {
     /// policy allows getmultiotp, root included).
     #[command(after_help = OTPS_AFTER_HELP)]
     Otps(OtpsArgs),
+    /// Put an unassigned token into a realm's pool, or take it out (--none): users of the
+    /// realm without a token claim pool tokens by logging in with them.
+    #[command(after_help = POOL_AFTER_HELP)]
+    Pool(PoolArgs),
+}
+
+const POOL_AFTER_HELP: &str = "\
+A pool holds unassigned tokens set aside for the users of one realm (privacyIDEA's token
+realms). Where an enrollment policy sets autoassignment, a user of the realm who has no token
+logs in with their user store password followed by the code of a pool token, and that token
+becomes theirs:
+
+  [[policy]]
+  name = \"hand-out-keys\"
+  scope = \"enrollment\"
+  realm = [\"staff\"]
+  actions = { autoassignment = \"userstore\" }
+
+Only unassigned hotp and totp tokens go into a pool; assigning a token takes it out.
+
+Examples:
+  sudo pictl token pool OATH0001A2B3 staff      # into the pool of realm staff
+  sudo pictl token pool OATH0001A2B3 --none     # out of its pool, still unassigned
+  sudo pictl token list --pool staff            # the tokens left in the pool
+  sudo pictl token enroll hotp --otpkey HEX --pool staff";
+
+#[derive(Debug, Args)]
+pub struct PoolArgs {
+    /// Serial of the token, as `pictl token list` shows it.
+    #[arg(value_name = "SERIAL")]
+    pub serial: String,
+    /// The realm whose pool the token joins.
+    #[arg(
+        value_name = "REALM",
+        required_unless_present = "none",
+        conflicts_with = "none"
+    )]
+    pub realm: Option<String>,
+    /// Take the token out of its pool (it stays unassigned).
+    #[arg(long)]
+    pub none: bool,
 }
 
 const OTPS_AFTER_HELP: &str = "\
@@ -228,12 +269,18 @@ pub struct EnrollArgs {
     pub token_type: TokenTypeArg,
 
     /// Login name of the owner on this host (`alice@realm` also names the realm).
-    #[arg(long, value_name = "USER")]
-    pub user: String,
+    #[arg(long, value_name = "USER", required_unless_present = "pool")]
+    pub user: Option<String>,
 
     /// Realm of the user [default: pid.toml `default_realm`].
     #[arg(long, value_name = "REALM")]
     pub realm: Option<String>,
+
+    /// Enroll the token for nobody, into this realm's pool (hotp, totp): a user of the realm
+    /// without a token claims it by logging in with it where the `autoassignment` policy
+    /// allows.
+    #[arg(long, value_name = "REALM", conflicts_with_all = ["user", "realm"])]
+    pub pool: Option<String>,
 
     /// Serial for the new token [default: chosen by pid, e.g. TOTP0001A2B3].
     #[arg(long, value_name = "SERIAL")]
@@ -370,6 +417,10 @@ pub struct ListArgs {
     /// Only tokens in this realm (with --user: the user's realm) [default: all realms].
     #[arg(long, value_name = "REALM")]
     pub realm: Option<String>,
+
+    /// Only the unassigned tokens in this realm's pool.
+    #[arg(long, value_name = "REALM", conflicts_with_all = ["user", "realm"])]
+    pub pool: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -29,18 +29,23 @@ const MAX_FILE_BYTES: u64 = 1 << 30;
 const MAX_GOOGLE_FILE_BYTES: u64 = 64 * 1024;
 
 pub fn run(ctx: &mut Ctx<'_, '_>, command: ImportCommand) -> Result<Exit, Error> {
-    let (parsed, dry_run) = match command {
-        ImportCommand::Oath(args) => (read_oath(&args)?, args.common.dry_run),
-        ImportCommand::GoogleAuthenticator(args) => (read_google(&args)?, args.common.dry_run),
-        ImportCommand::Pskc(args) => (read_pskc(ctx, &args)?, args.common.dry_run),
+    let (parsed, dry_run, pool) = match command {
+        ImportCommand::Oath(args) => (read_oath(&args)?, args.common.dry_run, None),
+        ImportCommand::GoogleAuthenticator(args) => {
+            (read_google(&args)?, args.common.dry_run, None)
+        }
+        ImportCommand::Pskc(args) => {
+            let parsed = read_pskc(ctx, &args)?;
+            (parsed, args.common.dry_run, args.pool)
+        }
     };
     for note in &parsed.notes {
         ctx.note(&format!("note: {note}"))?;
     }
     if dry_run {
-        return dry_run_report(ctx, &parsed.tokens);
+        return dry_run_report(ctx, &parsed.tokens, pool.as_deref());
     }
-    send(ctx, parsed.tokens)
+    send(ctx, parsed.tokens, pool.as_deref())
 }
 
 fn read_oath(args: &ImportOathArgs) -> Result<Parsed, Error> {
@@ -75,6 +80,7 @@ fn read_pskc(ctx: &mut Ctx<'_, '_>, args: &ImportPskcArgs) -> Result<Parsed, Err
     let owner = Owner {
         user: args.user.as_deref(),
         realm: args.common.realm.as_deref(),
+        pool: args.pool.is_some(),
     };
     pskc::read(&args.file.display().to_string(), &text, &decryption, &owner).map_err(refused)
 }
@@ -185,28 +191,57 @@ fn read_owned_text(path: &Path, limit: u64) -> Result<(String, u32), String> {
     Ok((text, meta.uid()))
 }
 
-fn dry_run_report(ctx: &mut Ctx<'_, '_>, tokens: &[ImportedToken]) -> Result<Exit, Error> {
+/// Whether `token` goes into the pool: with `--pool`, a token for nobody (empty login).
+fn pooled(token: &ImportedToken, pool: Option<&str>) -> bool {
+    pool.is_some() && token.user.login.is_empty()
+}
+
+fn dry_run_report(
+    ctx: &mut Ctx<'_, '_>,
+    tokens: &[ImportedToken],
+    pool: Option<&str>,
+) -> Result<Exit, Error> {
     let users: BTreeSet<(&str, Option<&str>)> = tokens
         .iter()
+        .filter(|t| !pooled(t, pool))
         .map(|t| (t.user.login.as_str(), t.user.realm.as_deref()))
         .collect();
+    let into_pool = tokens.iter().filter(|t| pooled(t, pool)).count();
     if ctx.json {
         let list: Vec<_> = tokens
             .iter()
             .map(|t| {
-                json!({
+                let mut row = json!({
                     "source": t.source,
                     "user": t.user.login,
                     "realm": t.user.realm,
                     "type": t.token_type.as_str(),
-                })
+                });
+                if pooled(t, pool) {
+                    row["pool"] = json!(pool);
+                }
+                row
             })
             .collect();
-        ctx.print_json(&json!({ "dry_run": true, "users": users.len(), "tokens": list }))?;
+        ctx.print_json(&json!({
+            "dry_run": true,
+            "users": users.len(),
+            "pool": into_pool,
+            "tokens": list,
+        }))?;
     } else {
+        let pool_part = match pool {
+            Some(realm) if into_pool > 0 => {
+                format!(
+                    " and {into_pool} into the pool of realm {}",
+                    sanitize(realm)
+                )
+            }
+            _ => String::new(),
+        };
         ctx.print(&format!(
-            "{} token(s) for {} user(s) would be imported; nothing was changed\n",
-            tokens.len(),
+            "{} token(s) for {} user(s){pool_part} would be imported; nothing was changed\n",
+            tokens.len() - into_pool,
             users.len()
         ))?;
     }
@@ -215,7 +250,7 @@ fn dry_run_report(ctx: &mut Ctx<'_, '_>, tokens: &[ImportedToken]) -> Result<Exi
 
 /// Batches of at most `MAX_IMPORT_BATCH` tokens, `MAX_BATCH_BYTES` encoded and
 /// `MAX_PINS_PER_BATCH` PINs.
-fn batches(tokens: Vec<ImportedToken>) -> Result<Vec<Vec<ImportedToken>>, Error> {
+fn batches_of(tokens: Vec<ImportedToken>) -> Result<Vec<Vec<ImportedToken>>, Error> {
     let mut out: Vec<Vec<ImportedToken>> = Vec::new();
     let (mut current, mut bytes, mut pins) = (Vec::new(), 0usize, 0usize);
     for token in tokens {
@@ -253,14 +288,26 @@ struct Tally {
     refused: usize,
 }
 
-fn send(ctx: &mut Ctx<'_, '_>, tokens: Vec<ImportedToken>) -> Result<Exit, Error> {
+/// Send the tokens in batches: those for users first, then (`pool`) those for the pool.
+fn send(
+    ctx: &mut Ctx<'_, '_>,
+    tokens: Vec<ImportedToken>,
+    pool: Option<&str>,
+) -> Result<Exit, Error> {
     let total = tokens.len();
+    let (for_pool, for_users): (Vec<_>, Vec<_>) = tokens.into_iter().partition(|t| pooled(t, pool));
     // Only the JSON document lists every token; a million rows are not kept for a summary.
     let users: Vec<String> = match ctx.json {
-        true => tokens.iter().map(|t| t.user.login.clone()).collect(),
+        true => for_users
+            .iter()
+            .chain(&for_pool)
+            .map(|t| t.user.login.clone())
+            .collect(),
         false => Vec::new(),
     };
-    let batches = batches(tokens)?;
+    let mut batches: Vec<(Option<&str>, Vec<ImportedToken>)> = Vec::new();
+    batches.extend(batches_of(for_users)?.into_iter().map(|b| (None, b)));
+    batches.extend(batches_of(for_pool)?.into_iter().map(|b| (pool, b)));
     ctx.connect_with(protocol::paths::DEFAULT_CONNECT_TIMEOUT, ANSWER_TIMEOUT)?;
     let started = Instant::now();
     let mut last_progress = started;
@@ -272,9 +319,16 @@ fn send(ctx: &mut Ctx<'_, '_>, tokens: Vec<ImportedToken>) -> Result<Exit, Error
     let mut rows = Vec::with_capacity(users.len());
     let mut done = 0usize;
     let mut refusals = String::new();
-    for batch in batches {
+    for (into, batch) in batches {
         let sent = batch.len();
-        let request = AdminRequest::TokenImport(Box::new(ImportRequest { tokens: batch }));
+        let batch = Box::new(ImportRequest { tokens: batch });
+        let request = match into {
+            Some(realm) => AdminRequest::TokenImportPool {
+                realm: realm.to_owned(),
+                batch,
+            },
+            None => AdminRequest::TokenImport(batch),
+        };
         let results = match ctx.admin(request, "token import")? {
             AdminResponse::Imported(results) if results.len() == sent => results,
             other => return Err(Error::unexpected("token import", &Response::Admin(other))),
@@ -303,6 +357,9 @@ fn send(ctx: &mut Ctx<'_, '_>, tokens: Vec<ImportedToken>) -> Result<Exit, Error
                 let user = users.get(done).map_or("", String::as_str);
                 let mut row = json!({"source": result.source, "user": user, "status": status});
                 row[detail.0] = json!(detail.1);
+                if let Some(realm) = into {
+                    row["pool"] = json!(realm);
+                }
                 rows.push(row);
             }
             done += 1;

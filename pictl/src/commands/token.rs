@@ -2,8 +2,8 @@
 
 use super::Ctx;
 use crate::cli::token::{
-    AssignArgs, EnrollArgs, ListArgs, OtpsArgs, ResyncArgs, SerialArg, SetArgs, TokenCommand,
-    TokenTypeArg, VerifyArgs,
+    AssignArgs, EnrollArgs, ListArgs, OtpsArgs, PoolArgs, ResyncArgs, SerialArg, SetArgs,
+    TokenCommand, TokenTypeArg, VerifyArgs,
 };
 use crate::cli::values::{check_hex_key, check_otp, PinArg};
 use crate::error::{Error, Exit};
@@ -76,6 +76,7 @@ pub fn run(ctx: &mut Ctx<'_, '_>, command: TokenCommand) -> Result<Exit, Error> 
         TokenCommand::Verify(args) => verify(ctx, args),
         TokenCommand::Assign(args) => assign(ctx, args),
         TokenCommand::Otps(args) => otps(ctx, args),
+        TokenCommand::Pool(args) => pool(ctx, args),
     }
 }
 
@@ -156,7 +157,10 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
     let password = resolve_pin(ctx, args.password)?;
     let request = EnrollRequest {
         token_type: Some(args.token_type.into()),
-        user: Some(user_ref(&args.user, args.realm.as_deref())),
+        user: args
+            .user
+            .as_deref()
+            .map(|u| user_ref(u, args.realm.as_deref())),
         serial: args.serial,
         otpkey: args.otpkey,
         digits: args.digits,
@@ -177,12 +181,18 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
         separator: args.separator,
         sshkey,
     };
-    let (enrolled, verified) =
-        match ctx.admin(AdminRequest::TokenEnroll(Box::new(request)), "token enroll")? {
-            AdminResponse::Enrolled(enrolled) => (enrolled, true),
-            AdminResponse::EnrolledUnverified(enrolled) => (enrolled, false),
-            other => return Err(unexpected("token enroll", other)),
-        };
+    let request = match args.pool {
+        Some(realm) => AdminRequest::TokenEnrollPool {
+            realm,
+            spec: Box::new(request),
+        },
+        None => AdminRequest::TokenEnroll(Box::new(request)),
+    };
+    let (enrolled, verified) = match ctx.admin(request, "token enroll")? {
+        AdminResponse::Enrolled(enrolled) => (enrolled, true),
+        AdminResponse::EnrolledUnverified(enrolled) => (enrolled, false),
+        other => return Err(unexpected("token enroll", other)),
+    };
     let written: Vec<(&QrImage, Result<(), String>)> = images
         .iter()
         .map(|image| (image, image.write(enrolled.otpauth_url.expose())))
@@ -509,6 +519,26 @@ fn codes_text(kind: TokenType, codes: &[Secret]) -> String {
 }
 
 fn list(ctx: &mut Ctx<'_, '_>, args: &ListArgs) -> Result<Exit, Error> {
+    if let Some(realm) = &args.pool {
+        let tokens = fetch_pages(ctx, |after| AdminRequest::TokenListPool {
+            realm: realm.clone(),
+            after,
+            limit: MAX_PAGE,
+        })?;
+        if ctx.json {
+            let tokens: Vec<_> = tokens.iter().map(output::token_json).collect();
+            ctx.print_json(&json!({ "tokens": tokens }))?;
+        } else if tokens.is_empty() {
+            ctx.print(&format!(
+                "the pool of realm {} is empty; add tokens with `pictl token pool SERIAL {}`\n",
+                output::sanitize(realm),
+                output::sanitize(realm)
+            ))?;
+        } else {
+            ctx.print(&output::token_table(&tokens))?;
+        }
+        return Ok(Exit::Ok);
+    }
     let user = args
         .user
         .as_deref()
@@ -537,15 +567,22 @@ fn list(ctx: &mut Ctx<'_, '_>, args: &ListArgs) -> Result<Exit, Error> {
 /// Every page of the listing. Serials come in order, so each page must start after the last:
 /// a daemon that repeats a page would otherwise keep pictl looping forever.
 pub fn fetch_all(ctx: &mut Ctx<'_, '_>, user: Option<UserRef>) -> Result<Vec<TokenInfo>, Error> {
+    fetch_pages(ctx, |after| AdminRequest::TokenList {
+        user: user.clone(),
+        after,
+        limit: MAX_PAGE,
+    })
+}
+
+/// Every page of a listing whose request `page` makes for the serial to continue after.
+fn fetch_pages(
+    ctx: &mut Ctx<'_, '_>,
+    page: impl Fn(Option<String>) -> AdminRequest,
+) -> Result<Vec<TokenInfo>, Error> {
     let mut all = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let request = AdminRequest::TokenList {
-            user: user.clone(),
-            after: after.clone(),
-            limit: MAX_PAGE,
-        };
-        match ctx.admin(request, "token list")? {
+        match ctx.admin(page(after.clone()), "token list")? {
             AdminResponse::Tokens { tokens, next } => {
                 all.extend(tokens);
                 match next {
@@ -703,6 +740,18 @@ fn otps(ctx: &mut Ctx<'_, '_>, args: OtpsArgs) -> Result<Exit, Error> {
     }
     ctx.print(&text)?;
     Ok(Exit::Ok)
+}
+
+fn pool(ctx: &mut Ctx<'_, '_>, args: PoolArgs) -> Result<Exit, Error> {
+    let done = match &args.realm {
+        Some(realm) => format!("is in the pool of realm {}", output::sanitize(realm)),
+        None => "is in no pool".to_owned(),
+    };
+    let request = AdminRequest::TokenPool {
+        serial: args.serial.clone(),
+        realm: args.realm,
+    };
+    simple(ctx, request, args.serial, &done)
 }
 
 fn assign(ctx: &mut Ctx<'_, '_>, args: AssignArgs) -> Result<Exit, Error> {

@@ -51,6 +51,8 @@ pub enum Decryption {
 pub struct Owner<'a> {
     pub user: Option<&'a str>,
     pub realm: Option<&'a str>,
+    /// Keys without a UserId go into a pool (`--pool`): their tokens get an empty login.
+    pub pool: bool,
 }
 
 /// The keys of a PSKC file, all or nothing: every problem is listed (by key package and
@@ -257,9 +259,11 @@ fn token(
     let login = match (owner.user, file_user) {
         (Some(user), _) => user.to_owned(),
         (None, Some(user)) if !user.is_empty() => user.to_owned(),
+        _ if owner.pool => String::new(),
         _ => {
             return Err(
-                "no UserId: give each key a UserId, or --user LOGIN for all keys of the file"
+                "no UserId: give each key a UserId, --user LOGIN for all keys of the file, or \
+                 --pool REALM to put the keys without one into a realm's pool"
                     .into(),
             )
         }
@@ -341,8 +345,8 @@ fn token(
     Ok(ImportedToken {
         source: source.to_owned(),
         user: UserRef {
+            realm: owner.realm.filter(|_| !login.is_empty()).map(str::to_owned),
             login,
-            realm: owner.realm.map(str::to_owned),
         },
         token_type,
         otpkey: Secret::new(hex::encode(&secret[..])),

@@ -31,6 +31,12 @@ pub enum Expect {
         server: String,
         challenge: Option<UpstreamChallenge>,
     },
+    /// Password (or new PIN) and the code of a token of the realm's pool: `autoassignment`
+    /// for a user without tokens, set by this policy.
+    Autoassign {
+        mode: crate::policy::Autoassign,
+        policy: String,
+    },
 }
 
 /// A challenge the upstream server asked: answered with its transaction id while the server

@@ -44,6 +44,8 @@ pub(super) enum Kind {
     Passthru,
     /// `otppin`: `"tokenpin"`, `"userstore"` or `"none"`.
     OtpPin,
+    /// `autoassignment`: `"userstore"` or `"any_pin"`.
+    Autoassign,
     /// privacyIDEA's period: a number and one of s, m, h, d, y (`"10d"`).
     Period,
     /// Token types whose PIN alone triggers a challenge: never `spass`, which has no one-time
@@ -152,6 +154,10 @@ actions! {
     ChangePinOnFirstUse: "change_pin_on_first_use", ENROLLMENT, Kind::Flag;
     /// A PIN must be changed this long after it was set.
     ChangePinEvery: "change_pin_every", ENROLLMENT, Kind::Period;
+    /// A user of the realm without a token claims an unassigned token of the realm's pool by
+    /// logging in with its code (privacyIDEA's autoassignment): `"userstore"` with the user
+    /// store's password before the code, `"any_pin"` with whatever PIN they type first.
+    Autoassignment: "autoassignment", ENROLLMENT, Kind::Autoassign;
     // User and admin scopes: token operations.
     Enroll: "enroll", USER_AND_ADMIN, Kind::TokenTypes;
     Delete: "delete", USER_AND_ADMIN, Kind::Flag;
@@ -179,6 +185,9 @@ actions! {
     /// See a token's next codes (`pictl token otps`). Never allowed without a policy, not even
     /// to root (`Action::needs_explicit_policy`).
     GetMultiOtp: "getmultiotp", ADMIN, Kind::Flag;
+    /// Put unassigned tokens into a realm's pool or take them out, and list a pool
+    /// (privacyIDEA's token realms).
+    TokenRealms: "tokenrealms", ADMIN, Kind::Flag;
 }
 
 /// privacyIDEA authentication actions that are recognised but not enforced yet: refused, so a

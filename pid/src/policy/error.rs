@@ -153,6 +153,7 @@ pub enum Fix {
     /// `passthru` naming a RADIUS server.
     Passthru,
     OtpPin,
+    Autoassign,
     Period,
     Hash,
     /// `auth_max_*` with a count of 0.
@@ -196,6 +197,7 @@ impl std::fmt::Display for Fix {
                  is not supported",
             ),
             Fix::OtpPin => f.write_str("use \"tokenpin\", \"userstore\" or \"none\""),
+            Fix::Autoassign => f.write_str("use \"userstore\" or \"any_pin\""),
             Fix::Period => f.write_str("write a period such as \"12h\", \"10d\" or \"1y\""),
             Fix::Hash => {
                 let names: Vec<String> = HashAlgorithm::ALL

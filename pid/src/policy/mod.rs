@@ -33,7 +33,7 @@ pub use error::{PinRefused, PolicyError};
 pub use mangle::{Mangle, MangleKey};
 pub use pin::{PinContents, PinRules};
 use std::collections::BTreeMap;
-pub use value::{fill_tags, OtpPin, Value};
+pub use value::{fill_tags, Autoassign, OtpPin, Value};
 
 struct Policy {
     name: String,
@@ -364,6 +364,17 @@ impl Policies {
                     .to_owned(),
                 policy: policy.to_owned(),
             }),
+            _ => None,
+        }
+    }
+
+    /// `autoassignment` for this user, and the policy that set it.
+    pub fn autoassign(&self, ctx: &Context<'_>) -> Option<(Autoassign, &str)> {
+        match self.decide_in(Scope::Enrollment, Action::Autoassignment, ctx) {
+            Some(Decision {
+                value: Value::Autoassign(a),
+                policy,
+            }) => Some((*a, policy)),
             _ => None,
         }
     }

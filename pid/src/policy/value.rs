@@ -31,6 +31,17 @@ pub enum Value {
     Hash(HashAlgorithm),
     /// `otp_pin_contents`.
     PinContents(PinContents),
+    Autoassign(Autoassign),
+}
+
+/// How a user without a token proves themself when claiming a pool token (`autoassignment`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Autoassign {
+    /// The part before the code is the user's password in the user store that found them;
+    /// the token is assigned without a PIN.
+    UserStore,
+    /// The part before the code becomes the token's PIN (within the PIN rules).
+    AnyPin,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +59,8 @@ impl std::fmt::Display for Value {
             Value::OtpPin(OtpPin::TokenPin) => f.write_str("tokenpin"),
             Value::OtpPin(OtpPin::UserStore) => f.write_str("userstore"),
             Value::OtpPin(OtpPin::None) => f.write_str("none"),
+            Value::Autoassign(Autoassign::UserStore) => f.write_str("userstore"),
+            Value::Autoassign(Autoassign::AnyPin) => f.write_str("any_pin"),
             Value::Text(text) => f.write_str(text),
             Value::Limit { text, .. } => f.write_str(text),
             Value::Number(n) => write!(f, "{n}"),
@@ -92,6 +105,11 @@ impl Value {
                 "userstore" => OtpPin::UserStore,
                 "none" => OtpPin::None,
                 other => return Err(refused(other, Fix::OtpPin)),
+            }),
+            (Kind::Autoassign, toml::Value::String(s)) => Value::Autoassign(match s.as_str() {
+                "userstore" => Autoassign::UserStore,
+                "any_pin" => Autoassign::AnyPin,
+                other => return Err(refused(other, Fix::Autoassign)),
             }),
             (Kind::Period, toml::Value::String(text)) => match parse_period(text) {
                 Some(secs) => Value::Period(text.clone(), secs),
@@ -138,6 +156,7 @@ impl Value {
             (Kind::Ignored(_), toml::Value::String(s)) => Value::Text(s.clone()),
             (
                 Kind::OtpPin
+                | Kind::Autoassign
                 | Kind::Period
                 | Kind::Hash
                 | Kind::PinContents

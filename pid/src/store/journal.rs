@@ -59,11 +59,12 @@ pub enum TreeId {
     Audit = 6,
     Offline = 7,
     UpstreamSshKeys = 8,
+    PoolTokens = 9,
 }
 
 impl TreeId {
     /// Every tree, in the order of their numbers (`ALL[id as usize] == id`).
-    pub const ALL: [TreeId; 9] = [
+    pub const ALL: [TreeId; 10] = [
         TreeId::Meta,
         TreeId::Tokens,
         TreeId::UserTokens,
@@ -73,6 +74,7 @@ impl TreeId {
         TreeId::Audit,
         TreeId::Offline,
         TreeId::UpstreamSshKeys,
+        TreeId::PoolTokens,
     ];
 
     /// The tree's table name on disk (the names of a sled store's trees, which `migrate` copies).
@@ -87,6 +89,7 @@ impl TreeId {
             TreeId::Audit => "audit",
             TreeId::Offline => "offline",
             TreeId::UpstreamSshKeys => "upstream_ssh_keys",
+            TreeId::PoolTokens => "pool_tokens",
         }
     }
 
@@ -101,6 +104,7 @@ impl TreeId {
             6 => TreeId::Audit,
             7 => TreeId::Offline,
             8 => TreeId::UpstreamSshKeys,
+            9 => TreeId::PoolTokens,
             _ => return None,
         })
     }
@@ -1086,7 +1090,8 @@ mod tests {
     #[test]
     fn an_unknown_tree_number_in_an_intact_record_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let payload = [9u8, 0, 1, 0, 0, 0, b'k'];
+        let unknown = TreeId::ALL.len() as u8;
+        let payload = [unknown, 0, 1, 0, 0, 0, b'k'];
         let mut data = (payload.len() as u32).to_le_bytes().to_vec();
         data.extend_from_slice(&[0; HEADER - 4]);
         data.extend_from_slice(&payload);
@@ -1095,6 +1100,10 @@ mod tests {
         let err = open(dir.path(), |_, _, _| Ok(()), || Ok(()))
             .err()
             .expect("refused");
-        assert!(err.to_string().contains("unknown tree number 9"), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("unknown tree number {unknown}")),
+            "{err}"
+        );
     }
 }

@@ -110,6 +110,10 @@ pub struct Store {
     offline: Tree,
     /// The SSH keys upstream servers last gave per login (see `offline::UpstreamSshKeys`).
     upstream_ssh_keys: Tree,
+    /// (realm, serial) → nothing: the tokens whose `pool_realm` is that realm, so a login
+    /// reads a realm's pool with one bounded range scan. Written in the same journal record as
+    /// the token, like the user index.
+    pool_tokens: Tree,
     audit: Arc<audit_log::AuditLog>,
     /// Every write to any of the store's trees goes through it (see `journal`): it orders
     /// them and makes them durable at the next group commit.
@@ -216,6 +220,7 @@ impl Store {
             machine_tokens: kv.tree(TreeId::MachineTokens),
             offline: kv.tree(TreeId::Offline),
             upstream_ssh_keys: kv.tree(TreeId::UpstreamSshKeys),
+            pool_tokens: kv.tree(TreeId::PoolTokens),
             path,
             flusher: Flusher::spawn(
                 kv,
@@ -354,6 +359,10 @@ impl Store {
             if let (Some(owner), Some(serials)) = (&rec.owner, index) {
                 self.write_index(r, owner, serials.as_deref());
             }
+            if let Some(realm) = &rec.pool_realm {
+                self.pool_tokens
+                    .set(r, &pool_key(realm, &rec.serial), Some(&[]));
+            }
             Ok(())
         })?;
         self.token_count.fetch_add(1, Ordering::Relaxed);
@@ -361,7 +370,8 @@ impl Store {
     }
 
     /// Replace (`Some`) or delete (`None`) tokens, all or nothing, provided none changed since
-    /// it was read. Keeps the user index in step with owners.
+    /// it was read. Keeps the user index in step with owners and the pool index with pool
+    /// realms.
     pub fn swap_tokens(
         &self,
         changes: &[(&Versioned, Option<&TokenRecord>)],
@@ -394,6 +404,17 @@ impl Store {
                         self.write_index(r, o, serials.as_deref());
                     }
                 }
+                let new_pool = new.and_then(|n| n.pool_realm.as_deref());
+                if old.rec.pool_realm.as_deref() != new_pool {
+                    if let Some(realm) = &old.rec.pool_realm {
+                        self.pool_tokens
+                            .set(r, &pool_key(realm, &old.rec.serial), None);
+                    }
+                    if let Some(realm) = new_pool {
+                        self.pool_tokens
+                            .set(r, &pool_key(realm, &old.rec.serial), Some(&[]));
+                    }
+                }
             }
             Ok(Swap::Done)
         })?;
@@ -424,6 +445,47 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The unassigned tokens in `realm`'s pool, ordered by serial, starting after `after`:
+    /// at most `limit` entries of the index are read (a page may hold fewer tokens if some
+    /// were claimed or deleted meanwhile), and the serial to continue after when more remain.
+    pub fn pool_tokens(
+        &self,
+        realm: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Versioned>, Option<String>), PidError> {
+        let start = pool_key(realm, after.unwrap_or(""));
+        let lo = match after {
+            Some(_) => Bound::Excluded(&start[..]),
+            None => Bound::Included(&start[..]),
+        };
+        // Keys of this realm are `realm 0 serial`; the next realm's start after `realm 1`.
+        let mut end = realm.as_bytes().to_vec();
+        end.push(1);
+        let mut out = Vec::new();
+        let mut last = None;
+        let entries = self
+            .pool_tokens
+            .range(lo, Bound::Excluded(&end[..]), false)?;
+        for (read, item) in entries.enumerate() {
+            if read >= limit {
+                return Ok((out, last));
+            }
+            let (key, _) = item?;
+            let serial = String::from_utf8_lossy(key.get(realm.len() + 1..).unwrap_or_default())
+                .into_owned();
+            // The index is read apart from the tokens: one may have been claimed or deleted
+            // between the two reads.
+            if let Some(v) = self.get_token(&serial)? {
+                if v.rec.owner.is_none() && v.rec.pool_realm.as_deref() == Some(realm) {
+                    out.push(v);
+                }
+            }
+            last = Some(serial);
+        }
+        Ok((out, None))
     }
 
     /// Tokens ordered by serial, starting after `after`.
@@ -572,6 +634,14 @@ fn user_key(owner: &Owner) -> Vec<u8> {
     k
 }
 
+fn pool_key(realm: &str, serial: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(realm.len() + serial.len() + 1);
+    k.extend_from_slice(realm.as_bytes());
+    k.push(0);
+    k.extend_from_slice(serial.as_bytes());
+    k
+}
+
 /// The journal lives beside the database: `<state_dir>/db.journal` for `<state_dir>/db`.
 fn journal_dir(store: &Path) -> PathBuf {
     let mut name = store.file_name().unwrap_or_default().to_os_string();
@@ -673,6 +743,118 @@ mod tests {
         assert!(store.get_token("T3").unwrap().is_none());
         assert!(store.serials_of(&owner).unwrap().is_empty());
         assert!(store.tokens_of(&owner).unwrap().is_empty());
+    }
+
+    fn pool_token(store: &Store, serial: &str, realm: &str) {
+        let mut rec = record(TokenType::Hotp, 6, HashAlgorithm::Sha1);
+        rec.serial = serial.into();
+        rec.pool_realm = Some(realm.into());
+        store.create_token(&rec).unwrap();
+    }
+
+    fn pool_serials(store: &Store, realm: &str, after: Option<&str>, limit: usize) -> Vec<String> {
+        let (tokens, _) = store.pool_tokens(realm, after, limit).unwrap();
+        tokens.into_iter().map(|v| v.rec.serial).collect()
+    }
+
+    #[test]
+    fn a_realms_pool_lists_its_own_tokens_in_bounded_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), 4).unwrap();
+        for s in ["P1", "P2", "P3"] {
+            pool_token(&store, s, "r");
+        }
+        // A realm whose name extends this one's is another pool.
+        pool_token(&store, "Q1", "r2");
+        pool_token(&store, "Q2", "");
+        assert_eq!(pool_serials(&store, "r", None, 10), ["P1", "P2", "P3"]);
+        assert_eq!(pool_serials(&store, "r2", None, 10), ["Q1"]);
+        let (page, next) = store.pool_tokens("r", None, 2).unwrap();
+        assert_eq!(page.len(), 2);
+        assert_eq!(next.as_deref(), Some("P2"));
+        let (rest, next) = store.pool_tokens("r", Some("P2"), 2).unwrap();
+        assert_eq!(rest[0].rec.serial, "P3");
+        assert_eq!(next, None);
+    }
+
+    #[test]
+    fn claiming_deleting_or_moving_a_pool_token_keeps_the_pool_index_in_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = Store::open(&path, 4).unwrap();
+        for s in ["P1", "P2", "P3"] {
+            pool_token(&store, s, "r");
+        }
+        let owner = Owner {
+            realm: "r".into(),
+            login: "bob".into(),
+        };
+        let v = store.get_token("P1").unwrap().unwrap();
+        let mut claimed = v.rec.clone();
+        claimed.owner = Some(owner.clone());
+        claimed.pool_realm = None;
+        assert_eq!(
+            store.swap_tokens(&[(&v, Some(&claimed))]).unwrap(),
+            Swap::Done
+        );
+        let v = store.get_token("P2").unwrap().unwrap();
+        assert_eq!(store.swap_tokens(&[(&v, None)]).unwrap(), Swap::Done);
+        let v = store.get_token("P3").unwrap().unwrap();
+        let mut moved = v.rec.clone();
+        moved.pool_realm = Some("other".into());
+        assert_eq!(
+            store.swap_tokens(&[(&v, Some(&moved))]).unwrap(),
+            Swap::Done
+        );
+        assert!(pool_serials(&store, "r", None, 10).is_empty());
+        assert_eq!(pool_serials(&store, "other", None, 10), ["P3"]);
+        assert_eq!(store.serials_of(&owner).unwrap(), ["P1"]);
+        // The index itself holds no stale entry (not only filtered on reading), also after
+        // the journal is replayed into a reopened store.
+        drop(store);
+        let store = Store::open(&path, 4).unwrap();
+        assert_eq!(store.pool_tokens.scan_prefix(b"r\0").unwrap().count(), 0);
+        assert_eq!(pool_serials(&store, "other", None, 10), ["P3"]);
+    }
+
+    #[test]
+    fn of_two_claims_of_one_pool_token_from_the_same_read_exactly_one_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("db"), 4).unwrap());
+        pool_token(&store, "P1", "r");
+        let read = store.get_token("P1").unwrap().unwrap();
+        let claims: Vec<_> = ["alice", "bob"]
+            .into_iter()
+            .map(|login| {
+                let (store, read) = (store.clone(), read.clone());
+                std::thread::spawn(move || {
+                    let mut rec = read.rec.clone();
+                    rec.owner = Some(Owner {
+                        realm: "r".into(),
+                        login: login.into(),
+                    });
+                    rec.pool_realm = None;
+                    store.swap_tokens(&[(&read, Some(&rec))]).unwrap()
+                })
+            })
+            .collect();
+        let results: Vec<Swap> = claims.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(results.iter().filter(|r| **r == Swap::Done).count(), 1);
+        assert_eq!(results.iter().filter(|r| **r == Swap::Conflict).count(), 1);
+        let owner = store.get_token("P1").unwrap().unwrap().rec.owner.unwrap();
+        let other = if owner.login == "alice" {
+            "bob"
+        } else {
+            "alice"
+        };
+        assert!(store
+            .serials_of(&Owner {
+                realm: "r".into(),
+                login: other.into()
+            })
+            .unwrap()
+            .is_empty());
+        assert!(pool_serials(&store, "r", None, 10).is_empty());
     }
 
     /// The nice values of this process's threads named `name` (Linux: /proc/self/task).

@@ -168,6 +168,12 @@ impl TokenRecord {
                     )
                 })
                 .into_iter()
+                .chain(
+                    // A pool token names its pool (it has no owner whose realm would say it).
+                    self.pool_realm
+                        .iter()
+                        .map(|realm| ("pool".to_owned(), realm.clone())),
+                )
                 .chain(self.fails.iter().map(|f| {
                     let state = match f.locked {
                         Some((_, None)) if f.locks > 0 => "locked until reset".to_owned(),

@@ -402,7 +402,7 @@ fn enrollment_policies_set_defaults_and_enforce_pin_rules_and_token_counts() {
     own.digits = None;
     assert!(matches!(
         d.admin_as(&nobody(false), AdminRequest::TokenEnroll(Box::new(own))),
-        Response::Admin(AdminResponse::Enrolled(_))
+        Response::Admin(AdminResponse::EnrolledUnverified(_))
     ));
 }
 

@@ -93,9 +93,10 @@ fn users_enroll_and_delete_their_own_tokens_only_as_user_policies_allow() {
     let d = d.restart_with(&policy("self", "user", "enroll = \"totp\", delete = true"));
     let root_token = d.enroll_root_hotp(None);
     let mine = match d.admin_as(&me, enroll_req(TokenType::Totp, None, None)) {
-        Response::Admin(AdminResponse::Enrolled(e)) => e.token,
-        other => panic!("unexpected {other:?}"),
+        Response::Admin(AdminResponse::EnrolledUnverified(e)) => e.token,
+        other => panic!("a user's own totp token waits for its codes: {other:?}"),
     };
+    assert!(!mine.active);
     assert_eq!(mine.user.as_deref(), Some("nobody"));
     assert_eq!(
         error_code(&d.admin_as(&me, enroll_req(TokenType::Hotp, None, None))),
@@ -131,15 +132,70 @@ fn users_enroll_and_delete_their_own_tokens_only_as_user_policies_allow() {
         Some(ErrorCode::PermissionDenied),
         "disable is not in the policy"
     );
+    // Deleting one's own token takes a login by one of one's tokens on the same connection,
+    // right before, used once.
+    let hotp = d.enroll(TokenType::Hotp, "nobody", KEY20, None, 6);
+    let delete = |serial: &str| {
+        Request::Admin(AdminRequest::TokenDelete {
+            serial: serial.to_owned(),
+        })
+    };
+    let mut conn = ConnState::default();
+    assert_eq!(
+        error_code(&d.dispatch_on(&me, &mut conn, delete(&mine.serial))),
+        Some(ErrorCode::ProofRequired),
+        "no login, no delete"
+    );
+    let log_in = |conn: &mut ConnState, code: &str| {
+        let begin = Request::AuthBegin(auth_begin("nobody", "pictl", None));
+        let Response::AuthStep { session, .. } = d.dispatch_on(&me, conn, begin) else {
+            panic!("no prompt")
+        };
+        let answer = Secret::new(code);
+        d.dispatch_on(&me, conn, Request::AuthContinue { session, answer })
+    };
     assert!(matches!(
-        d.admin_as(
+        log_in(&mut conn, "000000"),
+        Response::AuthDone(Outcome::Reject { .. })
+    ));
+    assert_eq!(
+        error_code(&d.dispatch_on(&me, &mut conn, delete(&mine.serial))),
+        Some(ErrorCode::ProofRequired),
+        "a refused login proves nothing"
+    );
+    assert!(matches!(
+        log_in(&mut conn, HOTP[0]),
+        Response::AuthDone(Outcome::Accept { .. })
+    ));
+    d.dispatch_on(&me, &mut conn, Request::Status);
+    assert_eq!(
+        error_code(&d.dispatch_on(&me, &mut conn, delete(&mine.serial))),
+        Some(ErrorCode::ProofRequired),
+        "any request in between discards the login"
+    );
+    assert!(matches!(
+        log_in(&mut conn, HOTP[1]),
+        Response::AuthDone(Outcome::Accept { .. })
+    ));
+    assert_eq!(
+        error_code(&d.admin_as(
             &me,
             AdminRequest::TokenDelete {
                 serial: mine.serial.clone()
             }
-        ),
+        )),
+        Some(ErrorCode::ProofRequired),
+        "a login on one connection proves nothing on another"
+    );
+    assert!(matches!(
+        d.dispatch_on(&me, &mut conn, delete(&mine.serial)),
         Response::Admin(AdminResponse::Done { .. })
     ));
+    assert_eq!(
+        error_code(&d.dispatch_on(&me, &mut conn, delete(&hotp))),
+        Some(ErrorCode::ProofRequired),
+        "one login, one change"
+    );
     assert_eq!(
         d.show(&root_token).serial,
         root_token,

@@ -5,7 +5,6 @@
 //! files and hostile XML import nothing.
 
 use pi_tests::{hotp, test_key, totp, wait_for_fresh_totp_step, Caller, CmdOutput, Daemon, Pam};
-use std::process::Command;
 
 /// The transport key the "vendor" encrypts with (AES-128), and the file's password.
 const TRANSPORT_KEY: &str = "000102030405060708090a0b0c0d0e0f";
@@ -33,23 +32,16 @@ else:
     p.encryption.setup_pbkdf2(password, iterations=2000)
 p.write(path)
 "#;
-    let out = Command::new(pi_tests::privacyidea::venv().join("bin/python3"))
-        .arg("-c")
-        .arg(script)
-        .args([
+    pi_tests::privacyidea::python(
+        script,
+        &[
             path.to_str().unwrap(),
             how,
             hotp_key,
             totp_key,
             TRANSPORT_KEY,
             PASSWORD,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python-pskc: {}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     path.display().to_string()
 }

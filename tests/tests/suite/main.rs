@@ -44,6 +44,7 @@ mod ssh;
 mod ssh_recipe;
 mod startup_trust;
 mod systemd;
+mod token_pool;
 mod unprivileged;
 mod upcoming_codes;
 mod upstream;

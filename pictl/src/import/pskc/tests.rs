@@ -13,6 +13,7 @@ fn as_alice() -> Owner<'static> {
     Owner {
         user: Some("alice"),
         realm: None,
+        pool: false,
     }
 }
 
@@ -116,6 +117,7 @@ fn a_key_without_an_owner_is_refused_unless_user_is_given() {
     let nobody = Owner {
         user: None,
         realm: None,
+        pool: false,
     };
     let e = read("keys.xml", FIGURE2, &Decryption::None, &nobody).unwrap_err();
     assert!(
@@ -128,6 +130,15 @@ fn a_key_without_an_owner_is_refused_unless_user_is_given() {
     );
     assert_ne!(with_user, FIGURE2);
     let parsed = read("keys.xml", &with_user, &Decryption::None, &nobody).unwrap();
+    assert_eq!(parsed.tokens[0].user.login, "bob");
+    // With --pool, a key without a UserId is for nobody; one with a UserId keeps its owner.
+    let pool = Owner {
+        pool: true,
+        ..nobody
+    };
+    let parsed = read("keys.xml", FIGURE2, &Decryption::None, &pool).unwrap();
+    assert_eq!(parsed.tokens[0].user, protocol::UserRef::default());
+    let parsed = read("keys.xml", &with_user, &Decryption::None, &pool).unwrap();
     assert_eq!(parsed.tokens[0].user.login, "bob");
 }
 

@@ -30,10 +30,27 @@ pub(super) async fn enroll(
     spec: EnrollRequest,
     entry: &mut AuditEntry,
 ) -> Result<AdminResponse, PidError> {
+    enroll_new(state, gate, spec, None, entry).await
+}
+
+/// Enroll, for `spec.user` or (`pool`) into that realm's pool, which the caller checked.
+pub(super) async fn enroll_new(
+    state: &State,
+    gate: &Gate<'_>,
+    spec: EnrollRequest,
+    pool: Option<String>,
+    entry: &mut AuditEntry,
+) -> Result<AdminResponse, PidError> {
     let token_type = spec.token_type.ok_or_else(|| {
         PidError::InvalidArgument("say which token type to enroll: hotp or totp".into())
     })?;
     entry.token_type = Some(token_type.as_str().to_owned());
+    if pool.is_some() && !matches!(token_type, TokenType::Hotp | TokenType::Totp) {
+        return Err(PidError::InvalidArgument(format!(
+            "only hotp and totp tokens can be claimed from a pool, not {}",
+            token_type.as_str()
+        )));
+    }
     let user = gate.target(state, spec.user.as_ref(), entry).await?;
     let mut new = new_token(state, gate, token_type, spec, user).await?;
     if let Some(own) = gate.authority.own() {
@@ -44,6 +61,7 @@ pub(super) async fn enroll(
         new.rec.active = false;
         new.rec.rollout = Rollout::Verify;
     }
+    new.rec.pool_realm = pool;
     entry.serial = Some(new.rec.serial.clone());
     store_new_token(state, &new)?;
     let (rec, key, material) = (new.rec, new.key, new.material);

@@ -130,7 +130,7 @@ pub(super) fn busy() -> PidError {
     PidError::Internal("the token changed while it was being modified; try again".into())
 }
 
-fn not_found(serial: &str) -> PidError {
+pub(super) fn not_found(serial: &str) -> PidError {
     PidError::NotFound(format!(
         "no token with serial {serial:?}; `pictl token list` shows them"
     ))

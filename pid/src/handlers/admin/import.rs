@@ -7,13 +7,18 @@
 //! present and left alone, so an import can be run again after fixing the refused lines without
 //! creating duplicates. Replay state comes along: an HOTP token continues at the old system's
 //! counter, and a TOTP token accepts no code of a time step the old system may have accepted.
+//!
+//! Into a pool (`TokenImportPool`), hotp and totp tokens are enrolled for nobody, in the
+//! realm's pool; one with the same type and key as a token already in that pool is reported
+//! present.
 
 use super::enroll::{new_token, parse_key, store_new_token};
 use super::gate::{existing_user, Gate};
+use super::pool::pool_of;
 use crate::audit;
 use crate::error::PidError;
 use crate::policy::Action;
-use crate::store::Owner;
+use crate::store::{Owner, Versioned};
 use crate::tokens::tan;
 use crate::State;
 use protocol::admin::MAX_IMPORT_BATCH;
@@ -21,15 +26,18 @@ use protocol::{
     AdminResponse, AuditEntry, EnrollRequest, ErrorCode, ImportOutcome, ImportRequest,
     ImportResult, ImportedToken, TokenType,
 };
+use zeroize::Zeroizing;
 
 /// How far ahead of the daemon's clock an imported TOTP's last used step may lie: a clock that
 /// ran ahead on the old system, not a step that would lock the token for hours.
 const MAX_TOTP_STEPS_AHEAD: u64 = 20;
 
+/// Import `batch` for the users it names, or with `pool` for nobody into that realm's pool.
 pub(super) async fn import(
     state: &State,
     gate: &Gate<'_>,
     batch: ImportRequest,
+    pool: Option<String>,
     entry: &mut audit::Draft,
 ) -> Result<AdminResponse, PidError> {
     if gate.authority.is_self_service() {
@@ -43,6 +51,13 @@ pub(super) async fn import(
             batch.tokens.len()
         )));
     }
+    let mut pool = match pool {
+        Some(realm) => {
+            pool_of(gate, &realm, entry)?;
+            Some(PoolKeys::read(state, realm)?)
+        }
+        None => None,
+    };
     state.store.bulk_writes();
     let mut results = Vec::with_capacity(batch.tokens.len());
     let (mut enrolled, mut present, mut refused) = (0usize, 0usize, 0usize);
@@ -50,7 +65,7 @@ pub(super) async fn import(
         let source = token.source.clone();
         let mut item = entry.clone();
         item.message = format!("from {source}");
-        let outcome = match import_one(state, gate, token, &mut item).await {
+        let outcome = match import_one(state, gate, token, pool.as_mut(), &mut item).await {
             Ok(outcome) => outcome,
             // The store or a user store failing is not this token's fault: stop the batch.
             // Tokens stored before stay stored; running the import again finds them present.
@@ -93,6 +108,7 @@ async fn import_one(
     state: &State,
     gate: &Gate<'_>,
     token: ImportedToken,
+    mut pool: Option<&mut PoolKeys>,
     entry: &mut AuditEntry,
 ) -> Result<ImportOutcome, PidError> {
     crate::handlers::validate_text("the source", &token.source)?;
@@ -104,9 +120,25 @@ async fn import_one(
             kind.as_str()
         )));
     }
-    let user = existing_user(state, &token.user, entry).await?;
-    gate.check(Action::Enroll, Some(&user.owner), Some(kind))?;
-    if let Some(serial) = already_present(state, &user.owner, &token)? {
+    let user = match &pool {
+        None => Some(existing_user(state, &token.user, entry).await?),
+        Some(_) if kind == TokenType::Tan => {
+            return Err(PidError::InvalidArgument(
+                "a TAN list cannot go into a pool: only hotp and totp tokens can be claimed".into(),
+            ))
+        }
+        Some(p) => {
+            entry.realm = Some(p.realm.clone());
+            None
+        }
+    };
+    gate.check(Action::Enroll, user.as_ref().map(|u| &u.owner), Some(kind))?;
+    let present = match (&user, &pool) {
+        (Some(user), _) => already_present(state, &user.owner, &token)?,
+        (None, Some(pool)) => pool.present(&token),
+        (None, None) => None,
+    };
+    if let Some(serial) = present {
         entry.serial = Some(serial.clone());
         return Ok(ImportOutcome::Present { serial });
     }
@@ -125,7 +157,7 @@ async fn import_one(
         count: is_tan.then_some(token.tans.len() as u32),
         ..EnrollRequest::default()
     };
-    let mut new = new_token(state, gate, kind, spec, Some(user)).await?;
+    let mut new = new_token(state, gate, kind, spec, user).await?;
     let serial = new.rec.serial.clone();
     entry.serial = Some(serial.clone());
     match kind {
@@ -148,8 +180,48 @@ async fn import_one(
             new.rec.otpkey = state.cipher.seal(&serial, "otpkey", &list)?;
         }
     }
+    if let Some(pool) = pool.as_deref_mut() {
+        new.rec.pool_realm = Some(pool.realm.clone());
+    }
     store_new_token(state, &new)?;
+    if let (Some(pool), Ok(key)) = (pool, parse_key(&token.otpkey, 1)) {
+        pool.keys.push((serial.clone(), kind, key));
+    }
     Ok(ImportOutcome::Enrolled { serial })
+}
+
+/// The keys of a realm's pool, opened once per import request, and those it adds: a token
+/// already in the pool is found without opening every pool token's key for each imported one.
+struct PoolKeys {
+    realm: String,
+    keys: Vec<(String, TokenType, Zeroizing<Vec<u8>>)>,
+}
+
+impl PoolKeys {
+    fn read(state: &State, realm: String) -> Result<PoolKeys, PidError> {
+        let mut keys = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (page, next) = state.store.pool_tokens(&realm, after.as_deref(), 1000)?;
+            for Versioned { rec, .. } in page {
+                let key = state.cipher.open(&rec.serial, "otpkey", &rec.otpkey)?;
+                keys.push((rec.serial, rec.token_type, key));
+            }
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok(PoolKeys { realm, keys }),
+            }
+        }
+    }
+
+    /// The serial of a pool token with this type and key (compared in constant time).
+    fn present(&self, token: &ImportedToken) -> Option<String> {
+        let key = parse_key(&token.otpkey, 1).ok()?;
+        self.keys
+            .iter()
+            .find(|(_, kind, k)| *kind == token.token_type && crate::crypto::ct_eq(k, &key))
+            .map(|(serial, ..)| serial.clone())
+    }
 }
 
 fn well_formed_tan(tan: &str, digits: u8) -> bool {

@@ -1,11 +1,11 @@
 //! Token administration, by administrators and (self-service) by users for their own tokens.
 //! Dispatch decides the caller's `Authority` first; `handle` audits the request and hands it,
 //! with a `Gate` (that authority and the configuration of this request), to the file of its
-//! area: `token`, `enroll`, `import`, `machine`, `policy`, `audit`, `upstream` (offline values
-//! and upstream servers). Every request checks the gate
+//! area: `token`, `enroll`, `import`, `pool` (token pools), `machine`, `policy`, `audit`,
+//! `upstream` (offline values and upstream servers). Every request checks the gate
 //! against its target before anything is read out or written; every bad parameter is refused
 //! before anything is written. The areas use `gate` and, one way, each other (`import` uses
-//! `enroll`, which uses `token`); none uses this file.
+//! `pool` and `enroll`, `pool` uses `enroll`, which uses `token`); none uses this file.
 
 mod audit;
 mod enroll;
@@ -13,6 +13,7 @@ mod gate;
 mod import;
 mod machine;
 mod policy;
+mod pool;
 mod token;
 mod upstream;
 
@@ -109,7 +110,7 @@ async fn run(
         AdminRequest::LuksResponses { password, host } => {
             machine::luks_responses(state, gate, &password, host, entry).await
         }
-        AdminRequest::TokenImport(batch) => import::import(state, gate, *batch, entry).await,
+        AdminRequest::TokenImport(batch) => import::import(state, gate, *batch, None, entry).await,
         AdminRequest::AuditShow {
             user,
             before,
@@ -124,6 +125,18 @@ async fn run(
         }
         AdminRequest::TokenVerify { serial, otp1, otp2 } => {
             enroll::verify(state, gate, &serial, &otp1, &otp2, entry).await
+        }
+        AdminRequest::TokenPool { serial, realm } => pool::set(state, gate, &serial, realm, entry),
+        AdminRequest::TokenListPool {
+            realm,
+            after,
+            limit,
+        } => pool::list(state, gate, &realm, after, limit, entry),
+        AdminRequest::TokenEnrollPool { realm, spec } => {
+            pool::enroll(state, gate, realm, *spec, entry).await
+        }
+        AdminRequest::TokenImportPool { realm, batch } => {
+            import::import(state, gate, *batch, Some(realm), entry).await
         }
     }
 }

@@ -264,6 +264,8 @@ pub(super) async fn assign(
             )));
         }
         r.owner = Some(owner.clone());
+        // An assigned token is in no pool.
+        r.pool_realm = None;
         Ok(format!("token {} assigned", r.serial))
     })
 }

@@ -1,6 +1,7 @@
 //! The steps of a conversation, each ending in a `Decision`: `begin` finds the user and either
 //! checks what the module already has or asks for it; `proceed` takes an answer; `finish`
-//! checks PIN and OTP, `passthru` the user store's password.
+//! checks PIN and OTP, `passthru` the user store's password; `autoassign` claims a pool token
+//! for a user without one.
 
 use super::{delivery, limits, mangle, unavailable, Decision, Login, Turn};
 use crate::audit;
@@ -11,7 +12,7 @@ use crate::auth::session::{Challenge, Expect, Session};
 use crate::auth::Verifier;
 use crate::error::{chain, PidError};
 use crate::handlers::validate_text;
-use crate::policy::{self, Action};
+use crate::policy::{self, Action, Autoassign};
 use crate::store::Versioned;
 use crate::users::{self, ResolvedUser};
 use crate::Live;
@@ -127,6 +128,24 @@ async fn start(
     let ctx = login.context();
     let tokens = crate::auth::login_tokens(state, &login.user.owner)?;
     if tokens.is_empty() {
+        // privacyIDEA: a user without a token whom autoassignment applies to logs in with a
+        // code of the realm's pool; passOnNoToken and passthru then do not apply.
+        if let Some((mode, policy)) = live.policies.autoassign(&ctx) {
+            let policy = policy.to_owned();
+            return Ok(match authtok {
+                Some(pass) => {
+                    let pass = mangle::pass(live, &login, pass);
+                    super::autoassign::claim(turn, login, pass, mode, &policy).await
+                }
+                None => {
+                    let prompt = match mode {
+                        Autoassign::UserStore => "Password and one-time password: ",
+                        Autoassign::AnyPin => "PIN and one-time password: ",
+                    };
+                    Decision::ask(login, Expect::Autoassign { mode, policy }, prompt)
+                }
+            });
+        }
         entry.message = "The user has no tokens assigned".into();
         if let Some(p) = live.policies.flag(Action::PassOnNoToken, &ctx) {
             return Ok(pass_by_policy(entry, "user has no token", p));
@@ -226,6 +245,9 @@ pub(super) async fn proceed(turn: &Turn<'_>, session: Session, answer: Secret) -
             finish(turn, login, input, None, Some(ch)).await
         }
         Expect::StorePassword { policy } => passthru(turn, login, answer, policy).await,
+        Expect::Autoassign { mode, policy } => {
+            super::autoassign::claim(turn, login, answer, *mode, policy).await
+        }
         Expect::Upstream { server, challenge } => {
             super::upstream::check(turn, login, server, answer, challenge.clone()).await
         }

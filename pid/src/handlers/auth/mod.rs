@@ -17,11 +17,13 @@
 //!   queue for group commits. What they recorded goes to disk with the next commit, before any
 //!   later success is answered.
 //!
-//! The parts: `conversation` (begin, proceed and their steps), `limits` (users' rate limit,
+//! The parts: `conversation` (begin, proceed and their steps), `autoassign` (a user without a
+//! token claims one of the realm's pool), `limits` (users' rate limit,
 //! `auth_max_fail` / `auth_max_success`), `delivery` (codes sent for a challenge, autosend),
 //! `mangle` (privacyIDEA's rewrites of the user name and of what the user typed), `pin_change`
 //! (the new PIN of a login that found a PIN change due).
 
+mod autoassign;
 mod conversation;
 mod delivery;
 mod limits;
