@@ -202,3 +202,48 @@ fn users_enroll_and_delete_their_own_tokens_only_as_user_policies_allow() {
         "root's token untouched"
     );
 }
+
+#[test]
+fn a_verification_with_malformed_codes_or_serials_is_refused_and_changes_nothing() {
+    let d = Daemon::start_with(&policy("self", "user", "enroll = \"hotp\""), 1_000_000);
+    let me = nobody(false);
+    let serial = match d.admin_as(&me, enroll_req(TokenType::Hotp, None, None)) {
+        Response::Admin(AdminResponse::EnrolledUnverified(e)) => e.token.serial,
+        other => panic!("unexpected {other:?}"),
+    };
+    let before = d.show(&serial);
+    let verify = |serial: &str, otp1: &str, otp2: &str| {
+        error_code(&d.admin_as(
+            &me,
+            AdminRequest::TokenVerify {
+                serial: serial.into(),
+                otp1: Secret::new(otp1),
+                otp2: Secret::new(otp2),
+            },
+        ))
+    };
+    for (otp1, otp2) in [
+        ("", "123456"),
+        ("12ab56", "123456"),
+        ("123456", "\u{202e}123"),
+        (&"1".repeat(5_000), "123456"),
+    ] {
+        assert_eq!(
+            verify(&serial, otp1, otp2),
+            Some(ErrorCode::InvalidArgument),
+            "{otp1:?} {otp2:?}"
+        );
+    }
+    for bad in ["", "NOPE", &"S".repeat(5_000), "../etc"] {
+        assert_eq!(
+            verify(bad, "123456", "123457"),
+            Some(ErrorCode::NotFound),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        d.show(&serial),
+        before,
+        "nothing changed, not even the fail counter"
+    );
+}
