@@ -321,6 +321,25 @@ fn users_delete_or_reset_their_own_token_only_right_after_typing_one_of_their_co
     );
     assert!(delete.success(), "{}", delete.describe());
     assert_eq!(token_count(), 1, "A's code proved it");
+    // The recovery code proves it too, and is spent by it.
+    let recovery = daemon.enroll(&["registration", "--user", "nobody"])["codes"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    daemon.pictl(&["token", "set", &a, "--maxfail", "10"]);
+    let by_recovery = daemon.pictl_as(
+        Caller::Nobody,
+        &["token", "reset", &a],
+        &format!("{recovery}\n"),
+    );
+    assert!(by_recovery.success(), "{}", by_recovery.describe());
+    assert!(
+        !daemon
+            .tokens(Some("nobody"))
+            .iter()
+            .any(|t| t["type"] == "registration"),
+        "the recovery code is gone after proving it"
+    );
     let entries = daemon.audit_until(20, |e| e["action"] == "token delete");
     assert!(
         entries
