@@ -44,7 +44,15 @@ pub fn check_new(path: &Path) -> Result<(), String> {
         Err(e) => return Err(format!("cannot check {}: {e}", path.display())),
     }
     match std::fs::metadata(&dir) {
-        Ok(meta) if meta.is_dir() => Ok(()),
+        // Whoever runs pictl must be able to create the file there: found out now, before
+        // anything is enrolled, not once the code exists.
+        Ok(meta) if meta.is_dir() => nix::unistd::access(&dir, nix::unistd::AccessFlags::W_OK)
+            .map_err(|e| {
+                format!(
+                    "cannot create files in {}: {e}; give a path in a directory you may write",
+                    dir.display()
+                )
+            }),
         Ok(_) => Err(format!("{} is not a directory", dir.display())),
         Err(e) => Err(format!(
             "cannot use the directory {}: {e}; create it first",

@@ -527,3 +527,31 @@ fn under_first_token_by_admin_a_user_without_a_token_cannot_enroll_one() {
         "with the administrator's token in hand the user adds their own: {second}"
     );
 }
+
+#[test]
+fn a_recovery_file_the_user_cannot_create_is_refused_before_anything_is_enrolled() {
+    let daemon = daemon("");
+    let existing = nobodys_dir(&daemon).join("taken.txt");
+    std::fs::write(&existing, "keep me").unwrap();
+    let root_only = daemon.dir().join("root-only");
+    std::fs::create_dir(&root_only).unwrap();
+    std::fs::set_permissions(&root_only, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (path, says) in [
+        (existing.clone(), "exists"),
+        (root_only.join("recovery.txt"), "cannot create files in"),
+        (
+            daemon.dir().join("no-such-dir/recovery.txt"),
+            "create it first",
+        ),
+    ] {
+        let out = daemon.pictl_as(
+            Caller::Nobody,
+            &["enroll", "totp", "--recovery-file", path.to_str().unwrap()],
+            "",
+        );
+        assert_eq!(out.code(), 2, "{}", out.describe());
+        assert!(out.stderr.contains(says), "{says}: {}", out.describe());
+    }
+    assert!(daemon.tokens(Some("nobody")).is_empty(), "nothing enrolled");
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
+}
