@@ -26,6 +26,9 @@ pub struct LimitsConfig {
     pub user_idle_timeout_secs: u64,
     /// `sessions_per_connection` for users' connections (one login needs one).
     pub user_sessions_per_connection: u32,
+    /// Tokens a user may hold once they enroll one themselves: what a user's own enrollments
+    /// can make the daemon store, whatever `max_token_per_user` allows.
+    pub user_tokens: u32,
 }
 
 impl Default for LimitsConfig {
@@ -39,6 +42,7 @@ impl Default for LimitsConfig {
             user_connections_per_uid: 8,
             user_idle_timeout_secs: 60,
             user_sessions_per_connection: 4,
+            user_tokens: 20,
         }
     }
 }
@@ -54,6 +58,7 @@ impl LimitsConfig {
                 "user_sessions_per_connection",
                 self.user_sessions_per_connection,
             ),
+            ("user_tokens", self.user_tokens),
         ] {
             if n == 0 {
                 return Err(ConfigError::invalid(

@@ -248,6 +248,15 @@ pub const SECTIONS: &[Section] = &[
                 "sessions_per_connection for users' connections (one login needs one).",
                 "user_sessions_per_connection = 2",
             ),
+            key(
+                "user_tokens",
+                "integer, at least 1",
+                "20",
+                "Tokens a user may hold after enrolling one themselves (pictl enroll); the \
+                 smaller of this and the max_token_per_user policy applies to their own \
+                 enrollments.",
+                "user_tokens = 5",
+            ),
         ],
     },
     Section {

@@ -555,3 +555,29 @@ fn a_recovery_file_the_user_cannot_create_is_refused_before_anything_is_enrolled
     assert!(daemon.tokens(Some("nobody")).is_empty(), "nothing enrolled");
     assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
 }
+
+#[test]
+fn a_users_own_enrollments_stop_at_limits_user_tokens_whatever_the_policies_allow() {
+    let daemon = daemon("[limits]\nuser_tokens = 2\n");
+    for _ in 0..2 {
+        json_as_nobody(&daemon, &["enroll", "totp"], "");
+    }
+    let third = daemon.pictl_as(Caller::Nobody, &["enroll", "totp"], "");
+    assert_eq!(third.code(), 1, "{}", third.describe());
+    assert!(
+        third.text().contains("limits.user_tokens = 2"),
+        "{}",
+        third.describe()
+    );
+    assert_eq!(
+        daemon.tokens(Some("nobody")).len(),
+        2,
+        "nothing more stored"
+    );
+    daemon.enroll_hotp("nobody", &test_key("user-tokens-admin", 20), None);
+    assert_eq!(
+        daemon.tokens(Some("nobody")).len(),
+        3,
+        "the limit binds the user's own enrollments, not an administrator's"
+    );
+}
