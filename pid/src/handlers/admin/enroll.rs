@@ -106,15 +106,16 @@ pub(super) async fn enroll_new(
 /// never becomes the way to a second factor where a user has none yet). What a user's own
 /// enrollment proves is a session as that user; deleting or resetting a token takes one of its
 /// owner's codes as well (`Gate::use_proof`).
-/// And however the policies read, a user's own enrollments stop at `limits.user_tokens`: what a
+///
+/// However the policies read, a user's own enrollments stop at `limits.user_tokens`: what a
 /// local account can make the daemon store stays bounded.
 fn own_enrollment_allowed(state: &State, gate: &Gate<'_>, owner: &Owner) -> Result<(), PidError> {
     let held = state.store.serials_of(owner)?.len();
     let limit = gate.live.config.limits.user_tokens;
     if held >= limit as usize {
         return Err(PidError::PermissionDenied(format!(
-            "you hold {held} tokens, the most a user may enroll up to themselves (pid.toml \
-             limits.user_tokens = {limit}): delete one first, or ask an administrator"
+            "you hold {held} tokens, the most a user may reach by enrolling tokens themselves \
+             (pid.toml limits.user_tokens = {limit}): delete one first, or ask an administrator"
         )));
     }
     let has_token = crate::auth::login_tokens(state, owner)?
@@ -246,7 +247,8 @@ pub(super) async fn verify(
 
 /// A recovery code (a registration token) for a user who has none. It is made by the daemon as
 /// part of the user's verified enrollment, not on the user's own rights: no `user` policy has to
-/// allow registration tokens. The enrollment policies still apply (max_token_per_user).
+/// allow registration tokens. The enrollment policies still apply (max_token_per_user,
+/// otp_pin_required).
 async fn recovery_code(
     state: &State,
     gate: &Gate<'_>,
