@@ -183,7 +183,13 @@ mod tests {
             login: "alice".into(),
         };
         rec.owner = Some(owner);
-        let db = sled::open(base).unwrap();
+        // Without its flusher thread sled lets go of the store's file lock when `db` is
+        // dropped, not a moment later, so the migration below never finds it still held.
+        let db = sled::Config::new()
+            .path(base)
+            .flush_every_ms(None)
+            .open()
+            .unwrap();
         db.open_tree("meta")
             .unwrap()
             .insert(b"schema", &1u16.to_be_bytes())
