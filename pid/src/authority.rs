@@ -201,16 +201,12 @@ impl Authority {
     }
 }
 
-/// Policies of the user and admin scopes match the target user's realm and login.
+/// Policies of the user and admin scopes match the target user's realm and login, and admin
+/// policies the caller's groups.
 fn context<'a>(target: Option<&'a Owner>, groups: &'a [String], now: i64) -> Context<'a> {
     Context {
-        realm: target.map_or("", |o| o.realm.as_str()),
-        resolver: None,
-        login: target.map_or("", |o| o.login.as_str()),
-        service: "",
-        rhost: None,
-        now: Some(now),
         admin_groups: groups,
+        ..Context::of_owner(target, now)
     }
 }
 

@@ -40,6 +40,9 @@ pub struct Verdict {
     pub may_retry: bool,
     /// Codes to send before the challenge is asked (e-mail, SMS).
     pub deliveries: Vec<crate::tokens::Delivery>,
+    /// An accepting token whose PIN must change now (`next_pin_change` reached): the login
+    /// is accepted and the new PIN asked for afterwards.
+    pub pin_change_due: Option<String>,
 }
 
 /// One token's challenge in a conversation.
@@ -354,6 +357,11 @@ pub async fn evaluate<V: Verifier>(
             }
         }
         let serials = serials(&live, &valid);
+        let pin_change_due = valid
+            .iter()
+            .map(|&i| &live[i].1)
+            .find(|rec| rec.next_pin_change.is_some_and(|due| due <= now))
+            .map(|rec| rec.serial.clone());
         Verdict {
             accepted: true,
             detail: format!("matching {} tokens", valid.len()),
@@ -363,6 +371,7 @@ pub async fn evaluate<V: Verifier>(
             challenge: Vec::new(),
             may_retry: false,
             deliveries: Vec::new(),
+            pin_change_due,
         }
     } else if !further.is_empty() {
         // Not a failure: the next round of the same challenge.
@@ -673,6 +682,7 @@ fn reject(detail: &str, user: &str, serials: Vec<String>) -> Verdict {
         challenge: Vec::new(),
         may_retry: false,
         deliveries: Vec::new(),
+        pin_change_due: None,
     }
 }
 

@@ -37,14 +37,8 @@ const TICKET_BYTES: usize = 16;
 /// When the PIN an administrator just set (at enrollment or with `pictl token set --pin`) must
 /// change: now with `change_pin_on_first_use`, else after `change_pin_every`, else never.
 pub fn due_after_admin_pin(policies: &Policies, owner: Option<&Owner>, now: i64) -> Option<i64> {
-    let ctx = enrollment_context(owner, now);
-    if matches!(
-        policies.decide_in(Scope::Enrollment, Action::ChangePinOnFirstUse, &ctx),
-        Some(Decision {
-            value: Value::Flag(true),
-            ..
-        })
-    ) {
+    let ctx = Context::of_owner(owner, now);
+    if policies.flag(Action::ChangePinOnFirstUse, &ctx).is_some() {
         return Some(now);
     }
     due_after_own_pin(policies, owner, now)
@@ -53,23 +47,13 @@ pub fn due_after_admin_pin(policies: &Policies, owner: Option<&Owner>, now: i64)
 /// When the PIN the owner just set (self-service `setpin`, or through PAM) must change: after
 /// `change_pin_every`, else never.
 pub fn due_after_own_pin(policies: &Policies, owner: Option<&Owner>, now: i64) -> Option<i64> {
-    let ctx = enrollment_context(owner, now);
+    let ctx = Context::of_owner(owner, now);
     match policies.decide_in(Scope::Enrollment, Action::ChangePinEvery, &ctx) {
         Some(Decision {
             value: Value::Period(_, secs),
             ..
         }) => Some(now.saturating_add(*secs)),
         _ => None,
-    }
-}
-
-/// Enrollment policies match the token's owner.
-fn enrollment_context(owner: Option<&Owner>, now: i64) -> Context<'_> {
-    Context {
-        realm: owner.map_or("", |o| o.realm.as_str()),
-        login: owner.map_or("", |o| o.login.as_str()),
-        now: Some(now),
-        ..Context::default()
     }
 }
 

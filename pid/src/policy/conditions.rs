@@ -7,6 +7,7 @@ use super::config::PolicyConfig;
 use super::error::PolicyError;
 use super::time::{in_time_ranges, parse_time_ranges, TimeRange};
 use crate::config::{ConfigError, Key, Reason};
+use crate::store::Owner;
 use std::net::IpAddr;
 
 /// What a policy is matched against.
@@ -22,6 +23,19 @@ pub struct Context<'a> {
     pub now: Option<i64>,
     /// Admin scope: the groups named by admin policies that the caller belongs to.
     pub admin_groups: &'a [String],
+}
+
+impl<'a> Context<'a> {
+    /// A token owner's context at `now` (`None`: an unassigned token): enrollment, user and
+    /// admin policies match the owner's realm and login.
+    pub fn of_owner(owner: Option<&'a Owner>, now: i64) -> Context<'a> {
+        Context {
+            realm: owner.map_or("", |o| o.realm.as_str()),
+            login: owner.map_or("", |o| o.login.as_str()),
+            now: Some(now),
+            ..Context::default()
+        }
+    }
 }
 
 /// A policy's conditions, parsed.

@@ -182,9 +182,11 @@ impl Policies {
         (names, decisions)
     }
 
-    /// A flag action: set and true.
+    /// A flag action set to true for this context: the policy that sets it. Decided in the
+    /// action's own scope (a flag belongs to one).
     pub fn flag(&self, action: Action, ctx: &Context<'_>) -> Option<&str> {
-        match self.decide(action, ctx) {
+        let scope = *action.scopes().first()?;
+        match self.decide_in(scope, action, ctx) {
             Some(Decision {
                 value: Value::Flag(true),
                 policy,
@@ -201,18 +203,6 @@ impl Policies {
     /// `verify_enrollment`: token types whose new tokens wait for two consecutive codes.
     pub fn verify_types(&self, ctx: &Context<'_>) -> Vec<protocol::TokenType> {
         self.types(Scope::Enrollment, Action::VerifyEnrollment, ctx)
-    }
-
-    /// A user-scope flag (`keep_one_token`, `first_token_by_admin`): the policy that sets it
-    /// for this user, if one does.
-    pub fn user_flag(&self, action: Action, ctx: &Context<'_>) -> Option<&str> {
-        match self.decide_in(Scope::User, action, ctx) {
-            Some(Decision {
-                value: Value::Flag(true),
-                policy,
-            }) => Some(policy),
-            _ => None,
-        }
     }
 
     /// The token types an action of a types kind lists; none when no policy sets it.
@@ -322,13 +312,7 @@ impl Policies {
                 }) => Some(p.clone()),
                 _ => None,
             },
-            required: matches!(
-                self.decide_in(Scope::Enrollment, Action::PinRequired, ctx),
-                Some(Decision {
-                    value: Value::Flag(true),
-                    ..
-                })
-            ),
+            required: self.flag(Action::PinRequired, ctx).is_some(),
         }
     }
 

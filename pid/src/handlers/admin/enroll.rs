@@ -4,13 +4,13 @@
 
 use super::gate::{busy, get};
 use super::gate::{Gate, MAX_SERIAL_LEN};
-use super::token::{info, owner_context, validate_pin};
+use super::token::{info, validate_pin};
 use crate::auth::lockout::Source;
 use crate::auth::pin_change::{due_after_admin_pin, due_after_own_pin};
 use crate::error::PidError;
 use crate::handlers::validate_text;
 use crate::percent::percent_encode;
-use crate::policy::Action;
+use crate::policy::{Action, Context};
 use crate::store::{Owner, Rollout, Swap, TokenRecord};
 use crate::tokens::{algorithm, CounterState};
 use crate::users::ResolvedUser;
@@ -121,12 +121,8 @@ fn own_enrollment_allowed(state: &State, gate: &Gate<'_>, owner: &Owner) -> Resu
     let has_token = crate::auth::login_tokens(state, owner)?
         .iter()
         .any(|v| v.rec.rollout == Rollout::Enrolled && !v.rec.revoked);
-    let ctx = owner_context(Some(owner), gate.now);
-    match gate
-        .live
-        .policies
-        .user_flag(Action::FirstTokenByAdmin, &ctx)
-    {
+    let ctx = Context::of_owner(Some(owner), gate.now);
+    match gate.live.policies.flag(Action::FirstTokenByAdmin, &ctx) {
         Some(policy) if !has_token => Err(PidError::PermissionDenied(format!(
             "you have no token yet, and policy {policy:?} (first_token_by_admin) says your first \
              one comes from an administrator: ask one"
@@ -146,7 +142,7 @@ fn waits_for_verification(gate: &Gate<'_>, rec: &TokenRecord) -> bool {
             || gate
                 .live
                 .policies
-                .verify_types(&owner_context(rec.owner.as_ref(), gate.now))
+                .verify_types(&Context::of_owner(rec.owner.as_ref(), gate.now))
                 .contains(&rec.token_type))
 }
 
@@ -312,7 +308,7 @@ pub(super) async fn new_token(
     let defaults = &live.config.tokens;
     let owner = user.as_ref().map(|u| u.owner.clone());
     gate.check(Action::Enroll, owner.as_ref(), Some(token_type))?;
-    let ctx = owner_context(owner.as_ref(), gate.now);
+    let ctx = Context::of_owner(owner.as_ref(), gate.now);
     let (len_action, hash_action) = match token_type {
         TokenType::Hotp | TokenType::Paper | TokenType::Tan | TokenType::Daplug => {
             (Action::HotpOtpLen, Action::HotpHashlib)

@@ -82,8 +82,8 @@ fn keeps_a_token(
     owner: &Owner,
     serial: &str,
 ) -> Result<(), PidError> {
-    let ctx = owner_context(Some(owner), gate.now);
-    let Some(policy) = gate.live.policies.user_flag(Action::KeepOneToken, &ctx) else {
+    let ctx = Context::of_owner(Some(owner), gate.now);
+    let Some(policy) = gate.live.policies.flag(Action::KeepOneToken, &ctx) else {
         return Ok(());
     };
     let left = crate::auth::login_tokens(state, owner)?
@@ -329,16 +329,6 @@ pub(crate) fn validate_pin(pin: &Secret) -> Result<(), PidError> {
     Ok(())
 }
 
-/// Enrollment policies match the new token's owner.
-pub(super) fn owner_context<'a>(owner: Option<&'a Owner>, now: i64) -> Context<'a> {
-    Context {
-        realm: owner.map_or("", |o| o.realm.as_str()),
-        login: owner.map_or("", |o| o.login.as_str()),
-        now: Some(now),
-        ..Context::default()
-    }
-}
-
 pub(super) async fn set(
     state: &State,
     gate: &Gate<'_>,
@@ -368,7 +358,7 @@ pub(super) async fn set(
             current.rec.owner.as_ref(),
             Some(current.rec.token_type),
         )?;
-        let ctx = owner_context(current.rec.owner.as_ref(), gate.now);
+        let ctx = Context::of_owner(current.rec.owner.as_ref(), gate.now);
         gate.live
             .policies
             .pin_rules(&ctx)

@@ -384,16 +384,8 @@ async fn finish(
             .once_durable();
     }
     let accepted = verdict.accepted;
-    let due = if accepted {
-        match pin_change_due(turn, &login, &verdict.serials) {
-            Ok(due) => due,
-            Err(e) => return unavailable(entry, &e),
-        }
-    } else {
-        None
-    };
     let mut noted = None;
-    let outcome = if let Some(serial) = due {
+    let outcome = if let Some(serial) = verdict.pin_change_due {
         // The login is accepted; the module asks for a new PIN in chauthtok with this ticket.
         let grant = Grant {
             owner: login.user.owner.clone(),
@@ -432,23 +424,6 @@ async fn finish(
         detail: verdict.detail,
         serials: verdict.serials,
     })
-}
-
-/// The first of the tokens that let this login in whose PIN change is due (privacyIDEA's
-/// `next_pin_change` at or before now).
-fn pin_change_due(
-    turn: &Turn<'_>,
-    login: &Login,
-    serials: &[String],
-) -> Result<Option<String>, PidError> {
-    for serial in serials {
-        if let Some(v) = turn.state.store.get_token(serial)? {
-            if v.rec.next_pin_change.is_some_and(|due| due <= login.now) {
-                return Ok(Some(v.rec.serial));
-            }
-        }
-    }
-    Ok(None)
 }
 
 fn join_messages(first: &str, second: &str) -> String {

@@ -74,12 +74,7 @@ fn acceptable(state: &State, grant: &Grant, pin: &Secret, now: i64) -> Result<()
     if pin.is_empty() {
         return Err(PidError::InvalidArgument("the new PIN is empty".into()));
     }
-    let ctx = crate::policy::Context {
-        realm: &grant.owner.realm,
-        login: &grant.owner.login,
-        now: Some(now),
-        ..Default::default()
-    };
+    let ctx = crate::policy::Context::of_owner(Some(&grant.owner), now);
     state
         .live()
         .policies
