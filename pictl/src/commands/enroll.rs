@@ -2,12 +2,11 @@
 //! and keeps the recovery code; `verify` is also `pictl token verify`.
 
 use super::auth::own_login;
-use super::token::{enrolled_text, resolve_pin};
+use super::token::{enrolled_for_people, enrolled_from, enrolled_json, resolve_pin};
 use super::Ctx;
 use crate::cli::enroll::SelfEnrollArgs;
 use crate::cli::values::check_otp;
 use crate::error::{Error, Exit};
-use crate::qr::Colors;
 use crate::{input, output, secret_file};
 use protocol::{AdminRequest, AdminResponse, EnrollRequest, ErrorCode, Secret, UserRef};
 use serde_json::json;
@@ -34,39 +33,17 @@ pub fn run(ctx: &mut Ctx<'_, '_>, args: SelfEnrollArgs) -> Result<Exit, Error> {
         ..EnrollRequest::default()
     };
     let enroll = AdminRequest::TokenEnroll(Box::new(request));
-    let (enrolled, verified) = match ctx.admin(enroll, "enroll")? {
-        AdminResponse::Enrolled(e) => (e, true),
-        AdminResponse::EnrolledUnverified(e) => (e, false),
-        other => {
-            return Err(Error::unexpected(
-                "enroll",
-                &protocol::Response::Admin(other),
-            ))
-        }
-    };
+    let (enrolled, verified) = enrolled_from(ctx.admin(enroll, "enroll")?, "enroll")?;
     let serial = enrolled.token.serial.clone();
     if ctx.json {
-        let mut doc = json!({
-            "serial": serial,
-            "type": enrolled.token.token_type.as_str(),
-            "otpauth_url": enrolled.otpauth_url.expose(),
-            "otpkey_base32": enrolled.otpkey_base32.expose(),
-            "verified": verified,
-            "token": output::token_json(&enrolled.token),
-        });
+        let mut doc = enrolled_json(&enrolled, verified);
         if !verified {
             doc["verify"] = json!(format!("pictl token verify {serial} CODE NEXT-CODE"));
         }
         ctx.print_json(&doc)?;
         return Ok(Exit::Ok);
     }
-    let draw_qr = !args.no_qr && (args.qr || ctx.io.stdout_is_terminal);
-    let colors = if ctx.io.stdout_is_terminal {
-        Colors::Ansi
-    } else {
-        Colors::Plain
-    };
-    let (text, problem) = enrolled_text(&enrolled, draw_qr, colors);
+    let (text, problem) = enrolled_for_people(ctx, &enrolled, args.qr, args.no_qr);
     ctx.print(&text)?;
     drop(text);
     if let Some(problem) = problem {

@@ -188,11 +188,7 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
         },
         None => AdminRequest::TokenEnroll(Box::new(request)),
     };
-    let (enrolled, verified) = match ctx.admin(request, "token enroll")? {
-        AdminResponse::Enrolled(enrolled) => (enrolled, true),
-        AdminResponse::EnrolledUnverified(enrolled) => (enrolled, false),
-        other => return Err(unexpected("token enroll", other)),
-    };
+    let (enrolled, verified) = enrolled_from(ctx.admin(request, "token enroll")?, "token enroll")?;
     let written: Vec<(&QrImage, Result<(), String>)> = images
         .iter()
         .map(|image| (image, image.write(enrolled.otpauth_url.expose())))
@@ -202,7 +198,6 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
         .filter_map(|(_, result)| result.as_ref().err().cloned())
         .collect();
     if ctx.json {
-        let t = &enrolled.token;
         let files: Vec<_> = written
             .iter()
             .map(|(image, result)| match result {
@@ -210,31 +205,21 @@ fn enroll(ctx: &mut Ctx<'_, '_>, args: EnrollArgs) -> Result<Exit, Error> {
                 Err(e) => json!({ "path": image.path, "format": image.format.name(), "error": e }),
             })
             .collect();
-        ctx.print_json(&json!({
-            "serial": t.serial,
-            "type": t.token_type.as_str(),
-            "otpauth_url": enrolled.otpauth_url.expose(),
-            "otpkey_base32": enrolled.otpkey_base32.expose(),
-            "codes": enrolled.codes.iter().map(|c| c.expose()).collect::<Vec<_>>(),
-            "qr_files": files,
-            "verified": verified,
-            "token": output::token_json(t),
-        }))?;
+        let mut doc = enrolled_json(&enrolled, verified);
+        doc["codes"] = json!(enrolled
+            .codes
+            .iter()
+            .map(|c| c.expose())
+            .collect::<Vec<_>>());
+        doc["qr_files"] = json!(files);
+        ctx.print_json(&doc)?;
         return Ok(if failed.is_empty() {
             Exit::Ok
         } else {
             Exit::Failed
         });
     }
-    // A token with nothing for an authenticator app (spass) has no URL to draw.
-    let draw_qr =
-        !args.no_qr && (args.qr || ctx.io.stdout_is_terminal) && !enrolled.otpauth_url.is_empty();
-    let colors = if ctx.io.stdout_is_terminal {
-        Colors::Ansi
-    } else {
-        Colors::Plain
-    };
-    let mut text = enrolled_text(&enrolled, draw_qr, colors);
+    let mut text = enrolled_for_people(ctx, &enrolled, args.qr, args.no_qr);
     for (image, result) in &written {
         if result.is_ok() {
             text.0.push_str(&format!(
@@ -376,9 +361,54 @@ fn read_sshkey_file(path: &std::path::Path) -> Result<String, Error> {
     }
 }
 
+/// The enrollment in an answer to `TokenEnroll`, and whether the token is in use already
+/// (`false`: it waits for two consecutive codes).
+pub(super) fn enrolled_from(
+    answer: AdminResponse,
+    what: &'static str,
+) -> Result<(Box<Enrolled>, bool), Error> {
+    match answer {
+        AdminResponse::Enrolled(enrolled) => Ok((enrolled, true)),
+        AdminResponse::EnrolledUnverified(enrolled) => Ok((enrolled, false)),
+        other => Err(unexpected(what, other)),
+    }
+}
+
+/// The `--json` document of an enrollment: the key and URL (shown this once) and the token.
+pub(super) fn enrolled_json(enrolled: &Enrolled, verified: bool) -> serde_json::Value {
+    let t = &enrolled.token;
+    json!({
+        "serial": t.serial,
+        "type": t.token_type.as_str(),
+        "otpauth_url": enrolled.otpauth_url.expose(),
+        "otpkey_base32": enrolled.otpkey_base32.expose(),
+        "verified": verified,
+        "token": output::token_json(t),
+    })
+}
+
+/// The enrollment as people read it: `enrolled_text` with the QR code drawn when stdout is a
+/// terminal (`--qr` forces it, `--no-qr` leaves it out; a token with nothing for an
+/// authenticator app, such as spass, has no URL to draw) in colours only a terminal shows.
+pub(super) fn enrolled_for_people(
+    ctx: &Ctx<'_, '_>,
+    enrolled: &Enrolled,
+    qr: bool,
+    no_qr: bool,
+) -> (Zeroizing<String>, Option<String>) {
+    let terminal = ctx.io.stdout_is_terminal;
+    let draw_qr = !no_qr && (qr || terminal) && !enrolled.otpauth_url.is_empty();
+    let colors = if terminal {
+        Colors::Ansi
+    } else {
+        Colors::Plain
+    };
+    enrolled_text(enrolled, draw_qr, colors)
+}
+
 /// The human report of an enrollment, and a remark if the QR code could not be drawn. The text
 /// holds the key, so it is wiped from memory once printed.
-pub(super) fn enrolled_text(
+fn enrolled_text(
     e: &Enrolled,
     draw_qr: bool,
     colors: Colors,
