@@ -52,6 +52,11 @@ pub(super) async fn enroll_new(
         )));
     }
     let user = gate.target(state, spec.user.as_ref(), entry).await?;
+    gate.check(
+        Action::Enroll,
+        user.as_ref().map(|u| &u.owner),
+        Some(token_type),
+    )?;
     let mut new = new_token(state, gate, token_type, spec, user).await?;
     if let Some(own) = gate.authority.own() {
         own_enrollment_allowed(state, gate, &own.owner)?;
@@ -258,13 +263,6 @@ async fn recovery_code(
     if has_one {
         return Ok(None);
     }
-    let daemon = Gate {
-        authority: &crate::authority::Authority::Root,
-        live: gate.live,
-        now: gate.now,
-        caller_account: gate.caller_account,
-        proof: std::sync::Mutex::new(None),
-    };
     let spec = EnrollRequest {
         token_type: Some(TokenType::Registration),
         description: Some("recovery code".into()),
@@ -272,7 +270,7 @@ async fn recovery_code(
     };
     let new = new_token(
         state,
-        &daemon,
+        gate,
         TokenType::Registration,
         spec,
         Some(user.clone()),
@@ -288,8 +286,9 @@ async fn recovery_code(
     Ok(Some((new.rec.serial, code)))
 }
 
-/// A token about to be enrolled: checked against the caller's rights and the enrollment
-/// policies, its key and PIN hash made, not yet stored.
+/// A token about to be enrolled: checked against the enrollment policies, its key and PIN hash
+/// made, not yet stored. Whether the caller may enroll it at all is the caller's check
+/// (`Gate::check` with `Action::Enroll`), made before.
 pub(super) struct NewToken {
     pub(super) rec: TokenRecord,
     user: Option<ResolvedUser>,
@@ -307,7 +306,6 @@ pub(super) async fn new_token(
     let live = gate.live;
     let defaults = &live.config.tokens;
     let owner = user.as_ref().map(|u| u.owner.clone());
-    gate.check(Action::Enroll, owner.as_ref(), Some(token_type))?;
     let ctx = Context::of_owner(owner.as_ref(), gate.now);
     let (len_action, hash_action) = match token_type {
         TokenType::Hotp | TokenType::Paper | TokenType::Tan | TokenType::Daplug => {
