@@ -115,7 +115,8 @@ pub(super) async fn enroll_new(
 /// However the policies read, a user's own enrollments stop at `limits.user_tokens`: what a
 /// local account can make the daemon store stays bounded.
 fn own_enrollment_allowed(state: &State, gate: &Gate<'_>, owner: &Owner) -> Result<(), PidError> {
-    let held = state.store.serials_of(owner)?.len();
+    let tokens = state.store.tokens_of(owner)?;
+    let held = tokens.len();
     let limit = gate.live.config.limits.user_tokens;
     if held >= limit as usize {
         return Err(PidError::PermissionDenied(format!(
@@ -123,9 +124,11 @@ fn own_enrollment_allowed(state: &State, gate: &Gate<'_>, owner: &Owner) -> Resu
              (pid.toml limits.user_tokens = {limit}): delete one first, or ask an administrator"
         )));
     }
-    let has_token = crate::auth::login_tokens(state, owner)?
-        .iter()
-        .any(|v| v.rec.rollout == Rollout::Enrolled && !v.rec.revoked);
+    let has_token = tokens.iter().any(|v| {
+        algorithm(v.rec.token_type).for_login()
+            && v.rec.rollout == Rollout::Enrolled
+            && !v.rec.revoked
+    });
     let ctx = Context::of_owner(Some(owner), gate.now);
     match gate.live.policies.flag(Action::FirstTokenByAdmin, &ctx) {
         Some(policy) if !has_token => Err(PidError::PermissionDenied(format!(
