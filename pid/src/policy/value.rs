@@ -121,7 +121,7 @@ impl Value {
                 let types = parse_types(action, value, false)?;
                 if let Some(&token_type) = types
                     .iter()
-                    .find(|t| !matches!(t, TokenType::Hotp | TokenType::Totp))
+                    .find(|t| !crate::tokens::shows_code_sequence(**t))
                 {
                     return Err(PolicyError::NotVerifiable { action, token_type });
                 }

@@ -292,6 +292,13 @@ pub trait OtpAlgorithm: Sync {
     }
 }
 
+/// The types whose codes a person reads off a device in sequence (an authenticator app, a key
+/// fob): a new token of them can be verified by typing two consecutive codes, and one in a
+/// realm's pool claimed by typing one.
+pub fn shows_code_sequence(t: TokenType) -> bool {
+    matches!(t, TokenType::Hotp | TokenType::Totp)
+}
+
 pub fn algorithm(t: TokenType) -> &'static dyn OtpAlgorithm {
     match t {
         TokenType::Hotp => &hotp::Hotp,

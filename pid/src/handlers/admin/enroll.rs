@@ -45,11 +45,8 @@ pub(super) async fn enroll_new(
         PidError::InvalidArgument("say which token type to enroll: hotp or totp".into())
     })?;
     entry.token_type = Some(token_type.as_str().to_owned());
-    if pool.is_some() && !matches!(token_type, TokenType::Hotp | TokenType::Totp) {
-        return Err(PidError::InvalidArgument(format!(
-            "only hotp and totp tokens can be claimed from a pool, not {}",
-            token_type.as_str()
-        )));
+    if pool.is_some() {
+        super::pool::poolable(token_type)?;
     }
     let user = gate.target(state, spec.user.as_ref(), entry).await?;
     gate.check(
@@ -143,8 +140,7 @@ fn own_enrollment_allowed(state: &State, gate: &Gate<'_>, owner: &Owner) -> Resu
 /// or totp token always (a token its user never saw working is never a way in), and any token
 /// of a type the `verify_enrollment` policy lists for its owner.
 fn waits_for_verification(gate: &Gate<'_>, rec: &TokenRecord) -> bool {
-    let verifiable = matches!(rec.token_type, TokenType::Hotp | TokenType::Totp);
-    verifiable
+    crate::tokens::shows_code_sequence(rec.token_type)
         && rec.owner.is_some()
         && (gate.authority.is_self_service()
             || gate

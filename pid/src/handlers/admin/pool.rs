@@ -107,11 +107,8 @@ pub(super) fn set(
                 "token {serial} is revoked; it can only be deleted"
             )));
         }
-        if realm.is_some() && !matches!(rec.token_type, TokenType::Hotp | TokenType::Totp) {
-            return Err(PidError::InvalidArgument(format!(
-                "only hotp and totp tokens can be claimed from a pool, not {}",
-                rec.token_type.as_str()
-            )));
+        if realm.is_some() {
+            poolable(rec.token_type)?;
         }
         let mut new = rec.clone();
         new.pool_realm = realm.clone();
@@ -128,6 +125,17 @@ pub(super) fn set(
         }
     }
     Err(busy())
+}
+
+/// Only tokens a user can claim by typing a code go into a pool.
+pub(super) fn poolable(token_type: TokenType) -> Result<(), PidError> {
+    if crate::tokens::shows_code_sequence(token_type) {
+        return Ok(());
+    }
+    Err(PidError::InvalidArgument(format!(
+        "only hotp and totp tokens can be claimed from a pool, not {}",
+        token_type.as_str()
+    )))
 }
 
 /// `token list --pool REALM`: the pool's unassigned tokens, a page at a time.

@@ -30,7 +30,7 @@ use crate::error::PidError;
 use crate::policy::Autoassign;
 use crate::store::{Rollout, Swap, TokenRecord, Versioned};
 use crate::tokens::{algorithm, CounterState};
-use protocol::{Outcome, Secret, TokenType};
+use protocol::{Outcome, Secret};
 use zeroize::Zeroizing;
 
 /// The most tokens of a realm's pool one login looks at. A larger pool still works, but only
@@ -233,7 +233,7 @@ fn matching(
 /// Only HOTP and TOTP tokens in use, unlocked and within their validity period can be claimed:
 /// a disabled or revoked token in the pool stays there.
 fn claimable(rec: &TokenRecord, now: i64) -> bool {
-    matches!(rec.token_type, TokenType::Hotp | TokenType::Totp)
+    crate::tokens::shows_code_sequence(rec.token_type)
         && rec.owner.is_none()
         && rec.active
         && !rec.revoked
@@ -247,7 +247,7 @@ fn claimable(rec: &TokenRecord, now: i64) -> bool {
 mod tests {
     use super::*;
     use crate::tokens::hotp::tests::record;
-    use protocol::HashAlgorithm;
+    use protocol::{HashAlgorithm, TokenType};
 
     #[test]
     fn only_usable_hotp_and_totp_tokens_can_be_claimed() {
