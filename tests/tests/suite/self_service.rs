@@ -220,7 +220,8 @@ fn pictl_enroll_shows_the_key_asks_for_two_codes_and_writes_the_recovery_code_fo
     let status = child.wait().unwrap();
     let mut errors = String::new();
     stderr.read_to_string(&mut errors).unwrap();
-    let rest: Vec<String> = shown.try_iter().collect();
+    // Everything pictl printed: the reader ends, and the channel closes, at the end of stdout.
+    let rest: Vec<String> = shown.iter().collect();
     let text = format!("{}\n{}", seen.join("\n"), rest.join("\n"));
     assert!(status.success(), "{status}\n{text}\n{errors}");
     assert!(
